@@ -1,0 +1,57 @@
+"""The child process: runs the planned steps, reporting events to the runner.
+
+Started by runner.supervise as `python -m runner.child EVENTS_FD`, with the
+job ({run_dir, config, plan}) as JSON on stdin. TensorFlow is imported by
+the steps, so hardware settings apply before it initialises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from runner import steps
+from tasks.context import Context
+
+
+def _emitter(fd: int):
+    stream = os.fdopen(fd, "w", buffering=1)
+
+    def emit(event: dict[str, Any]) -> None:
+        stream.write(json.dumps(event, default=str) + "\n")
+
+    return emit
+
+
+def main(argv: list[str]) -> int:
+    emit = _emitter(int(argv[1]))
+    job = json.loads(sys.stdin.read())
+    cfg = OmegaConf.create(job["config"])
+    ctx = Context(run_dir=Path(job["run_dir"]), emit=emit)
+    name = None
+    try:
+        for name in job["plan"]:
+            emit({"event": "step_start", "step": name})
+            started = time.perf_counter()
+            result = steps.load(name)(cfg, ctx) or {}
+            emit({"event": "step_end", "step": name, "seconds": time.perf_counter() - started, "result": result})
+    except KeyboardInterrupt:
+        emit({"event": "interrupted", "step": name})
+        return 130
+    except BaseException as exc:  # reported to the record, then printed for the log
+        emit({"event": "step_error", "step": name, "type": type(exc).__name__, "message": str(exc),
+              "traceback": traceback.format_exc()})
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,41 @@
+"""The `tfrun` command: a Hydra app whose job is runner.job.run_job.
+
+Module level imports only Hydra and the schemas, so --help, --cfg and
+config errors answer without loading TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from runner import schema
+
+schema.register()
+
+_SOURCE_CONF = Path(__file__).resolve().parent.parent / "conf"
+# A source checkout uses conf/ in place; an installed tfrun ships it as runner.conf.
+CONFIG_PATH = str(_SOURCE_CONF) if (_SOURCE_CONF / "config.yaml").is_file() else "pkg://runner.conf"
+
+_job_started = False
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
+def _app(cfg: DictConfig) -> float | None:
+    global _job_started
+    _job_started = True
+    from runner.job import run_job
+
+    return run_job(cfg)
+
+
+def main() -> None:
+    """Entry point. Hydra reports composition errors with exit 1; tfrun makes them 2 (bad config)."""
+    try:
+        _app()
+    except SystemExit as exc:
+        if exc.code == 1 and not _job_started:
+            raise SystemExit(2) from None
+        raise

@@ -1,0 +1,106 @@
+"""One tfrun job: validate -> plan -> record -> execute in a child -> finish the record."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from runner import provenance, steps
+from runner.child_env import child_environment
+from runner.problems import ConfigError
+from runner.record import Record, config_hash, redact, relative
+from runner.schema import Config
+from runner.supervise import Supervisor
+from runner.validate import validate
+
+EXIT_CODES = {"succeeded": 0, "failed": 1, "interrupted": 130}
+CONFIG_ERROR_EXIT = 2
+
+
+def report_config_error(err: ConfigError) -> None:
+    sys.stderr.write("tfrun: invalid configuration (nothing was run):\n")
+    for problem in err.problems:
+        sys.stderr.write(f"  - {problem}\n")
+    sys.stderr.write("Fix the value(s) above; `tfrun --cfg job` prints the composed config.\n")
+
+
+def _remove_if_only_hydra(run_dir: Path) -> None:
+    """Drop the run dir Hydra made for a run that never started (only .hydra/ and its log inside)."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "tfrun.log"}:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def run_job(cfg: DictConfig) -> float | None:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        config = validate(cfg)
+    except ConfigError as err:
+        report_config_error(err)
+        _remove_if_only_hydra(run_dir)
+        if multirun:
+            return None
+        raise SystemExit(CONFIG_ERROR_EXIT) from None
+
+    resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[assignment]
+    plan = steps.plan(config.job.value, list(config.target.steps))
+    environment = provenance.machine()
+    environment["devices"] = None  # filled in by the child once TensorFlow sees them
+    record = Record.start(
+        run_dir,
+        run_id=_run_id(),
+        job=config.job.value,
+        run_dir=relative(run_dir),
+        command={"argv": redact(["tfrun", *sys.argv[1:]]), "overrides": redact(list(hydra_cfg.overrides.task))},
+        config=redact(resolved),
+        config_sha256=config_hash(resolved),
+        code=provenance.code_state(),
+        environment=environment,
+        reproducibility={"seed": config.train.seed, "deterministic": config.train.deterministic,
+                         "python_hash_seed": str(config.train.seed)},
+        plan=plan,
+        pids={"runner": os.getpid(), "child": None},
+    )
+    print(f"[tfrun] run {record.data['run_id']} in {relative(run_dir)} (plan: {' → '.join(plan)})", flush=True)
+    supervisor = Supervisor(
+        record,
+        job={"run_dir": str(run_dir), "config": resolved, "plan": plan},
+        env=child_environment(config.hardware, config.train.seed),
+        timeout_s=config.run.timeout_s,
+        stop_grace_s=config.run.stop_grace_s,
+        log_tail_lines=config.run.log_tail_lines,
+    )
+    outcome = supervisor.run()
+    record.finish(outcome.status, outcome.error)
+    metric = _report(record, config)
+    if not multirun and outcome.status != "succeeded":
+        raise SystemExit(EXIT_CODES[outcome.status])
+    return metric
+
+
+def _report(record: Record, config: Config) -> float | None:
+    data = record.data
+    metric = data["metrics"]["final"].get(config.optimized_metric)
+    print(f"[tfrun] {data['status']} in {data['seconds']:.1f} s", flush=True)
+    if data["error"]:
+        print(f"[tfrun] error: {data['error']['type']}: {data['error']['message']}", flush=True)
+    if metric is not None:
+        print(f"[tfrun] {config.optimized_metric} = {metric:.4f}", flush=True)
+    for artifact in data["artifacts"]:
+        print(f"[tfrun] {artifact['kind']}: {artifact['path']}", flush=True)
+    print(f"[tfrun] record: {relative(record.path)}", flush=True)
+    return metric

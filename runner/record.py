@@ -1,0 +1,162 @@
+"""The run record: one JSON file per run, rewritten atomically as the run goes.
+
+Readers (tfrun-records, a sweeper, a person with `cat`) never see a torn
+file: every save writes a temp file in the same folder and renames it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+RECORD_NAME = "record.json"
+STATUSES = ("running", "succeeded", "failed", "interrupted")
+
+_SECRET_KEY = re.compile(r"(token|passw|secret|credential|api[_-]?key|private[_-]?key|auth)", re.I)
+REDACTED = "***redacted***"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def redact(value: Any) -> Any:
+    """Copy of a config/override structure with secret-looking values hidden."""
+    if isinstance(value, dict):
+        return {k: REDACTED if _SECRET_KEY.search(str(k)) and v not in (None, "") else redact(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, str) and "=" in value:  # an override such as cloud.api_key=abc
+        key, _, rest = value.partition("=")
+        if _SECRET_KEY.search(key):
+            return f"{key}={REDACTED}"
+    return value
+
+
+def sanitize(text: str) -> str:
+    """Hide machine paths (environment, home, working dir) in text kept in records."""
+    import sys
+
+    replacements = [(sys.prefix, "<env>"), (sys.base_prefix, "<python>"), (os.getcwd(), "."),
+                    (os.path.expanduser("~"), "~")]
+    for prefix, name in sorted(replacements, key=lambda pair: -len(pair[0])):
+        if prefix and prefix != "/":
+            text = text.replace(prefix, name)
+    return text
+
+
+def relative(path: Path | str) -> str:
+    """A path as recorded: relative to the working dir, never an absolute machine path."""
+    return os.path.relpath(path)
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=False, default=str)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load(path: Path | str) -> dict[str, Any]:
+    """Read a record from its file or its run dir."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RECORD_NAME
+    with open(path) as f:
+        return json.load(f)
+
+
+class Record:
+    """The record of one run, owned by the runner process (its only writer)."""
+
+    def __init__(self, run_dir: Path, data: dict[str, Any]):
+        self.run_dir = run_dir
+        self.path = run_dir / RECORD_NAME
+        self.data = data
+
+    @classmethod
+    def start(cls, directory: Path, **fields: Any) -> "Record":
+        data: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": fields.pop("run_id"),
+            "status": "running",
+            "started_at": now_iso(),
+            "ended_at": None,
+            "seconds": None,
+            **fields,
+            "steps": [],
+            "metrics": {"history": {}, "final": {}},
+            "artifacts": [],
+            "weights_sha256": None,
+            "deployments": [],
+            "error": None,
+        }
+        record = cls(directory, data)
+        record.save()
+        return record
+
+    def save(self) -> None:
+        write_json_atomic(self.path, self.data)
+
+    # --- updates, each followed by a save by the caller's event handler ---
+    def step_started(self, name: str) -> None:
+        self.data["steps"].append({"name": name, "status": "running", "started_at": now_iso(),
+                                   "seconds": None, "result": None})
+
+    def step_finished(self, name: str, seconds: float, result: dict[str, Any]) -> None:
+        step = self._step(name)
+        step.update(status="succeeded", seconds=round(seconds, 3), result=result)
+        self.data["metrics"]["final"].update(result.pop("metrics", {}) if isinstance(result, dict) else {})
+        self.data["artifacts"].extend(result.pop("artifacts", []))
+        if "weights_sha256" in result:
+            self.data["weights_sha256"] = result["weights_sha256"]
+        self.data["deployments"].extend(result.pop("deployments", []))
+
+    def epoch(self, logs: dict[str, float]) -> None:
+        history = self.data["metrics"]["history"]
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+
+    def finish(self, status: str, error: dict[str, Any] | None = None) -> None:
+        assert status in STATUSES
+        for step in self.data["steps"]:
+            if step["status"] == "running":
+                step["status"] = "failed" if status == "failed" else status
+        self.data["status"] = status
+        self.data["error"] = error
+        self.data["ended_at"] = now_iso()
+        started = datetime.fromisoformat(self.data["started_at"])
+        self.data["seconds"] = round((datetime.now(timezone.utc) - started).total_seconds(), 3)
+        self.save()
+
+    def current_step(self) -> str | None:
+        running = [s["name"] for s in self.data["steps"] if s["status"] == "running"]
+        return running[-1] if running else None
+
+    def _step(self, name: str) -> dict[str, Any]:
+        for step in reversed(self.data["steps"]):
+            if step["name"] == name:
+                return step
+        raise KeyError(name)

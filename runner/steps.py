@@ -1,0 +1,33 @@
+"""Step names and where they are implemented, imported only when a step runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# name -> "module:function"; each function is step(cfg, ctx) -> dict
+STEPS: dict[str, str] = {
+    "hardware": "tasks.hardware:step",
+    "strategy": "tasks.strategy:step",
+    "data": "tasks.data:step",
+    "model": "tasks.model:step",
+    "train": "tasks.train:step",
+    "evaluate": "tasks.evaluate:step",
+    "export": "tasks.export:step",
+}
+
+JOB_STEPS: dict[str, list[str]] = {
+    "train": ["hardware", "strategy", "data", "model", "train", "evaluate", "export"],
+}
+
+
+def plan(job: str, target_steps: list[str]) -> list[str]:
+    """The ordered step names of one job."""
+    return JOB_STEPS[job] + list(target_steps)
+
+
+def load(name: str) -> Any:
+    """Import a step's function (in the child, where TensorFlow may be imported)."""
+    import importlib
+
+    module_name, function_name = STEPS[name].split(":")
+    return getattr(importlib.import_module(module_name), function_name)

@@ -1,0 +1,20 @@
+"""What steps share: the run dir, the event channel, and objects made by earlier steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+
+@dataclass
+class Context:
+    run_dir: Path
+    emit: Callable[[dict[str, Any]], None]
+    state: dict[str, Any] = field(default_factory=dict)  # e.g. "strategy", "data", "model"
+
+    def need(self, key: str) -> Any:
+        """An object an earlier step must have produced (a clear error if the plan is wrong)."""
+        if key not in self.state:
+            raise RuntimeError(f"step needs {key!r}, which no earlier step produced (have: {sorted(self.state)})")
+        return self.state[key]

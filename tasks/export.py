@@ -1,0 +1,97 @@
+"""Versioned SavedModel export: <models_dir>/<model_name>/<NNNN>.
+
+The model is written to a temp dir beside the versions and renamed into
+place, so a reader (TF Serving's version watcher, another run) never sees a
+half-written model; a rename that loses a race takes the next number.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+VERSION_DIGITS = 4
+
+
+def existing_versions(base: Path) -> list[int]:
+    if not base.is_dir():
+        return []
+    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def publish(tmp_dir: Path, base: Path) -> tuple[int, Path]:
+    """Rename a finished export to the next free version; atomic, safe against concurrent writers."""
+    while True:
+        version = max(existing_versions(base), default=0) + 1
+        target = base / f"{version:0{VERSION_DIGITS}d}"
+        try:
+            os.rename(tmp_dir, target)  # fails if target exists and is not empty
+            return version, target
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+
+
+def tree_files(root: Path) -> list[dict[str, Any]]:
+    """Every file under root with its sha256 and size, in a stable order."""
+    files = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        files.append({"path": path.relative_to(root).as_posix(), "sha256": digest.hexdigest(),
+                      "bytes": path.stat().st_size})
+    return files
+
+
+def tree_sha256(files: list[dict[str, Any]]) -> str:
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f"{f['path']}\0{f['sha256']}\n".encode())
+    return digest.hexdigest()
+
+
+def save_serving_model(model: Any, path: Path, *, input_name: str, input_shape: tuple[int, ...],
+                       input_dtype: str) -> None:
+    """SavedModel with `serving_default`: raw input in, class probabilities and class id out."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, *input_shape], tf.as_dtype(input_dtype), name=input_name)
+
+    @tf.function(input_signature=[spec])
+    def serve(x):
+        probabilities = model(x, training=False)
+        return {"probabilities": probabilities, "class_id": tf.argmax(probabilities, axis=-1)}
+
+    tf.saved_model.save(model, str(path), signatures={"serving_default": serve.get_concrete_function()})
+
+
+def step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    from runner.record import relative
+
+    data, model = ctx.need("data"), ctx.need("model")
+    base = Path(cfg.models_dir) / cfg.model_name
+    base.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=base))
+    try:
+        save_serving_model(model, tmp_dir, input_name=data.input_name, input_shape=data.input_shape,
+                           input_dtype=str(data.x_train.dtype))
+        files = tree_files(tmp_dir)
+        version, path = publish(tmp_dir, base)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    ctx.state["export"] = {"path": path, "version": version}
+    artifact = {"kind": "saved_model", "path": relative(path), "model_name": cfg.model_name, "version": version,
+                "signature": "serving_default", "input": {"name": data.input_name, "dtype": str(data.x_train.dtype),
+                                                           "shape": [None, *data.input_shape]},
+                "outputs": ["probabilities", "class_id"],
+                "sha256": tree_sha256(files), "bytes": sum(f["bytes"] for f in files), "files": files}
+    return {"summary": f"{relative(path)} (version {version}, {artifact['bytes']:,} bytes)",
+            "path": relative(path), "version": version, "artifacts": [artifact]}
