@@ -160,3 +160,37 @@ class Record:
             if step["name"] == name:
                 return step
         raise KeyError(name)
+
+
+# --- reading records back (tfrun-records, sweep summaries, tests) ---------------------------
+def locate(path: Path | str) -> Path:
+    """The record file of a run given its run dir or the file itself.
+
+    Raises FileNotFoundError naming the path, so a caller can report exactly what was missing.
+    """
+    path = Path(path)
+    candidate = path / RECORD_NAME if path.is_dir() else path
+    if not candidate.is_file():
+        raise FileNotFoundError(f"no {RECORD_NAME} at {path}")
+    return candidate
+
+
+def find_all(directories: list[Path | str]) -> list[Path]:
+    """Every record file below the given folders (recursively, no duplicates, in path order)."""
+    found: set[Path] = set()
+    for directory in directories:
+        found.update(p for p in Path(directory).rglob(RECORD_NAME) if p.is_file())
+    return sorted(found)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level of dotted keys (`train.learning_rate`), so two configs compare key by key.
+
+    Lists and empty dicts stay whole values: they are compared as a unit.
+    """
+    if isinstance(data, dict) and (data or not prefix):
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix: data}
