@@ -16,6 +16,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from runner.problems import Problem, at_least, between, one_of
+from runner.schema_distribute import CLUSTERS, STRATEGIES, cross_problems  # noqa: F401 (re-exported)
 from tasks import datafiles
 
 
@@ -156,6 +157,13 @@ class CnnModel(ModelConfig):
 
 
 # -------------------------------------------------------------------- train
+class BatchPolicy(Enum):
+    """What to do when the global batch does not split evenly over the replicas."""
+
+    error = "error"
+    round = "round"  # round to the nearest multiple (recorded)
+
+
 class Optimizer(Enum):
     sgd = "sgd"
     adam = "adam"
@@ -191,6 +199,9 @@ class TrainConfig:
     deterministic: bool = True
     verbose: int = 2  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    batch_policy: BatchPolicy = BatchPolicy.error
+    resume: bool = False  # continue the latest unfinished run of this config from its backup
+    quantization_aware: bool = False  # wrap the model with tensorflow-model-optimization before compile
 
     def problems(self) -> Iterator[Problem]:
         yield from at_least("train.epochs", self.epochs, 1)
@@ -211,6 +222,7 @@ class DeviceKind(Enum):
     gpu = "gpu"
     multi_gpu = "multi_gpu"
     split_gpu = "split_gpu"
+    tpu = "tpu"
 
 
 MAX_LOGICAL_CPUS = 64
@@ -266,29 +278,6 @@ class HardwareConfig:
                           "memory_limit_mb, visible_devices) are set")
 
 
-# ----------------------------------------------------------------- strategy
-@dataclass
-class StrategyConfig:
-    _target_: str = MISSING
-    name: str = MISSING
-
-    def problems(self) -> Iterator[Problem]:
-        return iter(())
-
-
-@dataclass
-class DefaultStrategy(StrategyConfig):
-    """One device: TensorFlow's default strategy, or OneDeviceStrategy on `device`."""
-
-    _target_: str = "tasks.strategy.one_device"
-    name: str = "default"
-    device: Optional[str] = None  # e.g. "/cpu:0", "/gpu:1"; null = TensorFlow's default placement
-
-    def problems(self) -> Iterator[Problem]:
-        if self.device is not None and not self.device.startswith("/"):
-            yield Problem("strategy.device", self.device, 'a TensorFlow device name such as "/cpu:0" or "/gpu:0"')
-
-
 # ------------------------------------------------------------------- target
 @dataclass
 class TargetConfig:
@@ -304,6 +293,65 @@ class TargetConfig:
 @dataclass
 class NoTarget(TargetConfig):
     name: str = "none"
+
+
+class Quantization(Enum):
+    none = "none"  # float32
+    dynamic = "dynamic"  # post-training dynamic range (weights int8, Optimize.DEFAULT)
+    float16 = "float16"  # weights float16
+    int8 = "int8"  # full integer, calibrated on a representative sample of the training data
+
+
+class Int8Io(Enum):
+    int8 = "int8"  # int8 input and output tensors (microcontrollers, Edge TPU)
+    float32 = "float32"  # float input/output, quantize/dequantize inside the model
+
+
+class TfliteSource(Enum):
+    saved_model = "saved_model"  # TFLiteConverter.from_saved_model on this run's export
+    keras = "keras"  # TFLiteConverter.from_keras_model on the trained model (the book's path)
+
+
+MIN_REPRESENTATIVE_SAMPLES = 100
+TFLITE_STEPS = ("tflite_convert", "tflite_evaluate", "tflite_gate")
+
+
+@dataclass
+class TfliteTarget(TargetConfig):
+    """Convert the export to TFLite, evaluate it against the float SavedModel, gate on accuracy drop."""
+
+    name: str = "tflite"
+    steps: List[str] = field(default_factory=lambda: list(TFLITE_STEPS))
+    quantization: Quantization = Quantization.none
+    representative_samples: int = 300  # int8 calibration examples drawn from the training split
+    int8_io: Int8Io = Int8Io.int8
+    select_tf_ops: bool = False  # allow TensorFlow ops TFLite lacks (needs the Flex delegate to run)
+    source: TfliteSource = TfliteSource.saved_model
+    threads: int = 1  # interpreter threads for evaluation and latency
+    max_accuracy_drop: float = 0.01  # quality gate: float accuracy - tflite accuracy
+    latency_repeats: int = 200  # single-example invocations timed for the latency percentiles
+    throughput_batch: int = 256  # batch size for the throughput figure
+
+    def problems(self) -> Iterator[Problem]:
+        if self.quantization is Quantization.int8:
+            if self.representative_samples < MIN_REPRESENTATIVE_SAMPLES:
+                yield Problem("target.representative_samples", self.representative_samples,
+                              f"a number >= {MIN_REPRESENTATIVE_SAMPLES} when target.quantization=int8 "
+                              "(fewer calibration examples give unreliable int8 ranges)")
+        else:
+            yield from at_least("target.representative_samples", self.representative_samples, 1)
+        yield from between("target.threads", self.threads, 1, 64, low_inclusive=True, high_inclusive=True)
+        yield from between("target.max_accuracy_drop", self.max_accuracy_drop, 0.0, 1.0,
+                           low_inclusive=True, high_inclusive=True)
+        yield from between("target.latency_repeats", self.latency_repeats, 10, 1_000_000,
+                           low_inclusive=True, high_inclusive=True)
+        yield from between("target.throughput_batch", self.throughput_batch, 1, 65_536,
+                           low_inclusive=True, high_inclusive=True)
+        known = [s for s in self.steps if s in TFLITE_STEPS]
+        if known != list(TFLITE_STEPS[:len(known)]):  # each needs the ones before it
+            yield Problem("target.steps", self.steps,
+                          "tflite steps in the order " + " -> ".join(TFLITE_STEPS)
+                          + " (evaluation needs the converted file; the gate needs the evaluation)")
 
 
 # ---------------------------------------------------------------------- run
@@ -334,6 +382,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     strategy: Any = MISSING
+    cluster: Any = MISSING
     target: Any = MISSING
     run: RunConfig = field(default_factory=RunConfig)
     job: Job = Job.train
@@ -342,14 +391,15 @@ class Config:
     optimized_metric: str = "holdout_accuracy"
 
     def groups(self) -> list[Any]:
-        return [self.data, self.model, self.train, self.hardware, self.strategy, self.target, self.run]
+        return [self.data, self.model, self.train, self.hardware, self.strategy, self.cluster, self.target, self.run]
 
 
 SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"digits": DigitsData, "fashion_mnist": FashionMnistData, "mnist": MnistData, "files": FilesData},
     "model": {"mlp": MlpModel, "cnn": CnnModel},
-    "strategy": {"default": DefaultStrategy},
-    "target": {"none": NoTarget},
+    "strategy": STRATEGIES,
+    "cluster": CLUSTERS,
+    "target": {"none": NoTarget, "tflite": TfliteTarget},
 }
 
 

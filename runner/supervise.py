@@ -160,6 +160,9 @@ class Supervisor:
                 self.on_step(event["step"], event["seconds"], event["result"])
         elif kind == "epoch":
             record.epoch(event["logs"])
+        elif kind == "resumed":
+            record.data["resumed_from_epoch"] = event["epoch"]
+            _print(f"[tfrun] resuming from the backup after epoch {event['epoch']}")
         elif kind == "devices":
             record.data["environment"]["devices"] = event["devices"]
         elif kind == "step_error":

@@ -28,7 +28,9 @@ def configure(tf: Any, *, kind: str, intra_op_threads: int = 0, inter_op_threads
     tf.config.set_soft_device_placement(soft_placement)
     tf.debugging.set_log_device_placement(log_device_placement)
 
-    if kind == "cpu":
+    if kind == "tpu":
+        pass  # nothing to set locally: strategy=tpu connects to the TPU system
+    elif kind == "cpu":
         if logical_devices > 1:
             cpu = tf.config.list_physical_devices("CPU")[0]
             tf.config.set_logical_device_configuration(

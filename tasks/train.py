@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tasks import backup, cluster
 from tasks.data import pipeline
 
 
@@ -31,32 +32,89 @@ def make_optimizer(keras: Any, name: str, learning_rate: float, momentum: float)
     return optimizers[name]()
 
 
-def _callbacks(keras: Any, cfg: Any, ctx: Any) -> list[Any]:
+def _callbacks(keras: Any, cfg: Any, ctx: Any, model: Any, strategy: Any,
+               has_validation: bool) -> tuple[list[Any], int]:
+    """The configured callbacks and the epoch to start from; non-chief workers log to their own dirs."""
     options = cfg.train.callbacks
     run_dir = ctx.run_dir
 
     class Events(keras.callbacks.Callback):
-        """Each epoch's metrics go to the record as they happen."""
+        """Each epoch's metrics go to the record as they happen; a restored backup shows as a later first epoch."""
+
+        first_epoch: int | None = None
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            if self.first_epoch is None:
+                self.first_epoch = epoch
+                if epoch > 0 and not initial_epoch:  # tf-keras' BackupAndRestore restored it
+                    ctx.emit({"event": "resumed", "epoch": epoch})
 
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             ctx.emit({"event": "epoch", "epoch": epoch + 1,
                       "logs": {k: float(v) for k, v in (logs or {}).items()}})
 
     callbacks: list[Any] = [Events()]
-    if options.backup_and_restore:
+    initial_epoch = 0
+    if options.backup_and_restore and backup.keras_supports(strategy):
+        # tf-keras keeps non-chief workers' backups apart by itself
         callbacks.append(keras.callbacks.BackupAndRestore(backup_dir=str(run_dir / "backup")))
+    elif options.backup_and_restore:
+        callback, initial_epoch = backup.epoch_backup(keras, model, run_dir / "backup")
+        callbacks.append(callback)
+        if initial_epoch:
+            ctx.emit({"event": "resumed", "epoch": initial_epoch})
     if options.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), histogram_freq=0))
-    has_validation = cfg.data.validation_fraction > 0
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(cluster.worker_dir(run_dir / "tensorboard")),
+                                                     histogram_freq=0))
     if options.checkpoint:
         callbacks.append(keras.callbacks.ModelCheckpoint(
-            str(run_dir / "checkpoints" / "best.weights.h5"), save_weights_only=True, save_best_only=True,
-            monitor="val_loss" if has_validation else "loss"))
+            str(cluster.worker_dir(run_dir / "checkpoints") / "best.weights.h5"), save_weights_only=True,
+            save_best_only=True, monitor="val_loss" if has_validation else "loss"))
     stopping = options.early_stopping
     if stopping.enabled:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=stopping.monitor, patience=stopping.patience,
                                                        restore_best_weights=stopping.restore_best_weights))
-    return callbacks
+    return callbacks, initial_epoch
+
+
+def _is_parameter_server(strategy: Any) -> bool:
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
+
+
+def fit_inputs(cfg: Any, data: Any, strategy: Any, global_batch: int) -> dict[str, Any]:
+    """model.fit's data arguments. ParameterServerStrategy needs a DatasetCreator and steps_per_epoch."""
+    import math
+
+    train, buffer = cfg.train, cfg.data.shuffle_buffer
+    if not _is_parameter_server(strategy):
+        inputs: dict[str, Any] = {"x": pipeline(data.x_train, data.y_train, batch_size=global_batch, shuffle=True,
+                                                seed=train.seed, buffer=buffer)}
+        if len(data.x_valid):
+            inputs["validation_data"] = pipeline(data.x_valid, data.y_valid, batch_size=global_batch,
+                                                 shuffle=False, seed=train.seed, buffer=buffer)
+        return inputs
+    import tensorflow as tf
+    import tf_keras as keras
+
+    def dataset_fn(input_context: Any) -> Any:
+        batch = input_context.get_per_replica_batch_size(global_batch)
+        ds = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        ds = ds.shuffle(min(buffer, len(data.x_train)), seed=train.seed).repeat()
+        return ds.batch(batch).prefetch(tf.data.AUTOTUNE)
+
+    steps = cfg.strategy.steps_per_epoch or math.ceil(len(data.x_train) / global_batch)
+    return {"x": keras.utils.experimental.DatasetCreator(dataset_fn), "steps_per_epoch": steps}
+
+
+def _remove_worker_dirs(run_dir: Any) -> None:
+    import shutil
+
+    if not cluster.is_chief():
+        for name in ("tensorboard", "checkpoints"):
+            shutil.rmtree(cluster.worker_dir(run_dir / name), ignore_errors=True)
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -64,20 +122,26 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
     data, model, strategy = ctx.need("data"), ctx.need("model"), ctx.need("strategy")
     train = cfg.train
+    quantized = None
+    if train.get("quantization_aware", False):  # QAT: fake-quantized layers, so int8 TFLite loses less
+        from tasks.qat import quantize_aware
+
+        with strategy.scope():
+            model, quantized = quantize_aware(model)
+        ctx.state["model"] = model
     with strategy.scope():
         model.compile(optimizer=make_optimizer(keras, train.optimizer, train.learning_rate, train.momentum),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    shuffle_buffer = cfg.data.shuffle_buffer
-    train_ds = pipeline(data.x_train, data.y_train, batch_size=train.batch_size, shuffle=True, seed=train.seed,
-                        buffer=shuffle_buffer)
-    valid_ds = None
-    if len(data.x_valid):
-        valid_ds = pipeline(data.x_valid, data.y_valid, batch_size=train.batch_size, shuffle=False,
-                            seed=train.seed, buffer=shuffle_buffer)
-    history = model.fit(train_ds, validation_data=valid_ds, epochs=train.epochs, verbose=train.verbose,
-                        callbacks=_callbacks(keras, cfg, ctx))
+    inputs = fit_inputs(cfg, data, strategy, ctx.state.get("global_batch_size", train.batch_size))
+    callbacks, initial_epoch = _callbacks(keras, cfg, ctx, model, strategy, "validation_data" in inputs)
+    try:
+        history = model.fit(epochs=train.epochs, initial_epoch=initial_epoch, verbose=train.verbose,
+                            callbacks=callbacks, **inputs)
+    finally:
+        _remove_worker_dirs(ctx.run_dir)
     last = {k: float(v[-1]) for k, v in history.history.items() if v}
     epochs_run = len(next(iter(history.history.values()), []))
     summary = ", ".join(f"{k} {v:.4f}" for k, v in last.items())
     return {"summary": f"{epochs_run} epoch(s); {summary}", "epochs_run": epochs_run,
-            "metrics": last, "weights_sha256": weights_sha256(model.get_weights())}
+            "metrics": last, "weights_sha256": weights_sha256(model.get_weights()),
+            **({"quantization_aware_layers": quantized} if quantized is not None else {})}

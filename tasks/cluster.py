@@ -1,0 +1,57 @@
+"""This process's place in a cluster, read from TF_CONFIG (pure Python).
+
+The chief (task `chief`, or worker 0 when the cluster has no chief) writes
+the export, TensorBoard logs and results; other workers must still take
+part in collective saves, so they write to temporary dirs they remove.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+
+def tf_config() -> Optional[dict]:
+    raw = os.environ.get("TF_CONFIG")
+    return json.loads(raw) if raw else None
+
+
+def task_name() -> str:
+    """e.g. "worker:1"; "main" outside a cluster."""
+    spec = tf_config()
+    if not spec:
+        return "main"
+    return f"{spec['task']['type']}:{spec['task']['index']}"
+
+
+def is_chief() -> bool:
+    spec = tf_config()
+    if not spec:
+        return True
+    task = spec["task"]
+    if task["type"] == "chief":
+        return True
+    return task["type"] == "worker" and task["index"] == 0 and "chief" not in spec["cluster"]
+
+
+@contextmanager
+def writable_dir(path: Path) -> Iterator[Path]:
+    """`path` on the chief; a temporary dir, removed afterwards, on other workers."""
+    if is_chief():
+        yield path
+        return
+    tmp = Path(tempfile.mkdtemp(prefix=f"tfrun-{task_name().replace(':', '-')}-"))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def worker_dir(path: Path) -> Path:
+    """A long-lived dir for callbacks: `path` on the chief, `path`/<task> elsewhere (removed by the caller)."""
+    return path if is_chief() else path.parent / f".{path.name}-{task_name().replace(':', '-')}"
