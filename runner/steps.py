@@ -13,6 +13,9 @@ STEPS: dict[str, str] = {
     "train": "tasks.train:step",
     "evaluate": "tasks.evaluate:step",
     "export": "tasks.export:step",
+    "tflite_convert": "tasks.tflite:convert_step",
+    "tflite_evaluate": "tasks.tflite:evaluate_step",
+    "tflite_gate": "tasks.tflite:gate_step",
 }
 
 JOB_STEPS: dict[str, list[str]] = {
