@@ -19,7 +19,8 @@ from runner.child_env import child_environment
 from runner.problems import ConfigError
 from runner.record import Record, config_hash, redact, relative
 from runner.schema import Config
-from runner.supervise import Supervisor
+from runner.cluster_plan import local_cluster_tasks
+from runner.supervise import Supervisor, TaskSpec, child_command, job_input
 from runner.validate import validate
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "interrupted": 130}
@@ -78,11 +79,11 @@ def run_job(cfg: DictConfig) -> float | None:
     print(f"[tfrun] run {record.data['run_id']} in {relative(run_dir)} (plan: {' → '.join(plan)})", flush=True)
     supervisor = Supervisor(
         record,
-        job={"run_dir": str(run_dir), "config": resolved, "plan": plan},
-        env=child_environment(config.hardware, config.train.seed),
+        _tasks(config, record, job_input(run_dir, resolved, plan)),
         timeout_s=config.run.timeout_s,
         stop_grace_s=config.run.stop_grace_s,
         log_tail_lines=config.run.log_tail_lines,
+        form_timeout_s=config.cluster.form_timeout_s if config.strategy.needs_cluster else None,
     )
     outcome = supervisor.run()
     record.finish(outcome.status, outcome.error)
@@ -90,6 +91,16 @@ def run_job(cfg: DictConfig) -> float | None:
     if not multirun and outcome.status != "succeeded":
         raise SystemExit(EXIT_CODES[outcome.status])
     return metric
+
+
+def _tasks(config: Config, record: Record, job: bytes) -> list[TaskSpec]:
+    """One child, or every process of a local cluster (recorded with its spec)."""
+    env = child_environment(config.hardware, config.train.seed)
+    if config.cluster.name != "local":
+        return [TaskSpec(name="main", cmd=child_command(), env=env, stdin=job, reports=True)]
+    tasks, spec = local_cluster_tasks(config, job, env)
+    record.data["cluster"] = {"kind": "local", "spec": spec, "tasks": []}
+    return tasks
 
 
 def _report(record: Record, config: Config) -> float | None:

@@ -174,9 +174,9 @@ def pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool, se
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    import hydra.utils
+    from tasks.build import instantiate
 
-    splits: Splits = hydra.utils.instantiate(cfg.data, seed=cfg.train.seed, _convert_="all")
+    splits: Splits = instantiate(cfg.data, seed=cfg.train.seed)
     ctx.state["data"] = splits
     info = splits.summary()
     return {"summary": f"{cfg.data.name}: {info['train']} train / {info['validation']} validation / "

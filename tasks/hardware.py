@@ -58,20 +58,21 @@ def configure(tf: Any, *, kind: str, intra_op_threads: int = 0, inter_op_threads
         import tf_keras
 
         tf_keras.mixed_precision.set_global_policy("mixed_float16")
-    return {"logical_devices": [d.name for d in tf.config.list_logical_devices()],
+    # No logical-device listing here: it would initialise TensorFlow's context, after which
+    # MultiWorkerMirroredStrategy can no longer configure collective ops. The strategy step reports devices.
+    return {"kind": kind, "logical_cpus": logical_devices if kind == "cpu" else None,
             "mixed_precision": mixed_precision}
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    import hydra.utils
+    from tasks.build import instantiate
     import tensorflow as tf
 
-    applied = hydra.utils.instantiate(cfg.hardware, tf=tf, _convert_="all")
+    applied = instantiate(cfg.hardware, tf=tf)
     seed_everything(tf, seed=cfg.train.seed, deterministic=cfg.train.deterministic)
-    devices = [{"name": d.name, "type": d.device_type} for d in tf.config.list_physical_devices()]
-    ctx.emit({"event": "devices", "devices": {"physical": devices, "logical": applied["logical_devices"]}})
-    return {"summary": f"TensorFlow {tf.__version__}; devices: {', '.join(applied['logical_devices'])}",
-            "tensorflow": tf.__version__, **applied}
+    physical = [d.name for d in tf.config.list_physical_devices()]
+    return {"summary": f"TensorFlow {tf.__version__}; physical devices: {', '.join(physical)}",
+            "tensorflow": tf.__version__, "physical_devices": physical, **applied}
 
 
 def seed_everything(tf: Any, *, seed: int, deterministic: bool) -> None:

@@ -54,13 +54,12 @@ def build_cnn(*, input_shape: Sequence[int], input_dtype: str, input_name: str, 
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    import hydra.utils
+    from tasks.build import instantiate
 
     data = ctx.need("data")
     with ctx.need("strategy").scope():
-        model = hydra.utils.instantiate(cfg.model, input_shape=list(data.input_shape),
-                                        input_dtype=str(data.x_train.dtype), input_name=data.input_name,
-                                        scale=data.scale, n_classes=data.n_classes, _convert_="all")
+        model = instantiate(cfg.model, input_shape=list(data.input_shape), input_dtype=str(data.x_train.dtype),
+                            input_name=data.input_name, scale=data.scale, n_classes=data.n_classes)
     ctx.state["model"] = model
     params = int(model.count_params())
     return {"summary": f"{cfg.model.name}: {params:,} parameters", "parameters": params,

@@ -126,12 +126,17 @@ def effective_batch(global_batch: int, replicas: int, policy: str) -> int:
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    import hydra.utils
+    from tasks.build import instantiate
 
     from tasks import cluster
 
-    strategy = hydra.utils.instantiate(cfg.strategy, _convert_="all")
+    import tensorflow as tf
+
+    strategy = instantiate(cfg.strategy)
     ctx.state["strategy"] = strategy
+    ctx.emit({"event": "devices", "devices": {
+        "physical": [{"name": d.name, "type": d.device_type} for d in tf.config.list_physical_devices()],
+        "logical": [d.name for d in tf.config.list_logical_devices()]}})
     replicas = int(strategy.num_replicas_in_sync)
     global_batch = effective_batch(cfg.train.batch_size, replicas, cfg.train.batch_policy)
     ctx.state["global_batch_size"] = global_batch
