@@ -112,10 +112,25 @@ class Record:
             "weights_sha256": None,
             "deployments": [],
             "error": None,
+            "previous_attempts": cls._keep_previous(directory),
         }
         record = cls(directory, data)
         record.save()
         return record
+
+    @staticmethod
+    def _keep_previous(directory: Path) -> list[str]:
+        """A re-run in the same run dir (e.g. to resume) moves the earlier record to attempts/, never over it."""
+        current = directory / RECORD_NAME
+        attempts = directory / "attempts"
+        if current.exists():
+            try:
+                previous_id = load(current).get("run_id") or "unknown"
+            except (OSError, ValueError):
+                previous_id = "unreadable"
+            attempts.mkdir(exist_ok=True)
+            os.replace(current, attempts / f"{previous_id}.json")
+        return sorted(p.stem for p in attempts.glob("*.json")) if attempts.is_dir() else []
 
     def save(self) -> None:
         write_json_atomic(self.path, self.data)
