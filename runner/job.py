@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from runner import provenance, steps
+from runner import provenance, resume, steps
 from runner.child_env import child_environment
 from runner.problems import ConfigError
 from runner.record import Record, config_hash, redact, relative
@@ -58,7 +58,8 @@ def run_job(cfg: DictConfig) -> float | None:
         raise SystemExit(CONFIG_ERROR_EXIT) from None
 
     resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[assignment]
-    plan = steps.plan(config.job.value, list(config.target.steps))
+    # Jobs without training (serve, rollback) do not run the target's steps.
+    plan = steps.plan(config.job.value, list(config.target.steps) if config.job.value == "train" else [])
     environment = provenance.machine()
     environment["devices"] = None  # filled in by the child once TensorFlow sees them
     record = Record.start(
@@ -75,6 +76,8 @@ def run_job(cfg: DictConfig) -> float | None:
                          "python_hash_seed": str(config.train.seed)},
         plan=plan,
         pids={"runner": os.getpid(), "child": None},
+        resume_key=resume.resume_key(resolved),
+        resumed_from_run=_resume_source(config, resolved, run_dir),
     )
     print(f"[tfrun] run {record.data['run_id']} in {relative(run_dir)} (plan: {' → '.join(plan)})", flush=True)
     supervisor = Supervisor(
@@ -91,6 +94,20 @@ def run_job(cfg: DictConfig) -> float | None:
     if not multirun and outcome.status != "succeeded":
         raise SystemExit(EXIT_CODES[outcome.status])
     return metric
+
+
+def _resume_source(config: Config, resolved: dict[str, Any], run_dir: Path) -> str | None:
+    """With train.resume=true and no backup here yet, take the latest unfinished run's backup."""
+    if not config.train.resume or (run_dir / "backup").is_dir():
+        return None
+    source = resume.latest_unfinished(resume.resume_key(resolved), exclude=run_dir)
+    if source is None:
+        print("[tfrun] train.resume=true: no unfinished run of this config with a backup; starting at epoch 0",
+              flush=True)
+        return None
+    resume.adopt_backup(source, run_dir)
+    print(f"[tfrun] train.resume=true: continuing {relative(source)} from its backup", flush=True)
+    return relative(source)
 
 
 def _tasks(config: Config, record: Record, job: bytes) -> list[TaskSpec]:
