@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 import numpy as np
@@ -42,16 +43,19 @@ def _callbacks(keras: Any, cfg: Any, ctx: Any, model: Any, strategy: Any,
         """Each epoch's metrics go to the record as they happen; a restored backup shows as a later first epoch."""
 
         first_epoch: int | None = None
+        epoch_started = 0.0
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            self.epoch_started = time.perf_counter()
             if self.first_epoch is None:
                 self.first_epoch = epoch
                 if epoch > 0 and not initial_epoch:  # tf-keras' BackupAndRestore restored it
                     ctx.emit({"event": "resumed", "epoch": epoch})
 
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-            ctx.emit({"event": "epoch", "epoch": epoch + 1,
-                      "logs": {k: float(v) for k, v in (logs or {}).items()}})
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            logs["epoch_seconds"] = round(time.perf_counter() - self.epoch_started, 4)
+            ctx.emit({"event": "epoch", "epoch": epoch + 1, "logs": logs})
 
     callbacks: list[Any] = [Events()]
     initial_epoch = 0
