@@ -13,6 +13,13 @@ STEPS: dict[str, str] = {
     "train": "tasks.train:step",
     "evaluate": "tasks.evaluate:step",
     "export": "tasks.export:step",
+    "tfserving_push": "tasks.tfserving.steps:push_step",
+    "tfserving_start": "tasks.tfserving.steps:start_step",
+    "tfserving_parity": "tasks.tfserving.steps:parity_step",
+    "tfserving_latency": "tasks.tfserving.steps:latency_step",
+    "tfserving_report": "tasks.tfserving.steps:report_step",
+    "tfserving_serve": "tasks.tfserving.steps:serve_step",
+    "tfserving_rollback": "tasks.tfserving.steps:rollback_step",
     "tflite_convert": "tasks.tflite:convert_step",
     "tflite_evaluate": "tasks.tflite:evaluate_step",
     "tflite_gate": "tasks.tflite:gate_step",
@@ -20,6 +27,8 @@ STEPS: dict[str, str] = {
 
 JOB_STEPS: dict[str, list[str]] = {
     "train": ["hardware", "strategy", "data", "model", "train", "evaluate", "export"],
+    "serve": ["tfserving_serve"],  # no training: target steps are not appended (runner/job.py)
+    "rollback": ["tfserving_rollback"],
 }
 
 

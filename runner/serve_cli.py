@@ -1,0 +1,70 @@
+"""`tfrun-serve`: the embedded TF Serving-compatible model server, with tensorflow_model_server's flags.
+
+    tfrun-serve --port=8500 --rest_api_port=8501 --model_name=digits_mlp --model_base_path=models/digits_mlp
+    tfrun-serve --model_config_file=models.config --model_config_file_poll_wait_seconds=5 --rest_api_port=8501
+    tfrun-serve ... --enable_batching --batching_parameters_file=batching.config
+
+It binds 127.0.0.1 unless --host says otherwise. Only the flags are parsed here; TensorFlow and
+gRPC are imported once the server starts (tasks/tfserving/server.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def flag_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tfrun-serve", description="Serve SavedModels over TF Serving's REST and gRPC APIs (embedded server).",
+        epilog="Stop it with Ctrl-C or SIGTERM. Exit codes: 0 stopped, 1 could not start, 2 bad flags.")
+    add = p.add_argument
+    add("--port", type=int, default=8500, help="gRPC port (default 8500)")
+    add("--rest_api_port", type=int, default=0, help="REST port; 0 disables REST, as in TF Serving (default 0)")
+    add("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 exposes the server)")
+    add("--model_name", default="default", help="model name when serving one model (default 'default')")
+    add("--model_base_path", default="", help="folder holding the model's numbered versions")
+    add("--model_config_file", default="", help="text ModelServerConfig: several models, version policies, labels")
+    add("--model_config_file_poll_wait_seconds", type=int, default=0,
+        help="re-read --model_config_file this often (0: never)")
+    add("--file_system_poll_wait_seconds", type=int, default=1, help="look for new versions this often (default 1)")
+    add("--enable_batching", type=flag_bool, nargs="?", const=True, default=False,
+        help="merge concurrent requests into one model call")
+    add("--batching_parameters_file", default="", help="text BatchingParameters (max_batch_size { value: N } ...)")
+    add("--enable_model_warmup", type=flag_bool, nargs="?", const=True, default=True,
+        help="replay assets.extra/tf_serving_warmup_requests before a version is AVAILABLE (default true)")
+    add("--allow_version_labels_for_unavailable_models", type=flag_bool, nargs="?", const=True, default=False)
+    add("--max_num_load_retries", type=int, default=5, help="retries of a failed version load (default 5)")
+    add("--load_retry_interval_micros", type=int, default=60_000_000, help="wait between load retries (default 60 s)")
+    add("--grpc_max_threads", type=int, default=64, help="gRPC worker threads (default 64)")
+    add("--rest_api_num_threads", type=int, default=0, help="accepted for compatibility (one thread per connection)")
+    add("--rest_api_timeout_in_ms", type=int, default=30000, help="accepted for compatibility")
+    add("--max_request_bytes", type=int, default=64 << 20,
+        help="largest request body (REST) or message (gRPC) accepted, default 64 MiB")
+    add("--ready_file", default="", help="write {pid, host, grpc_port, rest_port} as JSON here once serving")
+    add("--verbose", action="store_true", help="log every REST request")
+    add("--version", action="version", version="tfrun-serve 2.21 (embedded; TF Serving REST and gRPC APIs)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.max_request_bytes < 1024:
+        print("tfrun-serve: --max_request_bytes must be >= 1024", file=sys.stderr)
+        return 2
+    from tasks.tfserving.server import run
+
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""Local TF Serving: model repository, an embedded server that speaks TF Serving's REST and gRPC
+APIs, clients, backends (binary | docker | embedded) and the target's steps.
+
+Modules and what they import:
+
+    status      gRPC status codes, ServingError, TF Serving's gRPC -> HTTP mapping   (stdlib)
+    config      model server config file, version policies, batching parameters       (protobuf)
+    jsonio      TF Serving's REST JSON <-> numpy rules                                 (numpy)
+    batching    server-side batching: merge concurrent requests into one model call   (numpy)
+    repository  <base>/<model>/<version> versions, push, rollback, warm-up file        (stdlib; TF for warm-up)
+    tensors     TensorProto <-> numpy, fast paths                                      (TF protos)
+    servable    one loaded version: signatures, predict / classify / regress, warm-up (TF)
+    manager     versions on disk -> loaded servables: policies, labels, atomic swaps  (TF)
+    rest        the REST API (http.server, Nagle off)
+    grpc_api    PredictionService and ModelService
+    server      the embedded server process (`tfrun-serve`)
+    clients     REST and gRPC clients used by the target and offered to users
+    backends    choose and start binary / docker / embedded, stop by PID
+    steps       target=tfserving steps, job=serve, job=rollback
+"""

@@ -1,0 +1,198 @@
+"""Server-side batching: concurrent requests to one signature become one model call.
+
+The semantics are TF Serving's batch scheduler's (BatchingParameters): a batch opens with the
+first waiting task and closes when it holds `max_batch_size` rows, when `batch_timeout_micros`
+have passed since it opened, or when a task does not fit; `num_batch_threads` threads run
+closed batches; at most `max_enqueued_batches` batches wait (then UNAVAILABLE); tasks larger
+than max_batch_size are split if `enable_large_batch_splitting`, else rejected; a batch is
+padded up to the next of `allowed_batch_sizes` with copies of its first row.
+
+Tasks only share a batch when their inputs agree on names, dtypes and non-batch dimensions.
+Pure Python + numpy: `process` is the model call.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any, Callable, Mapping, Optional
+
+import numpy as np
+
+from tasks.tfserving.config import BatchingParameters
+from tasks.tfserving.status import Code, ServingError, invalid
+
+Tensors = dict[str, np.ndarray]
+
+
+class _Task:
+    __slots__ = ("inputs", "size", "key", "done", "outputs", "error")
+
+    def __init__(self, inputs: Tensors, size: int, key: tuple):
+        self.inputs = inputs
+        self.size = size
+        self.key = key
+        self.done = threading.Event()
+        self.outputs: Optional[Tensors] = None
+        self.error: Optional[BaseException] = None
+
+
+class _Batch:
+    __slots__ = ("tasks", "size", "key", "opened", "closed")
+
+    def __init__(self, key: tuple):
+        self.tasks: list[_Task] = []
+        self.size = 0
+        self.key = key
+        self.opened = time.monotonic()
+        self.closed = False
+
+
+class BatchScheduler:
+    """One queue of batches for one (model version, signature), run by its own threads."""
+
+    def __init__(self, process: Callable[[Tensors], Mapping[str, np.ndarray]], params: BatchingParameters,
+                 name: str = "batcher"):
+        params.validate()
+        self.process = process
+        self.params = params
+        self.name = name
+        self._timeout = params.batch_timeout_micros / 1e6
+        self._queue: collections.deque[_Batch] = collections.deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self.batches_run = 0
+        self.tasks_run = 0
+        self.largest_batch = 0
+        self._threads = [threading.Thread(target=self._worker, name=f"{name}-{i}", daemon=True)
+                         for i in range(params.num_batch_threads)]
+        for t in self._threads:
+            t.start()
+
+    # ------------------------------------------------------------------ callers
+    def run(self, inputs: Mapping[str, np.ndarray], timeout: Optional[float] = None) -> Tensors:
+        """Queue the request's rows, wait for its batch to run, return its rows of the outputs."""
+        if not inputs:
+            raise invalid("Batching Run() must have at least one input tensor")
+        sizes = set()
+        for arr in inputs.values():
+            if arr.ndim == 0:
+                raise invalid("Batching Run() input tensors must have at least one dimension")
+            sizes.add(arr.shape[0])
+        if len(sizes) != 1:
+            raise invalid("Batching Run() input tensors must have equal 0th-dimension size")
+        size = sizes.pop()
+        limit = self.params.max_execution_batch_size or self.params.max_batch_size
+        if size > self.params.max_batch_size:
+            if not self.params.enable_large_batch_splitting:
+                raise invalid(f"Task size {size} is larger than maximum input batch size "
+                              f"{self.params.max_batch_size}")
+            pieces = [{k: v[i:i + limit] for k, v in inputs.items()} for i in range(0, size, limit)]
+            tasks = [self._submit(p, min(limit, size - i * limit)) for i, p in enumerate(pieces)]
+            results = [self._wait(t, timeout) for t in tasks]
+            return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
+        return self._wait(self._submit(dict(inputs), size), timeout)
+
+    def _submit(self, inputs: Tensors, size: int) -> _Task:
+        key = tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in inputs.items()))
+        task = _Task(inputs, size, key)
+        with self._cond:
+            if self._stopping:
+                raise ServingError(Code.UNAVAILABLE, "Batch scheduler is shutting down")
+            batch = self._queue[-1] if self._queue else None
+            if batch is None or batch.closed or batch.key != key or batch.size + size > self.params.max_batch_size:
+                if batch is not None:
+                    batch.closed = True
+                if len(self._queue) >= self.params.max_enqueued_batches:
+                    raise ServingError(Code.UNAVAILABLE,
+                                       "The batch scheduling queue to which this task was submitted is full")
+                batch = _Batch(key)
+                self._queue.append(batch)
+            batch.tasks.append(task)
+            batch.size += size
+            if batch.size >= self.params.max_batch_size:
+                batch.closed = True
+            self._cond.notify()
+        return task
+
+    @staticmethod
+    def _wait(task: _Task, timeout: Optional[float]) -> Tensors:
+        if not task.done.wait(timeout):
+            raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline exceeded while waiting for the batch to run")
+        if task.error is not None:
+            raise task.error
+        assert task.outputs is not None
+        return task.outputs
+
+    # ------------------------------------------------------------------ workers
+    def _next_batch(self) -> Optional[_Batch]:
+        with self._cond:
+            while True:
+                if self._queue:
+                    batch = self._queue[0]
+                    wait = batch.opened + self._timeout - time.monotonic()
+                    if batch.closed or wait <= 0 or len(self._queue) > 1 or self._stopping:
+                        batch.closed = True
+                        return self._queue.popleft()
+                    self._cond.wait(wait)
+                elif self._stopping:
+                    return None
+                else:
+                    self._cond.wait()
+
+    def _worker(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._run(batch)
+
+    def _run(self, batch: _Batch) -> None:
+        tasks = batch.tasks
+        try:
+            names = list(tasks[0].inputs)
+            merged = {n: (tasks[0].inputs[n] if len(tasks) == 1
+                          else np.concatenate([t.inputs[n] for t in tasks])) for n in names}
+            total = batch.size
+            padded = total
+            for allowed in self.params.allowed_batch_sizes:
+                if allowed >= total:
+                    padded = allowed
+                    break
+            if padded > total:
+                merged = {n: np.concatenate([v, np.repeat(v[:1], padded - total, axis=0)]) for n, v in merged.items()}
+            outputs = {k: np.asarray(v) for k, v in self.process(merged).items()}
+            for name, arr in outputs.items():
+                if arr.ndim == 0 or arr.shape[0] != padded:
+                    raise ServingError(Code.FAILED_PRECONDITION,
+                                       "Batched output tensor's 0th dimension does not equal the sum of the 0th "
+                                       f"dimension sizes of the input tensors (output {name})")
+            offset = 0
+            for task in tasks:
+                task.outputs = {k: v[offset:offset + task.size] for k, v in outputs.items()}
+                offset += task.size
+            with self._cond:
+                self.batches_run += 1
+                self.tasks_run += len(tasks)
+                self.largest_batch = max(self.largest_batch, total)
+        except BaseException as err:  # every waiting caller gets the model's error
+            for task in tasks:
+                task.error = err
+        finally:
+            for task in tasks:
+                task.done.set()
+
+    def stop(self, wait: bool = True) -> None:
+        """Run what is queued, then end the threads."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if wait:
+            for t in self._threads:
+                t.join(timeout=30)
+
+    def stats(self) -> dict[str, Any]:
+        with self._cond:
+            return {"batches": self.batches_run, "tasks": self.tasks_run, "largest_batch": self.largest_batch,
+                    "queued_batches": len(self._queue)}

@@ -1,0 +1,180 @@
+"""gRPC PredictionService and ModelService, answering as TF Serving answers.
+
+Errors are gRPC status codes with TF Serving's messages. Predict outputs are typed fields
+(`float_val`, ...), as TF Serving writes them; inputs may use tensor_content or typed fields.
+MultiInference is not implemented (UNIMPLEMENTED).
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, Callable, Optional
+
+import grpc
+from google.protobuf import json_format
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
+                                     model_management_pb2, model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc, regression_pb2)
+
+from tasks.tfserving import tensors
+from tasks.tfserving.config import configs_from_proto
+from tasks.tfserving.manager import ModelManager
+from tasks.tfserving.servable import Servable, serialized_examples
+from tasks.tfserving.status import Code, ServingError, invalid
+
+SIGNATURE_DEF_FIELD = "signature_def"
+
+
+def resolve(manager: ModelManager, model_spec: Any) -> Servable:
+    which = model_spec.WhichOneof("version_choice")
+    if which == "version":
+        return manager.resolve(model_spec.name, version=model_spec.version.value)
+    if which == "version_label":
+        return manager.resolve(model_spec.name, label=model_spec.version_label)
+    return manager.resolve(model_spec.name)
+
+
+def status_response(manager: ModelManager, name: str, version: Optional[int]) -> Any:
+    response = get_model_status_pb2.GetModelStatusResponse()
+    for v, state, error in manager.status(name, version):
+        entry = response.model_version_status.add(version=v,
+                                                  state=get_model_status_pb2.ModelVersionStatus.State.Value(state))
+        entry.status.error_code = int(error.code) if error else 0
+        entry.status.error_message = error.message if error else ""
+    return response
+
+
+def metadata_response(manager: ModelManager, model_spec: Any, fields: list[str]) -> Any:
+    if not fields:
+        raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
+    for f in fields:
+        if f != SIGNATURE_DEF_FIELD:
+            raise invalid(f"Metadata field {f} is not supported")
+    servable = resolve(manager, model_spec)
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response.model_spec.name = servable.model_name
+    response.model_spec.version.value = servable.version
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    for key, sig in servable.signature_defs.items():
+        signature_map.signature_def[key].CopyFrom(sig)
+    response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
+    return response
+
+
+def status_json(response: Any) -> str:
+    return json_format.MessageToJson(response, always_print_fields_with_no_presence=True, indent=1)
+
+
+def metadata_json(response: Any) -> str:
+    """TF Serving's hand-built metadata JSON: model_spec and the unpacked SignatureDefMap."""
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata[SIGNATURE_DEF_FIELD].Unpack(signature_map)
+    options = dict(preserving_proto_field_name=True, always_print_fields_with_no_presence=True, indent=1)
+    spec = json_format.MessageToJson(response.model_spec, **options)
+    signatures = json_format.MessageToJson(signature_map, **options)
+    return "{\n\"model_spec\":" + spec + ",\n\"metadata\": {\"signature_def\": " + signatures + "}\n}\n"
+
+
+def _guard(method: Callable) -> Callable:
+    """Every RPC: ServingError -> its status; anything else -> INTERNAL. The server never goes down."""
+
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except ServingError as err:
+            context.abort(grpc.StatusCode[err.code.name], err.message)
+        except RecursionError:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Request nested too deeply")
+        except MemoryError:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "Out of memory while answering the request")
+        except Exception as err:  # noqa: BLE001 - reported to the client and the log
+            if isinstance(err, grpc.RpcError) or type(err).__name__ == "_AbortError":
+                raise
+            traceback.print_exc()
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
+
+    wrapper.__name__ = method.__name__
+    return wrapper
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, manager: ModelManager, max_elements: int):
+        self.manager = manager
+        self.max_elements = max_elements
+
+    @_guard
+    def Predict(self, request, context):
+        servable = resolve(self.manager, request.model_spec)
+        inputs = {k: tensors.to_ndarray(v, max_elements=self.max_elements) for k, v in request.inputs.items()}
+        signature, outputs = servable.predict(request.model_spec.signature_name, inputs, list(request.output_filter))
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = servable.model_name
+        response.model_spec.version.value = servable.version
+        response.model_spec.signature_name = signature
+        for alias, arr in outputs.items():
+            response.outputs[alias].CopyFrom(tensors.as_proto_field(arr))
+        return response
+
+    @_guard
+    def GetModelMetadata(self, request, context):
+        if not request.HasField("model_spec"):
+            raise invalid("Missing ModelSpec")
+        return metadata_response(self.manager, request.model_spec, list(request.metadata_field))
+
+    @_guard
+    def Classify(self, request, context):
+        servable = resolve(self.manager, request.model_spec)
+        signature, results = servable.classify(request.model_spec.signature_name, serialized_examples(request.input))
+        response = classification_pb2.ClassificationResponse()
+        response.model_spec.name = servable.model_name
+        response.model_spec.version.value = servable.version
+        response.model_spec.signature_name = signature
+        for row in results:
+            classifications = response.result.classifications.add()
+            for label, score in row:
+                classifications.classes.add(label=label, score=score)
+        return response
+
+    @_guard
+    def Regress(self, request, context):
+        servable = resolve(self.manager, request.model_spec)
+        signature, values = servable.regress(request.model_spec.signature_name, serialized_examples(request.input))
+        response = regression_pb2.RegressionResponse()
+        response.model_spec.name = servable.model_name
+        response.model_spec.version.value = servable.version
+        response.model_spec.signature_name = signature
+        for v in values:
+            response.result.regressions.add(value=v)
+        return response
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, manager: ModelManager, reload_wait_s: float = 300.0):
+        self.manager = manager
+        self.reload_wait_s = reload_wait_s
+
+    @_guard
+    def GetModelStatus(self, request, context):
+        if not request.HasField("model_spec"):
+            raise invalid("Missing ModelSpec")
+        spec = request.model_spec
+        version = spec.version.value if spec.WhichOneof("version_choice") == "version" else None
+        return status_response(self.manager, spec.name, version)
+
+    @_guard
+    def HandleReloadConfigRequest(self, request, context):
+        configs = configs_from_proto(request.config)
+        self.manager.set_configs(configs, wait_s=self.reload_wait_s)
+        response = model_management_pb2.ReloadConfigResponse()
+        response.status.error_code = 0
+        return response
+
+
+def add_services(server: grpc.Server, manager: ModelManager, *, max_elements: int) -> None:
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(manager, max_elements), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
+
+
+def code_of(err: ServingError) -> Code:
+    return err.code

@@ -1,0 +1,144 @@
+"""The embedded server process: `tfrun-serve` (runner/serve_cli.py parses the flags, then run()).
+
+Same flags and behaviour as tensorflow_model_server where they overlap, plus --host (default
+127.0.0.1: nothing listens beyond this machine unless asked) and --max_request_bytes.
+Stops cleanly on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from tasks.tfserving.config import (BatchingParameters, ModelConfig, read_batching_parameters,
+                                    read_model_config_file)
+from tasks.tfserving.status import ServingError
+
+VERSION = "tfrun-serve 2.21 (embedded; TF Serving REST and gRPC APIs)"
+
+
+def log(message: str) -> None:
+    sys.stdout.write(time.strftime("%Y-%m-%d %H:%M:%S") + f" [tfrun-serve] {message}\n")
+    sys.stdout.flush()
+
+
+def grpc_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def model_configs(args: Any) -> list[ModelConfig]:
+    if args.model_config_file:
+        return read_model_config_file(args.model_config_file)
+    if not args.model_base_path:
+        raise SystemExit("Both server_options.model_config_file and server_options.model_base_path are empty!")
+    return [ModelConfig(name=args.model_name, base_path=str(Path(args.model_base_path).resolve()))]
+
+
+def batching_parameters(args: Any) -> Optional[BatchingParameters]:
+    if not args.enable_batching:
+        return None
+    if args.batching_parameters_file:
+        return read_batching_parameters(args.batching_parameters_file)
+    return BatchingParameters()
+
+
+def run(args: Any) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log(f"received {signal.Signals(signum).name}: shutting down")
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+
+    try:
+        configs = model_configs(args)
+        batching = batching_parameters(args)
+    except (OSError, ServingError) as err:
+        log(f"Failed to start server. Error: {getattr(err, 'message', err)}")
+        return 1
+
+    import grpc
+    from concurrent import futures
+
+    from tasks.tfserving.grpc_api import add_services
+    from tasks.tfserving.manager import ModelManager
+    from tasks.tfserving.rest import RestServer
+
+    manager = ModelManager(poll_wait_seconds=args.file_system_poll_wait_seconds, batching=batching,
+                           enable_warmup=args.enable_model_warmup,
+                           allow_labels_for_unavailable=args.allow_version_labels_for_unavailable_models,
+                           max_load_retries=args.max_num_load_retries,
+                           load_retry_interval_s=args.load_retry_interval_micros / 1e6, log=log)
+    if batching is not None:
+        log("batching on: " + batching.to_text().replace("\n", "; ").strip("; "))
+    manager.start()
+    try:
+        manager.set_configs(configs)
+    except ServingError as err:
+        log(f"Failed to start server. Error: {err.code.name}: {err.message}")
+        manager.stop()
+        return 1
+
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.grpc_max_threads),
+                              options=[("grpc.max_receive_message_length", args.max_request_bytes),
+                                       ("grpc.max_send_message_length", -1),
+                                       ("grpc.so_reuseport", 0)])
+    add_services(grpc_server, manager, max_elements=args.max_request_bytes)
+    rest: Optional[RestServer] = None
+    try:
+        grpc_port = grpc_server.add_insecure_port(grpc_address(args.host, args.port))
+        if not grpc_port:
+            raise OSError(f"cannot bind gRPC to {grpc_address(args.host, args.port)}")
+        if args.rest_api_port:
+            rest = RestServer(args.host, args.rest_api_port, manager, max_request_bytes=args.max_request_bytes,
+                              verbose=args.verbose)
+    except (OSError, RuntimeError) as err:
+        log(f"Failed to start server. Error: {err}")
+        manager.stop()
+        return 1
+    grpc_server.start()
+    log(f"Running gRPC ModelServer at {grpc_address(args.host, grpc_port)} ...")
+    if rest is not None:
+        rest.start()
+        log(f"Exporting HTTP/REST API at:{grpc_address(args.host, rest.port)} ...")
+    if args.ready_file:
+        ready = {"pid": os.getpid(), "host": args.host, "grpc_port": grpc_port,
+                 "rest_port": rest.port if rest else None, "models": [c.name for c in configs]}
+        tmp = Path(args.ready_file).with_suffix(".tmp")
+        tmp.write_text(json.dumps(ready))
+        os.replace(tmp, args.ready_file)
+
+    config_mtime = _mtime(args.model_config_file)
+    wait = args.model_config_file_poll_wait_seconds if args.model_config_file else 0
+    while not stop.wait(wait if wait > 0 else 3600):
+        mtime = _mtime(args.model_config_file)
+        if mtime != config_mtime:
+            config_mtime = mtime
+            try:
+                manager.set_configs(read_model_config_file(args.model_config_file), wait_s=300)
+                log(f"reloaded {args.model_config_file}")
+            except (OSError, ServingError) as err:
+                log(f"ReloadConfig failed: {getattr(err, 'message', err)}")
+
+    if rest is not None:
+        rest.stop()
+    grpc_server.stop(grace=2).wait()
+    manager.stop()
+    log("stopped")
+    return 0
+
+
+def _mtime(path: Optional[str]) -> Optional[float]:
+    try:
+        return os.stat(path).st_mtime if path else None
+    except OSError:
+        return None

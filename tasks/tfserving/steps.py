@@ -1,0 +1,484 @@
+"""target=tfserving steps, and the `serve` and `rollback` jobs.
+
+After `export`:
+    tfserving_push     the export into the repository as a version (+ warm-up requests file)
+    tfserving_start    start the server (auto | binary | docker | embedded) or attach to one; wait until
+                       ModelService reports the version AVAILABLE
+    tfserving_parity   REST and gRPC predictions on the holdout == the trained model's (exact)
+    tfserving_latency  p50/p99 for batch 1 and a large batch, both protocols
+    tfserving_report   the deployment in the record; stop the server unless target.keep_running
+If the health check or parity fails, the new version is set aside at once (automatic rollback),
+the deployment is recorded as rolled_back, later steps are skipped and tfserving_report fails
+the run. Module level imports no TensorFlow: the rollback job never loads it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from tasks.tfserving import backends, repository
+from tasks.tfserving.clients import GrpcClient, NotAvailable, RestClient, ServingRequestError, percentiles
+
+STATE = "tfserving"
+
+
+class DeploymentFailed(RuntimeError):
+    """The new version failed its health check or parity and was rolled back."""
+
+
+@dataclass
+class Deployment:
+    model_name: str
+    version: int
+    version_path: Path
+    model_dir: Path
+    copied: bool
+    input_name: str
+    warmup_records: int = 0
+    backend: str = ""
+    spec: Optional[backends.ServerSpec] = None
+    server: Optional[backends.ServerProcess] = None
+    attached: bool = False
+    available_after_s: Optional[float] = None
+    failed: Optional[str] = None
+    rolled_back: Optional[dict[str, Any]] = None
+    parity: dict[str, Any] = field(default_factory=dict)
+    latency_ms: dict[str, Any] = field(default_factory=dict)
+    handed_over: bool = False
+
+
+def _rel(path: Any) -> str:
+    from runner.record import relative
+
+    return relative(path)
+
+
+def _deployment(ctx: Any) -> Deployment:
+    return ctx.need(STATE)
+
+
+def _base_path(cfg: Any) -> Path:
+    return Path(cfg.target.base_path or cfg.models_dir)
+
+
+# ----------------------------------------------------------------------------------------- push
+def push_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    from tasks.export import tree_files, tree_sha256
+
+    export, data = ctx.need("export"), ctx.need("data")
+    target = cfg.target
+    model = repository.model_dir(_base_path(cfg), cfg.model_name)
+    version, path, copied = repository.push(Path(export["path"]), model, int(export["version"]))
+    deployment = Deployment(model_name=cfg.model_name, version=version, version_path=path, model_dir=model,
+                            copied=copied, input_name=data.input_name)
+    ctx.state[STATE] = deployment
+    artifacts = []
+    if copied:
+        files = tree_files(path)
+        artifacts.append({"kind": "tfserving_version", "path": _rel(path), "model_name": cfg.model_name,
+                          "version": version, "sha256": tree_sha256(files), "bytes": sum(f["bytes"] for f in files)})
+    note = ""
+    if target.warmup and target.warmup_records > 0:
+        warm = repository.write_warmup(path, cfg.model_name, data.input_name, data.x_holdout,
+                                       records=target.warmup_records)
+        deployment.warmup_records = min(target.warmup_records, len(data.x_holdout))
+        files = tree_files(warm.parent)
+        artifacts.append({"kind": "tfserving_warmup", "path": _rel(warm), "version": version,
+                          "records": deployment.warmup_records, "sha256": files[0]["sha256"],
+                          "bytes": files[0]["bytes"]})
+        note = f", warm-up file with {deployment.warmup_records} request(s)"
+    where = "copied into the repository" if copied else "in place"
+    return {"summary": f"{_rel(path)} (version {version}, {where}{note})", "version": version,
+            "path": _rel(path), "repository": _rel(model.parent), "copied": copied, "artifacts": artifacts}
+
+
+# ---------------------------------------------------------------------------------------- start
+def _batching_file(options: Any, ctx: Any) -> Optional[Path]:
+    """The batching parameters file TF Serving reads, written into the run dir (None when batching is off)."""
+    if not options.enable_batching:
+        return None
+    from tasks.tfserving.config import BatchingParameters
+
+    b = options.batching
+    params = BatchingParameters(max_batch_size=b.max_batch_size, batch_timeout_micros=b.batch_timeout_micros,
+                                max_enqueued_batches=b.max_enqueued_batches, num_batch_threads=b.num_batch_threads,
+                                allowed_batch_sizes=list(b.allowed_batch_sizes or []),
+                                enable_large_batch_splitting=b.enable_large_batch_splitting)
+    params.validate()
+    path = Path(ctx.run_dir) / "tfserving_batching.config"
+    path.write_text(params.to_text())
+    return path
+
+
+def _cleanup(ctx: Any) -> None:
+    """At interpreter exit: stop a server this run started unless it was handed over (keep_running)."""
+    deployment = ctx.state.get(STATE)
+    if deployment is not None and deployment.server is not None and not deployment.handed_over:
+        if deployment.server.alive():
+            deployment.server.stop()
+
+
+def start_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    deployment = _deployment(ctx)
+    target = cfg.target
+    found: dict[str, str] = {}
+    started = time.monotonic()
+    try:
+        if target.attach:
+            spec = backends.ServerSpec(model_name=cfg.model_name, base_path=deployment.model_dir, host=target.host,
+                                       grpc_port=target.grpc_port, rest_port=target.rest_port)
+            deployment.backend, deployment.attached, deployment.spec = "attached", True, spec
+            if not backends.port_open(spec.client_host, spec.grpc_port):
+                raise RuntimeError(f"target.attach=true but nothing listens on {spec.grpc_target}")
+        else:
+            backend, found = backends.choose(target.server)
+            spec = backends.ServerSpec(
+                model_name=cfg.model_name, base_path=deployment.model_dir, host=target.host,
+                grpc_port=target.grpc_port, rest_port=target.rest_port,
+                poll_wait_seconds=max(1, int(round(target.poll_wait_seconds))),
+                batching_parameters_file=_batching_file(target, ctx), enable_warmup=target.warmup,
+                max_load_retries=target.load_retries, max_request_bytes=target.max_request_bytes,
+                docker_image=target.docker_image).with_free_ports()
+            deployment.backend, deployment.spec = backend, spec
+            atexit.register(_cleanup, ctx)
+            deployment.server = backends.start(backend, spec, log_path=Path(ctx.run_dir) / "tfserving.log",
+                                               detached=bool(target.keep_running))
+            backends.wait_serving(deployment.server, target.start_timeout_s)
+        client = GrpcClient(spec.grpc_target, timeout=target.request_timeout_s)
+        try:
+            states = client.wait_available(cfg.model_name, deployment.version, timeout=target.start_timeout_s,
+                                           alive=deployment.server.alive if deployment.server else None)
+        finally:
+            client.close()
+    except (NotAvailable, RuntimeError, ServingRequestError, OSError) as err:
+        return _fail(cfg, ctx, "health check", str(err))
+    deployment.available_after_s = round(time.monotonic() - started, 3)
+    pid = deployment.server.pid if deployment.server else None
+    who = "attached to the server" if deployment.attached else f"{deployment.backend} server (pid {pid})"
+    return {"summary": f"{who} at {spec.grpc_target} (gRPC) and {spec.rest_url} (REST): version "
+                       f"{deployment.version} AVAILABLE after {deployment.available_after_s:.1f} s",
+            "backend": deployment.backend, "backends": found, "pid": pid, "grpc_target": spec.grpc_target,
+            "rest_url": spec.rest_url, "available_after_s": deployment.available_after_s, "model_status": states,
+            "argv": [_rel(a) if a.startswith("/") and Path(a).exists() else a
+                     for a in (deployment.server.argv if deployment.server else [])]}
+
+
+# --------------------------------------------------------------------------------------- parity
+def trained_predictions(model: Any, x: np.ndarray, batch: int) -> np.ndarray:
+    """The trained model's probabilities computed the way the export computes them.
+
+    A tf.function over a [None, ...] input, called batch by batch, like the SavedModel's
+    serving signature. (Keras' own predict loop in the evaluate step can differ in the last
+    float32 bits on some rows: it is compared with a tolerance, parity_holdout_atol.)
+    """
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, *x.shape[1:]], tf.as_dtype(x.dtype))
+    fn = tf.function(lambda t: model(t, training=False), input_signature=[spec])
+    return np.concatenate([np.asarray(fn(tf.constant(x[i:i + batch])), dtype=np.float32)
+                           for i in range(0, len(x), batch)])
+
+
+def _compare(served: np.ndarray, classes: np.ndarray, reference: Optional[np.ndarray], holdout: np.ndarray,
+             atol: float, holdout_atol: float) -> dict[str, Any]:
+    def diff(a: Optional[np.ndarray], b: np.ndarray) -> float:
+        return float(np.abs(a - b).max()) if a is not None and a.shape == b.shape else float("inf")
+
+    out: dict[str, Any] = {}
+    if reference is not None:
+        d = diff(served, reference)
+        out.update(exact=bool(served.shape == reference.shape and np.array_equal(served, reference)),
+                   max_abs_diff=d, within_tolerance=d <= atol,
+                   mismatched_rows=int((np.abs(served - reference).max(axis=1) > atol).sum())
+                   if served.shape == reference.shape else len(holdout))
+    h = diff(served, holdout)
+    out.update(max_abs_diff_vs_evaluate=h, exact_vs_evaluate=bool(served.shape == holdout.shape
+                                                                   and np.array_equal(served, holdout)),
+               within_holdout_tolerance=h <= holdout_atol,
+               class_ids_consistent=bool(classes.shape == served.shape[:1]
+                                         and np.array_equal(classes, served.argmax(axis=1))),
+               class_ids_agree_with_evaluate=int((served.argmax(axis=1) == holdout.argmax(axis=1)).sum())
+               if served.shape == holdout.shape else 0)
+    out["passed"] = bool(out.get("within_tolerance", True) and out["within_holdout_tolerance"]
+                         and out["class_ids_consistent"])
+    return out
+
+
+def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    deployment = _deployment(ctx)
+    if deployment.failed:
+        return {"summary": f"skipped ({deployment.failed})", "skipped": True}
+    data, holdout = ctx.need("data"), np.asarray(ctx.need("holdout_probabilities"), dtype=np.float32)
+    target = cfg.target
+    n = min(int(target.parity_examples or len(data.x_holdout)), len(data.x_holdout))
+    x, holdout = data.x_holdout[:n], holdout[:n]
+    batch = int(cfg.train.batch_size)  # the batches the trained model's predictions were computed in
+    model = ctx.state.get("model")
+    reference = trained_predictions(model, x, batch) if model is not None else None
+    spec = deployment.spec
+    assert spec is not None
+    rest, grpc_client = RestClient(spec.rest_url, timeout=target.request_timeout_s), \
+        GrpcClient(spec.grpc_target, timeout=target.request_timeout_s)
+    try:
+        rest_p, rest_c, grpc_p, grpc_c, versions = [], [], [], [], set()
+        for i in range(0, n, batch):
+            chunk = x[i:i + batch]
+            out = rest.predict(cfg.model_name, instances=chunk, version=deployment.version,
+                               signature="serving_default")
+            rest_p.append(np.asarray(out["probabilities"], dtype=np.float32))
+            rest_c.append(np.asarray(out["class_id"], dtype=np.int64))
+            g, answered = grpc_client.predict(cfg.model_name, {deployment.input_name: chunk},
+                                              version=deployment.version)
+            grpc_p.append(g["probabilities"].astype(np.float32))
+            grpc_c.append(g["class_id"].astype(np.int64))
+            versions.add(answered)
+    except (ServingRequestError, OSError) as err:
+        return _fail(cfg, ctx, "parity", f"a request failed: {err}")
+    finally:
+        rest.close()
+        grpc_client.close()
+    report: dict[str, Any] = {
+        "examples": n, "batch_size": batch, "answered_by_versions": sorted(versions),
+        "reference": "the trained model, as exported (tf.function over [None, ...] inputs)" if reference is not None
+        else "the evaluate step's predictions", "tolerance": float(target.parity_atol),
+        "holdout_tolerance": float(target.parity_holdout_atol)}
+    for name, probs, classes in (("rest", rest_p, rest_c), ("grpc", grpc_p, grpc_c)):
+        report[name] = _compare(np.concatenate(probs), np.concatenate(classes), reference, holdout,
+                                float(target.parity_atol), float(target.parity_holdout_atol))
+    if reference is not None:
+        report["trained_vs_evaluate_max_abs_diff"] = float(np.abs(reference - holdout).max())
+    report["passed"] = versions == {deployment.version} and report["rest"]["passed"] and report["grpc"]["passed"]
+    deployment.parity = report
+    if not report["passed"]:
+        why = "; ".join(f"{k}: max |diff| {report[k].get('max_abs_diff', float('nan')):.3g} vs the trained model, "
+                        f"{report[k]['max_abs_diff_vs_evaluate']:.3g} vs the evaluate step"
+                        for k in ("rest", "grpc"))
+        if versions != {deployment.version}:
+            why += f"; answered by version(s) {sorted(versions)}"
+        result = _fail(cfg, ctx, "parity", f"served predictions differ from the trained model ({why})")
+        result["parity"] = report
+        return result
+    exact = all(report[k].get("exact") for k in ("rest", "grpc"))
+    kind = "bit-exactly" if exact else f"within {target.parity_atol:g}"
+    return {"summary": f"REST and gRPC equal the trained model {kind} on {n} holdout examples (vs the evaluate "
+                       f"step's predictions: max |diff| "
+                       f"{max(report['rest']['max_abs_diff_vs_evaluate'], report['grpc']['max_abs_diff_vs_evaluate']):.2g})",
+            "parity": report}
+
+
+# -------------------------------------------------------------------------------------- latency
+def _timed(fn: Any, n: int, warm: int = 5) -> dict[str, float]:
+    for _ in range(warm):
+        fn()
+    samples = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return percentiles(samples)
+
+
+def latency_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    deployment = _deployment(ctx)
+    if deployment.failed:
+        return {"summary": f"skipped ({deployment.failed})", "skipped": True}
+    data, target, spec = ctx.need("data"), cfg.target, deployment.spec
+    assert spec is not None
+    one = data.x_holdout[:1]
+    reps = -(-int(target.large_batch) // len(data.x_holdout))
+    big = np.concatenate([data.x_holdout] * reps)[:int(target.large_batch)]
+    rest, grpc_client = RestClient(spec.rest_url, timeout=target.request_timeout_s), \
+        GrpcClient(spec.grpc_target, timeout=target.request_timeout_s)
+    name, v, input_name = cfg.model_name, deployment.version, deployment.input_name
+    large = f"batch_{len(big)}"
+    try:
+        result = {
+            "grpc": {"batch_1": _timed(lambda: grpc_client.predict(name, {input_name: one}, version=v),
+                                       target.latency_requests),
+                     large: _timed(lambda: grpc_client.predict(name, {input_name: big}, version=v),
+                                   target.large_batch_requests)},
+            "rest": {"batch_1": _timed(lambda: rest.predict(name, instances=one, version=v), target.latency_requests),
+                     large: _timed(lambda: rest.predict(name, instances=big, version=v),
+                                   target.large_batch_requests)},
+        }
+    except (ServingRequestError, OSError) as err:
+        return _fail(cfg, ctx, "latency", f"a request failed: {err}")
+    finally:
+        rest.close()
+        grpc_client.close()
+    deployment.latency_ms = result
+    g, r = result["grpc"], result["rest"]
+    return {"summary": f"gRPC p50/p99 {g['batch_1']['p50_ms']:.2f}/{g['batch_1']['p99_ms']:.2f} ms (batch 1), "
+                       f"{g[large]['p50_ms']:.2f}/{g[large]['p99_ms']:.2f} ms ({large.replace('_', ' ')}); REST "
+                       f"{r['batch_1']['p50_ms']:.2f}/{r['batch_1']['p99_ms']:.2f} ms, "
+                       f"{r[large]['p50_ms']:.2f}/{r[large]['p99_ms']:.2f} ms",
+            "latency_ms": result}
+
+
+# --------------------------------------------------------------------------------------- report
+def _entry(cfg: Any, deployment: Deployment, status: str) -> dict[str, Any]:
+    spec = deployment.spec
+    entry: dict[str, Any] = {"kind": "tfserving", "status": status, "backend": deployment.backend,
+                             "model_name": deployment.model_name, "version": deployment.version,
+                             "version_path": _rel(deployment.version_path), "repository": _rel(deployment.model_dir.parent)}
+    if spec is not None:
+        entry.update(host=spec.host, grpc_target=spec.grpc_target,
+                     rest_url=f"{spec.rest_url}/v1/models/{deployment.model_name}",
+                     predict_url=f"{spec.rest_url}/v1/models/{deployment.model_name}:predict")
+    server = deployment.server
+    if server is not None:
+        entry["pid"] = server.pid if status == "serving" else None
+        entry["server_pid_was"] = server.pid
+        entry["log"] = _rel(server.log_path)
+        if deployment.backend == "binary":
+            entry["bind_note"] = "tensorflow_model_server has no bind-address flag: it listens on all interfaces"
+    if status == "serving" and spec is not None:
+        entry["query"] = f"curl {spec.rest_url}/v1/models/{deployment.model_name}"
+        if server is not None:
+            entry["stop"] = server.stop_command()
+    entry["batching"] = bool(getattr(cfg.target, "enable_batching", False))
+    entry["warmup_records"] = deployment.warmup_records
+    entry["available_after_s"] = deployment.available_after_s
+    entry["parity"] = deployment.parity
+    entry["latency_ms"] = deployment.latency_ms
+    if deployment.rolled_back:
+        entry["rolled_back"] = deployment.rolled_back
+        entry["failure"] = deployment.failed
+    return entry
+
+
+def _fail(cfg: Any, ctx: Any, stage: str, reason: str) -> dict[str, Any]:
+    """Automatic rollback: set the new version aside, stop a server we started, record it."""
+    deployment = _deployment(ctx)
+    deployment.failed = f"{stage} failed: {reason}"
+    moved: Optional[str] = None
+    try:
+        if deployment.version_path.exists():
+            moved = _rel(repository.set_aside(deployment.model_dir, deployment.version))
+    except OSError as err:
+        moved = f"could not move it: {err}"
+    remaining = repository.versions(deployment.model_dir)
+    deployment.rolled_back = {"version": deployment.version, "moved_to": moved,
+                              "now_newest": remaining[-1] if remaining else None}
+    log_tail: list[str] = []
+    if deployment.server is not None:
+        log_tail = deployment.server.log_tail()
+        deployment.server.stop()
+    entry = _entry(cfg, deployment, "rolled_back")
+    entry["server_log_tail"] = log_tail
+    return {"summary": f"FAILED ({stage}): {reason} -> automatic rollback: version {deployment.version} set aside "
+                       f"to {moved}", "failed": True, "rolled_back": deployment.rolled_back, "deployments": [entry]}
+
+
+def report_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    deployment = _deployment(ctx)
+    if deployment.failed:
+        raise DeploymentFailed(f"{deployment.failed}; version {deployment.version} was rolled back "
+                               f"(set aside to {deployment.rolled_back and deployment.rolled_back['moved_to']})")
+    keep = bool(cfg.target.keep_running) and deployment.server is not None
+    if keep:
+        deployment.handed_over = True
+        status = "serving"
+    elif deployment.attached:
+        status = "serving"
+    else:
+        assert deployment.server is not None
+        deployment.server.stop()
+        status = "stopped"
+    entry = _entry(cfg, deployment, status)
+    if keep:
+        tail = f"; left running: {entry['query']}; stop with `{entry['stop']}`"
+    elif deployment.attached:
+        tail = f"; served by the server at {entry['grpc_target']}"
+    else:
+        tail = f"; server pid {deployment.server.pid if deployment.server else '?'} stopped"
+    return {"summary": f"{deployment.model_name} version {deployment.version} on {deployment.backend}{tail}",
+            "deployments": [entry], "status": status}
+
+
+# ------------------------------------------------------------------------------------- job=serve
+def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    """job=serve: run the server in the foreground on an existing repository until stopped."""
+    s = cfg.serve
+    backend, found = backends.choose(s.server)
+    spec = backends.ServerSpec(
+        model_name=s.model_name, base_path=repository.model_dir(s.base_path, s.model_name), host=s.host,
+        grpc_port=s.grpc_port, rest_port=s.rest_port, poll_wait_seconds=max(1, int(round(s.poll_wait_seconds))),
+        batching_parameters_file=_batching_file(s, ctx), enable_warmup=s.warmup,
+        max_load_retries=s.load_retries, max_request_bytes=s.max_request_bytes, docker_image=s.docker_image,
+        model_config_file=Path(s.model_config_file) if s.model_config_file else None).with_free_ports()
+    if not s.model_config_file and not repository.versions(spec.base_path):
+        raise FileNotFoundError(f"no versions in {_rel(spec.base_path)}: train one first (`tfrun`) or set "
+                                "serve.base_path / serve.model_name")
+    log_path = Path(ctx.run_dir) / "tfserving.log"
+    server = backends.start(backend, spec, log_path=log_path, detached=False)
+    started = time.monotonic()
+    entry = {"kind": "tfserving", "status": "serving", "backend": backend, "model_name": s.model_name,
+             "grpc_target": spec.grpc_target, "rest_url": f"{spec.rest_url}/v1/models/{s.model_name}",
+             "pid": server.pid, "log": _rel(log_path)}
+    reason = "stopped"
+    try:
+        backends.wait_serving(server, s.start_timeout_s)
+        print(f"[tfserving] {backend} server pid {server.pid} serving {s.model_name} from "
+              f"{_rel(spec.base_path)}: gRPC {spec.grpc_target}, REST {spec.rest_url}/v1/models/{s.model_name} "
+              f"(log: {_rel(log_path)}; Ctrl-C stops it)", flush=True)
+        deadline = None if s.duration_s is None else started + float(s.duration_s)
+        while server.alive():
+            if deadline is not None and time.monotonic() >= deadline:
+                reason = f"serve.duration_s={s.duration_s:g} reached"
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("the server exited by itself:\n" + "\n".join(server.log_tail()))
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    finally:
+        code = server.stop()
+    entry.update(status="stopped", exit_code=code, served_s=round(time.monotonic() - started, 1))
+    return {"summary": f"served {s.model_name} for {entry['served_s']:.1f} s on {backend} ({reason})",
+            "backends": found, "deployments": [entry]}
+
+
+# ---------------------------------------------------------------------------------- job=rollback
+def rollback_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    """job=rollback: set newer versions aside; with rollback.url, wait until that server serves the target."""
+    r = cfg.rollback
+    model = repository.model_dir(r.base_path, r.model_name)
+    before = repository.versions(model)
+    done = repository.rollback(model, r.to_version)
+    target = done["to_version"]
+    moved = {int(v): _rel(p) for v, p in done["set_aside"].items()}
+    result: dict[str, Any] = {"to_version": target, "versions_before": before,
+                              "versions_after": repository.versions(model), "set_aside": moved}
+    summary = (f"{_rel(model)}: newest {before[-1]} -> {target}; set aside "
+               + ", ".join(f"{v} to {p}" for v, p in moved.items()))
+    if r.url:
+        client = RestClient(r.url, timeout=10)
+        started = time.monotonic()
+        deadline = started + float(r.wait_s)
+        states: list[dict[str, Any]] = []
+        while True:
+            try:
+                states = client.status(r.model_name)
+                live = {s["version"] for s in states if s["state"] == "AVAILABLE"}
+                if target in live and not live & set(moved):
+                    break
+            except ServingRequestError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the server at {r.url} did not switch {r.model_name} to version {target} "
+                                   f"within {r.wait_s:g} s (status: {states})")
+            time.sleep(0.1)
+        client.close()
+        result.update(server=r.url, switched_after_s=round(time.monotonic() - started, 3), model_status=states)
+        summary += f"; {r.url} serves version {target} after {result['switched_after_s']:.1f} s"
+    result["summary"] = summary
+    result["deployments"] = [{"kind": "tfserving_rollback", "model_name": r.model_name, "repository": _rel(model.parent),
+                              "to_version": target, "set_aside": moved, "server": r.url or None}]
+    return result
