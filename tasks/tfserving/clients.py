@@ -109,7 +109,7 @@ class RestClient:
         raise AssertionError("unreachable")
 
     def json(self, method: str, path: str, payload: Any = None) -> Any:
-        body = None if payload is None else (payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+        body = None if payload is None else (payload if isinstance(payload, bytes) else json_text(payload).encode())
         status, data = self.request(method, path, body)
         try:
             doc = json.loads(data) if data else {}
@@ -134,9 +134,9 @@ class RestClient:
         if signature:
             payload["signature_name"] = signature
         if instances is not None:
-            payload["instances"] = _jsonable(instances)
+            payload["instances"] = instances
         else:
-            payload["inputs"] = _jsonable(inputs)
+            payload["inputs"] = inputs
         doc = self.predict_raw(model, payload, version=version, label=label)
         return decode_rest(doc)
 
@@ -153,12 +153,18 @@ class RestClient:
         return _wait_available(lambda: self.status(model, version), model, version, timeout, alive, interval)
 
 
-def _jsonable(value: Any) -> Any:
+def json_text(value: Any) -> str:
+    """JSON for a request; numpy arrays are written by jsonio.tensor_json (several times faster than
+    json.dumps(array.tolist()), same values)."""
+    from tasks.tfserving.jsonio import tensor_json
+
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return tensor_json(value)
     if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {json_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (np.ndarray, Mapping)):
+        return "[" + ", ".join(json_text(v) for v in value) + "]"
+    return json.dumps(value.item() if isinstance(value, np.generic) else value)
 
 
 def decode_rest(doc: Mapping[str, Any]) -> dict[str, np.ndarray]:

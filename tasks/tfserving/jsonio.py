@@ -440,6 +440,46 @@ def _nest(tokens: list[str], shape: tuple[int, ...]) -> str:
     return "[" + ",".join(_nest(tokens[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])) + "]"
 
 
+def tensor_json(arr: Any) -> str:
+    """A numpy array as JSON text for a request, fast: whole-number floats go out as integers
+    (exact, and TF Serving takes them for float inputs up to 2**24), other floats with 9 (float32)
+    or 17 (float64) significant digits, which read back to the same value."""
+    arr = np.asarray(arr)
+    kind = arr.dtype.kind
+    flat = arr.ravel()
+    if kind == "f" and flat.size:
+        finite = bool(np.isfinite(flat).all())
+        if finite and flat.dtype != np.float16 and np.abs(flat).max() < _FLOAT32_MAX_INT \
+                and bool((flat == np.round(flat)).all()):
+            values = flat.astype(np.int64).tolist()
+            tokens = ("%d," * len(values) % tuple(values)).split(",")[:-1]
+        elif finite:
+            values = flat.astype(np.float64).tolist()
+            spec = "%.17g," if flat.dtype == np.float64 else "%.9g,"
+            tokens = (spec * len(values) % tuple(values)).split(",")[:-1]
+        else:
+            tokens = [format_float(v, np.float64 if flat.dtype == np.float64 else np.float32)
+                      for v in flat.astype(np.float64).tolist()]
+    elif kind in "iu":
+        values = flat.tolist()
+        tokens = ("%d," * len(values) % tuple(values)).split(",")[:-1] if values else []
+    elif kind == "b":
+        tokens = ["true" if v else "false" for v in flat.tolist()]
+    elif kind in "OSU":
+        tokens = []
+        for v in flat.tolist():
+            if isinstance(v, bytes):
+                try:
+                    tokens.append(json.dumps(v.decode("utf-8")))
+                except UnicodeDecodeError:
+                    tokens.append('{"b64": "' + base64.b64encode(v).decode() + '"}')
+            else:
+                tokens.append(json.dumps(str(v)))
+    else:
+        tokens = [json.dumps(v) for v in flat.tolist()]
+    return _nest(tokens, arr.shape)
+
+
 def predict_response(outputs: Mapping[str, np.ndarray], fmt: str) -> str:
     """MakeJsonFromTensors: {"predictions": [...]} (row) or {"outputs": ...} (columnar)."""
     if not outputs:
