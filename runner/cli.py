@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from runner import schema
 
 schema.register()
+OmegaConf.register_new_resolver("tfrun_add", lambda a, b: int(a) + int(b), replace=True)  # see runner.optuna_resume
 
 _SOURCE_CONF = Path(__file__).resolve().parent.parent / "conf"
 # A source checkout uses conf/ in place; an installed tfrun ships it as runner.conf.

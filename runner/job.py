@@ -25,6 +25,7 @@ from runner.validate import validate
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "interrupted": 130}
 CONFIG_ERROR_EXIT = 2
+FAILED_METRIC = float("nan")  # what a failed job returns to a sweeper (Optuna marks the trial failed)
 
 
 def report_config_error(err: ConfigError) -> None:
@@ -44,7 +45,7 @@ def _run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def run_job(cfg: DictConfig) -> float | None:
+def run_job(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
@@ -52,9 +53,10 @@ def run_job(cfg: DictConfig) -> float | None:
         config = validate(cfg)
     except ConfigError as err:
         report_config_error(err)
+        if multirun:  # the sweep goes on; this job's record says why it did not run
+            _record_config_error(run_dir, err, list(hydra_cfg.overrides.task))
+            return FAILED_METRIC
         _remove_if_only_hydra(run_dir)
-        if multirun:
-            return None
         raise SystemExit(CONFIG_ERROR_EXIT) from None
 
     resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[assignment]
@@ -91,9 +93,20 @@ def run_job(cfg: DictConfig) -> float | None:
     outcome = supervisor.run()
     record.finish(outcome.status, outcome.error)
     metric = _report(record, config)
+    if outcome.status == "interrupted" and multirun:
+        raise KeyboardInterrupt  # Ctrl-C stops the whole sweep, not just this job
     if not multirun and outcome.status != "succeeded":
         raise SystemExit(EXIT_CODES[outcome.status])
-    return metric
+    return FAILED_METRIC if metric is None else metric
+
+
+def _record_config_error(run_dir: Path, err: ConfigError, overrides: list[str]) -> None:
+    record = Record.start(run_dir, run_id=_run_id(), job=None, run_dir=relative(run_dir),
+                          command={"argv": redact(["tfrun", *sys.argv[1:]]), "overrides": redact(overrides)},
+                          config=None, plan=[])
+    record.finish("failed", {"type": "ConfigError", "message": str(err),
+                             "problems": [{"key": p.key, "value": repr(p.value), "allowed": p.allowed}
+                                          for p in err.problems]})
 
 
 def _resume_source(config: Config, resolved: dict[str, Any], run_dir: Path) -> str | None:

@@ -470,6 +470,47 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return verify(original, new, exit_code) if args.verify else exit_code
 
 
+# ------------------------------------------------------------------------------------------ sweeps
+def _sweep_dir(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise UsageError(f"{path} is not a sweep dir (a folder with one job dir per job)")
+    return path
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from runner.sweep_summary import render, summarise
+
+    sweep_dir = _sweep_dir(args.sweep_dir)
+    summary = summarise(sweep_dir)
+    if not summary.rows:
+        raise UsageError(f"{sweep_dir} holds no job records (*/record.json)")
+    print(render(summary))
+    print(f"[tfrun-records] wrote {sweep_dir / 'sweep.csv'}, sweep.json, sweep.png")
+    return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from runner import sweep_resume
+    from runner.sweep_summary import render, summarise
+
+    sweep_dir = _sweep_dir(args.sweep_dir)
+    try:
+        todo = sweep_resume.jobs_to_rerun(sweep_dir)
+    except FileNotFoundError as err:
+        raise UsageError(str(err)) from None
+    if not todo:
+        print(f"[tfrun-records] every job of {sweep_dir} succeeded: nothing to resume")
+        return EXIT_OK
+    worst = EXIT_OK
+    for number, job_overrides, why in todo:
+        print(f"[tfrun-records] job {number} ({why}): tfrun {shlex.join(job_overrides)}", flush=True)
+        code = sweep_resume.rerun(tfrun_command(), sweep_dir, number, job_overrides, hydra_value)
+        worst = worst or code
+    print(render(summarise(sweep_dir)))
+    return EXIT_FAILED if worst else EXIT_OK
+
+
 # ------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfrun-records", description="List, show, compare and rerun tfrun runs "
@@ -496,6 +537,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", action="store_true", help="exit 1 unless final metrics and weights hash are identical")
     p.add_argument("--run-dir", metavar="DIR", help="where the rerun writes (default: RUN/reruns/<timestamp>)")
     p.set_defaults(func=cmd_rerun)
+
+    p = sub.add_parser("sweep", help="summarise a sweep dir: table by metric, best job's command, sweep.csv/json/png")
+    p.add_argument("sweep_dir", metavar="SWEEP_DIR")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("resume", help="rerun only a grid sweep's missing, failed or interrupted jobs")
+    p.add_argument("sweep_dir", metavar="SWEEP_DIR")
+    p.set_defaults(func=cmd_resume)
     return parser
 
 

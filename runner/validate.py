@@ -28,6 +28,11 @@ def cross_group_problems(config: Config) -> Iterator[Problem]:
             yield Problem("target.steps", step, "step names from: " + ", ".join(sorted(STEPS)))
     if config.optimized_metric not in KNOWN_METRICS:
         yield Problem("optimized_metric", config.optimized_metric, "one of " + ", ".join(KNOWN_METRICS))
+    elif config.optimized_metric.startswith("val_") and (config.data.validation_fraction <= 0
+                                                        or config.strategy.name == "parameter_server"):
+        yield Problem("optimized_metric", config.optimized_metric,
+                      "a metric this run records: val_* needs data.validation_fraction > 0 and a strategy "
+                      "that validates (not parameter_server); holdout_accuracy always exists")
     if not config.model_name or "/" in config.model_name or config.model_name.startswith("."):
         yield Problem("model_name", config.model_name, "a folder name without '/' that does not start with '.'")
     if (config.train.callbacks.early_stopping.enabled
