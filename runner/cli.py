@@ -40,3 +40,6 @@ def main() -> None:
         if exc.code == 1 and not _job_started:
             raise SystemExit(2) from None
         raise
+    except KeyboardInterrupt:  # Ctrl-C during a sweep: the running job's record already says interrupted
+        print("[tfrun] interrupted", flush=True)
+        raise SystemExit(130) from None

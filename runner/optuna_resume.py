@@ -41,6 +41,6 @@ class ResumeOptunaStudy(Callback):
         wanted = int(sweeper.n_trials)
         with read_write(config), open_dict(config):
             config.hydra.sweeper.n_trials = max(0, wanted - finished)
-            config.hydra.overrides.hydra.append(f"hydra.sweep.subdir=${{tfrun_add:${{hydra.job.num}},{existing}}}")
+            config.hydra.overrides.hydra.append(f"hydra.sweep.subdir='${{tfrun_add:${{hydra.job.num}},{existing}}}'")
         log.info(f"Study {sweeper.study_name}: {finished} of {wanted} trials finished before; "
                  f"running {config.hydra.sweeper.n_trials} more, as jobs {existing} and up")

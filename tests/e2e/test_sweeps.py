@@ -1,0 +1,118 @@
+"""Multirun sweeps through the real command: launchers, failures, resume, Optuna, summaries."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import BIN, command_env, read_record, tfrun
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+FAST = ["train.verbose=0", "train.callbacks.tensorboard=false"]
+
+
+def records(sweep: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/record.json")}
+
+
+def test_grid_with_joblib_summary_and_reproducible_best(workdir: Path):
+    proc = tfrun("-m", "train.learning_rate=0.001,0.003,0.01", "model.n_hidden=1,2", "train.epochs=3", *FAST,
+                 "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweep.dir=multiruns/grid",
+                 cwd=workdir, timeout=600, check=True)
+    sweep = workdir / "multiruns/grid"
+    jobs = records(sweep)
+    assert sorted(jobs) == [str(i) for i in range(6)] and all(r["status"] == "succeeded" for r in jobs.values())
+    versions = sorted(r["artifacts"][0]["version"] for r in jobs.values())
+    assert versions == [1, 2, 3, 4, 5, 6], "parallel jobs get distinct export versions"
+    for name in ("sweep.csv", "sweep.json", "sweep.png"):
+        assert (sweep / name).stat().st_size > 0, name
+    summary = json.loads((sweep / "sweep.json").read_text())
+    metrics = [j["metric"] for j in summary["jobs"]]
+    assert metrics == sorted(metrics, reverse=True) and summary["best"]["metric"] == max(metrics)
+    assert "reproduce: tfrun " in proc.stdout
+    command = summary["best"]["command"].split()[1:]
+    alone = tfrun(*command, "hydra.run.dir=runs/best", cwd=workdir, check=True)
+    assert read_record(workdir / "runs/best")["metrics"]["final"]["holdout_accuracy"] == summary["best"]["metric"], \
+        alone.stdout
+
+
+def _npz(path: Path, with_labels: bool) -> None:
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 2
+    x = rng.normal(size=(200, 4)).astype("float32") + y[:, None] * 2
+    np.savez(path, x=x, **({"y": y} if with_labels else {"labels": y}))
+
+
+def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(workdir: Path):
+    _npz(workdir / "good.npz", True)
+    _npz(workdir / "bad.npz", False)  # no `y` array: fails at run time in the child
+    proc = tfrun("-m", "data=files", "data.path=good.npz,bad.npz", "train.epochs=2", *FAST,
+                 "hydra.sweep.dir=multiruns/failing", cwd=workdir, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    sweep = workdir / "multiruns/failing"
+    jobs = records(sweep)
+    assert jobs["0"]["status"] == "succeeded" and jobs["1"]["status"] == "failed"
+    assert "data.y_key" in jobs["1"]["error"]["message"]
+    summary = json.loads((sweep / "sweep.json").read_text())
+    failed = next(j for j in summary["jobs"] if j["job"] == "1")
+    assert failed["status"] == "failed" and "KeyError" in failed["error"]
+    assert "job 1 failed: KeyError" in proc.stdout
+
+    _npz(workdir / "bad.npz", True)  # fix the data, then resume
+    first_job_id = jobs["0"]["run_id"]
+    resume = subprocess.run([str(BIN / "tfrun-records"), "resume", "multiruns/failing"], cwd=workdir,
+                            env=command_env(), capture_output=True, text=True, timeout=300)
+    assert resume.returncode == 0, resume.stdout + resume.stderr
+    assert "job 1 (failed)" in resume.stdout and "job 0" not in resume.stdout.split("job  status")[0]
+    after = records(sweep)
+    assert after["0"]["run_id"] == first_job_id, "the succeeded job was not rerun"
+    assert after["1"]["status"] == "succeeded" and after["1"]["previous_attempts"] == [jobs["1"]["run_id"]]
+    nothing = subprocess.run([str(BIN / "tfrun-records"), "resume", "multiruns/failing"], cwd=workdir,
+                             env=command_env(), capture_output=True, text=True, timeout=60)
+    assert nothing.returncode == 0 and "nothing to resume" in nothing.stdout
+
+
+def _complete_trials(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+
+
+def test_optuna_sweep_killed_and_restarted_continues_its_study(workdir: Path):
+    args = [str(BIN / "tfrun"), "-m", "sweep=optuna", "hydra.sweeper.n_trials=8", "train.epochs=1", "data.limit=300",
+            *FAST, "hydra.sweep.dir=multiruns/study"]
+    sweep = workdir / "multiruns/study"
+    first = subprocess.Popen(args, cwd=workdir, env=command_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and first.poll() is None:
+        if sum(r["status"] == "succeeded" for r in records(sweep).values()) >= 3:
+            break
+        time.sleep(0.5)
+    first.send_signal(signal.SIGINT)
+    out, _ = first.communicate(timeout=120)
+    assert first.returncode == 130, out
+    done_before = _complete_trials(sweep / "optuna.db")
+    assert 3 <= done_before < 8
+
+    second = subprocess.run(args, cwd=workdir, env=command_env(), capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert _complete_trials(sweep / "optuna.db") == 8
+    jobs = records(sweep)
+    assert sum(r["status"] == "succeeded" for r in jobs.values()) == 8
+    assert len(jobs) == len(list((sweep).glob("*/record.json"))) >= 8, "no job dir was overwritten"
+
+
+def test_submitit_local_jobs_each_get_their_own_hardware(workdir: Path):
+    tfrun("-m", "hydra/launcher=submitit_local", "hardware.logical_devices=1,3", "train.epochs=1", *FAST,
+          "hydra.sweep.dir=multiruns/submitit", cwd=workdir, timeout=600, check=True)
+    jobs = records(workdir / "multiruns/submitit")
+    logical = {name: r["environment"]["devices"]["logical"] for name, r in jobs.items()}
+    assert logical == {"0": ["/device:CPU:0"], "1": ["/device:CPU:0", "/device:CPU:1", "/device:CPU:2"]}
+    assert all(r["status"] == "succeeded" for r in jobs.values())
