@@ -56,8 +56,8 @@ def run(args: Any) -> int:
         log(f"received {signal.Signals(signum).name}: shutting down")
         stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # until it serves, a stop signal ends the process at once
+        signal.signal(sig, signal.SIG_DFL)
 
     try:
         configs = model_configs(args)
@@ -105,6 +105,8 @@ def run(args: Any) -> int:
         log(f"Failed to start server. Error: {err}")
         manager.stop()
         return 1
+    for sig in (signal.SIGTERM, signal.SIGINT):  # serving: stop cleanly (finish in-flight requests)
+        signal.signal(sig, on_signal)
     grpc_server.start()
     log(f"Running gRPC ModelServer at {grpc_address(args.host, grpc_port)} ...")
     if rest is not None:

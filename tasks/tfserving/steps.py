@@ -59,6 +59,13 @@ def _rel(path: Any) -> str:
     return relative(path)
 
 
+def sanitize(text: str) -> str:
+    """Machine paths out of text kept in the record (the working dir becomes '.')."""
+    from runner.record import sanitize as hide
+
+    return hide(text)
+
+
 def _deployment(ctx: Any) -> Deployment:
     return ctx.need(STATE)
 
@@ -165,8 +172,7 @@ def start_step(cfg: Any, ctx: Any) -> dict[str, Any]:
                        f"{deployment.version} AVAILABLE after {deployment.available_after_s:.1f} s",
             "backend": deployment.backend, "backends": found, "pid": pid, "grpc_target": spec.grpc_target,
             "rest_url": spec.rest_url, "available_after_s": deployment.available_after_s, "model_status": states,
-            "argv": [_rel(a) if a.startswith("/") and Path(a).exists() else a
-                     for a in (deployment.server.argv if deployment.server else [])]}
+            "argv": [sanitize(a) for a in (deployment.server.argv if deployment.server else [])]}
 
 
 # --------------------------------------------------------------------------------------- parity
