@@ -54,7 +54,7 @@ def main() -> None:
     out = HERE / "results" / "overhead.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"| measure | median | all |\n|---|---|---|")
+    print("| measure | median | all |\n|---|---|---|")
     print(f"| tfrun default job (s) | {statistics.median(tfrun_s):.2f} | {', '.join(f'{t:.2f}' for t in tfrun_s)} |")
     print(f"| hand-written script (s) | {statistics.median(plain_s):.2f} | {', '.join(f'{t:.2f}' for t in plain_s)} |")
     print(f"| ratio tfrun / script | {result['ratio_median']:.3f} | target ≤ 1.15 |")

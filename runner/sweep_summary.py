@@ -13,7 +13,7 @@ import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from runner.record import RECORD_NAME, load
 

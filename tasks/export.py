@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from runner.files import sha256_file
+
 VERSION_DIGITS = 4
 
 
@@ -41,11 +43,7 @@ def tree_files(root: Path) -> list[dict[str, Any]]:
     """Every file under root with its sha256 and size, in a stable order."""
     files = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        files.append({"path": path.relative_to(root).as_posix(), "sha256": digest.hexdigest(),
+        files.append({"path": path.relative_to(root).as_posix(), "sha256": sha256_file(path),
                       "bytes": path.stat().st_size})
     return files
 

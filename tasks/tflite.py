@@ -23,14 +23,14 @@ Steps (conf/target/tflite.yaml `steps`):
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
+
+from runner.files import sha256_file, write_atomic
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 PROBABILITIES = "probabilities"  # the export's output (tasks.export.save_serving_model)
@@ -79,32 +79,9 @@ def sha256_bytes(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def classes_sha256(predicted: np.ndarray) -> str:
     """Hash of the predicted class ids (int64, in holdout order): what the record states."""
     return hashlib.sha256(np.ascontiguousarray(predicted, dtype=np.int64).tobytes()).hexdigest()
-
-
-def write_atomic(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # -------------------------------------------------------------- conversion
