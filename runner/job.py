@@ -103,7 +103,7 @@ def run_job(cfg: DictConfig) -> float:
 def _record_config_error(run_dir: Path, err: ConfigError, overrides: list[str]) -> None:
     record = Record.start(run_dir, run_id=_run_id(), job=None, run_dir=relative(run_dir),
                           command={"argv": redact(["tfrun", *sys.argv[1:]]), "overrides": redact(overrides)},
-                          config=None, plan=[])
+                          config=None, plan=[], code=provenance.code_state(), environment=provenance.machine())
     record.finish("failed", {"type": "ConfigError", "message": str(err),
                              "problems": [{"key": p.key, "value": repr(p.value), "allowed": p.allowed}
                                           for p in err.problems]})
