@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--allow_version_labels_for_unavailable_models", type=flag_bool, nargs="?", const=True, default=False)
     add("--max_num_load_retries", type=int, default=5, help="retries of a failed version load (default 5)")
     add("--load_retry_interval_micros", type=int, default=60_000_000, help="wait between load retries (default 60 s)")
+    add("--tensorflow_intra_op_parallelism", type=int, default=0,
+        help="threads of one op (0: TensorFlow's choice); 1 suits small models under concurrent load")
+    add("--tensorflow_inter_op_parallelism", type=int, default=0, help="ops run in parallel (0: TensorFlow's choice)")
     add("--grpc_max_threads", type=int, default=64, help="gRPC worker threads (default 64)")
     add("--rest_api_num_threads", type=int, default=0, help="accepted for compatibility (one thread per connection)")
     add("--rest_api_timeout_in_ms", type=int, default=30000, help="accepted for compatibility")

@@ -67,7 +67,11 @@ def run(args: Any) -> int:
         return 1
 
     import grpc
+    import tensorflow as tf
     from concurrent import futures
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
+    tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
 
     from tasks.tfserving.grpc_api import add_services
     from tasks.tfserving.manager import ModelManager

@@ -1,0 +1,335 @@
+"""TF Serving on loopback with the embedded server: latency, payload bytes, batching throughput, client codecs.
+
+Exports a digits MLP like `tfrun`'s (3 epochs), starts the embedded server (tfrun-serve) on
+127.0.0.1 and measures:
+  1. p50/p99 latency, batch 1 and batch 256, gRPC and REST, with tasks.tfserving.clients
+     (targets: gRPC batch 1 <= 2 ms p50, REST batch 1 <= 3 ms p50);
+  2. request/response bytes per protocol;
+  3. throughput with 32 concurrent clients (gRPC, batch-1 requests, grpc.aio in one client
+     process), server-side batching off vs on, rounds alternating between the two servers, and the
+     server's CPU time per request (target >= 1.5x);
+  4. client encode/decode cost: tensor_content vs tf.make_tensor_proto, numpy vs tf.make_ndarray.
+Writes bench/results/serving.json and prints a markdown summary (BENCHMARKS.md).
+
+Usage: python bench/bench_serving.py [--seconds 6] [--rounds 3] [--clients 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import numpy as np  # noqa: E402
+
+from tasks.tfserving import backends  # noqa: E402
+from tasks.tfserving.clients import GrpcClient, RestClient, percentiles  # noqa: E402
+
+MODEL = "digits_mlp"
+BATCHING = ("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n"
+            "num_batch_threads { value: 1 }\nmax_enqueued_batches { value: 1000 }\n")
+
+
+def export_model(base: Path) -> tuple[np.ndarray, Path]:
+    """A trained digits MLP exported as tfrun exports it; returns (holdout pixels, version dir)."""
+    import tf_keras as keras
+
+    from tasks.data import load_digits, pipeline
+    from tasks.export import save_serving_model
+    from tasks.model import build_mlp
+
+    keras.utils.set_random_seed(42)
+    data = load_digits(seed=42, name="digits", input_name="pixels", holdout_fraction=0.2, validation_fraction=0.1,
+                       limit=None, shuffle_buffer=10_000, image_shape=None)
+    model = build_mlp(input_shape=data.input_shape, input_dtype="float32", input_name="pixels", scale=data.scale,
+                      n_classes=data.n_classes, name="mlp", n_hidden=2, n_neurons=64, dropout=0.0)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(pipeline(data.x_train, data.y_train, batch_size=32, shuffle=True, seed=42, buffer=10_000),
+              epochs=3, verbose=0)
+    path = base / MODEL / "0001"
+    save_serving_model(model, path, input_name="pixels", input_shape=data.input_shape, input_dtype="float32")
+    return data.x_holdout, path
+
+
+def start_server(base: Path, work: Path, batching: bool) -> backends.ServerProcess:
+    batching_file = None
+    if batching:
+        batching_file = work / "batching.config"
+        batching_file.write_text(BATCHING)
+    spec = backends.ServerSpec(model_name=MODEL, base_path=base / MODEL, batching_parameters_file=batching_file,
+                               max_load_retries=0).with_free_ports()
+    server = backends.start("embedded", spec, log_path=work / f"server-{'on' if batching else 'off'}.log",
+                            detached=False)
+    backends.wait_serving(server, 120)
+    GrpcClient(spec.grpc_target).wait_available(MODEL, 1, timeout=60, alive=server.alive)
+    return server
+
+
+def timed(fn, n: int, warm: int = 20) -> dict:
+    for _ in range(warm):
+        fn()
+    samples = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return percentiles(samples)
+
+
+def latency(server: backends.ServerProcess, x1: np.ndarray, x256: np.ndarray) -> dict:
+    g, r = GrpcClient(server.spec.grpc_target), RestClient(server.spec.rest_url)
+    out = {}
+    for name, fn1, fn256 in (
+            ("grpc", lambda: g.predict(MODEL, {"pixels": x1}), lambda: g.predict(MODEL, {"pixels": x256})),
+            ("rest", lambda: r.predict(MODEL, instances=x1), lambda: r.predict(MODEL, instances=x256))):
+        out[name] = {"batch_1": timed(fn1, 1000), "batch_256": timed(fn256, 200)}
+    g.close()
+    r.close()
+    return out
+
+
+def documented_clients(server: backends.ServerProcess, x1: np.ndarray) -> dict:
+    """The same calls through TF Serving's documented client code (requests + make_tensor_proto/make_ndarray)."""
+    import grpc
+    import requests
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    channel = grpc.insecure_channel(server.spec.grpc_target)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+    def grpc_call():
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = MODEL
+        request.model_spec.signature_name = "serving_default"
+        request.inputs["pixels"].CopyFrom(tf.make_tensor_proto(x1))
+        return tf.make_ndarray(stub.Predict(request, timeout=10.0).outputs["probabilities"])
+
+    session = requests.Session()
+    url = f"{server.spec.rest_url}/v1/models/{MODEL}:predict"
+
+    def rest_call():
+        response = session.post(url, data=json.dumps({"signature_name": "serving_default", "instances": x1.tolist()}))
+        response.raise_for_status()
+        return np.array([p["probabilities"] for p in response.json()["predictions"]])
+
+    result = {"grpc_batch_1": timed(grpc_call, 500), "rest_batch_1": timed(rest_call, 500)}
+    channel.close()
+    return result
+
+
+def payload_bytes(server: backends.ServerProcess, x1: np.ndarray, x256: np.ndarray) -> dict:
+    import http.client
+
+    import tensorflow as tf
+
+    from tasks.tfserving.clients import json_text
+
+    g = GrpcClient(server.spec.grpc_target)
+    out: dict = {}
+    for label, x in (("batch_1", x1), ("batch_256", x256)):
+        request = g.predict_request(MODEL, {"pixels": x})
+        documented = g.predict_request(MODEL, {"pixels": x})
+        documented.inputs["pixels"].CopyFrom(tf.make_tensor_proto(x))
+        response = g.call(g.prediction.Predict, request)
+        body = ('{"signature_name": "serving_default", "instances": ' + json_text(x) + "}").encode()
+        conn = http.client.HTTPConnection(server.spec.client_host, server.spec.rest_port)
+        conn.request("POST", f"/v1/models/{MODEL}:predict", body, {"Content-Type": "application/json"})
+        answer = conn.getresponse().read()
+        conn.close()
+        out[label] = {"grpc_request": request.ByteSize(), "grpc_request_make_tensor_proto": documented.ByteSize(),
+                      "grpc_response": response.ByteSize(), "rest_request": len(body),
+                      "rest_request_json_dumps_tolist": len(json.dumps({"signature_name": "serving_default",
+                                                                        "instances": x.tolist()})),
+                      "rest_response": len(answer)}
+    g.close()
+    return out
+
+
+def _aio_load(target: str, x: np.ndarray, clients: int, seconds: float, ready, go, results) -> None:
+    """One client process: `clients` concurrent gRPC calls (grpc.aio, one thread) for `seconds`."""
+    import asyncio
+
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    request = GrpcClient(target).predict_request(MODEL, {"pixels": x})
+
+    async def main() -> dict:
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            for _ in range(50):
+                await stub.Predict(request, timeout=30)
+            ready.set()
+            while not go.is_set():
+                await asyncio.sleep(0.005)
+            stop_at = time.perf_counter() + seconds
+            samples: list[float] = []
+            errors = 0
+
+            async def client() -> None:
+                nonlocal errors
+                while time.perf_counter() < stop_at:
+                    t = time.perf_counter()
+                    try:
+                        await stub.Predict(request, timeout=30)
+                        samples.append(time.perf_counter() - t)
+                    except grpc.RpcError:
+                        errors += 1
+
+            await asyncio.gather(*(client() for _ in range(clients)))
+            return {"requests": len(samples), "errors": errors, "samples": samples}
+
+    results.put(asyncio.run(main()))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput_round(server: backends.ServerProcess, x1: np.ndarray, clients: int, seconds: float) -> dict:
+    ctx = mp.get_context("spawn")
+    ready, go, results = ctx.Event(), ctx.Event(), ctx.Queue()
+    worker = ctx.Process(target=_aio_load, args=(server.spec.grpc_target, x1, clients, seconds, ready, go, results))
+    worker.start()
+    if not ready.wait(120):
+        worker.kill()
+        raise RuntimeError("the load process did not start")
+    cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
+    go.set()
+    result = results.get(timeout=seconds + 120)
+    cpu1, wall = cpu_seconds(server.pid), time.perf_counter() - t0
+    worker.join(30)
+    n = result["requests"]
+    return {"requests_per_s": n / seconds, "errors": result["errors"], "requests": n,
+            "server_cpu_ms_per_request": (cpu1 - cpu0) * 1000 / max(n, 1), "wall_s": wall,
+            "latency": percentiles(result["samples"]) if n else {}}
+
+
+def throughput(servers: dict[str, backends.ServerProcess], x1: np.ndarray, clients: int, seconds: float,
+               rounds: int) -> dict:
+    """Rounds alternate between the servers (batching off / on), so a busy moment of this shared machine
+    does not favour one of them; medians are reported."""
+    out: dict = {name: {"rounds": []} for name in servers}
+    for _ in range(rounds):
+        for name, server in servers.items():
+            out[name]["rounds"].append(throughput_round(server, x1, clients, seconds))
+    for name, r in out.items():
+        rs = r["rounds"]
+        r.update(clients=clients, seconds_per_round=seconds,
+                 requests_per_s=float(np.median([x["requests_per_s"] for x in rs])),
+                 server_cpu_ms_per_request=float(np.median([x["server_cpu_ms_per_request"] for x in rs])),
+                 errors=sum(x["errors"] for x in rs),
+                 p50_ms=float(np.median([x["latency"]["p50_ms"] for x in rs])),
+                 p99_ms=float(np.median([x["latency"]["p99_ms"] for x in rs])))
+    return out
+
+
+def codecs(x1: np.ndarray, x256: np.ndarray) -> dict:
+    import tensorflow as tf
+
+    from tasks.tfserving.tensors import as_proto_field, as_tensor_content, to_ndarray
+
+    out = {}
+    for label, x in (("batch_1", x1), ("batch_256", x256)):
+        response = as_proto_field(np.random.default_rng(0).random((len(x), 10)).astype(np.float32))
+        n = 2000 if len(x) == 1 else 300
+        out[label] = {
+            "encode_tensor_content_us": timed(lambda: as_tensor_content(x), n)["p50_ms"] * 1000,
+            "encode_make_tensor_proto_us": timed(lambda: tf.make_tensor_proto(x), n)["p50_ms"] * 1000,
+            "decode_numpy_us": timed(lambda: to_ndarray(response), n)["p50_ms"] * 1000,
+            "decode_make_ndarray_us": timed(lambda: tf.make_ndarray(response), n)["p50_ms"] * 1000,
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of one throughput round")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds per server")
+    parser.add_argument("--clients", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        holdout, _ = export_model(work / "models")
+        x1 = holdout[:1]
+        x256 = np.concatenate([holdout] * 2)[:256]
+        result: dict = {"date": time.strftime("%Y-%m-%d"),
+                        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+                        "load_average_at_start": os.getloadavg()[0],
+                        "server": "embedded (tfrun-serve) on 127.0.0.1", "model": "digits MLP (8x8 float32 in, 10 out)"}
+        off = start_server(work / "models", work, batching=False)
+        on = start_server(work / "models", work, batching=True)
+        try:
+            result["latency_ms"] = latency(off, x1, x256)
+            result["documented_clients_ms"] = documented_clients(off, x1)
+            result["bytes"] = payload_bytes(off, x1, x256)
+            result["batching_parameters"] = BATCHING.strip().replace("\n", "; ")
+            result["latency_ms_batching_on"] = {"grpc": {"batch_1": timed(
+                lambda: GrpcClient(on.spec.grpc_target).predict(MODEL, {"pixels": x1}), 200)}}
+            result["throughput"] = throughput({"batching_off": off, "batching_on": on}, x1, args.clients,
+                                              args.seconds, args.rounds)
+        finally:
+            off.stop()
+            on.stop()
+        t = result["throughput"]
+        result["throughput_ratio"] = t["batching_on"]["requests_per_s"] / t["batching_off"]["requests_per_s"]
+        result["server_cpu_ratio"] = (t["batching_off"]["server_cpu_ms_per_request"]
+                                      / t["batching_on"]["server_cpu_ms_per_request"])
+        result["codecs"] = codecs(x1, x256)
+        result["load_average_at_end"] = os.getloadavg()[0]
+    out = HERE / "results" / "serving.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(markdown(result))
+
+
+def markdown(r: dict) -> str:
+    lat = r["latency_ms"]
+    lines = ["| protocol | batch | p50 ms | p99 ms | target |", "|---|---|---|---|---|"]
+    for proto, target in (("grpc", "≤ 2 ms p50 (batch 1)"), ("rest", "≤ 3 ms p50 (batch 1)")):
+        for batch in ("batch_1", "batch_256"):
+            s = lat[proto][batch]
+            lines.append(f"| {proto} | {batch[6:]} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
+                         f"{target if batch == 'batch_1' else ''} |")
+    doc = r["documented_clients_ms"]
+    lines += ["", "| documented client code (batch 1) | p50 ms | p99 ms |", "|---|---|---|",
+              f"| gRPC: make_tensor_proto + Predict + make_ndarray | {doc['grpc_batch_1']['p50_ms']:.2f} | "
+              f"{doc['grpc_batch_1']['p99_ms']:.2f} |",
+              f"| REST: requests.post(json.dumps(tolist)) | {doc['rest_batch_1']['p50_ms']:.2f} | "
+              f"{doc['rest_batch_1']['p99_ms']:.2f} |"]
+    lines += ["", "| bytes | gRPC request | gRPC request (make_tensor_proto) | gRPC response | REST request | "
+              "REST request (json.dumps of tolist) | REST response |", "|---|---|---|---|---|---|---|"]
+    for batch, b in r["bytes"].items():
+        lines.append(f"| {batch[6:]} | {b['grpc_request']:,} | {b['grpc_request_make_tensor_proto']:,} | "
+                     f"{b['grpc_response']:,} | {b['rest_request']:,} | {b['rest_request_json_dumps_tolist']:,} | "
+                     f"{b['rest_response']:,} |")
+    off, on = r["throughput"]["batching_off"], r["throughput"]["batching_on"]
+    lines += ["", f"| {off['clients']} concurrent gRPC clients, batch 1 (median of {len(off['rounds'])} rounds) | "
+              "requests/s | server CPU ms/request | errors | p50 ms | p99 ms |", "|---|---|---|---|---|---|"]
+    for name, t in (("batching off", off), ("batching on", on)):
+        lines.append(f"| {name} | {t['requests_per_s']:.0f} | {t['server_cpu_ms_per_request']:.2f} | {t['errors']} | "
+                     f"{t['p50_ms']:.1f} | {t['p99_ms']:.1f} |")
+    lines.append(f"| on / off | {r['throughput_ratio']:.2f}x (target ≥ 1.5x) | {r['server_cpu_ratio']:.2f}x less | | | |")
+    lines += ["", "| client codec (µs, p50) | tensor_content | make_tensor_proto | numpy decode | make_ndarray |",
+              "|---|---|---|---|---|"]
+    for batch, c in r["codecs"].items():
+        lines.append(f"| {batch[6:]} | {c['encode_tensor_content_us']:.1f} | {c['encode_make_tensor_proto_us']:.1f} | "
+                     f"{c['decode_numpy_us']:.1f} | {c['decode_make_ndarray_us']:.1f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
