@@ -5,13 +5,14 @@ Exports a digits MLP like `tfrun`'s (3 epochs), starts the embedded server (tfru
   1. p50/p99 latency, batch 1 and batch 256, gRPC and REST, with tasks.tfserving.clients
      (targets: gRPC batch 1 <= 2 ms p50, REST batch 1 <= 3 ms p50);
   2. request/response bytes per protocol;
-  3. throughput with 32 concurrent clients (gRPC, batch-1 requests, grpc.aio in one client
-     process), server-side batching off vs on, rounds alternating between the two servers, and the
-     server's CPU time per request (target >= 1.5x);
+  3. throughput with 32 concurrent clients sending batch-1 requests (REST: 32 threads with
+     keep-alive connections; gRPC: grpc.aio in one client process), server-side batching off vs
+     on, rounds alternating between the two servers, and the server's CPU time per request
+     (target >= 1.5x);
   4. client encode/decode cost: tensor_content vs tf.make_tensor_proto, numpy vs tf.make_ndarray.
 Writes bench/results/serving.json and prints a markdown summary (BENCHMARKS.md).
 
-Usage: python bench/bench_serving.py [--seconds 6] [--rounds 3] [--clients 32]
+Usage: python bench/bench_serving.py [--model mlp|cnn] [--seconds 6] [--rounds 3] [--clients 32]
 """
 
 from __future__ import annotations
@@ -40,19 +41,21 @@ BATCHING = ("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\
             "num_batch_threads { value: 1 }\nmax_enqueued_batches { value: 1000 }\n")
 
 
-def export_model(base: Path) -> tuple[np.ndarray, Path]:
-    """A trained digits MLP exported as tfrun exports it; returns (holdout pixels, version dir)."""
+def export_model(base: Path, kind: str = "mlp") -> tuple[np.ndarray, Path]:
+    """A trained digits model (tfrun's mlp or cnn) exported as tfrun exports it; (holdout pixels, version dir)."""
     import tf_keras as keras
 
     from tasks.data import load_digits, pipeline
     from tasks.export import save_serving_model
-    from tasks.model import build_mlp
+    from tasks.model import build_cnn, build_mlp
 
     keras.utils.set_random_seed(42)
     data = load_digits(seed=42, name="digits", input_name="pixels", holdout_fraction=0.2, validation_fraction=0.1,
                        limit=None, shuffle_buffer=10_000, image_shape=None)
-    model = build_mlp(input_shape=data.input_shape, input_dtype="float32", input_name="pixels", scale=data.scale,
-                      n_classes=data.n_classes, name="mlp", n_hidden=2, n_neurons=64, dropout=0.0)
+    common = dict(input_shape=data.input_shape, input_dtype="float32", input_name="pixels", scale=data.scale,
+                  n_classes=data.n_classes, name=kind)
+    model = (build_mlp(**common, n_hidden=2, n_neurons=64, dropout=0.0) if kind == "mlp"
+             else build_cnn(**common, filters=[32, 64], kernel_size=3, dense_units=64, dropout=0.25))
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(pipeline(data.x_train, data.y_train, batch_size=32, shuffle=True, seed=42, buffer=10_000),
               epochs=3, verbose=0)
@@ -193,16 +196,56 @@ def _aio_load(target: str, x: np.ndarray, clients: int, seconds: float, ready, g
     results.put(asyncio.run(main()))
 
 
+def _rest_load(url: str, x: np.ndarray, clients: int, seconds: float, ready, go, results) -> None:
+    """One client process: `clients` threads, each with its own keep-alive connection, for `seconds`."""
+    import threading
+
+    from tasks.tfserving.clients import json_text
+
+    client = RestClient(url, retries=0)
+    body = ('{"instances": ' + json_text(x) + "}").encode()
+    path = f"/v1/models/{MODEL}:predict"
+    for _ in range(50):
+        client.request("POST", path, body)
+    samples: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+
+    def run(i: int) -> None:
+        go.wait()
+        stop_at = time.perf_counter() + seconds
+        while time.perf_counter() < stop_at:
+            t = time.perf_counter()
+            try:
+                status, _ = client.request("POST", path, body)
+                if status == 200:
+                    samples[i].append(time.perf_counter() - t)
+                else:
+                    errors[i] += 1
+            except Exception:  # noqa: BLE001 - counted
+                errors[i] += 1
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    ready.set()
+    for t in threads:
+        t.join()
+    flat = [s for part in samples for s in part]
+    results.put({"requests": len(flat), "errors": sum(errors), "samples": flat})
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def throughput_round(server: backends.ServerProcess, x1: np.ndarray, clients: int, seconds: float) -> dict:
+def throughput_round(server: backends.ServerProcess, x1: np.ndarray, clients: int, seconds: float,
+                     protocol: str) -> dict:
     ctx = mp.get_context("spawn")
     ready, go, results = ctx.Event(), ctx.Event(), ctx.Queue()
-    worker = ctx.Process(target=_aio_load, args=(server.spec.grpc_target, x1, clients, seconds, ready, go, results))
+    target, address = (_aio_load, server.spec.grpc_target) if protocol == "grpc" else (_rest_load, server.spec.rest_url)
+    worker = ctx.Process(target=target, args=(address, x1, clients, seconds, ready, go, results))
     worker.start()
     if not ready.wait(120):
         worker.kill()
@@ -219,13 +262,13 @@ def throughput_round(server: backends.ServerProcess, x1: np.ndarray, clients: in
 
 
 def throughput(servers: dict[str, backends.ServerProcess], x1: np.ndarray, clients: int, seconds: float,
-               rounds: int) -> dict:
+               rounds: int, protocol: str) -> dict:
     """Rounds alternate between the servers (batching off / on), so a busy moment of this shared machine
     does not favour one of them; medians are reported."""
     out: dict = {name: {"rounds": []} for name in servers}
     for _ in range(rounds):
         for name, server in servers.items():
-            out[name]["rounds"].append(throughput_round(server, x1, clients, seconds))
+            out[name]["rounds"].append(throughput_round(server, x1, clients, seconds, protocol))
     for name, r in out.items():
         rs = r["rounds"]
         r.update(clients=clients, seconds_per_round=seconds,
@@ -260,16 +303,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="length of one throughput round")
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds per server")
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp", help="tfrun's digits mlp (default) or cnn")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        holdout, _ = export_model(work / "models")
+        holdout, _ = export_model(work / "models", args.model)
         x1 = holdout[:1]
         x256 = np.concatenate([holdout] * 2)[:256]
         result: dict = {"date": time.strftime("%Y-%m-%d"),
                         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                         "load_average_at_start": os.getloadavg()[0],
-                        "server": "embedded (tfrun-serve) on 127.0.0.1", "model": "digits MLP (8x8 float32 in, 10 out)"}
+                        "server": "embedded (tfrun-serve) on 127.0.0.1",
+                        "model": f"digits {args.model} (8x8 float32 in, 10 out), as tfrun exports it"}
         off = start_server(work / "models", work, batching=False)
         on = start_server(work / "models", work, batching=True)
         try:
@@ -277,20 +322,22 @@ def main() -> None:
             result["documented_clients_ms"] = documented_clients(off, x1)
             result["bytes"] = payload_bytes(off, x1, x256)
             result["batching_parameters"] = BATCHING.strip().replace("\n", "; ")
+            on_client = GrpcClient(on.spec.grpc_target)
             result["latency_ms_batching_on"] = {"grpc": {"batch_1": timed(
-                lambda: GrpcClient(on.spec.grpc_target).predict(MODEL, {"pixels": x1}), 200)}}
-            result["throughput"] = throughput({"batching_off": off, "batching_on": on}, x1, args.clients,
-                                              args.seconds, args.rounds)
+                lambda: on_client.predict(MODEL, {"pixels": x1}), 200)}}
+            on_client.close()
+            result["throughput"] = {p: throughput({"batching_off": off, "batching_on": on}, x1, args.clients,
+                                                  args.seconds, args.rounds, p) for p in ("rest", "grpc")}
         finally:
             off.stop()
             on.stop()
-        t = result["throughput"]
-        result["throughput_ratio"] = t["batching_on"]["requests_per_s"] / t["batching_off"]["requests_per_s"]
-        result["server_cpu_ratio"] = (t["batching_off"]["server_cpu_ms_per_request"]
-                                      / t["batching_on"]["server_cpu_ms_per_request"])
+        for p, t in result["throughput"].items():
+            t["throughput_ratio"] = t["batching_on"]["requests_per_s"] / t["batching_off"]["requests_per_s"]
+            t["server_cpu_ratio"] = (t["batching_off"]["server_cpu_ms_per_request"]
+                                     / t["batching_on"]["server_cpu_ms_per_request"])
         result["codecs"] = codecs(x1, x256)
         result["load_average_at_end"] = os.getloadavg()[0]
-    out = HERE / "results" / "serving.json"
+    out = HERE / "results" / ("serving.json" if args.model == "mlp" else f"serving_{args.model}.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(result))
@@ -316,13 +363,16 @@ def markdown(r: dict) -> str:
         lines.append(f"| {batch[6:]} | {b['grpc_request']:,} | {b['grpc_request_make_tensor_proto']:,} | "
                      f"{b['grpc_response']:,} | {b['rest_request']:,} | {b['rest_request_json_dumps_tolist']:,} | "
                      f"{b['rest_response']:,} |")
-    off, on = r["throughput"]["batching_off"], r["throughput"]["batching_on"]
-    lines += ["", f"| {off['clients']} concurrent gRPC clients, batch 1 (median of {len(off['rounds'])} rounds) | "
-              "requests/s | server CPU ms/request | errors | p50 ms | p99 ms |", "|---|---|---|---|---|---|"]
-    for name, t in (("batching off", off), ("batching on", on)):
-        lines.append(f"| {name} | {t['requests_per_s']:.0f} | {t['server_cpu_ms_per_request']:.2f} | {t['errors']} | "
-                     f"{t['p50_ms']:.1f} | {t['p99_ms']:.1f} |")
-    lines.append(f"| on / off | {r['throughput_ratio']:.2f}x (target ≥ 1.5x) | {r['server_cpu_ratio']:.2f}x less | | | |")
+    rounds = len(r["throughput"]["rest"]["batching_off"]["rounds"])
+    lines += ["", f"| 32 concurrent clients, batch 1 (median of {rounds} rounds) | requests/s | server CPU ms/request | "
+              "errors | p50 ms | p99 ms |", "|---|---|---|---|---|---|"]
+    for proto, t in r["throughput"].items():
+        for name in ("batching_off", "batching_on"):
+            m = t[name]
+            lines.append(f"| {proto} {name.replace('_', ' ')} | {m['requests_per_s']:.0f} | "
+                         f"{m['server_cpu_ms_per_request']:.2f} | {m['errors']} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} |")
+        lines.append(f"| **{proto} on / off** | **{t['throughput_ratio']:.2f}x** (target ≥ 1.5x) | "
+                     f"{t['server_cpu_ratio']:.2f}x less | | | |")
     lines += ["", "| client codec (µs, p50) | tensor_content | make_tensor_proto | numpy decode | make_ndarray |",
               "|---|---|---|---|---|"]
     for batch, c in r["codecs"].items():
