@@ -195,3 +195,33 @@ def test_tfrun_serve_help_and_flags(tmp_path: Path):
                  "--file_system_poll_wait_seconds", "--enable_batching", "--batching_parameters_file",
                  "--enable_model_warmup", "--host", "127.0.0.1"):
         assert flag in proc.stdout, flag
+
+
+# -------------------------------------------------------------------------------------- backends
+def test_backend_choice_and_command_lines(tmp_path: Path):
+    from tasks.tfserving import backends
+
+    found = backends.availability()
+    assert found["embedded"] == "available"
+    name, _ = backends.choose("auto")
+    assert name == next(b for b in backends.BACKENDS if found[b] == "available")
+    if found["docker"] != "available":
+        with pytest.raises(RuntimeError, match="target.server=docker is not available here"):
+            backends.choose("docker")
+    spec = backends.ServerSpec(model_name="m", base_path=tmp_path / "m", grpc_port=9000, rest_port=9001,
+                               batching_parameters_file=tmp_path / "b.config", enable_warmup=False)
+    embedded = backends.command("embedded", spec)
+    assert embedded[1:3] == ["-m", "runner.serve_cli"] and "--host=127.0.0.1" in embedded
+    assert f"--model_base_path={tmp_path / 'm'}" in embedded and "--enable_batching=true" in embedded
+    assert "--enable_model_warmup=false" in embedded and "--port=9000" in embedded
+    docker = backends.command("docker", spec)
+    assert docker[:3] == ["docker", "run", "--rm"] and "127.0.0.1:9000:8500" in docker and "127.0.0.1:9001:8501" in docker
+    assert f"type=bind,source={tmp_path / 'm'},target=/models/m,readonly" in docker
+    assert "--model_base_path=/models/m" in docker and "--batching_parameters_file=/config/batching.config" in docker
+    assert docker[docker.index("--entrypoint") + 2] == spec.docker_image
+    if backends.binary_path() is None:
+        with pytest.raises(RuntimeError, match="not on PATH"):
+            backends.command("binary", spec)
+    assert spec.grpc_target == "127.0.0.1:9000" and spec.rest_url == "http://127.0.0.1:9001"
+    free = backends.ServerSpec(model_name="m", base_path=tmp_path).with_free_ports()
+    assert free.grpc_port and free.rest_port and free.grpc_port != free.rest_port
