@@ -169,14 +169,18 @@ def command(backend: str, spec: ServerSpec) -> list[str]:
     raise ValueError(f"unknown backend {backend!r}")
 
 
-def _die_with_parent() -> None:
-    """In the server process before exec: get SIGTERM when the starting process dies (Linux)."""
+def _death_signal_setter():
+    """A callable for preexec_fn: the server gets SIGTERM when the process that started it dies (Linux).
+
+    libc is loaded here, in the parent: between fork and exec the child must not import anything.
+    """
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+    return lambda: prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -233,7 +237,7 @@ def start(backend: str, spec: ServerSpec, *, log_path: Path, detached: bool,
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 env=environment, close_fds=True, start_new_session=detached,
-                                preexec_fn=None if detached else _die_with_parent)
+                                preexec_fn=None if detached else _death_signal_setter())
     return ServerProcess(backend=backend, argv=argv, spec=spec, log_path=log_path, detached=detached,
                          proc=proc, pid=proc.pid)
 

@@ -340,7 +340,7 @@ def _entry(cfg: Any, deployment: Deployment, status: str) -> dict[str, Any]:
     server = deployment.server
     if server is not None:
         entry["pid"] = server.pid if status == "serving" else None
-        entry["server_pid_was"] = server.pid
+        entry["server_pid"] = server.pid
         entry["log"] = _rel(server.log_path)
         if deployment.backend == "binary":
             entry["bind_note"] = "tensorflow_model_server has no bind-address flag: it listens on all interfaces"

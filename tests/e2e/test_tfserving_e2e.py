@@ -49,7 +49,7 @@ def test_tfrun_target_tfserving_serves_checks_parity_and_records_urls_and_latenc
     assert d["version"] == 1 and d["version_path"] == "models/digits_mlp/0001" and d["host"] == "127.0.0.1"
     assert d["grpc_target"].startswith("127.0.0.1:") and d["rest_url"].startswith("http://127.0.0.1:")
     assert d["predict_url"] == d["rest_url"] + ":predict" and d["pid"] is None
-    assert not pid_alive(d["server_pid_was"]), "the server is stopped by PID at the end of the run"
+    assert not pid_alive(d["server_pid"]), "the server is stopped by PID at the end of the run"
     parity = d["parity"]
     assert parity["passed"] and parity["examples"] == 360 and parity["answered_by_versions"] == [1]
     for protocol in ("rest", "grpc"):
@@ -78,7 +78,7 @@ def test_failed_health_check_rolls_the_new_version_back(workdir: Path):
     assert d["rolled_back"]["moved_to"].startswith("models/digits_mlp/.rolled-back/0001-")
     assert (workdir / d["rolled_back"]["moved_to"] / "saved_model.pb").is_file(), "set aside, not deleted"
     assert not (workdir / "models/digits_mlp/0001").exists()
-    assert not pid_alive(d["server_pid_was"])
+    assert not pid_alive(d["server_pid"])
     skipped = [s["result"] for s in record["steps"] if s["name"] in ("tfserving_parity", "tfserving_latency")]
     assert all(r["skipped"] for r in skipped)
 
