@@ -20,7 +20,7 @@ from tasks.tfserving import tensors
 from tasks.tfserving.config import configs_from_proto
 from tasks.tfserving.manager import ModelManager
 from tasks.tfserving.servable import Servable, serialized_examples
-from tasks.tfserving.status import Code, ServingError, invalid
+from tasks.tfserving.status import ServingError, invalid
 
 SIGNATURE_DEF_FIELD = "signature_def"
 
@@ -174,7 +174,3 @@ def add_services(server: grpc.Server, manager: ModelManager, *, max_elements: in
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(manager, max_elements), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
-
-
-def code_of(err: ServingError) -> Code:
-    return err.code

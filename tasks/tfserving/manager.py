@@ -296,15 +296,3 @@ class ModelManager:
         if not states:
             raise not_found(f"Could not find any versions of model {name}")
         return [(v, states[v].state, states[v].error) for v in sorted(states, reverse=True)]
-
-    def available_versions(self, name: str) -> list[int]:
-        return sorted(self._serving.get(name, {}))
-
-    def batching_stats(self) -> dict[str, dict]:
-        out = {}
-        for name, serving in self._serving.items():
-            for version, servable in serving.items():
-                stats = servable.batching_stats()
-                if stats:
-                    out[f"{name}/{version}"] = stats
-        return out

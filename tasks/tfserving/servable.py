@@ -135,9 +135,6 @@ class Servable:
                 info.scheduler.stop(wait=False)
         self._loaded = None  # memory goes when the last in-flight request lets go
 
-    def batching_stats(self) -> dict[str, Any]:
-        return {k: s.scheduler.stats() for k, s in self.signatures.items() if s.scheduler is not None}
-
     # ------------------------------------------------------------------------------ execution
     def _runner(self, info: SignatureInfo) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
         def run(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
