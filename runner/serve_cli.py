@@ -11,6 +11,7 @@ gRPC are imported once the server starts (tasks/tfserving/server.py).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -66,7 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from tasks.tfserving.server import run
 
-    return run(args)
+    code = run(args)
+    # Everything is flushed and closed; skip TensorFlow's slow interpreter teardown (seconds), so a
+    # server stopped by PID is gone at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
