@@ -41,6 +41,11 @@ def _remove_if_only_hydra(run_dir: Path) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def _command(overrides: list[str]) -> dict[str, list[str]]:
+    """How the run was asked for, secrets redacted; `overrides` is what a rerun replays."""
+    return {"argv": redact(["tfrun", *sys.argv[1:]]), "overrides": redact(overrides)}
+
+
 def _run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
@@ -69,7 +74,7 @@ def run_job(cfg: DictConfig) -> float:
         run_id=_run_id(),
         job=config.job.value,
         run_dir=relative(run_dir),
-        command={"argv": redact(["tfrun", *sys.argv[1:]]), "overrides": redact(list(hydra_cfg.overrides.task))},
+        command=_command(list(hydra_cfg.overrides.task)),
         config=redact(resolved),
         config_sha256=config_hash(resolved),
         code=provenance.code_state(),
@@ -102,7 +107,7 @@ def run_job(cfg: DictConfig) -> float:
 
 def _record_config_error(run_dir: Path, err: ConfigError, overrides: list[str]) -> None:
     record = Record.start(run_dir, run_id=_run_id(), job=None, run_dir=relative(run_dir),
-                          command={"argv": redact(["tfrun", *sys.argv[1:]]), "overrides": redact(overrides)},
+                          command=_command(overrides),
                           config=None, plan=[], code=provenance.code_state(), environment=provenance.machine())
     record.finish("failed", {"type": "ConfigError", "message": str(err),
                              "problems": [{"key": p.key, "value": repr(p.value), "allowed": p.allowed}

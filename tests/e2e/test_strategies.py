@@ -16,7 +16,7 @@ from tests.conftest import BIN, command_env, read_record, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-QUICK = ["train.epochs=5", "train.learning_rate=0.005", "train.verbose=0"]
+QUICK = ["train.epochs=5", "train.learning_rate=0.005", "train.verbose=0", "train.callbacks.tensorboard=false"]
 STRATEGIES = {
     "default": [],
     "mirrored": ["strategy=mirrored", "hardware.logical_devices=2"],
@@ -157,8 +157,8 @@ def test_unreachable_tpu_address_ends_at_the_deadline(workdir: Path):
 
 
 def test_killed_worker_ends_job_and_rerun_resumes(workdir: Path):
-    args = [str(BIN / "tfrun"), "strategy=multi_worker", "cluster=local", "train.epochs=8", "train.verbose=0",
-            "hydra.run.dir=runs/resume"]
+    args = [str(BIN / "tfrun"), "strategy=multi_worker", "cluster=local", "train.epochs=6", "train.batch_size=64",
+            "train.verbose=0", "hydra.run.dir=runs/resume"]
     proc = subprocess.Popen(args, cwd=workdir, env=command_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     record_path = workdir / "runs/resume/record.json"
@@ -182,6 +182,6 @@ def test_killed_worker_ends_job_and_rerun_resumes(workdir: Path):
     resumed = read_record(workdir / "runs/resume")
     assert resumed["status"] == "succeeded"
     assert 1 <= resumed["resumed_from_epoch"] <= done_epochs
-    assert len(resumed["metrics"]["history"]["loss"]) == 8 - resumed["resumed_from_epoch"]
+    assert len(resumed["metrics"]["history"]["loss"]) == 6 - resumed["resumed_from_epoch"]
     assert resumed["previous_attempts"] == [failed["run_id"]]
     assert (workdir / "runs/resume/attempts" / f"{failed['run_id']}.json").is_file()

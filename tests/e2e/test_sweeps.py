@@ -23,7 +23,8 @@ def records(sweep: Path) -> dict[str, dict]:
 
 
 def test_grid_with_joblib_summary_and_reproducible_best(workdir: Path):
-    proc = tfrun("-m", "train.learning_rate=0.001,0.003,0.01", "model.n_hidden=1,2", "train.epochs=3", *FAST,
+    proc = tfrun("-m", "train.learning_rate=0.001,0.003,0.01", "model.n_hidden=1,2", "train.epochs=2",
+                 "data.limit=800", *FAST,
                  "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweep.dir=multiruns/grid",
                  cwd=workdir, timeout=600, check=True)
     sweep = workdir / "multiruns/grid"
@@ -85,7 +86,7 @@ def _complete_trials(db: Path) -> int:
 
 
 def test_optuna_sweep_killed_and_restarted_continues_its_study(workdir: Path):
-    args = [str(BIN / "tfrun"), "-m", "sweep=optuna", "hydra.sweeper.n_trials=8", "train.epochs=1", "data.limit=300",
+    args = [str(BIN / "tfrun"), "-m", "sweep=optuna", "hydra.sweeper.n_trials=8", "train.epochs=1", "data.limit=200",
             *FAST, "hydra.sweep.dir=multiruns/study"]
     sweep = workdir / "multiruns/study"
     first = subprocess.Popen(args, cwd=workdir, env=command_env(), stdout=subprocess.PIPE,
