@@ -30,9 +30,25 @@ def _emitter(fd: int):
     return emit
 
 
+def _preload() -> None:
+    """A warm child (runner.prestart) imports the heavy modules while the runner composes the config.
+
+    Imports only: nothing here creates TensorFlow's context, so device settings still apply later.
+    """
+    import sklearn.model_selection  # noqa: F401
+    import tensorflow  # noqa: F401
+    import tf_keras  # noqa: F401
+
+
 def main(argv: list[str]) -> int:
+    if argv[1] == "--warm":
+        argv = argv[:1] + argv[2:]
+        _preload()
     emit = _emitter(int(argv[1]))
-    job = json.loads(sys.stdin.read())
+    raw = sys.stdin.read()
+    if not raw:  # a warm child nobody took: the runner went away
+        return 0
+    job = json.loads(raw)
     cfg = OmegaConf.create(job["config"])
     ctx = Context(run_dir=Path(job["run_dir"]), emit=emit)
     name = None

@@ -6,8 +6,10 @@ import os
 
 from runner.schema import DeviceKind, HardwareConfig
 
+PYTHON_HASH_SEED = "0"
 
-def child_environment(hardware: HardwareConfig, seed: int, base: dict[str, str] | None = None) -> dict[str, str]:
+
+def child_environment(hardware: HardwareConfig, base: dict[str, str] | None = None) -> dict[str, str]:
     """Variables for the child, derived from the hardware config.
 
     CUDA_VISIBLE_DEVICES must be set before TensorFlow loads CUDA, hence here
@@ -16,7 +18,7 @@ def child_environment(hardware: HardwareConfig, seed: int, base: dict[str, str] 
     env = dict(os.environ if base is None else base)
     env["TF_USE_LEGACY_KERAS"] = "1"  # tf-keras: model.fit works under every tf.distribute strategy
     env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONHASHSEED"] = str(seed)
+    env["PYTHONHASHSEED"] = PYTHON_HASH_SEED  # fixed string hashing: same iteration orders in every run
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if hardware.kind is DeviceKind.cpu:
         env["CUDA_VISIBLE_DEVICES"] = "-1"

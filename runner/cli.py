@@ -6,12 +6,13 @@ config errors answer without loading TensorFlow.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from runner import schema
+from runner import prestart, schema
 
 schema.register()
 OmegaConf.register_new_resolver("tfrun_add", lambda a, b: int(a) + int(b), replace=True)  # see runner.optuna_resume
@@ -34,6 +35,7 @@ def _app(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Entry point. Hydra reports composition errors with exit 1; tfrun makes them 2 (bad config)."""
+    prestart.start(sys.argv[1:])  # TensorFlow's import in the child overlaps Hydra's composition
     try:
         _app()
     except SystemExit as exc:
@@ -43,3 +45,5 @@ def main() -> None:
     except KeyboardInterrupt:  # Ctrl-C during a sweep: the running job's record already says interrupted
         print("[tfrun] interrupted", flush=True)
         raise SystemExit(130) from None
+    finally:
+        prestart.discard()

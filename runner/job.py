@@ -14,8 +14,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from runner import provenance, resume, steps
-from runner.child_env import child_environment
+from runner import prestart, provenance, resume, steps
+from runner.child_env import PYTHON_HASH_SEED, child_environment
 from runner.problems import ConfigError
 from runner.record import Record, config_hash, redact, relative
 from runner.schema import Config
@@ -80,7 +80,7 @@ def run_job(cfg: DictConfig) -> float:
         code=provenance.code_state(),
         environment=environment,
         reproducibility={"seed": config.train.seed, "deterministic": config.train.deterministic,
-                         "python_hash_seed": str(config.train.seed)},
+                         "python_hash_seed": PYTHON_HASH_SEED},
         plan=plan,
         pids={"runner": os.getpid(), "child": None},
         resume_key=resume.resume_key(resolved),
@@ -89,7 +89,7 @@ def run_job(cfg: DictConfig) -> float:
     print(f"[tfrun] run {record.data['run_id']} in {relative(run_dir)} (plan: {' → '.join(plan)})", flush=True)
     supervisor = Supervisor(
         record,
-        _tasks(config, record, job_input(run_dir, resolved, plan)),
+        _tasks(config, record, job_input(run_dir, resolved, plan), warm_allowed=not multirun),
         timeout_s=config.run.timeout_s,
         stop_grace_s=config.run.stop_grace_s,
         log_tail_lines=config.run.log_tail_lines,
@@ -128,11 +128,13 @@ def _resume_source(config: Config, resolved: dict[str, Any], run_dir: Path) -> s
     return relative(source)
 
 
-def _tasks(config: Config, record: Record, job: bytes) -> list[TaskSpec]:
-    """One child, or every process of a local cluster (recorded with its spec)."""
-    env = child_environment(config.hardware, config.train.seed)
+def _tasks(config: Config, record: Record, job: bytes, warm_allowed: bool) -> list[TaskSpec]:
+    """One child (the warm one when it fits), or every process of a local cluster (recorded with its spec)."""
+    env = child_environment(config.hardware)
     if config.cluster.name != "local":
-        return [TaskSpec(name="main", cmd=child_command(), env=env, stdin=job, reports=True)]
+        warm = prestart.take(env) if warm_allowed else None
+        return [TaskSpec(name="main", cmd=child_command(), env=env, stdin=job, reports=True, warm=warm)]
+    prestart.discard()
     tasks, spec = local_cluster_tasks(config, job, env)
     record.data["cluster"] = {"kind": "local", "spec": spec, "tasks": []}
     return tasks

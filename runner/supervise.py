@@ -41,6 +41,7 @@ class TaskSpec:
     stdin: bytes = b""
     reports: bool = False  # its step events make the record (the chief)
     runs_plan: bool = True  # False for ps/worker servers, which run until stopped
+    warm: Any = None  # a runner.prestart.WarmChild already running with `env`, waiting for stdin
 
 
 @dataclass
@@ -123,13 +124,16 @@ class Supervisor:
         return self._outcome()
 
     def _start(self, spec: TaskSpec) -> _Task:
-        events_read, events_write = os.pipe() if spec.runs_plan else (None, None)
-        cmd = list(spec.cmd) + ([str(events_write)] if spec.runs_plan else [])
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                env=spec.env, pass_fds=(events_write,) if spec.runs_plan else (),
-                                start_new_session=True)
-        if events_write is not None:
-            os.close(events_write)
+        if spec.warm is not None:
+            proc, events_read = spec.warm.proc, spec.warm.events_read
+        else:
+            events_read, events_write = os.pipe() if spec.runs_plan else (None, None)
+            cmd = list(spec.cmd) + ([str(events_write)] if spec.runs_plan else [])
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    env=spec.env, pass_fds=(events_write,) if spec.runs_plan else (),
+                                    start_new_session=True)
+            if events_write is not None:
+                os.close(events_write)
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(spec.stdin)
         proc.stdin.close()

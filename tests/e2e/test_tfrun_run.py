@@ -35,7 +35,7 @@ def test_default_job_succeeds_with_accuracy_and_paths(two_default_runs):
     assert all(s["status"] == "succeeded" and s["seconds"] is not None for s in record["steps"])
     assert record["environment"]["packages"]["tensorflow"] == "2.21.0"
     assert record["environment"]["devices"]["logical"] == ["/device:CPU:0"]
-    assert record["reproducibility"] == {"seed": 42, "deterministic": True, "python_hash_seed": "42"}
+    assert record["reproducibility"] == {"seed": 42, "deterministic": True, "python_hash_seed": "0"}
     assert len(record["metrics"]["history"]["loss"]) == record["config"]["train"]["epochs"]
     assert (workdir / "runs/first/tensorboard").is_dir()
     assert (workdir / "runs/first/.hydra/config.yaml").is_file()
