@@ -12,6 +12,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from runner import help as help_text
 from runner import prestart, schema
 
 schema.register()
@@ -33,8 +34,19 @@ def _app(cfg: DictConfig) -> float | None:
     return run_job(cfg)
 
 
+def _conf_dir() -> Path:
+    if CONFIG_PATH.startswith("pkg://"):
+        from importlib.resources import files
+
+        return Path(str(files("runner.conf")))
+    return Path(CONFIG_PATH)
+
+
 def main() -> None:
     """Entry point. Hydra reports composition errors with exit 1; tfrun makes them 2 (bad config)."""
+    if help_text.wants_help(sys.argv[1:]):
+        print(help_text.render(_conf_dir()))
+        return
     prestart.start(sys.argv[1:])  # TensorFlow's import in the child overlaps Hydra's composition
     try:
         _app()
