@@ -213,7 +213,9 @@ class Supervisor:
                                     "exit_code": task.proc.returncode,
                                     "log_tail": self._tail(task)}
                 if self.cluster:
-                    _print(f"[tfrun] task {task.spec.name} {describe_exit(task.proc.returncode)}")
+                    how = ("stopped (the chief finished)" if not task.spec.runs_plan and self.servers_stopped
+                           else describe_exit(task.proc.returncode))
+                    _print(f"[tfrun] task {task.spec.name} {how}")
                     self._save_task_table()
 
     def _reporter(self) -> _Task | None:
