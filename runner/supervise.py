@@ -112,6 +112,8 @@ class Supervisor:
         finally:
             self._stop_all(signal.SIGKILL, wait=True)
             for task in self.tasks:
+                if task.partial.strip():
+                    self._log(task, [task.partial], run_log)
                 for fd in (task.out_fd, task.events_fd):
                     if fd is not None:
                         os.close(fd)
@@ -267,22 +269,27 @@ class Supervisor:
 
     # --------------------------------------------------------------- output
     def _output(self, task: _Task, data: bytes, run_log: BinaryIO) -> None:
+        """Terminal: the child's bytes as they come (prefixed by task in a cluster). Logs: whole lines,
+        machine paths hidden, like the record's log tail."""
         text = task.partial + data
         *lines, task.partial = text.replace(b"\r", b"\n").split(b"\n")
         task.tail.extend(line.decode(errors="replace") for line in lines if line.strip())
-        if not self.cluster:  # pass bytes through untouched: progress bars keep working
-            run_log.write(data)
+        if not self.cluster:  # untouched: progress bars keep working
             sys.stdout.buffer.write(data)
         else:
             prefix = f"[{task.spec.name}] ".encode()
-            chunk = b"".join(prefix + line + b"\n" for line in lines)
-            run_log.write(chunk)
-            if task.log:
-                task.log.write(b"".join(line + b"\n" for line in lines))
-                task.log.flush()
-            sys.stdout.buffer.write(chunk)
-        run_log.flush()
+            sys.stdout.buffer.write(b"".join(prefix + line + b"\n" for line in lines))
         sys.stdout.flush()
+        self._log(task, lines, run_log)
+
+    def _log(self, task: _Task, lines: list[bytes], run_log: BinaryIO) -> None:
+        clean = [sanitize(line.decode(errors="replace")) for line in lines]
+        prefix = f"[{task.spec.name}] " if self.cluster else ""
+        run_log.write("".join(f"{prefix}{line}\n" for line in clean).encode())
+        run_log.flush()
+        if task.log:
+            task.log.write("".join(f"{line}\n" for line in clean).encode())
+            task.log.flush()
 
     def _events(self, task: _Task, data: bytes) -> None:
         task.events_buffer += data
