@@ -47,7 +47,7 @@ def sanitize(text: str) -> str:
     import sys
 
     replacements = [(sys.prefix, "<env>"), (sys.base_prefix, "<python>"), (os.getcwd(), "."),
-                    (os.path.expanduser("~"), "~")]
+                    (os.path.expanduser("~"), "~"), (str(Path(__file__).resolve().parent.parent), "<tfrun>")]
     for prefix, name in sorted(replacements, key=lambda pair: -len(pair[0])):
         if prefix and prefix != "/":
             text = text.replace(prefix, name)
