@@ -81,8 +81,11 @@ def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(workdir: P
 
 
 def _complete_trials(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet, or busy
+        return 0
 
 
 def test_optuna_sweep_killed_and_restarted_continues_its_study(workdir: Path):
@@ -93,7 +96,8 @@ def test_optuna_sweep_killed_and_restarted_continues_its_study(workdir: Path):
                              stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and first.poll() is None:
-        if sum(r["status"] == "succeeded" for r in records(sweep).values()) >= 3:
+        # the study, not the job records, says when a trial counts: Optuna is told after the job ends
+        if (sweep / "optuna.db").exists() and _complete_trials(sweep / "optuna.db") >= 3:
             break
         time.sleep(0.5)
     first.send_signal(signal.SIGINT)
@@ -101,13 +105,16 @@ def test_optuna_sweep_killed_and_restarted_continues_its_study(workdir: Path):
     assert first.returncode == 130, out
     done_before = _complete_trials(sweep / "optuna.db")
     assert 3 <= done_before < 8
+    first_session = {job: r["run_id"] for job, r in records(sweep).items()}
 
     second = subprocess.run(args, cwd=workdir, env=command_env(), capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout + second.stderr
     assert _complete_trials(sweep / "optuna.db") == 8
     jobs = records(sweep)
-    assert sum(r["status"] == "succeeded" for r in jobs.values()) == 8
-    assert len(jobs) == len(list((sweep).glob("*/record.json"))) >= 8, "no job dir was overwritten"
+    # a job interrupted after its record but before Optuna heard of it is re-run: >= 8 records
+    assert sum(r["status"] == "succeeded" for r in jobs.values()) >= 8
+    assert all(jobs[job]["run_id"] == run_id for job, run_id in first_session.items()), \
+        "the restarted sweep numbered its jobs after the existing ones: no job dir was overwritten"
 
 
 def test_submitit_local_jobs_each_get_their_own_hardware(workdir: Path):
