@@ -37,6 +37,22 @@ def read_record(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "record.json").read_text())
 
 
+@pytest.fixture(scope="module")
+def compose_cfg():
+    """Compose tfrun's config in-process with Hydra's compose API (no subprocess, no TensorFlow)."""
+    from hydra import compose, initialize_config_dir
+
+    from runner import schema
+
+    schema.register()
+
+    def _compose(*overrides: str):
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            return compose(config_name="config", overrides=list(overrides))
+
+    return _compose
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """An empty directory to launch tfrun from (runs/ and models/ land here)."""

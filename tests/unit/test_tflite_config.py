@@ -8,26 +8,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from runner import schema
 from runner.steps import STEPS, plan
 from runner.validate import validate
-from tests.conftest import ROOT, command_env, tfrun
+from tests.conftest import command_env, tfrun
 
-CONF = ROOT / "conf"
-
-
-@pytest.fixture(scope="module")
-def compose_cfg():
-    schema.register()
-
-    def _compose(*overrides: str):
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            return compose(config_name="config", overrides=list(overrides))
-
-    return _compose
 
 
 # ---------------------------------------------------------------- schema

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from runner import schema
 from runner.problems import ConfigError
@@ -19,20 +18,8 @@ from tasks.tfserving.config import (BatchingParameters, VersionPolicy, configs_t
                                     parse_model_config_text)
 from tasks.tfserving.manager import versions_on_disk
 from tasks.tfserving.status import Code, ServingError
-from tests.conftest import ROOT, command_env, tfrun
+from tests.conftest import command_env, tfrun
 
-CONF = ROOT / "conf"
-
-
-@pytest.fixture(scope="module")
-def compose_cfg():
-    schema.register()
-
-    def _compose(*overrides: str):
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            return compose(config_name="config", overrides=list(overrides))
-
-    return _compose
 
 
 # ---------------------------------------------------------------------------------------- schema
