@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 import numpy as np  # noqa: E402
 
 from tasks.tfserving import backends  # noqa: E402
-from tasks.tfserving.clients import GrpcClient, RestClient, percentiles  # noqa: E402
+from tasks.tfserving.clients import GrpcClient, RestClient, percentiles, timed as timed_calls  # noqa: E402
 
 MODEL = "digits_mlp"
 BATCHING = ("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n"
@@ -78,15 +78,8 @@ def start_server(base: Path, work: Path, batching: bool) -> backends.ServerProce
     return server
 
 
-def timed(fn, n: int, warm: int = 20) -> dict:
-    for _ in range(warm):
-        fn()
-    samples = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return percentiles(samples)
+def timed(fn, n: int) -> dict:
+    return timed_calls(fn, n, warm=20)
 
 
 def latency(server: backends.ServerProcess, x1: np.ndarray, x256: np.ndarray) -> dict:

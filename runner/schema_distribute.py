@@ -214,6 +214,11 @@ def tf_config_problems(raw: Optional[str]) -> Iterator[Problem]:
 
 
 # ------------------------------------------------------------ cross-group
+def round_batch(global_batch: int, replicas: int) -> int:
+    """The multiple of `replicas` nearest to `global_batch` (at least one example per replica)."""
+    return max(replicas, round(global_batch / replicas) * replicas)
+
+
 def _local_devices(hardware: Any) -> Optional[int]:
     """Replicas one process contributes, when knowable before TensorFlow starts."""
     kind = hardware.kind.value
@@ -275,7 +280,7 @@ def cross_problems(config: Any) -> Iterator[Problem]:
     replicas = expected_replicas(config)
     if replicas and train.batch_size % replicas:
         if train.batch_policy.value == "error":
-            rounded = max(replicas, round(train.batch_size / replicas) * replicas)
+            rounded = round_batch(train.batch_size, replicas)
             yield Problem("train.batch_size", train.batch_size,
                           f"a multiple of the {replicas} replicas (e.g. {rounded}), "
                           "or train.batch_policy=round to adjust it and record the change")

@@ -2,18 +2,15 @@
 
 The chief (task `chief`, or worker 0 when the cluster has no chief) writes
 the export, TensorBoard logs and results; other workers must still take
-part in collective saves, so they write to temporary dirs they remove.
+part in collective saves, so they write to dirs of their own that they remove.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 
 def tf_config() -> Optional[dict]:
@@ -37,19 +34,6 @@ def is_chief() -> bool:
     if task["type"] == "chief":
         return True
     return task["type"] == "worker" and task["index"] == 0 and "chief" not in spec["cluster"]
-
-
-@contextmanager
-def writable_dir(path: Path) -> Iterator[Path]:
-    """`path` on the chief; a temporary dir, removed afterwards, on other workers."""
-    if is_chief():
-        yield path
-        return
-    tmp = Path(tempfile.mkdtemp(prefix=f"tfrun-{task_name().replace(':', '-')}-"))
-    try:
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def worker_dir(path: Path) -> Path:

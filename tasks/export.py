@@ -76,9 +76,9 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
     data, model = ctx.need("data"), ctx.need("model")
     if not cluster.is_chief():  # saving is collective: non-chief workers save too, to a dir they remove
-        with cluster.writable_dir(Path("unused")) as scratch:
-            save_serving_model(model, scratch / "model", input_name=data.input_name, input_shape=data.input_shape,
-                               input_dtype=str(data.x_train.dtype))
+        with tempfile.TemporaryDirectory(prefix="tfrun-export-") as scratch:
+            save_serving_model(model, Path(scratch) / "model", input_name=data.input_name,
+                               input_shape=data.input_shape, input_dtype=str(data.x_train.dtype))
         return {"summary": f"task {cluster.task_name()}: saved to a temporary dir (the chief exports)"}
     base = Path(cfg.models_dir) / cfg.model_name
     base.mkdir(parents=True, exist_ok=True)

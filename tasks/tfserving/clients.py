@@ -325,3 +325,15 @@ def percentiles(samples_s: Iterable[float]) -> dict[str, float]:
     arr = np.asarray(list(samples_s), dtype=np.float64) * 1000.0
     return {"p50_ms": float(np.percentile(arr, 50)), "p90_ms": float(np.percentile(arr, 90)),
             "p99_ms": float(np.percentile(arr, 99)), "mean_ms": float(arr.mean()), "n": int(arr.size)}
+
+
+def timed(fn: Callable[[], Any], n: int, warm: int = 5) -> dict[str, float]:
+    """Call fn `warm` times untimed, then n times timed; percentiles of the timed calls."""
+    for _ in range(warm):
+        fn()
+    samples = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return percentiles(samples)

@@ -44,6 +44,14 @@ def status_response(manager: ModelManager, name: str, version: Optional[int]) ->
     return response
 
 
+def stamp_model_spec(response: Any, servable: Any, signature: str | None = None) -> None:
+    """The model_spec every TF Serving response echoes: name, the version that answered, signature."""
+    response.model_spec.name = servable.model_name
+    response.model_spec.version.value = servable.version
+    if signature is not None:
+        response.model_spec.signature_name = signature
+
+
 def metadata_response(manager: ModelManager, model_spec: Any, fields: list[str]) -> Any:
     if not fields:
         raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
@@ -52,8 +60,7 @@ def metadata_response(manager: ModelManager, model_spec: Any, fields: list[str])
             raise invalid(f"Metadata field {f} is not supported")
     servable = resolve(manager, model_spec)
     response = get_model_metadata_pb2.GetModelMetadataResponse()
-    response.model_spec.name = servable.model_name
-    response.model_spec.version.value = servable.version
+    stamp_model_spec(response, servable)
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     for key, sig in servable.signature_defs.items():
         signature_map.signature_def[key].CopyFrom(sig)
@@ -108,9 +115,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         inputs = {k: tensors.to_ndarray(v, max_elements=self.max_elements) for k, v in request.inputs.items()}
         signature, outputs = servable.predict(request.model_spec.signature_name, inputs, list(request.output_filter))
         response = predict_pb2.PredictResponse()
-        response.model_spec.name = servable.model_name
-        response.model_spec.version.value = servable.version
-        response.model_spec.signature_name = signature
+        stamp_model_spec(response, servable, signature)
         for alias, arr in outputs.items():
             response.outputs[alias].CopyFrom(tensors.as_proto_field(arr))
         return response
@@ -126,9 +131,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         servable = resolve(self.manager, request.model_spec)
         signature, results = servable.classify(request.model_spec.signature_name, serialized_examples(request.input))
         response = classification_pb2.ClassificationResponse()
-        response.model_spec.name = servable.model_name
-        response.model_spec.version.value = servable.version
-        response.model_spec.signature_name = signature
+        stamp_model_spec(response, servable, signature)
         for row in results:
             classifications = response.result.classifications.add()
             for label, score in row:
@@ -140,9 +143,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         servable = resolve(self.manager, request.model_spec)
         signature, values = servable.regress(request.model_spec.signature_name, serialized_examples(request.input))
         response = regression_pb2.RegressionResponse()
-        response.model_spec.name = servable.model_name
-        response.model_spec.version.value = servable.version
-        response.model_spec.signature_name = signature
+        stamp_model_spec(response, servable, signature)
         for v in values:
             response.result.regressions.add(value=v)
         return response

@@ -23,7 +23,7 @@ from typing import Any, Optional
 import numpy as np
 
 from tasks.tfserving import backends, repository
-from tasks.tfserving.clients import GrpcClient, NotAvailable, RestClient, ServingRequestError, percentiles
+from tasks.tfserving.clients import GrpcClient, NotAvailable, RestClient, ServingRequestError, timed
 
 STATE = "tfserving"
 
@@ -279,15 +279,6 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------------- latency
-def _timed(fn: Any, n: int, warm: int = 5) -> dict[str, float]:
-    for _ in range(warm):
-        fn()
-    samples = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return percentiles(samples)
 
 
 def latency_step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -305,12 +296,12 @@ def latency_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     large = f"batch_{len(big)}"
     try:
         result = {
-            "grpc": {"batch_1": _timed(lambda: grpc_client.predict(name, {input_name: one}, version=v),
+            "grpc": {"batch_1": timed(lambda: grpc_client.predict(name, {input_name: one}, version=v),
                                        target.latency_requests),
-                     large: _timed(lambda: grpc_client.predict(name, {input_name: big}, version=v),
+                     large: timed(lambda: grpc_client.predict(name, {input_name: big}, version=v),
                                    target.large_batch_requests)},
-            "rest": {"batch_1": _timed(lambda: rest.predict(name, instances=one, version=v), target.latency_requests),
-                     large: _timed(lambda: rest.predict(name, instances=big, version=v),
+            "rest": {"batch_1": timed(lambda: rest.predict(name, instances=one, version=v), target.latency_requests),
+                     large: timed(lambda: rest.predict(name, instances=big, version=v),
                                    target.large_batch_requests)},
         }
     except (ServingRequestError, OSError) as err:
