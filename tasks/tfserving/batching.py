@@ -13,6 +13,7 @@ Pure Python + numpy: `process` is the model call.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import threading
 import time
@@ -27,15 +28,25 @@ Tensors = dict[str, np.ndarray]
 
 
 class _Task:
-    __slots__ = ("inputs", "size", "key", "done", "outputs", "error")
+    """A request's rows waiting for their batch. Thread callers wait on `done`; asyncio callers on
+    `future`, which the batch thread completes through the future's loop (one wake-up per batch)."""
 
-    def __init__(self, inputs: Tensors, size: int, key: tuple):
+    __slots__ = ("inputs", "size", "key", "done", "future", "outputs", "error")
+
+    def __init__(self, inputs: Tensors, size: int, key: tuple, future: Optional[asyncio.Future] = None):
         self.inputs = inputs
         self.size = size
         self.key = key
-        self.done = threading.Event()
+        self.future = future
+        self.done = threading.Event() if future is None else None
         self.outputs: Optional[Tensors] = None
         self.error: Optional[BaseException] = None
+
+    def result(self) -> Tensors:
+        if self.error is not None:
+            raise self.error
+        assert self.outputs is not None
+        return self.outputs
 
 
 class _Batch:
@@ -73,6 +84,22 @@ class BatchScheduler:
     # ------------------------------------------------------------------ callers
     def run(self, inputs: Mapping[str, np.ndarray], timeout: Optional[float] = None) -> Tensors:
         """Queue the request's rows, wait for its batch to run, return its rows of the outputs."""
+        tasks = [self._submit(piece, size) for piece, size in self._pieces(inputs)]
+        return _joined([self._wait(t, timeout) for t in tasks])
+
+    async def run_async(self, inputs: Mapping[str, np.ndarray], timeout: Optional[float] = None) -> Tensors:
+        """`run` for an asyncio server: no thread waits per request; the batch wakes the caller's loop."""
+        loop = asyncio.get_running_loop()
+        tasks = [self._submit(piece, size, loop.create_future()) for piece, size in self._pieces(inputs)]
+        waiting = tasks[0].future if len(tasks) == 1 else asyncio.gather(*(t.future for t in tasks))
+        try:
+            await asyncio.wait_for(waiting, timeout)
+        except asyncio.TimeoutError:
+            raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline exceeded while waiting for the batch to run") from None
+        return _joined([t.result() for t in tasks])
+
+    def _pieces(self, inputs: Mapping[str, np.ndarray]) -> list[tuple[Tensors, int]]:
+        """The request as tasks: itself, or max_execution_batch_size slices when large batches are split."""
         if not inputs:
             raise invalid("Batching Run() must have at least one input tensor")
         sizes = set()
@@ -88,15 +115,13 @@ class BatchScheduler:
             if not self.params.enable_large_batch_splitting:
                 raise invalid(f"Task size {size} is larger than maximum input batch size "
                               f"{self.params.max_batch_size}")
-            pieces = [{k: v[i:i + limit] for k, v in inputs.items()} for i in range(0, size, limit)]
-            tasks = [self._submit(p, min(limit, size - i * limit)) for i, p in enumerate(pieces)]
-            results = [self._wait(t, timeout) for t in tasks]
-            return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
-        return self._wait(self._submit(dict(inputs), size), timeout)
+            return [({k: v[i:i + limit] for k, v in inputs.items()}, min(limit, size - i))
+                    for i in range(0, size, limit)]
+        return [(dict(inputs), size)]
 
-    def _submit(self, inputs: Tensors, size: int) -> _Task:
+    def _submit(self, inputs: Tensors, size: int, future: Optional[asyncio.Future] = None) -> _Task:
         key = tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in inputs.items()))
-        task = _Task(inputs, size, key)
+        task = _Task(inputs, size, key, future)
         with self._cond:
             if self._stopping:
                 raise ServingError(Code.UNAVAILABLE, "Batch scheduler is shutting down")
@@ -118,12 +143,10 @@ class BatchScheduler:
 
     @staticmethod
     def _wait(task: _Task, timeout: Optional[float]) -> Tensors:
+        assert task.done is not None
         if not task.done.wait(timeout):
             raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline exceeded while waiting for the batch to run")
-        if task.error is not None:
-            raise task.error
-        assert task.outputs is not None
-        return task.outputs
+        return task.result()
 
     # ------------------------------------------------------------------ workers
     def _next_batch(self) -> Optional[_Batch]:
@@ -180,8 +203,7 @@ class BatchScheduler:
             for task in tasks:
                 task.error = err
         finally:
-            for task in tasks:
-                task.done.set()
+            _wake(tasks)
 
     def stop(self, wait: bool = True) -> None:
         """Run what is queued, then end the threads."""
@@ -196,3 +218,33 @@ class BatchScheduler:
         with self._cond:
             return {"batches": self.batches_run, "tasks": self.tasks_run, "largest_batch": self.largest_batch,
                     "queued_batches": len(self._queue)}
+
+
+def _joined(results: list[Tensors]) -> Tensors:
+    """The outputs of a request's tasks, in order, as one set of tensors."""
+    if len(results) == 1:
+        return results[0]
+    return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
+
+
+def _wake(tasks: list[_Task]) -> None:
+    """Tell a batch's callers it ran: set thread waiters' events; complete asyncio futures with one
+    call per event loop (a loop that has closed has nobody left waiting)."""
+    futures: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+    for task in tasks:
+        if task.future is None:
+            assert task.done is not None
+            task.done.set()
+        else:
+            futures.setdefault(task.future.get_loop(), []).append(task.future)
+    for loop, waiting in futures.items():
+        try:
+            loop.call_soon_threadsafe(_settle, waiting)
+        except RuntimeError:
+            pass
+
+
+def _settle(futures: list[asyncio.Future]) -> None:
+    for future in futures:
+        if not future.done():  # a cancelled caller's future stays cancelled
+            future.set_result(None)

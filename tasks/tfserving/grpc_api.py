@@ -3,12 +3,19 @@
 Errors are gRPC status codes with TF Serving's messages. Predict outputs are typed fields
 (`float_val`, ...), as TF Serving writes them; inputs may use tensor_content or typed fields.
 MultiInference is not implemented (UNIMPLEMENTED).
+
+The handlers are asyncio coroutines (grpc.aio): a batched Predict waits on the event loop, not
+on a thread of its own, so 32 concurrent callers cost no more than the batch they share.
+Anything that blocks (an unbatched model call, Classify, Regress, a config reload) runs on the
+executor.
 """
 
 from __future__ import annotations
 
+import asyncio
 import traceback
-from typing import Any, Callable, Optional
+from concurrent.futures import Executor
+from typing import Any, Awaitable, Callable, Optional
 
 import grpc
 from google.protobuf import json_format
@@ -82,38 +89,44 @@ def metadata_json(response: Any) -> str:
     return "{\n\"model_spec\":" + spec + ",\n\"metadata\": {\"signature_def\": " + signatures + "}\n}\n"
 
 
-def _guard(method: Callable) -> Callable:
+def _guard(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     """Every RPC: ServingError -> its status; anything else -> INTERNAL. The server never goes down."""
 
-    def wrapper(self, request, context):
+    async def wrapper(self, request, context):
         try:
-            return method(self, request, context)
+            return await method(self, request, context)
         except ServingError as err:
-            context.abort(grpc.StatusCode[err.code.name], err.message)
+            await context.abort(grpc.StatusCode[err.code.name], err.message)
         except RecursionError:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Request nested too deeply")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Request nested too deeply")
         except MemoryError:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "Out of memory while answering the request")
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "Out of memory while answering the request")
         except Exception as err:  # noqa: BLE001 - reported to the client and the log
-            if isinstance(err, grpc.RpcError) or type(err).__name__ == "_AbortError":
+            if isinstance(err, (grpc.RpcError, grpc.aio.AbortError)):
                 raise
             traceback.print_exc()
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
+            await context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
 
     wrapper.__name__ = method.__name__
     return wrapper
 
 
+async def _blocking(executor: Executor, fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager: ModelManager, max_elements: int):
+    def __init__(self, manager: ModelManager, max_elements: int, executor: Executor):
         self.manager = manager
         self.max_elements = max_elements
+        self.executor = executor
 
     @_guard
-    def Predict(self, request, context):
+    async def Predict(self, request, context):
         servable = resolve(self.manager, request.model_spec)
         inputs = {k: tensors.to_ndarray(v, max_elements=self.max_elements) for k, v in request.inputs.items()}
-        signature, outputs = servable.predict(request.model_spec.signature_name, inputs, list(request.output_filter))
+        signature, outputs = await servable.predict_async(request.model_spec.signature_name, inputs,
+                                                          list(request.output_filter), self.executor)
         response = predict_pb2.PredictResponse()
         stamp_model_spec(response, servable, signature)
         for alias, arr in outputs.items():
@@ -121,15 +134,16 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     @_guard
-    def GetModelMetadata(self, request, context):
+    async def GetModelMetadata(self, request, context):
         if not request.HasField("model_spec"):
             raise invalid("Missing ModelSpec")
         return metadata_response(self.manager, request.model_spec, list(request.metadata_field))
 
     @_guard
-    def Classify(self, request, context):
+    async def Classify(self, request, context):
         servable = resolve(self.manager, request.model_spec)
-        signature, results = servable.classify(request.model_spec.signature_name, serialized_examples(request.input))
+        signature, results = await _blocking(self.executor, servable.classify, request.model_spec.signature_name,
+                                             serialized_examples(request.input))
         response = classification_pb2.ClassificationResponse()
         stamp_model_spec(response, servable, signature)
         for row in results:
@@ -139,9 +153,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     @_guard
-    def Regress(self, request, context):
+    async def Regress(self, request, context):
         servable = resolve(self.manager, request.model_spec)
-        signature, values = servable.regress(request.model_spec.signature_name, serialized_examples(request.input))
+        signature, values = await _blocking(self.executor, servable.regress, request.model_spec.signature_name,
+                                            serialized_examples(request.input))
         response = regression_pb2.RegressionResponse()
         stamp_model_spec(response, servable, signature)
         for v in values:
@@ -150,12 +165,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, manager: ModelManager, reload_wait_s: float = 300.0):
+    def __init__(self, manager: ModelManager, executor: Executor, reload_wait_s: float = 300.0):
         self.manager = manager
+        self.executor = executor
         self.reload_wait_s = reload_wait_s
 
     @_guard
-    def GetModelStatus(self, request, context):
+    async def GetModelStatus(self, request, context):
         if not request.HasField("model_spec"):
             raise invalid("Missing ModelSpec")
         spec = request.model_spec
@@ -163,15 +179,15 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return status_response(self.manager, spec.name, version)
 
     @_guard
-    def HandleReloadConfigRequest(self, request, context):
+    async def HandleReloadConfigRequest(self, request, context):
         configs = configs_from_proto(request.config)
-        self.manager.set_configs(configs, wait_s=self.reload_wait_s)
+        await _blocking(self.executor, lambda: self.manager.set_configs(configs, wait_s=self.reload_wait_s))
         response = model_management_pb2.ReloadConfigResponse()
         response.status.error_code = 0
         return response
 
 
-def add_services(server: grpc.Server, manager: ModelManager, *, max_elements: int) -> None:
+def add_services(server: grpc.aio.Server, manager: ModelManager, *, max_elements: int, executor: Executor) -> None:
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(manager, max_elements), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
+        PredictionService(manager, max_elements, executor), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, executor), server)

@@ -7,7 +7,9 @@ before the model runs, so a bad request is an INVALID_ARGUMENT answer, never a c
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -51,6 +53,10 @@ class SignatureInfo:
     fn: Any = None
     flat_arg: Optional[str] = None  # single-input signatures are called through the faster flat path
     scheduler: Optional[BatchScheduler] = field(default=None, repr=False)
+
+
+def _filtered(outputs: dict[str, np.ndarray], output_filter: Sequence[str]) -> dict[str, np.ndarray]:
+    return {k: outputs[k] for k in output_filter} if output_filter else outputs
 
 
 def _spec(alias: str, info: Any) -> TensorSpecInfo:
@@ -176,6 +182,24 @@ class Servable:
     def predict(self, signature_name: str, inputs: Mapping[str, np.ndarray],
                 output_filter: Sequence[str] = ()) -> tuple[str, dict[str, np.ndarray]]:
         """RunPredict: (signature name used, output alias -> array)."""
+        info = self._predict_signature(signature_name, inputs, output_filter)
+        return info.name, _filtered(self._execute(info, inputs), output_filter)
+
+    async def predict_async(self, signature_name: str, inputs: Mapping[str, np.ndarray],
+                            output_filter: Sequence[str] = (),
+                            executor: Optional[Executor] = None) -> tuple[str, dict[str, np.ndarray]]:
+        """`predict` for an asyncio server: batched requests wait on the event loop, unbatched ones run
+        the model on `executor` so the loop keeps taking requests."""
+        info = self._predict_signature(signature_name, inputs, output_filter)
+        if info.scheduler is not None:
+            outputs = await info.scheduler.run_async(inputs)
+        else:
+            outputs = await asyncio.get_running_loop().run_in_executor(executor, self._call, info, inputs)
+        return info.name, _filtered(outputs, output_filter)
+
+    def _predict_signature(self, signature_name: str, inputs: Mapping[str, np.ndarray],
+                           output_filter: Sequence[str]) -> SignatureInfo:
+        """The signature a Predict request names, once its inputs and output filter are checked."""
         name = signature_name or DEFAULT_SIGNATURE
         info = self.signatures.get(name)
         if info is None or info.fn is None:
@@ -207,10 +231,7 @@ class Servable:
             if alias in seen:
                 raise invalid(f"duplicate output tensor alias: {alias}")
             seen.add(alias)
-        outputs = self._execute(info, inputs)
-        if output_filter:
-            outputs = {k: outputs[k] for k in output_filter}
-        return name, outputs
+        return info
 
     def _method_signature(self, signature_name: str, method: str, kind: str) -> SignatureInfo:
         name = signature_name or DEFAULT_SIGNATURE

@@ -66,14 +66,12 @@ def run(args: Any) -> int:
         log(f"Failed to start server. Error: {getattr(err, 'message', err)}")
         return 1
 
-    import grpc
     import tensorflow as tf
-    from concurrent import futures
 
     tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
     tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
 
-    from tasks.tfserving.grpc_api import add_services
+    from tasks.tfserving.grpc_server import GrpcServer
     from tasks.tfserving.manager import ModelManager
     from tasks.tfserving.rest import RestServer
 
@@ -92,26 +90,24 @@ def run(args: Any) -> int:
         manager.stop()
         return 1
 
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.grpc_max_threads),
-                              options=[("grpc.max_receive_message_length", args.max_request_bytes),
-                                       ("grpc.max_send_message_length", -1),
-                                       ("grpc.so_reuseport", 0)])
-    add_services(grpc_server, manager, max_elements=args.max_request_bytes)
+    grpc_server: Optional[GrpcServer] = None
     rest: Optional[RestServer] = None
     try:
-        grpc_port = grpc_server.add_insecure_port(grpc_address(args.host, args.port))
-        if not grpc_port:
-            raise OSError(f"cannot bind gRPC to {grpc_address(args.host, args.port)}")
+        grpc_server = GrpcServer(grpc_address(args.host, args.port), manager,
+                                 max_request_bytes=args.max_request_bytes, threads=args.grpc_max_threads)
         if args.rest_api_port:
             rest = RestServer(args.host, args.rest_api_port, manager, max_request_bytes=args.max_request_bytes,
                               verbose=args.verbose)
     except (OSError, RuntimeError) as err:
         log(f"Failed to start server. Error: {err}")
+        if grpc_server is not None:
+            grpc_server.stop(grace=0)
         manager.stop()
         return 1
     for sig in (signal.SIGTERM, signal.SIGINT):  # serving: stop cleanly (finish in-flight requests)
         signal.signal(sig, on_signal)
     grpc_server.start()
+    grpc_port = grpc_server.port
     log(f"Running gRPC ModelServer at {grpc_address(args.host, grpc_port)} ...")
     if rest is not None:
         rest.start()
@@ -137,7 +133,7 @@ def run(args: Any) -> int:
 
     if rest is not None:
         rest.stop()
-    grpc_server.stop(grace=2).wait()
+    grpc_server.stop(grace=2)
     manager.stop()
     log("stopped")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -133,3 +134,60 @@ def test_full_queue_is_unavailable_and_model_errors_reach_every_caller():
         assert len(errors) == 4 and all(isinstance(e, ServingError) and e.message == "bad row" for e in errors)
     finally:
         scheduler.stop()
+
+
+def gather_async(scheduler: BatchScheduler, inputs: list[np.ndarray], timeout: float | None = None):
+    """`run_async` from one event loop for every input at once; results or exceptions, in order."""
+
+    async def main():
+        return await asyncio.gather(*(scheduler.run_async({"x": x}, timeout) for x in inputs),
+                                    return_exceptions=True)
+
+    return asyncio.run(main())
+
+
+def test_async_callers_on_one_loop_share_a_batch_and_get_their_rows():
+    model = Model()
+    scheduler = BatchScheduler(model, BatchingParameters(max_batch_size=16, batch_timeout_micros=50_000,
+                                                         num_batch_threads=1, max_enqueued_batches=10))
+    try:
+        results = gather_async(scheduler, [np.full((1, 3), float(i), np.float32) for i in range(16)])
+    finally:
+        scheduler.stop()
+    assert model.sizes == [16]
+    for i, r in enumerate(results):
+        assert np.array_equal(r["y"], np.full((1, 3), 2.0 * i, np.float32))
+
+
+def test_async_large_request_is_split_and_joined_in_order():
+    model = Model(seconds=0)
+    scheduler = BatchScheduler(model, BatchingParameters(max_batch_size=4, batch_timeout_micros=1000,
+                                                         enable_large_batch_splitting=True))
+    x = np.arange(30, dtype=np.float32).reshape(10, 3)
+    try:
+        [result] = gather_async(scheduler, [x])
+    finally:
+        scheduler.stop()
+    assert sorted(model.sizes) == [2, 4, 4]
+    assert np.array_equal(result["y"], x * 2.0)
+
+
+def test_async_model_error_reaches_every_caller_and_timeout_is_deadline_exceeded():
+    def broken(_inputs):
+        raise ServingError(Code.INVALID_ARGUMENT, "broken model")
+
+    scheduler = BatchScheduler(broken, BatchingParameters(max_batch_size=8, batch_timeout_micros=1000))
+    try:
+        results = gather_async(scheduler, [np.ones((1, 3), np.float32)] * 3)
+    finally:
+        scheduler.stop()
+    assert [r.code for r in results] == [Code.INVALID_ARGUMENT] * 3
+
+    slow = BatchScheduler(Model(seconds=0.5), BatchingParameters(max_batch_size=8, batch_timeout_micros=1000))
+    try:
+        [late] = gather_async(slow, [np.ones((1, 3), np.float32)], timeout=0.05)
+        again = slow.run({"x": np.ones((1, 3), np.float32)})  # the scheduler still serves after the timeout
+    finally:
+        slow.stop()
+    assert isinstance(late, ServingError) and late.code == Code.DEADLINE_EXCEEDED
+    assert again["y"].shape == (1, 3)
