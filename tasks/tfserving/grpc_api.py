@@ -4,20 +4,18 @@ Errors are gRPC status codes with TF Serving's messages. Predict outputs are typ
 (`float_val`, ...), as TF Serving writes them; inputs may use tensor_content or typed fields.
 MultiInference is not implemented (UNIMPLEMENTED).
 
-The handlers are asyncio coroutines (grpc.aio): a batched Predict waits on the event loop, not
-on a thread of its own, so 32 concurrent callers cost no more than the batch they share.
-Anything that blocks (an unbatched model call, Classify, Regress, a config reload) runs on the
-executor.
+Handlers block (grpc.server runs each on a pool thread), except BatchedPredictionService's
+Predict: with batching on, it is an asyncio coroutine for grpc.aio that waits for its batch
+as a future, so 32 callers sharing one model call cost one wake-up, not 32 threads.
 """
 
 from __future__ import annotations
 
-import asyncio
 import traceback
-from concurrent.futures import Executor
 from typing import Any, Awaitable, Callable, Optional
 
 import grpc
+import numpy as np
 from google.protobuf import json_format
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
                                      model_management_pb2, model_service_pb2_grpc, predict_pb2,
@@ -59,6 +57,14 @@ def stamp_model_spec(response: Any, servable: Any, signature: str | None = None)
         response.model_spec.signature_name = signature
 
 
+def predict_response(servable: Servable, signature: str, outputs: dict[str, np.ndarray]) -> Any:
+    response = predict_pb2.PredictResponse()
+    stamp_model_spec(response, servable, signature)
+    for alias, arr in outputs.items():
+        response.outputs[alias].CopyFrom(tensors.as_proto_field(arr))
+    return response
+
+
 def metadata_response(manager: ModelManager, model_spec: Any, fields: list[str]) -> Any:
     if not fields:
         raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
@@ -89,61 +95,77 @@ def metadata_json(response: Any) -> str:
     return "{\n\"model_spec\":" + spec + ",\n\"metadata\": {\"signature_def\": " + signatures + "}\n}\n"
 
 
-def _guard(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+def _status(err: Exception) -> Optional[tuple[grpc.StatusCode, str]]:
+    """The status an RPC error becomes; None for gRPC's own aborts, which pass through."""
+    if isinstance(err, ServingError):
+        return grpc.StatusCode[err.code.name], err.message
+    if isinstance(err, RecursionError):
+        return grpc.StatusCode.INVALID_ARGUMENT, "Request nested too deeply"
+    if isinstance(err, MemoryError):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, "Out of memory while answering the request"
+    if isinstance(err, (grpc.RpcError, grpc.aio.AbortError)) or type(err).__name__ == "_AbortError":
+        return None
+    traceback.print_exc()  # a bug: INTERNAL for the client, the traceback for the log
+    return grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}"
+
+
+def _guard(method: Callable) -> Callable:
     """Every RPC: ServingError -> its status; anything else -> INTERNAL. The server never goes down."""
 
-    async def wrapper(self, request, context):
+    def wrapper(self, request, context):
         try:
-            return await method(self, request, context)
-        except ServingError as err:
-            await context.abort(grpc.StatusCode[err.code.name], err.message)
-        except RecursionError:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Request nested too deeply")
-        except MemoryError:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "Out of memory while answering the request")
-        except Exception as err:  # noqa: BLE001 - reported to the client and the log
-            if isinstance(err, (grpc.RpcError, grpc.aio.AbortError)):
+            return method(self, request, context)
+        except Exception as err:  # noqa: BLE001 - every error becomes a status
+            status = _status(err)
+            if status is None:
                 raise
-            traceback.print_exc()
-            await context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
+            context.abort(*status)
 
     wrapper.__name__ = method.__name__
     return wrapper
 
 
-async def _blocking(executor: Executor, fn: Callable[..., Any], *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+def _guard_async(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """_guard for a grpc.aio coroutine handler."""
+
+    async def wrapper(self, request, context):
+        try:
+            return await method(self, request, context)
+        except Exception as err:  # noqa: BLE001 - every error becomes a status
+            status = _status(err)
+            if status is None:
+                raise
+            await context.abort(*status)
+
+    wrapper.__name__ = method.__name__
+    return wrapper
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager: ModelManager, max_elements: int, executor: Executor):
+    def __init__(self, manager: ModelManager, max_elements: int):
         self.manager = manager
         self.max_elements = max_elements
-        self.executor = executor
 
     @_guard
-    async def Predict(self, request, context):
+    def Predict(self, request, context):
+        servable, inputs = self._request(request)
+        signature, outputs = servable.predict(request.model_spec.signature_name, inputs, list(request.output_filter))
+        return predict_response(servable, signature, outputs)
+
+    def _request(self, request: Any) -> tuple[Servable, dict[str, np.ndarray]]:
         servable = resolve(self.manager, request.model_spec)
-        inputs = {k: tensors.to_ndarray(v, max_elements=self.max_elements) for k, v in request.inputs.items()}
-        signature, outputs = await servable.predict_async(request.model_spec.signature_name, inputs,
-                                                          list(request.output_filter), self.executor)
-        response = predict_pb2.PredictResponse()
-        stamp_model_spec(response, servable, signature)
-        for alias, arr in outputs.items():
-            response.outputs[alias].CopyFrom(tensors.as_proto_field(arr))
-        return response
+        return servable, {k: tensors.to_ndarray(v, max_elements=self.max_elements) for k, v in request.inputs.items()}
 
     @_guard
-    async def GetModelMetadata(self, request, context):
+    def GetModelMetadata(self, request, context):
         if not request.HasField("model_spec"):
             raise invalid("Missing ModelSpec")
         return metadata_response(self.manager, request.model_spec, list(request.metadata_field))
 
     @_guard
-    async def Classify(self, request, context):
+    def Classify(self, request, context):
         servable = resolve(self.manager, request.model_spec)
-        signature, results = await _blocking(self.executor, servable.classify, request.model_spec.signature_name,
-                                             serialized_examples(request.input))
+        signature, results = servable.classify(request.model_spec.signature_name, serialized_examples(request.input))
         response = classification_pb2.ClassificationResponse()
         stamp_model_spec(response, servable, signature)
         for row in results:
@@ -153,10 +175,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     @_guard
-    async def Regress(self, request, context):
+    def Regress(self, request, context):
         servable = resolve(self.manager, request.model_spec)
-        signature, values = await _blocking(self.executor, servable.regress, request.model_spec.signature_name,
-                                            serialized_examples(request.input))
+        signature, values = servable.regress(request.model_spec.signature_name, serialized_examples(request.input))
         response = regression_pb2.RegressionResponse()
         stamp_model_spec(response, servable, signature)
         for v in values:
@@ -164,14 +185,25 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
 
+class BatchedPredictionService(PredictionService):
+    """PredictionService for grpc.aio when batching is on: Predict waits for its batch on the event
+    loop; the other methods stay blocking, and grpc.aio runs them on its migration thread pool."""
+
+    @_guard_async
+    async def Predict(self, request, context):
+        servable, inputs = self._request(request)
+        signature, outputs = await servable.predict_async(request.model_spec.signature_name, inputs,
+                                                          list(request.output_filter))
+        return predict_response(servable, signature, outputs)
+
+
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, manager: ModelManager, executor: Executor, reload_wait_s: float = 300.0):
+    def __init__(self, manager: ModelManager, reload_wait_s: float = 300.0):
         self.manager = manager
-        self.executor = executor
         self.reload_wait_s = reload_wait_s
 
     @_guard
-    async def GetModelStatus(self, request, context):
+    def GetModelStatus(self, request, context):
         if not request.HasField("model_spec"):
             raise invalid("Missing ModelSpec")
         spec = request.model_spec
@@ -179,15 +211,16 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return status_response(self.manager, spec.name, version)
 
     @_guard
-    async def HandleReloadConfigRequest(self, request, context):
+    def HandleReloadConfigRequest(self, request, context):
         configs = configs_from_proto(request.config)
-        await _blocking(self.executor, lambda: self.manager.set_configs(configs, wait_s=self.reload_wait_s))
+        self.manager.set_configs(configs, wait_s=self.reload_wait_s)
         response = model_management_pb2.ReloadConfigResponse()
         response.status.error_code = 0
         return response
 
 
-def add_services(server: grpc.aio.Server, manager: ModelManager, *, max_elements: int, executor: Executor) -> None:
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(manager, max_elements, executor), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, executor), server)
+def add_services(server: Any, manager: ModelManager, *, max_elements: int, batched: bool) -> None:
+    """Both services on `server`: a grpc.server, or a grpc.aio server when `batched`."""
+    prediction = (BatchedPredictionService if batched else PredictionService)(manager, max_elements)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)

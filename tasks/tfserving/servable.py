@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -186,15 +185,14 @@ class Servable:
         return info.name, _filtered(self._execute(info, inputs), output_filter)
 
     async def predict_async(self, signature_name: str, inputs: Mapping[str, np.ndarray],
-                            output_filter: Sequence[str] = (),
-                            executor: Optional[Executor] = None) -> tuple[str, dict[str, np.ndarray]]:
-        """`predict` for an asyncio server: batched requests wait on the event loop, unbatched ones run
-        the model on `executor` so the loop keeps taking requests."""
+                            output_filter: Sequence[str] = ()) -> tuple[str, dict[str, np.ndarray]]:
+        """`predict` for an asyncio server: a batched request waits for its batch on the event loop
+        (an unbatched one runs on the loop's default executor, so the loop keeps taking requests)."""
         info = self._predict_signature(signature_name, inputs, output_filter)
         if info.scheduler is not None:
             outputs = await info.scheduler.run_async(inputs)
         else:
-            outputs = await asyncio.get_running_loop().run_in_executor(executor, self._call, info, inputs)
+            outputs = await asyncio.get_running_loop().run_in_executor(None, self._call, info, inputs)
         return info.name, _filtered(outputs, output_filter)
 
     def _predict_signature(self, signature_name: str, inputs: Mapping[str, np.ndarray],

@@ -94,7 +94,8 @@ def run(args: Any) -> int:
     rest: Optional[RestServer] = None
     try:
         grpc_server = GrpcServer(grpc_address(args.host, args.port), manager,
-                                 max_request_bytes=args.max_request_bytes, threads=args.grpc_max_threads)
+                                 max_request_bytes=args.max_request_bytes, threads=args.grpc_max_threads,
+                                 batched=batching is not None)
         if args.rest_api_port:
             rest = RestServer(args.host, args.rest_api_port, manager, max_request_bytes=args.max_request_bytes,
                               verbose=args.verbose)

@@ -457,6 +457,10 @@ def test_batching_merges_concurrent_requests(repo: Path, tmp_path: Path):
         with pytest.raises(ServingRequestError) as info:  # no enable_large_batch_splitting: TF Serving rejects it
             g.predict("batch", {"x": np.ones((40, 3), np.float32)})
         assert info.value.code == "INVALID_ARGUMENT" and "larger than maximum input batch size 32" in info.value.message
+        with pytest.raises(ServingRequestError) as info:  # a blocking handler's error, on the batching server too
+            g.status("nope")
+        assert info.value.code == "NOT_FOUND" and "Could not find any versions of model nope" in info.value.message
+        assert g.predict("batch", {"x": np.ones((2, 3), np.float32)})[0]["y"].shape == (2, 3)
         g.close()
         rest.close()
     finally:
