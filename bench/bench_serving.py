@@ -7,12 +7,14 @@ Exports a digits MLP like `tfrun`'s (3 epochs), starts the embedded server (tfru
   2. request/response bytes per protocol;
   3. throughput with 32 concurrent clients sending batch-1 requests (REST: 32 threads with
      keep-alive connections; gRPC: grpc.aio in one client process), server-side batching off vs
-     on, rounds alternating between the two servers, and the server's CPU time per request
-     (target >= 1.5x);
+     on with batch_timeout_micros 2, 5 and 10 ms (TF Serving's batching guide: tune it in the
+     1-10 ms range), rounds alternating between the servers, the server's CPU time per request
+     and the rows its batches really merged (target >= 1.5x);
   4. client encode/decode cost: tensor_content vs tf.make_tensor_proto, numpy vs tf.make_ndarray.
 Writes bench/results/serving.json and prints a markdown summary (BENCHMARKS.md).
 
 Usage: python bench/bench_serving.py [--model mlp|cnn] [--seconds 6] [--rounds 3] [--clients 32]
+                                    [--timeouts-ms 2,5,10]
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -37,8 +40,9 @@ from tasks.tfserving import backends  # noqa: E402
 from tasks.tfserving.clients import GrpcClient, RestClient, percentiles, timed as timed_calls  # noqa: E402
 
 MODEL = "digits_mlp"
-BATCHING = ("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n"
-            "num_batch_threads { value: 1 }\nmax_enqueued_batches { value: 1000 }\n")
+BATCHING = ("max_batch_size {{ value: 32 }}\nbatch_timeout_micros {{ value: {micros} }}\n"
+            "num_batch_threads {{ value: 1 }}\nmax_enqueued_batches {{ value: 1000 }}\n")
+BATCH_LOG = re.compile(r"(\d+) task\(s\) in (\d+) batch\(es\), mean ([\d.]+) rows")
 
 
 def export_model(base: Path, kind: str = "mlp") -> tuple[np.ndarray, Path]:
@@ -64,18 +68,31 @@ def export_model(base: Path, kind: str = "mlp") -> tuple[np.ndarray, Path]:
     return data.x_holdout, path
 
 
-def start_server(base: Path, work: Path, batching: bool) -> backends.ServerProcess:
+def start_server(base: Path, work: Path, timeout_ms: float | None) -> backends.ServerProcess:
+    """The embedded server, batching off (timeout_ms None) or on with that batch_timeout_micros."""
     batching_file = None
-    if batching:
-        batching_file = work / "batching.config"
-        batching_file.write_text(BATCHING)
+    if timeout_ms is not None:
+        batching_file = work / f"batching-{timeout_ms:g}ms.config"
+        batching_file.write_text(BATCHING.format(micros=int(timeout_ms * 1000)))
     spec = backends.ServerSpec(model_name=MODEL, base_path=base / MODEL, batching_parameters_file=batching_file,
                                max_load_retries=0).with_free_ports()
-    server = backends.start("embedded", spec, log_path=work / f"server-{'on' if batching else 'off'}.log",
+    server = backends.start("embedded", spec, log_path=work / f"server-{server_name(timeout_ms)}.log",
                             detached=False)
     backends.wait_serving(server, 120)
     GrpcClient(spec.grpc_target).wait_available(MODEL, 1, timeout=60, alive=server.alive)
     return server
+
+
+def server_name(timeout_ms: float | None) -> str:
+    return "batching_off" if timeout_ms is None else f"batching_on_{timeout_ms:g}ms"
+
+
+def batch_rows(server: backends.ServerProcess) -> dict:
+    """What the stopped server logged its batches merged (over every request it answered)."""
+    m = BATCH_LOG.search(server.log_path.read_text())
+    if not m:
+        return {}
+    return {"tasks": int(m.group(1)), "batches": int(m.group(2)), "mean_rows": float(m.group(3))}
 
 
 def timed(fn, n: int) -> dict:
@@ -257,7 +274,7 @@ def throughput_round(server: backends.ServerProcess, x1: np.ndarray, clients: in
 def throughput(servers: dict[str, backends.ServerProcess], x1: np.ndarray, clients: int, seconds: float,
                rounds: int, protocol: str) -> dict:
     """Rounds alternate between the servers (batching off / on), so a busy moment of this shared machine
-    does not favour one of them; medians are reported."""
+    does not favour one of them; medians are reported, and each batching server's ratio to off."""
     out: dict = {name: {"rounds": []} for name in servers}
     for _ in range(rounds):
         for name, server in servers.items():
@@ -270,6 +287,11 @@ def throughput(servers: dict[str, backends.ServerProcess], x1: np.ndarray, clien
                  errors=sum(x["errors"] for x in rs),
                  p50_ms=float(np.median([x["latency"]["p50_ms"] for x in rs])),
                  p99_ms=float(np.median([x["latency"]["p99_ms"] for x in rs])))
+    off = out["batching_off"]
+    for name, r in out.items():
+        if name != "batching_off":
+            r["throughput_ratio"] = r["requests_per_s"] / off["requests_per_s"]
+            r["server_cpu_ratio"] = off["server_cpu_ms_per_request"] / r["server_cpu_ms_per_request"]
     return out
 
 
@@ -297,6 +319,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds per server")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp", help="tfrun's digits mlp (default) or cnn")
+    parser.add_argument("--timeouts-ms", default="2,5,10", help="batch_timeout_micros values to compare, in ms")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -308,26 +331,27 @@ def main() -> None:
                         "load_average_at_start": os.getloadavg()[0],
                         "server": "embedded (tfrun-serve) on 127.0.0.1",
                         "model": f"digits {args.model} (8x8 float32 in, 10 out), as tfrun exports it"}
-        off = start_server(work / "models", work, batching=False)
-        on = start_server(work / "models", work, batching=True)
+        timeouts = [float(t) for t in args.timeouts_ms.split(",")]
+        servers = {server_name(t): start_server(work / "models", work, t) for t in [None, *timeouts]}
+        off = servers["batching_off"]
         try:
             result["latency_ms"] = latency(off, x1, x256)
             result["documented_clients_ms"] = documented_clients(off, x1)
             result["bytes"] = payload_bytes(off, x1, x256)
-            result["batching_parameters"] = BATCHING.strip().replace("\n", "; ")
-            on_client = GrpcClient(on.spec.grpc_target)
-            result["latency_ms_batching_on"] = {"grpc": {"batch_1": timed(
-                lambda: on_client.predict(MODEL, {"pixels": x1}), 200)}}
-            on_client.close()
-            result["throughput"] = {p: throughput({"batching_off": off, "batching_on": on}, x1, args.clients,
-                                                  args.seconds, args.rounds, p) for p in ("rest", "grpc")}
+            result["batching_parameters"] = {server_name(t): BATCHING.format(micros=int(t * 1000)).strip()
+                                             .replace("\n", "; ") for t in timeouts}
+            result["latency_ms_batching_on"] = {}
+            for t in timeouts:
+                client = GrpcClient(servers[server_name(t)].spec.grpc_target)
+                result["latency_ms_batching_on"][server_name(t)] = {"grpc_batch_1": timed(
+                    lambda: client.predict(MODEL, {"pixels": x1}), 200)}
+                client.close()
+            result["throughput"] = {p: throughput(servers, x1, args.clients, args.seconds, args.rounds, p)
+                                    for p in ("rest", "grpc")}
         finally:
-            off.stop()
-            on.stop()
-        for p, t in result["throughput"].items():
-            t["throughput_ratio"] = t["batching_on"]["requests_per_s"] / t["batching_off"]["requests_per_s"]
-            t["server_cpu_ratio"] = (t["batching_off"]["server_cpu_ms_per_request"]
-                                     / t["batching_on"]["server_cpu_ms_per_request"])
+            for server in servers.values():
+                server.stop()
+        result["batch_rows"] = {server_name(t): batch_rows(servers[server_name(t)]) for t in timeouts}
         result["codecs"] = codecs(x1, x256)
         result["load_average_at_end"] = os.getloadavg()[0]
     out = HERE / "results" / ("serving.json" if args.model == "mlp" else f"serving_{args.model}.json")
@@ -357,15 +381,21 @@ def markdown(r: dict) -> str:
                      f"{b['grpc_response']:,} | {b['rest_request']:,} | {b['rest_request_json_dumps_tolist']:,} | "
                      f"{b['rest_response']:,} |")
     rounds = len(r["throughput"]["rest"]["batching_off"]["rounds"])
-    lines += ["", f"| 32 concurrent clients, batch 1 (median of {rounds} rounds) | requests/s | server CPU ms/request | "
-              "errors | p50 ms | p99 ms |", "|---|---|---|---|---|---|"]
+    lines += ["", f"| 32 concurrent clients, batch 1 (median of {rounds} rounds) | requests/s | on / off "
+              "(target ≥ 1.5x) | server CPU ms/request | mean rows per batch | errors | p50 ms | p99 ms |",
+              "|---|---|---|---|---|---|---|---|"]
     for proto, t in r["throughput"].items():
-        for name in ("batching_off", "batching_on"):
-            m = t[name]
-            lines.append(f"| {proto} {name.replace('_', ' ')} | {m['requests_per_s']:.0f} | "
-                         f"{m['server_cpu_ms_per_request']:.2f} | {m['errors']} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} |")
-        lines.append(f"| **{proto} on / off** | **{t['throughput_ratio']:.2f}x** (target ≥ 1.5x) | "
-                     f"{t['server_cpu_ratio']:.2f}x less | | | |")
+        for name, m in t.items():
+            ratio = f"**{m['throughput_ratio']:.2f}x**" if "throughput_ratio" in m else ""
+            rows = r["batch_rows"].get(name, {}).get("mean_rows")
+            lines.append(f"| {proto} {name.replace('_', ' ')} | {m['requests_per_s']:.0f} | {ratio} | "
+                         f"{m['server_cpu_ms_per_request']:.2f} | {'' if rows is None else f'{rows:.1f}'} | "
+                         f"{m['errors']} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} |")
+    lines += ["", "| batching on: gRPC batch-1 p50 ms, one client | " + " | ".join(
+        name.removeprefix("batching_on_") for name in r["latency_ms_batching_on"]) + " |",
+        "|---|" + "---|" * len(r["latency_ms_batching_on"]),
+        "| (a lone request waits for its batch to time out) | " + " | ".join(
+            f"{v['grpc_batch_1']['p50_ms']:.2f}" for v in r["latency_ms_batching_on"].values()) + " |"]
     lines += ["", "| client codec (µs, p50) | tensor_content | make_tensor_proto | numpy decode | make_ndarray |",
               "|---|---|---|---|---|"]
     for batch, c in r["codecs"].items():

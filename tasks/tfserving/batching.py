@@ -75,6 +75,7 @@ class BatchScheduler:
         self._stopping = False
         self.batches_run = 0
         self.tasks_run = 0
+        self.rows_run = 0
         self.largest_batch = 0
         self._threads = [threading.Thread(target=self._worker, name=f"{name}-{i}", daemon=True)
                          for i in range(params.num_batch_threads)]
@@ -134,11 +135,16 @@ class BatchScheduler:
                                        "The batch scheduling queue to which this task was submitted is full")
                 batch = _Batch(key)
                 self._queue.append(batch)
+                wake = True
+            else:  # joining the open batch: its thread already waits for it to fill or time out
+                wake = False
             batch.tasks.append(task)
             batch.size += size
             if batch.size >= self.params.max_batch_size:
                 batch.closed = True
-            self._cond.notify()
+                wake = True
+            if wake:
+                self._cond.notify()
         return task
 
     @staticmethod
@@ -198,6 +204,7 @@ class BatchScheduler:
             with self._cond:
                 self.batches_run += 1
                 self.tasks_run += len(tasks)
+                self.rows_run += total
                 self.largest_batch = max(self.largest_batch, total)
         except BaseException as err:  # every waiting caller gets the model's error
             for task in tasks:
@@ -216,8 +223,15 @@ class BatchScheduler:
 
     def stats(self) -> dict[str, Any]:
         with self._cond:
-            return {"batches": self.batches_run, "tasks": self.tasks_run, "largest_batch": self.largest_batch,
-                    "queued_batches": len(self._queue)}
+            return {"batches": self.batches_run, "tasks": self.tasks_run, "rows": self.rows_run,
+                    "largest_batch": self.largest_batch, "queued_batches": len(self._queue)}
+
+    def summary(self) -> str:
+        """One log line: how much batching merged (what to look at when tuning its parameters)."""
+        st = self.stats()
+        mean = st["rows"] / st["batches"] if st["batches"] else 0.0
+        return (f"{st['tasks']} task(s) in {st['batches']} batch(es), mean {mean:.1f} rows, "
+                f"largest {st['largest_batch']} (max_batch_size {self.params.max_batch_size})")
 
 
 def _joined(results: list[Tensors]) -> Tensors:

@@ -61,7 +61,7 @@ def predict_response(servable: Servable, signature: str, outputs: dict[str, np.n
     response = predict_pb2.PredictResponse()
     stamp_model_spec(response, servable, signature)
     for alias, arr in outputs.items():
-        response.outputs[alias].CopyFrom(tensors.as_proto_field(arr))
+        tensors.as_proto_field(arr, into=response.outputs[alias])
     return response
 
 

@@ -96,6 +96,7 @@ class ModelManager:
             for states in self.states.values():
                 for st in states.values():
                     if st.servable is not None:
+                        self._log_batching(st.servable)
                         st.servable.unload()
 
     def _poller(self) -> None:
@@ -211,12 +212,18 @@ class ModelManager:
         self._serving = {name: {v: s.servable for v, s in states.items() if s.state == AVAILABLE and s.servable}
                          for name, states in self.states.items()}
 
+    def _log_batching(self, servable: Servable) -> None:
+        for signature, summary in servable.batching_summaries().items():
+            self.log(f"Batching {{name: {servable.model_name} version: {servable.version} signature: {signature}}}: "
+                     f"{summary}")
+
     def _unload(self, name: str, st: VersionState) -> None:
         self._set(st, UNLOADING)
         servable = st.servable
         st.servable = None
         self._publish()
         if servable is not None:
+            self._log_batching(servable)
             servable.unload()
         self._set(st, END)
         self.log(f"Successfully unloaded servable version {{name: {name} version: {st.version}}}")

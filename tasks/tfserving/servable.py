@@ -134,6 +134,11 @@ class Servable:
                                                 name=f"{self.model_name}-{self.version}-{key}")
             self.signatures[key] = info
 
+    def batching_summaries(self) -> dict[str, str]:
+        """Signature -> its batch scheduler's summary, for signatures that ran batches."""
+        return {key: info.scheduler.summary() for key, info in self.signatures.items()
+                if info.scheduler is not None and info.scheduler.stats()["batches"]}
+
     def unload(self) -> None:
         for info in self.signatures.values():
             if info.scheduler is not None:

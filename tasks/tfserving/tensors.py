@@ -105,11 +105,14 @@ def to_ndarray(tp: tensor_pb2.TensorProto, *, max_elements: Optional[int] = None
     return np.concatenate([arr, np.repeat(arr[-1:], n - count)]).reshape(shape)  # TF repeats the last value
 
 
-def as_proto_field(arr: np.ndarray) -> tensor_pb2.TensorProto:
-    """A response tensor the way TF Serving writes it: dtype, shape and the typed value field."""
+def as_proto_field(arr: np.ndarray, into: Optional[tensor_pb2.TensorProto] = None) -> tensor_pb2.TensorProto:
+    """A response tensor the way TF Serving writes it: dtype, shape and the typed value field
+    (written into `into`, e.g. a response's map entry, to spare a copy)."""
     arr = np.asarray(arr)
     enum = enum_for(arr)
-    tp = tensor_pb2.TensorProto(dtype=enum, tensor_shape=shape_proto(arr.shape))
+    tp = tensor_pb2.TensorProto() if into is None else into
+    tp.dtype = enum
+    tp.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=int(s)) for s in arr.shape)
     field = _BY_ENUM[enum][1]
     flat = arr.ravel()
     if enum == types_pb2.DT_STRING:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import threading
 import time
@@ -466,3 +467,9 @@ def test_batching_merges_concurrent_requests(repo: Path, tmp_path: Path):
     finally:
         server.stop()
     assert not server.alive()
+    if backend == "embedded":  # on stop it logs how much batching merged
+        line = re.search(r"Batching \{name: batch version: 1 signature: serving_default\}: (\d+) task\(s\) in "
+                         r"(\d+) batch\(es\), mean ([\d.]+) rows, largest (\d+)", (tmp_path / "batch.log").read_text())
+        assert line, "the embedded server logs its batching summary when it stops"
+        tasks, batches, largest = int(line.group(1)), int(line.group(2)), int(line.group(4))
+        assert tasks >= 17 and batches < tasks and largest == max(sizes)
