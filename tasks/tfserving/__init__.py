@@ -7,12 +7,14 @@ Modules and what they import:
     config      model server config file, version policies, batching parameters       (protobuf)
     jsonio      TF Serving's REST JSON <-> numpy rules                                 (numpy)
     batching    server-side batching: merge concurrent requests into one model call   (numpy)
+                (callers wait on a thread event or, from asyncio, on a future)
     repository  <base>/<model>/<version> versions, push, rollback, warm-up file        (stdlib; TF for warm-up)
     tensors     TensorProto <-> numpy, fast paths                                      (TF protos)
     servable    one loaded version: signatures, predict / classify / regress, warm-up (TF)
     manager     versions on disk -> loaded servables: policies, labels, atomic swaps  (TF)
     rest        the REST API (http.server, Nagle off)
-    grpc_api    PredictionService and ModelService
+    grpc_api    PredictionService and ModelService (blocking handlers; Predict awaits batches)
+    grpc_server the gRPC server: a thread pool without batching, grpc.aio with it
     server      the embedded server process (`tfrun-serve`)
     clients     REST and gRPC clients used by the target and offered to users
     backends    choose and start binary / docker / embedded, stop by PID
