@@ -10,7 +10,6 @@ Usage: python bench/bench_overhead.py [REPEATS] [CFG_REPEATS]
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
@@ -19,6 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from results_io import RESULTS, write_result  # bench/, the script's own folder
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -56,9 +57,7 @@ def main() -> None:
         "cfg_job_s": cfg_s,
         "help_s": help_s,
     }
-    out = HERE / "results" / "overhead.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, RESULTS / "overhead.json")
     print("| measure | median | all |\n|---|---|---|")
     print(f"| tfrun default job (s) | {statistics.median(tfrun_s):.2f} | {', '.join(f'{t:.2f}' for t in tfrun_s)} |")
     print(f"| tfrun, TFRUN_NO_PRESTART=1 (s) | {statistics.median(cold_s):.2f} | {', '.join(f'{t:.2f}' for t in cold_s)} |")

@@ -39,6 +39,8 @@ import numpy as np  # noqa: E402
 from tasks.tfserving import backends  # noqa: E402
 from tasks.tfserving.clients import GrpcClient, RestClient, percentiles, timed as timed_calls  # noqa: E402
 
+from results_io import RESULTS, write_result  # noqa: E402 - bench/, the script's own folder
+
 MODEL = "digits_mlp"
 BATCHING = ("max_batch_size {{ value: 32 }}\nbatch_timeout_micros {{ value: {micros} }}\n"
             "num_batch_threads {{ value: 1 }}\nmax_enqueued_batches {{ value: 1000 }}\n")
@@ -354,9 +356,7 @@ def main() -> None:
         result["batch_rows"] = {server_name(t): batch_rows(servers[server_name(t)]) for t in timeouts}
         result["codecs"] = codecs(x1, x256)
         result["load_average_at_end"] = os.getloadavg()[0]
-    out = HERE / "results" / ("serving.json" if args.model == "mlp" else f"serving_{args.model}.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, RESULTS / ("serving.json" if args.model == "mlp" else f"serving_{args.model}.json"))
     print(markdown(result))
 
 

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_io import RESULTS, write_result  # bench/, the script's own folder
+
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -67,9 +69,7 @@ def main() -> None:
               "strategies": rows,
               "missing_worker": {"wall_s": round(detect_s, 2), "status": broken["status"],
                                  "error": broken["error"]["message"]}}
-    out = HERE / "results" / "strategies.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, RESULTS / "strategies.json")
     print("| strategy | examples/s (last epoch) | ratio to default | holdout accuracy | wall s |")
     print("|---|---|---|---|---|")
     for name, row in rows.items():

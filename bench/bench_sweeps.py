@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_io import RESULTS, write_result  # bench/, the script's own folder
+
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -53,9 +55,7 @@ def main() -> None:
               "job_s": job_s, "train_s": train_s, "tf_import_s": import_s,
               "overhead_median_s": round(statistics.median(overhead_s), 2),
               "train_median_s": round(statistics.median(train_s), 2)}
-    out = HERE / "results" / "sweeps.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, RESULTS / "sweeps.json")
     print("| measure | value |\n|---|---|")
     print(f"| 6 jobs sequential (basic launcher) | {sequential:.1f} s |")
     print(f"| 6 jobs joblib, 2 at a time | {parallel:.1f} s |")

@@ -18,7 +18,6 @@ Usage: python bench/bench_tflite.py [--neurons 64,512] [--epochs 10] [--repeats 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -32,6 +31,8 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+from results_io import RESULTS, write_result  # noqa: E402 - bench/, the script's own folder
 
 MODES = ("none", "dynamic", "float16", "int8")
 ROUNDS = 3  # interleaved timing rounds per model
@@ -130,7 +131,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2000, help="single-example calls timed per mode")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1, help="TFLite interpreter threads")
-    parser.add_argument("--out", default=str(HERE / "results" / "tflite.json"))
+    parser.add_argument("--out", default=str(RESULTS / "tflite.json"))
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -151,9 +152,7 @@ def main() -> None:
               "settings": {"epochs": args.epochs, "repeats": args.repeats, "batch": args.batch,
                            "threads": args.threads, "data": "digits holdout (360 examples)"},
               "results": rows}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result(result, Path(args.out))
     print(markdown(rows, args))
     print(f"\n(results: {os.path.relpath(out)})")
 
