@@ -112,7 +112,7 @@ def as_proto_field(arr: np.ndarray, into: Optional[tensor_pb2.TensorProto] = Non
     enum = enum_for(arr)
     tp = tensor_pb2.TensorProto() if into is None else into
     tp.dtype = enum
-    tp.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=int(s)) for s in arr.shape)
+    tp.tensor_shape.CopyFrom(shape_proto(arr.shape))
     field = _BY_ENUM[enum][1]
     flat = arr.ravel()
     if enum == types_pb2.DT_STRING:
