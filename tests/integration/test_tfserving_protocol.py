@@ -351,6 +351,14 @@ def test_bad_grpc_requests_get_tf_serving_codes_then_server_answers(server):
 
 
 # ------------------------------------------------------------------------------ versions on disk
+def _wait_only_available(g: GrpcClient, name: str, version: int, timeout: float = 30.0) -> None:
+    """Until `version` is the one AVAILABLE version of `name` (the old one unloaded)."""
+    deadline = time.monotonic() + timeout
+    while [s["version"] for s in g.status(name) if s["state"] == "AVAILABLE"] != [version]:
+        assert time.monotonic() < deadline, g.status(name)
+        time.sleep(0.1)
+
+
 def test_new_version_rolls_in_and_deleting_it_rolls_back(server, repo):
     """`swap` runs the latest policy: a copied-in version 2 takes over; setting it aside brings 1 back."""
     g = GrpcClient(server.spec.grpc_target)
@@ -371,18 +379,12 @@ def test_new_version_rolls_in_and_deleting_it_rolls_back(server, repo):
         version, _, _ = repository.push(repo / "digits" / "2", repo / "swap", 2)
         assert version == 2
         g.wait_available("swap", 2, timeout=60)
-        deadline = time.monotonic() + 30
-        while [s["version"] for s in g.status("swap") if s["state"] == "AVAILABLE"] != [2]:
-            assert time.monotonic() < deadline, g.status("swap")
-            time.sleep(0.1)
+        _wait_only_available(g, "swap", 2)
         mark = len(answered)
         time.sleep(0.3)
         assert set(answered[mark:]) == {2}, "after the swap every answer comes from version 2"
         repository.rollback(repo / "swap", 1)
-        deadline = time.monotonic() + 30
-        while [s["version"] for s in g.status("swap") if s["state"] == "AVAILABLE"] != [1]:
-            assert time.monotonic() < deadline, g.status("swap")
-            time.sleep(0.1)
+        _wait_only_available(g, "swap", 1)
         mark = len(answered)
         time.sleep(0.3)
     finally:
