@@ -25,9 +25,10 @@ Change any value with KEY=VALUE, e.g. train.epochs=5 model.n_hidden=3 hardware.l
 Each run writes runs/DATE/TIME/record.json; `tfrun-records --help` lists, compares and reruns them.
 Exit codes: 0 succeeded, 1 failed, 2 bad config (nothing run), 130 interrupted."""
 
-GROUPS = ("data", "model", "train", "hardware", "strategy", "cluster", "target", "sweep")
+GROUPS = ("data", "model", "train", "hardware", "strategy", "cluster", "target", "cloud", "sweep")
 DEFAULTS = {"data": "digits", "model": "mlp", "train": "default", "hardware": "cpu", "strategy": "default",
-            "cluster": "none", "target": "none", "sweep": "none"}
+            "cluster": "none", "target": "none", "cloud": "none",
+            "sweep": "none"}
 
 
 def options(conf_dir: Path, group: str) -> list[str]:

@@ -16,6 +16,13 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from runner.problems import Problem, at_least, between, one_of
+from runner.schema_cloud import (  # noqa: F401 (re-exported)
+    GcpCloud,
+    NoCloud,
+    VertexBatchTarget,
+    VertexEndpointTarget,
+    cloud_problems,
+)
 from runner.schema_distribute import CLUSTERS, STRATEGIES, cross_problems  # noqa: F401 (re-exported)
 from runner.schema_targets import (  # noqa: F401 (re-exported)
     TargetConfig,
@@ -327,6 +334,7 @@ class Config:
     strategy: Any = MISSING
     cluster: Any = MISSING
     target: Any = MISSING
+    cloud: Any = MISSING
     run: RunConfig = field(default_factory=RunConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)  # job=serve
     rollback: RollbackConfig = field(default_factory=RollbackConfig)  # job=rollback
@@ -336,7 +344,8 @@ class Config:
     optimized_metric: str = "holdout_accuracy"
 
     def groups(self) -> list[Any]:
-        return [self.data, self.model, self.train, self.hardware, self.strategy, self.cluster, self.target, self.run,
+        return [self.data, self.model, self.train, self.hardware, self.strategy, self.cluster, self.target, self.cloud,
+                self.run,
                 self.serve, self.rollback]
 
 
@@ -345,7 +354,9 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "model": {"mlp": MlpModel, "cnn": CnnModel},
     "strategy": STRATEGIES,
     "cluster": CLUSTERS,
-    "target": {"none": NoTarget, "tflite": TfliteTarget},
+    "target": {"none": NoTarget, "tflite": TfliteTarget, "vertex_endpoint": VertexEndpointTarget,
+               "vertex_batch": VertexBatchTarget},
+    "cloud": {"none": NoCloud, "gcp": GcpCloud},
 }
 
 SCHEMAS["target"]["tfserving"] = TfservingTarget

@@ -27,6 +27,10 @@ class TargetConfig:
     def problems(self) -> Iterator[Problem]:
         return iter(())
 
+    def planned_steps(self) -> list[str]:
+        """The steps this target adds to a training job's plan."""
+        return list(self.steps)
+
 
 @dataclass
 class NoTarget(TargetConfig):

@@ -23,6 +23,15 @@ STEPS: dict[str, str] = {
     "tflite_convert": "tasks.tflite:convert_step",
     "tflite_evaluate": "tasks.tflite:evaluate_step",
     "tflite_gate": "tasks.tflite:gate_step",
+    "vertex_upload": "tasks.vertex.steps:upload_step",
+    "vertex_model": "tasks.vertex.steps:model_step",
+    "vertex_deploy": "tasks.vertex.endpoint:deploy_step",
+    "vertex_parity": "tasks.vertex.endpoint:parity_step",
+    "vertex_latency": "tasks.vertex.endpoint:latency_step",
+    "vertex_batch_input": "tasks.vertex.batch:input_step",
+    "vertex_batch_job": "tasks.vertex.batch:job_step",
+    "vertex_batch_read": "tasks.vertex.batch:read_step",
+    "vertex_report": "tasks.vertex.steps:report_step",
 }
 
 JOB_STEPS: dict[str, list[str]] = {

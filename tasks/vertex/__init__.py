@@ -1,0 +1,1 @@
+"""Vertex AI targets: upload to GCS, Model.upload, endpoints, batch prediction, serving container."""
