@@ -3,6 +3,7 @@
     tfrun-serve --port=8500 --rest_api_port=8501 --model_name=digits_mlp --model_base_path=models/digits_mlp
     tfrun-serve --model_config_file=models.config --model_config_file_poll_wait_seconds=5 --rest_api_port=8501
     tfrun-serve ... --enable_batching --batching_parameters_file=batching.config
+    AIP_STORAGE_URI=gs://bucket/model tfrun-serve --vertex     # Vertex AI's custom-container contract
 
 It binds 127.0.0.1 unless --host says otherwise. Only the flags are parsed here; TensorFlow and
 gRPC are imported once the server starts (tasks/tfserving/server.py).
@@ -32,8 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--port", type=int, default=8500, help="gRPC port (default 8500)")
     add("--rest_api_port", type=int, default=0, help="REST port; 0 disables REST, as in TF Serving (default 0)")
     add("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 exposes the server)")
+    add("--vertex", action="store_true",
+        help="serve Vertex AI's custom-container contract instead of TF Serving's APIs: HTTP on AIP_HTTP_PORT "
+             "(default 8080), health GET AIP_HEALTH_ROUTE, predict POST AIP_PREDICT_ROUTE, the model from "
+             "AIP_STORAGE_URI (gs:// or a local folder)")
     add("--model_name", default="default", help="model name when serving one model (default 'default')")
-    add("--model_base_path", default="", help="folder holding the model's numbered versions")
+    add("--model_base_path", default="",
+        help="folder holding the model's numbered versions (with --vertex: overrides AIP_STORAGE_URI)")
     add("--model_config_file", default="", help="text ModelServerConfig: several models, version policies, labels")
     add("--model_config_file_poll_wait_seconds", type=int, default=0,
         help="re-read --model_config_file this often (0: never)")
@@ -65,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_request_bytes < 1024:
         print("tfrun-serve: --max_request_bytes must be >= 1024", file=sys.stderr)
         return 2
-    from tasks.tfserving.server import run
+    if args.vertex:
+        from tasks.vertex.container import run
+    else:
+        from tasks.tfserving.server import run
 
     code = run(args)
     # Everything is flushed and closed; skip TensorFlow's slow interpreter teardown (seconds), so a

@@ -8,6 +8,7 @@ Anything else under /v1/ is `400 Malformed request`; outside /v1/ it is 404.
 Keep-alive HTTP/1.1 with Nagle's algorithm off and each answer written in one send (with
 Nagle on, keep-alive calls stall ~40 ms on delayed ACKs). Bodies over `max_request_bytes`
 are refused before they are read (RESOURCE_EXHAUSTED -> 429) and the connection is closed.
+Importing this module does not import TensorFlow (the Vertex container mode listens before it loads).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import threading
 import traceback
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 from urllib.parse import unquote, urlsplit
 
 from tasks.tfserving import jsonio
-from tasks.tfserving.manager import ModelManager
-from tasks.tfserving.servable import examples_from_json
 from tasks.tfserving.status import Code, ServingError, http_status, invalid
+
+if TYPE_CHECKING:
+    from tasks.tfserving.manager import ModelManager
 
 PREDICT_RE = re.compile(r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
                         re.I)
@@ -31,8 +33,8 @@ STATUS_RE = re.compile(r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labe
                        re.I)
 API_RE = re.compile(r"/v1/.*", re.I | re.S)
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           409: "Conflict", 429: "Too Many Requests", 499: "Client Closed Request", 500: "Internal Server Error",
-           501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout"}
+           405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests", 499: "Client Closed Request",
+           500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 class RestApi:
@@ -98,6 +100,8 @@ class RestApi:
 
     def _classify_regress(self, action: str, name: str, version: Optional[int], label: Optional[str],
                           body: bytes) -> str:
+        from tasks.tfserving.servable import examples_from_json
+
         doc = jsonio.parse_document(body)
         signature = jsonio.signature_name(doc)
         context, examples = jsonio.example_dicts(doc, action)
@@ -175,15 +179,18 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _TooLarge(len(body))
         return body
 
+    def _answer(self, method: str, path: str, body: bytes) -> tuple[int, str]:
+        """(HTTP status, JSON text) for a request whose body was read; subclasses route differently."""
+        if API_RE.fullmatch(path):
+            return self.server.api.handle(method, path, body)
+        return 404, jsonio.error_body(f"Not found: {method} {path} (the API is under /v1/)")
+
     def _serve(self, method: str) -> None:
         path = urlsplit(self.path).path
         close = False
         try:
             body = self._read_body()
-            if API_RE.fullmatch(path):
-                status, text = self.server.api.handle(method, path, body)
-            else:
-                status, text = 404, jsonio.error_body(f"Not found: {method} {path} (the API is under /v1/)")
+            status, text = self._answer(method, path, body)
         except _TooLarge as err:
             close = True
             status, text = http_status(Code.RESOURCE_EXHAUSTED), jsonio.error_body(
