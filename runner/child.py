@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
         return 0
     job = json.loads(raw)
     cfg = OmegaConf.create(job["config"])
-    ctx = Context(run_dir=Path(job["run_dir"]), emit=emit)
+    ctx = Context(run_dir=Path(job["run_dir"]), emit=emit, run_id=job.get("run_id", ""))
     name = None
     try:
         for name in job["plan"]:

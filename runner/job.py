@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from runner import prestart, provenance, resume, steps
+from runner import cloud_cleanup, prestart, provenance, resume, steps
 from runner.child_env import PYTHON_HASH_SEED, child_environment
 from runner.problems import ConfigError
 from runner.record import Record, config_hash, redact, relative
@@ -89,7 +89,7 @@ def run_job(cfg: DictConfig) -> float:
     print(f"[tfrun] run {record.data['run_id']} in {relative(run_dir)} (plan: {' → '.join(plan)})", flush=True)
     supervisor = Supervisor(
         record,
-        _tasks(config, record, job_input(run_dir, resolved, plan), warm_allowed=not multirun),
+        _tasks(config, record, job_input(run_dir, resolved, plan, record.data["run_id"]), warm_allowed=not multirun),
         timeout_s=config.run.timeout_s,
         stop_grace_s=config.run.stop_grace_s,
         log_tail_lines=config.run.log_tail_lines,
@@ -97,6 +97,8 @@ def run_job(cfg: DictConfig) -> float:
     )
     outcome = supervisor.run()
     record.finish(outcome.status, outcome.error)
+    if outcome.status != "succeeded":
+        cloud_cleanup.after_failure(record, resolved.get("cloud") or {})
     metric = _report(record, config)
     if outcome.status == "interrupted" and multirun:
         raise KeyboardInterrupt  # Ctrl-C stops the whole sweep, not just this job

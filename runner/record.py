@@ -22,6 +22,7 @@ STATUSES = ("running", "succeeded", "failed", "interrupted")
 
 _SECRET_KEY = re.compile(r"(token|passw|secret|credential|api[_-]?key|private[_-]?key|auth)", re.I)
 REDACTED = "***redacted***"
+PUBLIC_VALUES = ("adc", "anonymous")  # values of secret-looking keys that name a mode, not a secret
 
 
 def now_iso() -> str:
@@ -31,13 +32,13 @@ def now_iso() -> str:
 def redact(value: Any) -> Any:
     """Copy of a config/override structure with secret-looking values hidden."""
     if isinstance(value, dict):
-        return {k: REDACTED if _SECRET_KEY.search(str(k)) and v not in (None, "") else redact(v)
+        return {k: REDACTED if _SECRET_KEY.search(str(k)) and v not in (None, "", *PUBLIC_VALUES) else redact(v)
                 for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, str) and "=" in value:  # an override such as cloud.api_key=abc
         key, _, rest = value.partition("=")
-        if _SECRET_KEY.search(key):
+        if _SECRET_KEY.search(key) and rest not in PUBLIC_VALUES:
             return f"{key}={REDACTED}"
     return value
 
@@ -137,6 +138,15 @@ class Record:
         if "weights_sha256" in result:
             self.data["weights_sha256"] = result["weights_sha256"]
         self.data["deployments"].extend(result.pop("deployments", []))
+
+    def cloud_resource(self, resource: dict[str, Any]) -> None:
+        """Add or update one cloud resource (by kind and name): what a run created must never be lost."""
+        resources = self.data.setdefault("cloud_resources", [])
+        for i, known in enumerate(resources):
+            if known["kind"] == resource["kind"] and known["name"] == resource["name"]:
+                resources[i] = resource
+                return
+        resources.append(resource)
 
     def epoch(self, logs: dict[str, float]) -> None:
         history = self.data["metrics"]["history"]

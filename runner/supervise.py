@@ -321,6 +321,8 @@ class Supervisor:
             _print(f"[tfrun] resuming from the backup after epoch {event['epoch']}")
         elif kind == "devices":
             record.data["environment"]["devices"] = event["devices"]
+        elif kind == "cloud_resource":
+            record.cloud_resource(event["resource"])
         record.save()
 
     # -------------------------------------------------------------- outcome
@@ -367,5 +369,5 @@ def server_command() -> list[str]:
     return [sys.executable, "-m", "tasks.cluster_server"]
 
 
-def job_input(run_dir: Path, config: dict[str, Any], plan: list[str]) -> bytes:
-    return json.dumps({"run_dir": str(run_dir), "config": config, "plan": plan}).encode()
+def job_input(run_dir: Path, config: dict[str, Any], plan: list[str], run_id: str = "") -> bytes:
+    return json.dumps({"run_dir": str(run_dir), "config": config, "plan": plan, "run_id": run_id}).encode()

@@ -1,0 +1,168 @@
+"""Steps both Vertex targets share: the export to Cloud Storage, the Vertex Model, the report.
+
+    vertex_upload   bucket created in cloud.region if missing; the export to
+                    gs://BUCKET/PREFIX/<model_name>/<NNNN>/ (parallel, crc32c-checked, saved_model.pb last)
+    vertex_model    Model.upload with the serving image and the run's labels
+    vertex_report   the deployment entry (resources, console links, removal commands); with
+                    target.teardown=true removes what this run created, else marks it `left`
+Endpoint steps are in tasks/vertex/endpoint.py, batch steps in tasks/vertex/batch.py. Every
+resource goes into the ledger (tasks/vertex/resources.py) before the call that creates it
+returns to anything else, so a failure at any point leaves a record of it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from tasks import gcs
+from tasks.vertex import catalog, cleanup, client
+from tasks.vertex.resources import Ledger, Resource
+
+STATE = "vertex"
+
+
+@dataclass
+class VertexRun:
+    """What the Vertex steps of one run share."""
+
+    cloud: Any
+    ledger: Ledger
+    labels: dict[str, str]
+    run_id: str
+    storage: Any = None
+    aiplatform: Any = None
+    model_uri: str = ""
+    image: str = ""
+    image_note: str = ""
+    model: Any = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+    entry: dict[str, Any] = field(default_factory=dict)  # target-specific part of the deployment entry
+
+    def sdk(self) -> Any:
+        if self.aiplatform is None:
+            self.aiplatform = client.init(self.cloud)
+        return self.aiplatform
+
+
+def vertex_run(cfg: Any, ctx: Any) -> VertexRun:
+    """The shared state, made by the first Vertex step of the run."""
+    if STATE not in ctx.state:
+        cloud = cfg.cloud
+        from runner.record import relative
+
+        ledger = Ledger(ctx.emit, project=str(cloud.project), region=str(cloud.region), run_dir=relative(ctx.run_dir))
+        run = VertexRun(cloud=cloud, ledger=ledger, labels=client.labels(cloud, ctx.run_id, cfg.model_name),
+                        run_id=ctx.run_id)
+        run.storage = gcs.storage_client(cloud)
+        ctx.state[STATE] = run
+    return ctx.state[STATE]
+
+
+def model_prefix(cfg: Any, version: int) -> str:
+    """Where a version's SavedModel lives: gs://BUCKET/PREFIX/<model_name>/<NNNN>/."""
+    return f"gs://{cfg.cloud.bucket}/{cfg.cloud.prefix}/{cfg.model_name}/{version:04d}/"
+
+
+# --------------------------------------------------------------------------------------- upload
+def upload_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    run = vertex_run(cfg, ctx)
+    cloud, export = cfg.cloud, ctx.need("export")
+    created = gcs.ensure_bucket(run.storage, cloud.bucket, cloud.region, run.labels)
+    run.ledger.add("bucket", f"gs://{cloud.bucket}", created=created,
+                   why=f"created in {cloud.region} (it did not exist)" if created else "")
+    if created:
+        print(f"[vertex] bucket gs://{cloud.bucket} did not exist: created it in {cloud.region}", flush=True)
+    uri = model_prefix(cfg, int(export["version"]))
+    local = Path(export["path"])
+    existing = gcs.list_uris(run.storage, uri)
+    if existing:
+        differing = gcs.verify_tree(run.storage, local, uri)
+        if differing:
+            raise RuntimeError(f"{uri} already holds a different model ({len(differing)} file(s) differ, e.g. "
+                               f"{differing[0]}): it is not this run's to overwrite; choose another cloud.prefix "
+                               "or remove it yourself")
+    entry = run.ledger.add("gcs_objects", uri, created=not existing,
+                           why="" if not existing else "the same files were already there: not this run's to remove")
+    report = gcs.upload_tree(run.storage, local, uri, workers=int(cloud.upload_workers), progress=True)
+    run.model_uri = uri
+    run.timings_s["upload"] = report.seconds
+    entry.details.update(files=report.files, bytes=report.bytes)
+    run.ledger.report(entry)
+    from tasks.export import tree_files, tree_sha256
+
+    files = tree_files(local)
+    return {"summary": f"{uri}: {report.files} file(s), {report.bytes:,} bytes; {report.uploaded} uploaded, "
+                       f"{report.skipped} identical skipped, crc32c verified ({report.workers} workers, "
+                       f"{report.seconds:.2f} s)",
+            "upload": report.as_dict() | {"blobs": None},
+            "artifacts": [{"kind": "gcs_model", "path": uri, "sha256": tree_sha256(files),
+                           "bytes": sum(f["bytes"] for f in files)}]}
+
+
+# ---------------------------------------------------------------------------------------- model
+def serving_image(cfg: Any) -> tuple[str, str]:
+    """(image URI, note about its TensorFlow version) for target.serving_container."""
+    target, cloud = cfg.target, cfg.cloud
+    image = catalog.serving_image(target.serving_container, region=cloud.region, project=cloud.project,
+                                  gpu=target.accelerator_type is not None, tfrun_image=target.tfrun_image)
+    note = ""
+    if target.serving_container == "prebuilt":
+        note = (f"the newest prebuilt TensorFlow prediction image serves TF {catalog.PREBUILT_TF_PREDICTION_VERSION}, "
+                f"older than the TF {catalog.TRAINED_WITH_TF} this run trained with: ops added since "
+                f"{catalog.PREBUILT_TF_PREDICTION_VERSION} would fail to load (the parity check tells); "
+                "target.serving_container=tfrun serves with this project's own TensorFlow")
+    return image, note
+
+
+def model_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    run = vertex_run(cfg, ctx)
+    aiplatform = run.sdk()
+    run.image, run.image_note = serving_image(cfg)
+    if run.image_note:
+        print(f"[vertex] note: {run.image_note}", flush=True)
+    started = time.monotonic()
+    model = aiplatform.Model.upload(display_name=cfg.target.model_display_name, artifact_uri=run.model_uri,
+                                    serving_container_image_uri=run.image, labels=run.labels, sync=True)
+    run.model = model
+    run.ledger.add("model", model.resource_name, created=True, display_name=cfg.target.model_display_name,
+                   details={"image": run.image, "artifact_uri": run.model_uri})
+    run.timings_s["model_upload"] = round(time.monotonic() - started, 3)
+    return {"summary": f"{model.resource_name} ({cfg.target.model_display_name}) from {run.model_uri}, "
+                       f"image {run.image}", "model": model.resource_name, "image": run.image,
+            "image_note": run.image_note or None}
+
+
+# --------------------------------------------------------------------------------------- report
+def teardown(cfg: Any, ctx: Any, run: VertexRun, reason: str) -> list[Resource]:
+    """Remove this run's live resources now (in this process), reporting each."""
+    from runner.record import relative
+
+    return cleanup.remove(run.ledger.items, cfg.cloud, run_id=run.run_id, reason=reason, report=run.ledger.report,
+                          project=str(cfg.cloud.project), region=str(cfg.cloud.region),
+                          run_dir=relative(ctx.run_dir))
+
+
+def report_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    run: Optional[VertexRun] = ctx.state.get(STATE)
+    target = cfg.target
+    entry: dict[str, Any] = {"kind": target.name, **run.entry} if run else {"kind": target.name}
+    if run is None:  # target.mode=local: nothing went to the cloud
+        entry.update(ctx.state.get("vertex_local", {}))
+        return {"summary": f"{target.name} (mode=local): nothing created in the cloud", "deployments": [entry]}
+    if target.teardown:
+        teardown(cfg, ctx, run, "target.teardown=true")
+        status = "removed"
+    else:
+        why = ("target.teardown=false: kept (a deployed model costs money while deployed); "
+               "remove with `tfrun-records cleanup RUN`")
+        for res in run.ledger.ours():
+            run.ledger.set(res, "left", why)
+        status = "serving" if target.name == "vertex_endpoint" else "kept"
+    entry.update(status=status, image=run.image, image_note=run.image_note or None, model_uri=run.model_uri,
+                 timings_s=run.timings_s, resources=[asdict(r) for r in run.ledger.items])
+    names = ", ".join(f"{r.kind} {r.resource_id}: {r.status}" for r in run.ledger.items if r.kind != "bucket")
+    tail = "" if target.teardown else "; `tfrun-records cleanup RUN` removes them"
+    return {"summary": f"{status}: {names}{tail}", "deployments": [entry]}
