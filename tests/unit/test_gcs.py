@@ -10,6 +10,7 @@ import filecmp
 import json
 import logging
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -56,7 +57,7 @@ def bucket(client) -> str:
 def export_dir(tmp_path: Path) -> Path:
     """A SavedModel-shaped tree: graph, fingerprint, variables, assets and many small files (> 100 in all)."""
     root = tmp_path / "export" / "0001"
-    rng = __import__("random").Random(7)
+    rng = random.Random(7)
     files = {
         "saved_model.pb": rng.randbytes(60_000),
         "fingerprint.pb": rng.randbytes(60),
@@ -119,12 +120,13 @@ def test_reupload_of_an_identical_tree_transfers_nothing(client, bucket, export_
     assert gcs.verify_tree(client, export_dir, uri) == []
 
 
-def test_a_corrupted_blob_is_found_by_verify_and_replaced_by_a_reupload(client, bucket, export_dir, caplog):
+def test_a_corrupted_blob_is_found_by_verify_and_replaced_by_a_reupload(gcs_emulator, client, bucket, export_dir,
+                                                                          caplog):
     uri = f"gs://{bucket}/m"
     gcs.upload_tree(client, export_dir, uri, progress=False)
     index = export_dir / "variables" / "variables.index"
     damaged = bytes(b ^ 0xFF for b in index.read_bytes())  # same size: only the crc32c can tell
-    corrupt_blob(client._connection.API_BASE_URL, bucket, "m/variables/variables.index", damaged)
+    corrupt_blob(gcs_emulator.url, bucket, "m/variables/variables.index", damaged)
     client.bucket(bucket).blob("m/assets/shards/shard_007.txt").delete()
     assert gcs.verify_tree(client, export_dir, uri) == ["assets/shards/shard_007.txt", "variables/variables.index"]
 
@@ -141,11 +143,12 @@ def test_a_corrupted_blob_is_found_by_verify_and_replaced_by_a_reupload(client, 
     assert stored.pop("m/saved_model.pb") > max(stored.values())
 
 
-def test_an_upload_answer_that_differs_from_the_local_file_raises_integrity_error(client, bucket, tmp_path):
+def test_an_upload_answer_that_differs_from_the_local_file_raises_integrity_error(gcs_emulator, client, bucket,
+                                                                                 tmp_path):
     local = tmp_path / "weights.bin"
     local.write_bytes(b"0123456789" * 100)
     gcs.write_bytes(client, f"gs://{bucket}/w/weights.bin", local.read_bytes())
-    corrupt_blob(client._connection.API_BASE_URL, bucket, "w/weights.bin", b"9876543210" * 100)
+    corrupt_blob(gcs_emulator.url, bucket, "w/weights.bin", b"9876543210" * 100)
     stored = client.bucket(bucket).get_blob("w/weights.bin")
     with pytest.raises(gcs.IntegrityError, match=f"gs://{bucket}/w/weights.bin"):
         gcs._check_uploaded(stored, gcs.scan_tree(tmp_path)[0], bucket)
