@@ -99,8 +99,7 @@ class BatchMode(Enum):
 
 
 class InstancesFormat(Enum):
-    jsonl = "jsonl"
-    tf_record = "tf-record"
+    jsonl = "jsonl"  # one JSON instance per line (what Vertex forwards as-is to the serving container)
 
 
 VERTEX_ENDPOINT_STEPS = ("vertex_upload", "vertex_model", "vertex_deploy", "vertex_parity", "vertex_latency",

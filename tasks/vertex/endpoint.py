@@ -1,0 +1,152 @@
+"""target=vertex_endpoint: deploy the uploaded Model to an endpoint, check its answers, time them.
+
+    vertex_deploy   endpoint reused by display name (never deleted then) or created with the run's
+                    labels; Model.deploy with machine, accelerators, replicas and traffic share
+                    (the SDK's traffic rules apply), under target.timeout_s
+    vertex_parity   the holdout through Endpoint.predict, in requests under target.max_payload_bytes,
+                    equal to the trained model's predictions (answers from other models on the
+                    endpoint, when this one is a canary, are retried and counted)
+    vertex_latency  p50/p99 of single-instance Endpoint.predict calls
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+from tasks.vertex import client
+from tasks.vertex.steps import vertex_run
+
+MAX_CANARY_TRIES = 200  # requests per chunk before a canary's answers are given up on
+
+
+def _find_endpoint(aiplatform: Any, display_name: str) -> Any:
+    found = aiplatform.Endpoint.list(filter=f'display_name="{display_name}"', order_by="create_time")
+    return found[0] if found else None
+
+
+def deploy_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    run = vertex_run(cfg, ctx)
+    aiplatform, target = run.sdk(), cfg.target
+    endpoint = _find_endpoint(aiplatform, target.endpoint)
+    if endpoint is None:
+        endpoint = aiplatform.Endpoint.create(display_name=target.endpoint, labels=run.labels, sync=True)
+        run.ledger.add("endpoint", endpoint.resource_name, created=True, display_name=target.endpoint)
+        reused = False
+    else:
+        run.ledger.add("endpoint", endpoint.resource_name, created=False, display_name=target.endpoint,
+                       why="an endpoint with this display name existed: reused, never deleted by this run")
+        reused = True
+    before = {k: int(v) for k, v in dict(endpoint.traffic_split or {}).items()}
+    deployed_name = f"{target.model_display_name}-{run.run_id}"[:128]
+    started = time.monotonic()
+    client.with_deadline(lambda: run.model.deploy(
+        endpoint=endpoint, deployed_model_display_name=deployed_name, machine_type=target.machine_type,
+        accelerator_type=target.accelerator_type, accelerator_count=int(target.accelerator_count) or None,
+        min_replica_count=int(target.min_replicas), max_replica_count=int(target.max_replicas),
+        traffic_percentage=int(target.traffic_percentage), sync=True), float(target.timeout_s), "the deploy")
+    seconds = round(time.monotonic() - started, 3)
+    run.timings_s["deploy"] = seconds
+    endpoint = aiplatform.Endpoint(endpoint.resource_name)
+    ours = [m for m in endpoint.list_models() if m.model == run.model.resource_name]
+    if not ours:
+        raise RuntimeError(f"the deploy finished but {run.model.resource_name} is not deployed on "
+                           f"{endpoint.resource_name}")
+    deployed_id = ours[0].id
+    run.ledger.add("deployed_model", f"{endpoint.resource_name}/deployedModels/{deployed_id}", created=True,
+                   display_name=deployed_name,
+                   details={"endpoint": endpoint.resource_name, "traffic_before": before,
+                            "machine_type": target.machine_type, "accelerator_type": target.accelerator_type,
+                            "accelerator_count": int(target.accelerator_count),
+                            "min_replicas": int(target.min_replicas), "max_replicas": int(target.max_replicas)})
+    split = {k: int(v) for k, v in dict(endpoint.traffic_split or {}).items()}
+    ctx.state["vertex_endpoint"] = {"endpoint": endpoint, "deployed_model_id": deployed_id}
+    run.entry.update(endpoint=endpoint.resource_name, endpoint_reused=reused, deployed_model_id=deployed_id,
+                     model=run.model.resource_name, traffic_split=split, traffic_before=before,
+                     machine_type=target.machine_type, accelerator_type=target.accelerator_type,
+                     accelerator_count=int(target.accelerator_count), min_replicas=int(target.min_replicas),
+                     max_replicas=int(target.max_replicas))
+    how = "reused" if reused else "created"
+    return {"summary": f"deployed model {deployed_id} on endpoint {endpoint.resource_name} ({how}) with "
+                       f"{target.machine_type}, {target.min_replicas}-{target.max_replicas} replica(s), "
+                       f"traffic {split.get(deployed_id, 0)} % ({seconds:.1f} s)",
+            "endpoint": endpoint.resource_name, "deployed_model_id": deployed_id, "traffic_split": split,
+            "seconds_to_deploy": seconds}
+
+
+# --------------------------------------------------------------------------------------- parity
+def chunks(x: np.ndarray, max_bytes: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges whose {"instances": ...} request bodies stay under max_bytes."""
+    sizes = [len(json.dumps(row.tolist())) + 1 for row in x]
+    ranges, start, total = [], 0, len('{"instances": []}')
+    for i, size in enumerate(sizes):
+        if i > start and total + size > max_bytes:
+            ranges.append((start, i))
+            start, total = i, len('{"instances": []}')
+        total += size
+    if start < len(x):
+        ranges.append((start, len(x)))
+    return ranges
+
+
+def probabilities(predictions: list[Any]) -> np.ndarray:
+    """An answer's predictions as a probability matrix: a list per instance, or a dict with `probabilities`."""
+    rows = [p["probabilities"] if isinstance(p, dict) else p for p in predictions]
+    return np.asarray(rows, dtype=np.float32)
+
+
+def _predict_ours(endpoint: Any, instances: list[Any], deployed_id: str, others: dict[str, int]) -> list[Any]:
+    """Predictions from our deployed model (a canary shares the endpoint's traffic with others)."""
+    for _ in range(MAX_CANARY_TRIES):
+        answer = endpoint.predict(instances=instances)
+        if answer.deployed_model_id in ("", deployed_id):
+            return list(answer.predictions)
+        others[answer.deployed_model_id] = others.get(answer.deployed_model_id, 0) + 1
+    raise RuntimeError(f"{MAX_CANARY_TRIES} requests in a row were answered by other deployed models "
+                       f"{sorted(others)}: does this model get any traffic?")
+
+
+def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    from tasks.parity import compare, trained_predictions
+
+    run, target = vertex_run(cfg, ctx), cfg.target
+    state = ctx.need("vertex_endpoint")
+    data, holdout = ctx.need("data"), np.asarray(ctx.need("holdout_probabilities"), dtype=np.float32)
+    n = min(int(target.parity_examples or len(data.x_holdout)), len(data.x_holdout))
+    x, holdout = data.x_holdout[:n], holdout[:n]
+    model = ctx.state.get("model")
+    reference = trained_predictions(model, x, int(cfg.train.batch_size)) if model is not None else None
+    ranges = chunks(x, int(target.max_payload_bytes))
+    others: dict[str, int] = {}
+    served = np.concatenate([probabilities(_predict_ours(state["endpoint"], x[a:b].tolist(),
+                                                         state["deployed_model_id"], others))
+                             for a, b in ranges])
+    report = compare(served, served.argmax(axis=1), reference, holdout, float(target.parity_atol),
+                     float(target.parity_holdout_atol))
+    report.update(examples=n, requests=len(ranges), largest_request_instances=max(b - a for a, b in ranges),
+                  answers_from_other_models=others, max_payload_bytes=int(target.max_payload_bytes))
+    run.entry["parity"] = report
+    if not report["passed"]:
+        raise RuntimeError(f"Endpoint.predict answers differ from the trained model: max |diff| "
+                           f"{report.get('max_abs_diff', float('nan')):.3g} (tolerance {target.parity_atol:g}), "
+                           f"{report['max_abs_diff_vs_evaluate']:.3g} vs the evaluate step")
+    kind = "bit-exactly" if report.get("exact") else f"within {target.parity_atol:g}"
+    extra = f"; {sum(others.values())} answer(s) from other deployed models retried" if others else ""
+    return {"summary": f"Endpoint.predict equals the trained model {kind} on {n} holdout examples "
+                       f"({len(ranges)} request(s) under {target.max_payload_bytes:,} bytes){extra}",
+            "parity": report}
+
+
+def latency_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    from tasks.tfserving.clients import timed
+
+    run, target = vertex_run(cfg, ctx), cfg.target
+    state, data = ctx.need("vertex_endpoint"), ctx.need("data")
+    one = data.x_holdout[:1].tolist()
+    latency = timed(lambda: state["endpoint"].predict(instances=one), int(target.latency_requests), warm=2)
+    run.entry["latency_ms"] = {"batch_1": latency}
+    return {"summary": f"Endpoint.predict p50/p99 {latency['p50_ms']:.2f}/{latency['p99_ms']:.2f} ms "
+                       f"(batch 1, {latency['n']} requests)", "latency_ms": {"batch_1": latency}}
