@@ -27,7 +27,8 @@ def flag_bool(text: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="tfrun-serve", description="Serve SavedModels over TF Serving's REST and gRPC APIs (embedded server).",
+        prog="tfrun-serve", description="Serve SavedModels over TF Serving's REST and gRPC APIs (embedded server), or as a Vertex AI "
+                    "custom serving container (--vertex).",
         epilog="Stop it with Ctrl-C or SIGTERM. Exit codes: 0 stopped, 1 could not start, 2 bad flags.")
     add = p.add_argument
     add("--port", type=int, default=8500, help="gRPC port (default 8500)")
@@ -70,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.max_request_bytes < 1024:
         print("tfrun-serve: --max_request_bytes must be >= 1024", file=sys.stderr)
+        return 2
+    if args.vertex and (args.rest_api_port or args.model_config_file):
+        print("tfrun-serve: --vertex listens on AIP_HTTP_PORT and serves one model (AIP_STORAGE_URI or "
+              "--model_base_path); --rest_api_port and --model_config_file do not apply", file=sys.stderr)
         return 2
     if args.vertex:
         from tasks.vertex.container import run

@@ -141,6 +141,13 @@ def test_dockerfile_runs_the_vertex_container_mode():
                 assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
 
 
+def test_flags_of_the_tf_serving_mode_are_refused_with_vertex(capsys):
+    from runner.serve_cli import main
+
+    assert main(["--vertex", "--rest_api_port=8501"]) == 2
+    assert "--rest_api_port and --model_config_file do not apply" in capsys.readouterr().err
+
+
 def test_settings_follow_vertex_defaults_and_reject_bad_values():
     conf = container.settings_from_env({"AIP_STORAGE_URI": "gs://b/m"})
     assert conf == container.ContainerSettings(8080, "/health", "/predict", "gs://b/m")
