@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from runner import cloud_cleanup, prestart, provenance, resume, steps
+from runner import cloud_cleanup, cloud_plan, prestart, provenance, resume, steps
 from runner.child_env import PYTHON_HASH_SEED, child_environment
 from runner.problems import ConfigError
 from runner.record import Record, config_hash, redact, relative
@@ -64,6 +64,10 @@ def run_job(cfg: DictConfig) -> float:
         _remove_if_only_hydra(run_dir)
         raise SystemExit(CONFIG_ERROR_EXIT) from None
 
+    if config.cloud.enabled and config.cloud.dry_run:
+        print("\n".join(cloud_plan.plan(config, _run_id())), flush=True)
+        _remove_if_only_hydra(run_dir)
+        return FAILED_METRIC
     resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[assignment]
     # Jobs without training (serve, rollback) do not run the target's steps.
     plan = steps.plan(config.job.value, config.target.planned_steps() if config.job.value == "train" else [])
