@@ -27,7 +27,8 @@ def flag_bool(text: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="tfrun-serve", description="Serve SavedModels over TF Serving's REST and gRPC APIs (embedded server), or as a Vertex AI "
+        prog="tfrun-serve",
+        description="Serve SavedModels over TF Serving's REST and gRPC APIs (embedded server), or as a Vertex AI "
                     "custom serving container (--vertex).",
         epilog="Stop it with Ctrl-C or SIGTERM. Exit codes: 0 stopped, 1 could not start, 2 bad flags.")
     add = p.add_argument
