@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from runner import cleanup_cli
 from runner import record as records
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -305,7 +306,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2, default=str))
         return EXIT_OK
-    for block in (header_lines(path, data), step_lines(data), metric_lines(data), artifact_lines(data),
+    cloud = ["cloud resources:", *cleanup_cli.resource_lines(data)] if data.get("cloud_resources") else []
+    for block in (header_lines(path, data), step_lines(data), metric_lines(data), artifact_lines(data), cloud,
                   error_lines(data)):
         if block:
             print("\n".join(block))
@@ -545,6 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="rerun only a grid sweep's missing, failed or interrupted jobs")
     p.add_argument("sweep_dir", metavar="SWEEP_DIR")
     p.set_defaults(func=cmd_resume)
+    cleanup_cli.add_parser(sub)
     return parser
 
 
