@@ -13,9 +13,11 @@ Two network conditions:
   each direction (latency only, no bandwidth cap), standing in for the round
   trip to storage.googleapis.com that parallel uploads exist to hide.
 
-Besides wall time, each row records the benchmark process's CPU time: when it
-is close to the wall time, the upload is CPU-bound on this machine and threads
-cannot help (one GIL; the emulator shares the same cores).
+Besides wall time, each row records the CPU time of the benchmark process (the
+client, with the proxy thread under rtt; for process workers only the parent)
+and of the emulator (10 ms ticks): when client
+plus emulator CPU fill the wall time, the upload is CPU-bound on this machine
+and threads cannot help (one GIL; the emulator shares the same cores).
 
 Writes bench/results/gcs_upload.json and prints a markdown table.
 
@@ -137,6 +139,12 @@ def client_for(endpoint: str):
                                                  storage_endpoint=endpoint))
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_upload(client, tree: Path, uri: str, mode: str, workers: int) -> tuple[float, float, int]:
     """(wall s, CPU s of this process, files uploaded) for one upload into a fresh prefix."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -155,42 +163,47 @@ def timed_upload(client, tree: Path, uri: str, mode: str, workers: int) -> tuple
     return time.perf_counter() - wall, time.process_time() - cpu, uploaded
 
 
-def run_condition(name: str, endpoint: str, tree: Path, args: argparse.Namespace) -> list[dict]:
+def run_condition(name: str, endpoint: str, tree: Path, args: argparse.Namespace, emulator_pid: int) -> list[dict]:
     client = client_for(endpoint)
     modes = [("threads", 1), ("threads", args.workers), ("processes", args.workers)]
-    samples: dict[tuple[str, int], list[tuple[float, float]]] = {m: [] for m in modes}
+    samples: dict[tuple[str, int], list[tuple[float, float, float]]] = {m: [] for m in modes}
     timed_upload(client, tree, f"gs://{BUCKET}/{name}/warmup", "threads", args.workers)  # connections, caches
     gcs.delete_prefix(client, f"gs://{BUCKET}/{name}/warmup")
     for r in range(args.rounds):
         order = modes if r % 2 == 0 else modes[::-1]
         for mode, workers in order:
             uri = f"gs://{BUCKET}/{name}/r{r}-{mode}-{workers}"
+            server_cpu = process_cpu_s(emulator_pid)
             wall, cpu, uploaded = timed_upload(client, tree, uri, mode, workers)
+            server_cpu = process_cpu_s(emulator_pid) - server_cpu
             assert uploaded == args.files, (uploaded, args.files)
             if mode == "threads":
                 assert gcs.verify_tree(client, tree, uri) == []
-            samples[(mode, workers)].append((wall, cpu))
+            samples[(mode, workers)].append((wall, cpu, server_cpu))
             gcs.delete_prefix(client, uri)  # keep the in-memory emulator small
     client.close()
-    sequential = statistics.median(w for w, _ in samples[("threads", 1)])
+    sequential = statistics.median(v[0] for v in samples[("threads", 1)])
     rows = []
     for (mode, workers), values in samples.items():
-        median = statistics.median(w for w, _ in values)
+        walls = [v[0] for v in values]
+        median = statistics.median(walls)
         rows.append({"condition": name, "mode": mode, "workers": workers, "median_s": round(median, 4),
-                     "min_s": round(min(w for w, _ in values), 4), "max_s": round(max(w for w, _ in values), 4),
-                     "cpu_s_median": round(statistics.median(c for _, c in values), 4),
+                     "min_s": round(min(walls), 4), "max_s": round(max(walls), 4),
+                     "cpu_s_median": round(statistics.median(v[1] for v in values), 4),
+                     "emulator_cpu_s_median": round(statistics.median(v[2] for v in values), 4),
                      "ratio_to_sequential": round(median / sequential, 3),
-                     "files_per_s": round(args.files / median, 1), "samples_s": [round(w, 4) for w, _ in values]})
+                     "files_per_s": round(args.files / median, 1), "samples_s": [round(w, 4) for w in walls]})
     return rows
 
 
 def markdown(rows: list[dict], args: argparse.Namespace, total_bytes: int) -> str:
     lines = [f"{args.files} files, {total_bytes / 1e6:.2f} MB, {args.rounds} rounds, median wall time",
-             "", "| network | workers | median s | CPU s | files/s | x sequential |", "|---|---|---|---|---|---|"]
+             "", "| network | workers | median s | client CPU s | emulator CPU s | files/s | x sequential |",
+             "|---|---|---|---|---|---|---|"]
     for row in rows:
         what = f"{row['workers']} {row['mode'] if row['workers'] > 1 else 'thread (sequential)'}"
         lines.append(f"| {row['condition']} | {what} | {row['median_s']:.3f} | {row['cpu_s_median']:.3f} | "
-                     f"{row['files_per_s']:.0f} | {row['ratio_to_sequential']:.2f} |")
+                     f"{row['emulator_cpu_s_median']:.3f} | {row['files_per_s']:.0f} | {row['ratio_to_sequential']:.2f} |")
     return "\n".join(lines)
 
 
@@ -211,10 +224,10 @@ def main() -> None:
         proxy = None
         try:
             gcs.ensure_bucket(client_for(emulator.url), BUCKET, "us-central1", {"tfrun-bench": "gcs-upload"})
-            rows = run_condition("loopback", emulator.url, tree, args)
+            rows = run_condition("loopback", emulator.url, tree, args, emulator.pid)
             if args.rtt_ms > 0:
                 proxy = LatencyProxy(emulator.port, args.rtt_ms / 2000)
-                rows += run_condition(f"rtt {args.rtt_ms:g} ms", proxy.url, tree, args)
+                rows += run_condition(f"rtt {args.rtt_ms:g} ms", proxy.url, tree, args, emulator.pid)
         finally:
             if proxy:
                 proxy.stop()
