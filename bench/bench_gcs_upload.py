@@ -2,10 +2,10 @@
 
 Uploads a SavedModel-shaped tree (saved_model.pb, variables, assets and many
 small asset shards: FILES files, a few MB) to a fake-gcs-server emulator with
-tasks.gcs.upload_tree, each time into a fresh prefix, in alternating rounds
-(1, 8, 8, 1, ...) so machine drift hits both alike. Also times 8 worker
-*processes* (transfer_manager's other worker type, called directly) to show
-why upload_tree uses threads.
+tasks.gcs.upload_tree, each time into a fresh prefix, in rounds whose order
+alternates (sequential first, then last) so machine drift hits all modes
+alike. Also times 8 worker *processes* (transfer_manager's other worker type,
+called directly) to show why upload_tree uses threads.
 
 Two network conditions:
 - loopback: straight to the emulator (no network latency at all);
@@ -13,11 +13,11 @@ Two network conditions:
   each direction (latency only, no bandwidth cap), standing in for the round
   trip to storage.googleapis.com that parallel uploads exist to hide.
 
-Besides wall time, each row records the CPU time of the benchmark process (the
-client, with the proxy thread under rtt; for process workers only the parent)
-and of the emulator (10 ms ticks): when client
-plus emulator CPU fill the wall time, the upload is CPU-bound on this machine
-and threads cannot help (one GIL; the emulator shares the same cores).
+Besides wall time, each row records the CPU time of the benchmark process
+(the client, plus the proxy thread under rtt; for process workers only the
+parent) and of the emulator (10 ms ticks): when client and emulator CPU fill
+the wall time, the upload is CPU-bound on this machine and threads cannot help
+(one GIL; the emulator shares the same cores).
 
 Writes bench/results/gcs_upload.json and prints a markdown table.
 
