@@ -1,0 +1,164 @@
+"""target=vertex_endpoint and vertex_batch through the real tfrun command, offline.
+
+Cloud Storage is a real emulator process (fake-gcs-server); Vertex AI is the Vertex-compatible
+test server (tests/fakes/vertex) driven by the real google-cloud-aiplatform SDK, whose deploys
+and batch jobs run the model's serving container (tfrun-serve --vertex) as a local process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import BIN, command_env, read_record
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+PROJECT = "tfrun-test"
+FAST = ["train.epochs=2", "train.callbacks.tensorboard=false"]
+
+
+def cloud_args(fake_vertex: Any, gcs_emulator: Any, bucket: str) -> list[str]:
+    return ["cloud=gcp", f"cloud.project={PROJECT}", f"cloud.bucket={bucket}", f"cloud.api_endpoint={fake_vertex.url}",
+            f"cloud.storage_endpoint={gcs_emulator.url}", "cloud.credentials=anonymous", "+cloud.labels.suite=e2e"]
+
+
+def run(args: list[str], cwd: Path, timeout: float = 420) -> subprocess.CompletedProcess:
+    env = command_env()
+    env.pop("STORAGE_EMULATOR_HOST", None)  # the config alone must reach the emulator
+    return subprocess.run([str(BIN / "tfrun"), *args, "hydra.run.dir=runs/r"], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def resources(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["kind"] + ("" if r["created"] else ":reused"): r for r in record["cloud_resources"]}
+
+
+def storage(gcs_emulator: Any) -> Any:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage as gcs
+
+    return gcs.Client(project=PROJECT, credentials=AnonymousCredentials(),
+                      client_options={"api_endpoint": gcs_emulator.url})
+
+
+def blob_names(gcs_emulator: Any, bucket: str) -> list[str]:
+    client = storage(gcs_emulator)
+    if client.lookup_bucket(bucket) is None:
+        return []
+    return [b.name for b in client.list_blobs(bucket)]
+
+
+def live(fake_vertex: Any) -> dict[str, list[Any]]:
+    state = fake_vertex.state()
+    return {kind: state.get(kind, []) for kind in ("models", "endpoints", "batchPredictionJobs")}
+
+
+def test_endpoint_deploys_checks_parity_and_tears_down(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+    proc = run(["target=vertex_endpoint", "target.teardown=true", "target.latency_requests=5", *FAST,
+                *cloud_args(fake_vertex, gcs_emulator, "e2e-endpoint")], workdir)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    record = read_record(workdir / "runs" / "r")
+    assert record["status"] == "succeeded"
+    entry = next(d for d in record["deployments"] if d["kind"] == "vertex_endpoint")
+    assert entry["model"].startswith(f"projects/{PROJECT}/locations/us-central1/models/")
+    assert entry["endpoint"].startswith(f"projects/{PROJECT}/locations/us-central1/endpoints/")
+    assert entry["deployed_model_id"] and entry["status"] == "removed"
+    parity = entry["parity"]
+    assert parity["passed"] and parity["exact"] and parity["examples"] == 360, parity
+    assert entry["latency_ms"]["batch_1"]["n"] == 5
+    assert "older than the TF 2.21" in entry["image_note"]
+    found = resources(record)
+    assert {"bucket", "gcs_objects", "model", "endpoint", "deployed_model"} <= set(found)
+    for kind in ("gcs_objects", "model", "endpoint", "deployed_model"):
+        assert found[kind]["status"] == "removed", found[kind]
+        assert found[kind]["remove_command"].startswith("gcloud ")
+        assert found[kind]["console"].startswith("https://console.cloud.google.com/")
+    assert found["bucket"]["why"].startswith("target.teardown=true")  # created by the run, then removed
+    assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}
+    assert blob_names(gcs_emulator, "e2e-endpoint") == []
+    calls = [c["path"] for c in fake_vertex.calls()]
+    assert any(p.endswith(":deployModel") for p in calls) and any(p.endswith(":undeployModel") for p in calls)
+    assert "Endpoint.predict equals the trained model bit-exactly on 360 holdout examples" in out
+
+
+def test_batch_prediction_accuracy_equals_the_local_models(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+    proc = run(["target=vertex_batch", "target.shards=3", "target.poll_interval_s=0.5", *FAST,
+                *cloud_args(fake_vertex, gcs_emulator, "e2e-batch")], workdir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record = read_record(workdir / "runs" / "r")
+    batch = next(d for d in record["deployments"] if d["kind"] == "vertex_batch")["batch"]
+    assert batch["predictions"] == batch["examples"] == 360 and batch["missing"] == 0
+    assert batch["accuracy"] == batch["local_accuracy"] == record["metrics"]["final"]["holdout_accuracy"]
+    assert batch["result_files"] >= 1 and batch["error_lines"] == 0
+    assert set(batch["timings_s"]) == {"upload_instances", "job", "read_back"}
+    found = resources(record)
+    assert found["batch_job"]["status"] == "left" and found["model"]["status"] == "left"
+    # teardown=false leaves them; the cleanup command removes exactly those, after listing them
+    cleanup = subprocess.run([str(BIN / "tfrun-records"), "cleanup", "runs/r", "--yes"], cwd=workdir,
+                             env=command_env(), capture_output=True, text=True, timeout=300)
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    after = resources(read_record(workdir / "runs" / "r"))
+    assert all(r["status"] == "removed" for k, r in after.items() if r["created"] and k != "bucket"), after
+    assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}
+
+
+def test_batch_mode_local_needs_no_cloud(workdir: Path):
+    proc = run(["target=vertex_batch", "target.mode=local", *FAST], workdir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record = read_record(workdir / "runs" / "r")
+    entry = next(d for d in record["deployments"] if d["kind"] == "vertex_batch")
+    assert entry["mode"] == "local" and entry["batch"]["accuracy"] == entry["batch"]["local_accuracy"]
+    assert "cloud_resources" not in record
+    assert list((workdir / "runs" / "r" / "vertex_batch" / "output").rglob("prediction.results-*"))
+
+
+def _preexisting(fake_vertex: Any, gcs_emulator: Any, bucket: str) -> str:
+    """A bucket and an endpoint that exist before the run: never the run's to remove."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform
+
+    storage(gcs_emulator).create_bucket(bucket)
+    storage(gcs_emulator).bucket(bucket).blob("keep/me.txt").upload_from_string(b"not tfrun's")
+    aiplatform.init(project=PROJECT, location="us-central1", api_endpoint=fake_vertex.url, api_transport="rest",
+                    credentials=AnonymousCredentials())
+    return aiplatform.Endpoint.create(display_name="shared-endpoint").resource_name
+
+
+def test_failed_deploy_removes_what_the_run_created_and_nothing_else(workdir: Path, fake_vertex: Any,
+                                                                     gcs_emulator: Any):
+    endpoint = _preexisting(fake_vertex, gcs_emulator, "e2e-deploy-fails")
+    fake_vertex.fail("POST", r":deployModel$", mode="operation", message="Machine type temporarily unavailable.")
+    proc = run(["target=vertex_endpoint", "target.endpoint=shared-endpoint", *FAST,
+                *cloud_args(fake_vertex, gcs_emulator, "e2e-deploy-fails")], workdir)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    record = read_record(workdir / "runs" / "r")
+    assert record["status"] == "failed" and "Machine type temporarily unavailable" in record["error"]["message"]
+    found = resources(record)
+    assert found["endpoint:reused"]["name"] == endpoint and found["endpoint:reused"]["status"] == "reused"
+    assert found["bucket:reused"]["status"] == "reused"
+    assert found["model"]["status"] == "removed" and found["gcs_objects"]["status"] == "removed"
+    state = live(fake_vertex)
+    assert [e["name"] for e in state["endpoints"]] == [endpoint] and state["models"] == []
+    assert blob_names(gcs_emulator, "e2e-deploy-fails") == ["keep/me.txt"]
+    assert "removing the" in out
+
+
+def test_failed_batch_job_removes_what_the_run_created(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+    fake_vertex.fail("POST", r"/batchPredictionJobs$", mode="job", message="Replica failed to start.")
+    proc = run(["target=vertex_batch", "target.poll_interval_s=0.5", *FAST,
+                *cloud_args(fake_vertex, gcs_emulator, "e2e-batch-fails")], workdir)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    record = read_record(workdir / "runs" / "r")
+    assert "Replica failed to start" in record["error"]["message"]
+    found = resources(record)
+    for kind in ("batch_job", "model", "gcs_objects", "bucket"):
+        assert found[kind]["status"] == "removed", found[kind]
+    assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}
+    assert blob_names(gcs_emulator, "e2e-batch-fails") == []
