@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.fakes.gcs"]  # fixtures of the cloud fakes (gcs_emulator, ...)
+pytest_plugins = ["tests.fakes.gcs", "tests.fakes.vertex.fixture"]  # fixtures of the cloud fakes (gcs_emulator, fake_vertex, ...)
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,138 @@
+"""fake-vertex as a subprocess for tests: `start_fake_vertex()` and the `fake_vertex` pytest fixture.
+
+The fixture runs `python -m tests.fakes.vertex --port 0` on 127.0.0.1 against the session's `gcs_emulator`
+(tests/fakes/gcs.py), reads the port from its first line, and stops it by PID at the end of the test
+(SIGTERM: the fake stops its containers; SIGKILL of the group after a grace period). Register it with
+`pytest_plugins = [..., "tests.fakes.vertex.fixture"]` in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+_LISTENING = re.compile(r"fake-vertex listening on (http://\S+)")
+
+
+class FakeVertexError(RuntimeError):
+    pass
+
+
+@dataclass
+class FakeVertex:
+    """A running fake-vertex process: its URL, and the control API as methods."""
+
+    url: str
+    pid: int
+    process: subprocess.Popen
+    workdir: Path
+    log_path: Path
+    storage_endpoint: str | None
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            raise FakeVertexError(f"{method} {path}: {exc.code} {exc.read().decode(errors='replace')}") from None
+
+    def calls(self, method: str | None = None, path: str | None = None) -> list[dict]:
+        """Logged Vertex calls (method, path, query, status, time, ms), optionally filtered (path: regex)."""
+        calls = self._call("GET", "/_fake/calls")["calls"]
+        return [c for c in calls if (method is None or c["method"] == method)
+                and (path is None or re.search(path, c["path"]))]
+
+    def clear_calls(self) -> None:
+        self._call("DELETE", "/_fake/calls")
+
+    def fail(self, method: str, path: str, mode: str = "http", times: int = 1, code: int | str = "INTERNAL",
+             message: str | None = None) -> dict:
+        """Make the next `times` calls matching METHOD and the path regex fail (mode http|operation|job)."""
+        return self._call("POST", "/_fake/faults", {"method": method, "path": path, "mode": mode, "times": times,
+                                                    "code": code, "message": message})
+
+    def faults(self) -> list[dict]:
+        return self._call("GET", "/_fake/faults")["faults"]
+
+    def state(self) -> dict:
+        """Every model, endpoint, job, operation and container (with PIDs) the fake holds."""
+        return self._call("GET", "/_fake/state")
+
+    def reset(self) -> None:
+        self._call("POST", "/_fake/reset")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the fake (it stops its containers first); SIGKILL its group if it does not exit."""
+        if self.process.poll() is not None:
+            return
+        os.kill(self.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.pid, signal.SIGKILL)
+            self.process.wait(timeout)
+
+
+def start_fake_vertex(storage_endpoint: str | None = None, workdir: Path | str | None = None, *,
+                      deploy_timeout: float = 60.0, seed: int | None = None, timeout: float = 20.0) -> FakeVertex:
+    """Start fake-vertex on 127.0.0.1 (a free port) and wait until it listens."""
+    workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="fake-vertex-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "fake-vertex.log"
+    argv = [sys.executable, "-m", "tests.fakes.vertex", "--port", "0", "--workdir", str(workdir),
+            "--deploy-timeout", str(deploy_timeout)]
+    if storage_endpoint:
+        argv += ["--storage-endpoint", storage_endpoint]
+    if seed is not None:
+        argv += ["--seed", str(seed)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    fake = FakeVertex("", process.pid, process, workdir, log_path, storage_endpoint)
+    deadline = time.monotonic() + timeout
+    while True:
+        match = _LISTENING.search(log_path.read_text(errors="replace"))
+        if match:
+            fake.url = match.group(1)
+            return fake
+        if process.poll() is not None:
+            raise FakeVertexError(f"fake-vertex exited with {process.returncode}:\n{fake.log_tail()}")
+        if time.monotonic() > deadline:
+            fake.stop()
+            raise FakeVertexError(f"fake-vertex did not start within {timeout} s:\n{fake.log_tail()}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def fake_vertex(gcs_emulator: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeVertex]:
+    """A fresh fake-vertex for one test, reading and writing gs:// in the session's GCS emulator."""
+    fake = start_fake_vertex(gcs_emulator.url, tmp_path_factory.mktemp("fake-vertex"))
+    try:
+        yield fake
+    finally:
+        fake.stop()
