@@ -108,6 +108,9 @@ def test_deploy_canary_predict_undeploy_delete(vertex):
     assert endpoint.traffic_split == {deployed_a.id: 80, deployed_b.id: 20}
     seen = {endpoint.predict(instances=[[1, 0]]).deployed_model_id for _ in range(60)}
     assert seen == {deployed_a.id, deployed_b.id}
+    endpoint.update(traffic_split={deployed_a.id: 0, deployed_b.id: 100})  # PATCH ...?updateMask=trafficSplit
+    assert {endpoint.predict(instances=[[1, 0]]).deployed_model_id for _ in range(5)} == {deployed_b.id}
+    endpoint.update(traffic_split={deployed_a.id: 80, deployed_b.id: 20})
 
     # Vertex's rule: a model with traffic goes only with a split that moves its traffic (or when it is last)
     undeploy = endpoint.api_client.undeploy_model
@@ -231,6 +234,13 @@ def test_failures_injected_and_real(vertex):
                         serving_container_image_uri="us-docker.pkg.dev/acme/serving/custom:1")
     with pytest.raises(exceptions.FailedPrecondition, match="Failed to pull image"):
         no_command.deploy(endpoint=endpoint, machine_type="n1-standard-2")
+    slow = upload(vertex, "echo-slow", serving_container_environment_variables={"ECHO_LOAD_SECONDS": "30"},
+                  serving_container_deployment_timeout=1)
+    with pytest.raises(exceptions.FailedPrecondition, match="never became ready within 1 s"):
+        slow.deploy(endpoint=endpoint, machine_type="n1-standard-2")
+    with pytest.raises(exceptions.BadRequest, match="not supported for machine type"):
+        model.deploy(endpoint=endpoint, machine_type="e2-standard-4", accelerator_type="NVIDIA_TESLA_T4",
+                     accelerator_count=1)
     with pytest.raises(exceptions.BadRequest, match="Machine type"):
         model.deploy(endpoint=endpoint, machine_type="n9-huge-3")
     with pytest.raises(exceptions.BadRequest, match="min_replica_count"):
@@ -262,16 +272,53 @@ def test_failures_injected_and_real(vertex):
     assert all({"method", "path", "query", "status", "time", "ms"} <= set(c) for c in calls)
 
 
+def test_batch_cancel_delete_and_reset(vertex):
+    fake = vertex.fake
+    model = upload(vertex, "echo-slow-batch", serving_container_environment_variables={"ECHO_LOAD_SECONDS": "30"})
+    vertex.bucket.blob("in/one.jsonl").upload_from_string("[1, 1]\n")
+    job = aiplatform.BatchPredictionJob.submit(job_display_name="fv-cancel", model_name=model,
+                                               gcs_source=f"{vertex.gs}/in/one.jsonl",
+                                               gcs_destination_prefix=f"{vertex.gs}/out", machine_type="n1-standard-2")
+    deadline = time.monotonic() + 10
+    while not fake.state()["containers"]:  # RUNNING, its container loading
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    (container,) = fake.state()["containers"]
+    with pytest.raises(exceptions.BadRequest, match="cancel it before deleting") as refused:
+        job.delete()
+    assert _status(refused) == "FAILED_PRECONDITION"
+    job.cancel()
+    while job.state not in jobs._JOB_COMPLETE_STATES:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert job.state == jobs.gca_job_state.JobState.JOB_STATE_CANCELLED and _gone(container["pid"])
+    job.delete()
+    assert aiplatform.BatchPredictionJob.list() == []
+
+    endpoint = aiplatform.Endpoint.create(display_name="fv-reset")
+    upload(vertex, "echo-reset").deploy(endpoint=endpoint, machine_type="n1-standard-2")
+    (container,) = fake.state()["containers"]
+    fake.fail("GET", "/models", times=5)
+    fake.reset()  # forgets every resource, fault and call, and stops every container
+    state = fake.state()
+    assert (state["models"], state["endpoints"], state["containers"], fake.faults(), fake.calls()) == ([], [], [], [], [])
+    assert _gone(container["pid"])
+
+
 def test_standalone_server_stops_its_containers(vertex, gcs_emulator, tmp_path):
     from tests.fakes.vertex.fixture import start_fake_vertex
 
     own = start_fake_vertex(gcs_emulator.url, tmp_path)
     try:
         aiplatform.init(api_endpoint=own.url)
-        model = upload(vertex, "echo-standalone")
+        model = upload(vertex, "echo-standalone", serving_container_predict_route="/score",
+                       serving_container_health_route="/ready", serving_container_ports=[9000])
+        assert model.container_spec.ports[0].container_port == 9000
         endpoint = aiplatform.Endpoint.create(display_name="fv-standalone")
         model.deploy(endpoint=endpoint, machine_type="e2-standard-4")
         (container,) = own.state()["containers"]
+        assert (container["predictRoute"], container["healthRoute"]) == ("/score", "/ready")
+        assert endpoint.predict(instances=[[2, 2]]).predictions == [6.5]
         assert not _gone(container["pid"])
     finally:
         own.stop()

@@ -141,6 +141,7 @@ class Launcher:
         self.storage_endpoint = storage_endpoint
         self.lock = threading.Lock()
         self.running: dict[str, Container] = {}
+        self.closed = False  # set when the fake stops: no container may start after that
 
     def start(self, key: str, purpose: str, model: dict, *, project_number: str, endpoint_id: str,
               machine_spec: dict) -> Container:
@@ -172,16 +173,17 @@ class Launcher:
         log_path = self.log_dir / f"{purpose}-{key}.log"
         full_env = {**os.environ, **env}
         full_env.pop("PYTHONSTARTUP", None)
-        with open(log_path, "ab") as log:
+        with self.lock, open(log_path, "ab") as log:
+            if self.closed:
+                raise ApiError("UNAVAILABLE", "fake-vertex is stopping.")
             try:
                 process = subprocess.Popen(argv, env=full_env, stdin=subprocess.DEVNULL, stdout=log,
                                            stderr=subprocess.STDOUT, start_new_session=True)
             except OSError as exc:
                 raise ApiError("FAILED_PRECONDITION", f"Model server could not start: {exc}. "
                                f"Model server logs can be found at {log_path}.") from None
-        container = Container(key, purpose, argv, env, port, env["AIP_HEALTH_ROUTE"], env["AIP_PREDICT_ROUTE"],
-                              log_path, process)
-        with self.lock:
+            container = Container(key, purpose, argv, env, port, env["AIP_HEALTH_ROUTE"], env["AIP_PREDICT_ROUTE"],
+                                  log_path, process)
             self.running[key] = container
         return container
 
@@ -231,8 +233,10 @@ class Launcher:
             container.stop()
         return container
 
-    def stop_all(self) -> None:
+    def stop_all(self, close: bool = False) -> None:
+        """Stop every container; with `close`, refuse to start any later (the fake is stopping)."""
         with self.lock:
+            self.closed = self.closed or close
             containers = list(self.running.values())
             self.running.clear()
         for container in containers:

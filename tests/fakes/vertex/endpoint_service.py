@@ -93,13 +93,10 @@ class EndpointService:
 
     def patch(self, req: "Request", project: str, location: str, endpoint: str) -> dict:
         body = req.json()
-        mask = [f.strip() for f in req.query.get("updateMask", "").split(",") if f.strip()]
-        if not mask:
-            raise ApiError("INVALID_ARGUMENT", "update_mask is required.")
+        mask = req.update_mask()
         with self.store.lock:
             stored = self._endpoint(project, location, endpoint)
-            for path in mask:
-                key = {"display_name": "displayName", "traffic_split": "trafficSplit"}.get(path, path)
+            for key in mask:
                 if key == "trafficSplit":
                     stored["trafficSplit"] = self._check_split(stored, body.get("trafficSplit") or {})
                 elif key in ("displayName", "description", "labels"):
@@ -108,7 +105,7 @@ class EndpointService:
                     else:
                         stored.pop(key, None)
                 else:
-                    raise ApiError("INVALID_ARGUMENT", f"Updating {path!r} is not supported.")
+                    raise ApiError("INVALID_ARGUMENT", f"Updating {key!r} is not supported.")
             stored["updateTime"] = now()
             stored["etag"] = etag()
             return self.view(stored)

@@ -11,17 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from .wire import ApiError
+from .wire import ApiError, camel
 
 _TOKEN = re.compile(r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<op><=|>=|!=|=|<|>|:)|(?P<paren>[()])'
                     r'|(?P<word>[^\s()=!<>:"]+))')
 
 Predicate = Callable[[dict], bool]
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -129,7 +124,7 @@ class _Parser:
         return predicate
 
     def _getter(self, field: str) -> Callable[[dict], Any]:
-        path = [_camel(part) if i == 0 else part for i, part in enumerate(field.split("."))]
+        path = [camel(part) if i == 0 else part for i, part in enumerate(field.split("."))]
         if path[0] not in self.allowed:
             raise ApiError("INVALID_ARGUMENT", f"Unsupported field in filter: {field!r}. "
                            f"Supported fields: {', '.join(sorted(self.allowed))}.")

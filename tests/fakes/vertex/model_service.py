@@ -102,15 +102,12 @@ class ModelService:
 
     def patch(self, req: "Request", project: str, location: str, model: str) -> dict:
         body = req.json()
-        mask = [f.strip() for f in req.query.get("updateMask", "").split(",") if f.strip()]
-        if not mask:
-            raise ApiError("INVALID_ARGUMENT", "update_mask is required.")
+        mask = req.update_mask()
         with self.store.lock:
             stored = self.resolve(self.store.name(project, location, "models", model))
-            for path in mask:
-                key = {"display_name": "displayName"}.get(path, path)
+            for key in mask:
                 if key not in ("displayName", "description", "labels"):
-                    raise ApiError("INVALID_ARGUMENT", f"Updating {path!r} is not supported.")
+                    raise ApiError("INVALID_ARGUMENT", f"Updating {key!r} is not supported.")
                 if key in body:
                     stored[key] = body[key]
                 else:

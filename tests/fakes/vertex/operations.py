@@ -45,7 +45,13 @@ class Operations:
         return op
 
     def cancel_event(self, op: dict) -> threading.Event:
-        return self.cancel_events[op["name"]]
+        """The event a running operation's work watches; an operation forgotten by a reset counts as cancelled."""
+        with self.store.lock:
+            event = self.cancel_events.get(op["name"])
+        if event is None:
+            event = threading.Event()
+            event.set()
+        return event
 
     def succeed(self, op: dict, response_type: str | None, response: dict[str, Any] | None = None) -> dict:
         """Finish `op` with a response message (`response_type` None = google.protobuf.Empty)."""

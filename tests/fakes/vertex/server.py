@@ -30,7 +30,7 @@ from .gcsio import Gcs
 from .model_service import ModelService
 from .operations import Operations
 from .store import Store
-from .wire import ApiError, new_id, normalise_enums, to_wire
+from .wire import ApiError, camel, new_id, normalise_enums, to_wire
 
 
 @dataclass
@@ -78,6 +78,13 @@ class Request:
             return int(value)
         except ValueError:
             raise ApiError("INVALID_ARGUMENT", f"Invalid value for {key}: {value!r}") from None
+
+    def update_mask(self) -> list[str]:
+        """`updateMask` (comma-separated, snake_case or camelCase) as camelCase field names; required."""
+        fields = [camel(f.strip()) for f in self.query.get("updateMask", "").split(",") if f.strip()]
+        if not fields:
+            raise ApiError("INVALID_ARGUMENT", "update_mask is required.")
+        return fields
 
     def take_fault(self, mode: str) -> FaultRule | None:
         return self.control.take(self.method, self.path, mode)
@@ -195,14 +202,15 @@ class Fake:
     def reset(self) -> None:
         """Forget every resource, operation, fault and call; stop every container."""
         self.batch_service.cancel_all()
+        self.ops.clear()  # sets every operation's cancel event: deploys under way give up
         self.launcher.stop_all()
-        self.ops.clear()
         self.store.clear()
         self.control.clear()
 
     def shutdown(self) -> None:
+        """Stop every container and let none start after this (deploys and jobs under way fail)."""
         self.batch_service.cancel_all()
-        self.launcher.stop_all()
+        self.launcher.stop_all(close=True)
 
     def route(self, method: str, target: str, raw: bytes, headers: Any) -> tuple[int, bytes, dict[str, str]]:
         """Answer one HTTP request: (status, body, headers)."""

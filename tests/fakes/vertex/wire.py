@@ -120,6 +120,12 @@ def normalise_enums(value: Any) -> Any:
     return value
 
 
+def camel(name: str) -> str:
+    """snake_case -> lowerCamelCase (field masks and filters may use either)."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 def now() -> str:
     """An RFC 3339 timestamp with microseconds, UTC, as Vertex writes them."""
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
