@@ -20,8 +20,9 @@ aiplatform = pytest.importorskip("google.cloud.aiplatform")
 from google.api_core import exceptions  # noqa: E402
 from google.auth.credentials import AnonymousCredentials  # noqa: E402
 from google.cloud import storage  # noqa: E402
-from google.cloud.aiplatform import initializer, jobs  # noqa: E402
+from google.cloud.aiplatform import jobs  # noqa: E402
 
+from tests.fakes.vertex.fixture import init_sdk, reset_sdk, start_fake_vertex  # noqa: E402
 from tests.fakes.vertex.gcsio import tfrecord_bytes  # noqa: E402
 
 ECHO = [sys.executable, "-m", "tests.fakes.vertex.echo_container"]
@@ -51,10 +52,9 @@ def vertex(fake_vertex, gcs_emulator, monkeypatch):
     bucket = client.create_bucket(f"fv-{uuid.uuid4().hex[:12]}")
     bucket.blob("models/a/model.json").upload_from_string(json.dumps({"weights": [1.0, 2.0], "bias": 0.5}))
     bucket.blob("models/b/model.json").upload_from_string(json.dumps({"weights": [10.0, 0.0], "bias": 0.0}))
-    aiplatform.init(project=PROJECT, location="us-central1", api_endpoint=fake_vertex.url, api_transport="rest",
-                    credentials=AnonymousCredentials(), staging_bucket=f"gs://{bucket.name}/staging")
+    init_sdk(fake_vertex, PROJECT, staging_bucket=f"gs://{bucket.name}/staging")
     yield SimpleNamespace(fake=fake_vertex, bucket=bucket, gs=f"gs://{bucket.name}")
-    initializer.global_config.__init__()  # in place (aiplatform.init is bound to it): no later test inherits this fake
+    reset_sdk()  # no later test inherits this fake's endpoint
 
 
 def upload(v, name: str, folder: str = "a", **kwargs) -> "aiplatform.Model":
@@ -306,8 +306,6 @@ def test_batch_cancel_delete_and_reset(vertex):
 
 
 def test_standalone_server_stops_its_containers(vertex, gcs_emulator, tmp_path):
-    from tests.fakes.vertex.fixture import start_fake_vertex
-
     own = start_fake_vertex(gcs_emulator.url, tmp_path)
     try:
         aiplatform.init(api_endpoint=own.url)

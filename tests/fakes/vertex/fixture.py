@@ -128,6 +128,23 @@ def start_fake_vertex(storage_endpoint: str | None = None, workdir: Path | str |
         time.sleep(0.02)
 
 
+def init_sdk(fake: FakeVertex, project: str = "fake-proj", location: str = "us-central1",
+             staging_bucket: str | None = None) -> None:
+    """aiplatform.init against this fake: REST transport, anonymous credentials (never a Google endpoint)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform
+
+    aiplatform.init(project=project, location=location, api_endpoint=fake.url, api_transport="rest",
+                    credentials=AnonymousCredentials(), staging_bucket=staging_bucket)
+
+
+def reset_sdk() -> None:
+    """Forget aiplatform.init's settings, in place (aiplatform.init is bound to the global config object)."""
+    from google.cloud.aiplatform import initializer
+
+    initializer.global_config.__init__()
+
+
 @pytest.fixture
 def fake_vertex(gcs_emulator: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeVertex]:
     """A fresh fake-vertex for one test, reading and writing gs:// in the session's GCS emulator."""
