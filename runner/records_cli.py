@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 from runner import cleanup_cli
 from runner import record as records
+from runner import reproducible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DIRS = ("runs", "multiruns")
@@ -342,10 +343,20 @@ def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]
 
 
 def metric_differences(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:
-    found = compare("metrics.final", _section(a, "metrics", "final"), _section(b, "metrics", "final"))
+    """What a rerun must reproduce: final metrics except timings, the weights, reproducible artifacts' bytes."""
+    timings = reproducible.timing_names(a, b)
+    found = compare("metrics.final", reproducible.compared_metrics(a, timings),
+                    reproducible.compared_metrics(b, timings))
     if not _same(a.get("weights_sha256"), b.get("weights_sha256")):
         found.append(("weights_sha256", a.get("weights_sha256"), b.get("weights_sha256")))
-    return found
+    return found + compare("artifacts", reproducible.artifact_hashes(a), reproducible.artifact_hashes(b))
+
+
+def timing_lines(a: dict[str, Any], b: dict[str, Any], names: str) -> list[str]:
+    """Timing metrics side by side: they follow the machine's load, so they are shown, never compared."""
+    pairs = reproducible.timing_pairs(a, b)
+    header = f"not compared (timings vary with machine load; {names}):"
+    return [header, *(f"  {key}: {fmt(x)} | {fmt(y)}" for key, x, y in pairs)] if pairs else []
 
 
 def record_differences(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:
@@ -368,10 +379,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     found = record_differences(a, b)
     if not found:
         print("no differences")
-        return EXIT_OK
-    print(f"A = {path_a}\nB = {path_b}\n(A != B)")
-    for diff in found:
-        print(difference_line(diff))
+    else:
+        print(f"A = {path_a}\nB = {path_b}\n(A != B)")
+        for diff in found:
+            print(difference_line(diff))
+    for line in timing_lines(a, b, "A | B"):
+        print(line)
     return EXIT_OK
 
 
@@ -448,9 +461,12 @@ def verify(original: dict[str, Any], new: dict[str, Any], exit_code: int) -> int
         print("[tfrun-records] the rerun differs from the original (original != rerun):")
         for diff in found:
             print(difference_line(diff))
+    for line in timing_lines(original, new, "original | rerun"):
+        print(line)
     if failed or found:
         return EXIT_FAILED
-    print("verified: identical metrics and weights")
+    print("verified: identical metrics and weights" + ("" if not reproducible.artifact_hashes(new) else
+                                                       ", and identical bytes of reproducible artifacts"))
     return EXIT_OK
 
 
