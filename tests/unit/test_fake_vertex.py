@@ -6,6 +6,7 @@ model.json in the GCS emulator), given through containerSpec.command as a custom
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import sys
@@ -181,9 +182,10 @@ def _outputs(job) -> tuple[list[dict], list[str]]:
 
 def test_batch_predict_jsonl_and_tfrecord(vertex):
     model = upload(vertex, "echo-batch")
-    instances = [[1, 1], [2, 0], [0, 3], [1, 2, 3], [5, 5]]  # the 4th does not fit the model
+    instances = [[1, 1], [2, 0], [0, 3], [1, 2, 3], [5, 5], "{oops"]  # the 4th does not fit, the 6th is no JSON
     vertex.bucket.blob("in/part-0.jsonl").upload_from_string("".join(json.dumps(i) + "\n" for i in instances[:3]))
-    vertex.bucket.blob("in/part-1.jsonl").upload_from_string("".join(json.dumps(i) + "\n" for i in instances[3:]))
+    vertex.bucket.blob("in/part-1.jsonl").upload_from_string(
+        "".join(json.dumps(i) + "\n" for i in instances[3:5]) + "{oops\n")
 
     started = time.perf_counter()
     job = model.batch_predict(job_display_name="fv-jsonl", gcs_source=f"{vertex.gs}/in/*.jsonl",
@@ -197,23 +199,26 @@ def test_batch_predict_jsonl_and_tfrecord(vertex):
     assert names == ["prediction.errors_stats-00000-of-00001", "prediction.results-00000-of-00002",
                      "prediction.results-00001-of-00002"]
     assert [line["instance"] for line in lines] == instances
-    assert [line.get("prediction") for line in lines] == [3.5, 2.5, 6.5, None, 15.5]
-    assert "3 values" in lines[3]["error"]["message"]
-    assert (job.completion_stats.successful_count, job.completion_stats.failed_count) == (4, 1)
+    assert [line.get("prediction") for line in lines] == [3.5, 2.5, 6.5, None, 15.5, None]
+    assert "3 values" in lines[3]["error"]["message"] and "Invalid JSON" in lines[5]["error"]["message"]
+    assert (job.completion_stats.successful_count, job.completion_stats.failed_count) == (4, 2)
 
-    records = [json.dumps(i).encode() for i in ([1, 1], [4, 4])]
-    vertex.bucket.blob("in/data.tfrecord").upload_from_string(tfrecord_bytes(records))
-    job = model.batch_predict(job_display_name="fv-tfrecord", gcs_source=f"{vertex.gs}/in/data.tfrecord",
-                              gcs_destination_prefix=f"{vertex.gs}/out-tfr", instances_format="tf-record",
-                              machine_type="n1-standard-2")
-    lines, _ = _outputs(job)
-    assert [line["prediction"] for line in lines] == [3.5, 12.5]
-    assert all(set(line["instance"]) == {"b64"} for line in lines)  # records are sent as {"b64": ...}
+    records = tfrecord_bytes([json.dumps(i).encode() for i in ([1, 1], [4, 4])])
+    vertex.bucket.blob("in/data.tfrecord").upload_from_string(records)
+    vertex.bucket.blob("in/data.tfrecord.gz").upload_from_string(gzip.compress(records))
+    for fmt, source in (("tf-record", "data.tfrecord"), ("tf-record-gzip", "data.tfrecord.gz")):
+        job = model.batch_predict(job_display_name="fv-tfrecord", gcs_source=f"{vertex.gs}/in/{source}",
+                                  gcs_destination_prefix=f"{vertex.gs}/out-{fmt}", instances_format=fmt,
+                                  machine_type="n1-standard-2")
+        lines, _ = _outputs(job)
+        assert [line["prediction"] for line in lines] == [3.5, 12.5]
+        assert all(set(line["instance"]) == {"b64"} for line in lines)  # records are sent as {"b64": ...}
     assert vertex.fake.state()["containers"] == []  # each job's container is stopped when the job ends
     assert batch_seconds < 10
 
-    assert [j.display_name for j in aiplatform.BatchPredictionJob.list(filter='display_name="fv-tfrecord"')] \
-        == ["fv-tfrecord"]
+    assert [j.display_name for j in aiplatform.BatchPredictionJob.list(filter='display_name="fv-jsonl"')] \
+        == ["fv-jsonl"]
+    assert len(aiplatform.BatchPredictionJob.list(filter='state="JOB_STATE_SUCCEEDED"')) == 3
     with pytest.raises(exceptions.BadRequest, match="dedicated_resources"):
         model.batch_predict(job_display_name="no-machine", gcs_source=f"{vertex.gs}/in/data.tfrecord",
                             gcs_destination_prefix=f"{vertex.gs}/out", instances_format="tf-record")

@@ -74,8 +74,8 @@ ENUMS: dict[str, dict[str, int]] = {
 }
 _NAMES = {key: {number: name for name, number in table.items()} for key, table in ENUMS.items()}
 # user-defined maps and payloads: never read as enums (a label may well be called "state")
-FREE_FORM = frozenset({"labels", "modelParameters", "instances", "parameters", "metadata", "predictSchemata",
-                       "explanationSpec", "env", "userMetadata"})
+FREE_FORM = frozenset({"labels", "modelParameters", "instances", "parameters", "predictions", "instance",
+                       "prediction", "metadata", "predictSchemata", "explanationSpec", "env", "userMetadata"})
 
 
 def enum_name(key: str, value: Any) -> str:
