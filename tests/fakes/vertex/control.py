@@ -13,7 +13,6 @@ import collections
 import itertools
 import re
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 
 from .wire import ApiError, status_name
