@@ -10,6 +10,7 @@ from typing import Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
+from runner import unknown_keys
 from runner.problems import ConfigError, Problem
 from runner.schema import Config, cloud_problems, cross_problems
 from runner.steps import STEPS
@@ -50,7 +51,7 @@ def validate(cfg: DictConfig) -> Config:
     except Exception as exc:  # a MISSING mandatory value, an interpolation that fails
         key = getattr(exc, "full_key", None) or "config"
         raise ConfigError([Problem(str(key), "???", f"a value ({exc.__class__.__name__}: {exc})")]) from None
-    problems = [p for group in config.groups() for p in group.problems()]
+    problems = list(unknown_keys.problems(cfg)) + [p for group in config.groups() for p in group.problems()]
     problems += list(cross_group_problems(config)) + list(cross_problems(config)) + list(cloud_problems(config))
     if problems:
         raise ConfigError(problems)
