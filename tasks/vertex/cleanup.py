@@ -125,11 +125,12 @@ def _namespace(value: Any) -> Any:
 
 def main() -> int:
     job = json.load(sys.stdin)
+    result, sys.stdout = sys.stdout, sys.stderr  # only the JSON answer goes to stdout (SDK logs go to stderr)
     cloud = _namespace(job["cloud"])
     resources = [Resource(**r) for r in job["resources"]]
     done = remove(resources, cloud, run_id=job["run_id"], reason=job["reason"], report=lambda r: None,
                   project=cloud.project, region=cloud.region, run_dir=job.get("run_dir", ""))
-    json.dump([asdict(r) for r in done], sys.stdout)
+    json.dump([asdict(r) for r in done], result)
     return 0
 
 

@@ -156,8 +156,9 @@ def report_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         teardown(cfg, ctx, run, "target.teardown=true")
         status = "removed"
     else:
-        why = ("target.teardown=false: kept (a deployed model costs money while deployed); "
-               "remove with `tfrun-records cleanup RUN`")
+        cost = ("a deployed model is billed per replica-hour" if target.name == "vertex_endpoint"
+                else "Cloud Storage objects are billed while stored")
+        why = f"target.teardown=false: kept ({cost}); remove with `tfrun-records cleanup RUN`"
         for res in run.ledger.ours():
             run.ledger.set(res, "left", why)
         status = "serving" if target.name == "vertex_endpoint" else "kept"

@@ -8,6 +8,7 @@ and batch jobs run the model's serving container (tfrun-serve --vertex) as a loc
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,8 @@ def test_endpoint_deploys_checks_parity_and_tears_down(workdir: Path, fake_verte
     record = read_record(workdir / "runs" / "r")
     assert record["status"] == "succeeded"
     entry = next(d for d in record["deployments"] if d["kind"] == "vertex_endpoint")
-    assert entry["model"].startswith(f"projects/{PROJECT}/locations/us-central1/models/")
-    assert entry["endpoint"].startswith(f"projects/{PROJECT}/locations/us-central1/endpoints/")
+    assert re.match(r"projects/\d+/locations/us-central1/models/\d+$", entry["model"]), entry["model"]
+    assert re.match(r"projects/\d+/locations/us-central1/endpoints/\d+$", entry["endpoint"]), entry["endpoint"]
     assert entry["deployed_model_id"] and entry["status"] == "removed"
     parity = entry["parity"]
     assert parity["passed"] and parity["exact"] and parity["examples"] == 360, parity
