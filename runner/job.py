@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from runner import cloud_cleanup, cloud_plan, prestart, provenance, resume, steps
+from runner import cloud_cleanup, cloud_plan, prestart, provenance, resume, steps, tf_log_filter
 from runner.child_env import PYTHON_HASH_SEED, child_environment
 from runner.problems import ConfigError
 from runner.record import Record, config_hash, redact, relative
@@ -98,6 +98,7 @@ def run_job(cfg: DictConfig) -> float:
         stop_grace_s=config.run.stop_grace_s,
         log_tail_lines=config.run.log_tail_lines,
         form_timeout_s=config.cluster.form_timeout_s if config.strategy.needs_cluster else None,
+        tf_log_level=tf_log_filter.configured_level(config.run),
     )
     outcome = supervisor.run()
     record.finish(outcome.status, outcome.error)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Optional
 
 from runner.record import Record, relative, sanitize
+from runner.tf_log_filter import DEFAULT_LEVEL, ConsoleFilter
 
 LOG_NAME = "run.log"
 TAIL_LINES = 200
@@ -57,6 +58,7 @@ class _Task:
     out_fd: int
     events_fd: Optional[int]
     log: Optional[BinaryIO]
+    console: ConsoleFilter  # TensorFlow's C++ log lines below run.tf_log_level go to the logs only
     tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=TAIL_LINES))
     partial: bytes = b""
     events_buffer: bytes = b""
@@ -86,13 +88,14 @@ class Supervisor:
     """Starts the tasks, relays output and events, enforces deadlines and signals."""
 
     def __init__(self, record: Record, tasks: list[TaskSpec], *, timeout_s: float | None, stop_grace_s: float,
-                 log_tail_lines: int, form_timeout_s: float | None = None):
+                 log_tail_lines: int, form_timeout_s: float | None = None, tf_log_level: int = DEFAULT_LEVEL):
         self.record = record
         self.specs = tasks
         self.timeout_s = timeout_s
         self.form_timeout_s = form_timeout_s
         self.stop_grace_s = stop_grace_s
         self.log_tail_lines = log_tail_lines
+        self.tf_log_level = tf_log_level
         self.cluster = len(tasks) > 1
         self.tasks: list[_Task] = []
         self.interrupt: int | None = None
@@ -112,6 +115,9 @@ class Supervisor:
         finally:
             self._stop_all(signal.SIGKILL, wait=True)
             for task in self.tasks:
+                if not self.cluster:
+                    sys.stdout.buffer.write(task.console.flush())
+                    sys.stdout.flush()
                 if task.partial.strip():
                     self._log(task, [task.partial], run_log)
                 for fd in (task.out_fd, task.events_fd):
@@ -146,7 +152,7 @@ class Supervisor:
             log = open(path, "ab")
         out_fd = os.dup(proc.stdout.fileno())
         proc.stdout.close()
-        return _Task(spec, proc, out_fd, events_read, log)
+        return _Task(spec, proc, out_fd, events_read, log, ConsoleFilter(self.tf_log_level))
 
     def _save_task_table(self) -> None:
         pids = self.record.data["pids"]
@@ -274,11 +280,11 @@ class Supervisor:
         text = task.partial + data
         *lines, task.partial = text.replace(b"\r", b"\n").split(b"\n")
         task.tail.extend(line.decode(errors="replace") for line in lines if line.strip())
-        if not self.cluster:  # untouched: progress bars keep working
-            sys.stdout.buffer.write(data)
+        if not self.cluster:  # as it comes (progress bars keep working), less TensorFlow's C++ start-up lines
+            sys.stdout.buffer.write(task.console.feed(data))
         else:
             prefix = f"[{task.spec.name}] ".encode()
-            sys.stdout.buffer.write(b"".join(prefix + line + b"\n" for line in lines))
+            sys.stdout.buffer.write(b"".join(prefix + line + b"\n" for line in lines if task.console.keep(line)))
         sys.stdout.flush()
         self._log(task, lines, run_log)
 
