@@ -11,7 +11,8 @@ rich is imported only when a table is drawn.
 
 Exit codes: 0 done (diff: with or without differences), 1 a rerun failed or
 did not reproduce the original (--verify), 2 bad arguments (no record at a
-path, a record that cannot be rerun).
+path, a record that cannot be rerun). What a rerun must reproduce, and what
+(timings) it only shows: runner.reproducible.
 """
 
 from __future__ import annotations
@@ -552,7 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rerun", help="run tfrun again with a run's overrides (from the current directory)")
     p.add_argument("run", metavar="RUN", help="run dir or record.json")
-    p.add_argument("--verify", action="store_true", help="exit 1 unless final metrics and weights hash are identical")
+    p.add_argument("--verify", action="store_true", help="exit 1 unless the weights hash, final metrics and "
+                   "reproducible artifacts' hashes are identical (timings are shown, not compared)")
     p.add_argument("--run-dir", metavar="DIR", help="where the rerun writes (default: RUN/reruns/<timestamp>)")
     p.set_defaults(func=cmd_rerun)
 
