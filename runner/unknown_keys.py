@@ -28,14 +28,14 @@ def problems(cfg: DictConfig) -> Iterator[Problem]:
 def _node_problems(node: DictConfig, path: str) -> Iterator[Problem]:
     schema = OmegaConf.get_type(node)
     fields = [f.name for f in dataclasses.fields(schema)] if dataclasses.is_dataclass(schema) else None
-    raw = OmegaConf.to_container(node, resolve=False) if fields is not None else {}
     for key in node.keys():
         key = str(key)
         full = f"{path}.{key}" if path else key
         if not path and key in NOT_OURS:
             continue
         if fields is not None and key not in fields:
-            yield Problem(full, raw.get(key), _allowed(path, key, fields))
+            value = OmegaConf.to_container(node, resolve=False)[key]  # as given: an interpolation stays unresolved
+            yield Problem(full, value, _allowed(path, key, fields))
             continue
         child = node._get_node(key)
         if isinstance(child, DictConfig) and not child._is_none() and not child._is_missing():
