@@ -163,3 +163,34 @@ def test_failed_batch_job_removes_what_the_run_created(workdir: Path, fake_verte
         assert found[kind]["status"] == "removed", found[kind]
     assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}
     assert blob_names(gcs_emulator, "e2e-batch-fails") == []
+
+
+def test_canary_beside_a_deployed_model_then_traffic_restored(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+    first = run(["target=vertex_endpoint", "target.latency_requests=2", *FAST,
+                 *cloud_args(fake_vertex, gcs_emulator, "e2e-canary")], workdir)
+    assert first.returncode == 0, first.stdout + first.stderr
+    stable = next(d for d in read_record(workdir / "runs" / "r")["deployments"] if d["kind"] == "vertex_endpoint")
+    assert stable["status"] == "serving" and stable["traffic_split"] == {stable["deployed_model_id"]: 100}
+    (workdir / "runs" / "r").rename(workdir / "runs" / "stable")
+
+    canary = run(["target=vertex_endpoint", "target.traffic_percentage=30", "target.teardown=true",
+                  "target.latency_requests=2", "train.seed=7", *FAST,
+                  *cloud_args(fake_vertex, gcs_emulator, "e2e-canary")], workdir)
+    assert canary.returncode == 0, canary.stdout + canary.stderr
+    record = read_record(workdir / "runs" / "r")
+    entry = next(d for d in record["deployments"] if d["kind"] == "vertex_endpoint")
+    ours = entry["deployed_model_id"]
+    assert entry["endpoint"] == stable["endpoint"] and entry["endpoint_reused"]
+    assert entry["traffic_split"] == {stable["deployed_model_id"]: 70, ours: 30}
+    assert entry["parity"]["passed"]  # answers from the stable model were retried, not compared
+    assert sum(entry["parity"]["answers_from_other_models"].values()) > 0
+    found = resources(record)
+    assert found["endpoint:reused"]["status"] == "reused" and found["deployed_model"]["status"] == "removed"
+    endpoints = live(fake_vertex)["endpoints"]
+    assert len(endpoints) == 1
+    assert {k: int(v) for k, v in endpoints[0]["trafficSplit"].items()} == {stable["deployed_model_id"]: 100}
+
+    done = subprocess.run([str(BIN / "tfrun-records"), "cleanup", "--all", "runs", "--yes"], cwd=workdir,
+                          env=command_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}
