@@ -4,7 +4,8 @@ On a CPU-only machine every run prints `oneDNN custom operations are on`, `Could
 drivers` and an `E0000 ... failed call to cuInit` that looks like an error but is not. Most of them
 are written before absl's logging is initialised, so TF_CPP_MIN_LOG_LEVEL does not hide them, and
 hiding them in the child would also take them out of run.log. So the supervisor's console relay
-drops the C++ log lines below `run.tf_log_level`; the log files keep everything.
+drops the C++ log lines (TensorFlow's absl format, its older dated format, and the TFLite runtime's
+`INFO: ...` lines) below `run.tf_log_level`; the log files keep everything.
 
 run.tf_log_level counts like TF_CPP_MIN_LOG_LEVEL (0 INFO, 1 WARNING, 2 ERROR, 3 FATAL): the console
 shows C++ log lines at that level and above. The default, 3, shows only FATAL ones (a crash);
