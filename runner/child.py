@@ -64,7 +64,8 @@ def main(argv: list[str]) -> int:
     except BaseException as exc:  # reported to the record, then printed for the log
         emit({"event": "step_error", "step": name, "type": type(exc).__name__, "message": str(exc),
               "traceback": traceback.format_exc()})
-        traceback.print_exc()
+        if not getattr(exc, "user_facing", False):  # a user-facing problem is the runner's one error line
+            traceback.print_exc()
         return 1
     return 0
 

@@ -70,7 +70,9 @@ def run_job(cfg: DictConfig) -> float:
         return FAILED_METRIC
     resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[assignment]
     # Jobs without training (serve, rollback) do not run the target's steps.
-    plan = steps.plan(config.job.value, config.target.planned_steps() if config.job.value == "train" else [])
+    training = config.job.value == "train"
+    plan = steps.plan(config.job.value, config.target.planned_steps() if training else [],
+                      config.target.preflight_steps() if training else [])
     environment = provenance.machine()
     environment["devices"] = None  # filled in by the child once TensorFlow sees them
     record = Record.start(

@@ -316,6 +316,7 @@ class RunConfig:
     timeout_s: Optional[float] = None  # kill the job after this many seconds
     log_tail_lines: int = 40  # lines of child output kept in a failed record
     stop_grace_s: float = 10.0  # time a child gets to stop after SIGINT before SIGKILL
+    tf_log_level: int = 3  # TensorFlow C++ log lines on the console: 0 all, 1 WARNING+, 2 ERROR+, 3 FATAL only; run.log keeps all
 
     def problems(self) -> Iterator[Problem]:
         if self.timeout_s is not None and not self.timeout_s > 0:
@@ -323,6 +324,7 @@ class RunConfig:
         yield from at_least("run.log_tail_lines", self.log_tail_lines, 0)
         if not self.stop_grace_s > 0:
             yield Problem("run.stop_grace_s", self.stop_grace_s, "a number of seconds > 0")
+        yield from one_of("run.tf_log_level", self.tf_log_level, (0, 1, 2, 3))
 
 
 @dataclass

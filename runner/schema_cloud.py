@@ -148,6 +148,9 @@ class VertexTarget(TargetConfig):
             yield Problem("target.timeout_s", self.timeout_s, "a number of seconds > 0")
         yield from between("target.poll_interval_s", self.poll_interval_s, 0.0, 300.0, high_inclusive=True)
 
+    def preflight_steps(self) -> list[str]:
+        return ["vertex_preflight"] if self.cloud_steps else []
+
     @property
     def gpu(self) -> bool:
         return self.accelerator_type is not None

@@ -31,6 +31,10 @@ class TargetConfig:
         """The steps this target adds to a training job's plan."""
         return list(self.steps)
 
+    def preflight_steps(self) -> list[str]:
+        """Steps that run before training: checks that would otherwise fail only after it."""
+        return []
+
 
 @dataclass
 class NoTarget(TargetConfig):

@@ -23,6 +23,7 @@ STEPS: dict[str, str] = {
     "tflite_convert": "tasks.tflite:convert_step",
     "tflite_evaluate": "tasks.tflite:evaluate_step",
     "tflite_gate": "tasks.tflite:gate_step",
+    "vertex_preflight": "tasks.vertex.preflight:step",
     "vertex_upload": "tasks.vertex.steps:upload_step",
     "vertex_model": "tasks.vertex.steps:model_step",
     "vertex_deploy": "tasks.vertex.endpoint:deploy_step",
@@ -41,9 +42,9 @@ JOB_STEPS: dict[str, list[str]] = {
 }
 
 
-def plan(job: str, target_steps: list[str]) -> list[str]:
-    """The ordered step names of one job."""
-    return JOB_STEPS[job] + list(target_steps)
+def plan(job: str, target_steps: list[str], preflight: list[str] | None = None) -> list[str]:
+    """The ordered step names of one job: checks first, then the job's steps, then the target's."""
+    return list(preflight or []) + JOB_STEPS[job] + list(target_steps)
 
 
 def load(name: str) -> Any:

@@ -19,6 +19,8 @@ ADC_MISSING = ("cloud.credentials=adc but no application default credentials wer
 class CloudAuthError(RuntimeError):
     """Credentials cannot be had; the message is one line naming cloud.credentials."""
 
+    user_facing = True  # the child reports the message alone, without a traceback
+
 
 def credentials(cloud: Any) -> Any:
     """google.auth Credentials for cloud.credentials ("adc", "anonymous" or a key-file path)."""

@@ -194,3 +194,19 @@ def test_canary_beside_a_deployed_model_then_traffic_restored(workdir: Path, fak
                           env=command_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}
+
+
+def test_missing_credentials_fail_in_one_line_before_training(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+    args = [a for a in cloud_args(fake_vertex, gcs_emulator, "e2e-adc") if not a.startswith("cloud.credentials")]
+    env = command_env(HOME=str(workdir), GCE_METADATA_HOST="127.0.0.1:1", NO_GCE_CHECK="true")
+    env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+    proc = subprocess.run([str(BIN / "tfrun"), "target=vertex_endpoint", *FAST, *args, "hydra.run.dir=runs/r"],
+                          cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "gcloud auth application-default login" in out and "Traceback" not in out
+    assert out.count("no application default credentials") == 1, out
+    record = read_record(workdir / "runs" / "r")
+    assert record["error"]["step"] == "vertex_preflight" and record["error"]["type"] == "CloudAuthError"
+    assert [s["name"] for s in record["steps"]] == ["vertex_preflight"]  # nothing trained, nothing created
+    assert not (workdir / "models").exists() and not record.get("cloud_resources")

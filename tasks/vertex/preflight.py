@@ -1,0 +1,69 @@
+"""vertex_preflight: credentials and both services checked before training, not after it.
+
+A missing or refused credential, a bucket owned by someone else, or a server that does not
+answer is one clear line within seconds, instead of an error after minutes of training.
+Runs first in the plan of every cloud target; creates nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks import cloud_auth, gcs
+from tasks.vertex import client
+
+CHECK_DEADLINE_S = 15.0
+
+
+class PreflightError(RuntimeError):
+    """A cloud setting that cannot work; one line naming the key."""
+
+    user_facing = True
+
+
+def _refused(err: BaseException) -> bool:
+    return getattr(err, "code", None) in (401, 403) or type(err).__name__ in ("Unauthorized", "Forbidden")
+
+
+def _bucket(cloud: Any) -> str:
+    from google.api_core.retry import Retry
+
+    storage = gcs.storage_client(cloud)
+    where = cloud.storage_endpoint or "Cloud Storage"
+    try:
+        bucket = storage.lookup_bucket(cloud.bucket, timeout=10, retry=Retry(timeout=CHECK_DEADLINE_S))
+    except Exception as err:  # noqa: BLE001 - every cause becomes one line
+        if _refused(err):
+            raise PreflightError(f"cloud.bucket={cloud.bucket}: {where} refused cloud.credentials="
+                                 f"{cloud.credentials} ({client.short_error(err)})") from None
+        raise PreflightError(f"cloud.storage_endpoint: cannot reach {where} ({client.short_error(err)})") from None
+    return "exists" if bucket is not None else f"does not exist yet: will be created in {cloud.region}"
+
+
+def _vertex(cfg: Any) -> str:
+    cloud, target = cfg.cloud, cfg.target
+    aiplatform = client.init(cloud)
+    where = cloud.api_endpoint or f"Vertex AI in {cloud.region}"
+    try:
+        if target.name == "vertex_endpoint":
+            found = client.with_deadline(lambda: aiplatform.Endpoint.list(filter=f'display_name="{target.endpoint}"'),
+                                         CHECK_DEADLINE_S, "listing endpoints")
+            return (f"endpoint {target.endpoint!r} exists: it will be reused" if found
+                    else f"endpoint {target.endpoint!r} will be created")
+        client.with_deadline(lambda: aiplatform.Model.list(filter=f'display_name="{target.model_display_name}"'),
+                             CHECK_DEADLINE_S, "listing models")
+        return "Vertex AI answers"
+    except Exception as err:  # noqa: BLE001 - every cause becomes one line
+        if _refused(err):
+            raise PreflightError(f"cloud.project={cloud.project}: {where} refused cloud.credentials="
+                                 f"{cloud.credentials} ({client.short_error(err)})") from None
+        raise PreflightError(f"cloud.api_endpoint: cannot reach {where} ({client.short_error(err)})") from None
+
+
+def step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    cloud_auth.credentials(cfg.cloud)  # CloudAuthError: one line saying how to get credentials
+    bucket = _bucket(cfg.cloud)
+    vertex = _vertex(cfg)
+    return {"summary": f"credentials {cfg.cloud.credentials if cfg.cloud.credentials in ('adc', 'anonymous') else 'from a key file'} "
+                       f"accepted; gs://{cfg.cloud.bucket} {bucket}; {vertex}",
+            "bucket": bucket, "vertex": vertex}
