@@ -210,3 +210,40 @@ def test_missing_credentials_fail_in_one_line_before_training(workdir: Path, fak
     assert record["error"]["step"] == "vertex_preflight" and record["error"]["type"] == "CloudAuthError"
     assert [s["name"] for s in record["steps"]] == ["vertex_preflight"]  # nothing trained, nothing created
     assert not (workdir / "models").exists() and not record.get("cloud_resources")
+
+
+def test_ctrl_c_after_deploy_removes_what_the_run_created(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+    import signal
+    import time
+
+    env = command_env()
+    env.pop("STORAGE_EMULATOR_HOST", None)
+    proc = subprocess.Popen([str(BIN / "tfrun"), "target=vertex_endpoint", "target.latency_requests=100000", *FAST,
+                             *cloud_args(fake_vertex, gcs_emulator, "e2e-interrupt"), "hydra.run.dir=runs/r"],
+                            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    record_path = workdir / "runs" / "r" / "record.json"
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            try:
+                kinds = {r["kind"] for r in json.loads(record_path.read_text()).get("cloud_resources", [])}
+            except (OSError, ValueError):
+                kinds = set()
+            if "deployed_model" in kinds:
+                break
+            assert proc.poll() is None, proc.communicate()[0]
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the model was never deployed")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    record = read_record(workdir / "runs" / "r")
+    assert record["status"] == "interrupted"
+    found = resources(record)
+    for kind in ("deployed_model", "endpoint", "model", "gcs_objects", "bucket"):
+        assert found[kind]["status"] == "removed" and found[kind]["why"].startswith("run interrupted"), found[kind]
+    assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}
