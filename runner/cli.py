@@ -6,12 +6,17 @@ config errors answer without loading TensorFlow.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import hydra
+import hydra._internal.utils as hydra_utils
+from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
+from runner import compose_errors
 from runner import help as help_text
 from runner import prestart, schema
 
@@ -42,12 +47,34 @@ def _conf_dir() -> Path:
     return Path(CONFIG_PATH)
 
 
+def _guard_composition(run_and_report: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Hydra's run_and_report, with composition errors raised before any job reported in tfrun's
+    format and exit 2 (Hydra prints its own text, which for a preset's unknown option names
+    neither the preset nor the key). HYDRA_FULL_ERROR=1 keeps Hydra's traceback."""
+
+    def guarded(func: Any) -> Any:
+        def call() -> Any:
+            try:
+                return func()
+            except ConfigCompositionException as exc:
+                if _job_started or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    raise
+                compose_errors.report(exc, sys.argv[1:])
+                raise SystemExit(2) from None
+
+        return run_and_report(call)
+
+    return guarded
+
+
 def main() -> None:
     """Entry point. Hydra reports composition errors with exit 1; tfrun makes them 2 (bad config)."""
     if help_text.wants_help(sys.argv[1:]):
-        print(help_text.render(_conf_dir()))
+        print(help_text.render(_conf_dir(), sys.argv[1:]))
         return
     prestart.start(sys.argv[1:])  # TensorFlow's import in the child overlaps Hydra's composition
+    run_and_report = hydra_utils.run_and_report  # looked up at call time by hydra.main's _run_hydra
+    hydra_utils.run_and_report = _guard_composition(run_and_report)
     try:
         _app()
     except SystemExit as exc:
@@ -58,4 +85,5 @@ def main() -> None:
         print("[tfrun] interrupted", flush=True)
         raise SystemExit(130) from None
     finally:
+        hydra_utils.run_and_report = run_and_report
         prestart.discard()

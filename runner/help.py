@@ -7,6 +7,7 @@ shows Hydra's flags.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 HELP_FLAGS = ("-h", "--help")
@@ -25,22 +26,39 @@ Change any value with KEY=VALUE, e.g. train.epochs=5 model.n_hidden=3 hardware.l
 Each run writes runs/DATE/TIME/record.json; `tfrun-records --help` lists, compares and reruns them.
 Exit codes: 0 succeeded, 1 failed, 2 bad config (nothing run), 130 interrupted."""
 
-GROUPS = ("data", "model", "train", "hardware", "strategy", "cluster", "target", "cloud", "sweep")
+GROUPS = ("data", "model", "train", "hardware", "strategy", "cluster", "target", "cloud", "sweep", "experiment")
 DEFAULTS = {"data": "digits", "model": "mlp", "train": "default", "hardware": "cpu", "strategy": "default",
             "cluster": "none", "target": "none", "cloud": "none",
             "sweep": "none"}
+OPTIONAL = {"experiment": "(none)"}  # groups with no option by default: presets that set several groups at once
+NOTES = {"experiment": "   (presets: several groups and values at once; the command line wins)"}
 
 
-def options(conf_dir: Path, group: str) -> list[str]:
-    names = sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
+def options(conf_dir: Path, group: str, extra_dirs: tuple[Path, ...] = ()) -> list[str]:
+    names = sorted({p.stem for d in (conf_dir, *extra_dirs) for p in (d / group).glob("*.yaml")})
     default = DEFAULTS.get(group)
-    return ([default] if default in names else []) + [n for n in names if n != default]
+    first = [default] if default in names else ([OPTIONAL[group]] if group in OPTIONAL else [])
+    return first + [n for n in names if n != default]
 
 
-def render(conf_dir: Path) -> str:
+def user_config_dirs(argv: list[str]) -> tuple[Path, ...]:
+    """Folders given with --config-dir / -cd or as file:// entries of hydra.searchpath=[...]."""
+    dirs: list[Path] = []
+    for i, arg in enumerate(argv):
+        if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
+            dirs.append(Path(argv[i + 1]))
+        elif arg.startswith("--config-dir="):
+            dirs.append(Path(arg.split("=", 1)[1]))
+        elif arg.startswith("hydra.searchpath="):
+            dirs += [Path(m) for m in re.findall(r"file://([^,\]\s'\"]+)", arg)]
+    return tuple(dirs)
+
+
+def render(conf_dir: Path, argv: list[str] | None = None) -> str:
+    extra = user_config_dirs(argv or [])
     lines = [HEADER]
     for group in GROUPS:
-        lines.append(f"  {group + ':':<10} {', '.join(options(conf_dir, group))}")
+        lines.append(f"  {group + ':':<11} {', '.join(options(conf_dir, group, extra))}{NOTES.get(group, '')}")
     launchers = options(conf_dir, "hydra/launcher")
     lines.append(f"  {'hydra/launcher:':<10} basic, joblib, submitit_local, submitit_slurm"
                  + "".join(f", {name}" for name in launchers))
