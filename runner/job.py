@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from runner import cloud_cleanup, cloud_plan, prestart, provenance, resume, steps, tf_log_filter
+from runner import cloud_cleanup, cloud_plan, prestart, provenance, resume, steps, tf_log_filter, user_nodes
 from runner.child_env import PYTHON_HASH_SEED, child_environment
 from runner.problems import ConfigError
 from runner.record import Record, config_hash, redact, relative
@@ -83,7 +83,7 @@ def run_job(cfg: DictConfig) -> float:
         command=_command(list(hydra_cfg.overrides.task)),
         config=redact(resolved),
         config_sha256=config_hash(resolved),
-        code=provenance.code_state(),
+        code=_code_state(config),
         environment=environment,
         reproducibility={"seed": config.train.seed, "deterministic": config.train.deterministic,
                          "python_hash_seed": PYTHON_HASH_SEED},
@@ -112,6 +112,12 @@ def run_job(cfg: DictConfig) -> float:
     if not multirun and outcome.status != "succeeded":
         raise SystemExit(EXIT_CODES[outcome.status])
     return FAILED_METRIC if metric is None else metric
+
+
+def _code_state(config: Config) -> dict[str, Any]:
+    """tfrun's source state, and the user's `_target_`s with their files' sha256 and git state (if any)."""
+    user = user_nodes.provenance(config)
+    return {**provenance.code_state(), **({"user": user} if user else {})}
 
 
 def _record_config_error(run_dir: Path, err: ConfigError, overrides: list[str]) -> None:

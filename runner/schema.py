@@ -226,6 +226,7 @@ class TrainConfig:
     batch_policy: BatchPolicy = BatchPolicy.error
     resume: bool = False  # continue the latest unfinished run of this config from its backup
     quantization_aware: bool = False  # wrap the model with tensorflow-model-optimization before compile
+    extra_callbacks: List[Any] = field(default_factory=list)  # `_target_` nodes (tf-keras callbacks), after tfrun's
 
     def problems(self) -> Iterator[Problem]:
         yield from at_least("train.epochs", self.epochs, 1)

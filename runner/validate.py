@@ -10,7 +10,7 @@ from typing import Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
-from runner import unknown_keys
+from runner import unknown_keys, user_nodes
 from runner.problems import ConfigError, Problem
 from runner.schema import Config, cloud_problems, cross_problems
 from runner.steps import STEPS
@@ -46,12 +46,15 @@ def cross_group_problems(config: Config) -> Iterator[Problem]:
 
 def validate(cfg: DictConfig) -> Config:
     """Return the typed config, or raise ConfigError naming every bad value."""
+    user_nodes.complete(cfg)  # a user's model/data node: default name and split keys
     try:
         config: Config = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     except Exception as exc:  # a MISSING mandatory value, an interpolation that fails
         key = getattr(exc, "full_key", None) or "config"
         raise ConfigError([Problem(str(key), "???", f"a value ({exc.__class__.__name__}: {exc})")]) from None
+    user_nodes.adopt(config)
     problems = list(unknown_keys.problems(cfg)) + [p for group in config.groups() for p in group.problems()]
+    problems += list(user_nodes.callback_problems(config.train.extra_callbacks))
     problems += list(cross_group_problems(config)) + list(cross_problems(config)) + list(cloud_problems(config))
     if problems:
         raise ConfigError(problems)

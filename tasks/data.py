@@ -175,10 +175,18 @@ def pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool, se
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     from tasks.build import instantiate
+    from tasks.user_calls import is_user_node
 
-    splits: Splits = instantiate(cfg.data, seed=cfg.train.seed)
+    notes: list[str] = []
+    if is_user_node(cfg.data):  # the user's loader: checked and turned into Splits (tasks.user_data)
+        from tasks import user_calls, user_data
+
+        result = user_calls.call(cfg.data, "data", "data", {"seed": cfg.train.seed})
+        splits, notes = user_data.to_splits(result, str(cfg.data._target_), cfg.data, cfg.train.seed)
+    else:
+        splits = instantiate(cfg.data, seed=cfg.train.seed)
     ctx.state["data"] = splits
-    info = splits.summary()
+    info = {**splits.summary(), **({"notes": notes} if notes else {})}
     return {"summary": f"{cfg.data.name}: {info['train']} train / {info['validation']} validation / "
                        f"{info['holdout']} holdout, input {info['input_name']} {info['input_dtype']}"
                        f"{info['input_shape']}", **info}

@@ -55,11 +55,15 @@ def build_cnn(*, input_shape: Sequence[int], input_dtype: str, input_name: str, 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     from tasks.build import instantiate
+    from tasks.user_calls import build_model, is_user_node
 
     data = ctx.need("data")
     with ctx.need("strategy").scope():
-        model = instantiate(cfg.model, input_shape=list(data.input_shape), input_dtype=str(data.x_train.dtype),
-                            input_name=data.input_name, scale=data.scale, n_classes=data.n_classes)
+        if is_user_node(cfg.model):  # the user's builder: called with the input spec it names, result checked
+            model = build_model(cfg.model, data)
+        else:
+            model = instantiate(cfg.model, input_shape=list(data.input_shape), input_dtype=str(data.x_train.dtype),
+                                input_name=data.input_name, scale=data.scale, n_classes=data.n_classes)
     ctx.state["model"] = model
     params = int(model.count_params())
     return {"summary": f"{cfg.model.name}: {params:,} parameters", "parameters": params,

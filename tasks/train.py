@@ -78,6 +78,10 @@ def _callbacks(keras: Any, cfg: Any, ctx: Any, model: Any, strategy: Any,
     if stopping.enabled:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=stopping.monitor, patience=stopping.patience,
                                                        restore_best_weights=stopping.restore_best_weights))
+    if cfg.train.get("extra_callbacks"):  # the user's, after tfrun's own (tasks.user_calls checks each)
+        from tasks.user_calls import callbacks as user_callbacks
+
+        callbacks += user_callbacks(cfg.train.extra_callbacks)
     return callbacks, initial_epoch
 
 
@@ -133,9 +137,13 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
         with strategy.scope():
             model, quantized = quantize_aware(model)
         ctx.state["model"] = model
-    with strategy.scope():
-        model.compile(optimizer=make_optimizer(keras, train.optimizer, train.learning_rate, train.momentum),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    from tasks.user_calls import compiled_by_builder
+
+    compiled_by = "builder" if quantized is None and compiled_by_builder(model) else "tfrun"
+    if compiled_by == "tfrun":  # a user's builder may compile the model itself (QAT's wrapper needs a new compile)
+        with strategy.scope():
+            model.compile(optimizer=make_optimizer(keras, train.optimizer, train.learning_rate, train.momentum),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     inputs = fit_inputs(cfg, data, strategy, ctx.state.get("global_batch_size", train.batch_size))
     callbacks, initial_epoch = _callbacks(keras, cfg, ctx, model, strategy, "validation_data" in inputs)
     try:
@@ -147,5 +155,5 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     epochs_run = len(next(iter(history.history.values()), []))
     summary = ", ".join(f"{k} {v:.4f}" for k, v in last.items())
     return {"summary": f"{epochs_run} epoch(s); {summary}", "epochs_run": epochs_run,
-            "metrics": last, "weights_sha256": weights_sha256(model.get_weights()),
+            "metrics": last, "weights_sha256": weights_sha256(model.get_weights()), "compiled_by": compiled_by,
             **({"quantization_aware_layers": quantized} if quantized is not None else {})}
