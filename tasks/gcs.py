@@ -315,7 +315,7 @@ class _ProgressBar:
             from rich.console import Console
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.bar = Progress(TextColumn(f"upload {len(self.items)} files to {self.label}"), BarColumn(),
+            self.bar = Progress(TextColumn(f"[gcs] upload {len(self.items)} file(s)"), BarColumn(),
                                 DownloadColumn(), TimeElapsedColumn(), console=Console(stderr=True))
             self.task = self.bar.add_task("upload", total=sum(size for _, size in self.items))
             self.bar.start()

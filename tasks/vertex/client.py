@@ -8,6 +8,7 @@ STORAGE_EMULATOR_HOST too, because the SDK makes its own Cloud Storage clients
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any, Callable, TypeVar
@@ -31,6 +32,10 @@ def init(cloud: Any) -> Any:
         os.environ["STORAGE_EMULATOR_HOST"] = cloud.storage_endpoint
     credentials = cloud_auth.credentials(cloud)
     from google.cloud import aiplatform
+
+    # The SDK logs every create at INFO ("To use this Model in another session: ..."); tfrun's
+    # step lines and the record say the same, so only its warnings reach the console.
+    logging.getLogger("google.cloud.aiplatform").setLevel(logging.WARNING)
 
     options: dict[str, Any] = {}
     if cloud.api_endpoint:
