@@ -329,6 +329,19 @@ class RunConfig:
 
 
 @dataclass
+class ExportConfig:
+    """The SavedModel's `serving_default` signature.
+
+    By default it answers the class probabilities alone, the form the book's clients read
+    (`np.array(response["predictions"])`, Vertex's `response.predictions`, a batch line's
+    `"prediction"`: a matrix, one row per instance). A second output makes every REST and
+    Vertex answer a dict per instance, so the class id is opt-in.
+    """
+
+    class_id_output: bool = False  # true: also `class_id` (int64 argmax of the probabilities)
+
+
+@dataclass
 class Config:
     data: Any = MISSING
     model: Any = MISSING
@@ -339,6 +352,7 @@ class Config:
     target: Any = MISSING
     cloud: Any = MISSING
     run: RunConfig = field(default_factory=RunConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)  # the serving signature's outputs
     serve: ServeConfig = field(default_factory=ServeConfig)  # job=serve
     rollback: RollbackConfig = field(default_factory=RollbackConfig)  # job=rollback
     job: Job = Job.train

@@ -55,9 +55,21 @@ def tree_sha256(files: list[dict[str, Any]]) -> str:
     return digest.hexdigest()
 
 
+PROBABILITIES, CLASS_ID = "probabilities", "class_id"  # the signature's output names
+
+
+def output_names(class_id: bool) -> list[str]:
+    """The outputs `serving_default` has: probabilities alone (the book's form), or also class_id."""
+    return [PROBABILITIES, CLASS_ID] if class_id else [PROBABILITIES]
+
+
 def save_serving_model(model: Any, path: Path, *, input_name: str, input_shape: tuple[int, ...],
-                       input_dtype: str) -> None:
-    """SavedModel with `serving_default`: raw input in, class probabilities and class id out."""
+                       input_dtype: str, class_id: bool = False) -> None:
+    """SavedModel with `serving_default`: raw input in, class probabilities out (and the class id if asked).
+
+    One output is what TF Serving's REST row format and Vertex answer as a bare list per instance, so
+    the book's clients read a probability matrix; gRPC names it `probabilities` (the dict key here).
+    """
     import tensorflow as tf
 
     spec = tf.TensorSpec([None, *input_shape], tf.as_dtype(input_dtype), name=input_name)
@@ -65,7 +77,10 @@ def save_serving_model(model: Any, path: Path, *, input_name: str, input_shape: 
     @tf.function(input_signature=[spec])
     def serve(x):
         probabilities = model(x, training=False)
-        return {"probabilities": probabilities, "class_id": tf.argmax(probabilities, axis=-1)}
+        outputs = {PROBABILITIES: probabilities}
+        if class_id:
+            outputs[CLASS_ID] = tf.argmax(probabilities, axis=-1)
+        return outputs
 
     tf.saved_model.save(model, str(path), signatures={"serving_default": serve.get_concrete_function()})
 
@@ -75,17 +90,18 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     from tasks import cluster
 
     data, model = ctx.need("data"), ctx.need("model")
+    class_id = bool(cfg.export.class_id_output)
     if not cluster.is_chief():  # saving is collective: non-chief workers save too, to a dir they remove
         with tempfile.TemporaryDirectory(prefix="tfrun-export-") as scratch:
             save_serving_model(model, Path(scratch) / "model", input_name=data.input_name,
-                               input_shape=data.input_shape, input_dtype=str(data.x_train.dtype))
+                               input_shape=data.input_shape, input_dtype=str(data.x_train.dtype), class_id=class_id)
         return {"summary": f"task {cluster.task_name()}: saved to a temporary dir (the chief exports)"}
     base = Path(cfg.models_dir) / cfg.model_name
     base.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=base))
     try:
         save_serving_model(model, tmp_dir, input_name=data.input_name, input_shape=data.input_shape,
-                           input_dtype=str(data.x_train.dtype))
+                           input_dtype=str(data.x_train.dtype), class_id=class_id)
         files = tree_files(tmp_dir)
         version, path = publish(tmp_dir, base)
     except BaseException:
@@ -95,7 +111,7 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     artifact = {"kind": "saved_model", "path": relative(path), "model_name": cfg.model_name, "version": version,
                 "signature": "serving_default", "input": {"name": data.input_name, "dtype": str(data.x_train.dtype),
                                                            "shape": [None, *data.input_shape]},
-                "outputs": ["probabilities", "class_id"],
+                "outputs": output_names(class_id),
                 "sha256": tree_sha256(files), "bytes": sum(f["bytes"] for f in files), "files": files}
     return {"summary": f"{relative(path)} (version {version}, {artifact['bytes']:,} bytes)",
             "path": relative(path), "version": version, "artifacts": [artifact]}

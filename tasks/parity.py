@@ -27,8 +27,15 @@ def trained_predictions(model: Any, x: np.ndarray, batch: int) -> np.ndarray:
                            for i in range(0, len(x), batch)])
 
 
-def compare(served: np.ndarray, classes: np.ndarray, reference: Optional[np.ndarray], holdout: np.ndarray,
-             atol: float, holdout_atol: float) -> dict[str, Any]:
+def compare(served: np.ndarray, classes: Optional[np.ndarray], reference: Optional[np.ndarray],
+            holdout: np.ndarray, atol: float, holdout_atol: float) -> dict[str, Any]:
+    """Served probabilities against the trained model (atol) and the evaluate step (holdout_atol).
+
+    `classes` are served class ids when the signature has them (export.class_id_output=true): they
+    must be the argmax of the served probabilities. None (the default one-output signature) records
+    `class_ids_consistent: None`, nothing to check.
+    """
+
     def diff(a: Optional[np.ndarray], b: np.ndarray) -> float:
         return float(np.abs(a - b).max()) if a is not None and a.shape == b.shape else float("inf")
 
@@ -43,10 +50,10 @@ def compare(served: np.ndarray, classes: np.ndarray, reference: Optional[np.ndar
     out.update(max_abs_diff_vs_evaluate=h, exact_vs_evaluate=bool(served.shape == holdout.shape
                                                                    and np.array_equal(served, holdout)),
                within_holdout_tolerance=h <= holdout_atol,
-               class_ids_consistent=bool(classes.shape == served.shape[:1]
-                                         and np.array_equal(classes, served.argmax(axis=1))),
+               class_ids_consistent=None if classes is None
+               else bool(classes.shape == served.shape[:1] and np.array_equal(classes, served.argmax(axis=1))),
                class_ids_agree_with_evaluate=int((served.argmax(axis=1) == holdout.argmax(axis=1)).sum())
                if served.shape == holdout.shape else 0)
     out["passed"] = bool(out.get("within_tolerance", True) and out["within_holdout_tolerance"]
-                         and out["class_ids_consistent"])
+                         and out["class_ids_consistent"] is not False)
     return out

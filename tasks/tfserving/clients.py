@@ -1,7 +1,8 @@
 """REST and gRPC clients for TF Serving (the embedded server, tensorflow_model_server, the Docker image).
 
     rest = RestClient("http://127.0.0.1:8501")
-    rest.predict("digits_mlp", instances=x)                 # -> {"probabilities": array, "class_id": array}
+    rest.predict("digits_mlp", instances=x)   # -> {"output": array}: REST leaves a lone output unnamed;
+                                              #    {"probabilities": ..., "class_id": ...} with export.class_id_output=true
     grpc_client = GrpcClient("127.0.0.1:8500")
     outputs, version = grpc_client.predict("digits_mlp", {"pixels": x})
     grpc_client.wait_available("digits_mlp", version=3, timeout=60)

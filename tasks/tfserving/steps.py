@@ -177,6 +177,20 @@ def start_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------- parity
+def served_outputs(outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """(probabilities, class ids or None) from one answer, whichever signature the export has.
+
+    The default export has one output, which REST's row format leaves unnamed (RestClient calls it
+    `output`) and gRPC names `probabilities`; with export.class_id_output=true both are named.
+    """
+    probabilities = outputs.get("probabilities", outputs.get("output"))
+    if probabilities is None:
+        raise KeyError(f"outputs {sorted(outputs)}")
+    classes = outputs.get("class_id")
+    return (np.asarray(probabilities, dtype=np.float32),
+            None if classes is None else np.asarray(classes, dtype=np.int64))
+
+
 def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     deployment = _deployment(ctx)
     if deployment.failed:
@@ -193,20 +207,21 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     rest, grpc_client = RestClient(spec.rest_url, timeout=target.request_timeout_s), \
         GrpcClient(spec.grpc_target, timeout=target.request_timeout_s)
     try:
-        rest_p, rest_c, grpc_p, grpc_c, versions = [], [], [], [], set()
+        answers: dict[str, list[dict[str, np.ndarray]]] = {"rest": [], "grpc": []}
+        versions = set()
         for i in range(0, n, batch):
             chunk = x[i:i + batch]
-            out = rest.predict(cfg.model_name, instances=chunk, version=deployment.version,
-                               signature="serving_default")
-            rest_p.append(np.asarray(out["probabilities"], dtype=np.float32))
-            rest_c.append(np.asarray(out["class_id"], dtype=np.int64))
+            answers["rest"].append(rest.predict(cfg.model_name, instances=chunk, version=deployment.version,
+                                                signature="serving_default"))
             g, answered = grpc_client.predict(cfg.model_name, {deployment.input_name: chunk},
                                               version=deployment.version)
-            grpc_p.append(g["probabilities"].astype(np.float32))
-            grpc_c.append(g["class_id"].astype(np.int64))
+            answers["grpc"].append(g)
             versions.add(answered)
+        served = {k: [served_outputs(a) for a in v] for k, v in answers.items()}
     except (ServingRequestError, OSError) as err:
         return _fail(cfg, ctx, "parity", f"a request failed: {err}")
+    except KeyError as err:
+        return _fail(cfg, ctx, "parity", f"an answer has no probabilities: {err}")
     finally:
         rest.close()
         grpc_client.close()
@@ -215,9 +230,12 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         "reference": "the trained model, as exported (tf.function over [None, ...] inputs)" if reference is not None
         else "the evaluate step's predictions", "tolerance": float(target.parity_atol),
         "holdout_tolerance": float(target.parity_holdout_atol)}
-    for name, probs, classes in (("rest", rest_p, rest_c), ("grpc", grpc_p, grpc_c)):
-        report[name] = _compare(np.concatenate(probs), np.concatenate(classes), reference, holdout,
-                                float(target.parity_atol), float(target.parity_holdout_atol))
+    for name, parts in served.items():
+        probs = np.concatenate([p for p, _ in parts])
+        classes = None if any(c is None for _, c in parts) else np.concatenate([c for _, c in parts])
+        report[name] = _compare(probs, classes, reference, holdout, float(target.parity_atol),
+                                float(target.parity_holdout_atol))
+    report["outputs"] = sorted(answers["grpc"][0]) if answers["grpc"] else []  # gRPC names every output
     if reference is not None:
         report["trained_vs_evaluate_max_abs_diff"] = float(np.abs(reference - holdout).max())
     report["passed"] = versions == {deployment.version} and report["rest"]["passed"] and report["grpc"]["passed"]
