@@ -18,7 +18,7 @@ import threading
 import traceback
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 from urllib.parse import unquote, urlsplit
 
 from tasks.tfserving import jsonio
@@ -37,6 +37,21 @@ REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
            500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
+def answered(call: Callable[[], str]) -> tuple[int, str]:
+    """(HTTP status, JSON body) of a call: its answer, or TF Serving's error JSON with the mapped status."""
+    try:
+        return 200, call()
+    except ServingError as err:
+        return http_status(err.code), jsonio.error_body(err.message)
+    except RecursionError:
+        return 400, jsonio.error_body("JSON Parse error: Nesting too deep")
+    except MemoryError:
+        return 429, jsonio.error_body("Out of memory while answering the request")
+    except Exception as err:  # noqa: BLE001 - a bug answers 500, the server stays up
+        traceback.print_exc()
+        return 500, jsonio.error_body(f"{type(err).__name__}: {err}")
+
+
 class RestApi:
     """Path + body -> (HTTP status, JSON text). No sockets here, so it is easy to reason about."""
 
@@ -44,17 +59,7 @@ class RestApi:
         self.manager = manager
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, str]:
-        try:
-            return 200, self._dispatch(method, path, body)
-        except ServingError as err:
-            return http_status(err.code), jsonio.error_body(err.message)
-        except RecursionError:
-            return 400, jsonio.error_body("JSON Parse error: Nesting too deep")
-        except MemoryError:
-            return 429, jsonio.error_body("Out of memory while answering the request")
-        except Exception as err:  # noqa: BLE001 - a bug answers 500, the server stays up
-            traceback.print_exc()
-            return 500, jsonio.error_body(f"{type(err).__name__}: {err}")
+        return answered(lambda: self._dispatch(method, path, body))
 
     def _dispatch(self, method: str, path: str, body: bytes) -> str:
         if method == "POST":

@@ -21,7 +21,6 @@ import socket
 import tempfile
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from tasks.tfserving import jsonio
-from tasks.tfserving.rest import RestServer, _Handler
+from tasks.tfserving.rest import RestServer, _Handler, answered
 from tasks.tfserving.server import batching_parameters, log
 from tasks.tfserving.status import Code, ServingError, http_status, invalid
 
@@ -175,17 +174,7 @@ class VertexApp:
         servable = self.servable
         if servable is None:
             return http_status(Code.UNAVAILABLE), jsonio.error_body(LOADING)
-        try:
-            return 200, predict(servable, body)
-        except ServingError as err:
-            return http_status(err.code), jsonio.error_body(err.message)
-        except RecursionError:
-            return 400, jsonio.error_body("JSON Parse error: Nesting too deep")
-        except MemoryError:
-            return 429, jsonio.error_body("Out of memory while answering the request")
-        except Exception as err:  # noqa: BLE001 - a bug answers 500, the server stays up
-            traceback.print_exc()
-            return 500, jsonio.error_body(f"{type(err).__name__}: {err}")
+        return answered(lambda: predict(servable, body))
 
 
 def signature_name(doc: Mapping[str, Any]) -> str:
