@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from runner import cleanup_cli
+from runner import cleanup_cli, config_dirs
 from runner import record as records
 from runner import reproducible
 
@@ -245,12 +245,26 @@ def header_lines(path: Path, data: dict[str, Any]) -> list[str]:
         _kv("overrides", " ".join(overrides(data)) or "(none)"),
         _kv("config", f"sha256 {short_hash(data.get('config_sha256'))}  optimized metric {metric}"),
         _kv("code", f"git {short_hash(code.get('git_commit'))} ({code_state})"),
+        *user_code_lines(code),
         _kv("python", f"{env.get('python', '?')} on {env.get('platform', '?')}, host {env.get('host', '?')}, "
                       f"{env.get('cpu_count', '?')} CPUs"),
         _kv("packages", packages or "(not recorded)"),
         _kv("devices", ", ".join(map(str, devices)) or "(not recorded)"),
         _kv("seed", f"{fmt(repro.get('seed'))}, deterministic {fmt(repro.get('deterministic'))}"),
     ]
+
+
+def user_code_lines(code: dict[str, Any]) -> list[str]:
+    """One line per user `_target_`: its file's sha256 and its project's git commit."""
+    lines = []
+    for key, entry in _section(code, "user").items():
+        if not isinstance(entry, dict):
+            continue
+        git = entry.get("git_commit")
+        state = f", git {short_hash(git)} ({'dirty' if entry.get('git_dirty') else 'clean'})" if git else ""
+        lines.append(_kv("user code", f"{key}: {entry.get('target')} in {entry.get('file')}, "
+                                      f"sha256 {short_hash(entry.get('sha256'))}{state}"))
+    return lines
 
 
 def _step_seconds(value: Any) -> str:
@@ -353,6 +367,16 @@ def metric_differences(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]
     return found + compare("artifacts", reproducible.artifact_hashes(a), reproducible.artifact_hashes(b))
 
 
+def user_code_differences(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:
+    """The user's `_target_`s and their source files' sha256 (a rerun of other code verifies nothing)."""
+    def compared(data: dict[str, Any]) -> dict[str, Any]:
+        user = _section(data, "code", "user")
+        return {f"{key}.{field}": entry.get(field) for key, entry in user.items() if isinstance(entry, dict)
+                for field in ("target", "sha256")}
+
+    return compare("code.user", compared(a), compared(b))
+
+
 def timing_lines(a: dict[str, Any], b: dict[str, Any], names: str) -> list[str]:
     """Timing metrics side by side: they follow the machine's load, so they are shown, never compared."""
     pairs = reproducible.timing_pairs(a, b)
@@ -363,7 +387,7 @@ def timing_lines(a: dict[str, Any], b: dict[str, Any], names: str) -> list[str]:
 def record_differences(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:
     """What `diff` reports: config, final metrics and weights, code, package versions."""
     return (config_differences(a, b) + metric_differences(a, b)
-            + compare("code", _section(a, "code"), _section(b, "code"))
+            + compare("code", records.flatten(_section(a, "code")), records.flatten(_section(b, "code")))
             + compare("environment.packages", _section(a, "environment", "packages"),
                       _section(b, "environment", "packages")))
 
@@ -457,7 +481,7 @@ def verify(original: dict[str, Any], new: dict[str, Any], exit_code: int) -> int
     if new.get("status") != "succeeded":
         print(f"[tfrun-records] the rerun did not succeed: status {new.get('status')}, exit code {exit_code}")
         failed = True
-    found = metric_differences(original, new)
+    found = metric_differences(original, new) + user_code_differences(original, new)
     if found:
         print("[tfrun-records] the rerun differs from the original (original != rerun):")
         for diff in found:
@@ -467,7 +491,8 @@ def verify(original: dict[str, Any], new: dict[str, Any], exit_code: int) -> int
     if failed or found:
         return EXIT_FAILED
     print("verified: identical metrics and weights" + ("" if not reproducible.artifact_hashes(new) else
-                                                       ", and identical bytes of reproducible artifacts"))
+                                                       ", and identical bytes of reproducible artifacts")
+          + (", from the same user code" if _section(new, "code", "user") else ""))
     return EXIT_OK
 
 
@@ -477,7 +502,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir) if args.run_dir else default_rerun_dir(path.parent)
     if (run_dir / records.RECORD_NAME).exists():
         raise UsageError(f"{run_dir} already holds a record; choose another --run-dir")
-    arguments = [*replay, f"hydra.run.dir={hydra_value(str(run_dir))}"]
+    sources = config_dirs.from_argv([str(a) for a in _section(original, "command").get("argv") or []])
+    arguments = [*sources, *replay, f"hydra.run.dir={hydra_value(str(run_dir))}"]
     print(f"[tfrun-records] rerunning {path.parent}: tfrun {shlex.join(arguments)}", flush=True)
     exit_code = run_streaming([*tfrun_command(), *arguments])
     try:

@@ -49,4 +49,10 @@ def jobs_to_rerun(sweep_dir: Path) -> list[tuple[int, list[str], str]]:
 
 def rerun(tfrun: list[str], sweep_dir: Path, number: int, overrides: list[str], quote) -> int:
     """Run one job again, alone, in its original job dir (overrides are already in Hydra syntax)."""
-    return subprocess.run([*tfrun, *overrides, f"hydra.run.dir={quote(str(sweep_dir / str(number)))}"]).returncode
+    from omegaconf import OmegaConf
+
+    from runner import config_dirs
+
+    sources = config_dirs.from_multirun(OmegaConf.to_container(OmegaConf.load(sweep_dir / "multirun.yaml")))
+    return subprocess.run([*tfrun, *sources, *overrides,
+                           f"hydra.run.dir={quote(str(sweep_dir / str(number)))}"]).returncode

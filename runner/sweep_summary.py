@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from runner import config_dirs
 from runner.record import RECORD_NAME, load
 
 HYDRA_PREFIXES = ("hydra.", "hydra/", "+hydra.", "sweep=")
@@ -30,6 +31,7 @@ class Row:
     seconds: Optional[float]
     error: Optional[str]
     run_dir: str
+    config_sources: list[str] = field(default_factory=list)  # --config-dir=... of the command (runner.config_dirs)
 
     @property
     def params(self) -> dict[str, str]:
@@ -55,7 +57,7 @@ class Summary:
         if best is None:
             return None
         kept = [o for o in best.overrides if not o.startswith(HYDRA_PREFIXES)]
-        return " ".join(["tfrun", *(shlex.quote(o) for o in kept)])
+        return " ".join(["tfrun", *(shlex.quote(o) for o in [*best.config_sources, *kept])])
 
     def sorted_rows(self) -> list[Row]:
         def key(row: Row) -> tuple:
@@ -88,7 +90,8 @@ def collect(sweep_dir: Path) -> Summary:
                         overrides=list(record.get("command", {}).get("overrides", [])),
                         metric=final.get(metric_name), metrics=final, seconds=record.get("seconds"),
                         error=f"{error.get('type')}: {error.get('message')}" if error else None,
-                        run_dir=record_path.parent.name))
+                        run_dir=record_path.parent.name,
+                        config_sources=config_dirs.from_argv(list(record.get("command", {}).get("argv") or []))))
     return Summary(sweep_dir, metric_name, is_maximized(metric_name), rows)
 
 
