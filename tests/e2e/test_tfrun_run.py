@@ -75,7 +75,7 @@ def test_saved_model_cli_shows_serving_signature(two_default_runs):
     serving = out[out.index("signature_def['serving_default']"):]
     assert "inputs['pixels'] tensor_info:" in serving
     assert "dtype: DT_FLOAT" in serving and "shape: (-1, 8, 8)" in serving
-    assert "outputs['probabilities']" in serving
+    assert "outputs['probabilities']" in serving and "outputs['class_id']" not in serving  # the book's one output
 
 
 def _start_long_run(workdir: Path, run_dir: str) -> subprocess.Popen:

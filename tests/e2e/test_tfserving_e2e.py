@@ -52,6 +52,8 @@ def test_tfrun_target_tfserving_serves_checks_parity_and_records_urls_and_latenc
     assert not pid_alive(d["server_pid"]), "the server is stopped by PID at the end of the run"
     parity = d["parity"]
     assert parity["passed"] and parity["examples"] == 360 and parity["answered_by_versions"] == [1]
+    assert parity["outputs"] == ["probabilities"]  # the default export: no class_id output to check
+    assert parity["rest"]["class_ids_consistent"] is None and parity["grpc"]["class_ids_consistent"] is None
     for protocol in ("rest", "grpc"):
         assert parity[protocol]["exact"] and parity[protocol]["max_abs_diff"] == 0.0
         assert parity[protocol]["max_abs_diff_vs_evaluate"] <= 1e-6
@@ -112,9 +114,9 @@ class Load:
         while not self.stop.is_set():
             t0 = time.monotonic()
             try:
-                if protocol == "rest":
-                    probs, version = np.asarray(rest.predict(self.model, instances=self.x)["probabilities"],
-                                                np.float32), None
+                if protocol == "rest":  # version 1 answers probabilities alone (unnamed), version 2 also class_id
+                    out, version = rest.predict(self.model, instances=self.x), None
+                    probs = np.asarray(out.get("probabilities", out.get("output")), np.float32)
                 else:
                     out, version = grpc_client.predict(self.model, {"pixels": self.x})
                     probs = out["probabilities"]
@@ -170,7 +172,8 @@ def rolled(tmp_path_factory: pytest.TempPathFactory):
         time.sleep(1.0)
         marks = {"run2_started": time.monotonic()}
         run2 = tfrun("target=tfserving", "target.attach=true", f"target.grpc_port={grpc_port}",
-                     f"target.rest_port={rest_port}", "train.seed=7", *QUICK, "hydra.run.dir=runs/v2", cwd=workdir)
+                     f"target.rest_port={rest_port}", "train.seed=7", "export.class_id_output=true", *QUICK,
+                     "hydra.run.dir=runs/v2", cwd=workdir)
         _check(run2)
         ref[2] = grpc_client.predict("digits_mlp", {"pixels": x}, version=2)[0]["probabilities"]
         marks["rollback_started"] = time.monotonic()
@@ -197,6 +200,10 @@ def test_second_run_rolls_version_2_into_the_running_server(rolled):
     assert d["backend"] == "attached" and d["version"] == 2 and d["status"] == "serving"
     assert d["parity"]["passed"] and d["parity"]["answered_by_versions"] == [2]
     assert not np.array_equal(rolled["ref"][1], rolled["ref"][2]), "the two versions answer differently"
+    # version 2 was exported with export.class_id_output=true: parity checked the class ids too
+    assert d["parity"]["outputs"] == ["class_id", "probabilities"]
+    assert d["parity"]["rest"]["class_ids_consistent"] is True and d["parity"]["grpc"]["class_ids_consistent"] is True
+    assert rolled["first"]["parity"]["outputs"] == ["probabilities"]  # version 1: the default export
 
 
 def test_rollback_job_sets_version_2_aside_and_waits_for_the_server(rolled):
@@ -263,7 +270,7 @@ def test_serve_job_runs_a_server_in_the_foreground_until_ctrl_c(rolled):
         states = rest.wait_available("digits_mlp", timeout=90, alive=lambda: proc.poll() is None)
         assert [s["version"] for s in states if s["state"] == "AVAILABLE"] == [1]
         x = np.zeros((2, 8, 8), np.float32)
-        assert rest.predict("digits_mlp", instances=x)["probabilities"].shape == (2, 10)
+        assert rest.predict("digits_mlp", instances=x)["output"].shape == (2, 10)  # one output: unnamed in REST
         rest.close()
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 
 
-def digits_model(path: Path, seed: int) -> None:
-    """Like tfrun's digits export: pixels float32 [-1, 8, 8] -> probabilities [-1, 10], class_id int64.
-    Different seeds give different weights, so versions are told apart by their outputs."""
+def digits_model(path: Path, seed: int, class_id: bool = False) -> None:
+    """Like tfrun's digits export: pixels float32 [-1, 8, 8] -> probabilities [-1, 10] (and class_id int64
+    with class_id=True, as export.class_id_output=true exports). Different seeds give different weights,
+    so versions are told apart by their outputs."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -24,7 +25,7 @@ def digits_model(path: Path, seed: int) -> None:
         def serve(self, pixels):
             h = tf.nn.relu(tf.reshape(pixels / 16.0, [-1, 64]) @ self.w1)
             p = tf.nn.softmax(h @ self.w2)
-            return {"probabilities": p, "class_id": tf.argmax(p, axis=-1)}
+            return {"probabilities": p, "class_id": tf.argmax(p, axis=-1)} if class_id else {"probabilities": p}
 
     m = Digits()
     tf.saved_model.save(m, str(path), signatures={"serving_default": m.serve.get_concrete_function()})

@@ -48,9 +48,10 @@ def four_modes(workdir: Path) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def big_int8(workdir: Path) -> dict[bool, dict[str, Any]]:
-    """int8 on a ~300k-parameter mlp, without and with quantization-aware training."""
+    """int8 on a ~300k-parameter mlp, without and with quantization-aware training; these exports also
+    have the opt-in class_id output (export.class_id_output=true), the four modes' have probabilities alone."""
     records = _sweep(workdir, "big", "target.quantization=int8", "model.n_hidden=2", "model.n_neurons=512",
-                     "train.quantization_aware=false,true")
+                     "train.quantization_aware=false,true", "export.class_id_output=true")
     return {r["config"]["train"]["quantization_aware"]: r for r in records}
 
 
@@ -87,12 +88,14 @@ def test_each_mode_records_accuracy_drop_difference_size_and_latency(workdir: Pa
     assert f16["max_abs_diff"] < 1e-2 and f16["size_ratio"] < 0.7
     assert dynamic["size_ratio"] < 0.6 and int8["size_ratio"] < 0.6
     assert int8["input_dtype"] == "int8" and int8["output_dtype"] == "int8"
+    assert {tuple(_artifact(r, "saved_model")["outputs"]) for r in four_modes.values()} == {("probabilities",)}
 
 
 def test_int8_is_under_30_percent_of_float32_and_qat_is_no_worse(big_int8):
     ptq, qat = big_int8[False], big_int8[True]
     for record in (ptq, qat):
         assert record["status"] == "succeeded", record["error"]
+        assert _artifact(record, "saved_model")["outputs"] == ["probabilities", "class_id"]
     ptq_art, qat_art = _artifact(ptq, "tflite"), _artifact(qat, "tflite")
     params = next(s for s in ptq["steps"] if s["name"] == "model")["result"]["parameters"]
     assert params > 250_000
@@ -126,7 +129,8 @@ for item in json.loads(sys.argv[1]):
     predicted = probabilities.argmax(axis=1).astype(np.int64)
     out.append({"tflite": item["tflite"],
                 "classes_sha256": hashlib.sha256(predicted.tobytes()).hexdigest(),
-                "class_id_matches": bool((result["class_id"] == predicted).all()),
+                "outputs": sorted(result),
+                "class_id_matches": bool((result["class_id"] == predicted).all()) if "class_id" in result else None,
                 "max_diff_vs_npz": float(np.abs(probabilities - arrays["probabilities"]).max()),
                 "accuracy": float((predicted == arrays["y"]).mean())})
 print(json.dumps({"results": out, "tensorflow_imported": "tensorflow" in sys.modules}))
@@ -149,7 +153,9 @@ def test_every_file_answers_in_a_fresh_process_as_the_record_states(workdir: Pat
     for record, result in zip(records, answer["results"]):
         art = _artifact(record, "tflite")
         assert result["classes_sha256"] == art["predictions"]["predicted_classes_sha256"], art["path"]
-        assert result["class_id_matches"], art["path"]
+        outputs = _artifact(record, "saved_model")["outputs"]
+        assert result["outputs"] == sorted(outputs), (art["path"], result["outputs"])
+        assert result["class_id_matches"] is (True if "class_id" in outputs else None), art["path"]
         assert result["max_diff_vs_npz"] <= 1e-6, (art["path"], result)
         assert result["accuracy"] == pytest.approx(art["accuracy"], abs=1e-9)
 

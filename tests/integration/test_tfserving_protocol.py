@@ -48,8 +48,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import tensorflow as tf
 
     root = tmp_path_factory.mktemp("repo")
-    digits_model(root / "digits" / "1", seed=1)
-    digits_model(root / "digits" / "2", seed=2)
+    digits_model(root / "digits" / "1", seed=1, class_id=True)  # export.class_id_output=true: two outputs
+    digits_model(root / "digits" / "2", seed=2)  # tfrun's default export: probabilities alone
     shutil.copytree(root / "digits" / "1", root / "swap" / "1")
     multi_input_model(root / "multi" / "1")
     examples_model(root / "examples" / "1")
@@ -104,7 +104,7 @@ def _assert_valid_request_answers(server: backends.ServerProcess) -> None:
 
     r = requests.post(_url(server, "/v1/models/digits:predict"), json={"instances": X[:1].tolist()}, timeout=30)
     assert r.status_code == 200, r.text
-    got = np.asarray(r.json()["predictions"][0]["probabilities"], dtype=np.float32)
+    got = np.asarray(r.json()["predictions"][0], dtype=np.float32)  # one output: a bare list per instance
     assert np.array_equal(got, server.expected["v2_one"][0])
 
 
@@ -139,8 +139,13 @@ def test_documented_rest_client(server):
     response = requests.post(server_url, data=request_json)
     response.raise_for_status()
     response = response.json()
-    y_proba = np.array([p["probabilities"] for p in response["predictions"]])
+    y_proba = np.array(response["predictions"])
     assert np.array_equal(y_proba.astype(np.float32), server.expected["v2"])
+    # with a second output (version 1: class_id) each prediction is a dict per instance
+    response = requests.post(_url(server, "/v1/models/digits/versions/1:predict"), data=request_json).json()
+    y_proba = np.array([p["probabilities"] for p in response["predictions"]])
+    assert np.array_equal(y_proba.astype(np.float32), server.expected["v1"])
+    assert [p["class_id"] for p in response["predictions"]] == server.expected["v1"].argmax(axis=1).tolist()
     r = requests.post(server_url, json={"signature_name": "serving_default", "instances": X.tolist()})
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
 
@@ -151,15 +156,19 @@ def test_row_columnar_versions_and_labels(server):
     v1, v2 = server.expected["v1"], server.expected["v2"]
     assert np.array_equal(rest.predict("digits", instances=X, version=1)["probabilities"].astype(np.float32), v1)
     assert np.array_equal(rest.predict("digits", instances=X, label="stable")["probabilities"].astype(np.float32), v1)
-    assert np.array_equal(rest.predict("digits", instances=X, label="canary")["probabilities"].astype(np.float32), v2)
+    assert np.array_equal(rest.predict("digits", instances=X, label="canary")["output"].astype(np.float32), v2)
     col = rest.json("POST", "/v1/models/digits/versions/1:predict", {"inputs": {"pixels": X.tolist()}})
     assert np.array_equal(np.asarray(col["outputs"]["probabilities"], np.float32), v1)
     assert col["outputs"]["class_id"] == v1.argmax(axis=1).tolist()
+    col = rest.json("POST", "/v1/models/digits/versions/2:predict", {"inputs": {"pixels": X.tolist()}})
+    assert np.array_equal(np.asarray(col["outputs"], np.float32), v2)  # one output: the tensor itself
     g = GrpcClient(server.spec.grpc_target)
     out, version = g.predict("digits", {"pixels": X}, label="stable")
     assert version == 1 and np.array_equal(out["probabilities"], v1)
-    out, version = g.predict("digits", {"pixels": X}, version=2, output_filter=["class_id"])
-    assert version == 2 and list(out) == ["class_id"] and out["class_id"].tolist() == v2.argmax(axis=1).tolist()
+    out, version = g.predict("digits", {"pixels": X}, version=2)
+    assert version == 2 and list(out) == ["probabilities"] and np.array_equal(out["probabilities"], v2)
+    out, version = g.predict("digits", {"pixels": X}, version=1, output_filter=["class_id"])
+    assert version == 1 and list(out) == ["class_id"] and out["class_id"].tolist() == v1.argmax(axis=1).tolist()
     g.close()
 
 
