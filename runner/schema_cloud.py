@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any, Dict, Iterator, List, Optional
 
 from runner.problems import Problem, at_least, between
-from runner.schema_targets import TargetConfig
+from runner.schema_targets import ParityOptions, TargetConfig
 from tasks.vertex import catalog
 
 CREDENTIAL_MODES = ("adc", "anonymous")
@@ -161,7 +161,7 @@ class VertexTarget(TargetConfig):
 
 
 @dataclass
-class VertexEndpointTarget(VertexTarget):
+class VertexEndpointTarget(ParityOptions, VertexTarget):
     """Model.upload -> endpoint create-or-reuse -> deploy -> parity and latency over Endpoint.predict."""
 
     name: str = "vertex_endpoint"
@@ -169,9 +169,6 @@ class VertexEndpointTarget(VertexTarget):
     endpoint: str = "${model_name}-endpoint"  # display name: reused when an endpoint has it, else created
     min_replicas: int = 1
     traffic_percentage: int = 100  # < 100 deploys a canary beside the models already on the endpoint
-    parity_examples: Optional[int] = None  # holdout examples compared; null = all
-    parity_atol: float = 0.0  # served vs the trained model computing as the export does
-    parity_holdout_atol: float = 1e-6
     max_payload_bytes: int = 1_500_000  # Vertex's online request limit: requests are chunked under it
     latency_requests: int = 50
 
@@ -181,10 +178,7 @@ class VertexEndpointTarget(VertexTarget):
             yield Problem("target.endpoint", self.endpoint, "an endpoint display name of 1-128 characters")
         yield from between("target.traffic_percentage", self.traffic_percentage, 0, 100, low_inclusive=True,
                            high_inclusive=True)
-        if self.parity_examples is not None:
-            yield from at_least("target.parity_examples", self.parity_examples, 1)
-        yield from at_least("target.parity_atol", self.parity_atol, 0.0)
-        yield from at_least("target.parity_holdout_atol", self.parity_holdout_atol, 0.0)
+        yield from self.parity_problems()
         yield from between("target.max_payload_bytes", self.max_payload_bytes, 1024, 1_500_000,
                            low_inclusive=True, high_inclusive=True)
         yield from between("target.latency_requests", self.latency_requests, 1, 100_000, low_inclusive=True,

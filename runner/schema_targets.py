@@ -175,17 +175,29 @@ class ServingOptions:
 
 
 @dataclass
-class TfservingTarget(ServingOptions, TargetConfig):
+class ParityOptions:
+    """How a deployed form's answers are compared with the trained model's (every serving target)."""
+
+    parity_examples: Optional[int] = None  # holdout examples compared; null = all of them
+    parity_atol: float = 0.0  # served vs the trained model computing as the export does; 0 = bit-exact
+    parity_holdout_atol: float = 1e-6  # served vs the evaluate step's predictions (Keras' predict loop rounds
+    #                                    differently in the last float32 bits on some batches)
+
+    def parity_problems(self) -> Iterator[Problem]:
+        if self.parity_examples is not None:
+            yield from at_least("target.parity_examples", self.parity_examples, 1)
+        yield from at_least("target.parity_atol", self.parity_atol, 0.0)
+        yield from at_least("target.parity_holdout_atol", self.parity_holdout_atol, 0.0)
+
+
+@dataclass
+class TfservingTarget(ServingOptions, ParityOptions, TargetConfig):
     """Serve the export with TF Serving, check it answers exactly like the trained model, time it."""
 
     name: str = "tfserving"
     steps: List[str] = field(default_factory=lambda: list(TFSERVING_STEPS))
     attach: bool = False  # use the server already running at host:grpc_port / rest_port (it watches base_path)
     keep_running: bool = False  # leave the server up after the run (record says how to query and stop it)
-    parity_examples: Optional[int] = None  # holdout examples compared; null = all of them
-    parity_atol: float = 0.0  # served vs the trained model computing as the export does; 0 = bit-exact
-    parity_holdout_atol: float = 1e-6  # served vs the evaluate step's predictions (Keras' predict loop rounds
-    #                                    differently in the last float32 bits on some batches)
     latency_requests: int = 200  # batch-1 requests timed per protocol
     large_batch: int = 256
     large_batch_requests: int = 20
@@ -200,10 +212,7 @@ class TfservingTarget(ServingOptions, TargetConfig):
         if self.attach and self.keep_running:
             yield Problem("target.keep_running", self.keep_running,
                           "false when target.attach=true (an attached server is not this run's to keep or stop)")
-        if self.parity_examples is not None:
-            yield from at_least("target.parity_examples", self.parity_examples, 1)
-        yield from at_least("target.parity_atol", self.parity_atol, 0.0)
-        yield from at_least("target.parity_holdout_atol", self.parity_holdout_atol, 0.0)
+        yield from self.parity_problems()
         yield from between("target.latency_requests", self.latency_requests, 10, 1_000_000,
                            low_inclusive=True, high_inclusive=True)
         yield from between("target.large_batch", self.large_batch, 1, 65_536, low_inclusive=True, high_inclusive=True)
