@@ -12,7 +12,6 @@ not validated), and `client.batch()` fails on it.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import tempfile
@@ -23,6 +22,8 @@ from typing import Iterator
 from urllib.parse import quote
 
 import pytest
+
+from tests.fakes import processes
 
 
 def binary() -> Path:
@@ -53,14 +54,7 @@ class Emulator:
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM this emulator's PID, SIGKILL if it does not exit in time."""
-        if self.process.poll() is not None:
-            return
-        os.kill(self.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(self.pid, signal.SIGKILL)
-            self.process.wait(timeout)
+        processes.stop(self.process, timeout)
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+
+from tests.fakes import processes
 
 ROOT = Path(__file__).resolve().parents[3]
 _LISTENING = re.compile(r"fake-vertex listening on (http://\S+)")
@@ -86,14 +87,7 @@ class FakeVertex:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the fake (it stops its containers first); SIGKILL its group if it does not exit."""
-        if self.process.poll() is not None:
-            return
-        os.kill(self.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.pid, signal.SIGKILL)
-            self.process.wait(timeout)
+        processes.stop(self.process, timeout, group=True)
 
 
 def start_fake_vertex(storage_endpoint: str | None = None, workdir: Path | str | None = None, *,

@@ -1,0 +1,22 @@
+"""Stopping a service the tests started: by its PID, politely first."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+
+def stop(process: subprocess.Popen, timeout: float, *, group: bool = False) -> None:
+    """SIGTERM the process; SIGKILL it (its whole process group with group=True) if it does not exit in time."""
+    if process.poll() is not None:
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        if group:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout)
