@@ -62,9 +62,12 @@ def main(argv: list[str]) -> int:
         emit({"event": "interrupted", "step": name})
         return 130
     except BaseException as exc:  # reported to the record, then printed for the log
+        report = getattr(exc, "report", None)  # a problem in the user's code: their frames, none of tfrun's
         emit({"event": "step_error", "step": name, "type": type(exc).__name__, "message": str(exc),
-              "traceback": traceback.format_exc()})
-        if not getattr(exc, "user_facing", False):  # a user-facing problem is the runner's one error line
+              "traceback": report() if callable(report) else traceback.format_exc()})
+        if callable(report):
+            sys.stderr.write(report())
+        elif not getattr(exc, "user_facing", False):  # a user-facing problem is the runner's one error line
             traceback.print_exc()
         return 1
     return 0

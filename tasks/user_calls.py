@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -44,6 +46,32 @@ from runner.user_nodes import names_user_code as is_user_node  # noqa: F401 (the
 
 class UserCodeError(RuntimeError):
     """A problem with the user's code, named by its `_target_`: the run fails with this message."""
+
+    def report(self) -> str:
+        """For the log: the user's frames of the exception behind it (none of tfrun's), then the message.
+
+        Empty when nothing of the user's raised (a returned value was wrong): tfrun's error line says it all.
+        """
+        import traceback
+
+        cause = self.__cause__
+        if cause is None or cause.__traceback__ is None:
+            return ""
+        lines: list[str] = []
+        frames = [f for f in traceback.extract_tb(cause.__traceback__) if not _is_tfrun(f.filename)]
+        if frames:
+            lines += ["Traceback (most recent call last, tfrun's own frames left out):\n",
+                      *traceback.format_list(frames)]
+        lines += traceback.format_exception_only(type(cause), cause)
+        lines.append(f"{type(self).__name__}: {self}\n")
+        return "".join(lines)
+
+
+_TFRUN_SOURCE = tuple(str(Path(__file__).resolve().parent.parent / d) + os.sep for d in ("runner", "tasks"))
+
+
+def _is_tfrun(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_TFRUN_SOURCE)
 
 
 def resolve(target: str, key: str) -> Callable[..., Any]:
@@ -145,7 +173,7 @@ def probe(model: Any, data: Any, target: str) -> None:
     except Exception as exc:
         raise UserCodeError(f"the model {target} built cannot take the data's input ({data.input_name}: "
                             f"{data.x_train.dtype} {[None, *data.input_shape]}): {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     if out.shape != (len(x), data.n_classes):
         raise UserCodeError(f"the model {target} built outputs shape {[None, *out.shape[1:]]}; tfrun needs class "
                             f"probabilities [None, {data.n_classes}] (n_classes={data.n_classes}): end the model "
