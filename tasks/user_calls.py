@@ -95,7 +95,7 @@ def resolve(target: str, key: str) -> Callable[..., Any]:
         except AttributeError:
             raise UserCodeError(f"{key}._target_={target}: {module_name} has no {'.'.join(parts[cut:])}") from None
         if not callable(obj):
-            raise UserCodeError(f"{key}._target_={target} is a {type(obj).__name__}, not a function or class")
+            raise UserCodeError(f"{key}._target_={target} is not a function or class (a {type(obj).__name__} value)")
         return obj
     raise UserCodeError(f"{key}._target_={target}: no module {parts[0]!r} can be imported")
 

@@ -1,0 +1,124 @@
+"""Bad configs of a user's own model, data and callbacks exit 2 before anything runs, through the real
+`tfrun`: key, value and what is allowed, every problem at once, and the user's modules never imported."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import tfrun
+
+MODULES = {
+    # each module would leave a mark, and import TensorFlow, if the check imported it
+    "mymodels.py": """
+        open("IMPORTED", "w").write("mymodels")
+        import tensorflow
+
+        def build(*, input_shape, n_classes, units=32):
+            ...
+
+        def needs_depth(*, input_shape, n_classes, depth, units=8):
+            ...
+        """,
+    "mydata.py": """
+        open("IMPORTED", "w").write("mydata")
+
+        def load(*, seed, size=100):
+            ...
+        """,
+    "mycallbacks.py": """
+        open("IMPORTED", "w").write("mycallbacks")
+        import tf_keras as keras
+
+        class Stop(keras.callbacks.Callback):
+            def __init__(self, threshold):
+                super().__init__()
+        """,
+}
+CONFIGS = {
+    "model/tiny.yaml": "_target_: mymodels.build\nunits: 16\n",
+    "model/needs.yaml": "_target_: mymodels.needs_depth\n",
+    "model/nomodule.yaml": "_target_: nosuchmodels.build\n",
+    "model/nofunc.yaml": "_target_: mymodels.biuld\n",
+    "model/notarget.yaml": "units: 3\n",
+    "data/mine.yaml": "_target_: mydata.load\nsize: 50\n",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    for name, text in MODULES.items():
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    for name, text in CONFIGS.items():
+        path = tmp_path / "my_conf" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+BAD = [
+    pytest.param(["model=nomodule"], ["model._target_='nosuchmodels.build' is not allowed",
+                                      "no module 'nosuchmodels' is on the path", "(did you mean mymodels?)"],
+                 id="missing-module"),
+    pytest.param(["model=nofunc"], ["model._target_='mymodels.biuld'", "mymodels.py, which has no 'biuld'",
+                                    "did you mean build"], id="missing-function"),
+    pytest.param(["model=tiny", "+model.unitz=3"], ["model.unitz=3 is not allowed",
+                                                    "a parameter of mymodels.build (mymodels.py:5): units",
+                                                    "(did you mean units?)"], id="unknown-parameter"),
+    pytest.param(["model=needs"], ["model.depth='???' is not allowed",
+                                   "mymodels.needs_depth (mymodels.py:8) requires 'depth'"],
+                 id="missing-required-parameter"),
+    pytest.param(["model=tiny", "+model.n_classes=3"], ["model.n_classes=3",
+                                                        "tfrun passes n_classes to mymodels.build from the data"],
+                 id="key-tfrun-supplies"),
+    pytest.param(["model=notarget"], ["model._target_=None", "the dotted path of your function"], id="no-target"),
+    pytest.param(["model=tiny", "model._target_=build"], ["model._target_='build'", "names no module"],
+                 id="bare-name"),
+    pytest.param(["data=mine", "+data.sise=1"], ["data.sise=1", "a parameter of mydata.load (mydata.py:4): size",
+                                                 "did you mean size?"], id="data-unknown-parameter"),
+    pytest.param(["data=mine", "+data.seed=1"], ["data.seed=1", "tfrun passes seed to mydata.load from train.seed"],
+                 id="data-seed-is-tfruns"),
+    pytest.param(["data=mine", "+data.holdout_fraction=1.5"], ["data.holdout_fraction=1.5", "(0.0, 1.0)"],
+                 id="data-split-out-of-range"),
+    pytest.param(["train.extra_callbacks=[{_target_: mycallbacks.Stopp, threshold: 1}]"],
+                 ["train.extra_callbacks[0]._target_='mycallbacks.Stopp'", "did you mean Stop?"],
+                 id="callback-missing-class"),
+    pytest.param(["train.extra_callbacks=[{_target_: mycallbacks.Stop}]"],
+                 ["train.extra_callbacks[0].threshold='???'", "requires 'threshold'"], id="callback-missing-parameter"),
+    pytest.param(["train.extra_callbacks=[{_target_: tf_keras.callbacks.CSVLogger, file: x.csv}]"],
+                 ["train.extra_callbacks[0].file='x.csv'", "filename, separator, append",
+                  "train.extra_callbacks[0].filename='???'"], id="library-callback-wrong-parameter"),
+    pytest.param(["train.extra_callbacks=[3]"], ["train.extra_callbacks[0]=3", "a node with a _target_"],
+                 id="callback-not-a-node"),
+    pytest.param(["model=nofunc", "data=mine", "+data.sise=1", "train.epochs=0"],
+                 ["model._target_='mymodels.biuld'", "data.sise=1", "train.epochs=0"], id="all-at-once"),
+]
+
+
+@pytest.mark.parametrize("overrides, words", BAD)
+def test_a_bad_user_extension_exits_2_naming_key_value_and_allowed(project: Path, overrides: list[str],
+                                                                    words: list[str]):
+    proc = tfrun("--config-dir", "my_conf", *overrides, "hydra.run.dir=runs/bad", cwd=project, timeout=60)
+    message = proc.stdout + proc.stderr
+    assert proc.returncode == 2, message
+    assert message.startswith("tfrun: invalid configuration (nothing was run):"), message
+    for word in words:
+        assert word in message, f"{word!r} missing from:\n{message}"
+    assert "Traceback" not in message
+    assert not (project / "IMPORTED").exists(), "the check imported the user's module"
+    assert not (project / "runs" / "bad").exists()
+
+
+def test_good_user_nodes_pass_the_check(project: Path):
+    """The only problem reported is the deliberate one: the model, data and callbacks themselves are fine."""
+    proc = tfrun("--config-dir", "my_conf", "model=tiny", "data=mine", "data.size=20", "train.epochs=0",
+                 "train.extra_callbacks=[{_target_: mycallbacks.Stop, threshold: 0.9}, "
+                 "{_target_: tf_keras.callbacks.CSVLogger, filename: epochs.csv}]",
+                 "hydra.run.dir=runs/x", cwd=project, timeout=60)
+    message = proc.stdout + proc.stderr
+    assert proc.returncode == 2, message
+    problems = [line for line in message.splitlines() if line.startswith("  - ")]
+    assert problems == ["  - train.epochs=0 is not allowed: expected a number >= 1"], message
+    assert not (project / "IMPORTED").exists()
