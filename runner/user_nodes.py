@@ -231,7 +231,7 @@ def provenance(config: Any) -> dict[str, dict[str, Any]]:
 
 
 def git_state(folder: Path) -> dict[str, Any]:
-    """The commit, dirty flag and uncommitted diff hash of the git checkout holding `folder` (None if none)."""
+    """The commit, dirty flag (tracked files changed) and diff hash of the git checkout holding `folder`."""
     def git(*args: str) -> Optional[str]:
         try:
             out = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, timeout=10, check=True)
@@ -242,7 +242,7 @@ def git_state(folder: Path) -> dict[str, Any]:
     commit = git("rev-parse", "HEAD")
     if commit is None:
         return {"git_commit": None, "git_dirty": None, "git_diff_sha256": None}
-    status = git("status", "--porcelain") or ""
+    status = git("status", "--porcelain", "--untracked-files=no") or ""  # runs/ and models/ are not code changes
     diff = git("diff", "HEAD") or ""
     return {"git_commit": commit.strip(), "git_dirty": bool(status.strip()),
             "git_diff_sha256": hashlib.sha256(diff.encode()).hexdigest() if diff else None}
