@@ -122,3 +122,24 @@ def test_good_user_nodes_pass_the_check(project: Path):
     problems = [line for line in message.splitlines() if line.startswith("  - ")]
     assert problems == ["  - train.epochs=0 is not allowed: expected a number >= 1"], message
     assert not (project / "IMPORTED").exists()
+
+
+@pytest.mark.parametrize("args, code", [
+    (["--config-dir", "my_conf", "model=tiny", "data=mine", "--cfg", "job"], 0),
+    (["--config-dir", "my_conf", "model=tiny", "+model.unitz=3",
+      "train.extra_callbacks=[{_target_: mycallbacks.Stop, threshold: 0.9}]"], 2),
+])
+def test_checking_user_code_imports_no_tensorflow(project: Path, args: list[str], code: int):
+    """In-process, so the modules the check loaded can be listed: neither TensorFlow nor the user's modules."""
+    import subprocess
+    import sys
+
+    from tests.conftest import command_env
+    from tests.unit.test_fast_paths import PROBE
+
+    probe = PROBE.format(args=args) + "print('USER=' + ','.join(m for m in ('mymodels', 'mydata', 'mycallbacks') " \
+                                       "if m in sys.modules))\n"
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=project, env=command_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert f"CODE={code}" in proc.stdout, proc.stdout + proc.stderr
+    assert "HEAVY=\n" in proc.stdout and "USER=\n" in proc.stdout, proc.stdout
