@@ -4,10 +4,13 @@
                     credentials=AnonymousCredentials(), staging_bucket="gs://...")
 
 Models (upload/get/list/patch/delete), Endpoints (create/get/list/patch/delete, deployModel, undeployModel,
-predict, rawPredict), BatchPredictionJobs (create/get/list/cancel/delete) and long-running operations, with
-Vertex's validation and rules. Deploys and batch jobs run the model's serving container as a local process
-(containers.py); batch inputs and outputs live in a GCS emulator (--storage-endpoint). Tests steer it
-through the control API under /_fake/ (control.py) or the `fake_vertex` fixture (fixture.py).
+predict, rawPredict), BatchPredictionJobs, CustomJobs and HyperparameterTuningJobs (create/get/list/cancel/
+delete) and long-running operations, with Vertex's validation and rules. Deploys and batch jobs run the
+model's serving container as a local process (containers.py); a CustomJob runs every replica of every worker
+pool as a local process with Vertex's TF_CONFIG / CLUSTER_SPEC / AIP_* environment (cluster.py,
+replicas.py, custom_jobs.py) and a tuning job runs its trials that way (tuning.py, study.py); gs:// paths
+live in a GCS emulator (--storage-endpoint). Tests steer it through the control API under /_fake/
+(control.py) or the `fake_vertex` fixture (fixture.py).
 
     python -m tests.fakes.vertex --port 0 --storage-endpoint http://127.0.0.1:4443
 """

@@ -21,11 +21,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deploy-timeout", type=float, default=120.0,
                         help="seconds a container may take to become healthy (containerSpec.deploymentTimeout wins)")
     parser.add_argument("--predict-timeout", type=float, default=60.0, help="seconds a container may take to answer")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the traffic-split draw")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the traffic-split draw and of tuning jobs' parameter suggestions")
+    parser.add_argument("--max-replica-restarts", type=int, default=1,
+                        help="restarts allowed per training replica killed by a signal (as Vertex restarts a VM)")
     parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
     args = parser.parse_args(argv)
 
-    fake = Fake(args.workdir, args.storage_endpoint, args.deploy_timeout, args.predict_timeout, args.seed)
+    fake = Fake(args.workdir, args.storage_endpoint, args.deploy_timeout, args.predict_timeout, args.seed,
+                args.max_replica_restarts)
     server = FakeHttpServer(fake, args.host, args.port, verbose=args.verbose)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

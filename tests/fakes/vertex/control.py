@@ -4,7 +4,8 @@ A fault rule matches a call by HTTP method and a regular expression searched in 
 `times` times. Modes:
   http       the call is answered at once with Google's error JSON and does nothing;
   operation  the call answers a running operation that then fails with the error (no work is done);
-  job        a batch prediction job created by the call runs, then ends JOB_STATE_FAILED with the error.
+  job        a batch prediction, custom or tuning job created by the call ends JOB_STATE_FAILED with the
+             error shortly after (a custom or tuning job starts no replica).
 """
 
 from __future__ import annotations

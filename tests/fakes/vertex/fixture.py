@@ -73,8 +73,21 @@ class FakeVertex:
         return self._call("GET", "/_fake/faults")["faults"]
 
     def state(self) -> dict:
-        """Every model, endpoint, job, operation and container (with PIDs) the fake holds."""
+        """Every model, endpoint, job, operation, container and training replica (with PIDs) the fake holds."""
         return self._call("GET", "/_fake/state")
+
+    def replicas(self, job: str | None = None, trial: str | None = None) -> list[dict]:
+        """Training replicas (name, pool, index, taskType, pid, alive, restarts, log, env, ...), optionally of
+        one job (resource name or id) and trial id."""
+        return [r for r in self.state()["replicas"]
+                if (job is None or r["job"] == job or r["job"].rsplit("/", 1)[-1] == job)
+                and (trial is None or r["trial"] == trial)]
+
+    def settings(self, **values: Any) -> dict:
+        """Read, or change (e.g. maxReplicaRestarts=0), the fake's settings; reset() restores them."""
+        if values:
+            return self._call("POST", "/_fake/settings", values)
+        return self._call("GET", "/_fake/settings")
 
     def reset(self) -> None:
         self._call("POST", "/_fake/reset")

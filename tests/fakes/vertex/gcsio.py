@@ -51,6 +51,11 @@ class Gcs:
         except exceptions.NotFound:
             raise ApiError("NOT_FOUND", f"Input file {uri} does not exist or is not readable.") from None
 
+    def exists(self, uri: str) -> bool:
+        """Whether one object exists (a training package must, before a replica can install it)."""
+        bucket, name = split(uri)
+        return bool(name) and self.client().bucket(bucket).blob(name).exists()
+
     def write(self, uri: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         bucket, name = split(uri)
         self.client().bucket(bucket).blob(name).upload_from_string(data, content_type=content_type)

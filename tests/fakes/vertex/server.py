@@ -1,5 +1,6 @@
 """The HTTP side of fake-vertex: Vertex's REST routes (v1, as the Python SDK's REST transport calls them),
-the operations routes (`/ui/...` and `/v1/...`), and the control API under `/_fake/`.
+the operations routes (`/ui/...` and `/v1/...`), and the control API under `/_fake/` (health, calls,
+faults, state, settings, reset).
 
 Requests and answers are JSON with camelCase fields; enums are answered as ints when the query carries
 `$alt=json;enum-encoding=int` (the SDK always sends it) and as names otherwise. Errors are Google's
@@ -25,11 +26,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from .batch import BatchService
 from .containers import Launcher
 from .control import Control, FaultRule
+from .custom_jobs import CustomJobService
 from .endpoint_service import EndpointService
 from .gcsio import Gcs
 from .model_service import ModelService
 from .operations import Operations
+from .replicas import Training
 from .store import Store
+from .tuning import TuningJobService
 from .wire import ApiError, camel, new_id, normalise_enums, to_wire
 
 
@@ -94,12 +98,14 @@ class Fake:
     """The whole fake: resources, operations, containers, control; `route()` answers one request."""
 
     def __init__(self, workdir: Path | None = None, storage_endpoint: str | None = None,
-                 deploy_timeout: float = 120.0, predict_timeout: float = 60.0, seed: int | None = None) -> None:
+                 deploy_timeout: float = 120.0, predict_timeout: float = 60.0, seed: int | None = None,
+                 max_replica_restarts: int = 1) -> None:
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="fake-vertex-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.storage_endpoint = storage_endpoint
         self.deploy_timeout = deploy_timeout
         self.predict_timeout = predict_timeout
+        self.seed = seed
         self.rng = random.Random(seed)
         self.store = Store()
         self.ops = Operations(self.store)
@@ -109,6 +115,9 @@ class Fake:
         self.model_service = ModelService(self)
         self.endpoint_service = EndpointService(self)
         self.batch_service = BatchService(self)
+        self.training = Training(self.workdir, max_replica_restarts)
+        self.custom_jobs = CustomJobService(self)
+        self.tuning_jobs = TuningJobService(self)
         self.routes = self._routes()
 
     @staticmethod
@@ -125,6 +134,7 @@ class Fake:
     def _routes(self) -> list[tuple[str, re.Pattern, Callable[..., Any]]]:
         loc = r"/v1(?:beta1)?/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
         m, e, b = self.model_service, self.endpoint_service, self.batch_service
+        c, h = self.custom_jobs, self.tuning_jobs
         table = [
             ("POST", loc + r"/models:upload", m.upload),
             ("GET", loc + r"/models", m.list),
@@ -145,6 +155,16 @@ class Fake:
             ("GET", loc + r"/batchPredictionJobs/(?P<job>[^/:]+)", b.get),
             ("POST", loc + r"/batchPredictionJobs/(?P<job>[^/:]+):cancel", b.cancel),
             ("DELETE", loc + r"/batchPredictionJobs/(?P<job>[^/:]+)", b.delete),
+            ("POST", loc + r"/customJobs", c.create),
+            ("GET", loc + r"/customJobs", c.list),
+            ("GET", loc + r"/customJobs/(?P<job>[^/:]+)", c.get),
+            ("POST", loc + r"/customJobs/(?P<job>[^/:]+):cancel", c.cancel),
+            ("DELETE", loc + r"/customJobs/(?P<job>[^/:]+)", c.delete),
+            ("POST", loc + r"/hyperparameterTuningJobs", h.create),
+            ("GET", loc + r"/hyperparameterTuningJobs", h.list),
+            ("GET", loc + r"/hyperparameterTuningJobs/(?P<job>[^/:]+)", h.get),
+            ("POST", loc + r"/hyperparameterTuningJobs/(?P<job>[^/:]+):cancel", h.cancel),
+            ("DELETE", loc + r"/hyperparameterTuningJobs/(?P<job>[^/:]+)", h.delete),
             ("GET", r"/(?:ui|v1|v1beta1)/(?P<name>projects/[^:]+/operations/[^/:]+)", self._op_get),
             ("POST", r"/(?:ui|v1|v1beta1)/(?P<name>projects/[^:]+/operations/[^/:]+):wait", self._op_wait),
             ("POST", r"/(?:ui|v1|v1beta1)/(?P<name>projects/[^:]+/operations/[^/:]+):cancel", self._op_cancel),
@@ -156,6 +176,8 @@ class Fake:
             ("GET", r"/_fake/faults", lambda req: {"faults": self.control.snapshot()["rules"]}),
             ("POST", r"/_fake/faults", lambda req: self.control.add_rule(json.loads(req.raw or b"{}")).as_dict()),
             ("GET", r"/_fake/state", lambda req: self.state()),
+            ("GET", r"/_fake/settings", lambda req: self.settings()),
+            ("POST", r"/_fake/settings", self._set_settings),
             ("POST", r"/_fake/reset", lambda req: self.reset() or {"reset": True}),
         ]
         return [(method, re.compile(pattern + r"$"), handler) for method, pattern, handler in table]
@@ -179,6 +201,22 @@ class Fake:
         ops = self.ops.list(name)
         return {"operations": ops} if ops else {}
 
+    def settings(self) -> dict:
+        return {"maxReplicaRestarts": self.training.max_restarts}
+
+    def _set_settings(self, req: Request) -> dict:
+        """Control API: `{"maxReplicaRestarts": N}` = restarts allowed per training replica killed by a signal."""
+        body = json.loads(req.raw or b"{}")
+        unknown = set(body) - {"maxReplicaRestarts"}
+        if unknown:
+            raise ApiError("INVALID_ARGUMENT", f"unknown settings {sorted(unknown)}; known: maxReplicaRestarts")
+        if "maxReplicaRestarts" in body:
+            value = body["maxReplicaRestarts"]
+            if not isinstance(value, int) or value < 0:
+                raise ApiError("INVALID_ARGUMENT", f"maxReplicaRestarts must be an integer >= 0, got {value!r}")
+            self.training.max_restarts = value
+        return self.settings()
+
     def _clear_calls(self, req: Request) -> dict:
         with self.control.lock:
             self.control.calls.clear()
@@ -192,6 +230,10 @@ class Fake:
                 "endpoints": [{**self.endpoint_service.view(e), "pendingDeployedModels": list(e["_pending"])}
                               for e in self.store.all("endpoints")],
                 "batchPredictionJobs": self.store.all("batchPredictionJobs"),
+                "customJobs": self.store.all("customJobs"),
+                "hyperparameterTuningJobs": self.store.all("hyperparameterTuningJobs"),
+                "replicas": self.training.snapshot(),
+                "settings": self.settings(),
                 "operations": list(self.ops.ops.values()),
                 "containers": self.launcher.snapshot(),
                 "projects": dict(self.store.projects),
@@ -200,16 +242,23 @@ class Fake:
             }
 
     def reset(self) -> None:
-        """Forget every resource, operation, fault and call; stop every container."""
+        """Forget every resource, operation, fault, call and setting; stop every container and replica."""
         self.batch_service.cancel_all()
+        self.custom_jobs.cancel_all()
+        self.tuning_jobs.cancel_all()
+        self.training.stop_all(forget=True)
+        self.tuning_jobs.reseed()
         self.ops.clear()  # sets every operation's cancel event: deploys under way give up
         self.launcher.stop_all()
         self.store.clear()
         self.control.clear()
 
     def shutdown(self) -> None:
-        """Stop every container and let none start after this (deploys and jobs under way fail)."""
+        """Stop every container and replica and let none start after this (deploys and jobs under way fail)."""
         self.batch_service.cancel_all()
+        self.custom_jobs.cancel_all()
+        self.tuning_jobs.cancel_all()
+        self.training.stop_all(close=True)
         self.launcher.stop_all(close=True)
 
     def route(self, method: str, target: str, raw: bytes, headers: Any) -> tuple[int, bytes, dict[str, str]]:

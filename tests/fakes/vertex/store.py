@@ -1,4 +1,4 @@
-"""Resources kept by the fake: models, endpoints, batch prediction jobs, under one lock.
+"""Resources kept by the fake: models, endpoints, batch prediction, custom and tuning jobs, under one lock.
 
 Names are Vertex's: `projects/<number>/locations/<region>/<collection>/<id>`. Vertex answers with the
 project *number* even when called with the project id, so the fake maps every project id to a stable
@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 from .filters import compile_filter
 from .wire import ApiError
 
-COLLECTIONS = ("models", "endpoints", "batchPredictionJobs")
+COLLECTIONS = ("models", "endpoints", "batchPredictionJobs", "customJobs", "hyperparameterTuningJobs")
 
 
 class Store:

@@ -73,6 +73,11 @@ ENUMS: dict[str, dict[str, int]] = {
                    "GENIE": 5, "CUSTOM_TEXT_EMBEDDING": 6, "MARKETPLACE": 7},
 }
 _NAMES = {key: {number: name for name, number in table.items()} for key, table in ENUMS.items()}
+# Trial.State (study.proto) shares the JSON key "state" with JobState; its names never clash with JobState's,
+# so trials are stored with these names and answered by them (never read from requests: trials are output only)
+OUTPUT_ENUMS: dict[str, dict[str, int]] = {
+    "state": {"STATE_UNSPECIFIED": 0, "REQUESTED": 1, "ACTIVE": 2, "STOPPING": 3, "SUCCEEDED": 4, "INFEASIBLE": 5},
+}
 # user-defined maps and payloads: never read as enums (a label may well be called "state")
 FREE_FORM = frozenset({"labels", "modelParameters", "instances", "parameters", "predictions", "instance",
                        "prediction", "metadata", "predictSchemata", "explanationSpec", "env", "userMetadata"})
@@ -101,12 +106,17 @@ def to_wire(value: Any, int_enums: bool) -> Any:
                 out[key] = item
                 continue
             if key in ENUMS and int_enums:
-                item = [ENUMS[key][v] for v in item] if isinstance(item, list) else ENUMS[key][item]
+                item = [_number(key, v) for v in item] if isinstance(item, list) else _number(key, item)
             out[key] = to_wire(item, int_enums)
         return out
     if isinstance(value, list):
         return [to_wire(item, int_enums) for item in value]
     return value
+
+
+def _number(key: str, name: str) -> int:
+    number = ENUMS[key].get(name)
+    return OUTPUT_ENUMS[key][name] if number is None else number
 
 
 def normalise_enums(value: Any) -> Any:
