@@ -4,8 +4,9 @@ Hydra reports a group option that does not exist as `In 'config': Could not find
 its search path, even when the option came from a preset's `override /data: nope` (Hydra applies a
 preset's overrides to the primary defaults list, so it names `config`, not the preset). tfrun
 finds who named the option (the command line, a preset, or another config file) and says so,
-with the group's options. Other composition errors (a preset's unknown key or bad type, a group
-chosen without `override`) keep Hydra's text in the same format.
+with the group's options. A command-line value the schema refuses (`train.epochs=ten`) is named
+by key, value and what is allowed; other composition errors (a preset's unknown key or bad type,
+a group chosen without `override`) keep Hydra's text in the same format.
 """
 
 from __future__ import annotations
@@ -122,9 +123,50 @@ def missing_option_problem(exc: Any, argv: list[str]) -> Optional[Problem]:
                                   + (f"; options are read from {where})" if where else ")"))
 
 
+def _command_line_values(argv: list[str]) -> dict[str, str]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    tokens = [a for a in argv if not a.startswith("-") and "=" in a]
+    try:
+        return {o.key_or_group: o.get_value_element_as_str() for o in OverridesParser.create().parse_overrides(tokens)}
+    except Exception:
+        return {}
+
+
+def override_problem(exc: BaseException, argv: list[str]) -> Optional[Problem]:
+    """A Problem for a command-line value the structured config refuses (OmegaConf names the key)."""
+    import dataclasses
+    import difflib
+
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+    cause = exc.__cause__
+    key = getattr(cause, "full_key", None)
+    if not isinstance(cause, OmegaConfBaseException) or not key:
+        return None
+    value = _command_line_values(argv).get(key, getattr(cause, "value", None))
+    first = str(cause).splitlines()[0]
+    choices = re.match(r"Invalid value .*, expected one of \[(.*)\]$", first)
+    schema = getattr(cause, "object_type", None)
+    if choices:
+        allowed = "one of " + choices.group(1)
+    elif isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and dataclasses.is_dataclass(schema):
+        path, _, name = key.rpartition(".")
+        fields = [f.name for f in dataclasses.fields(schema) if not f.name.startswith("_")]
+        allowed = f"a key of {path or 'the config'}: {', '.join(fields)}"
+        close = difflib.get_close_matches(name, fields, n=3, cutoff=0.6)
+        if close:
+            allowed += " (did you mean " + " or ".join(f"{path}.{c}" if path else c for c in close) + "?)"
+    else:
+        allowed = f"a value of the key's type ({first})"
+    return Problem(key, value, allowed)
+
+
 def other_problem_lines(exc: BaseException, argv: list[str]) -> list[str]:
-    """Hydra's message for a composition error that is not a missing option, naming the preset."""
+    """Hydra's message (and OmegaConf's below it) for any other composition error, naming the preset."""
     text = str(exc).split("\nConfig search path:")[0].strip()
+    if exc.__cause__ is not None and str(exc.__cause__) not in text:
+        text += "\n" + str(exc.__cause__)
     lines = [line.rstrip() for line in text.splitlines() if line.strip()]
     presets = command_line_choices(argv).get(PRESET_GROUP, [])
     if presets and not any(f"'{PRESET_GROUP}/" in line for line in lines[:1]):
@@ -136,7 +178,8 @@ def report(exc: BaseException, argv: list[str]) -> None:
     """Write the error in tfrun's format to stderr."""
     from hydra.errors import MissingConfigException
 
-    problem = missing_option_problem(exc, argv) if isinstance(exc, MissingConfigException) else None
+    problem = missing_option_problem(exc, argv) if isinstance(exc, MissingConfigException) \
+        else override_problem(exc, argv)
     sys.stderr.write(HEADER + "\n")
     if problem is not None:
         sys.stderr.write(f"  - {problem}\n")

@@ -143,3 +143,10 @@ def test_presets_ship_inside_the_package():
         package = "runner.conf." + folder.replace("/", ".")
         assert package in tool["packages"], package
         assert tool["package-data"].get(package) == ["*.yaml"], package
+
+
+def test_a_key_the_schema_lacks_on_the_command_line_is_named_with_close_matches(tmp_path: Path):
+    proc = tfrun("train.epoch=3", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2
+    assert "  - train.epoch='3' is not allowed: expected a key of train: epochs, batch_size" in proc.stderr
+    assert "(did you mean train.epochs?)" in proc.stderr and "Traceback" not in proc.stderr
