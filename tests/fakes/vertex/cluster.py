@@ -84,7 +84,8 @@ def check_job_spec(spec: Any, where: str = "custom_job.job_spec") -> dict:
                               ("pythonModule", "python_module")):
                 if not package.get(key):
                     raise ApiError("INVALID_ARGUMENT", f"{at}.python_package_spec.{name} is required.")
-        checked.append(dict(pool, replicaCount=count, machineSpec=check_machine_spec(pool.get("machineSpec") or {}, at)))
+        machine = check_machine_spec(pool.get("machineSpec") or {}, at)
+        checked.append(dict(pool, replicaCount=count, machineSpec=machine))
     base = (spec.get("baseOutputDirectory") or {}).get("outputUriPrefix", "")
     if base and not base.startswith("gs://"):
         raise ApiError("INVALID_ARGUMENT", f"{where}.base_output_directory.output_uri_prefix must be a gs:// URI, "

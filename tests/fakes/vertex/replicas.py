@@ -132,15 +132,23 @@ class ReplicaSet:
         self.max_restarts = max_restarts
         self.restart_all = restart_all
         self.timeout = timeout
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # starting a replica and halting the set exclude each other
+        self.halted = False  # set when the fake stops or resets: no replica of this set starts again
 
     @property
     def chief(self) -> Replica:
         return self.replicas[0]
 
-    def start(self) -> None:
-        for replica in self.replicas:
-            replica.start()
+    def _start(self, replica: Replica) -> None:
+        with self.lock:
+            if not self.halted:
+                replica.start()
+
+    def halt(self) -> None:
+        """Stop every replica for good (the fake stops or resets): none starts or restarts after this."""
+        with self.lock:
+            self.halted = True
+        self.stop()
 
     def stop(self, but: Replica | None = None) -> None:
         """Stop every replica (but one) at once: SIGTERM all, then wait for each."""
@@ -156,9 +164,10 @@ class ReplicaSet:
         """Start the replicas, watch them until the job ends: ("SUCCEEDED"|"FAILED"|"CANCELLED", error)."""
         deadline = time.monotonic() + self.timeout if self.timeout else None
         try:
-            self.start()
+            for replica in self.replicas:
+                self._start(replica)
             while True:
-                if cancelled.wait(POLL):
+                if cancelled.wait(POLL) or self.halted:
                     return "CANCELLED", None
                 if deadline is not None and time.monotonic() > deadline:
                     return "FAILED", ApiError("DEADLINE_EXCEEDED", f"The job ran longer than its timeout of "
@@ -203,7 +212,7 @@ class ReplicaSet:
             member.note(f"{'the job is' if self.restart_all else 'replica'} restarted (" + (
                 f"killed by signal {-code}" if member is replica else f"{replica.name} was killed") +
                 f"), restart {member.restarts} of {self.max_restarts}")
-            member.start()
+            self._start(member)
 
     def snapshot(self) -> list[dict]:
         return [r.as_dict() for r in self.replicas]
@@ -245,7 +254,7 @@ class Training:
                 self.sets.clear()
                 self.max_restarts = self.default_restarts
         for replicas in sets:
-            replicas.stop()
+            replicas.halt()
 
     def snapshot(self) -> list[dict]:
         with self.lock:

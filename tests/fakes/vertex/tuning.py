@@ -115,15 +115,15 @@ class TuningJobService(TrainingJobService):
             if not active:
                 break
             try:
-                trial, state, error, replicas_dir = finished.get(timeout=0.05)
+                trial, state, error, metric_file = finished.get(timeout=0.05)
+                active.pop(trial["id"])
+                ok = self._finish_trial(job, trial, state, error, metric_file)
+                succeeded, failed = succeeded + ok, failed + (not ok)
+                if not ok and stop is None and not cancelled.is_set():
+                    stop = self._too_many_failures(job, trial, failed)
             except queue.Empty:
-                continue
-            active.pop(trial["id"])
-            ok = self._finish_trial(job, trial, state, error, replicas_dir, stopped=cancelled.is_set() or stop)
-            succeeded, failed = succeeded + ok, failed + (not ok)
-            if not ok and stop is None and not cancelled.is_set():
-                stop = self._too_many_failures(job, trial, failed)
-            if stop is not None or cancelled.is_set():
+                pass
+            if stop is not None or cancelled.is_set():  # stop the trials still running
                 for _trial, event in active.values():
                     event.set()
         if cancelled.is_set():
@@ -144,8 +144,8 @@ class TuningJobService(TrainingJobService):
         except Exception as exc:  # a bug of the fake: the trial fails visibly
             finished.put((trial, "FAILED", ApiError("INTERNAL", f"fake-vertex trial error: {exc!r}"), None))
 
-    def _finish_trial(self, job: dict, trial: dict, state: str, error: ApiError | None, metric_file: Path | None,
-                      stopped: Any) -> bool:
+    def _finish_trial(self, job: dict, trial: dict, state: str, error: ApiError | None,
+                      metric_file: Path | None) -> bool:
         """Record a trial's end in the job; whether it succeeded."""
         fields: dict[str, Any] = {"endTime": now()}
         ok = False
@@ -160,7 +160,7 @@ class TuningJobService(TrainingJobService):
                 metric = job["_study"]["metrics"][0]["metricId"]
                 fields.update(state="INFEASIBLE", infeasibleReason=f"The trial ended without reporting the metric "
                               f"{metric!r} (cloudml-hypertune writes it to CLOUD_ML_HP_METRIC_FILE).")
-        elif state == "CANCELLED" or (stopped and error is None):
+        elif state == "CANCELLED":
             fields.update(state="INFEASIBLE", infeasibleReason="The trial was stopped before it ended: the tuning "
                           "job was cancelled or failed.")
         else:
