@@ -174,12 +174,27 @@ def other_problem_lines(exc: BaseException, argv: list[str]) -> list[str]:
     return lines
 
 
+def appended_group_problem(exc: BaseException, argv: list[str]) -> Optional[Problem]:
+    """`+experiment=NAME` (lightning-hydra-template's habit for a group absent by default): every tfrun
+    group, experiment included, is in the defaults list, so it is chosen without `+`."""
+    match = re.match(r"Multiple values for ([\w/]+)\.", str(exc))
+    if not match:
+        return None
+    group = match.group(1)
+    given = [a for a in argv if a.startswith(f"+{group}=") or a.startswith(f"++{group}=")]
+    if not given:
+        return None
+    option = given[0].split("=", 1)[1]
+    return Problem(given[0].split("=", 1)[0], option,
+                   f"{group}={option}, without '+' ({group} is a group tfrun always has; '+' adds a new one)")
+
+
 def report(exc: BaseException, argv: list[str]) -> None:
     """Write the error in tfrun's format to stderr."""
     from hydra.errors import MissingConfigException
 
     problem = missing_option_problem(exc, argv) if isinstance(exc, MissingConfigException) \
-        else override_problem(exc, argv)
+        else override_problem(exc, argv) or appended_group_problem(exc, argv)
     sys.stderr.write(HEADER + "\n")
     if problem is not None:
         sys.stderr.write(f"  - {problem}\n")

@@ -150,3 +150,10 @@ def test_a_key_the_schema_lacks_on_the_command_line_is_named_with_close_matches(
     assert proc.returncode == 2
     assert "  - train.epoch='3' is not allowed: expected a key of train: epochs, batch_size" in proc.stderr
     assert "(did you mean train.epochs?)" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_preset_chosen_with_plus_says_to_drop_it(tmp_path: Path):
+    proc = tfrun("+experiment=digits_tflite_int8", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2
+    assert "  - +experiment='digits_tflite_int8' is not allowed: expected experiment=digits_tflite_int8, " \
+           "without '+'" in proc.stderr, proc.stderr
