@@ -82,7 +82,9 @@ def save_serving_model(model: Any, path: Path, *, input_name: str, input_shape: 
             outputs[CLASS_ID] = tf.argmax(probabilities, axis=-1)
         return outputs
 
-    tf.saved_model.save(model, str(path), signatures={"serving_default": serve.get_concrete_function()})
+    # The tf.function itself, not a concrete function: under MultiWorkerMirroredStrategy a concrete
+    # function traced over distributed variables (BatchNormalization's) cannot be saved.
+    tf.saved_model.save(model, str(path), signatures={"serving_default": serve})
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
