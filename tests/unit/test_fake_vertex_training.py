@@ -150,7 +150,7 @@ def test_failing_replica_fails_the_job_with_its_log(vertex):
 def test_killed_replica_is_restarted(vertex):
     def submit(name: str, **options) -> "aiplatform.CustomJob":
         job = aiplatform.CustomJob(display_name=name, base_output_dir=f"{vertex.gs}/{name}",
-                                   worker_pool_specs=[pool(1, ("--sleep", "3")), pool(1, ("--sleep", "1"))])
+                                   worker_pool_specs=[pool(1, ("--sleep", "4")), pool(1, ("--sleep", "1.5"))])
         job.submit(**options)
         return job
 
@@ -297,6 +297,8 @@ def test_tuning_job_runs_its_trials(vertex):
     spans = [(r["started"], r["ended"]) for r in records.values()]
     overlap = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
     assert overlap == 2
+    (listed,) = aiplatform.HyperparameterTuningJob.list(filter='display_name="fvt-hp" AND state="JOB_STATE_SUCCEEDED"')
+    assert [t.state for t in listed.trials] == [t.state for t in trials]
 
 
 def test_tuning_failures_cancel_and_faults(vertex):
@@ -318,6 +320,7 @@ def test_tuning_failures_cancel_and_faults(vertex):
     alive = wait_until(lambda: (lambda rs: rs if len(rs) == 2 else None)(
         [r for r in vertex.fake.replicas() if r["alive"] and "fvt-hp-cancel" in r["env"]["AIP_MODEL_DIR"]]),
         what="2 trials running")
+    running.wait_for_resource_creation()  # run(sync=False) stores the created job in a background thread
     running.cancel()
     with pytest.raises(RuntimeError, match="CANCELED"):
         running.wait()

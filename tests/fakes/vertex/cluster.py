@@ -12,7 +12,8 @@ Command of a replica, started as a local process (no Docker here, so no image is
   * pythonPackageSpec: every packageUri must exist in the GCS emulator (else the replica fails as the
     executor's `gsutil cp` does), then `sys.executable -m <pythonModule> <args>` runs: the current
     interpreter, where the code is already importable, stands in for installing the package into
-    executorImageUri. The fake's working directory is put on PYTHONPATH for that reason.
+    executorImageUri. For the same reason the fake's own working directory is put on every replica's
+    PYTHONPATH (each replica runs in a working directory of its own, as on its own VM).
   * tuning trials: `--<parameterId>=<value>` appended to every replica's args, as Vertex does.
 
 Environment of a replica (exactly these, plus the spec's `env`, expanded, applied last):
