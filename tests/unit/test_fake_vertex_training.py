@@ -146,6 +146,15 @@ def test_failing_replica_fails_the_job_with_its_log(vertex):
     chief = vertex.fake.replicas(job.name)[0]
     assert chief["name"] == "workerpool0-0" and _gone(chief["pid"])  # the other replicas were stopped
 
+    slow = aiplatform.CustomJob(display_name="fvt-timeout", worker_pool_specs=[pool(1, ("--sleep", "30"))])
+    with pytest.raises(RuntimeError, match="longer than its timeout of 1 s"):
+        slow.run(timeout=1)  # scheduling.timeout
+    assert slow.error.code == 4 and _gone(vertex.fake.replicas(slow.name)[0]["pid"])
+    missing = aiplatform.CustomJob(display_name="fvt-no-binary", worker_pool_specs=[
+        pool(1, container_spec={"image_uri": "example.com/x:1", "command": ["/nonexistent/train"]})])
+    with pytest.raises(RuntimeError, match="non-zero status of 127"):
+        missing.run()
+
 
 def test_killed_replica_is_restarted(vertex):
     def submit(name: str, **options) -> "aiplatform.CustomJob":

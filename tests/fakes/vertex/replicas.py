@@ -140,9 +140,18 @@ class ReplicaSet:
         return self.replicas[0]
 
     def _start(self, replica: Replica) -> None:
+        """Start one replica; a command that cannot be executed fails the job as a container's exit 127 does."""
         with self.lock:
-            if not self.halted:
+            if self.halted:
+                return
+            try:
                 replica.start()
+            except OSError as exc:
+                replica.note(f"cannot execute {replica.plan.argv[0]!r}: {exc}")
+                raise ApiError("INVALID_ARGUMENT", f"The replica {replica.name} exited with a non-zero status of "
+                               f"127. Termination reason: Error.\nexec {replica.plan.argv[0]!r} failed: {exc}\n"
+                               f"To find out more about why your job exited please check the logs: "
+                               f"{replica.log_path}") from None
 
     def halt(self) -> None:
         """Stop every replica for good (the fake stops or resets): none starts or restarts after this."""
@@ -166,6 +175,10 @@ class ReplicaSet:
         try:
             for replica in self.replicas:
                 self._start(replica)
+        except ApiError as error:
+            self.stop()
+            return "FAILED", error
+        try:
             while True:
                 if cancelled.wait(POLL) or self.halted:
                     return "CANCELLED", None
@@ -194,7 +207,10 @@ class ReplicaSet:
                 replica.note("exited 0")
                 continue
             if code < 0 and replica.restarts < self.max_restarts:
-                self._restart(replica, code)
+                try:
+                    self._restart(replica, code)
+                except ApiError as error:
+                    return "FAILED", error
                 if self.restart_all:
                     return None  # every replica was restarted: the other exits seen here are moot
                 continue
