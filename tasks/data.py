@@ -33,6 +33,10 @@ class Splits:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
+    @property
+    def input_dtype(self) -> str:
+        return str(self.x_train.dtype)
+
     def summary(self) -> dict[str, Any]:
         return {"train": len(self.x_train), "validation": len(self.x_valid), "holdout": len(self.x_holdout),
                 "input_name": self.input_name, "input_shape": list(self.input_shape),
@@ -185,8 +189,18 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
         splits, notes = user_data.to_splits(result, str(cfg.data._target_), cfg.data, cfg.train.seed)
     else:
         splits = instantiate(cfg.data, seed=cfg.train.seed)
+    checked: dict[str, Any] = {}
+    if getattr(splits, "streamed", False):  # a train factory (tasks.user_stream): TensorFlow's checks, before training
+        from tasks import user_stream
+
+        checked = user_stream.check(splits, ctx.need("strategy"), ctx.state.get("global_batch_size",
+                                    cfg.train.batch_size), cfg.strategy.get("steps_per_epoch"))
     ctx.state["data"] = splits
-    info = {**splits.summary(), **({"notes": notes} if notes else {})}
-    return {"summary": f"{cfg.data.name}: {info['train']} train / {info['validation']} validation / "
+    info = {**splits.summary(), **checked, **({"notes": notes} if notes else {})}
+    train, validation = info["train"], info["validation"]
+    if checked:  # a stream's size is the loader's train_examples, when it gives it
+        train = "streamed" if train is None else f"{train} streamed"
+        validation = "streamed" if validation is None else validation
+    return {"summary": f"{cfg.data.name}: {train} train / {validation} validation / "
                        f"{info['holdout']} holdout, input {info['input_name']} {info['input_dtype']}"
                        f"{info['input_shape']}", **info}

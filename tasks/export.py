@@ -96,14 +96,14 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     if not cluster.is_chief():  # saving is collective: non-chief workers save too, to a dir they remove
         with tempfile.TemporaryDirectory(prefix="tfrun-export-") as scratch:
             save_serving_model(model, Path(scratch) / "model", input_name=data.input_name,
-                               input_shape=data.input_shape, input_dtype=str(data.x_train.dtype), class_id=class_id)
+                               input_shape=data.input_shape, input_dtype=data.input_dtype, class_id=class_id)
         return {"summary": f"task {cluster.task_name()}: saved to a temporary dir (the chief exports)"}
     base = Path(cfg.models_dir) / cfg.model_name
     base.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=base))
     try:
         save_serving_model(model, tmp_dir, input_name=data.input_name, input_shape=data.input_shape,
-                           input_dtype=str(data.x_train.dtype), class_id=class_id)
+                           input_dtype=data.input_dtype, class_id=class_id)
         files = tree_files(tmp_dir)
         version, path = publish(tmp_dir, base)
     except BaseException:
@@ -111,7 +111,7 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
         raise
     ctx.state["export"] = {"path": path, "version": version}
     artifact = {"kind": "saved_model", "path": relative(path), "model_name": cfg.model_name, "version": version,
-                "signature": "serving_default", "input": {"name": data.input_name, "dtype": str(data.x_train.dtype),
+                "signature": "serving_default", "input": {"name": data.input_name, "dtype": data.input_dtype,
                                                            "shape": [None, *data.input_shape]},
                 "outputs": output_names(class_id),
                 "sha256": tree_sha256(files), "bytes": sum(f["bytes"] for f in files), "files": files}

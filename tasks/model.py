@@ -62,7 +62,7 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
         if is_user_node(cfg.model):  # the user's builder: called with the input spec it names, result checked
             model = build_model(cfg.model, data)
         else:
-            model = instantiate(cfg.model, input_shape=list(data.input_shape), input_dtype=str(data.x_train.dtype),
+            model = instantiate(cfg.model, input_shape=list(data.input_shape), input_dtype=data.input_dtype,
                                 input_name=data.input_name, scale=data.scale, n_classes=data.n_classes)
     ctx.state["model"] = model
     params = int(model.count_params())

@@ -364,8 +364,14 @@ def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     representative = None
     if quantization == "int8":
         data = ctx.need("data")
-        representative = representative_sample(data.x_train, int(target.representative_samples),
-                                               int(cfg.train.seed))
+        if getattr(data, "streamed", False):  # no training arrays: calibrate on the user's stream (tasks.user_stream)
+            from tasks.user_stream import representative as streamed_sample
+
+            representative = streamed_sample(data, int(target.representative_samples), int(cfg.train.seed),
+                                             int(cfg.data.shuffle_buffer))
+        else:
+            representative = representative_sample(data.x_train, int(target.representative_samples),
+                                                   int(cfg.train.seed))
     keras_model = ctx.need("model") if source == "keras" else None
     options = dict(saved_model_dir=None if keras_model is not None else check_saved_model(export["path"]),
                    keras_model=keras_model, select_tf_ops=bool(target.select_tf_ops))

@@ -95,6 +95,10 @@ def fit_inputs(cfg: Any, data: Any, strategy: Any, global_batch: int) -> dict[st
     """model.fit's data arguments. ParameterServerStrategy needs a DatasetCreator and steps_per_epoch."""
     import math
 
+    if getattr(data, "streamed", False):  # the user's dataset factory (tasks.user_stream)
+        from tasks.user_stream import fit_inputs as streamed_inputs
+
+        return streamed_inputs(cfg, data, strategy, global_batch)
     train, buffer = cfg.train, cfg.data.shuffle_buffer
     if not _is_parameter_server(strategy):
         inputs: dict[str, Any] = {"x": pipeline(data.x_train, data.y_train, batch_size=global_batch, shuffle=True,
@@ -146,9 +150,12 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     inputs = fit_inputs(cfg, data, strategy, ctx.state.get("global_batch_size", train.batch_size))
     callbacks, initial_epoch = _callbacks(keras, cfg, ctx, model, strategy, "validation_data" in inputs)
+    from tasks.user_stream import reading
+
     try:
-        history = model.fit(epochs=train.epochs, initial_epoch=initial_epoch, verbose=train.verbose,
-                            callbacks=callbacks, **inputs)
+        with reading(data):  # a streamed dataset's read error names the user's loader
+            history = model.fit(epochs=train.epochs, initial_epoch=initial_epoch, verbose=train.verbose,
+                                callbacks=callbacks, **inputs)
     finally:
         _remove_worker_dirs(ctx.run_dir)
     last = {k: float(v[-1]) for k, v in history.history.items() if v}

@@ -21,13 +21,35 @@ The contract (README "Your own model and data"):
   (``train``, ``validation``, ``holdout``: ``(x, y)`` pairs), and the metadata ``input_name``,
   ``scale``, ``n_classes`` (input shape and dtype come from ``x``). Labels are integer class ids
   in ``[0, n_classes)``.
+- **Data that does not fit in memory** (tasks.user_stream): ``train`` (and optionally
+  ``validation``) may be a *factory* instead of arrays: a function taking no argument, or one
+  (``input_context``, a ``tf.distribute.InputContext``), that returns an **unbatched**
+  ``tf.data.Dataset`` of ``(x, y)`` examples, one pass, no ``.repeat()``. tfrun calls it where each
+  strategy needs the dataset (per worker, per input pipeline), takes ``data.limit`` examples,
+  shuffles with ``data.shuffle_buffer`` and train.seed, and batches by train.batch_size (the global
+  batch, split over replicas). ``holdout`` stays an ``(x, y)`` pair of arrays (required: evaluation,
+  every deployment's parity check, TFLite evaluation and Vertex batch prediction compare predictions
+  on it, so its size bounds memory); its shape and dtype are the export's input, and every streamed
+  example must match them (float64 is cast to float32 on both sides). ``n_classes`` is required.
+  ``train_examples`` (how many examples the factory yields) sizes an epoch where a strategy repeats
+  the data: ``parameter_server`` (or set ``strategy.steps_per_epoch``), and ``multi_worker`` with a
+  factory that takes ``input_context`` (it then shards its own files per worker; a zero-argument
+  factory is sharded by tf.data, by file or by example). ``input_shape`` / ``input_dtype`` may be
+  stated; they must be the holdout's. int8 TFLite calibrates on the first
+  target.representative_samples examples of the seeded shuffle of the stream. Under
+  ``parameter_server`` the dataset runs on the worker tasks, so it cannot call Python
+  (``from_generator``, ``py_function``): read files with tf.data there; validation is not used
+  under parameter_server (as with arrays). Checked at the data step, before training: the factory
+  raising or not returning a Dataset, a batched or endless dataset, an element_spec that does not
+  match the holdout, non-integer labels, and the first 256 examples (shape, labels in range).
 - **Callbacks** (`train.extra_callbacks`): a list of nodes, each a ``_target_`` that returns a
   tf-keras callback (``tf_keras.callbacks.Callback``); they run after tfrun's own.
 
 What only running the code can show is checked here, and reported as a UserCodeError naming the
 function and the problem (the run's record says failed, with that message): an import that fails,
 the function raising, a builder that returns no tf-keras model or a model that cannot take the
-data or does not output probabilities, a loader whose labels are out of range.
+data or does not output probabilities, a loader whose labels are out of range (tasks.user_stream
+checks a dataset factory the same way).
 """
 
 from __future__ import annotations
@@ -141,7 +163,7 @@ def build_model(node: Mapping[str, Any], data: Any) -> Any:
     """The user's model, checked: a tf-keras model that takes the data and outputs probabilities."""
     import tf_keras as keras
 
-    spec = {"input_shape": tuple(data.input_shape), "input_dtype": str(data.x_train.dtype),
+    spec = {"input_shape": tuple(data.input_shape), "input_dtype": data.input_dtype,
             "input_name": data.input_name, "scale": data.scale, "n_classes": data.n_classes}
     target = str(node["_target_"])
     model = call(node, "model", "model", spec)
@@ -166,13 +188,16 @@ def _model_hint(value: Any) -> str:
 
 
 def probe(model: Any, data: Any, target: str) -> None:
-    """Run two training examples through the model: it must take the data's input and output probabilities."""
-    x = data.x_train[:2]
+    """Run two holdout examples through the model: it must take the data's input and output probabilities.
+
+    The holdout, not the training split: it is in memory for every loader, a stream's training examples are not.
+    """
+    x = data.x_holdout[:2]
     try:
         out = np.asarray(model(x, training=False))
     except Exception as exc:
         raise UserCodeError(f"the model {target} built cannot take the data's input ({data.input_name}: "
-                            f"{data.x_train.dtype} {[None, *data.input_shape]}): {type(exc).__name__}: "
+                            f"{data.input_dtype} {[None, *data.input_shape]}): {type(exc).__name__}: "
                             f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     if out.shape != (len(x), data.n_classes):
         raise UserCodeError(f"the model {target} built outputs shape {[None, *out.shape[1:]]}; tfrun needs class "

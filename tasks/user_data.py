@@ -9,25 +9,35 @@ The loader (the contract: tasks.user_calls) returns a tasks.data.Splits, or a di
   largest raw input value, default 1.0; tfrun's own models divide by it) and ``n_classes``
   (default: the largest label + 1).
 
+For data that does not fit in memory, ``train`` (and ``validation``) may instead be a factory: a
+function, taking nothing or an ``input_context``, that returns an unbatched ``tf.data.Dataset`` of
+``(x, y)`` examples. ``holdout`` must then still be an ``(x, y)`` pair of arrays (every evaluation and
+parity check compares predictions on it; its shape and dtype are the export's input), ``n_classes``
+is required (tfrun cannot see every training label), and ``train_examples`` (the number of training
+examples), ``input_shape`` and ``input_dtype`` (checked against the holdout) are optional. That form
+becomes a tasks.user_stream.StreamedSplits; what only TensorFlow can check is checked there.
+
 x is a numeric numpy array (float64 becomes float32, the dtype TFLite and TF Serving clients
 use), y integer class ids. Anything else fails the run with a message naming the loader.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Union
 
 import numpy as np
 
 from tasks.data import Splits, _limit, _split
 from tasks.user_calls import UserCodeError
 
-KEYS = ("x", "y", "train", "validation", "holdout", "input_name", "scale", "n_classes")
+KEYS = ("x", "y", "train", "validation", "holdout", "input_name", "scale", "n_classes", "train_examples",
+        "input_shape", "input_dtype")
+STREAM_KEYS = ("train_examples", "input_shape", "input_dtype")  # only with a train factory
 INPUT_DTYPES = ("float32", "float16", "uint8", "int8", "int16", "int32", "int64", "uint16")
 
 
-def to_splits(result: Any, target: str, node: Mapping[str, Any], seed: int) -> tuple[Splits, list[str]]:
-    """The loader's result as Splits, and notes on what tfrun changed (a float64 input cast to float32)."""
+def to_splits(result: Any, target: str, node: Mapping[str, Any], seed: int) -> tuple[Union[Splits, Any], list[str]]:
+    """The loader's result as Splits (or StreamedSplits for a train factory), and notes on what tfrun changed."""
     if isinstance(result, Splits):
         parts = [result.x_train, result.y_train, result.x_valid, result.y_valid, result.x_holdout, result.y_holdout]
         meta: dict[str, Any] = {"input_name": result.input_name, "scale": result.scale, "n_classes": result.n_classes}
@@ -36,6 +46,12 @@ def to_splits(result: Any, target: str, node: Mapping[str, Any], seed: int) -> t
         if unknown:
             raise UserCodeError(f"{target} returned unknown key(s) {unknown}; a data loader returns a dict of "
                                 f"{', '.join(KEYS)} (see tasks/user_data.py)")
+        if _streams(result, target):
+            return _streamed(result, target, node)
+        given = [k for k in STREAM_KEYS if k in result]
+        if given:
+            raise UserCodeError(f"{target} returned {', '.join(given)} with arrays; those keys go with a train "
+                                "factory (with arrays tfrun counts the examples and reads shape and dtype from x)")
         parts = _parts(result, target, node, seed)
         meta = {k: result.get(k) for k in ("input_name", "scale", "n_classes")}
     else:
@@ -43,6 +59,33 @@ def to_splits(result: Any, target: str, node: Mapping[str, Any], seed: int) -> t
                             "loader returns a dict with x and y (or train/validation/holdout pairs) and the "
                             "metadata input_name, scale, n_classes (see tasks/user_data.py)")
     return _checked(parts, meta, target)
+
+
+def _is_dataset(value: Any) -> bool:
+    """A tf.data.Dataset, told without importing TensorFlow."""
+    return any(c.__name__ == "DatasetV2" and c.__module__.startswith("tensorflow") for c in type(value).__mro__)
+
+
+def _streams(result: Mapping[str, Any], target: str) -> bool:
+    """Whether the loader chose the factory form (train is a function); a dataset or misplaced factory is an error."""
+    for key in ("train", "validation"):
+        if _is_dataset(result.get(key)):
+            raise UserCodeError(f"{target} returned {key} as a tf.data.Dataset; return the function that makes it (a "
+                                f"factory: `{key}: make_dataset`, not `make_dataset()`): tfrun calls it where each "
+                                "strategy needs the dataset made (per worker, per input pipeline)")
+    for key in ("holdout", "x", "y"):
+        value = result.get(key)
+        if _is_dataset(value) or callable(value):
+            what = "a tf.data.Dataset" if _is_dataset(value) else "a function"
+            raise UserCodeError(f"{target} returned {key} as {what}; {key} is held in memory as numpy arrays (every "
+                                "evaluation and parity check compares predictions on the holdout): only train (and "
+                                "validation) can stream, as dataset factories")
+    if callable(result.get("train")):
+        return True
+    if callable(result.get("validation")):
+        raise UserCodeError(f"{target} returned validation as a factory but train as arrays; a validation factory "
+                            "goes with a train factory: return train as one too, or arrays for both")
+    return False
 
 
 def _pair(value: Any, name: str, target: str) -> tuple[np.ndarray, np.ndarray]:
@@ -143,24 +186,127 @@ def _checked(parts: list[np.ndarray], meta: dict[str, Any], target: str) -> tupl
     largest = max(int(y.max()) for y in ys if len(y))
     if n_classes is None:
         n_classes = largest + 1
-    if not isinstance(n_classes, (int, np.integer)) or isinstance(n_classes, bool) or n_classes < 2:
-        raise UserCodeError(f"{target} returned n_classes={n_classes!r}; expected an integer >= 2")
+    n_classes = _n_classes(n_classes, target)
     for name, y in zip(names, ys):
-        bad = y[(y < 0) | (y >= n_classes)] if len(y) else y
-        if len(bad):
-            raise UserCodeError(f"{target} returned labels out of range in {name}: "
-                                f"{sorted({int(v) for v in bad})[:5]} ({len(bad)} of {len(y)}); labels must be "
-                                f"integers in [0, {int(n_classes)}) with n_classes={int(n_classes)}")
+        _in_range(y, n_classes, name, target)
+    splits = Splits(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], input_name=_input_name(meta, target),
+                    scale=_scale(meta, target), n_classes=int(n_classes))
+    return splits, notes
+
+
+def _input_name(meta: Mapping[str, Any], target: str) -> str:
     input_name = meta.get("input_name") or "features"
     if not isinstance(input_name, str) or not input_name.isidentifier():
         raise UserCodeError(f"{target} returned input_name={input_name!r}; expected a Python-identifier-like "
                             "name, e.g. features (it names the export's input)")
+    return input_name
+
+
+def _scale(meta: Mapping[str, Any], target: str) -> float:
     scale = meta.get("scale")
     scale = 1.0 if scale is None else scale
     if not isinstance(scale, (int, float, np.number)) or isinstance(scale, bool) or not np.isfinite(scale) \
             or scale <= 0:
         raise UserCodeError(f"{target} returned scale={scale!r}; expected a number > 0 (the largest raw input "
                             "value; 1.0 if the inputs need no scaling)")
-    splits = Splits(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], input_name=input_name, scale=float(scale),
-                    n_classes=int(n_classes))
+    return float(scale)
+
+
+def _n_classes(value: Any, target: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 2:
+        raise UserCodeError(f"{target} returned n_classes={value!r}; expected an integer >= 2")
+    return int(value)
+
+
+def _in_range(y: np.ndarray, n_classes: int, name: str, target: str) -> None:
+    bad = y[(y < 0) | (y >= n_classes)] if len(y) else y
+    if len(bad):
+        raise UserCodeError(f"{target} returned labels out of range in {name}: "
+                            f"{sorted({int(v) for v in bad})[:5]} ({len(bad)} of {len(y)}); labels must be "
+                            f"integers in [0, {int(n_classes)}) with n_classes={int(n_classes)}")
+
+
+# ---------------------------------------------------------------------------------- a train factory
+def _streamed(result: Mapping[str, Any], target: str, node: Mapping[str, Any]) -> tuple[Any, list[str]]:
+    """The factory form: factories as they are, the holdout (and array validation) checked as arrays are."""
+    from tasks.user_stream import Factory, StreamedSplits, takes_context
+
+    if "x" in result or "y" in result:
+        raise UserCodeError(f"{target} returned both x/y and a train factory; return one form")
+    train = Factory(result["train"], "train", target, takes_context(result["train"], "train", target))
+    holdout = result.get("holdout")
+    if holdout is None:
+        raise UserCodeError(f"{target} returned a train factory without a holdout: return holdout=(x, y) arrays too. "
+                            "Evaluation, every deployment's parity check, TFLite evaluation and Vertex batch "
+                            "prediction compare predictions on it in memory (its size bounds memory use)")
+    x_hold, y_hold = _pair(holdout, "holdout", target)
+    validation, factory = result.get("validation"), None
+    if validation is None:
+        x_valid, y_valid = x_hold[:0], y_hold[:0]
+    elif callable(validation):
+        factory = Factory(validation, "validation", target, takes_context(validation, "validation", target))
+        x_valid, y_valid = x_hold[:0], y_hold[:0]
+    else:
+        x_valid, y_valid = _pair(validation, "validation", target)
+    limit = node.get("limit")
+    if limit is not None:
+        x_hold, y_hold = _limit(x_hold, y_hold, max(limit // 5, 1))
+        x_valid, y_valid = _limit(x_valid, y_valid, max(limit // 5, 1))
+    y_hold, y_valid = _labels(y_hold, "holdout y", target), _labels(y_valid, "validation y", target)
+    _same_length(x_hold, y_hold, "holdout x", "holdout y", target)
+    _same_length(x_valid, y_valid, "validation x", "validation y", target)
+    if len(x_hold) == 0:
+        raise UserCodeError(f"{target} returned no holdout examples")
+    if len(x_valid) and x_valid.shape[1:] != x_hold.shape[1:]:
+        raise UserCodeError(f"{target} returned validation examples of shape {list(x_valid.shape[1:])}, but holdout "
+                            f"examples of shape {list(x_hold.shape[1:])}")
+    _stated_spec(result, x_hold, target)
+    notes: list[str] = []
+    cast = x_hold.dtype == np.float64
+    if cast:
+        x_hold, x_valid = x_hold.astype("float32"), x_valid.astype("float32")
+        notes.append("input cast from float64 to float32 (the holdout, and the streamed examples as they are read)")
+    dtype = str(x_hold.dtype)
+    if dtype not in INPUT_DTYPES or (len(x_valid) and str(x_valid.dtype) != dtype):
+        raise UserCodeError(f"{target} returned inputs of dtype {[str(x_hold.dtype), str(x_valid.dtype)]}; expected "
+                            f"one numeric dtype, one of {', '.join(INPUT_DTYPES)}")
+    if result.get("n_classes") is None:
+        raise UserCodeError(f"{target} returned a train factory without n_classes: return n_classes (the number of "
+                            "classes; tfrun cannot see every training label of a stream)")
+    n_classes = _n_classes(result["n_classes"], target)
+    _in_range(y_hold, n_classes, "holdout", target)
+    _in_range(y_valid, n_classes, "validation", target)
+    examples = result.get("train_examples")
+    if examples is not None and (not isinstance(examples, (int, np.integer)) or isinstance(examples, bool)
+                                 or examples < 1):
+        raise UserCodeError(f"{target} returned train_examples={examples!r}; expected the number of training "
+                            "examples the train factory yields (an integer >= 1), or leave it out")
+    if examples is not None and limit is not None:
+        examples = min(int(examples), int(limit))
+    splits = StreamedSplits(train=train, validation=factory, x_valid=x_valid, y_valid=y_valid, x_holdout=x_hold,
+                            y_holdout=y_hold, input_name=_input_name(result, target), scale=_scale(result, target),
+                            n_classes=n_classes, train_examples=None if examples is None else int(examples),
+                            limit=None if limit is None else int(limit), cast_float64=cast, notes=notes)
     return splits, notes
+
+
+def _stated_spec(result: Mapping[str, Any], x_hold: np.ndarray, target: str) -> None:
+    """input_shape / input_dtype, when the loader states them, must be the holdout's (the export's input)."""
+    shape = result.get("input_shape")
+    if shape is not None:
+        try:
+            stated = tuple(int(d) for d in shape)
+        except (TypeError, ValueError):
+            stated = None
+        if stated != tuple(x_hold.shape[1:]):
+            raise UserCodeError(f"{target} returned input_shape={shape!r}, but its holdout examples have shape "
+                                f"{list(x_hold.shape[1:])}; they must agree (or leave input_shape out)")
+    dtype = result.get("input_dtype")
+    if dtype is not None:
+        try:
+            stated_dtype = str(np.dtype(str(getattr(dtype, "name", dtype))))
+        except TypeError:
+            stated_dtype = repr(dtype)
+        if stated_dtype != str(x_hold.dtype):
+            raise UserCodeError(f"{target} returned input_dtype={dtype!r}, but its holdout is {x_hold.dtype}; they "
+                                "must agree (or leave input_dtype out)")
