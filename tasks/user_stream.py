@@ -39,7 +39,6 @@ import numpy as np
 from tasks.user_calls import UserCodeError
 
 FIRST_EXAMPLES = 256  # read at the data step to check shapes and labels before training
-PYTHON_OPS = frozenset({"PyFunc", "EagerPyFunc", "PyFuncStateless"})  # from_generator, py_function, numpy_function
 
 
 @dataclass
@@ -217,16 +216,6 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else ""
 
 
-def _python_ops(dataset: Any) -> set[str]:
-    """The Python-calling ops in a dataset's graph (from_generator, py_function): a remote worker cannot run them."""
-    from tensorflow.core.framework import graph_pb2
-
-    graph = graph_pb2.GraphDef()
-    graph.ParseFromString(dataset._as_serialized_graph().numpy())  # the graph tf.data ships to a worker
-    ops = {node.op for node in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
-    return ops & PYTHON_OPS
-
-
 def is_parameter_server(strategy: Any) -> bool:
     import tensorflow as tf
 
@@ -250,14 +239,6 @@ def check(data: StreamedSplits, strategy: Any, global_batch: int, steps_per_epoc
         dataset = make(factory)
         _check_spec(dataset, factory, data)
         checked[factory.split] = _check_examples(dataset, factory, data)
-        if parameter_server and factory.split == "train":
-            python = _python_ops(dataset)
-            if python:
-                raise UserCodeError(
-                    f"{factory.name} returned a dataset that calls Python ({', '.join(sorted(python))}: "
-                    "from_generator, py_function or numpy_function); under strategy=parameter_server the dataset "
-                    "runs on the worker tasks, which cannot call this process's Python: read files with tf.data "
-                    "(e.g. TFRecordDataset) in the factory, or use another strategy")
     if parameter_server or _shards_itself(strategy, data):
         data.steps_per_epoch = _steps(data, global_batch, steps_per_epoch, parameter_server)
     return {"first_examples_checked": checked}
