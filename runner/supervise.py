@@ -336,6 +336,17 @@ class Supervisor:
         lines = list(task.tail) + ([task.partial.decode(errors="replace")] if task.partial.strip() else [])
         return [sanitize(line) for line in lines[-self.log_tail_lines:]] if self.log_tail_lines else []
 
+    def _task_error(self, failure: dict[str, Any]) -> dict[str, Any]:
+        """The error a failed cluster task reported itself (a UserCodeError naming the user's function, say):
+        it says why, where "task worker:1 exited with code 1" only says who. The cluster's note is kept."""
+        task = next((t for t in self.tasks if t.spec.name == failure.get("task")), None)
+        if failure.get("type") != "ClusterTaskFailed" or task is None or not task.error:
+            return {}
+        error = {**task.error, "stopped": failure["message"]}
+        if "traceback" in error:
+            error["traceback"] = sanitize(error["traceback"])
+        return error
+
     def _outcome(self) -> Outcome:
         reporter = self._reporter() or self.tasks[0]
         step = self.record.current_step()
@@ -348,7 +359,7 @@ class Supervisor:
                                                       "every process of the job was stopped"})
         if self.failure is not None:
             error = {"step": step, "log_tail": self._tail(reporter), **self.failure}
-            return Outcome("failed", error)
+            return Outcome("failed", {**error, **self._task_error(self.failure)})
         if returncode == 0:
             return Outcome("succeeded")
         if returncode is not None and returncode < 0:

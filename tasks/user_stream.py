@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
@@ -211,9 +212,15 @@ def _check_examples(dataset: Any, factory: Factory, data: StreamedSplits) -> int
 
 
 def _first_line(exc: BaseException) -> str:
-    text = getattr(exc, "message", None) or str(exc)
-    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    return lines[0] if lines else ""
+    """The informative line of a TensorFlow error (an assertion's message, else the first line that says something)."""
+    text = str(getattr(exc, "message", None) or exc)
+    assertion = re.search(r"assertion failed: \[(.*?)\] \[(.*?)\]", text)
+    if assertion:
+        return f"{assertion.group(1)} {assertion.group(2)}".replace("\\'", "'")  # TensorFlow escapes quotes
+    noise = ("Graph execution error", "Detected at node", "<stack traces unavailable>", "[[")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(noise)]
+    line = lines[0] if lines else ""
+    return re.sub(r"^Error in user-defined function passed to .*? transformation with iterator: \S+: ", "", line)
 
 
 def is_parameter_server(strategy: Any) -> bool:
@@ -269,14 +276,14 @@ def _limited(dataset: Any, data: StreamedSplits) -> Any:
     return dataset if data.limit is None else dataset.take(int(data.limit))
 
 
-def _examples(dataset: Any, data: StreamedSplits) -> Any:
+def _examples(dataset: Any, data: StreamedSplits, factory: Factory) -> Any:
     """float64 cast as the holdout was, shapes pinned, and labels asserted in range as they stream."""
     import tensorflow as tf
 
     x_spec = dataset.element_spec[0]
     cast = data.cast_float64 or x_spec.dtype.name == "float64"
     pin = not x_spec.shape.is_fully_defined()
-    n_classes, name = data.n_classes, data.train.target
+    n_classes, name = data.n_classes, factory.name
 
     def example(x: Any, y: Any) -> tuple[Any, Any]:
         if cast:
@@ -286,7 +293,7 @@ def _examples(dataset: Any, data: StreamedSplits) -> Any:
         y = tf.reshape(tf.cast(y, tf.int64), [])
         in_range = tf.logical_and(y >= 0, y < n_classes)
         with tf.control_dependencies([tf.debugging.Assert(in_range, [f"{name} yields a label out of range [0, "
-                                                                     f"{n_classes}) with n_classes={n_classes}:", y])]):
+                                                                     f"{n_classes}) (n_classes={n_classes}):", y])]):
             return x, tf.identity(y)
 
     return dataset.map(example)
@@ -295,7 +302,7 @@ def _examples(dataset: Any, data: StreamedSplits) -> Any:
 def _train(dataset: Any, data: StreamedSplits, batch: int, seed: int, buffer: int, repeat: bool) -> Any:
     import tensorflow as tf
 
-    dataset = _examples(_limited(dataset, data), data).shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = _examples(_limited(dataset, data), data, data.train).shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     return (dataset.repeat() if repeat else dataset).batch(batch).prefetch(tf.data.AUTOTUNE)
 
 
@@ -306,7 +313,7 @@ def _validation(data: StreamedSplits, batch: int) -> Any:
     dataset = make(data.validation)
     if data.limit is not None:
         dataset = dataset.take(max(int(data.limit) // 5, 1))
-    return _examples(dataset, data).batch(batch).prefetch(tf.data.AUTOTUNE)
+    return _examples(dataset, data, data.validation).batch(batch).prefetch(tf.data.AUTOTUNE)
 
 
 def fit_inputs(cfg: Any, data: StreamedSplits, strategy: Any, global_batch: int) -> dict[str, Any]:
@@ -341,7 +348,7 @@ def fit_inputs(cfg: Any, data: StreamedSplits, strategy: Any, global_batch: int)
 
 def representative(data: StreamedSplits, n: int, seed: int, buffer: int) -> np.ndarray:
     """n training examples for int8 calibration: the first n of the seeded shuffle of the stream."""
-    dataset = _examples(_limited(make(data.train), data), data).shuffle(buffer, seed=seed).take(n)
+    dataset = _examples(_limited(make(data.train), data), data, data.train).shuffle(buffer, seed=seed).take(n)
     try:
         examples = [x for x, _ in dataset.as_numpy_iterator()]
     except Exception as exc:
@@ -364,5 +371,12 @@ def reading(data: Any) -> Iterator[None]:
     try:
         yield
     except tf.errors.OpError as exc:
+        import sys
+
+        sys.stderr.write(f"{type(exc).__name__}: {exc}\n")  # TensorFlow's whole message, for the log
+        reason = _first_line(exc)
+        names = [f.name for f in (data.train, data.validation) if f is not None]
+        if any(reason.startswith(name) for name in names):  # tfrun's own check in the stream (a label's range)
+            raise UserCodeError(f"training stopped: {reason}") from None
         raise UserCodeError(f"training on the examples {data.train.name} streams failed: {type(exc).__name__}: "
-                            f"{_first_line(exc)}") from exc
+                            f"{reason}") from None
