@@ -173,8 +173,9 @@ def test_canary_beside_a_deployed_model_then_traffic_restored(workdir: Path, fak
     assert stable["status"] == "serving" and stable["traffic_split"] == {stable["deployed_model_id"]: 100}
     (workdir / "runs" / "r").rename(workdir / "runs" / "stable")
 
+    # ~14 instances per request: 26 requests, each first answered by the stable model with p = 0.7
     canary = run(["target=vertex_endpoint", "target.traffic_percentage=30", "target.teardown=true",
-                  "target.latency_requests=2", "train.seed=7", *FAST,
+                  "target.max_payload_bytes=4096", "target.latency_requests=2", "train.seed=7", *FAST,
                   *cloud_args(fake_vertex, gcs_emulator, "e2e-canary")], workdir)
     assert canary.returncode == 0, canary.stdout + canary.stderr
     record = read_record(workdir / "runs" / "r")
