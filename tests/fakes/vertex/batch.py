@@ -173,10 +173,13 @@ class BatchService:
                     raise _Cancelled()
                 raise rule.error()
             results = self._predict_all(job, job_id, model, cancelled)
+            self.fake.launcher.stop(job_id)  # the container is gone before the job says it has ended
             self._write(job, model, results)
         except _Cancelled:
+            self.fake.launcher.stop(job_id)
             self._set(job, "JOB_STATE_CANCELLED", endTime=now(), error={"code": 1, "message": "CANCELED"})
         except ApiError as error:
+            self.fake.launcher.stop(job_id)
             if cancelled.is_set():
                 self._set(job, "JOB_STATE_CANCELLED", endTime=now(), error={"code": 1, "message": "CANCELED"})
             else:
