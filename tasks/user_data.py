@@ -286,7 +286,7 @@ def _streamed(result: Mapping[str, Any], target: str, node: Mapping[str, Any]) -
     splits = StreamedSplits(train=train, validation=factory, x_valid=x_valid, y_valid=y_valid, x_holdout=x_hold,
                             y_holdout=y_hold, input_name=_input_name(result, target), scale=_scale(result, target),
                             n_classes=n_classes, train_examples=None if examples is None else int(examples),
-                            limit=None if limit is None else int(limit), cast_float64=cast, notes=notes)
+                            limit=None if limit is None else int(limit))
     return splits, notes
 
 

@@ -15,7 +15,8 @@ TensorFlow and is here (imported lazily: this module loads without it):
   parameter_server takes a DatasetCreator that repeats, with steps_per_epoch. Those steps come from
   strategy.steps_per_epoch, else ``train_examples``, else the dataset's known cardinality — never a
   counting pass, which would read all the data once more (and under parameter_server the data may
-  be readable only by the workers).
+  be readable only by the workers). A validation factory is called for the whole validation set
+  (a context of one input pipeline) and batched by the global batch; tf.distribute splits it.
 - representative(): int8 TFLite calibration examples taken from the stream.
 - reading(): a TensorFlow error while model.fit reads the stream names the loader.
 
@@ -32,7 +33,7 @@ import contextlib
 import inspect
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
@@ -79,9 +80,7 @@ class StreamedSplits:
     n_classes: int
     train_examples: Optional[int] = None  # as the loader states it (after data.limit)
     limit: Optional[int] = None  # data.limit: the first `limit` examples of the train factory's dataset
-    cast_float64: bool = False  # examples of float64 are cast to float32, as the holdout is
     steps_per_epoch: Optional[int] = None  # set by check() where a strategy needs it
-    notes: list[str] = field(default_factory=list)
 
     streamed = True
 
@@ -281,7 +280,7 @@ def _examples(dataset: Any, data: StreamedSplits, factory: Factory) -> Any:
     import tensorflow as tf
 
     x_spec = dataset.element_spec[0]
-    cast = data.cast_float64 or x_spec.dtype.name == "float64"
+    cast = x_spec.dtype.name == "float64"  # check() allows it only where the holdout was float64, now float32
     pin = not x_spec.shape.is_fully_defined()
     n_classes, name = data.n_classes, factory.name
 

@@ -51,7 +51,7 @@ def test_float64_holdout_and_validation_arrays_are_cast_and_the_stream_is_told_t
     x = X.astype("float64")
     splits, notes = to_splits({"train": make_train, "validation": (x[:10], Y[:10]), "holdout": (x, Y),
                                "n_classes": 4}, "mydata.load", NODE, seed=1)
-    assert splits.x_holdout.dtype == np.float32 and splits.x_valid.dtype == np.float32 and splits.cast_float64
+    assert splits.x_holdout.dtype == np.float32 and splits.x_valid.dtype == np.float32
     assert splits.input_dtype == "float32" and "input cast from float64 to float32" in notes[0]
 
 
