@@ -1,6 +1,6 @@
 """The streaming example (examples/streaming) as its README runs it: TFRecord shards read by a tf.data factory train
 tfrun's mlp on one device (bit-identical on a rerun), on two workers (each reading its own files) and into an int8
-TFLite file calibrated on examples taken from the stream."""
+TFLite file calibrated on examples taken from the stream (after post-training or quantization-aware training)."""
 
 from __future__ import annotations
 
@@ -68,12 +68,15 @@ def test_two_workers_each_read_their_own_shards(project: Path, first_run: dict):
     assert record["metrics"]["final"]["holdout_accuracy"] >= 0.85
 
 
-def test_int8_tflite_is_calibrated_on_the_stream(project: Path, first_run: dict):
+@pytest.mark.parametrize("qat", [False, True], ids=["post-training", "quantization-aware"])
+def test_int8_tflite_is_calibrated_on_the_stream(project: Path, first_run: dict, qat: bool):
     proc = tfrun("--config-dir", "conf", "experiment=streaming", "target=tflite", "target.quantization=int8",
-                 "hydra.run.dir=runs/int8", cwd=project, timeout=300)
+                 f"train.quantization_aware={str(qat).lower()}", f"hydra.run.dir=runs/int8-{qat}", cwd=project,
+                 timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    record = read_record(project / "runs/int8")
+    record = read_record(project / f"runs/int8-{qat}")
     assert step(record, "tflite_convert")["representative_samples"] == 300
+    assert bool(step(record, "train").get("quantization_aware_layers")) is qat
     (tflite,) = [a for a in record["artifacts"] if a["kind"] == "tflite"]
     assert tflite["accepted"] is True and (project / tflite["path"]).is_file()
     assert record["metrics"]["final"]["tflite_accuracy"] >= record["metrics"]["final"]["holdout_accuracy"] - 0.01
