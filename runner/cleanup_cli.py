@@ -3,7 +3,8 @@
 Lists every resource the runs created that may still exist (status `created` or `left`), asks,
 then removes them through the same clean-up child the runner uses after a failure, and writes
 each resource's new status into its record. Resources a run reused (not created) are never
-touched. A run whose runner is still alive is skipped: its runner owns the record.
+touched. A run whose runner is still alive is skipped: its runner owns the record. Earlier attempts kept
+under a run dir's attempts/ are included, and failed removals are tried again.
 """
 
 from __future__ import annotations
@@ -59,11 +60,13 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         print("tfrun-records cleanup: name RUN dirs, or --all [DIR ...]", file=sys.stderr)
         return EXIT_USAGE
     try:
-        paths = (records.find_all(args.runs or ["runs", "multiruns"]) if args.all
+        found = (records.find_all(args.runs or ["runs", "multiruns"]) if args.all
                  else [records.locate(run) for run in args.runs])
     except FileNotFoundError as err:
         print(f"tfrun-records: {err}", file=sys.stderr)
         return EXIT_USAGE
+    # an earlier attempt in the same run dir (moved to attempts/ by a re-run) may have left resources too
+    paths = [q for p in found for q in [p, *sorted((p.parent / "attempts").glob("*.json"))]]
     todo = []
     for path in paths:
         data = records.load(path)
@@ -96,7 +99,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         for r in updated:
             if r.get("created"):
                 print(f"  {r['kind']} {r['name']}: {r['status']} ({r.get('why', '')})")
-        if cloud_cleanup.live(updated) or any(r.get("status") == "failed_to_remove" for r in updated):
+        if any(r.get("status") == "failed_to_remove" for r in updated):
             worst = EXIT_FAILED
     return worst
 

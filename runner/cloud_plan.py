@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tasks import cloud_auth
 from tasks.export import existing_versions
 from tasks.vertex import catalog
 
@@ -65,6 +66,6 @@ def plan(config: Any, run_id: str) -> list[str]:
     after = ("removed after the checks (target.teardown=true)" if target.teardown
              else "kept (target.teardown=false): `tfrun-records cleanup RUN` removes them")
     lines += [f"  then          everything created is {after}; on any failure it is removed",
-              f"services: Vertex AI {service}, Cloud Storage {storage}; credentials: {cloud.credentials if cloud.credentials in ('adc', 'anonymous') else 'a service-account file'}",
+              f"services: Vertex AI {service}, Cloud Storage {storage}; credentials: {cloud_auth.label(cloud)}",
               f"cost: {cost}; Cloud Storage objects are billed while stored"]
     return lines

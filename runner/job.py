@@ -103,9 +103,9 @@ def run_job(cfg: DictConfig) -> float:
         tf_log_level=tf_log_filter.configured_level(config.run),
     )
     outcome = supervisor.run()
+    if outcome.status != "succeeded":  # while the record still says running: `tfrun-records cleanup` waits
+        cloud_cleanup.after_failure(record, resolved.get("cloud") or {}, outcome.status)
     record.finish(outcome.status, outcome.error)
-    if outcome.status != "succeeded":
-        cloud_cleanup.after_failure(record, resolved.get("cloud") or {})
     metric = _report(record, config)
     if outcome.status == "interrupted" and multirun:
         raise KeyboardInterrupt  # Ctrl-C stops the whole sweep, not just this job

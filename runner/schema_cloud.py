@@ -132,6 +132,11 @@ class VertexTarget(TargetConfig):
             yield Problem("target.serving_container", choice,
                           "prebuilt (Google's newest TensorFlow image), tfrun (this project's server, "
                           "containers/serving/) or an image URI such as us-docker.pkg.dev/PROJECT/REPO/IMAGE:TAG")
+        if choice == "tfrun" and not self.tfrun_image:
+            yield Problem("target.tfrun_image", self.tfrun_image,
+                          "the URI of the tfrun-serving image you built and pushed when target.serving_container="
+                          "tfrun (containers/serving/README.md), e.g. us-central1-docker.pkg.dev/PROJECT/tfrun/"
+                          "tfrun-serving:0.1.0")
         why = catalog.machine_problem(self.machine_type)
         if why:
             yield Problem("target.machine_type", self.machine_type, why)
@@ -176,7 +181,7 @@ class VertexEndpointTarget(ParityOptions, VertexTarget):
         yield from self._vertex_problems("target.min_replicas", self.min_replicas)
         if not self.endpoint or len(self.endpoint) > 128:
             yield Problem("target.endpoint", self.endpoint, "an endpoint display name of 1-128 characters")
-        yield from between("target.traffic_percentage", self.traffic_percentage, 0, 100, low_inclusive=True,
+        yield from between("target.traffic_percentage", self.traffic_percentage, 1, 100, low_inclusive=True,
                            high_inclusive=True)
         yield from self.parity_problems()
         yield from between("target.max_payload_bytes", self.max_payload_bytes, 1024, 1_500_000,

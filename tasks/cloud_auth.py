@@ -22,6 +22,17 @@ class CloudAuthError(RuntimeError):
     user_facing = True  # the child reports the message alone, without a traceback
 
 
+def shown(path: str) -> str:
+    """A key file as messages and records show it: its name only (its folder is a machine path)."""
+    return path if os.sep not in path else f"…{os.sep}{os.path.basename(path)}"
+
+
+def label(cloud: Any) -> str:
+    """cloud.credentials for a summary line: the mode, or the key file's name."""
+    mode = str(getattr(cloud, "credentials", None) or "adc")
+    return mode if mode in ("adc", "anonymous") else f"key file {shown(mode)}"
+
+
 def credentials(cloud: Any) -> Any:
     """google.auth Credentials for cloud.credentials ("adc", "anonymous" or a key-file path)."""
     mode = str(getattr(cloud, "credentials", None) or "adc")
@@ -43,7 +54,8 @@ def adc() -> tuple[Any, str | None]:
         return google.auth.default(scopes=SCOPES)
     except DefaultCredentialsError:
         pointer = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-        hint = f" (GOOGLE_APPLICATION_CREDENTIALS={pointer} is not a usable credentials file)" if pointer else ""
+        hint = (f" (GOOGLE_APPLICATION_CREDENTIALS={shown(pointer)} is not a usable credentials file)"
+                if pointer else "")
         raise CloudAuthError(ADC_MISSING + hint) from None
 
 
@@ -52,7 +64,7 @@ def service_account_file(path: str) -> Any:
     from google.oauth2 import service_account
 
     full = os.path.expanduser(path)
-    where = f"cloud.credentials={path}"
+    where = f"cloud.credentials={shown(path)}"
     if not os.path.exists(full):
         raise CloudAuthError(f"{where}: no such file (expected adc, anonymous or a service-account JSON file)")
     if os.path.isdir(full):

@@ -21,16 +21,22 @@ import numpy as np
 
 from tasks import gcs
 from tasks.vertex import client
+from tasks.vertex.catalog import TERMINAL_JOB_STATES
 from tasks.vertex.endpoint import probabilities
 from tasks.vertex.steps import vertex_run
 
-TERMINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")
 KEPT_ERROR_LINES = 5
 
 
-def _key(instance: Any) -> str:
-    """One canonical text per instance, to match a prediction line to the instance it answers."""
+def _line(instance: Any) -> str:
     return json.dumps(instance, separators=(",", ":"))
+
+
+def _key(instance: Any) -> bytes:
+    """An instance by its numbers (Vertex may write `0.0` back as `0`, `1e-05` as `0.00001`): to match a
+    prediction line to the instance it answers, whatever text the service echoes."""
+    arr = np.asarray(instance, dtype=np.float64)
+    return repr(arr.shape).encode() + arr.tobytes()
 
 
 def write_shards(x: np.ndarray, folder: Path, shards: int) -> list[Path]:
@@ -40,7 +46,7 @@ def write_shards(x: np.ndarray, folder: Path, shards: int) -> list[Path]:
     paths = []
     for k, part in enumerate(np.array_split(np.arange(len(x)), n)):
         path = folder / f"instances-{k:05d}-of-{n:05d}.jsonl"
-        path.write_text("".join(_key(x[i].tolist()) + "\n" for i in part))
+        path.write_text("".join(_line(x[i].tolist()) + "\n" for i in part))
         paths.append(path)
     return paths
 
@@ -88,7 +94,7 @@ def _follow(job: Any, target: Any) -> str:
         if line != last:
             print(f"[vertex] batch job {job.resource_name.rsplit('/', 1)[-1]}: {line}", flush=True)
             last = line
-        if state in TERMINAL:
+        if state in TERMINAL_JOB_STATES:
             return state
         if time.monotonic() > deadline:
             job.cancel()
@@ -175,13 +181,16 @@ def _output_files(cfg: Any, ctx: Any, state: dict[str, Any]) -> Iterable[tuple[s
 
 def match(x: np.ndarray, lines: Iterable[dict[str, Any]]) -> tuple[list[Optional[Any]], list[dict[str, Any]]]:
     """Each result line's prediction at its instance's index (identical instances share predictions)."""
-    slots: dict[str, list[int]] = {}
+    slots: dict[bytes, list[int]] = {}
     for i, row in enumerate(x):
         slots.setdefault(_key(row.tolist()), []).append(i)
     predictions: list[Optional[Any]] = [None] * len(x)
     unmatched: list[dict[str, Any]] = []
     for line in lines:
-        free = slots.get(_key(line.get("instance")))
+        try:
+            free = slots.get(_key(line.get("instance")))
+        except (TypeError, ValueError):  # not numbers of the instances' shape: an error line, say
+            free = None
         if not free or "prediction" not in line:
             unmatched.append(line)
             continue
@@ -217,7 +226,6 @@ def read_step(cfg: Any, ctx: Any) -> dict[str, Any]:
                                                (error_lines + [json.dumps(u)[:300] for u in unmatched])[:KEPT_ERROR_LINES]],
                               "timings_s": state["timings_s"]}
     if missing:
-        ctx.state.setdefault("vertex_local", {})["batch"] = report
         _set_entry(cfg, ctx, report)
         raise RuntimeError(f"{len(missing)} of {n} instance(s) have no prediction in the job's output "
                            f"({report['error_lines']} error line(s); first: {report['first_errors'][:1]})")

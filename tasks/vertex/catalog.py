@@ -17,12 +17,18 @@ TRAINED_WITH_TF = "2.21"
 IMAGE_PREFIXES = ("us", "europe", "asia")  # the Artifact Registry multi-regions the images live in
 DEFAULT_TFRUN_IMAGE = "{region}-docker.pkg.dev/{project}/tfrun/tfrun-serving:0.1.0"
 
+TERMINAL_JOB_STATES = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED",
+                       "JOB_STATE_PARTIALLY_SUCCEEDED")
+RESERVED_LABELS = ("tfrun-run-id", "tfrun-model")  # tfrun's own: clean-up finds a run's resources by them
+
 REGION_RE = re.compile(r"^[a-z]+(?:-[a-z]+)+\d+$")
 MACHINE_RE = re.compile(r"^(?P<family>[a-z]\d[a-z]?)-(?P<kind>[a-z]+)-(?P<size>\d+)(?P<suffix>[a-z]*)$")
 
 # Accelerator -> the machine families (and, for fixed-GPU machines, exact counts) that take it.
-N1_GPUS = ("NVIDIA_TESLA_T4", "NVIDIA_TESLA_V100", "NVIDIA_TESLA_P100", "NVIDIA_TESLA_P4", "NVIDIA_TESLA_K80")
-N1_GPU_COUNTS = (1, 2, 4, 8)
+N1_GPU_COUNTS: dict[str, tuple[int, ...]] = {  # GPUs an n1 machine takes, per type (Compute Engine's limits)
+    "NVIDIA_TESLA_T4": (1, 2, 4), "NVIDIA_TESLA_P4": (1, 2, 4), "NVIDIA_TESLA_P100": (1, 2, 4),
+    "NVIDIA_TESLA_V100": (1, 2, 4, 8), "NVIDIA_TESLA_K80": (1, 2, 4, 8)}
+N1_GPUS = tuple(N1_GPU_COUNTS)
 FIXED_GPU_MACHINES: dict[str, tuple[str, int]] = {  # machine type -> (accelerator, count it comes with)
     **{f"a2-highgpu-{n}g": ("NVIDIA_TESLA_A100", n) for n in (1, 2, 4, 8)},
     "a2-megagpu-16g": ("NVIDIA_TESLA_A100", 16),
@@ -60,8 +66,8 @@ def accelerator_problem(machine_type: str, accelerator: Optional[str], count: in
         return f"null with machine_type={machine_type} ({family} machines take no accelerators; use n1-*, a2-*, g2-*)"
     if accelerator not in N1_GPUS:
         return f"one of {', '.join(N1_GPUS)} on n1 machines"
-    if count not in N1_GPU_COUNTS:
-        return f"a count in {list(N1_GPU_COUNTS)} for {accelerator} on n1 machines"
+    if count not in N1_GPU_COUNTS[accelerator]:
+        return f"a count in {list(N1_GPU_COUNTS[accelerator])} for {accelerator} on n1 machines"
     return None
 
 
@@ -104,6 +110,9 @@ def label_problems(labels: dict[str, str]) -> Iterator[tuple[str, str, str]]:
                                          "starting with a letter")
         elif not LABEL_VALUE_RE.match(str(value)):
             yield (str(key), str(value), "label values of 0-63 lowercase letters, digits, '_' or '-'")
+        if key in RESERVED_LABELS:
+            yield (str(key), str(value), f"a key other than {', '.join(RESERVED_LABELS)} (tfrun sets them: "
+                                         "clean-up finds a run's resources by them)")
     if len(labels) > 62:
         yield ("labels", str(len(labels)), "at most 62 labels (tfrun adds 2 of its own)")
 

@@ -2,37 +2,45 @@
 
 Used by `target.teardown=true`, by the runner after a failed, killed or interrupted run, and
 by `tfrun-records cleanup`. Only ledger entries with `created: true` that may still exist are
-touched; resources found by the run's `tfrun-run-id` label but missing from the ledger (a
+touched (`kept` marks one tfrun will not remove: a bucket holding others' objects); resources found by the run's `tfrun-run-id` label but missing from the ledger (a
 create whose answer never arrived) are added first. Each entry ends `removed`, `left` (with
 why) or `failed_to_remove` (with the error and the command that removes it by hand).
 
     python -m tasks.vertex.cleanup < {"cloud": {...}, "run_id": ..., "resources": [...], "reason": ...}
-prints the updated resources as JSON: how the runner, which imports no SDK, cleans up.
+prints each resource's new status as a JSON line the moment it is known: how the runner, which
+imports no SDK, cleans up (a clean-up cut short still reports what it finished).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import asdict
 from types import SimpleNamespace
 from typing import Any, Callable, Optional
 
 from tasks import gcs
 from tasks.vertex import catalog, client
+from tasks.vertex.catalog import TERMINAL_JOB_STATES
 from tasks.vertex.resources import ALIVE, REMOVAL_ORDER, Resource, links
 
 Report = Callable[[Resource], None]
+JOB_CANCEL_DEADLINE_S = 300.0
 
 
 def _remaining_split(endpoint: Any, deployed_id: str, before: dict[str, int]) -> Optional[dict[str, int]]:
-    """The traffic split to leave behind when our deployed model goes (None: let Vertex drop it)."""
+    """The traffic split to leave behind when our deployed model goes (None: nothing to reassign).
+
+    The split from before this run is restored only when the same other models are still there;
+    otherwise (another run's canary came since) the others keep their current shares, scaled to 100.
+    """
     current = {k: int(v) for k, v in dict(endpoint.traffic_split or {}).items()}
     others = [m.id for m in endpoint.list_models() if m.id != deployed_id]
     if not others or not current.get(deployed_id):
         return None
-    restored = {k: v for k, v in before.items() if k in others and v}
-    if sum(restored.values()) == 100:
+    restored = {k: v for k, v in before.items() if v}
+    if set(restored) == set(others) and sum(restored.values()) == 100:
         return restored
     shares = {k: current.get(k, 0) for k in others}
     total = sum(shares.values())
@@ -43,26 +51,66 @@ def _remaining_split(endpoint: Any, deployed_id: str, before: dict[str, int]) ->
     return split
 
 
+def _bare(model_name: str) -> str:
+    return model_name.split("@", 1)[0]
+
+
+def _undeploy(endpoint: Any, deployed_id: str, before: dict[str, int]) -> str:
+    split = _remaining_split(endpoint, deployed_id, before)
+    endpoint.undeploy(deployed_model_id=deployed_id, traffic_split=split)
+    return "undeployed" + (f"; traffic now {split}" if split else "")
+
+
+def _sweep_endpoints(resources: list[Resource], aiplatform: Any, run_id: str) -> list[str]:
+    """Undeploy this run's models from every endpoint it touched, recorded or not.
+
+    A deploy that timed out or was interrupted may finish after the run gave up on it; it is this
+    run's if its model is one of the run's Models or its display name carries the run id.
+    """
+    models = {_bare(r.name) for r in resources if r.kind == "model"}
+    before = next((dict(r.details.get("traffic_before") or {}) for r in resources if r.kind == "deployed_model"), {})
+    done = []
+    for res in resources:
+        if res.kind != "endpoint" or res.status == "removed":
+            continue
+        endpoint = aiplatform.Endpoint(res.name)
+        for deployed in endpoint.list_models():
+            if _bare(deployed.model) in models or deployed.display_name.endswith(run_id):
+                done.append(f"{deployed.id}: {_undeploy(endpoint, deployed.id, before)}")
+                endpoint = aiplatform.Endpoint(res.name)
+    return done
+
+
+def _wait_terminal(job: Any, deadline_s: float) -> str:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        state = job.state.name
+        if state in TERMINAL_JOB_STATES or time.monotonic() > deadline:
+            return state
+        time.sleep(2.0)
+
+
 def _remove_one(res: Resource, aiplatform: Any, storage: Any) -> tuple[str, str]:
     """Remove one resource; (status, why)."""
     if res.kind == "deployed_model":
         endpoint = aiplatform.Endpoint(res.details["endpoint"])
         if res.resource_id not in {m.id for m in endpoint.list_models()}:
             return "removed", "no longer deployed"
-        split = _remaining_split(endpoint, res.resource_id, dict(res.details.get("traffic_before") or {}))
-        endpoint.undeploy(deployed_model_id=res.resource_id, traffic_split=split)
-        return "removed", "undeployed" + (f"; traffic back to {split}" if split else "")
+        return "removed", _undeploy(endpoint, res.resource_id, dict(res.details.get("traffic_before") or {}))
     if res.kind == "endpoint":
         endpoint = aiplatform.Endpoint(res.name)
         if endpoint.list_models():
-            return "left", ("another model is deployed on it now (not this run's): left in place; "
-                            "undeploy it first to delete the endpoint")
+            return "kept", ("another model is deployed on it now (not this run's): kept; an endpoint "
+                            "with no model deployed costs nothing")
         endpoint.delete()
         return "removed", "deleted"
     if res.kind == "batch_job":
         job = aiplatform.BatchPredictionJob(res.name)
-        if job.state.name in ("JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_QUEUED"):
-            job.cancel()
+        if job.state.name not in TERMINAL_JOB_STATES:
+            job.cancel()  # asynchronous: Vertex deletes only jobs that have finished
+            state = _wait_terminal(job, JOB_CANCEL_DEADLINE_S)
+            if state not in TERMINAL_JOB_STATES:
+                raise TimeoutError(f"the job is still {state} {JOB_CANCEL_DEADLINE_S:g} s after cancel")
         job.delete()
         return "removed", "cancelled if running, then deleted"
     if res.kind == "model":
@@ -75,7 +123,7 @@ def _remove_one(res: Resource, aiplatform: Any, storage: Any) -> tuple[str, str]
         name = res.name.removeprefix("gs://").rstrip("/")
         if gcs.delete_bucket_if_empty(storage, name):
             return "removed", "deleted (it was empty)"
-        return "left", "holds objects this run did not write: left in place"
+        return "kept", "holds objects this run did not write: kept"
     raise ValueError(f"unknown resource kind {res.kind!r}")
 
 
@@ -106,12 +154,25 @@ def remove(resources: list[Resource], cloud: Any, *, run_id: str, reason: str, r
                 report(res)
     except Exception as err:  # noqa: BLE001 - the ledger is still cleaned up
         print(f"[tfrun] could not list resources by label: {client.short_error(err)}", file=sys.stderr)
+    try:
+        swept = _sweep_endpoints(resources, aiplatform, run_id)
+        if swept:
+            print(f"[tfrun] undeployed this run's models found on its endpoints: {'; '.join(swept)}", file=sys.stderr)
+    except Exception as err:  # noqa: BLE001 - the ledger's own entries are still handled below
+        print(f"[tfrun] could not look for this run's deployments: {client.short_error(err)}", file=sys.stderr)
     todo = sorted((r for r in resources if r.created and r.status in ALIVE), key=lambda r: REMOVAL_ORDER.index(r.kind))
+    failed_kinds: set[str] = set()
     for res in todo:
         try:
+            if res.kind == "gcs_objects" and failed_kinds & {"model", "batch_job"}:
+                raise RuntimeError("kept: a Model or job made from these files could not be removed yet")
+            if res.kind == "bucket" and "gcs_objects" in failed_kinds:
+                raise RuntimeError("kept: this run's objects in it could not be removed yet")
             status, why = _remove_one(res, aiplatform, storage)
         except Exception as err:  # noqa: BLE001 - record it and go on with the rest
-            status, why = "failed_to_remove", f"{client.short_error(err)}; remove it with: {res.remove_command}"
+            status, why = "failed_to_remove", (f"{client.short_error(err)}; `tfrun-records cleanup` retries, or "
+                                               f"remove it with: {res.remove_command}")
+            failed_kinds.add(res.kind)
         res.status, res.why = status, f"{reason}: {why}"
         report(res)
     return resources
@@ -124,13 +185,18 @@ def _namespace(value: Any) -> Any:
 
 
 def main() -> int:
+    """Read the job on stdin; write one JSON line per resource as soon as its status is known."""
     job = json.load(sys.stdin)
-    result, sys.stdout = sys.stdout, sys.stderr  # only the JSON answer goes to stdout (SDK logs go to stderr)
+    result, sys.stdout = sys.stdout, sys.stderr  # only the JSON lines go to stdout (SDK logs go to stderr)
+
+    def report(res: Resource) -> None:
+        result.write(json.dumps(asdict(res)) + "\n")
+        result.flush()
+
     cloud = _namespace(job["cloud"])
     resources = [Resource(**r) for r in job["resources"]]
-    done = remove(resources, cloud, run_id=job["run_id"], reason=job["reason"], report=lambda r: None,
-                  project=cloud.project, region=cloud.region, run_dir=job.get("run_dir", ""))
-    json.dump([asdict(r) for r in done], result)
+    remove(resources, cloud, run_id=job["run_id"], reason=job["reason"], report=report,
+           project=cloud.project, region=cloud.region, run_dir=job.get("run_dir", ""))
     return 0
 
 

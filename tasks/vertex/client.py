@@ -33,9 +33,11 @@ def init(cloud: Any) -> Any:
     credentials = cloud_auth.credentials(cloud)
     from google.cloud import aiplatform
 
-    # The SDK logs every create at INFO ("To use this Model in another session: ..."); tfrun's
-    # step lines and the record say the same, so only its warnings reach the console.
-    logging.getLogger("google.cloud.aiplatform").setLevel(logging.WARNING)
+    # The SDK logs every create at INFO ("To use this Model in another session: ..."), each module
+    # through its own logger; tfrun's step lines and the record say the same, so only warnings remain.
+    for name in list(logging.Logger.manager.loggerDict):
+        if name.startswith("google.cloud.aiplatform"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
     options: dict[str, Any] = {}
     if cloud.api_endpoint:

@@ -22,7 +22,8 @@ class PreflightError(RuntimeError):
 
 
 def _refused(err: BaseException) -> bool:
-    return getattr(err, "code", None) in (401, 403) or type(err).__name__ in ("Unauthorized", "Forbidden")
+    return (getattr(err, "code", None) in (401, 403)
+            or type(err).__name__ in ("Unauthorized", "Forbidden", "RefreshError", "TransportError"))
 
 
 def _bucket(cloud: Any) -> str:
@@ -34,29 +35,43 @@ def _bucket(cloud: Any) -> str:
         bucket = storage.lookup_bucket(cloud.bucket, timeout=10, retry=Retry(timeout=CHECK_DEADLINE_S))
     except Exception as err:  # noqa: BLE001 - every cause becomes one line
         if _refused(err):
-            raise PreflightError(f"cloud.bucket={cloud.bucket}: {where} refused cloud.credentials="
-                                 f"{cloud.credentials} ({client.short_error(err)})") from None
+            raise PreflightError(f"cloud.bucket={cloud.bucket}: {where} refused the credentials "
+                                 f"({cloud_auth.label(cloud)}: {client.short_error(err)})") from None
         raise PreflightError(f"cloud.storage_endpoint: cannot reach {where} ({client.short_error(err)})") from None
     return "exists" if bucket is not None else f"does not exist yet: will be created in {cloud.region}"
 
 
+def _endpoint(aiplatform: Any, target: Any) -> str:
+    """Whether the endpoint exists, and whether target.traffic_percentage can apply to it."""
+    found = aiplatform.Endpoint.list(filter=f'display_name="{target.endpoint}"', order_by="create_time")
+    deployed = found[0].list_models() if found else []
+    if int(target.traffic_percentage) < 100 and not deployed:
+        raise PreflightError(f"target.traffic_percentage={target.traffic_percentage}: endpoint {target.endpoint!r} "
+                             f"{'has no model deployed' if found else 'does not exist yet'}, and the first model on "
+                             "an endpoint takes 100 % of its traffic (a canary needs a model to share it with)")
+    if not found:
+        return f"endpoint {target.endpoint!r} will be created"
+    return f"endpoint {target.endpoint!r} exists with {len(deployed)} deployed model(s): it will be reused"
+
+
 def _vertex(cfg: Any) -> str:
     cloud, target = cfg.cloud, cfg.target
-    aiplatform = client.init(cloud)
     where = cloud.api_endpoint or f"Vertex AI in {cloud.region}"
     try:
+        aiplatform = client.init(cloud)
         if target.name == "vertex_endpoint":
-            found = client.with_deadline(lambda: aiplatform.Endpoint.list(filter=f'display_name="{target.endpoint}"'),
-                                         CHECK_DEADLINE_S, "listing endpoints")
-            return (f"endpoint {target.endpoint!r} exists: it will be reused" if found
-                    else f"endpoint {target.endpoint!r} will be created")
+            return client.with_deadline(lambda: _endpoint(aiplatform, target), CHECK_DEADLINE_S, "listing endpoints")
         client.with_deadline(lambda: aiplatform.Model.list(filter=f'display_name="{target.model_display_name}"'),
                              CHECK_DEADLINE_S, "listing models")
         return "Vertex AI answers"
+    except PreflightError:
+        raise
+    except ValueError as err:  # the SDK's own checks, e.g. an unsupported region
+        raise PreflightError(f"cloud.region={cloud.region}: {client.short_error(err)}") from None
     except Exception as err:  # noqa: BLE001 - every cause becomes one line
         if _refused(err):
-            raise PreflightError(f"cloud.project={cloud.project}: {where} refused cloud.credentials="
-                                 f"{cloud.credentials} ({client.short_error(err)})") from None
+            raise PreflightError(f"cloud.project={cloud.project}: {where} refused the credentials "
+                                 f"({cloud_auth.label(cloud)}: {client.short_error(err)})") from None
         raise PreflightError(f"cloud.api_endpoint: cannot reach {where} ({client.short_error(err)})") from None
 
 
@@ -64,6 +79,5 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     cloud_auth.credentials(cfg.cloud)  # CloudAuthError: one line saying how to get credentials
     bucket = _bucket(cfg.cloud)
     vertex = _vertex(cfg)
-    return {"summary": f"credentials {cfg.cloud.credentials if cfg.cloud.credentials in ('adc', 'anonymous') else 'from a key file'} "
-                       f"accepted; gs://{cfg.cloud.bucket} {bucket}; {vertex}",
+    return {"summary": f"credentials ({cloud_auth.label(cfg.cloud)}) accepted; gs://{cfg.cloud.bucket} {bucket}; {vertex}",
             "bucket": bucket, "vertex": vertex}

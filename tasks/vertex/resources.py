@@ -14,7 +14,7 @@ from tasks.vertex import catalog
 
 # Removal order: what depends on a resource goes before it.
 REMOVAL_ORDER = ("deployed_model", "batch_job", "endpoint", "model", "gcs_objects", "bucket")
-ALIVE = ("created", "left")  # statuses of a resource that may still exist (and cost money)
+ALIVE = ("created", "left", "failed_to_remove")  # statuses of a resource that may still exist (and cost money)
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Resource:
     kind: str  # one of REMOVAL_ORDER
     name: str  # full Vertex resource name, or a gs:// URI
     created: bool  # by this run: only these are ever removed
-    status: str = "created"  # created | reused | removed | left | failed_to_remove
+    status: str = "created"  # created | reused | removed | left (kept on purpose) | kept (not ours to remove now) | failed_to_remove
     why: str = ""
     display_name: str = ""
     console: str = ""
@@ -80,8 +80,10 @@ def links(res: Resource, project: str, region: str, run_dir: str) -> tuple[str, 
         return (catalog.console_link("endpoint", project=project, region=region, resource_id=endpoint_id),
                 f"gcloud ai endpoints undeploy-model {endpoint_id} --deployed-model-id={rid} {where}")
     if res.kind == "batch_job":
+        # gcloud has no batch-prediction-jobs group: the REST call (cancel first if it still runs)
         return (catalog.console_link("batch_job", project=project, region=region, resource_id=rid),
-                f"gcloud ai batch-prediction-jobs delete {rid} {where}")
+                f'curl -X DELETE -H "Authorization: Bearer $(gcloud auth print-access-token)" '
+                f"https://{region}-aiplatform.googleapis.com/v1/{res.name}")
     if res.kind == "bucket":
         bucket = res.name.removeprefix("gs://").rstrip("/")
         return (catalog.console_link("bucket", project=project, region=region, resource_id=bucket),

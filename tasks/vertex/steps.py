@@ -24,6 +24,10 @@ from tasks.vertex.resources import Ledger, Resource
 STATE = "vertex"
 
 
+class TeardownFailed(RuntimeError):
+    """Something this run created could not be removed; the record lists it as failed_to_remove."""
+
+
 @dataclass
 class VertexRun:
     """What the Vertex steps of one run share."""
@@ -154,6 +158,10 @@ def report_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         return {"summary": f"{target.name} (mode=local): nothing created in the cloud", "deployments": [entry]}
     if target.teardown:
         teardown(cfg, ctx, run, "target.teardown=true")
+        failed = [r for r in run.ledger.items if r.status == "failed_to_remove"]
+        if failed:  # the run must not look clean while something still costs money
+            raise TeardownFailed("target.teardown=true could not remove " + "; ".join(
+                f"{r.kind} {r.name} ({r.why})" for r in failed))
         status = "removed"
     else:
         cost = ("a deployed model is billed per replica-hour" if target.name == "vertex_endpoint"

@@ -248,3 +248,46 @@ def test_ctrl_c_after_deploy_removes_what_the_run_created(workdir: Path, fake_ve
     for kind in ("deployed_model", "endpoint", "model", "gcs_objects", "bucket"):
         assert found[kind]["status"] == "removed" and found[kind]["why"].startswith("run interrupted"), found[kind]
     assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}
+
+
+def _cleanup(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "tfrun-records"), "cleanup", *args, "--yes"], cwd=workdir, env=command_env(),
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_deploy_past_its_deadline_is_found_and_removed_later(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+    """The deploy goes on server-side after the run gave up: nothing records its id, clean-up still finds it."""
+    import time
+
+    proc = run(["target=vertex_endpoint", "target.timeout_s=0.5", *FAST,
+                *cloud_args(fake_vertex, gcs_emulator, "e2e-deadline")], workdir)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    record = read_record(workdir / "runs" / "r")
+    assert record["error"]["type"] == "TimeoutError" and "target.timeout_s" in record["error"]["message"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # let the late deploy land, as it would on Vertex
+        endpoints = live(fake_vertex)["endpoints"]
+        if any(e.get("deployedModels") for e in endpoints):
+            break
+        time.sleep(0.5)
+    done = _cleanup(workdir, "runs/r")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}, fake_vertex.state()
+    assert blob_names(gcs_emulator, "e2e-deadline") == []
+
+
+def test_a_teardown_that_fails_fails_the_run_and_cleanup_retries(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+    fake_vertex.fail("DELETE", r"/models/\d+$", mode="http", times=2, code="UNAVAILABLE", message="try later")
+    proc = run(["target=vertex_batch", "target.teardown=true", "target.poll_interval_s=0.5", *FAST,
+                *cloud_args(fake_vertex, gcs_emulator, "e2e-teardown")], workdir)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    record = read_record(workdir / "runs" / "r")
+    assert record["error"]["type"] == "TeardownFailed"
+    found = resources(record)
+    assert found["model"]["status"] == "failed_to_remove" and "tfrun-records cleanup" in found["model"]["why"]
+    assert found["gcs_objects"]["status"] == "failed_to_remove"  # kept while the Model made from them lives
+    assert found["batch_job"]["status"] == "removed"
+    done = _cleanup(workdir, "--all", "runs")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert all(r["status"] in ("removed", "reused") for r in read_record(workdir / "runs" / "r")["cloud_resources"])
+    assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}

@@ -54,4 +54,5 @@ def test_bucket_names(name: str, ok: bool):
 
 def test_labels_are_valid_label_values():
     assert catalog.label_value("20261129-101500-Ab12cd/x") == "20261129-101500-ab12cd-x"
-    assert not list(catalog.label_problems({"tfrun-run-id": catalog.label_value("R" * 80)}))
+    assert not list(catalog.label_problems({"run": catalog.label_value("R" * 80)}))
+    assert list(catalog.label_problems({"tfrun-run-id": "x"})), "tfrun's own label keys are reserved"
