@@ -31,17 +31,14 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from .gcsio import tfrecords
+from .jobs import FILTER_FIELDS, JobService
 from .machines import check_batch_dedicated
 from .wire import ApiError, etag, int64, now
 
 if TYPE_CHECKING:
     from .control import FaultRule
-    from .server import Fake, Request
+    from .server import Request
 
-FILTER_FIELDS = {"displayName", "labels", "state", "name", "createTime", "updateTime", "startTime", "endTime",
-                 "model", "modelDisplayName"}
-TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED",
-            "JOB_STATE_PARTIALLY_SUCCEEDED"}
 EMULATED_INPUTS = {"jsonl", "tf-record", "tf-record-gzip"}
 DEFAULT_BATCH_SIZE = 64
 
@@ -50,17 +47,15 @@ class _Cancelled(Exception):
     pass
 
 
-class BatchService:
-    def __init__(self, fake: "Fake") -> None:
-        self.fake = fake
-        self.store = fake.store
-        self.cancel_events: dict[str, threading.Event] = {}
+class BatchService(JobService):
+    collection = "batchPredictionJobs"
+    noun = "BatchPredictionJob"
+    snake = "batch_prediction_job"
+    filter_fields = FILTER_FIELDS | {"model", "modelDisplayName"}
 
     def create(self, req: "Request", project: str, location: str) -> dict:
         body = req.json()
-        if not body.get("displayName"):
-            raise ApiError("INVALID_ARGUMENT", "List of found errors:\t1.Field: batch_prediction_job.display_name; "
-                           "Message: Required field is not set.")
+        self._display_name(body)
         if not body.get("model"):
             raise ApiError("INVALID_ARGUMENT", "List of found errors:\t1.Field: batch_prediction_job.model; "
                            "Message: Required field is not set.")
@@ -89,104 +84,38 @@ class BatchService:
             batch_size = int((body.get("manualBatchTuningParameters") or {}).get("batchSize", 0) or 0)
             if batch_size < 0:
                 raise ApiError("INVALID_ARGUMENT", "manual_batch_tuning_parameters.batch_size cannot be negative.")
-            job_id = self.fake.new_id()
-            stamp = now()
-            job = {**body, "name": self.store.name(project, location, "batchPredictionJobs", job_id),
-                   "model": model["name"], "modelVersionId": "1", "dedicatedResources": dedicated,
-                   "state": "JOB_STATE_PENDING", "createTime": stamp, "updateTime": stamp, "etag": etag(),
-                   "_batch_size": batch_size or DEFAULT_BATCH_SIZE}
-            self.store.put("batchPredictionJobs", job)
-            self.cancel_events[job["name"]] = cancelled = threading.Event()
-            rule = req.take_fault("job")
+            job, cancelled, rule = self._new(req, project, location, {
+                **body, "model": model["name"], "modelVersionId": "1", "dedicatedResources": dedicated,
+                "etag": etag(), "_batch_size": batch_size or DEFAULT_BATCH_SIZE})
             answer = dict(job)
+        job_id = job["name"].rsplit("/", 1)[-1]
         threading.Thread(target=self._run, args=(job, model, rule, cancelled), name=f"batch-{job_id}",
                          daemon=True).start()
         return answer
-
-    def _job(self, project: str, location: str, job: str) -> dict:
-        return self.store.get("batchPredictionJobs",
-                              self.store.name(project, location, "batchPredictionJobs", job), "BatchPredictionJob")
-
-    def get(self, req: "Request", project: str, location: str, job: str) -> dict:
-        with self.store.lock:
-            return dict(self._job(project, location, job))
-
-    def list(self, req: "Request", project: str, location: str) -> dict:
-        with self.store.lock:
-            page, token = self.store.list("batchPredictionJobs", self.store.parent(project, location),
-                                          req.query.get("filter"), FILTER_FIELDS, req.int_query("pageSize"),
-                                          req.query.get("pageToken"), view=self._filter_view)
-        out: dict = {"batchPredictionJobs": page} if page else {}
-        if token:
-            out["nextPageToken"] = token
-        return out
 
     def _filter_view(self, job: dict) -> dict:
         model = self.store.resources["models"].get(job["model"], {})
         return {**job, "modelDisplayName": model.get("displayName", "")}
 
-    def cancel(self, req: "Request", project: str, location: str, job: str) -> dict:
-        with self.store.lock:
-            stored = self._job(project, location, job)
-            if stored["state"] in TERMINAL:
-                raise ApiError("FAILED_PRECONDITION", f'BatchPredictionJob "{stored["name"]}" is in state '
-                               f'{stored["state"]} and cannot be cancelled.')
-            if stored["state"] != "JOB_STATE_CANCELLING":
-                self._set(stored, "JOB_STATE_CANCELLING")
-                self.cancel_events[stored["name"]].set()
-        return {}
-
-    def delete(self, req: "Request", project: str, location: str, job: str) -> dict:
-        with self.store.lock:
-            stored = self._job(project, location, job)
-            if stored["state"] not in TERMINAL:
-                raise ApiError("FAILED_PRECONDITION", f'BatchPredictionJob "{stored["name"]}" is in state '
-                               f"{stored['state']}: cancel it before deleting it.")
-            op = self.fake.ops.start(self.store.parent(project, location), "DeleteOperationMetadata")
-            if (rule := req.take_fault("operation")) is not None:
-                self.fake.fail_later(op, rule.error())
-                return op
-            self.store.delete("batchPredictionJobs", stored["name"])
-            self.cancel_events.pop(stored["name"], None)
-            return self.fake.ops.succeed(op, None)
-
-    def cancel_all(self) -> None:
-        with self.store.lock:
-            for event in self.cancel_events.values():
-                event.set()
-            self.cancel_events.clear()
-
     # the run -----------------------------------------------------------------------------------------
-    def _set(self, job: dict, state: str, **fields: Any) -> None:
-        with self.store.lock:
-            job.update(fields, state=state, updateTime=now())
-            self.store.changed.notify_all()
-
     def _run(self, job: dict, model: dict, rule: "FaultRule | None", cancelled: threading.Event) -> None:
         job_id = job["name"].rsplit("/", 1)[-1]
-        with self.store.lock:
-            if job["state"] == "JOB_STATE_PENDING":
-                self._set(job, "JOB_STATE_RUNNING", startTime=now())
+        self._mark_running(job)
         try:
             if rule is not None:
-                if cancelled.wait(0.2):
-                    raise _Cancelled()
-                raise rule.error()
+                self._end_faulted(job, rule, cancelled)
+                return
             results = self._predict_all(job, job_id, model, cancelled)
             self.fake.launcher.stop(job_id)  # the container is gone before the job says it has ended
             self._write(job, model, results)
         except _Cancelled:
             self.fake.launcher.stop(job_id)
-            self._set(job, "JOB_STATE_CANCELLED", endTime=now(), error={"code": 1, "message": "CANCELED"})
+            self._end(job, "JOB_STATE_CANCELLED")
         except ApiError as error:
             self.fake.launcher.stop(job_id)
-            if cancelled.is_set():
-                self._set(job, "JOB_STATE_CANCELLED", endTime=now(), error={"code": 1, "message": "CANCELED"})
-            else:
-                self._set(job, "JOB_STATE_FAILED", endTime=now(), error=error.rpc_status())
+            self._end(job, "JOB_STATE_CANCELLED" if cancelled.is_set() else "JOB_STATE_FAILED", error)
         except Exception as exc:  # a bug of the fake: fail the job visibly
-            self._set(job, "JOB_STATE_FAILED", endTime=now(),
-                      error={"code": 13, "message": f"fake-vertex batch error: {exc!r}"})
+            self._end(job, "JOB_STATE_FAILED", {"code": 13, "message": f"fake-vertex batch error: {exc!r}"})
         finally:
             self.fake.launcher.stop(job_id)
 

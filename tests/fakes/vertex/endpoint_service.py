@@ -63,12 +63,9 @@ class EndpointService:
         with self.store.lock:
             if name in self.store.resources["endpoints"]:
                 raise ApiError("ALREADY_EXISTS", f'Endpoint "{name}" already exists.')
-            op = self.fake.ops.start(name, "CreateEndpointOperationMetadata")
-            if (rule := req.take_fault("operation")) is not None:
-                self.fake.fail_later(op, rule.error())
-                return op
-            self.store.put("endpoints", endpoint)
-            return self.fake.ops.succeed(op, "Endpoint", self.view(endpoint))
+            return self.fake.quick_operation(req, name, "CreateEndpointOperationMetadata",
+                                             lambda: self.store.put("endpoints", endpoint), "Endpoint",
+                                             self.view(endpoint))
 
     def _endpoint(self, project: str, location: str, endpoint: str) -> dict:
         return self.store.get("endpoints", self.store.name(project, location, "endpoints", endpoint), "Endpoint")
@@ -117,12 +114,8 @@ class EndpointService:
             if busy:
                 raise ApiError("FAILED_PRECONDITION", f'The Endpoint "{stored["name"]}" has deployed or deploying '
                                f"models ({', '.join(busy)}): undeploy them before deleting the Endpoint.")
-            op = self.fake.ops.start(self.store.parent(project, location), "DeleteOperationMetadata")
-            if (rule := req.take_fault("operation")) is not None:
-                self.fake.fail_later(op, rule.error())
-                return op
-            self.store.delete("endpoints", stored["name"])
-            return self.fake.ops.succeed(op, None)
+            return self.fake.quick_operation(req, self.store.parent(project, location), "DeleteOperationMetadata",
+                                             lambda: self.store.delete("endpoints", stored["name"]))
 
     # traffic -----------------------------------------------------------------------------------------
     @staticmethod
@@ -168,9 +161,8 @@ class EndpointService:
             deployed = {**requested, "id": deployed_id, "model": model["name"], "modelVersionId": "1",
                         "displayName": requested.get("displayName") or model["displayName"],
                         "dedicatedResources": dedicated}
-            op = self.fake.ops.start(stored["name"], "DeployModelOperationMetadata")
-            if (rule := req.take_fault("operation")) is not None:
-                self.fake.fail_later(op, rule.error())
+            op, go_on = self.fake.start_operation(req, stored["name"], "DeployModelOperationMetadata")
+            if not go_on:
                 return op
             stored["_pending"][deployed_id] = deployed
             model["_deployments"].append({"endpoint": stored["name"], "deployedModelId": deployed_id})
@@ -255,9 +247,8 @@ class EndpointService:
                                    "Endpoint's traffic: undeploy it with a traffic split that moves its traffic "
                                    "to the other DeployedModels.")
                 split = {k: v for k, v in stored["trafficSplit"].items() if k != deployed_id}
-            op = self.fake.ops.start(stored["name"], "UndeployModelOperationMetadata")
-            if (rule := req.take_fault("operation")) is not None:
-                self.fake.fail_later(op, rule.error())
+            op, go_on = self.fake.start_operation(req, stored["name"], "UndeployModelOperationMetadata")
+            if not go_on:
                 return op
             stored["deployedModels"] = others
             stored["trafficSplit"] = split if others else {}

@@ -72,12 +72,9 @@ class ModelService:
         with self.store.lock:
             if name in self.store.resources["models"]:
                 raise ApiError("ALREADY_EXISTS", f'Model "{name}" already exists.')
-            op = self.fake.ops.start(name, "UploadModelOperationMetadata")
-            if (rule := req.take_fault("operation")) is not None:
-                self.fake.fail_later(op, rule.error())
-                return op
-            self.store.put("models", model)
-            return self.fake.ops.succeed(op, "UploadModelResponse", {"model": name, "modelVersionId": "1"})
+            return self.fake.quick_operation(req, name, "UploadModelOperationMetadata",
+                                             lambda: self.store.put("models", model), "UploadModelResponse",
+                                             {"model": name, "modelVersionId": "1"})
 
     def _check_saved_model(self, artifact: str) -> None:
         top = [n for n in self.fake.gcs.names_under(artifact) if "/" not in n]
@@ -124,9 +121,5 @@ class ModelService:
                 endpoints = sorted({ref["endpoint"] for ref in stored["_deployments"]})
                 raise ApiError("FAILED_PRECONDITION", f'The Model "{stored["name"]}" is deployed or being deployed '
                                f"at the following Endpoint(s): {', '.join(endpoints)}.")
-            op = self.fake.ops.start(self.store.parent(project, location), "DeleteOperationMetadata")
-            if (rule := req.take_fault("operation")) is not None:
-                self.fake.fail_later(op, rule.error())
-                return op
-            self.store.delete("models", stored["name"])
-            return self.fake.ops.succeed(op, None)
+            return self.fake.quick_operation(req, self.store.parent(project, location), "DeleteOperationMetadata",
+                                             lambda: self.store.delete("models", stored["name"]))

@@ -124,11 +124,26 @@ class Fake:
     def new_id() -> str:
         return new_id()
 
-    def fail_later(self, op: dict, error: ApiError, delay: float = 0.2) -> None:
-        """Injected `operation` fault: the operation answers running and fails shortly after, as Vertex's do."""
-        timer = threading.Timer(delay, self.ops.fail, args=(op, error))
+    def start_operation(self, req: Request, under: str, metadata_type: str) -> tuple[dict, bool]:
+        """Start an operation for `req`: (the operation, whether its work goes on). With an injected `operation`
+        fault it answers running and fails shortly after, as Vertex's do, and the work is not done."""
+        op = self.ops.start(under, metadata_type)
+        if (rule := req.take_fault("operation")) is None:
+            return op, True
+        timer = threading.Timer(0.2, self.ops.fail, args=(op, rule.error()))
         timer.daemon = True
         timer.start()
+        return op, False
+
+    def quick_operation(self, req: Request, under: str, metadata_type: str, work: Callable[[], Any],
+                        response_type: str | None = None, response: dict | None = None) -> dict:
+        """An operation whose work is quick: `work()` runs and the operation is done (with the response) before
+        the call answers, unless an `operation` fault fails it (start_operation)."""
+        op, go_on = self.start_operation(req, under, metadata_type)
+        if not go_on:
+            return op
+        work()
+        return self.ops.succeed(op, response_type, response)
 
     # routes ------------------------------------------------------------------------------------------
     def _routes(self) -> list[tuple[str, re.Pattern, Callable[..., Any]]]:

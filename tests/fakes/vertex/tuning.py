@@ -33,7 +33,6 @@ from .study import check_study, measurements, suggestions
 from .wire import ApiError, now
 
 if TYPE_CHECKING:
-    from .control import FaultRule
     from .server import Fake, Request
 
 
@@ -41,6 +40,8 @@ class TuningJobService(TrainingJobService):
     collection = "hyperparameterTuningJobs"
     noun = "HyperparameterTuningJob"
     snake = "hyperparameter_tuning_job"
+    thread_prefix = "tuning"
+    bug_label = "tuning"
 
     def __init__(self, fake: "Fake") -> None:
         super().__init__(fake)
@@ -71,28 +72,13 @@ class TuningJobService(TrainingJobService):
         spec = check_job_spec(body.get("trialJobSpec"), f"{self.snake}.trial_job_spec")
         with self.store.lock:
             rng = random.Random(self.seeds.getrandbits(64))
-        job, cancelled, rule = self._new(req, project, location, {
-            **body, **counts, "trialJobSpec": spec, "trials": [], "_study": study, "_rng": rng})
-        with self.store.lock:
-            answer = dict(job)
-        threading.Thread(target=self._run, args=(job, rule, cancelled), name=f"tuning-{job['name']}",
-                         daemon=True).start()
-        return answer
+        return self._launch(*self._new(req, project, location, {
+            **body, **counts, "trialJobSpec": spec, "trials": [], "_study": study, "_rng": rng}))
 
     # the run ------------------------------------------------------------------------------------------
-    def _run(self, job: dict, rule: "FaultRule | None", cancelled: threading.Event) -> None:
-        try:
-            if rule is not None:
-                state, error = ("JOB_STATE_CANCELLED", None) if cancelled.wait(0.2) else ("JOB_STATE_FAILED",
-                                                                                          rule.error())
-                self._end(job, state, error)
-                return
-            with self.store.lock:
-                if job["state"] == "JOB_STATE_PENDING":
-                    self._set(job, "JOB_STATE_RUNNING", startTime=now())
-            self._end(job, *self._trials(job, cancelled))
-        except Exception as exc:  # a bug of the fake: fail the job visibly
-            self._end(job, "JOB_STATE_FAILED", {"code": 13, "message": f"fake-vertex tuning error: {exc!r}"})
+    def _work(self, job: dict, cancelled: threading.Event) -> None:
+        self._mark_running(job)
+        self._end(job, *self._trials(job, cancelled))
 
     def _trials(self, job: dict, cancelled: threading.Event) -> tuple[str, ApiError | None]:
         study, job_id = job["_study"], job["name"].rsplit("/", 1)[-1]
