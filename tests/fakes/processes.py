@@ -1,4 +1,4 @@
-"""Stopping a service the tests started: by its PID, politely first."""
+"""Stopping a service the tests started: by its PID, politely first; whether a PID is gone."""
 
 from __future__ import annotations
 
@@ -20,3 +20,12 @@ def stop(process: subprocess.Popen, timeout: float, *, group: bool = False) -> N
         else:
             os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout)
+
+
+def gone(pid: int) -> bool:
+    """Whether no process has this PID any more."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import sys
 import time
-import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -19,11 +17,10 @@ import requests
 
 aiplatform = pytest.importorskip("google.cloud.aiplatform")
 from google.api_core import exceptions  # noqa: E402
-from google.auth.credentials import AnonymousCredentials  # noqa: E402
-from google.cloud import storage  # noqa: E402
 from google.cloud.aiplatform import jobs  # noqa: E402
 
-from tests.fakes.vertex.fixture import init_sdk, reset_sdk, start_fake_vertex  # noqa: E402
+from tests.fakes.processes import gone as _gone  # noqa: E402
+from tests.fakes.vertex.fixture import sdk_with_bucket, start_fake_vertex  # noqa: E402
 from tests.fakes.vertex.gcsio import tfrecord_bytes  # noqa: E402
 
 ECHO = [sys.executable, "-m", "tests.fakes.vertex.echo_container"]
@@ -35,27 +32,14 @@ def _status(excinfo: pytest.ExceptionInfo) -> str:
     return excinfo.value.response.json()["error"]["status"]
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 @pytest.fixture
 def vertex(fake_vertex, gcs_emulator, monkeypatch):
     """aiplatform.init against the fake, a bucket with two echo models' weights, quick job polling."""
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator.url)  # BatchPredictionJob.iter_outputs' client
-    monkeypatch.setattr(jobs, "_JOB_WAIT_TIME", 0.2)  # the SDK sleeps 5 s between job polls
-    client = storage.Client(project=PROJECT, credentials=AnonymousCredentials(),
-                            client_options={"api_endpoint": gcs_emulator.url})
-    bucket = client.create_bucket(f"fv-{uuid.uuid4().hex[:12]}")
-    bucket.blob("models/a/model.json").upload_from_string(json.dumps({"weights": [1.0, 2.0], "bias": 0.5}))
-    bucket.blob("models/b/model.json").upload_from_string(json.dumps({"weights": [10.0, 0.0], "bias": 0.0}))
-    init_sdk(fake_vertex, PROJECT, staging_bucket=f"gs://{bucket.name}/staging")
-    yield SimpleNamespace(fake=fake_vertex, bucket=bucket, gs=f"gs://{bucket.name}")
-    reset_sdk()  # no later test inherits this fake's endpoint
+    with sdk_with_bucket(fake_vertex, gcs_emulator, monkeypatch, "fv", PROJECT) as (_client, bucket):
+        bucket.blob("models/a/model.json").upload_from_string(json.dumps({"weights": [1.0, 2.0], "bias": 0.5}))
+        bucket.blob("models/b/model.json").upload_from_string(json.dumps({"weights": [10.0, 0.0], "bias": 0.0}))
+        yield SimpleNamespace(fake=fake_vertex, bucket=bucket, gs=f"gs://{bucket.name}")
 
 
 def upload(v, name: str, folder: str = "a", **kwargs) -> "aiplatform.Model":

@@ -14,33 +14,23 @@ import random
 import signal
 import sys
 import time
-import uuid
 from types import SimpleNamespace
 
 import pytest
 
 aiplatform = pytest.importorskip("google.cloud.aiplatform")
 from google.api_core import exceptions  # noqa: E402
-from google.auth.credentials import AnonymousCredentials  # noqa: E402
-from google.cloud import storage  # noqa: E402
 from google.cloud.aiplatform import hyperparameter_tuning as hpt  # noqa: E402
 from google.cloud.aiplatform import jobs  # noqa: E402
 
 from tests.fakes.vertex import study  # noqa: E402
-from tests.fakes.vertex.fixture import init_sdk, reset_sdk, start_fake_vertex  # noqa: E402
+from tests.fakes.processes import gone as _gone  # noqa: E402
+from tests.fakes.vertex.fixture import sdk_with_bucket, start_fake_vertex  # noqa: E402
 from tests.fakes.vertex.replica_script import score  # noqa: E402
 
 SCRIPT = [sys.executable, "-m", "tests.fakes.vertex.replica_script"]
 JobState = jobs.gca_job_state.JobState
 SUCCEEDED, INFEASIBLE = 4, 5  # Trial.State
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def pool(replicas: int = 1, args: tuple[str, ...] = (), **spec) -> dict:
@@ -52,21 +42,16 @@ def pool(replicas: int = 1, args: tuple[str, ...] = (), **spec) -> dict:
 @pytest.fixture
 def vertex(fake_vertex, gcs_emulator, monkeypatch):
     """aiplatform.init against the fake, a fresh bucket, job polling every 0.2 s instead of 5 s."""
-    monkeypatch.setattr(jobs, "_JOB_WAIT_TIME", 0.2)
-    client = storage.Client(project="fake-proj", credentials=AnonymousCredentials(),
-                            client_options={"api_endpoint": gcs_emulator.url})
-    bucket = client.create_bucket(f"fvt-{uuid.uuid4().hex[:12]}")
-    init_sdk(fake_vertex, staging_bucket=f"gs://{bucket.name}/staging")
+    with sdk_with_bucket(fake_vertex, gcs_emulator, monkeypatch, "fvt") as (client, bucket):
 
-    def records(prefix: str) -> list[dict]:
-        """The replica script's records under gs://bucket/<prefix>, by start time."""
-        blobs = client.list_blobs(bucket.name, prefix=prefix)
-        found = [json.loads(b.download_as_bytes()) for b in blobs if "/replicas/" in b.name]
-        return sorted(found, key=lambda r: r["started"])
+        def records(prefix: str) -> list[dict]:
+            """The replica script's records under gs://bucket/<prefix>, by start time."""
+            blobs = client.list_blobs(bucket.name, prefix=prefix)
+            found = [json.loads(b.download_as_bytes()) for b in blobs if "/replicas/" in b.name]
+            return sorted(found, key=lambda r: r["started"])
 
-    yield SimpleNamespace(fake=fake_vertex, bucket=bucket, gs=f"gs://{bucket.name}", records=records,
-                          emulator=gcs_emulator)
-    reset_sdk()
+        yield SimpleNamespace(fake=fake_vertex, bucket=bucket, gs=f"gs://{bucket.name}", records=records,
+                              emulator=gcs_emulator)
 
 
 def wait_until(predicate, timeout: float = 15.0, what: str = "condition"):

@@ -17,6 +17,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -150,6 +152,27 @@ def reset_sdk() -> None:
     from google.cloud.aiplatform import initializer
 
     initializer.global_config.__init__()
+
+
+@contextmanager
+def sdk_with_bucket(fake: FakeVertex, gcs_emulator: Any, monkeypatch: pytest.MonkeyPatch, bucket_prefix: str,
+                    project: str = "fake-proj") -> Iterator[tuple[Any, Any]]:
+    """aiplatform.init against `fake` with a fresh bucket `<bucket_prefix>-<random>` in the GCS emulator
+    (staging under gs://<bucket>/staging) and job polling every 0.2 s instead of 5 s: (storage client, bucket).
+    reset_sdk() on the way out, so no later test inherits this fake's endpoint."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+    from google.cloud.aiplatform import jobs
+
+    monkeypatch.setattr(jobs, "_JOB_WAIT_TIME", 0.2)  # the SDK sleeps 5 s between job polls
+    client = storage.Client(project=project, credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": gcs_emulator.url})
+    bucket = client.create_bucket(f"{bucket_prefix}-{uuid.uuid4().hex[:12]}")
+    init_sdk(fake, project, staging_bucket=f"gs://{bucket.name}/staging")
+    try:
+        yield client, bucket
+    finally:
+        reset_sdk()
 
 
 @pytest.fixture
