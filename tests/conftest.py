@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,36 @@ def tfrun(*args: str, cwd: Path, timeout: float = 300, check: bool = False) -> s
 
 def read_record(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "record.json").read_text())
+
+
+def write_user_project(root: Path, modules: dict[str, str], configs: dict[str, str]) -> Path:
+    """A user's project in root: its modules (dedented) at the top, its configs under my_conf/ (tfrun's
+    `--config-dir my_conf`)."""
+    for name, text in modules.items():
+        (root / name).write_text(textwrap.dedent(text))
+    for name, text in configs.items():
+        path = root / "my_conf" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def assert_user_code_error(proc: subprocess.CompletedProcess, run_dir: Path, step: str, words: list[str],
+                           own_files: tuple[str, ...]) -> str:
+    """A run that failed on the user's code: exit 1 and a failed record whose UserCodeError at `step` holds every
+    word, the first shown in tfrun's one-line error, and no traceback of tfrun's own files. The run's output."""
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    record = read_record(run_dir)
+    assert record["status"] == "failed"
+    error = record["error"]
+    assert error["type"] == "UserCodeError" and error["step"] == step, error
+    for word in words:
+        assert word in error["message"], error["message"]
+    assert f"[tfrun] error: UserCodeError: {words[0]}" in output
+    for own in own_files:
+        assert own not in output, f"a traceback of tfrun's {own} was shown:\n{output}"
+    return output
 
 
 @pytest.fixture(scope="module")

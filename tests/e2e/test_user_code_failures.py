@@ -3,12 +3,11 @@ its record's error names the user's function and the problem, and no traceback o
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_record, tfrun
+from tests.conftest import assert_user_code_error, read_record, tfrun, write_user_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -87,14 +86,9 @@ CONFIGS = {
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("usercode")
-    (root / "usercode.py").write_text(textwrap.dedent(USER_CODE))
-    (root / "broken_import.py").write_text("import a_library_nobody_installed\n\ndef build(*, n_classes): ...\n")
-    for name, text in CONFIGS.items():
-        path = root / "my_conf" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+    return write_user_project(tmp_path_factory.mktemp("usercode"), {
+        "usercode.py": USER_CODE,
+        "broken_import.py": "import a_library_nobody_installed\n\ndef build(*, n_classes): ...\n"}, CONFIGS)
 
 
 FAILURES = [
@@ -130,17 +124,8 @@ def test_a_failure_only_tensorflow_can_tell_names_the_users_function(project: Pa
     run_dir = f"runs/{abs(hash(tuple(overrides)))}"
     proc = tfrun("--config-dir", "my_conf", *overrides, "train.epochs=1", f"hydra.run.dir={run_dir}", cwd=project,
                  timeout=240)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 1, output
-    record = read_record(project / run_dir)
-    assert record["status"] == "failed"
-    error = record["error"]
-    assert error["type"] == "UserCodeError" and error["step"] == step, error
-    for word in words:
-        assert word in error["message"], error["message"]
-    assert f"[tfrun] error: UserCodeError: {words[0]}" in output
-    for own in ("runner/child.py", "tasks/user_calls.py", "tasks/model.py", "tasks/data.py", "tasks/train.py"):
-        assert own not in output, f"a traceback of tfrun's {own} was shown:\n{output}"
+    assert_user_code_error(proc, project / run_dir, step, words, ("runner/child.py", "tasks/user_calls.py",
+                                                                  "tasks/model.py", "tasks/data.py", "tasks/train.py"))
 
 
 def test_a_builder_that_raises_shows_the_users_frames(project: Path):

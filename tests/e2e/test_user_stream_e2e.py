@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_record, tfrun
+from tests.conftest import assert_user_code_error, read_record, tfrun, write_user_project
 from tests.e2e.stream_project import CONFIGS, USER_CODE
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -20,13 +20,7 @@ PS = ["strategy=parameter_server", *CLUSTER, "cluster.ps=1"]
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("streams")
-    (root / "usercode_stream.py").write_text(USER_CODE)
-    for name, text in CONFIGS.items():
-        path = root / "my_conf" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+    return write_user_project(tmp_path_factory.mktemp("streams"), {"usercode_stream.py": USER_CODE}, CONFIGS)
 
 
 def step(record: dict, name: str) -> dict:
@@ -111,16 +105,7 @@ def test_a_bad_factory_fails_the_run_naming_the_users_function(project: Path, ov
     run_dir = f"runs/failed-{abs(hash(tuple(overrides)))}"
     proc = tfrun("--config-dir", "my_conf", *overrides, "train.epochs=1", f"hydra.run.dir={run_dir}", cwd=project,
                  timeout=300)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 1, output
-    record = read_record(project / run_dir)
-    assert record["status"] == "failed"
-    error = record["error"]
-    assert error["type"] == "UserCodeError" and error["step"] == step_name, error
-    for word in words:
-        assert word in error["message"], error["message"]
-    assert f"[tfrun] error: UserCodeError: {words[0]}" in output
-    for own in ("runner/child.py", "tasks/user_stream.py", "tasks/data.py", "tasks/train.py"):
-        assert own not in output, f"a traceback of tfrun's {own} was shown:\n{output}"
+    output = assert_user_code_error(proc, project / run_dir, step_name, words,
+                                    ("runner/child.py", "tasks/user_stream.py", "tasks/data.py", "tasks/train.py"))
     if "raising" in overrides[0]:  # the user's frames are shown
         assert "usercode_stream.py\", line" in output and "in _open_shards" in output

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import tfrun
+from tests.conftest import tfrun, write_user_project
 
 MODULES = {
     # each module would leave a mark, and import TensorFlow, if the check imported it
@@ -49,13 +48,7 @@ CONFIGS = {
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    for name, text in MODULES.items():
-        (tmp_path / name).write_text(textwrap.dedent(text))
-    for name, text in CONFIGS.items():
-        path = tmp_path / "my_conf" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return tmp_path
+    return write_user_project(tmp_path, MODULES, CONFIGS)
 
 
 BAD = [
