@@ -52,13 +52,16 @@ def write_user_project(root: Path, modules: dict[str, str], configs: dict[str, s
     return root
 
 
-def assert_user_code_error(proc: subprocess.CompletedProcess, run_dir: Path, step: str, words: list[str],
-                           own_files: tuple[str, ...]) -> str:
-    """A run that failed on the user's code: exit 1 and a failed record whose UserCodeError at `step` holds every
-    word, the first shown in tfrun's one-line error, and no traceback of tfrun's own files. The run's output."""
+def run_failing_on_user_code(project: Path, overrides: list[str], run_dir: str, step: str, words: list[str],
+                             own_files: tuple[str, ...], timeout: float) -> str:
+    """`tfrun --config-dir my_conf OVERRIDES train.epochs=1` in a user's project, which must fail on the user's
+    code: exit 1 and a failed record (in project/run_dir) whose UserCodeError at `step` holds every word, the
+    first shown in tfrun's one-line error, and no traceback of tfrun's own files. The run's output."""
+    proc = tfrun("--config-dir", "my_conf", *overrides, "train.epochs=1", f"hydra.run.dir={run_dir}", cwd=project,
+                 timeout=timeout)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
-    record = read_record(run_dir)
+    record = read_record(project / run_dir)
     assert record["status"] == "failed"
     error = record["error"]
     assert error["type"] == "UserCodeError" and error["step"] == step, error

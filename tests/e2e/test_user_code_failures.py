@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_user_code_error, read_record, tfrun, write_user_project
+from tests.conftest import read_record, run_failing_on_user_code, tfrun, write_user_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -121,11 +121,9 @@ FAILURES = [
 @pytest.mark.parametrize("overrides, step, words", FAILURES)
 def test_a_failure_only_tensorflow_can_tell_names_the_users_function(project: Path, overrides: list[str], step: str,
                                                                      words: list[str]):
-    run_dir = f"runs/{abs(hash(tuple(overrides)))}"
-    proc = tfrun("--config-dir", "my_conf", *overrides, "train.epochs=1", f"hydra.run.dir={run_dir}", cwd=project,
-                 timeout=240)
-    assert_user_code_error(proc, project / run_dir, step, words, ("runner/child.py", "tasks/user_calls.py",
-                                                                  "tasks/model.py", "tasks/data.py", "tasks/train.py"))
+    run_failing_on_user_code(project, overrides, f"runs/{abs(hash(tuple(overrides)))}", step, words,
+                             ("runner/child.py", "tasks/user_calls.py", "tasks/model.py", "tasks/data.py",
+                              "tasks/train.py"), timeout=240)
 
 
 def test_a_builder_that_raises_shows_the_users_frames(project: Path):

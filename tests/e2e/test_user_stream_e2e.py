@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_user_code_error, read_record, tfrun, write_user_project
+from tests.conftest import read_record, run_failing_on_user_code, tfrun, write_user_project
 from tests.e2e.stream_project import CONFIGS, USER_CODE
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -102,10 +102,8 @@ FAILURES = [
 @pytest.mark.parametrize("overrides, step_name, words", FAILURES)
 def test_a_bad_factory_fails_the_run_naming_the_users_function(project: Path, overrides: list[str], step_name: str,
                                                                words: list[str]):
-    run_dir = f"runs/failed-{abs(hash(tuple(overrides)))}"
-    proc = tfrun("--config-dir", "my_conf", *overrides, "train.epochs=1", f"hydra.run.dir={run_dir}", cwd=project,
-                 timeout=300)
-    output = assert_user_code_error(proc, project / run_dir, step_name, words,
-                                    ("runner/child.py", "tasks/user_stream.py", "tasks/data.py", "tasks/train.py"))
+    output = run_failing_on_user_code(project, overrides, f"runs/failed-{abs(hash(tuple(overrides)))}", step_name,
+                                      words, ("runner/child.py", "tasks/user_stream.py", "tasks/data.py",
+                                              "tasks/train.py"), timeout=300)
     if "raising" in overrides[0]:  # the user's frames are shown
         assert "usercode_stream.py\", line" in output and "in _open_shards" in output
