@@ -39,7 +39,6 @@ STRATEGIES = {
                                 ["[worker:1] input pipeline 1 of 2: 2 file(s)", "[worker:0] input pipeline 0 of 2: "
                                  "2 file(s)", "[worker:0] 45/45 - "]),
     "parameter_server": (["data=records", *PS], 1, ["[chief:0] 45/45 - "]),
-    "parameter_server_generator": (["data=generated", *PS, "train.epochs=2"], 1, ["[chief:0] 45/45 - "]),
 }
 
 
