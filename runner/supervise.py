@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Optional
 
+from runner.processes import die_with_parent
 from runner.record import Record, relative, sanitize
 from runner.tf_log_filter import DEFAULT_LEVEL, ConsoleFilter
 
@@ -91,6 +92,7 @@ class Supervisor:
                  log_tail_lines: int, form_timeout_s: float | None = None, tf_log_level: int = DEFAULT_LEVEL):
         self.record = record
         self.specs = tasks
+        self.die_with_parent = die_with_parent()  # children get SIGTERM if this runner is killed
         self.timeout_s = timeout_s
         self.form_timeout_s = form_timeout_s
         self.stop_grace_s = stop_grace_s
@@ -139,7 +141,7 @@ class Supervisor:
             cmd = list(spec.cmd) + ([str(events_write)] if spec.runs_plan else [])
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     env=spec.env, pass_fds=(events_write,) if spec.runs_plan else (),
-                                    start_new_session=True)
+                                    start_new_session=True, preexec_fn=self.die_with_parent)
             if events_write is not None:
                 os.close(events_write)
         assert proc.stdin is not None and proc.stdout is not None

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from runner.processes import die_with_parent
+
 BACKENDS = ("binary", "docker", "embedded")
 BINARY = "tensorflow_model_server"
 CONTAINER_GRPC, CONTAINER_REST = 8500, 8501
@@ -169,20 +171,6 @@ def command(backend: str, spec: ServerSpec) -> list[str]:
     raise ValueError(f"unknown backend {backend!r}")
 
 
-def _death_signal_setter():
-    """A callable for preexec_fn: the server gets SIGTERM when the process that started it dies (Linux).
-
-    libc is loaded here, in the parent: between fork and exec the child must not import anything.
-    """
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return lambda: prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 @dataclass
 class ServerProcess:
     backend: str
@@ -237,7 +225,7 @@ def start(backend: str, spec: ServerSpec, *, log_path: Path, detached: bool,
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 env=environment, close_fds=True, start_new_session=detached,
-                                preexec_fn=None if detached else _death_signal_setter())
+                                preexec_fn=None if detached else die_with_parent())
     return ServerProcess(backend=backend, argv=argv, spec=spec, log_path=log_path, detached=detached,
                          proc=proc, pid=proc.pid)
 
