@@ -36,6 +36,17 @@ def tfrun(*args: str, cwd: Path, timeout: float = 300, check: bool = False) -> s
     return proc
 
 
+def assert_rejected(proc: subprocess.CompletedProcess, words: list[str], run_dir: Path) -> str:
+    """A config error as tfrun reports it: exit 2, every word in the message, no traceback, no run dir left."""
+    message = proc.stdout + proc.stderr
+    assert proc.returncode == 2, message
+    for word in words:
+        assert word in message, f"{word!r} missing from:\n{message}"
+    assert "Traceback" not in message
+    assert not run_dir.exists(), "a rejected config must not leave a run dir"
+    return message
+
+
 def read_record(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "record.json").read_text())
 

@@ -11,7 +11,7 @@ import pytest
 from runner.cluster_plan import cluster_layout, free_ports, local_cluster_tasks
 from runner.schema_distribute import LocalCluster, tf_config_problems
 from tasks.strategy import effective_batch, make_cross_device_ops
-from tests.conftest import command_env, tfrun
+from tests.conftest import assert_rejected, command_env, tfrun
 
 BAD = [
     pytest.param(["strategy=tpu"], ["hardware", "cpu", "strategy=tpu"], id="tpu-strategy-without-tpu-hardware"),
@@ -42,11 +42,7 @@ BAD = [
 @pytest.mark.parametrize("overrides, words", BAD)
 def test_distribution_rules_exit_2(workdir: Path, overrides: list[str], words: list[str]):
     proc = tfrun(*overrides, "hydra.run.dir=runs/bad", cwd=workdir, timeout=60)
-    message = proc.stdout + proc.stderr
-    assert proc.returncode == 2, message
-    for word in words:
-        assert word in message, f"{word!r} missing from:\n{message}"
-    assert not (workdir / "runs" / "bad").exists()
+    assert_rejected(proc, words, workdir / "runs" / "bad")
 
 
 @pytest.mark.parametrize("raw, key", [
