@@ -11,7 +11,7 @@ from typing import Any
 
 from tasks import cloud_auth
 from tasks.export import existing_versions
-from tasks.vertex import catalog
+from tasks.vertex import catalog, client
 
 
 def _next_version(config: Any) -> int:
@@ -28,8 +28,7 @@ def plan(config: Any, run_id: str) -> list[str]:
     cloud, target = config.cloud, config.target
     version = _next_version(config)
     parent = f"projects/{cloud.project}/locations/{cloud.region}"
-    labels = {"tfrun-run-id": catalog.label_value(run_id), "tfrun-model": catalog.label_value(config.model_name),
-              **dict(cloud.labels)}
+    labels = client.labels(cloud, run_id, config.model_name)
     model_uri = f"gs://{cloud.bucket}/{cloud.prefix}/{config.model_name}/{version:04d}/"
     image = catalog.serving_image(target.serving_container, region=cloud.region, project=cloud.project,
                                   gpu=target.gpu, tfrun_image=target.tfrun_image)

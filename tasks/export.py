@@ -109,11 +109,11 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
-    ctx.state["export"] = {"path": path, "version": version}
+    sha256, size = tree_sha256(files), sum(f["bytes"] for f in files)
+    ctx.state["export"] = {"path": path, "version": version, "sha256": sha256, "bytes": size}
     artifact = {"kind": "saved_model", "path": relative(path), "model_name": cfg.model_name, "version": version,
                 "signature": "serving_default", "input": {"name": data.input_name, "dtype": data.input_dtype,
                                                            "shape": [None, *data.input_shape]},
-                "outputs": output_names(class_id),
-                "sha256": tree_sha256(files), "bytes": sum(f["bytes"] for f in files), "files": files}
+                "outputs": output_names(class_id), "sha256": sha256, "bytes": size, "files": files}
     return {"summary": f"{relative(path)} (version {version}, {artifact['bytes']:,} bytes)",
             "path": relative(path), "version": version, "artifacts": [artifact]}

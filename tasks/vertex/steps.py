@@ -95,15 +95,12 @@ def upload_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     run.timings_s["upload"] = report.seconds
     entry.details.update(files=report.files, bytes=report.bytes)
     run.ledger.report(entry)
-    from tasks.export import tree_files, tree_sha256
-
-    files = tree_files(local)
     return {"summary": f"{uri}: {report.files} file(s), {report.bytes:,} bytes; {report.uploaded} uploaded, "
                        f"{report.skipped} identical skipped, crc32c verified ({report.workers} workers, "
                        f"{report.seconds:.2f} s)",
             "upload": report.as_dict() | {"blobs": None},
-            "artifacts": [{"kind": "gcs_model", "path": uri, "sha256": tree_sha256(files),
-                           "bytes": sum(f["bytes"] for f in files)}]}
+            "artifacts": [{"kind": "gcs_model", "path": uri, "sha256": export["sha256"],  # the same files, verified
+                           "bytes": export["bytes"]}]}
 
 
 # ---------------------------------------------------------------------------------------- model
