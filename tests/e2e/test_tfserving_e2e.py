@@ -272,6 +272,11 @@ def test_serve_job_runs_a_server_in_the_foreground_until_ctrl_c(rolled):
         x = np.zeros((2, 8, 8), np.float32)
         assert rest.predict("digits_mlp", instances=x)["output"].shape == (2, 10)  # one output: unnamed in REST
         rest.close()
+        # The server answers before the step has printed its line: wait for it, then stop the job.
+        run_log, deadline = workdir / "runs/serve/run.log", time.monotonic() + 60
+        while "serving digits_mlp" not in (run_log.read_text() if run_log.exists() else ""):
+            assert time.monotonic() < deadline and proc.poll() is None, "the serve step never said it was serving"
+            time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
