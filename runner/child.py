@@ -50,7 +50,8 @@ def main(argv: list[str]) -> int:
         return 0
     job = json.loads(raw)
     cfg = OmegaConf.create(job["config"])
-    ctx = Context(run_dir=Path(job["run_dir"]), emit=emit, run_id=job.get("run_id", ""))
+    ctx = Context(run_dir=Path(job["run_dir"]), emit=emit, run_id=job.get("run_id", ""),
+                  overrides=list(job.get("overrides") or []))
     name = None
     try:
         for name in job["plan"]:

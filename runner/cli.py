@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import compose_errors
 from runner import help as help_text
-from runner import prestart, schema
+from runner import prestart, schema, vertex_env
 
 schema.register()
 OmegaConf.register_new_resolver("tfrun_add", lambda a, b: int(a) + int(b), replace=True)  # see runner.optuna_resume
@@ -72,6 +72,9 @@ def main() -> None:
     if help_text.wants_help(sys.argv[1:]):
         print(help_text.render(_conf_dir(), sys.argv[1:]))
         return
+    if vertex_env.in_trial():  # Vertex appends a tuning trial's values as --<parameter id>=<value>
+        flags = {o.lstrip("-") for a in hydra_utils.get_args_parser()._actions for o in a.option_strings}
+        sys.argv[1:] = vertex_env.trial_overrides(sys.argv[1:], flags)
     prestart.start(sys.argv[1:])  # TensorFlow's import in the child overlaps Hydra's composition
     run_and_report = hydra_utils.run_and_report  # looked up at call time by hydra.main's _run_hydra
     hydra_utils.run_and_report = _guard_composition(run_and_report)
@@ -87,3 +90,7 @@ def main() -> None:
     finally:
         hydra_utils.run_and_report = run_and_report
         prestart.discard()
+
+
+if __name__ == "__main__":  # `python -m runner.cli`: how a Vertex job's prebuilt image runs tfrun
+    main()

@@ -23,6 +23,52 @@ def _machine(target: Any) -> str:
     return f"{target.machine_type}{gpu}"
 
 
+def training_plan(config: Any, run_id: str, overrides: list[str]) -> list[str]:
+    """cluster=vertex (and sweep=vertex): the job spec the run would submit, then what follows it."""
+    from tasks.vertex import training_spec
+
+    cloud, tuning = config.cloud, config.tuning
+    labels = client.labels(cloud, run_id, config.model_name)
+    tune = config.job.value == "tune"
+    spec = training_spec.job_spec(config, overrides, run_id, labels,
+                                  display_name=f"{tuning.display_name}-trial" if tune else None,
+                                  trial_keys=tuple(tuning.params) if tune else None)
+    parent = f"projects/{cloud.project}/locations/{cloud.region}"
+    what = "hyperparameterTuningJobs" if tune else "customJobs"
+    lines = ["tfrun dry run (cloud.dry_run=true): nothing is packaged, created or sent; the run would",
+             f"  1. bucket      gs://{cloud.bucket} in {cloud.region}: used if it exists, else created",
+             f"  2. stage       {spec.staging_dir}: {spec.package_uri.rsplit('/', 1)[-1]} (this tfrun, versions "
+             "pinned), requirements.txt, config.yaml",
+             f"  3. submit      {parent}/{what}/<id assigned by Vertex> display name "
+             f"{tuning.display_name if tune else spec.display_name!r}"]
+    if tune:
+        params = ", ".join(f"{k} ({v.type.value})" for k, v in tuning.params.items())
+        goal = "maximize" if tuning.maximize(config.optimized_metric) else "minimize"
+        lines += [f"                 {goal} {config.optimized_metric} over {params}",
+                  f"                 {tuning.max_trial_count} trials, {tuning.parallel_trial_count} in parallel, "
+                  f"{tuning.max_failed_trial_count} failures allowed (0 = Vertex decides), "
+                  f"algorithm {tuning.algorithm.value}; each trial is this job:"]
+    lines += [f"                 {line}" for line in training_spec.describe(spec)]
+    if tune:
+        lines.append("  4. summarise   every trial's record into the sweep dir: table, best trial and its tfrun line")
+    elif config.target.name == "none":
+        lines.append(f"  4. register    the job's model ({spec.base_output_dir}model/) as a Vertex Model, image "
+                     + catalog.serving_image(config.cluster.serving_container, region=cloud.region,
+                                             project=cloud.project, gpu=False, tfrun_image=None))
+    else:
+        lines.append(f"  4. then        target={config.target.name} from {spec.base_output_dir}model/ "
+                     "(no second upload):")
+        lines += ["  " + line for line in plan(config, run_id)[3:-3]]
+    machines = sum(p.replicas for p in spec.pools) * (tuning.max_trial_count if tune else 1)
+    service = cloud.api_endpoint or f"https://{cloud.region}-aiplatform.googleapis.com"
+    lines += [f"services: Vertex AI {service}, Cloud Storage {cloud.storage_endpoint or 'https://storage.googleapis.com'}; "
+              f"credentials: {cloud_auth.label(cloud)}",
+              f"cost: up to {machines} machine(s) billed per hour while the job runs"
+              + (" (bounded by run.timeout_s)" if spec.timeout_s else " (no run.timeout_s: Vertex stops it after 7 days)")
+              + "; Ctrl-C cancels it; Cloud Storage objects are billed while stored"]
+    return lines
+
+
 def plan(config: Any, run_id: str) -> list[str]:
     """The plan as lines of text."""
     cloud, target = config.cloud, config.target

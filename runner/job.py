@@ -14,13 +14,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from runner import cloud_cleanup, cloud_plan, prestart, provenance, resume, steps, tf_log_filter, user_nodes
+from runner import cloud_cleanup, cloud_plan, prestart, provenance, resume, steps, tf_log_filter, user_nodes, vertex_env
 from runner.child_env import PYTHON_HASH_SEED, child_environment
 from runner.problems import ConfigError
 from runner.record import Record, config_hash, redact, relative
 from runner.schema import Config
 from runner.cluster_plan import local_cluster_tasks
-from runner.supervise import Supervisor, TaskSpec, child_command, job_input
+from runner.supervise import Supervisor, TaskSpec, child_command, job_input, server_command
 from runner.validate import validate
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "interrupted": 130}
@@ -55,7 +55,7 @@ def run_job(cfg: DictConfig) -> float:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        config = validate(cfg)
+        config = validate(cfg, multirun)
     except ConfigError as err:
         report_config_error(err)
         if multirun:  # the sweep goes on; this job's record says why it did not run
@@ -65,14 +65,14 @@ def run_job(cfg: DictConfig) -> float:
         raise SystemExit(CONFIG_ERROR_EXIT) from None
 
     if config.cloud.enabled and config.cloud.dry_run:
-        print("\n".join(cloud_plan.plan(config, _run_id())), flush=True)
+        lines = (cloud_plan.training_plan(config, _run_id(), list(hydra_cfg.overrides.task))
+                 if config.cluster.name == "vertex" else cloud_plan.plan(config, _run_id()))
+        print("\n".join(lines), flush=True)
         _remove_if_only_hydra(run_dir)
         return FAILED_METRIC
     resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[assignment]
-    # Jobs without training (serve, rollback) do not run the target's steps.
-    training = config.job.value == "train"
-    plan = steps.plan(config.job.value, config.target.planned_steps() if training else [],
-                      config.target.preflight_steps() if training else [])
+    replica = _in_vertex_replica(config)
+    plan = steps.replica_plan() if replica else _plan(config)
     environment = provenance.machine()
     environment["devices"] = None  # filled in by the child once TensorFlow sees them
     record = Record.start(
@@ -95,7 +95,8 @@ def run_job(cfg: DictConfig) -> float:
     print(f"[tfrun] run {record.data['run_id']} in {relative(run_dir)} (plan: {' → '.join(plan)})", flush=True)
     supervisor = Supervisor(
         record,
-        _tasks(config, record, job_input(run_dir, resolved, plan, record.data["run_id"]), warm_allowed=not multirun),
+        _tasks(config, record, job_input(run_dir, resolved, plan, record.data["run_id"],
+                                         list(hydra_cfg.overrides.task)), warm_allowed=not multirun and not replica),
         timeout_s=config.run.timeout_s,
         stop_grace_s=config.run.stop_grace_s,
         log_tail_lines=config.run.log_tail_lines,
@@ -106,12 +107,39 @@ def run_job(cfg: DictConfig) -> float:
     if outcome.status != "succeeded":  # while the record still says running: `tfrun-records cleanup` waits
         cloud_cleanup.after_failure(record, resolved.get("cloud") or {}, outcome.status)
     record.finish(outcome.status, outcome.error)
+    if replica:
+        _publish_replica_record(record)
     metric = _report(record, config)
     if outcome.status == "interrupted" and multirun:
         raise KeyboardInterrupt  # Ctrl-C stops the whole sweep, not just this job
     if not multirun and outcome.status != "succeeded":
         raise SystemExit(EXIT_CODES[outcome.status])
     return FAILED_METRIC if metric is None else metric
+
+
+def _plan(config: Config) -> list[str]:
+    """This machine's steps. Jobs without training (serve, rollback) do not run the target's steps."""
+    training = config.job.value == "train"
+    return config.cluster.plan(config.job.value, steps.JOB_STEPS[config.job.value],
+                               config.target.planned_steps() if training else [],
+                               config.target.preflight_steps() if training else [])
+
+
+def _in_vertex_replica(config: Config) -> bool:
+    """cluster=vertex inside one of the job's replicas (Vertex's environment says so): train, do not submit."""
+    return config.cluster.name == "vertex" and vertex_env.inside_vertex()
+
+
+def _publish_replica_record(record: Record) -> None:
+    """The chief's record goes beside its model in Cloud Storage, where the submitting machine reads it."""
+    model_dir = vertex_env.output_dirs()["model"]
+    from tasks.cluster import is_chief  # pure Python: Vertex's chief is the task of type chief
+
+    if not model_dir or not is_chief():
+        return
+    from tasks.vertex.replica import publish_record
+
+    publish_record(record.path, vertex_env.record_uri(model_dir), record.data.get("config", {}).get("cloud") or {})
 
 
 def _code_state(config: Config) -> dict[str, Any]:
@@ -146,6 +174,12 @@ def _resume_source(config: Config, resolved: dict[str, Any], run_dir: Path) -> s
 def _tasks(config: Config, record: Record, job: bytes, warm_allowed: bool) -> list[TaskSpec]:
     """One child (the warm one when it fits), or every process of a local cluster (recorded with its spec)."""
     env = child_environment(config.hardware)
+    if _in_vertex_replica(config):  # Vertex started this replica with its TF_CONFIG: one process of the cluster
+        role = vertex_env.task().get("type", "chief")
+        serves = config.strategy.name == "parameter_server" and role in ("worker", "ps")
+        record.data["cluster"] = {"kind": "vertex", "task": vertex_env.task(), "job": os.environ.get("CLOUD_ML_JOB_ID")}
+        return [TaskSpec(name="main", cmd=server_command() if serves else child_command(), env=env,
+                         stdin=b"" if serves else job, reports=not serves, runs_plan=not serves)]
     if config.cluster.name != "local":
         warm = prestart.take(env) if warm_allowed else None
         return [TaskSpec(name="main", cmd=child_command(), env=env, stdin=job, reports=True, warm=warm)]

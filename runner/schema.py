@@ -24,6 +24,7 @@ from runner.schema_cloud import (  # noqa: F401 (re-exported)
     cloud_problems,
 )
 from runner.schema_distribute import CLUSTERS, STRATEGIES, cross_problems  # noqa: F401 (re-exported)
+from runner.schema_vertex import TuningConfig, VertexCluster, vertex_training_problems  # noqa: F401 (re-exported)
 from runner.schema_targets import (  # noqa: F401 (re-exported)
     TargetConfig,
     NoTarget,
@@ -308,6 +309,7 @@ class Job(Enum):
     train = "train"  # train -> evaluate -> export -> target steps
     serve = "serve"  # a TF Serving server in the foreground on an existing repository
     rollback = "rollback"  # serve an older version again (TF Serving repository)
+    tune = "tune"  # a Vertex AI hyperparameter tuning job over tuning.params (sweep=vertex)
 
 
 @dataclass
@@ -355,6 +357,7 @@ class Config:
     export: ExportConfig = field(default_factory=ExportConfig)  # the serving signature's outputs
     serve: ServeConfig = field(default_factory=ServeConfig)  # job=serve
     rollback: RollbackConfig = field(default_factory=RollbackConfig)  # job=rollback
+    tuning: TuningConfig = field(default_factory=TuningConfig)  # sweep=vertex
     job: Job = Job.train
     models_dir: str = "models"
     model_name: str = "${data.name}_${model.name}"
@@ -363,14 +366,14 @@ class Config:
     def groups(self) -> list[Any]:
         return [self.data, self.model, self.train, self.hardware, self.strategy, self.cluster, self.target, self.cloud,
                 self.run,
-                self.serve, self.rollback]
+                self.serve, self.rollback, self.tuning]
 
 
 SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"digits": DigitsData, "fashion_mnist": FashionMnistData, "mnist": MnistData, "files": FilesData},
     "model": {"mlp": MlpModel, "cnn": CnnModel},
     "strategy": STRATEGIES,
-    "cluster": CLUSTERS,
+    "cluster": {**CLUSTERS, "vertex": VertexCluster},
     "target": {"none": NoTarget, "tflite": TfliteTarget, "vertex_endpoint": VertexEndpointTarget,
                "vertex_batch": VertexBatchTarget},
     "cloud": {"none": NoCloud, "gcp": GcpCloud},

@@ -236,7 +236,7 @@ def cloud_problems(config: Any) -> Iterator[Problem]:
         why = catalog.region_problem(cloud.region)
         if why:
             yield Problem("cloud.region", cloud.region, why)
-    if cloud.enabled and cloud.dry_run and not uses_cloud:
+    if cloud.enabled and cloud.dry_run and not uses_cloud and config.cluster.name != "vertex":
         yield Problem("cloud.dry_run", cloud.dry_run,
-                      "false unless a cloud target is chosen (target=vertex_endpoint or vertex_batch): "
-                      "there is no cloud plan to show")
+                      "false unless a cloud target (target=vertex_endpoint or vertex_batch) or cluster=vertex "
+                      "is chosen: there is no cloud plan to show")

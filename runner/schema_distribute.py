@@ -147,6 +147,10 @@ class ClusterConfig:
         if not self.form_timeout_s > 0:
             yield Problem("cluster.form_timeout_s", self.form_timeout_s, "a number of seconds > 0")
 
+    def plan(self, job: str, job_steps: list[str], target_steps: list[str], preflight: list[str]) -> list[str]:
+        """The ordered steps this machine runs: checks first, then the job's steps, then the target's."""
+        return list(preflight) + list(job_steps) + list(target_steps)
+
 
 @dataclass
 class NoCluster(ClusterConfig):
@@ -245,6 +249,8 @@ def expected_replicas(config: Any) -> Optional[int]:
     if strategy.name == "multi_worker" and local is not None:
         if cluster.name == "local":
             return local * (cluster.workers + int(cluster.chief))
+        if cluster.name == "vertex":
+            return local * cluster.workers
         return None  # tf_config: known once TensorFlow reads the cluster
     if strategy.name == "parameter_server":
         return local
@@ -261,9 +267,9 @@ def cross_problems(config: Any) -> Iterator[Problem]:
         yield Problem("strategy", strategy.name, "tpu when hardware=tpu")
     if strategy.needs_cluster and cluster.name == "none":
         yield Problem("cluster", cluster.name,
-                      f"local (processes on this machine) or tf_config (TF_CONFIG from the environment) "
-                      f"when strategy={strategy.name}")
-    if not strategy.needs_cluster and cluster.name != "none":
+                      f"local (processes on this machine), tf_config (TF_CONFIG from the environment) or vertex "
+                      f"(a Vertex AI job) when strategy={strategy.name}")
+    if not strategy.needs_cluster and cluster.name not in ("none", "vertex"):
         yield Problem("cluster", cluster.name, f"none with strategy={strategy.name} (one process); "
                                                "use strategy=multi_worker or parameter_server for a cluster")
     if strategy.name == "parameter_server" and cluster.name == "local" and cluster.ps == 0:

@@ -33,13 +33,32 @@ STEPS: dict[str, str] = {
     "vertex_batch_job": "tasks.vertex.batch:job_step",
     "vertex_batch_read": "tasks.vertex.batch:read_step",
     "vertex_report": "tasks.vertex.steps:report_step",
+    "vertex_stage": "tasks.vertex.training:stage_step",
+    "vertex_job": "tasks.vertex.training:job_step",
+    "vertex_job_result": "tasks.vertex.training:result_step",
+    "vertex_register": "tasks.vertex.training:register_step",
+    "vertex_tuning_job": "tasks.vertex.tuning:job_step",
+    "vertex_trials": "tasks.vertex.tuning:trials_step",
+    "vertex_replica_restore": "tasks.vertex.replica:restore_step",
+    "vertex_replica_publish": "tasks.vertex.replica:publish_step",
 }
 
 JOB_STEPS: dict[str, list[str]] = {
     "train": ["hardware", "strategy", "data", "model", "train", "evaluate", "export"],
     "serve": ["tfserving_serve"],  # no training: target steps are not appended (runner/job.py)
     "rollback": ["tfserving_rollback"],
+    "tune": [],  # cluster=vertex plans it (runner.schema_vertex)
 }
+
+
+def replica_plan() -> list[str]:
+    """Inside a replica of a Vertex job: train as one task of the job's cluster, then publish to AIP_* dirs.
+
+    Checkpoints come down from AIP_CHECKPOINT_DIR before training, so a restarted replica resumes.
+    """
+    train = JOB_STEPS["train"]
+    at = train.index("train")
+    return [*train[:at], "vertex_replica_restore", *train[at:], "vertex_replica_publish"]
 
 
 def plan(job: str, target_steps: list[str], preflight: list[str] | None = None) -> list[str]:

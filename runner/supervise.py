@@ -388,5 +388,8 @@ def server_command() -> list[str]:
     return [sys.executable, "-m", "tasks.cluster_server"]
 
 
-def job_input(run_dir: Path, config: dict[str, Any], plan: list[str], run_id: str = "") -> bytes:
-    return json.dumps({"run_dir": str(run_dir), "config": config, "plan": plan, "run_id": run_id}).encode()
+def job_input(run_dir: Path, config: dict[str, Any], plan: list[str], run_id: str = "",
+              overrides: list[str] | None = None) -> bytes:
+    """The child's stdin. `overrides` as typed (not redacted): a Vertex job's replicas run them again."""
+    return json.dumps({"run_dir": str(run_dir), "config": config, "plan": plan, "run_id": run_id,
+                       "overrides": overrides or []}).encode()

@@ -11,11 +11,14 @@ from omegaconf import DictConfig
 
 class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from runner.sweep_summary import render, summarise
+        from runner.sweep_summary import collect, render, write
 
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        summary = summarise(sweep_dir)
+        summary = collect(sweep_dir)
+        if not summary.rows:  # nothing ran (a dry run, or every job rejected before it started)
+            return
+        write(summary)
         print(render(summary), flush=True)
         print(f"[tfrun] sweep summary: {sweep_dir}/sweep.csv, sweep.json, sweep.png", flush=True)

@@ -69,7 +69,11 @@ class Summary:
 
 
 def _job_order(job: str) -> tuple:
-    return (0, int(job), "") if job.isdigit() else (1, 0, job)
+    """Jobs 0, 1, ... then Vertex trials trial-1, trial-2, ... in number order, then anything else."""
+    number = job.rsplit("trial-", 1)[-1]
+    if job.isdigit() or number.isdigit():
+        return (0, int(number), job.rsplit("trial-", 1)[0])
+    return (1, 0, job)
 
 
 def is_maximized(metric: str) -> bool:
@@ -82,6 +86,8 @@ def collect(sweep_dir: Path) -> Summary:
     metric_name = "holdout_accuracy"
     for record_path in sorted(sweep_dir.glob(f"*/{RECORD_NAME}"), key=lambda p: _job_order(p.parent.name)):
         record = load(record_path)
+        if record.get("job") == "tune":  # sweep=vertex's own job: its trials are the rows (trial-<id>/)
+            continue
         config = record.get("config") or {}
         metric_name = config.get("optimized_metric", metric_name)
         final = record.get("metrics", {}).get("final", {})

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import unknown_keys, user_nodes
 from runner.problems import ConfigError, Problem
-from runner.schema import Config, cloud_problems, cross_problems
+from runner.schema import Config, cloud_problems, cross_problems, vertex_training_problems
 from runner.steps import STEPS
 
 KNOWN_METRICS = ("holdout_accuracy", "holdout_loss", "val_accuracy", "val_loss", "accuracy", "loss")
@@ -44,7 +44,7 @@ def cross_group_problems(config: Config) -> Iterator[Problem]:
                       f"{config.train.callbacks.early_stopping.monitor}")
 
 
-def validate(cfg: DictConfig) -> Config:
+def validate(cfg: DictConfig, multirun: bool = False) -> Config:
     """Return the typed config, or raise ConfigError naming every bad value."""
     user_nodes.complete(cfg)  # a user's model/data node: default name and split keys
     try:
@@ -56,6 +56,7 @@ def validate(cfg: DictConfig) -> Config:
     problems = list(unknown_keys.problems(cfg)) + [p for group in config.groups() for p in group.problems()]
     problems += list(user_nodes.callback_problems(config.train.extra_callbacks))
     problems += list(cross_group_problems(config)) + list(cross_problems(config)) + list(cloud_problems(config))
+    problems += list(vertex_training_problems(config, multirun))
     if problems:
         raise ConfigError(problems)
     return config

@@ -202,20 +202,22 @@ class UploadReport:
 
 
 def upload_tree(client: Any, local_dir: Path | str, uri: str, *, workers: int = 8, progress: bool = True,
-                skip_identical: bool = True) -> UploadReport:
-    """Upload every file under local_dir to the folder `uri`, verified by crc32c; saved_model.pb last.
+                skip_identical: bool = True, markers: tuple[str, ...] = MARKERS,
+                exclude: tuple[str, ...] = ()) -> UploadReport:
+    """Upload every file under local_dir to the folder `uri`, verified by crc32c; `markers` last.
 
-    When other files of a model folder change, an existing saved_model.pb there is deleted first and
-    written again at the end, so no reader loads old graph + half-new variables.
+    When other files of a folder change, an existing marker there (saved_model.pb; a checkpoint's
+    `checkpoint` index) is deleted first and written again at the end, so no reader loads an old graph
+    or index beside half-new variables. Files whose first path part is in `exclude` stay here.
     """
     started = time.perf_counter()
     bucket_name, prefix = split_uri(uri)
-    files = scan_tree(Path(local_dir))
+    files = [f for f in scan_tree(Path(local_dir)) if f.rel.split("/", 1)[0] not in exclude]
     if not files:
         raise FileNotFoundError(f"{local_dir}: no files to upload")
     existing = _listing(client, bucket_name, prefix)
     name = {f.rel: _object_name(prefix, f.rel) for f in files}
-    todo, differ, stale = _plan(files, {f.rel: existing.get(name[f.rel]) for f in files}, skip_identical)
+    todo, differ, stale = _plan(files, {f.rel: existing.get(name[f.rel]) for f in files}, skip_identical, markers)
     replaced = [name[rel] for rel in differ]
     if replaced:
         shown = ", ".join(replaced[:5]) + (f" and {len(replaced) - 5} more" if len(replaced) > 5 else "")
@@ -223,8 +225,8 @@ def upload_tree(client: Any, local_dir: Path | str, uri: str, *, workers: int = 
                     len(replaced), uri, shown)
 
     bucket = client.bucket(bucket_name)
-    first = [f for f in files if f.rel in todo and not _is_marker(f.rel)]
-    last = [f for f in files if f.rel in todo and _is_marker(f.rel)]
+    first = [f for f in files if f.rel in todo and not _is_marker(f.rel, markers)]
+    last = [f for f in files if f.rel in todo and _is_marker(f.rel, markers)]
     blobs = {f.rel: bucket.blob(name[f.rel]) for f in first + last}
     _delete_objects(bucket, [name[rel] for rel in stale], workers)
     _widen_pool(client, workers)
@@ -245,11 +247,11 @@ def upload_tree(client: Any, local_dir: Path | str, uri: str, *, workers: int = 
                         replaced=replaced, uploaded_bytes=sum(f.size for f in files if f.rel in todo))
 
 
-def _is_marker(rel: str) -> bool:
-    return PurePosixPath(rel).name in MARKERS
+def _is_marker(rel: str, markers: tuple[str, ...] = MARKERS) -> bool:
+    return PurePosixPath(rel).name in markers
 
 
-def _plan(files: list[LocalFile], remote: dict[str, Any], skip_identical: bool
+def _plan(files: list[LocalFile], remote: dict[str, Any], skip_identical: bool, markers: tuple[str, ...] = MARKERS
           ) -> tuple[set[str], list[str], list[str]]:
     """(files to upload, existing ones whose bytes differ, existing markers to delete before phase one).
 
@@ -259,7 +261,7 @@ def _plan(files: list[LocalFile], remote: dict[str, Any], skip_identical: bool
     todo = {f.rel for f in files if not (skip_identical and _same(remote[f.rel], f))}
     replaced = sorted(f.rel for f in files if remote[f.rel] is not None and not _same(remote[f.rel], f))
     stale = []
-    for marker in (f.rel for f in files if _is_marker(f.rel)):
+    for marker in (f.rel for f in files if _is_marker(f.rel, markers)):
         parent = str(PurePosixPath(marker).parent)
         folder = _folder("" if parent == "." else parent)
         if remote[marker] is not None and any(rel != marker and rel.startswith(folder) for rel in todo):
@@ -427,6 +429,17 @@ def _delete_objects(bucket: Any, names: Iterable[str], workers: int = 8) -> int:
         return 0
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
         return sum(pool.map(delete, names))
+
+
+def mirror_tree(client: Any, local_dir: Path | str, uri: str, *, markers: tuple[str, ...],
+                exclude: tuple[str, ...] = ()) -> UploadReport:
+    """Make the folder `uri` hold exactly local_dir's files: upload what changed (markers last), then delete
+    objects the local dir no longer has. A reader sees the old or the new set, never a marker without its files."""
+    report = upload_tree(client, local_dir, uri, progress=False, markers=markers, exclude=exclude)
+    bucket_name, prefix = split_uri(uri)
+    keep = {row["name"] for row in report.blobs}
+    _delete_objects(client.bucket(bucket_name), [n for n in _listing(client, bucket_name, prefix) if n not in keep])
+    return report
 
 
 def delete_prefix(client: Any, uri: str, *, workers: int = 8) -> int:

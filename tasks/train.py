@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from runner import vertex_env
 from tasks import backup, cluster
 from tasks.data import pipeline
 
@@ -67,6 +68,10 @@ def _callbacks(keras: Any, cfg: Any, ctx: Any, model: Any, strategy: Any,
         callbacks.append(callback)
         if initial_epoch:
             ctx.emit({"event": "resumed", "epoch": initial_epoch})
+    if cfg.cluster.name == "vertex" and vertex_env.inside_vertex():  # the backup and logs to Vertex's AIP_* dirs
+        from tasks.vertex.replica import epoch_sync_callback
+
+        callbacks.append(epoch_sync_callback(keras, cfg, run_dir))
     if options.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(cluster.worker_dir(run_dir / "tensorboard")),
                                                      histogram_freq=0))
@@ -159,6 +164,7 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     finally:
         _remove_worker_dirs(ctx.run_dir)
     last = {k: float(v[-1]) for k, v in history.history.items() if v}
+    ctx.state["train_metrics"] = last
     epochs_run = len(next(iter(history.history.values()), []))
     summary = ", ".join(f"{k} {v:.4f}" for k, v in last.items())
     return {"summary": f"{epochs_run} epoch(s); {summary}", "epochs_run": epochs_run,

@@ -71,6 +71,40 @@ def accelerator_problem(machine_type: str, accelerator: Optional[str], count: in
     return None
 
 
+# TPU machines of custom training (Google's docs, "Use TPUs for custom training"): machine -> (accelerator, counts)
+TPU_MACHINES: dict[str, tuple[str, tuple[int, ...]]] = {
+    "cloud-tpu": ("TPU_V3", (8,)),  # TPU_V2 also, with 8 cores
+    "ct5lp-hightpu-1t": ("TPU_V5_LITEPOD", (1,)), "ct5lp-hightpu-4t": ("TPU_V5_LITEPOD", (4,)),
+    "ct5lp-hightpu-8t": ("TPU_V5_LITEPOD", (8,)),
+}
+TPU_ACCELERATORS = {"cloud-tpu": ("TPU_V2", "TPU_V3")}
+
+# Prebuilt TensorFlow training images (aiplatform's list of training containers): newest is 2.17.
+PREBUILT_TF_TRAINING_VERSION = "2.17"
+PREBUILT_TRAINING_PYTHON = "py310"
+
+
+def training_accelerator_problem(machine_type: str, accelerator: Optional[str], count: int) -> Optional[str]:
+    """accelerator_problem for training machines, TPU machines included."""
+    if machine_type in TPU_MACHINES:
+        default, counts = TPU_MACHINES[machine_type]
+        allowed = TPU_ACCELERATORS.get(machine_type, (default,))
+        if accelerator not in allowed or count not in counts:
+            return (f"{' or '.join(allowed)} x {' or '.join(map(str, counts))} with machine_type={machine_type}")
+        return None
+    if accelerator is not None and accelerator.startswith("TPU"):
+        return f"a GPU type or null with machine_type={machine_type} (TPUs come with {', '.join(TPU_MACHINES)})"
+    return accelerator_problem(machine_type, accelerator, count)
+
+
+def prebuilt_training_image(region: str, gpu: bool) -> str:
+    """The newest prebuilt TensorFlow training image for this region and hardware kind (tfrun goes on top)."""
+    prefix = region.split("-", 1)[0]
+    kind = "gpu" if gpu else "cpu"
+    version = PREBUILT_TF_TRAINING_VERSION.replace(".", "-")
+    return f"{prefix}-docker.pkg.dev/vertex-ai/training/tf-{kind}.{version}.{PREBUILT_TRAINING_PYTHON}:latest"
+
+
 def region_problem(region: str) -> Optional[str]:
     if not REGION_RE.match(region or ""):
         return "a region such as us-central1, europe-west4 or asia-east1"
@@ -144,5 +178,8 @@ def console_link(kind: str, *, project: str, region: str, resource_id: str) -> s
     pages = {"model": f"{base}/vertex-ai/locations/{region}/models/{resource_id}?project={project}",
              "endpoint": f"{base}/vertex-ai/locations/{region}/endpoints/{resource_id}?project={project}",
              "batch_job": f"{base}/vertex-ai/locations/{region}/batch-predictions/{resource_id}?project={project}",
-             "bucket": f"{base}/storage/browser/{resource_id}?project={project}"}
+             "bucket": f"{base}/storage/browser/{resource_id}?project={project}",
+             # the SDK's own links (jobs.py _dashboard_uri)
+             "custom_job": f"{base}/agent-platform/locations/{region}/training/{resource_id}?project={project}",
+             "tuning_job": f"{base}/agent-platform/locations/{region}/training/{resource_id}?project={project}"}
     return pages[kind]

@@ -26,6 +26,7 @@ from tasks.vertex.catalog import TERMINAL_JOB_STATES
 from tasks.vertex.resources import ALIVE, REMOVAL_ORDER, Resource, links
 
 Report = Callable[[Resource], None]
+JOB_CLASSES = {"batch_job": "BatchPredictionJob", "custom_job": "CustomJob", "tuning_job": "HyperparameterTuningJob"}
 JOB_CANCEL_DEADLINE_S = 300.0
 
 
@@ -104,8 +105,8 @@ def _remove_one(res: Resource, aiplatform: Any, storage: Any) -> tuple[str, str]
                             "with no model deployed costs nothing")
         endpoint.delete()
         return "removed", "deleted"
-    if res.kind == "batch_job":
-        job = aiplatform.BatchPredictionJob(res.name)
+    if res.kind in JOB_CLASSES:
+        job = getattr(aiplatform, JOB_CLASSES[res.kind])(res.name)
         if job.state.name not in TERMINAL_JOB_STATES:
             job.cancel()  # asynchronous: Vertex deletes only jobs that have finished
             state = _wait_terminal(job, JOB_CANCEL_DEADLINE_S)
@@ -132,7 +133,7 @@ def _labelled(aiplatform: Any, run_label: str) -> list[tuple[str, str, str]]:
     found = []
     query = f'labels.tfrun-run-id="{run_label}"'
     for kind, cls in (("model", aiplatform.Model), ("endpoint", aiplatform.Endpoint),
-                      ("batch_job", aiplatform.BatchPredictionJob)):
+                      *((kind, getattr(aiplatform, name)) for kind, name in JOB_CLASSES.items())):
         for item in cls.list(filter=query):
             found.append((kind, item.resource_name, item.display_name))
     return found

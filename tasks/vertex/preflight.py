@@ -61,8 +61,12 @@ def _vertex(cfg: Any) -> str:
         aiplatform = client.init(cloud)
         if target.name == "vertex_endpoint":
             return client.with_deadline(lambda: _endpoint(aiplatform, target), CHECK_DEADLINE_S, "listing endpoints")
-        client.with_deadline(lambda: aiplatform.Model.list(filter=f'display_name="{target.model_display_name}"'),
-                             CHECK_DEADLINE_S, "listing models")
+        if "model_display_name" in target:
+            client.with_deadline(lambda: aiplatform.Model.list(filter=f'display_name="{target.model_display_name}"'),
+                                 CHECK_DEADLINE_S, "listing models")
+        else:  # a training job (cluster=vertex) with no Vertex target
+            client.with_deadline(lambda: aiplatform.CustomJob.list(filter=f'display_name="{cfg.model_name}"'),
+                                 CHECK_DEADLINE_S, "listing custom jobs")
         return "Vertex AI answers"
     except PreflightError:
         raise

@@ -65,6 +65,16 @@ def vertex_run(cfg: Any, ctx: Any) -> VertexRun:
     return ctx.state[STATE]
 
 
+def ensure_bucket(run: VertexRun) -> None:
+    """cloud.bucket, created in cloud.region when missing; in the ledger either way (created or reused)."""
+    cloud = run.cloud
+    created = gcs.ensure_bucket(run.storage, cloud.bucket, cloud.region, run.labels)
+    run.ledger.add("bucket", f"gs://{cloud.bucket}", created=created,
+                   why=f"created in {cloud.region} (it did not exist)" if created else "")
+    if created:
+        print(f"[vertex] bucket gs://{cloud.bucket} did not exist: created it in {cloud.region}", flush=True)
+
+
 def model_prefix(cfg: Any, version: int) -> str:
     """Where a version's SavedModel lives: gs://BUCKET/PREFIX/<model_name>/<NNNN>/."""
     return f"gs://{cfg.cloud.bucket}/{cfg.cloud.prefix}/{cfg.model_name}/{version:04d}/"
@@ -74,11 +84,7 @@ def model_prefix(cfg: Any, version: int) -> str:
 def upload_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     run = vertex_run(cfg, ctx)
     cloud, export = cfg.cloud, ctx.need("export")
-    created = gcs.ensure_bucket(run.storage, cloud.bucket, cloud.region, run.labels)
-    run.ledger.add("bucket", f"gs://{cloud.bucket}", created=created,
-                   why=f"created in {cloud.region} (it did not exist)" if created else "")
-    if created:
-        print(f"[vertex] bucket gs://{cloud.bucket} did not exist: created it in {cloud.region}", flush=True)
+    ensure_bucket(run)
     uri = model_prefix(cfg, int(export["version"]))
     local = Path(export["path"])
     existing = gcs.list_uris(run.storage, uri)
@@ -105,12 +111,16 @@ def upload_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------- model
 def serving_image(cfg: Any) -> tuple[str, str]:
-    """(image URI, note about its TensorFlow version) for target.serving_container."""
+    """(image URI, note about its TensorFlow version) for target.serving_container (cluster.serving_container
+    when a Vertex training job registers its model with no Vertex target)."""
     target, cloud = cfg.target, cfg.cloud
-    image = catalog.serving_image(target.serving_container, region=cloud.region, project=cloud.project,
-                                  gpu=target.accelerator_type is not None, tfrun_image=target.tfrun_image)
+    if "serving_container" in target:
+        choice, gpu, tfrun_image = target.serving_container, target.accelerator_type is not None, target.tfrun_image
+    else:
+        choice, gpu, tfrun_image = cfg.cluster.serving_container, False, None
+    image = catalog.serving_image(choice, region=cloud.region, project=cloud.project, gpu=gpu, tfrun_image=tfrun_image)
     note = ""
-    if target.serving_container == "prebuilt":
+    if choice == "prebuilt":
         note = (f"the newest prebuilt TensorFlow prediction image serves TF {catalog.PREBUILT_TF_PREDICTION_VERSION}, "
                 f"older than the TF {catalog.TRAINED_WITH_TF} this run trained with: ops added since "
                 f"{catalog.PREBUILT_TF_PREDICTION_VERSION} would fail to load (the parity check tells); "
@@ -125,13 +135,14 @@ def model_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     if run.image_note:
         print(f"[vertex] note: {run.image_note}", flush=True)
     started = time.monotonic()
-    model = aiplatform.Model.upload(display_name=cfg.target.model_display_name, artifact_uri=run.model_uri,
+    display_name = cfg.target.get("model_display_name") or cfg.model_name
+    model = aiplatform.Model.upload(display_name=display_name, artifact_uri=run.model_uri,
                                     serving_container_image_uri=run.image, labels=run.labels, sync=True)
     run.model = model
-    run.ledger.add("model", model.resource_name, created=True, display_name=cfg.target.model_display_name,
+    run.ledger.add("model", model.resource_name, created=True, display_name=display_name,
                    details={"image": run.image, "artifact_uri": run.model_uri})
     run.timings_s["model_upload"] = round(time.monotonic() - started, 3)
-    return {"summary": f"{model.resource_name} ({cfg.target.model_display_name}) from {run.model_uri}, "
+    return {"summary": f"{model.resource_name} ({display_name}) from {run.model_uri}, "
                        f"image {run.image}", "model": model.resource_name, "image": run.image,
             "image_note": run.image_note or None}
 
