@@ -32,16 +32,18 @@ def parameter_specs(params: Any) -> dict[str, Any]:
     from google.cloud.aiplatform import hyperparameter_tuning as hpt
 
     specs = {}
-    for key, spec in params.items():
-        kind, scale = str(spec.type), str(spec.scale)
+    for key, spec in params.items():  # item access: `values` is also a method name of a config node
+        kind, scale, values = str(spec["type"]), str(spec["scale"]), list(spec["values"] or [])
         if kind == "double":
-            specs[parameter_id(key)] = hpt.DoubleParameterSpec(min=float(spec.min), max=float(spec.max), scale=scale)
+            specs[parameter_id(key)] = hpt.DoubleParameterSpec(min=float(spec["min"]), max=float(spec["max"]),
+                                                               scale=scale)
         elif kind == "integer":
-            specs[parameter_id(key)] = hpt.IntegerParameterSpec(min=int(spec.min), max=int(spec.max), scale=scale)
+            specs[parameter_id(key)] = hpt.IntegerParameterSpec(min=int(spec["min"]), max=int(spec["max"]),
+                                                                scale=scale)
         elif kind == "categorical":
-            specs[parameter_id(key)] = hpt.CategoricalParameterSpec(values=[str(v) for v in spec.values])
+            specs[parameter_id(key)] = hpt.CategoricalParameterSpec(values=[str(v) for v in values])
         else:
-            specs[parameter_id(key)] = hpt.DiscreteParameterSpec(values=[float(v) for v in spec.values], scale=scale)
+            specs[parameter_id(key)] = hpt.DiscreteParameterSpec(values=[float(v) for v in values], scale=scale)
     return specs
 
 
@@ -74,8 +76,10 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     outputs = run.ledger.add("gcs_objects", spec.base_output_dir, created=True,
                              why="created by the trials: their models, checkpoints, logs and records")
     started = time.monotonic()
-    job.submit(restart_job_on_worker_restart=spec.restart_job_on_worker_restart,
-               timeout=int(spec.timeout_s) if spec.timeout_s else None, service_account=spec.service_account)
+    # HyperparameterTuningJob has no submit(): run(sync=False) creates it from a thread; this step follows it
+    job.run(restart_job_on_worker_restart=spec.restart_job_on_worker_restart,
+            timeout=int(spec.timeout_s) if spec.timeout_s else None, service_account=spec.service_account, sync=False)
+    job.wait_for_resource_creation()
     entry = run.ledger.add("tuning_job", job.resource_name, created=True, display_name=tuning.display_name,
                            details={"base_output_dir": spec.base_output_dir, "state": job.state.name,
                                     "max_trial_count": int(tuning.max_trial_count)})

@@ -90,10 +90,12 @@ def _check_parameter(parameter: dict, where: str) -> dict:
     scale = enum(SCALES, parameter.get("scaleType"), f"{where}.scale_type")
     if kind in ("doubleValueSpec", "integerValueSpec"):
         cast = float if kind == "doubleValueSpec" else int
-        try:
-            low, high = cast(value_spec["minValue"]), cast(value_spec["maxValue"])
-        except (KeyError, ValueError):
-            raise ApiError("INVALID_ARGUMENT", f"{where}: min_value and max_value are required.") from None
+        if "minValue" not in value_spec and "maxValue" not in value_spec:
+            raise ApiError("INVALID_ARGUMENT", f"{where}: min_value and max_value are required.")
+        try:  # proto3 JSON leaves out a field at its default: a missing bound is 0 (the SDK sends min=0 so)
+            low, high = cast(value_spec.get("minValue", 0)), cast(value_spec.get("maxValue", 0))
+        except ValueError:
+            raise ApiError("INVALID_ARGUMENT", f"{where}: min_value and max_value must be numbers.") from None
         if low > high:
             raise ApiError("INVALID_ARGUMENT", f"{where}: min_value ({low}) is greater than max_value ({high}).")
         value_spec.update(minValue=low, maxValue=high)
