@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -41,6 +42,9 @@ def _preload() -> None:
 
 
 def main(argv: list[str]) -> int:
+    # The runner stops a step with SIGINT; a child started from a shell's background job inherits SIGINT
+    # ignored, and Python then raises no KeyboardInterrupt: take the default handler back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if argv[1] == "--warm":
         argv = argv[:1] + argv[2:]
         _preload()

@@ -82,6 +82,12 @@ def _sweep_endpoints(resources: list[Resource], aiplatform: Any, run_id: str) ->
     return done
 
 
+def _job(aiplatform: Any, kind: str, name: str) -> Any:
+    """A job by resource name (CustomJob and HyperparameterTuningJob are looked up with get())."""
+    cls = getattr(aiplatform, JOB_CLASSES[kind])
+    return cls(name) if kind == "batch_job" else cls.get(name)
+
+
 def _wait_terminal(job: Any, deadline_s: float) -> str:
     deadline = time.monotonic() + deadline_s
     while True:
@@ -106,7 +112,7 @@ def _remove_one(res: Resource, aiplatform: Any, storage: Any) -> tuple[str, str]
         endpoint.delete()
         return "removed", "deleted"
     if res.kind in JOB_CLASSES:
-        job = getattr(aiplatform, JOB_CLASSES[res.kind])(res.name)
+        job = _job(aiplatform, res.kind, res.name)
         if job.state.name not in TERMINAL_JOB_STATES:
             job.cancel()  # asynchronous: Vertex deletes only jobs that have finished
             state = _wait_terminal(job, JOB_CANCEL_DEADLINE_S)

@@ -82,8 +82,8 @@ def stage_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     ctx.state[STATE] = {"staging": staging, "wheel": staging + wheel.filename}
     return {"summary": f"{staging}: {wheel.filename} ({len(wheel.data):,} bytes, {len(wheel.requires)} pinned "
                        f"requirement lines), config.yaml", "staging": staging,
-            "artifacts": [{"kind": "wheel", "path": staging + wheel.filename, "sha256": wheel.sha256,
-                           "bytes": len(wheel.data)}]}
+            "wheel": {"uri": staging + wheel.filename, "sha256": wheel.sha256, "bytes": len(wheel.data),
+                      "requirements": len(wheel.requires)}}
 
 
 # --------------------------------------------------------------------------------------------- job
