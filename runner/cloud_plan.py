@@ -32,7 +32,7 @@ def training_plan(config: Any, run_id: str, overrides: list[str]) -> list[str]:
     tune = config.job.value == "tune"
     spec = training_spec.job_spec(config, overrides, run_id, labels,
                                   display_name=f"{tuning.display_name}-trial" if tune else None,
-                                  trial_keys=tuple(tuning.params) if tune else None)
+                                  trial_keys=tuple(tuning.space()) if tune else None)
     parent = f"projects/{cloud.project}/locations/{cloud.region}"
     what = "hyperparameterTuningJobs" if tune else "customJobs"
     lines = ["tfrun dry run (cloud.dry_run=true): nothing is packaged, created or sent; the run would",
@@ -42,7 +42,7 @@ def training_plan(config: Any, run_id: str, overrides: list[str]) -> list[str]:
              f"  3. submit      {parent}/{what}/<id assigned by Vertex> display name "
              f"{tuning.display_name if tune else spec.display_name!r}"]
     if tune:
-        params = ", ".join(f"{k} ({v.type.value})" for k, v in tuning.params.items())
+        params = ", ".join(f"{k} ({v.type.value})" for k, v in tuning.space().items())
         goal = "maximize" if tuning.maximize(config.optimized_metric) else "minimize"
         lines += [f"                 {goal} {config.optimized_metric} over {params}",
                   f"                 {tuning.max_trial_count} trials, {tuning.parallel_trial_count} in parallel, "

@@ -141,13 +141,67 @@ class SearchParam:
     values: Optional[List[Any]] = None  # categorical (strings), discrete (increasing numbers)
 
 
+def _enum(cls: Any, key: str, value: Any) -> tuple[Any, list[Problem]]:
+    try:
+        return cls(value if not isinstance(value, Enum) else value.value), []
+    except ValueError:
+        return None, [Problem(key, value, "one of " + ", ".join(m.value for m in cls))]
+
+
+def _number(key: str, value: Any) -> tuple[Optional[float], list[Problem]]:
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value, []
+    return None, [Problem(key, value, "a number")]
+
+
+def search_param(key: str, node: Any) -> tuple[Optional[SearchParam], list[Problem]]:
+    """One leaf of tuning.params ({type, min, max, scale, values}) as a SearchParam, or what is wrong with it."""
+    unknown = sorted(set(node) - {"type", "min", "max", "scale", "values"})
+    problems = [Problem(f"{key}.{k}", node[k], "keys type, min, max, scale and values only") for k in unknown]
+    kind, more = _enum(ParamType, f"{key}.type", node.get("type"))
+    scale, more2 = _enum(Scale, f"{key}.scale", node.get("scale", "linear"))
+    low, more3 = _number(f"{key}.min", node.get("min"))
+    high, more4 = _number(f"{key}.max", node.get("max"))
+    values = node.get("values")
+    if values is not None and not isinstance(values, (list, tuple)):
+        problems.append(Problem(f"{key}.values", values, "a list of values"))
+        values = None
+    problems += more + more2 + more3 + more4
+    if problems:
+        return None, problems
+    return SearchParam(type=kind, min=low, max=high, scale=scale, values=None if values is None else list(values)), []
+
+
+def search_space(params: Any, prefix: str = "") -> tuple[dict[str, SearchParam], list[Problem]]:
+    """tuning.params, a tree of config keys whose leaves are search specs, as {dotted key: SearchParam}."""
+    space: dict[str, SearchParam] = {}
+    problems: list[Problem] = []
+    for name, node in dict(params or {}).items():
+        key = f"{prefix}{name}"
+        if not isinstance(node, dict) or not node:
+            problems.append(Problem(f"tuning.params.{key}", node, "a search spec such as {type: double, min: 1e-4, "
+                                                                  "max: 1e-1, scale: log}, under the config key"))
+        elif "type" in node:
+            param, wrong = search_param(f"tuning.params.{key}", node)
+            problems += wrong
+            if param is not None:
+                space[key] = param
+        else:
+            inner, wrong = search_space(node, f"{key}.")
+            space.update(inner)
+            problems += wrong
+    return space, problems
+
+
 @dataclass
 class TuningConfig:
     """sweep=vertex: a HyperparameterTuningJob over `params`, each trial a tfrun run on Vertex."""
 
     enabled: bool = False
     display_name: str = "${model_name}-tuning"
-    params: Dict[str, SearchParam] = field(default_factory=dict)  # config key -> search space
+    # The config keys to tune, as a tree (train: {learning_rate: {type: double, min: 1e-4, max: 0.1, scale: log}}),
+    # so one is set or removed on the command line: tuning.params.train.learning_rate.max=0.5, ~tuning.params.model
+    params: Dict[str, Any] = field(default_factory=dict)
     max_trial_count: int = 4
     parallel_trial_count: int = 2
     max_failed_trial_count: int = 0  # 0 = Vertex decides
@@ -167,11 +221,17 @@ class TuningConfig:
         if self.max_failed_trial_count > self.max_trial_count:
             yield Problem("tuning.max_failed_trial_count", self.max_failed_trial_count,
                           f"at most tuning.max_trial_count ({self.max_trial_count})")
-        if not self.params:
+        space, problems = search_space(self.params)
+        yield from problems
+        if not space and not problems:
             yield Problem("tuning.params", {}, "at least one parameter, e.g. "
                           "+tuning.params.train.learning_rate={type:double,min:1e-4,max:1e-1,scale:log}")
-        for key, spec in self.params.items():
+        for key, spec in space.items():
             yield from _param_problems(f"tuning.params.{key}", spec, self.algorithm)
+
+    def space(self) -> dict[str, SearchParam]:
+        """{config key: SearchParam}, in the order the config lists them (valid configs only)."""
+        return search_space(self.params)[0]
 
     def maximize(self, metric: str) -> bool:
         if self.goal is Goal.auto:
@@ -235,7 +295,7 @@ def vertex_training_problems(config: Any, multirun: bool = True) -> Iterator[Pro
     if tune and not multirun:
         yield Problem("sweep", "vertex", "a multirun: `tfrun -m sweep=vertex ...` (the summary is the sweep's)")
     if tuning.enabled:
-        for key in tuning.params:
+        for key in tuning.space():
             if not _has_key(config, key):
                 yield Problem(f"tuning.params.{key}", key, "a key of the composed config (`tfrun --cfg job` "
                                                            "lists them), e.g. train.learning_rate")

@@ -27,19 +27,26 @@ TRIAL_STATES = {0: "unspecified", 1: "requested", 2: "active", 3: "stopping", 4:
 SWEEP_ONLY = ("sweep=", "job=", "tuning.", "+tuning.", "cluster=", "cluster.", "+cluster.", "cloud.dry_run=")
 
 
-def parameter_specs(params: Any) -> dict[str, Any]:
-    """tuning.params as the SDK's parameter specs, keyed by Vertex parameter id."""
+def space(cfg: Any) -> dict[str, Any]:
+    """{config key: SearchParam} of cfg.tuning.params (validated by the runner before this child started)."""
+    from omegaconf import OmegaConf
+
+    from runner.schema_vertex import search_space
+
+    return search_space(OmegaConf.to_container(cfg.tuning.params))[0]
+
+
+def parameter_specs(params: dict[str, Any]) -> dict[str, Any]:
+    """The search space as the SDK's parameter specs, keyed by Vertex parameter id."""
     from google.cloud.aiplatform import hyperparameter_tuning as hpt
 
     specs = {}
-    for key, spec in params.items():  # item access: `values` is also a method name of a config node
-        kind, scale, values = str(spec["type"]), str(spec["scale"]), list(spec["values"] or [])
+    for key, spec in params.items():
+        kind, scale, values = spec.type.value, spec.scale.value, list(spec.values or [])
         if kind == "double":
-            specs[parameter_id(key)] = hpt.DoubleParameterSpec(min=float(spec["min"]), max=float(spec["max"]),
-                                                               scale=scale)
+            specs[parameter_id(key)] = hpt.DoubleParameterSpec(min=float(spec.min), max=float(spec.max), scale=scale)
         elif kind == "integer":
-            specs[parameter_id(key)] = hpt.IntegerParameterSpec(min=int(spec["min"]), max=int(spec["max"]),
-                                                                scale=scale)
+            specs[parameter_id(key)] = hpt.IntegerParameterSpec(min=int(spec.min), max=int(spec.max), scale=scale)
         elif kind == "categorical":
             specs[parameter_id(key)] = hpt.CategoricalParameterSpec(values=[str(v) for v in values])
         else:
@@ -58,7 +65,8 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     state = ctx.need(STATE)
     aiplatform = run.sdk()
     tuning = cfg.tuning
-    keys = tuple(tuning.params)
+    params = space(cfg)
+    keys = tuple(params)
     spec = training_spec.job_spec(_Typed(cfg), ctx.overrides, ctx.run_id, run.labels,
                                   display_name=f"{tuning.display_name}-trial", trial_keys=keys)
     for line in training_spec.describe(spec):
@@ -69,7 +77,7 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     algorithm = {"bayesian": None, "random": "random", "grid": "grid"}[str(tuning.algorithm)]
     job = aiplatform.HyperparameterTuningJob(
         display_name=tuning.display_name, custom_job=trial_job, metric_spec={cfg.optimized_metric: goal(cfg)},
-        parameter_spec=parameter_specs(tuning.params), max_trial_count=int(tuning.max_trial_count),
+        parameter_spec=parameter_specs(params), max_trial_count=int(tuning.max_trial_count),
         parallel_trial_count=int(tuning.parallel_trial_count),
         max_failed_trial_count=int(tuning.max_failed_trial_count), search_algorithm=algorithm,
         measurement_selection=str(tuning.measurement), labels=spec.labels)
@@ -129,7 +137,7 @@ def trials_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
     run, state = vertex_run(cfg, ctx), ctx.need(STATE)
     job = state["job"]
-    keys = {parameter_id(k): k for k in cfg.tuning.params}
+    keys = {parameter_id(k): k for k in space(cfg)}
     sweep_dir = Path(ctx.run_dir).parent
     prefix = "" if Path(ctx.run_dir).name == "0" else f"{Path(ctx.run_dir).name}-"
     rows, best = [], None
