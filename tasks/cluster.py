@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 
 def tf_config() -> Optional[dict]:
@@ -39,3 +39,18 @@ def is_chief() -> bool:
 def worker_dir(path: Path) -> Path:
     """A long-lived dir for callbacks: `path` on the chief, `path`/<task> elsewhere (removed by the caller)."""
     return path if is_chief() else path.parent / f".{path.name}-{task_name().replace(':', '-')}"
+
+
+def local_io_device(cluster_name: str, strategy: Any) -> Optional[str]:
+    """The device that saves for a Vertex job under ParameterServerStrategy: this process's CPU.
+
+    Without it each ps task writes its variables' shards itself, to its own disk; Vertex's replicas share
+    none (TensorFlow's SaveOptions/CheckpointOptions experimental_io_device). None everywhere else.
+    """
+    from runner import vertex_env
+
+    spec = tf_config()
+    if cluster_name != "vertex" or not vertex_env.inside_vertex() or not spec \
+            or not type(strategy).__name__.startswith("ParameterServerStrategy"):
+        return None
+    return f"/job:{spec['task']['type']}/replica:0/task:{spec['task']['index']}/device:CPU:0"

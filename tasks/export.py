@@ -64,7 +64,7 @@ def output_names(class_id: bool) -> list[str]:
 
 
 def save_serving_model(model: Any, path: Path, *, input_name: str, input_shape: tuple[int, ...],
-                       input_dtype: str, class_id: bool = False) -> None:
+                       input_dtype: str, class_id: bool = False, io_device: str | None = None) -> None:
     """SavedModel with `serving_default`: raw input in, class probabilities out (and the class id if asked).
 
     One output is what TF Serving's REST row format and Vertex answer as a bare list per instance, so
@@ -84,7 +84,8 @@ def save_serving_model(model: Any, path: Path, *, input_name: str, input_shape: 
 
     # The tf.function itself, not a concrete function: under MultiWorkerMirroredStrategy a concrete
     # function traced over distributed variables (BatchNormalization's) cannot be saved.
-    tf.saved_model.save(model, str(path), signatures={"serving_default": serve})
+    tf.saved_model.save(model, str(path), signatures={"serving_default": serve},
+                        options=tf.saved_model.SaveOptions(experimental_io_device=io_device))
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -103,7 +104,8 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=base))
     try:
         save_serving_model(model, tmp_dir, input_name=data.input_name, input_shape=data.input_shape,
-                           input_dtype=data.input_dtype, class_id=class_id)
+                           input_dtype=data.input_dtype, class_id=class_id,
+                           io_device=cluster.local_io_device(cfg.cluster.name, ctx.need("strategy")))
         files = tree_files(tmp_dir)
         version, path = publish(tmp_dir, base)
     except BaseException:

@@ -64,7 +64,8 @@ def _callbacks(keras: Any, cfg: Any, ctx: Any, model: Any, strategy: Any,
         # tf-keras keeps non-chief workers' backups apart by itself
         callbacks.append(keras.callbacks.BackupAndRestore(backup_dir=str(run_dir / "backup")))
     elif options.backup_and_restore:
-        callback, initial_epoch = backup.epoch_backup(keras, model, run_dir / "backup")
+        callback, initial_epoch = backup.epoch_backup(keras, model, run_dir / "backup",
+                                                      cluster.local_io_device(cfg.cluster.name, strategy))
         callbacks.append(callback)
         if initial_epoch:
             ctx.emit({"event": "resumed", "epoch": initial_epoch})
