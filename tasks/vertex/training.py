@@ -208,12 +208,15 @@ def _holdout_from_export(cfg: Any, ctx: Any, path: Path) -> dict[str, Any]:
 
     data.step(cfg, ctx)
     splits = ctx.state["data"]
-    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    loaded = tf.saved_model.load(str(path))
+    ctx.state["loaded_export"] = loaded  # its variables live as long as the signature is used
+    serve = loaded.signatures["serving_default"]
     batch = max(int(cfg.train.batch_size), 256)
     answers = [serve(tf.constant(splits.x_holdout[i:i + batch]))["probabilities"].numpy()
                for i in range(0, len(splits.x_holdout), batch)]
     probabilities = np.concatenate(answers).astype("float32")
     ctx.state["holdout_probabilities"] = probabilities
+    ctx.state["model"] = lambda x, training=False: serve(x)["probabilities"]  # the parity reference (tasks.parity)
     return evaluate.metrics(probabilities, splits.y_holdout)
 
 
