@@ -37,6 +37,7 @@ TFRUN = Path(sys.executable).parent / "tfrun"
 
 
 def run(args: list[str], cwd: Path) -> dict:
+    """`tfrun ARGS` in cwd: wall time, each step's seconds, the last deployment and the record."""
     env = {k: v for k, v in os.environ.items() if k != "STORAGE_EMULATOR_HOST"}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     started = time.perf_counter()
@@ -47,7 +48,8 @@ def run(args: list[str], cwd: Path) -> dict:
         raise SystemExit(f"tfrun failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     record = json.loads((cwd / "runs" / "r" / "record.json").read_text())
     steps = {s["name"]: s["seconds"] for s in record["steps"]}
-    return {"wall_s": round(wall, 3), "steps_s": steps, "deployment": record["deployments"][-1]}
+    return {"wall_s": round(wall, 3), "steps_s": steps, "record": record,
+            "deployment": record["deployments"][-1] if record["deployments"] else None}
 
 
 def main() -> None:

@@ -88,13 +88,14 @@ def _job(aiplatform: Any, kind: str, name: str) -> Any:
     return cls(name) if kind == "batch_job" else cls.get(name)
 
 
-def _wait_terminal(job: Any, deadline_s: float) -> str:
+def wait_terminal(job: Any, deadline_s: float, poll_s: float = 2.0) -> str:
+    """The job's state once it ended, or when `deadline_s` passed."""
     deadline = time.monotonic() + deadline_s
     while True:
         state = job.state.name
         if state in TERMINAL_JOB_STATES or time.monotonic() > deadline:
             return state
-        time.sleep(2.0)
+        time.sleep(poll_s)
 
 
 def _remove_one(res: Resource, aiplatform: Any, storage: Any) -> tuple[str, str]:
@@ -115,7 +116,7 @@ def _remove_one(res: Resource, aiplatform: Any, storage: Any) -> tuple[str, str]
         job = _job(aiplatform, res.kind, res.name)
         if job.state.name not in TERMINAL_JOB_STATES:
             job.cancel()  # asynchronous: Vertex deletes only jobs that have finished
-            state = _wait_terminal(job, JOB_CANCEL_DEADLINE_S)
+            state = wait_terminal(job, JOB_CANCEL_DEADLINE_S)
             if state not in TERMINAL_JOB_STATES:
                 raise TimeoutError(f"the job is still {state} {JOB_CANCEL_DEADLINE_S:g} s after cancel")
         job.delete()

@@ -15,6 +15,7 @@ from tasks.vertex import catalog
 # Removal order: what depends on a resource goes before it.
 REMOVAL_ORDER = ("deployed_model", "batch_job", "custom_job", "tuning_job", "endpoint", "model", "gcs_objects",
                  "bucket")
+GCLOUD_JOB_GROUPS = {"custom_job": "custom-jobs", "tuning_job": "hp-tuning-jobs"}
 ALIVE = ("created", "left", "failed_to_remove")  # statuses of a resource that may still exist (and cost money)
 
 
@@ -80,12 +81,10 @@ def links(res: Resource, project: str, region: str, run_dir: str) -> tuple[str, 
         endpoint_id = res.details.get("endpoint", "").rsplit("/", 1)[-1]
         return (catalog.console_link("endpoint", project=project, region=region, resource_id=endpoint_id),
                 f"gcloud ai endpoints undeploy-model {endpoint_id} --deployed-model-id={rid} {where}")
-    if res.kind == "custom_job":
-        return (catalog.console_link("custom_job", project=project, region=region, resource_id=rid),
-                f"gcloud ai custom-jobs cancel {rid} {where}; gcloud ai custom-jobs delete {rid} {where}")
-    if res.kind == "tuning_job":
-        return (catalog.console_link("tuning_job", project=project, region=region, resource_id=rid),
-                f"gcloud ai hp-tuning-jobs cancel {rid} {where}; gcloud ai hp-tuning-jobs delete {rid} {where}")
+    if res.kind in GCLOUD_JOB_GROUPS:  # cancel first if it still runs: a finished job costs nothing
+        group = GCLOUD_JOB_GROUPS[res.kind]
+        return (catalog.console_link(res.kind, project=project, region=region, resource_id=rid),
+                f"gcloud ai {group} cancel {rid} {where}; gcloud ai {group} delete {rid} {where}")
     if res.kind == "batch_job":
         # gcloud has no batch-prediction-jobs group: the REST call (cancel first if it still runs)
         return (catalog.console_link("batch_job", project=project, region=region, resource_id=rid),

@@ -111,16 +111,13 @@ def follow(job: Any, run: VertexRun, entry: Resource, poll_s: float, noun: str) 
 
 def cancel(job: Any) -> str:
     """Cancel a running job and wait (bounded) until Vertex says it ended: the state it reached."""
+    from tasks.vertex.cleanup import wait_terminal
+
     try:
         job.cancel()
     except Exception as err:  # noqa: BLE001 - it may have ended meanwhile: its state says
         print(f"[vertex] cancel: {client.short_error(err)}", flush=True)
-    deadline = time.monotonic() + CANCEL_WAIT_S
-    while True:
-        state = job.state.name
-        if state in TERMINAL_JOB_STATES or time.monotonic() > deadline:
-            return state
-        time.sleep(0.5)
+    return wait_terminal(job, CANCEL_WAIT_S, poll_s=0.5)
 
 
 def job_error(job: Any) -> str:
