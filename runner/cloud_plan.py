@@ -37,8 +37,9 @@ def training_plan(config: Any, run_id: str, overrides: list[str]) -> list[str]:
     what = "hyperparameterTuningJobs" if tune else "customJobs"
     lines = ["tfrun dry run (cloud.dry_run=true): nothing is packaged, created or sent; the run would",
              f"  1. bucket      gs://{cloud.bucket} in {cloud.region}: used if it exists, else created",
-             f"  2. stage       {spec.staging_dir}: {spec.package_uri.rsplit('/', 1)[-1]} (this tfrun, versions "
-             "pinned), requirements.txt, config.yaml",
+             f"  2. stage       {spec.staging_dir}: "
+             + (f"{spec.package_uri.rsplit('/', 1)[-1]} (this tfrun, versions pinned), requirements.txt, "
+                if spec.uses_package else "") + "config.yaml, overrides.json",
              f"  3. submit      {parent}/{what}/<id assigned by Vertex> display name "
              f"{tuning.display_name if tune else spec.display_name!r}"]
     if tune:

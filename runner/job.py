@@ -55,7 +55,7 @@ def run_job(cfg: DictConfig) -> float:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        config = validate(cfg, multirun)
+        config = validate(cfg, multirun, _user_config_dirs(hydra_cfg))
     except ConfigError as err:
         report_config_error(err)
         if multirun:  # the sweep goes on; this job's record says why it did not run
@@ -100,7 +100,7 @@ def run_job(cfg: DictConfig) -> float:
         timeout_s=config.run.timeout_s,
         stop_grace_s=config.run.stop_grace_s,
         log_tail_lines=config.run.log_tail_lines,
-        form_timeout_s=config.cluster.form_timeout_s if config.strategy.needs_cluster else None,
+        form_timeout_s=config.cluster.form_timeout_s if _forms_a_cluster(config, replica) else None,
         tf_log_level=tf_log_filter.configured_level(config.run),
     )
     outcome = supervisor.run()
@@ -123,6 +123,16 @@ def _plan(config: Config) -> list[str]:
     return config.cluster.plan(config.job.value, steps.JOB_STEPS[config.job.value],
                                config.target.planned_steps() if training else [],
                                config.target.preflight_steps() if training else [])
+
+
+def _forms_a_cluster(config: Config, replica: bool) -> bool:
+    """Whether this machine's tasks must join a cluster in time (a Vertex job's submitter joins none)."""
+    return config.strategy.needs_cluster and (config.cluster.name != "vertex" or replica)
+
+
+def _user_config_dirs(hydra_cfg: Any) -> list[str]:
+    """Config folders given with --config-dir (a Vertex job's replicas would not have them)."""
+    return [s.path for s in hydra_cfg.runtime.config_sources if s.provider == "command-line" and s.schema == "file"]
 
 
 def _in_vertex_replica(config: Config) -> bool:

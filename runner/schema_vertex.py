@@ -282,7 +282,8 @@ def _has_key(config: Any, dotted: str) -> bool:
     return not isinstance(node, dict) and not hasattr(node, "__dataclass_fields__")
 
 
-def vertex_training_problems(config: Any, multirun: bool = True) -> Iterator[Problem]:
+def vertex_training_problems(config: Any, multirun: bool = True, user_config_dirs: Optional[list[str]] = None
+                             ) -> Iterator[Problem]:
     """Rules across cluster=vertex, sweep=vertex and the other groups."""
     cluster, strategy, tuning, cloud = config.cluster, config.strategy, config.tuning, config.cloud
     tune = config.job.value == "tune"
@@ -307,6 +308,9 @@ def vertex_training_problems(config: Any, multirun: bool = True) -> Iterator[Pro
     if not cloud.enabled:
         yield Problem("cloud", cloud.name, "gcp with cluster=vertex: set cloud=gcp cloud.project=... "
                                            "cloud.bucket=... (the job's code, checkpoints and model go there)")
+    for folder in user_config_dirs or []:
+        yield Problem("--config-dir", folder, "no --config-dir with cluster=vertex: the job stages tfrun's own "
+                      "configs, not your folder (use tfrun's options and overrides, or cluster=local / tf_config)")
     for group in ("data", "model"):
         target = str(getattr(getattr(config, group), "_target_", "") or "")
         if target and not target.startswith("tasks."):

@@ -84,9 +84,11 @@ def collect(sweep_dir: Path) -> Summary:
     """Rows from every job dir (immediate subdirs holding a record)."""
     rows: list[Row] = []
     metric_name = "holdout_accuracy"
+    goal = None  # sweep=vertex's tuning.goal, when its job is here
     for record_path in sorted(sweep_dir.glob(f"*/{RECORD_NAME}"), key=lambda p: _job_order(p.parent.name)):
         record = load(record_path)
         if record.get("job") == "tune":  # sweep=vertex's own job: its trials are the rows (trial-<id>/)
+            goal = ((record.get("config") or {}).get("tuning") or {}).get("goal")
             continue
         config = record.get("config") or {}
         metric_name = config.get("optimized_metric", metric_name)
@@ -98,7 +100,8 @@ def collect(sweep_dir: Path) -> Summary:
                         error=f"{error.get('type')}: {error.get('message')}" if error else None,
                         run_dir=record_path.parent.name,
                         config_sources=config_dirs.from_argv(list(record.get("command", {}).get("argv") or []))))
-    return Summary(sweep_dir, metric_name, is_maximized(metric_name), rows)
+    maximize = goal == "maximize" if goal in ("maximize", "minimize") else is_maximized(metric_name)
+    return Summary(sweep_dir, metric_name, maximize, rows)
 
 
 def swept(rows: list[Row]) -> list[str]:

@@ -44,7 +44,7 @@ def cross_group_problems(config: Config) -> Iterator[Problem]:
                       f"{config.train.callbacks.early_stopping.monitor}")
 
 
-def validate(cfg: DictConfig, multirun: bool = False) -> Config:
+def validate(cfg: DictConfig, multirun: bool = False, user_config_dirs: tuple[str, ...] | list[str] = ()) -> Config:
     """Return the typed config, or raise ConfigError naming every bad value."""
     user_nodes.complete(cfg)  # a user's model/data node: default name and split keys
     try:
@@ -56,7 +56,7 @@ def validate(cfg: DictConfig, multirun: bool = False) -> Config:
     problems = list(unknown_keys.problems(cfg)) + [p for group in config.groups() for p in group.problems()]
     problems += list(user_nodes.callback_problems(config.train.extra_callbacks))
     problems += list(cross_group_problems(config)) + list(cross_problems(config)) + list(cloud_problems(config))
-    problems += list(vertex_training_problems(config, multirun))
+    problems += list(vertex_training_problems(config, multirun, list(user_config_dirs)))
     if problems:
         raise ConfigError(problems)
     return config

@@ -69,21 +69,23 @@ def stage_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     run = vertex_run(cfg, ctx)
     ensure_bucket(run)
     staging = training_spec.staging_dir(cfg.cloud, ctx.run_id)
-    wheel = build_wheel()
     entry = run.ledger.add("gcs_objects", staging, created=True,
                            why="created by this run: the job's code and config (removed with the run's resources)")
-    files = {wheel.filename: wheel.data, "requirements.txt": ("\n".join(wheel.requires) + "\n").encode(),
-             "config.yaml": OmegaConf.to_yaml(OmegaConf.create(redact(OmegaConf.to_container(cfg)))).encode(),
+    files = {"config.yaml": OmegaConf.to_yaml(OmegaConf.create(redact(OmegaConf.to_container(cfg)))).encode(),
              "overrides.json": json.dumps(training_spec.replica_args(ctx.overrides)).encode()}
+    wheel = build_wheel() if cfg.cluster.container == "prebuilt" else None  # an image brings its own tfrun
+    if wheel is not None:
+        files.update({wheel.filename: wheel.data, "requirements.txt": ("\n".join(wheel.requires) + "\n").encode()})
     for name, data in files.items():
         gcs.write_bytes(run.storage, staging + name, data)  # crc32c checked
     entry.details.update(files=len(files), bytes=sum(len(d) for d in files.values()))
     run.ledger.report(entry)
-    ctx.state[STATE] = {"staging": staging, "wheel": staging + wheel.filename}
-    return {"summary": f"{staging}: {wheel.filename} ({len(wheel.data):,} bytes, {len(wheel.requires)} pinned "
-                       f"requirement lines), config.yaml", "staging": staging,
-            "wheel": {"uri": staging + wheel.filename, "sha256": wheel.sha256, "bytes": len(wheel.data),
-                      "requirements": len(wheel.requires)}}
+    ctx.state[STATE] = {"staging": staging}
+    code = (f"{wheel.filename} ({len(wheel.data):,} bytes, {len(wheel.requires)} pinned requirement lines), "
+            if wheel else f"(the image {cfg.cluster.tfrun_image or cfg.cluster.container} brings tfrun) ")
+    return {"summary": f"{staging}: {code}config.yaml, overrides.json", "staging": staging,
+            "wheel": None if wheel is None else {"uri": staging + wheel.filename, "sha256": wheel.sha256,
+                                                 "bytes": len(wheel.data), "requirements": len(wheel.requires)}}
 
 
 # --------------------------------------------------------------------------------------------- job
@@ -149,8 +151,9 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     state.update(job=job.resource_name, base_output_dir=spec.base_output_dir, outputs=outputs, entry=entry)
     if final != "JOB_STATE_SUCCEEDED":
         raise VertexJobFailed(f"Vertex job {job.resource_name} ended {final}: {job_error(job)}")
-    return {"summary": f"{job.resource_name} {final} in {seconds:.1f} s ({len(spec.pools)} pool(s), "
-                       f"{sum(p.replicas for p in spec.pools)} replica(s))",
+    used = [p for p in spec.pools if p.replicas]
+    return {"summary": f"{job.resource_name} {final} in {seconds:.1f} s ({len(used)} pool(s), "
+                       f"{sum(p.replicas for p in used)} replica(s))",
             "job": job.resource_name, "state": final, "seconds": seconds, "console": entry.console,
             "worker_pools": spec.worker_pool_specs(), "image": spec.image, "args": spec.args}
 

@@ -17,7 +17,7 @@ PYTHON_MODULE = "runner.cli"  # `python -m runner.cli ARGS` is `tfrun ARGS`
 PARENT_RUN_ENV = "TFRUN_PARENT_RUN"  # the submitting run's id, in every replica's record
 # Overrides that only mean something on the submitting machine, or that a replica must not inherit.
 LOCAL_ONLY = ("cloud.dry_run=", "cloud.api_endpoint=", "+cloud.api_endpoint=")
-TUNING_ONLY = ("sweep=", "job=", "tuning.", "+tuning.", "++tuning.", "~tuning")
+TUNING_ONLY = ("sweep=", "job=", "tuning.", "+tuning.", "++tuning.", "~tuning.")
 
 
 def base_output_dir(cloud: Any, model_name: str, run_id: str) -> str:

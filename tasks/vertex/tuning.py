@@ -24,7 +24,7 @@ from tasks.vertex.training import STATE, VertexJobFailed, _Typed, follow, job_er
 
 TRIAL_STATES = {0: "unspecified", 1: "requested", 2: "active", 3: "stopping", 4: "succeeded", 5: "infeasible"}
 # Keys a local rerun of a trial must not take from the sweep's command line.
-SWEEP_ONLY = ("sweep=", "job=", "tuning.", "+tuning.", "cluster=", "cluster.", "+cluster.", "cloud.dry_run=")
+SWEEP_ONLY = (*training_spec.TUNING_ONLY, *training_spec.LOCAL_ONLY, "cluster=", "cluster.", "+cluster.")
 
 
 def space(cfg: Any) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def test_multi_worker_job_resumes_after_a_killed_worker_and_registers_its_model(
     both resume from AIP_CHECKPOINT_DIR; the model lands at AIP_MODEL_DIR and the local record has it all."""
     log = workdir / "out.log"
     proc = start(["cluster=vertex", "strategy=multi_worker", "cluster.workers=2", "train.epochs=8",
-                  "cluster.poll_interval_s=0.5", *cloud_args(fake_vertex, gcs_emulator, "e2e-train"),
+                  "cluster.poll_interval_s=0.5", "cluster.form_timeout_s=45",  # replicas only: the job runs longer *cloud_args(fake_vertex, gcs_emulator, "e2e-train"),
                   "hydra.run.dir=runs/r"], workdir, log)
     client = storage(gcs_emulator)
 

@@ -17,7 +17,7 @@ import pytest
 from runner import vertex_env
 from runner.validate import validate
 from tasks.vertex import training_spec
-from tests.conftest import assert_rejected
+from tests.conftest import ROOT, assert_rejected
 from tests.unit.test_cloud_config import offline_tfrun
 
 GCP = ["cloud=gcp", "cloud.project=my-project", "cloud.bucket=my-models"]
@@ -50,6 +50,8 @@ BAD_VERTEX_CONFIGS = [
     pytest.param([*VERTEX, "cloud.region=australia-southeast1"], ["cloud.region", "cluster.container"],
                  id="region-without-prebuilt-training-images"),
     pytest.param(["sweep=vertex", *GCP], ["sweep", "vertex", "tfrun -m sweep=vertex"], id="tune-without-multirun"),
+    pytest.param(["--config-dir", str(ROOT / "examples"), *VERTEX], ["--config-dir", "examples", "not your folder"],
+                 id="user-config-dir"),
 ]
 
 BAD_TUNING_CONFIGS = [
