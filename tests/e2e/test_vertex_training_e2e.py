@@ -63,8 +63,8 @@ def test_multi_worker_job_resumes_after_a_killed_worker_and_registers_its_model(
     """Done when 1 and 2: a chief and a worker train; the worker is killed mid-job, Vertex restarts the job,
     both resume from AIP_CHECKPOINT_DIR; the model lands at AIP_MODEL_DIR and the local record has it all."""
     log = workdir / "out.log"
-    proc = start(["cluster=vertex", "strategy=multi_worker", "cluster.workers=2", "train.epochs=8",
-                  "cluster.poll_interval_s=0.5", "cluster.form_timeout_s=45",  # replicas only: the job runs longer *cloud_args(fake_vertex, gcs_emulator, "e2e-train"),
+    proc = start(["cluster=vertex", "strategy=multi_worker", "cluster.workers=2", "train.epochs=5",
+                  "cluster.poll_interval_s=0.5", *cloud_args(fake_vertex, gcs_emulator, "e2e-train"),
                   "hydra.run.dir=runs/r"], workdir, log)
     client = storage(gcs_emulator)
 
@@ -132,7 +132,7 @@ def test_tuning_job_summary_and_its_best_line_reproduce_the_best_trial(workdir: 
                                                                        gcs_emulator: Any):
     """Done when 3: 4 trials, 2 at a time; the summary's best line, run here, gives the same metric and weights."""
     proc = subprocess.run([str(BIN / "tfrun"), "-m", "sweep=vertex", "tuning.max_trial_count=4",
-                           "tuning.parallel_trial_count=2", "train.epochs=3", *FAST,
+                           "tuning.parallel_trial_count=2", "train.epochs=2", *FAST,
                            *cloud_args(fake_vertex, gcs_emulator, "e2e-tune"), "hydra.sweep.dir=multi"],
                           cwd=workdir, env=command_env(), capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr

@@ -211,3 +211,12 @@ def test_staged_wheel_installs_with_pip_and_pins_the_versions_here(tmp_path: Pat
                            cwd=tmp_path, env={"PYTHONPATH": str(target), "PATH": ""}, capture_output=True, text=True,
                            timeout=60)
     assert check.returncode == 0 and check.stdout.strip().startswith(str(target)), check.stderr
+
+
+def test_the_submitting_machine_joins_no_cluster(compose_cfg):
+    """Only the replicas must form a cluster in time; the machine that follows the job waits as long as it runs."""
+    from runner.job import _forms_a_cluster
+
+    vertex = _config(compose_cfg, *VERTEX, "strategy=multi_worker", "cluster.workers=2")
+    assert not _forms_a_cluster(vertex, replica=False) and _forms_a_cluster(vertex, replica=True)
+    assert _forms_a_cluster(_config(compose_cfg, "strategy=multi_worker", "cluster=local"), replica=False)
