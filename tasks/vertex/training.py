@@ -45,8 +45,8 @@ def typed_cluster(cfg: Any) -> Any:
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(VertexCluster), cfg.cluster))
 
 
-class _Typed:
-    """The config with cluster typed: what training_spec.job_spec reads."""
+class TypedConfig:
+    """The child's config with its cluster typed: what training_spec.job_spec reads."""
 
     def __init__(self, cfg: Any) -> None:
         self._cfg, self.cluster = cfg, typed_cluster(cfg)
@@ -56,7 +56,14 @@ class _Typed:
 
 
 def job_spec(cfg: Any, ctx: Any, run: VertexRun, **options: Any) -> training_spec.JobSpec:
-    return training_spec.job_spec(_Typed(cfg), ctx.overrides, ctx.run_id, run.labels, **options)
+    return training_spec.job_spec(TypedConfig(cfg), ctx.overrides, ctx.run_id, run.labels, **options)
+
+
+def custom_job(aiplatform: Any, spec: training_spec.JobSpec) -> Any:
+    """The aiplatform.CustomJob of a spec (a job to submit, or a tuning job's trial job)."""
+    return aiplatform.CustomJob(display_name=spec.display_name, worker_pool_specs=spec.worker_pool_specs(),
+                                base_output_dir=spec.base_output_dir, labels=spec.labels,
+                                staging_bucket=spec.staging_dir)
 
 
 # ------------------------------------------------------------------------------------------- stage
@@ -135,9 +142,7 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     spec = job_spec(cfg, ctx, run)
     for line in training_spec.describe(spec):
         print(f"[vertex]   {line}", flush=True)
-    job = aiplatform.CustomJob(display_name=spec.display_name, worker_pool_specs=spec.worker_pool_specs(),
-                               base_output_dir=spec.base_output_dir, labels=spec.labels,
-                               staging_bucket=spec.staging_dir)
+    job = custom_job(aiplatform, spec)
     outputs = run.ledger.add("gcs_objects", spec.base_output_dir, created=True,
                              why="created by the job: its model, checkpoints and TensorBoard logs")
     started = time.monotonic()

@@ -20,7 +20,7 @@ from runner.vertex_env import parameter_id, record_uri
 from tasks import gcs
 from tasks.vertex import training_spec
 from tasks.vertex.steps import vertex_run
-from tasks.vertex.training import STATE, VertexJobFailed, _Typed, follow, job_error
+from tasks.vertex.training import STATE, VertexJobFailed, custom_job, follow, job_error, job_spec
 
 TRIAL_STATES = {0: "unspecified", 1: "requested", 2: "active", 3: "stopping", 4: "succeeded", 5: "infeasible"}
 # Keys a local rerun of a trial must not take from the sweep's command line.
@@ -67,13 +67,10 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     tuning = cfg.tuning
     params = space(cfg)
     keys = tuple(params)
-    spec = training_spec.job_spec(_Typed(cfg), ctx.overrides, ctx.run_id, run.labels,
-                                  display_name=f"{tuning.display_name}-trial", trial_keys=keys)
+    spec = job_spec(cfg, ctx, run, display_name=f"{tuning.display_name}-trial", trial_keys=keys)
     for line in training_spec.describe(spec):
         print(f"[vertex]   trial {line}", flush=True)
-    trial_job = aiplatform.CustomJob(display_name=spec.display_name, worker_pool_specs=spec.worker_pool_specs(),
-                                     base_output_dir=spec.base_output_dir, labels=spec.labels,
-                                     staging_bucket=spec.staging_dir)
+    trial_job = custom_job(aiplatform, spec)
     algorithm = {"bayesian": None, "random": "random", "grid": "grid"}[str(tuning.algorithm)]
     job = aiplatform.HyperparameterTuningJob(
         display_name=tuning.display_name, custom_job=trial_job, metric_spec={cfg.optimized_metric: goal(cfg)},
