@@ -163,6 +163,25 @@ def test_tuning_job_summary_and_its_best_line_reproduce_the_best_trial(workdir: 
     assert here["weights_sha256"] == trial["weights_sha256"]
 
 
+def test_a_failed_trial_is_a_failed_row_of_the_summary(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+    """A grid over one categorical key whose second value the trial's own tfrun refuses: the job goes on
+    (max_failed_trial_count=2), the summary shows the trial failed with Vertex's reason, the best is the other."""
+    proc = subprocess.run([str(BIN / "tfrun"), "-m", "sweep=vertex", "tuning.algorithm=grid", "tuning.max_trial_count=2",
+                           "tuning.parallel_trial_count=1", "tuning.max_failed_trial_count=2", "~tuning.params.train",
+                           "~tuning.params.model", "+tuning.params.train.optimizer={type:categorical,values:[adam,nosuch]}",
+                           "train.epochs=1", *FAST, *cloud_args(fake_vertex, gcs_emulator, "e2e-trials"),
+                           "hydra.sweep.dir=multi"], cwd=workdir, env=command_env(), capture_output=True, text=True,
+                          timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    rows = {j["job"]: j for j in json.loads((workdir / "multi" / "sweep.json").read_text())["jobs"]}
+    assert rows["trial-1"]["status"] == "succeeded" and rows["trial-1"]["params"]["train.optimizer"] == "adam"
+    failed = rows["trial-2"]
+    assert failed["status"] == "failed" and failed["params"]["train.optimizer"] == "nosuch"
+    assert "exited with a non-zero status of 2" in failed["error"] and "train.optimizer" in failed["error"]
+    assert "job trial-2 failed: TrialFailed" in out and "best: job trial-1" in out
+
+
 def test_failed_and_cancelled_jobs_end_the_run_within_seconds(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
     """Done when 4: a job the server fails ends the run `failed` with the job's error; Ctrl-C cancels the job
     and ends the run `interrupted` with the job CANCELLED; each within 10 s; nothing the run made is left."""
