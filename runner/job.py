@@ -120,8 +120,7 @@ def run_job(cfg: DictConfig) -> float:
 def _plan(config: Config) -> list[str]:
     """This machine's steps. Jobs without training (serve, rollback) do not run the target's steps."""
     training = config.job.value == "train"
-    return config.cluster.plan(config.job.value, steps.JOB_STEPS[config.job.value],
-                               config.target.planned_steps() if training else [],
+    return config.cluster.plan(config.job.value, config.target.planned_steps() if training else [],
                                config.target.preflight_steps() if training else [])
 
 

@@ -147,9 +147,11 @@ class ClusterConfig:
         if not self.form_timeout_s > 0:
             yield Problem("cluster.form_timeout_s", self.form_timeout_s, "a number of seconds > 0")
 
-    def plan(self, job: str, job_steps: list[str], target_steps: list[str], preflight: list[str]) -> list[str]:
+    def plan(self, job: str, target_steps: list[str], preflight: list[str]) -> list[str]:
         """The ordered steps this machine runs: checks first, then the job's steps, then the target's."""
-        return list(preflight) + list(job_steps) + list(target_steps)
+        from runner.steps import plan
+
+        return plan(job, target_steps, preflight)
 
 
 @dataclass

@@ -91,12 +91,12 @@ class VertexCluster(ClusterConfig):
             return strategy == "multi_worker"
         return self.restart_job_on_worker_restart is Restart.true
 
-    def plan(self, job: str, job_steps: list[str], target_steps: list[str], preflight: list[str]) -> list[str]:
+    def plan(self, job: str, target_steps: list[str], preflight: list[str]) -> list[str]:
         """On this machine: package, submit and follow the job, then register and deploy what it trained."""
         if job == "tune":
             return list(TUNE_STEPS)
         if job != "train":
-            return preflight + job_steps
+            return super().plan(job, target_steps, preflight)
         rest = [s for s in target_steps if s != "vertex_upload"]  # the model is on Cloud Storage already
         return JOB_STEPS + (rest if rest else [REGISTER_STEP])
 
