@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from runner.files import sha256_file
 
@@ -37,6 +37,23 @@ def publish(tmp_dir: Path, base: Path) -> tuple[int, Path]:
         except OSError as exc:
             if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                 raise
+
+
+def new_version(base: Path, write: Callable[[Path], None], check: Callable[[list[dict[str, Any]]], None]
+                = lambda files: None) -> tuple[int, Path, list[dict[str, Any]]]:
+    """`write` a model into a temp dir beside base's versions, `check` its files, publish it as the next
+    version: (version, path, files). A failure at any point leaves no half-written version behind."""
+    base.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=base))
+    try:
+        write(tmp_dir)
+        files = tree_files(tmp_dir)
+        check(files)
+        version, path = publish(tmp_dir, base)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return version, path, files
 
 
 def tree_files(root: Path) -> list[dict[str, Any]]:
@@ -99,18 +116,11 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
             save_serving_model(model, Path(scratch) / "model", input_name=data.input_name,
                                input_shape=data.input_shape, input_dtype=data.input_dtype, class_id=class_id)
         return {"summary": f"task {cluster.task_name()}: saved to a temporary dir (the chief exports)"}
-    base = Path(cfg.models_dir) / cfg.model_name
-    base.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=base))
-    try:
-        save_serving_model(model, tmp_dir, input_name=data.input_name, input_shape=data.input_shape,
-                           input_dtype=data.input_dtype, class_id=class_id,
-                           io_device=cluster.local_io_device(cfg.cluster.name, ctx.need("strategy")))
-        files = tree_files(tmp_dir)
-        version, path = publish(tmp_dir, base)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
+    io_device = cluster.local_io_device(cfg.cluster.name, ctx.need("strategy"))
+    version, path, files = new_version(
+        Path(cfg.models_dir) / cfg.model_name,
+        lambda tmp_dir: save_serving_model(model, tmp_dir, input_name=data.input_name, input_shape=data.input_shape,
+                                           input_dtype=data.input_dtype, class_id=class_id, io_device=io_device))
     sha256, size = tree_sha256(files), sum(f["bytes"] for f in files)
     ctx.state["export"] = {"path": path, "version": version, "sha256": sha256, "bytes": size}
     artifact = {"kind": "saved_model", "path": relative(path), "model_name": cfg.model_name, "version": version,

@@ -14,8 +14,6 @@ Everything created is in the ledger the moment it exists (tasks/vertex/resources
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -184,23 +182,18 @@ def _export_artifact(record: dict[str, Any]) -> dict[str, Any]:
 
 def download_model(cfg: Any, run: VertexRun, model_uri: str, expected_sha256: str) -> dict[str, Any]:
     """The job's SavedModel as the next local version; its tree hash must equal the chief's export's."""
-    from tasks.export import publish, tree_files, tree_sha256
+    from tasks.export import new_version, tree_sha256
 
-    base = Path(cfg.models_dir) / cfg.model_name
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=base))
-    try:
-        gcs.download_tree(run.storage, model_uri, tmp, workers=int(cfg.cloud.upload_workers))
-        files = tree_files(tmp)
-        sha256 = tree_sha256(files)
-        if sha256 != expected_sha256:
-            raise VertexJobFailed(f"{model_uri} holds other files than the chief exported (tree sha256 {sha256[:12]} "
-                                  f"vs {expected_sha256[:12]}): not taken")
-        version, path = publish(tmp, base)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return {"path": path, "version": version, "sha256": sha256, "bytes": sum(f["bytes"] for f in files),
+    def same_as_the_chiefs(files: list[dict[str, Any]]) -> None:
+        if tree_sha256(files) != expected_sha256:
+            raise VertexJobFailed(f"{model_uri} holds other files than the chief exported (tree sha256 "
+                                  f"{tree_sha256(files)[:12]} vs {expected_sha256[:12]}): not taken")
+
+    version, path, files = new_version(
+        Path(cfg.models_dir) / cfg.model_name,
+        lambda tmp: gcs.download_tree(run.storage, model_uri, tmp, workers=int(cfg.cloud.upload_workers)),
+        same_as_the_chiefs)
+    return {"path": path, "version": version, "sha256": expected_sha256, "bytes": sum(f["bytes"] for f in files),
             "files": files}
 
 

@@ -79,12 +79,17 @@ def offline_tfrun(args: list[str], cwd: Path, log: Path) -> subprocess.Completed
     return subprocess.run([str(BIN / "tfrun"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("overrides, words", BAD_CLOUD_CONFIGS)
-def test_bad_cloud_config_exits_2_before_any_sdk_import(workdir: Path, overrides: list[str], words: list[str]):
+def assert_rejected_offline(overrides: list[str], words: list[str], workdir: Path) -> None:
+    """`tfrun OVERRIDES` with the network and the heavy imports blocked: rejected (exit 2), nothing attempted."""
     log = workdir / "blocked.log"
     proc = offline_tfrun([*overrides, "hydra.run.dir=runs/bad"], workdir, log)
     assert_rejected(proc, words, workdir / "runs" / "bad")
     assert not log.exists(), f"blocked imports or connections were attempted:\n{log.read_text()}"
+
+
+@pytest.mark.parametrize("overrides, words", BAD_CLOUD_CONFIGS)
+def test_bad_cloud_config_exits_2_before_any_sdk_import(workdir: Path, overrides: list[str], words: list[str]):
+    assert_rejected_offline(overrides, words, workdir)
 
 
 @pytest.mark.parametrize("target", ["vertex_endpoint", "vertex_batch"])
