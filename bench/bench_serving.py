@@ -51,7 +51,8 @@ def export_model(base: Path, kind: str = "mlp") -> tuple[np.ndarray, Path]:
     """A trained digits model (tfrun's mlp or cnn) exported as tfrun exports it; (holdout pixels, version dir)."""
     import tf_keras as keras
 
-    from tasks.data import load_digits, pipeline
+    from tasks.data import load_digits
+    from tasks.data.splits import pipeline
     from tasks.export import save_serving_model
     from tasks.model import build_cnn, build_mlp
 

@@ -16,16 +16,15 @@ import hydra._internal.utils as hydra_utils
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
-from runner import compose_errors
-from runner import help as help_text
-from runner import prestart, schema, vertex_env
+from runner.config import compose_errors
+from runner.config import help as help_text
+from runner.processes import warm_child as prestart
+from tasks.core import schema, vertex_env
+from tasks.core.paths import CONFIG_PATH
 
 schema.register()
-OmegaConf.register_new_resolver("tfrun_add", lambda a, b: int(a) + int(b), replace=True)  # see runner.optuna_resume
+OmegaConf.register_new_resolver("tfrun_add", lambda a, b: int(a) + int(b), replace=True)  # see runner.sweeps.optuna_resume
 
-_SOURCE_CONF = Path(__file__).resolve().parent.parent / "conf"
-# A source checkout uses conf/ in place; an installed tfrun ships it as runner.conf.
-CONFIG_PATH = str(_SOURCE_CONF) if (_SOURCE_CONF / "config.yaml").is_file() else "pkg://runner.conf"
 
 _job_started = False
 

@@ -14,14 +14,19 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from runner import cloud_cleanup, cloud_plan, prestart, provenance, resume, steps, tf_log_filter, user_nodes, vertex_env
-from runner.child_env import PYTHON_HASH_SEED, child_environment
-from runner.problems import ConfigError
-from runner.record import Record, config_hash, redact, relative
-from runner.schema import Config
-from runner.cluster_plan import local_cluster_tasks
-from runner.supervise import Supervisor, TaskSpec, child_command, job_input, server_command
-from runner.validate import validate
+from runner import dry_run, steps
+from runner.config import user_nodes
+from runner.config.validate import validate
+from runner.processes import tf_log_filter
+from runner.processes import warm_child as prestart
+from runner.processes.child_env import PYTHON_HASH_SEED, child_environment
+from runner.processes.cluster_layout import local_cluster_tasks
+from runner.processes.supervisor import Supervisor, TaskSpec, child_command, job_input, server_command
+from runner.records import cloud_cleanup, provenance, resume
+from runner.records.record import Record, config_hash, redact, relative
+from tasks.core import vertex_env
+from tasks.core.problems import ConfigError
+from tasks.core.schema import Config
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "interrupted": 130}
 CONFIG_ERROR_EXIT = 2
@@ -65,14 +70,12 @@ def run_job(cfg: DictConfig) -> float:
         raise SystemExit(CONFIG_ERROR_EXIT) from None
 
     if config.cloud.enabled and config.cloud.dry_run:
-        lines = (cloud_plan.training_plan(config, _run_id(), list(hydra_cfg.overrides.task))
-                 if config.cluster.name == "vertex" else cloud_plan.plan(config, _run_id()))
-        print("\n".join(lines), flush=True)
+        print("\n".join(dry_run.lines(config, _run_id(), list(hydra_cfg.overrides.task))), flush=True)
         _remove_if_only_hydra(run_dir)
         return FAILED_METRIC
     resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[assignment]
     replica = _in_vertex_replica(config)
-    plan = steps.replica_plan() if replica else _plan(config)
+    plan = steps.replica_plan() if replica else plan_of(config)
     environment = provenance.machine()
     environment["devices"] = None  # filled in by the child once TensorFlow sees them
     record = Record.start(
@@ -117,10 +120,10 @@ def run_job(cfg: DictConfig) -> float:
     return FAILED_METRIC if metric is None else metric
 
 
-def _plan(config: Config) -> list[str]:
-    """This machine's steps. Jobs without training (serve, rollback) do not run the target's steps."""
+def plan_of(config: Config) -> list[str]:
+    """This machine's plan. Jobs without training (serve, rollback) do not run the target's steps."""
     training = config.job.value == "train"
-    return config.cluster.plan(config.job.value, config.target.planned_steps() if training else [],
+    return config.cluster.machine_steps(config.job.value, config.target.planned_steps() if training else [],
                                config.target.preflight_steps() if training else [])
 
 

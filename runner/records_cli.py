@@ -12,7 +12,7 @@ rich is imported only when a table is drawn.
 Exit codes: 0 done (diff: with or without differences), 1 a rerun failed or
 did not reproduce the original (--verify), 2 bad arguments (no record at a
 path, a record that cannot be rerun). What a rerun must reproduce, and what
-(timings) it only shows: runner.reproducible.
+(timings) it only shows: runner.records.reproducible.
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from runner import cleanup_cli, config_dirs
-from runner import record as records
-from runner import reproducible
+from runner.records import cleanup_cli
+
+from runner.config import dirs as config_dirs
+from runner.records import record as records
+from runner.records import reproducible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DIRS = ("runs", "multiruns")
@@ -524,7 +526,7 @@ def _sweep_dir(text: str) -> Path:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from runner.sweep_summary import render, summarise
+    from runner.sweeps.summary import render, summarise
 
     sweep_dir = _sweep_dir(args.sweep_dir)
     summary = summarise(sweep_dir)
@@ -536,8 +538,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from runner import sweep_resume
-    from runner.sweep_summary import render, summarise
+    from runner.sweeps import resume as sweep_resume
+    from runner.sweeps.summary import render, summarise
 
     sweep_dir = _sweep_dir(args.sweep_dir)
     try:

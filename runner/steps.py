@@ -1,14 +1,16 @@
-"""Step names and where they are implemented, imported only when a step runs."""
+"""Step names and where they are implemented, imported only when a step runs (in the child)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from tasks.core.plans import JOB_STEPS, plan, replica_plan  # noqa: F401 (the plan beside the step table)
+
 # name -> "module:function"; each function is step(cfg, ctx) -> dict
 STEPS: dict[str, str] = {
     "hardware": "tasks.hardware:step",
     "strategy": "tasks.strategy:step",
-    "data": "tasks.data:step",
+    "data": "tasks.data.step:step",
     "model": "tasks.model:step",
     "train": "tasks.train:step",
     "evaluate": "tasks.evaluate:step",
@@ -42,29 +44,6 @@ STEPS: dict[str, str] = {
     "vertex_replica_restore": "tasks.vertex.replica:restore_step",
     "vertex_replica_publish": "tasks.vertex.replica:publish_step",
 }
-
-JOB_STEPS: dict[str, list[str]] = {
-    "train": ["hardware", "strategy", "data", "model", "train", "evaluate", "export"],
-    "serve": ["tfserving_serve"],  # no training: target steps are not appended (runner/job.py)
-    "rollback": ["tfserving_rollback"],
-    "tune": [],  # cluster=vertex plans it (runner.schema_vertex)
-}
-
-
-def replica_plan() -> list[str]:
-    """Inside a replica of a Vertex job: train as one task of the job's cluster, then publish to AIP_* dirs.
-
-    Checkpoints come down from AIP_CHECKPOINT_DIR before training, so a restarted replica resumes.
-    """
-    train = JOB_STEPS["train"]
-    at = train.index("train")
-    return [*train[:at], "vertex_replica_restore", *train[at:], "vertex_replica_publish"]
-
-
-def plan(job: str, target_steps: list[str], preflight: list[str] | None = None) -> list[str]:
-    """The ordered step names of one job: checks first, then the job's steps, then the target's."""
-    return list(preflight or []) + JOB_STEPS[job] + list(target_steps)
-
 
 def load(name: str) -> Any:
     """Import a step's function (in the child, where TensorFlow may be imported)."""

@@ -7,33 +7,11 @@ part in collective saves, so they write to dirs of their own that they remove.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any, Optional
 
-
-def tf_config() -> Optional[dict]:
-    raw = os.environ.get("TF_CONFIG")
-    return json.loads(raw) if raw else None
-
-
-def task_name() -> str:
-    """e.g. "worker:1"; "main" outside a cluster."""
-    spec = tf_config()
-    if not spec:
-        return "main"
-    return f"{spec['task']['type']}:{spec['task']['index']}"
-
-
-def is_chief() -> bool:
-    spec = tf_config()
-    if not spec:
-        return True
-    task = spec["task"]
-    if task["type"] == "chief":
-        return True
-    return task["type"] == "worker" and task["index"] == 0 and "chief" not in spec["cluster"]
+from tasks.core import vertex_env
+from tasks.core.tf_config import is_chief, read as tf_config, task_name  # noqa: F401 (the steps ask through this module)
 
 
 def worker_dir(path: Path) -> Path:
@@ -47,8 +25,6 @@ def local_io_device(cluster_name: str, strategy: Any) -> Optional[str]:
     Without it each ps task writes its variables' shards itself, to its own disk; Vertex's replicas share
     none (TensorFlow's SaveOptions/CheckpointOptions experimental_io_device). None everywhere else.
     """
-    from runner import vertex_env
-
     spec = tf_config()
     if cluster_name != "vertex" or not vertex_env.inside_vertex() or not spec \
             or not type(strategy).__name__.startswith("ParameterServerStrategy"):

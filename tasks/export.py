@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from runner.files import sha256_file
+from tasks.core.files import sha256_file
 
 VERSION_DIGITS = 4
 
@@ -106,7 +106,7 @@ def save_serving_model(model: Any, path: Path, *, input_name: str, input_shape: 
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from runner.record import relative
+    from tasks.core.record_io import relative
     from tasks import cluster
 
     data, model = ctx.need("data"), ctx.need("model")

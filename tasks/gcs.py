@@ -217,7 +217,7 @@ def upload_tree(client: Any, local_dir: Path | str, uri: str, *, workers: int = 
         raise FileNotFoundError(f"{local_dir}: no files to upload")
     existing = _listing(client, bucket_name, prefix)
     name = {f.rel: _object_name(prefix, f.rel) for f in files}
-    todo, differ, stale = _plan(files, {f.rel: existing.get(name[f.rel]) for f in files}, skip_identical, markers)
+    todo, differ, stale = _transfers(files, {f.rel: existing.get(name[f.rel]) for f in files}, skip_identical, markers)
     replaced = [name[rel] for rel in differ]
     if replaced:
         shown = ", ".join(replaced[:5]) + (f" and {len(replaced) - 5} more" if len(replaced) > 5 else "")
@@ -251,7 +251,7 @@ def _is_marker(rel: str, markers: tuple[str, ...] = MARKERS) -> bool:
     return PurePosixPath(rel).name in markers
 
 
-def _plan(files: list[LocalFile], remote: dict[str, Any], skip_identical: bool, markers: tuple[str, ...] = MARKERS
+def _transfers(files: list[LocalFile], remote: dict[str, Any], skip_identical: bool, markers: tuple[str, ...] = MARKERS
           ) -> tuple[set[str], list[str], list[str]]:
     """(files to upload, existing ones whose bytes differ, existing markers to delete before phase one).
 

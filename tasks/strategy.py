@@ -120,7 +120,7 @@ def effective_batch(global_batch: int, replicas: int, policy: str) -> int:
     if global_batch % replicas == 0:
         return global_batch
     if policy == "round":
-        from runner.schema_distribute import round_batch
+        from tasks.core.schema.distribute import round_batch
 
         return round_batch(global_batch, replicas)
     raise ValueError(f"train.batch_size={global_batch} does not split over {replicas} replicas: use a multiple of "

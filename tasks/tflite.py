@@ -30,7 +30,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from runner.files import sha256_file, write_atomic
+from tasks.core.files import sha256_file, write_atomic
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 PROBABILITIES = "probabilities"  # the export's output (tasks.export.save_serving_model)
@@ -355,7 +355,7 @@ def percentiles(values: np.ndarray) -> dict[str, float]:
 
 # ------------------------------------------------------------------- steps
 def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from runner.record import relative
+    from tasks.core.record_io import relative
 
     target = cfg.target
     export = ctx.need("export")
@@ -364,8 +364,8 @@ def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     representative = None
     if quantization == "int8":
         data = ctx.need("data")
-        if getattr(data, "streamed", False):  # no training arrays: calibrate on the user's stream (tasks.user_stream)
-            from tasks.user_stream import representative as streamed_sample
+        if getattr(data, "streamed", False):  # no training arrays: calibrate on the user's stream (tasks.data.user_streams)
+            from tasks.data.user_streams import representative as streamed_sample
 
             representative = streamed_sample(data, int(target.representative_samples), int(cfg.train.seed),
                                              int(cfg.data.shuffle_buffer))
@@ -395,7 +395,7 @@ def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
 
 def evaluate_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from runner.record import relative
+    from tasks.core.record_io import relative
 
     target = cfg.target
     info, data, export = ctx.need("tflite"), ctx.need("data"), ctx.need("export")
@@ -460,7 +460,7 @@ def evaluate_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
 
 def gate_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from runner.record import relative
+    from tasks.core.record_io import relative
 
     evaluation, info = ctx.need("tflite_evaluation"), ctx.need("tflite")
     if not evaluation["accepted"]:

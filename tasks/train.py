@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from runner import vertex_env
+from tasks.core import vertex_env
 from tasks import backup, cluster
-from tasks.data import pipeline
+from tasks.data.splits import pipeline
 
 
 def weights_sha256(weights: list[np.ndarray]) -> str:
@@ -101,8 +101,8 @@ def fit_inputs(cfg: Any, data: Any, strategy: Any, global_batch: int) -> dict[st
     """model.fit's data arguments. ParameterServerStrategy needs a DatasetCreator and steps_per_epoch."""
     import math
 
-    if getattr(data, "streamed", False):  # the user's dataset factory (tasks.user_stream)
-        from tasks.user_stream import fit_inputs as streamed_inputs
+    if getattr(data, "streamed", False):  # the user's dataset factory (tasks.data.user_streams)
+        from tasks.data.user_streams import fit_inputs as streamed_inputs
 
         return streamed_inputs(cfg, data, strategy, global_batch)
     train, buffer = cfg.train, cfg.data.shuffle_buffer
@@ -156,7 +156,7 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     inputs = fit_inputs(cfg, data, strategy, ctx.state.get("global_batch_size", train.batch_size))
     callbacks, initial_epoch = _callbacks(keras, cfg, ctx, model, strategy, "validation_data" in inputs)
-    from tasks.user_stream import reading
+    from tasks.data.user_streams import reading
 
     try:
         with reading(data):  # a streamed dataset's read error names the user's loader

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from runner.processes import die_with_parent
+from tasks.core.processes import die_with_parent
 
 BACKENDS = ("binary", "docker", "embedded")
 BINARY = "tensorflow_model_server"

@@ -85,7 +85,7 @@ def set_aside(model: Path, version: int) -> Path:
     return dst
 
 
-def rollback_plan(model: Path, to_version: Optional[int]) -> tuple[int, list[int]]:
+def rollback_versions(model: Path, to_version: Optional[int]) -> tuple[int, list[int]]:
     """(target version, versions to set aside). Default target: the one before the newest."""
     have = versions(model)
     if not have:
@@ -104,7 +104,7 @@ def rollback_plan(model: Path, to_version: Optional[int]) -> tuple[int, list[int
 
 def rollback(model: Path, to_version: Optional[int]) -> dict[str, Any]:
     """Set aside every version newer than the target, oldest first and the newest last."""
-    target, newer = rollback_plan(model, to_version)
+    target, newer = rollback_versions(model, to_version)
     moved = {v: set_aside(model, v) for v in newer}
     return {"to_version": target, "set_aside": {v: str(p) for v, p in moved.items()}}
 

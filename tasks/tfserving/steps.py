@@ -55,14 +55,14 @@ class Deployment:
 
 
 def _rel(path: Any) -> str:
-    from runner.record import relative
+    from tasks.core.record_io import relative
 
     return relative(path)
 
 
 def sanitize(text: str) -> str:
     """Machine paths out of text kept in the record (the working dir becomes '.')."""
-    from runner.record import sanitize as hide
+    from tasks.core.record_io import sanitize as hide
 
     return hide(text)
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from tasks import gcs
 from tasks.vertex import client
-from tasks.vertex.catalog import TERMINAL_JOB_STATES
+from tasks.core.vertex_catalog import TERMINAL_JOB_STATES
 from tasks.vertex.endpoint import probabilities
 from tasks.vertex.steps import vertex_run
 
@@ -74,7 +74,7 @@ def input_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         state["timings_s"]["upload_instances"] = report.seconds
         run.timings_s["upload_instances"] = report.seconds
         where = prefix + "input/"
-    from runner.record import relative
+    from tasks.core.record_io import relative
 
     return {"summary": f"{n} holdout instance(s) in {len(paths)} JSON Lines shard(s) at "
                        f"{where if where.startswith('gs://') else relative(where)}",

@@ -21,8 +21,9 @@ from types import SimpleNamespace
 from typing import Any, Callable, Optional
 
 from tasks import gcs
-from tasks.vertex import catalog, client
-from tasks.vertex.catalog import TERMINAL_JOB_STATES
+from tasks.core import vertex_catalog as catalog
+from tasks.vertex import client
+from tasks.core.vertex_catalog import TERMINAL_JOB_STATES
 from tasks.vertex.resources import ALIVE, REMOVAL_ORDER, Resource, links
 
 Report = Callable[[Resource], None]

@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 def labels(cloud: Any, run_id: str, model_name: str) -> dict[str, str]:
     """The labels every resource a run creates carries: ours first, then cloud.labels."""
-    from tasks.vertex.catalog import label_value
+    from tasks.core.vertex_catalog import label_value
 
     return {"tfrun-run-id": label_value(run_id), "tfrun-model": label_value(model_name),
             **{str(k): str(v) for k, v in dict(cloud.labels or {}).items()}}

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from tasks.core.paths import CONFIG_PATH, PACKAGES, SOURCE_ROOT
+
 DIST = "tfrun"
 REPLICA_EXTRAS = ("google-cloud-storage", "cloudml-hypertune")  # what a replica needs beyond tfrun's own
 EXACT_EVERYWHERE = ("tensorflow", "tf-keras", "tensorboard")  # pinned on every Python: they make the numbers
@@ -47,16 +49,11 @@ def _canonical(name: str) -> str:
 
 def source_files() -> Iterator[tuple[str, Path]]:
     """(path in the wheel, file) for every module and config of the running tfrun."""
-    import runner
-    import tasks
-
-    for package in (runner, tasks):
-        root = Path(package.__file__).resolve().parent
+    for package in PACKAGES:
+        root = SOURCE_ROOT / package
         for path in sorted(root.rglob("*")):
             if path.is_file() and not any(part in SKIP for part in path.parts) and path.suffix in (".py", ".yaml"):
-                yield f"{package.__name__}/{path.relative_to(root).as_posix()}", path
-    from runner.cli import CONFIG_PATH
-
+                yield f"{package}/{path.relative_to(root).as_posix()}", path
     if not CONFIG_PATH.startswith("pkg://"):  # a source checkout: conf/ becomes runner/conf as when installed
         conf = Path(CONFIG_PATH)
         for path in sorted(conf.rglob("*")):

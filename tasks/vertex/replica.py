@@ -18,7 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from runner import vertex_env
+from tasks.core import vertex_env
 from tasks import cluster, gcs
 
 CHECKPOINT_MARKERS = ("checkpoint",)  # tf.train.CheckpointManager's index: names the latest checkpoint

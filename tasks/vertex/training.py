@@ -20,7 +20,7 @@ from typing import Any
 
 from tasks import gcs
 from tasks.vertex import client, training_spec
-from tasks.vertex.catalog import TERMINAL_JOB_STATES
+from tasks.core.vertex_catalog import TERMINAL_JOB_STATES
 from tasks.vertex.resources import Resource
 from tasks.vertex.steps import VertexRun, ensure_bucket, model_step, vertex_run
 
@@ -38,7 +38,7 @@ def typed_cluster(cfg: Any) -> Any:
     """cfg.cluster as the VertexCluster dataclass (its layout rules), from the child's plain config."""
     from omegaconf import OmegaConf
 
-    from runner.schema_vertex import VertexCluster
+    from tasks.core.schema.vertex import VertexCluster
 
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(VertexCluster), cfg.cluster))
 
@@ -68,7 +68,7 @@ def custom_job(aiplatform: Any, spec: training_spec.JobSpec) -> Any:
 def stage_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
-    from runner.record import redact
+    from tasks.core.record_io import redact
     from tasks.vertex.package import build_wheel
 
     run = vertex_run(cfg, ctx)
@@ -163,7 +163,7 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------ result
 def chief_record(run: VertexRun, base_output_dir: str) -> dict[str, Any]:
-    from runner.vertex_env import record_uri
+    from tasks.core.vertex_env import record_uri
 
     uri = record_uri(base_output_dir + "model/")
     try:
@@ -202,9 +202,10 @@ def _holdout_from_export(cfg: Any, ctx: Any, path: Path) -> dict[str, Any]:
     import numpy as np
     import tensorflow as tf
 
-    from tasks import data, evaluate
+    from tasks import evaluate
+    from tasks.data.step import step as data_step
 
-    data.step(cfg, ctx)
+    data_step(cfg, ctx)
     splits = ctx.state["data"]
     loaded = tf.saved_model.load(str(path))
     ctx.state["loaded_export"] = loaded  # its variables live as long as the signature is used
@@ -219,7 +220,7 @@ def _holdout_from_export(cfg: Any, ctx: Any, path: Path) -> dict[str, Any]:
 
 
 def result_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from runner.record import relative
+    from tasks.core.record_io import relative
     from tasks.export import output_names
 
     run, state = vertex_run(cfg, ctx), ctx.need(STATE)

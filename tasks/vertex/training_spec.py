@@ -1,6 +1,6 @@
 """The CustomJob a `cluster=vertex` run submits, as plain data (pure Python, no SDK).
 
-Shared by the dry run (runner.cloud_plan prints it) and the submit step (which hands the same dicts to
+Shared by the dry run (runner.dry_run prints it) and the submit step (which hands the same dicts to
 aiplatform.CustomJob), so the plan and the job never differ. Worker pools follow Vertex's order: pool 0
 the chief (one replica), 1 the workers, 2 the parameter servers; each replica runs the same `tfrun`
 command with the same overrides, and finds its place from Vertex's TF_CONFIG.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from tasks.vertex import catalog
+from tasks.core import vertex_catalog as catalog
 
 PYTHON_MODULE = "runner.cli"  # `python -m runner.cli ARGS` is `tfrun ARGS`
 PARENT_RUN_ENV = "TFRUN_PARENT_RUN"  # the submitting run's id, in every replica's record

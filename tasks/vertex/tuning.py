@@ -5,7 +5,7 @@
                        followed like a CustomJob (Ctrl-C cancels it)
     vertex_trials      every trial's record (written by its chief beside its model) into the sweep dir as
                        trial-<id>/record.json, with the local command line that reproduces it; trials that
-                       failed get a failed record with Vertex's reason. runner.sweep_summary then writes the
+                       failed get a failed record with Vertex's reason. runner.sweeps.summary then writes the
                        table, the best trial and sweep.csv/json/png from them.
 """
 
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runner.vertex_env import parameter_id, record_uri
+from tasks.core.vertex_env import parameter_id, record_uri
 from tasks import gcs
 from tasks.vertex import training_spec
 from tasks.vertex.steps import vertex_run
@@ -31,7 +31,7 @@ def space(cfg: Any) -> dict[str, Any]:
     """{config key: SearchParam} of cfg.tuning.params (validated by the runner before this child started)."""
     from omegaconf import OmegaConf
 
-    from runner.schema_vertex import search_space
+    from tasks.core.schema.vertex import search_space
 
     return search_space(OmegaConf.to_container(cfg.tuning.params))[0]
 
@@ -55,7 +55,7 @@ def parameter_specs(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def goal(cfg: Any) -> str:
-    from runner.schema_vertex import Goal, TuningConfig
+    from tasks.core.schema.vertex import Goal, TuningConfig
 
     return "maximize" if TuningConfig(goal=Goal(str(cfg.tuning.goal))).maximize(cfg.optimized_metric) else "minimize"
 
@@ -111,7 +111,7 @@ def local_overrides(cfg: Any, sweep_overrides: list[str], trial_overrides: list[
 
 
 def _trial_values(trial: Any, keys: dict[str, str]) -> list[str]:
-    from runner.vertex_env import config_key
+    from tasks.core.vertex_env import config_key
 
     out = []
     for p in trial.parameters:
@@ -130,7 +130,7 @@ def _failed_record(cfg: Any, trial: Any, overrides: list[str], reason: str, job:
 
 
 def trials_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from runner.record import write_json_atomic
+    from tasks.core.record_io import write_json_atomic
 
     run, state = vertex_run(cfg, ctx), ctx.need(STATE)
     job = state["job"]

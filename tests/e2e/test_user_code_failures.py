@@ -122,7 +122,7 @@ FAILURES = [
 def test_a_failure_only_tensorflow_can_tell_names_the_users_function(project: Path, overrides: list[str], step: str,
                                                                      words: list[str]):
     run_failing_on_user_code(project, overrides, f"runs/{abs(hash(tuple(overrides)))}", step, words,
-                             ("runner/child.py", "tasks/user_calls.py", "tasks/model.py", "tasks/data.py",
+                             ("runner/child.py", "tasks/user_calls.py", "tasks/model.py", "tasks/data/splits.py",
                               "tasks/train.py"), timeout=240)
 
 

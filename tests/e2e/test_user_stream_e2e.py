@@ -102,7 +102,7 @@ FAILURES = [
 def test_a_bad_factory_fails_the_run_naming_the_users_function(project: Path, overrides: list[str], step_name: str,
                                                                words: list[str]):
     output = run_failing_on_user_code(project, overrides, f"runs/failed-{abs(hash(tuple(overrides)))}", step_name,
-                                      words, ("runner/child.py", "tasks/user_stream.py", "tasks/data.py",
+                                      words, ("runner/child.py", "tasks/data/user_streams.py", "tasks/data/splits.py",
                                               "tasks/train.py"), timeout=300)
     if "raising" in overrides[0]:  # the user's frames are shown
         assert "usercode_stream.py\", line" in output and "in _open_shards" in output

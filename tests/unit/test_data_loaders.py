@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks import datafiles
+from tasks.core import datafiles
 from tasks.data import load_digits, load_fashion_mnist, load_files, load_mnist
 
 COMMON = dict(seed=0, input_name="pixels", holdout_fraction=0.2, validation_fraction=0.1, limit=None,

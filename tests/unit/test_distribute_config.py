@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from runner.cluster_plan import cluster_layout, free_ports, local_cluster_tasks
-from runner.schema_distribute import LocalCluster, tf_config_problems
+from runner.processes.cluster_layout import cluster_layout, free_ports, local_cluster_tasks
+from tasks.core.schema.distribute import LocalCluster
+from tasks.core.tf_config import problems as tf_config_problems
 from tasks.strategy import effective_batch, make_cross_device_ops
 from tests.conftest import assert_rejected, command_env, tfrun
 

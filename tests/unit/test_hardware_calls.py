@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from runner.child_env import child_environment
-from runner.schema import DeviceKind, HardwareConfig
+from runner.processes.child_env import child_environment
+from tasks.core.schema import DeviceKind, HardwareConfig
 from tasks.hardware import HardwareUnavailable, configure
 
 

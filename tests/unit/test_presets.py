@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runner.validate import validate
+from runner.config.validate import validate
 from tests.conftest import ROOT, tfrun
 
 SHIPPED = ("digits_tflite_int8", "fashion_cnn_mirrored")

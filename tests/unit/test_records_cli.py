@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from runner import record as records
+from runner.records import record as records
 from runner import records_cli
 
 WEIGHTS = "a276d8ff7a850fad618548fdbf68952e77282c9120390d2a2d00326eb441eb27"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from runner.validate import validate
+from runner.config.validate import validate
 from tasks.export import output_names
 from tasks.parity import compare
 from tasks.tfserving.steps import served_outputs

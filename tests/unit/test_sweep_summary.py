@@ -6,7 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from runner.sweep_summary import collect, render, summarise, swept
+from runner.sweeps.summary import collect, render, summarise, swept
 
 
 def _job(sweep: Path, job: str, status: str, overrides: list[str], metric: float | None,
@@ -54,7 +54,7 @@ def test_no_success_means_no_best(tmp_path: Path):
 
 
 def test_swept_parameters():
-    from runner.sweep_summary import Row
+    from runner.sweeps.summary import Row
 
     rows = [Row("0", "succeeded", ["a=1", "b=2"], 1.0, {}, 1.0, None, "0"),
             Row("1", "succeeded", ["a=3", "b=2"], 1.0, {}, 1.0, None, "1")]

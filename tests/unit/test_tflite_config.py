@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from runner import schema
+from tasks.core import schema
 from runner.steps import STEPS, plan
-from runner.validate import validate
+from runner.config.validate import validate
 from tests.conftest import command_env, tfrun
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from runner import schema
-from runner.problems import ConfigError
+from tasks.core import schema
+from tasks.core.problems import ConfigError
 from runner.steps import JOB_STEPS, STEPS, plan
-from runner.validate import validate
+from runner.config.validate import validate
 from tasks.tfserving import repository
 from tasks.tfserving.config import (BatchingParameters, VersionPolicy, configs_to_proto, parse_batching_parameters,
                                     parse_model_config_text)
@@ -144,22 +144,22 @@ def test_rollback_sets_newer_versions_aside(tmp_path: Path):
     model = tmp_path / "m"
     for v in (1, 2, 3):
         _fake_export(model / f"{v:04d}", f"v{v}")
-    assert repository.rollback_plan(model, None) == (2, [3])
+    assert repository.rollback_versions(model, None) == (2, [3])
     done = repository.rollback(model, 1)
     assert done["to_version"] == 1 and set(done["set_aside"]) == {2, 3}
     assert repository.versions(model) == [1]
     assert all(Path(p).parent == model / repository.ROLLED_BACK for p in done["set_aside"].values())
     assert versions_on_disk(model).keys() == {1}, "set-aside versions are not versions any more"
     with pytest.raises(ValueError, match="no previous version"):
-        repository.rollback_plan(model, None)
+        repository.rollback_versions(model, None)
     with pytest.raises(ValueError, match="not in"):
-        repository.rollback_plan(model, 9)
+        repository.rollback_versions(model, 9)
 
 
 # ------------------------------------------------------------------------------------ fast paths
 PROBE = """
 import sys
-import runner.cli, runner.schema, runner.steps, runner.job, runner.serve_cli
+import runner.cli, tasks.core.schema, runner.steps, runner.job, runner.serve_cli
 runner.serve_cli.build_parser().parse_args(["--port=8500", "--rest_api_port=8501", "--model_base_path=/m",
                                             "--enable_batching", "--enable_model_warmup=false"])
 import tasks.tfserving.steps, tasks.tfserving.jsonio, tasks.tfserving.config, tasks.tfserving.clients

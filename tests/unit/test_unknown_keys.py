@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import unknown_keys
-from runner.validate import validate
+from runner.config import unknown_keys
+from runner.config.validate import validate
 from tests.conftest import assert_rejected, tfrun
 
 # (overrides, words the message must contain)

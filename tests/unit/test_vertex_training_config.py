@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import vertex_env
-from runner.validate import validate
+from tasks.core import vertex_env
+from runner.config.validate import validate
 from tasks.vertex import training_spec
 from tests.conftest import ROOT
 from tests.unit.test_cloud_config import assert_rejected_offline, offline_tfrun

@@ -1,0 +1,62 @@
+"""Whole-config validation in pure Python, before any expensive step.
+
+Per-group value rules live on the schema classes (`problems()`); the rules
+here span groups. Everything is collected so one run reports every problem.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from omegaconf import DictConfig, OmegaConf
+
+from runner.config import unknown_keys, user_nodes
+from tasks.core.problems import ConfigError, Problem
+from tasks.core.schema import Config, cloud_problems, cross_problems, vertex_training_problems
+from runner.steps import STEPS
+
+KNOWN_METRICS = ("holdout_accuracy", "holdout_loss", "val_accuracy", "val_loss", "accuracy", "loss")
+
+
+def cross_group_problems(config: Config) -> Iterator[Problem]:
+    """Rules that involve more than one config group."""
+    if config.model.needs_images and config.data.name == "files" and not config.data.image_shape:
+        yield Problem("data.image_shape", config.data.image_shape,
+                      f"[height, width] or [height, width, channels] when model={config.model.name} "
+                      "(a convolutional model needs images; flat files data has no image shape)")
+    for step in config.target.steps:
+        if step not in STEPS:
+            yield Problem("target.steps", step, "step names from: " + ", ".join(sorted(STEPS)))
+    if config.optimized_metric not in KNOWN_METRICS:
+        yield Problem("optimized_metric", config.optimized_metric, "one of " + ", ".join(KNOWN_METRICS))
+    elif config.optimized_metric.startswith("val_") and (config.data.validation_fraction <= 0
+                                                        or config.strategy.name == "parameter_server"):
+        yield Problem("optimized_metric", config.optimized_metric,
+                      "a metric this run records: val_* needs data.validation_fraction > 0 and a strategy "
+                      "that validates (not parameter_server); holdout_accuracy always exists")
+    if not config.model_name or "/" in config.model_name or config.model_name.startswith("."):
+        yield Problem("model_name", config.model_name, "a folder name without '/' that does not start with '.'")
+    if (config.train.callbacks.early_stopping.enabled
+            and config.train.callbacks.early_stopping.monitor.startswith("val_")
+            and config.data.validation_fraction <= 0):
+        yield Problem("data.validation_fraction", config.data.validation_fraction,
+                      "a number > 0 when early stopping monitors "
+                      f"{config.train.callbacks.early_stopping.monitor}")
+
+
+def validate(cfg: DictConfig, multirun: bool = False, user_config_dirs: tuple[str, ...] | list[str] = ()) -> Config:
+    """Return the typed config, or raise ConfigError naming every bad value."""
+    user_nodes.complete(cfg)  # a user's model/data node: default name and split keys
+    try:
+        config: Config = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    except Exception as exc:  # a MISSING mandatory value, an interpolation that fails
+        key = getattr(exc, "full_key", None) or "config"
+        raise ConfigError([Problem(str(key), "???", f"a value ({exc.__class__.__name__}: {exc})")]) from None
+    user_nodes.adopt(config)
+    problems = list(unknown_keys.problems(cfg)) + [p for group in config.groups() for p in group.problems()]
+    problems += list(user_nodes.callback_problems(config.train.extra_callbacks))
+    problems += list(cross_group_problems(config)) + list(cross_problems(config)) + list(cloud_problems(config))
+    problems += list(vertex_training_problems(config, multirun, list(user_config_dirs)))
+    if problems:
+        raise ConfigError(problems)
+    return config

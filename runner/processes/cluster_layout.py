@@ -1,0 +1,55 @@
+"""The processes of a local cluster: tasks, free loopback ports, one TF_CONFIG each."""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+from runner.processes.supervisor import TaskSpec, child_command, server_command
+
+HOST = "127.0.0.1"
+
+
+def free_ports(n: int) -> list[int]:
+    """N ports the OS reports free on loopback (held open together so they differ)."""
+    sockets = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((HOST, 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def cluster_layout(strategy: str, workers: int, ps: int | None, chief: bool) -> dict[str, int]:
+    """How many tasks of each type. With parameter servers the tfrun process is the chief (coordinator)."""
+    if strategy == "parameter_server":
+        return {"chief": 1, "worker": workers, "ps": 1 if ps is None else ps}
+    layout = {"worker": workers}
+    if chief:
+        layout = {"chief": 1, **layout}
+    return layout
+
+
+def local_cluster_tasks(config: Any, job: bytes, env: dict[str, str]) -> tuple[list[TaskSpec], dict[str, list[str]]]:
+    """TaskSpecs for every process of a cluster=local job, and the cluster spec they share."""
+    strategy = config.strategy.name
+    layout = cluster_layout(strategy, config.cluster.workers, config.cluster.ps, config.cluster.chief)
+    ports = iter(free_ports(sum(layout.values())))
+    spec = {kind: [f"{HOST}:{next(ports)}" for _ in range(count)] for kind, count in layout.items()}
+    reporter = ("chief", 0) if "chief" in spec else ("worker", 0)
+    tasks = []
+    for kind, addresses in spec.items():
+        for index in range(len(addresses)):
+            task_env = dict(env)
+            task_env["TF_CONFIG"] = json.dumps({"cluster": spec, "task": {"type": kind, "index": index}})
+            task_env.update(config.cluster.task_env.get(f"{kind}_{index}", {}))
+            runs_plan = strategy != "parameter_server" or kind == "chief"
+            tasks.append(TaskSpec(name=f"{kind}:{index}", cmd=child_command() if runs_plan else server_command(),
+                                  env=task_env, stdin=job if runs_plan else b"",
+                                  reports=(kind, index) == reporter, runs_plan=runs_plan))
+    return tasks, spec

@@ -1,0 +1,1 @@
+"""The run record and what reads it back: provenance, reruns, resume, cloud clean-up."""

@@ -1,0 +1,51 @@
+"""`train.resume=true`: continue the latest unfinished run of the same config from its backup.
+
+Runs are matched by `resume_key`, the config hash without train.resume
+itself, among the records under ./runs and ./multiruns. The backup is
+copied, not moved, so the earlier run dir stays as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+from typing import Any, Optional
+
+from runner.records.record import config_hash, find_all, load
+
+SEARCH_DIRS = ("runs", "multiruns")
+UNFINISHED = ("failed", "interrupted")
+
+
+def resume_key(resolved: dict[str, Any]) -> str:
+    config = copy.deepcopy(resolved)
+    config.get("train", {}).pop("resume", None)
+    return config_hash(config)
+
+
+def latest_unfinished(key: str, exclude: Path) -> Optional[Path]:
+    """The run dir of the newest failed/interrupted run with this key and a backup to resume from."""
+    dirs = [d for d in SEARCH_DIRS if Path(d).is_dir()]
+    candidates = []
+    for path in find_all(dirs):
+        run_dir = path.parent
+        if run_dir.resolve() == exclude.resolve():
+            continue
+        try:
+            record = load(path)
+        except (OSError, ValueError):
+            continue
+        backup = run_dir / "backup"
+        if (record.get("resume_key") == key and record.get("status") in UNFINISHED
+                and backup.is_dir() and any(backup.iterdir())):
+            candidates.append((record.get("started_at", ""), run_dir))
+    return max(candidates)[1] if candidates else None
+
+
+def adopt_backup(source_run: Path, run_dir: Path) -> None:
+    """Copy an earlier run's backup into this run dir, where the training callbacks look for it."""
+    target = run_dir / "backup"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source_run / "backup", target)

@@ -1,0 +1,1 @@
+"""Multirun support: the Hydra callback that summarises a sweep, and resuming killed sweeps."""

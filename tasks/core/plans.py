@@ -1,0 +1,29 @@
+"""The plan of a run: the ordered step names it executes (what `job` and the cluster choice decide).
+
+Pure data and list arithmetic, so validation and the dry run compute the same plan the child runs. Where
+each step is implemented is runner.steps.STEPS.
+"""
+
+from __future__ import annotations
+
+JOB_STEPS: dict[str, list[str]] = {
+    "train": ["hardware", "strategy", "data", "model", "train", "evaluate", "export"],
+    "serve": ["tfserving_serve"],  # no training: target steps are not appended (runner.job.plan_of)
+    "rollback": ["tfserving_rollback"],
+    "tune": [],  # cluster=vertex plans it (VertexCluster.machine_steps)
+}
+
+
+def replica_plan() -> list[str]:
+    """Inside a replica of a Vertex job: train as one task of the job's cluster, then publish to AIP_* dirs.
+
+    Checkpoints come down from AIP_CHECKPOINT_DIR before training, so a restarted replica resumes.
+    """
+    train = JOB_STEPS["train"]
+    at = train.index("train")
+    return [*train[:at], "vertex_replica_restore", *train[at:], "vertex_replica_publish"]
+
+
+def plan(job: str, target_steps: list[str], preflight: list[str] | None = None) -> list[str]:
+    """The ordered step names of one job: checks first, then the job's steps, then the target's."""
+    return list(preflight or []) + JOB_STEPS[job] + list(target_steps)

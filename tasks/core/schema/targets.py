@@ -1,0 +1,264 @@
+"""Structured configs for the `target` group and the jobs that serve an export (serve, rollback).
+
+Split from tasks.core.schema so each file stays about one thing; tasks.core.schema
+re-exports these names and registers them with Hydra.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Iterator, List, Optional
+
+from omegaconf import MISSING
+
+from tasks.core.problems import Problem, at_least, between
+
+
+# ------------------------------------------------------------------- target
+@dataclass
+class TargetConfig:
+    """Where the export goes after training; `steps` are appended to the plan."""
+
+    name: str = MISSING
+    steps: List[str] = field(default_factory=list)
+
+    def problems(self) -> Iterator[Problem]:
+        return iter(())
+
+    def planned_steps(self) -> list[str]:
+        """The steps this target adds to a training job's plan."""
+        return list(self.steps)
+
+    def preflight_steps(self) -> list[str]:
+        """Steps that run before training: checks that would otherwise fail only after it."""
+        return []
+
+
+@dataclass
+class NoTarget(TargetConfig):
+    name: str = "none"
+
+
+class Quantization(Enum):
+    none = "none"  # float32
+    dynamic = "dynamic"  # post-training dynamic range (weights int8, Optimize.DEFAULT)
+    float16 = "float16"  # weights float16
+    int8 = "int8"  # full integer, calibrated on a representative sample of the training data
+
+
+class Int8Io(Enum):
+    int8 = "int8"  # int8 input and output tensors (microcontrollers, Edge TPU)
+    float32 = "float32"  # float input/output, quantize/dequantize inside the model
+
+
+class TfliteSource(Enum):
+    saved_model = "saved_model"  # TFLiteConverter.from_saved_model on this run's export
+    keras = "keras"  # TFLiteConverter.from_keras_model on the trained model (the book's path)
+
+
+MIN_REPRESENTATIVE_SAMPLES = 100
+TFLITE_STEPS = ("tflite_convert", "tflite_evaluate", "tflite_gate")
+
+
+@dataclass
+class TfliteTarget(TargetConfig):
+    """Convert the export to TFLite, evaluate it against the float SavedModel, gate on accuracy drop."""
+
+    name: str = "tflite"
+    steps: List[str] = field(default_factory=lambda: list(TFLITE_STEPS))
+    quantization: Quantization = Quantization.none
+    representative_samples: int = 300  # int8 calibration examples drawn from the training split
+    int8_io: Int8Io = Int8Io.int8
+    select_tf_ops: bool = False  # allow TensorFlow ops TFLite lacks (needs the Flex delegate to run)
+    source: TfliteSource = TfliteSource.saved_model
+    threads: int = 1  # interpreter threads for evaluation and latency
+    max_accuracy_drop: float = 0.01  # quality gate: float accuracy - tflite accuracy
+    latency_repeats: int = 200  # single-example invocations timed for the latency percentiles
+    throughput_batch: int = 256  # batch size for the throughput figure
+
+    def problems(self) -> Iterator[Problem]:
+        if self.quantization is Quantization.int8:
+            if self.representative_samples < MIN_REPRESENTATIVE_SAMPLES:
+                yield Problem("target.representative_samples", self.representative_samples,
+                              f"a number >= {MIN_REPRESENTATIVE_SAMPLES} when target.quantization=int8 "
+                              "(fewer calibration examples give unreliable int8 ranges)")
+        else:
+            yield from at_least("target.representative_samples", self.representative_samples, 1)
+        yield from between("target.threads", self.threads, 1, 64, low_inclusive=True, high_inclusive=True)
+        yield from between("target.max_accuracy_drop", self.max_accuracy_drop, 0.0, 1.0,
+                           low_inclusive=True, high_inclusive=True)
+        yield from between("target.latency_repeats", self.latency_repeats, 10, 1_000_000,
+                           low_inclusive=True, high_inclusive=True)
+        yield from between("target.throughput_batch", self.throughput_batch, 1, 65_536,
+                           low_inclusive=True, high_inclusive=True)
+        known = [s for s in self.steps if s in TFLITE_STEPS]
+        if known != list(TFLITE_STEPS[:len(known)]):  # each needs the ones before it
+            yield Problem("target.steps", self.steps,
+                          "tflite steps in the order " + " -> ".join(TFLITE_STEPS)
+                          + " (evaluation needs the converted file; the gate needs the evaluation)")
+
+
+# ------------------------------------------------------------- TF Serving
+class ServingServer(Enum):
+    auto = "auto"  # the first available of binary, docker, embedded
+    binary = "binary"  # tensorflow_model_server on PATH
+    docker = "docker"  # the tensorflow/serving image (needs a Docker engine)
+    embedded = "embedded"  # tfrun-serve: this project's server, same REST and gRPC APIs
+
+
+TFSERVING_STEPS = ("tfserving_push", "tfserving_start", "tfserving_parity", "tfserving_latency", "tfserving_report")
+
+
+@dataclass
+class ServingBatching:
+    """TF Serving's BatchingParameters (used when enable_batching=true)."""
+
+    max_batch_size: int = 64
+    batch_timeout_micros: int = 1000
+    num_batch_threads: int = 2
+    max_enqueued_batches: int = 100
+    allowed_batch_sizes: Optional[List[int]] = None  # pad batches up to these sizes; the last = max_batch_size
+    enable_large_batch_splitting: bool = True  # split requests bigger than max_batch_size (else rejected)
+
+    def problems(self, prefix: str) -> Iterator[Problem]:
+        yield from at_least(f"{prefix}.max_batch_size", self.max_batch_size, 1)
+        yield from at_least(f"{prefix}.batch_timeout_micros", self.batch_timeout_micros, 0)
+        yield from between(f"{prefix}.num_batch_threads", self.num_batch_threads, 1, 256,
+                           low_inclusive=True, high_inclusive=True)
+        yield from at_least(f"{prefix}.max_enqueued_batches", self.max_enqueued_batches, 1)
+        sizes = self.allowed_batch_sizes
+        if sizes is not None and (not sizes or min(sizes) < 1 or list(sizes) != sorted(set(sizes))
+                                  or sizes[-1] != self.max_batch_size):
+            yield Problem(f"{prefix}.allowed_batch_sizes", sizes,
+                          f"null or increasing sizes >= 1 ending with max_batch_size ({self.max_batch_size})")
+
+
+@dataclass
+class ServingOptions:
+    """How a TF Serving server runs: shared by target=tfserving and job=serve."""
+
+    server: ServingServer = ServingServer.auto
+    host: str = "127.0.0.1"  # bind address; 0.0.0.0 would expose the server beyond this machine
+    grpc_port: int = 0  # 0 = a free port
+    rest_port: int = 0
+    base_path: str = "${models_dir}"  # repository root: <base_path>/<model_name>/<version>
+    poll_wait_seconds: int = 1  # how often the server looks for new versions
+    enable_batching: bool = False
+    batching: ServingBatching = field(default_factory=ServingBatching)
+    warmup: bool = True  # write assets.extra/tf_serving_warmup_requests and replay it before AVAILABLE
+    load_retries: int = 0  # retries of a failed version load (TF Serving's default is 5, a minute apart)
+    max_request_bytes: int = 64 * 1024 * 1024  # larger REST bodies / gRPC messages are refused
+    docker_image: str = "tensorflow/serving:2.21.0"
+    start_timeout_s: float = 120.0  # until the server serves and the version is AVAILABLE
+
+    def serving_problems(self, prefix: str) -> Iterator[Problem]:
+        if not self.host or any(c.isspace() for c in self.host):
+            yield Problem(f"{prefix}.host", self.host, "an address to bind, e.g. 127.0.0.1 (the default)")
+        for key in ("grpc_port", "rest_port"):
+            yield from between(f"{prefix}.{key}", getattr(self, key), 0, 65535,
+                               low_inclusive=True, high_inclusive=True)
+        if self.grpc_port and self.grpc_port == self.rest_port:
+            yield Problem(f"{prefix}.rest_port", self.rest_port, f"a port other than {prefix}.grpc_port")
+        if not self.base_path:
+            yield Problem(f"{prefix}.base_path", self.base_path, "the model repository folder, e.g. models")
+        yield from between(f"{prefix}.poll_wait_seconds", self.poll_wait_seconds, 1, 3600,
+                           low_inclusive=True, high_inclusive=True)
+        yield from self.batching.problems(f"{prefix}.batching")
+        yield from at_least(f"{prefix}.load_retries", self.load_retries, 0)
+        yield from at_least(f"{prefix}.max_request_bytes", self.max_request_bytes, 1024)
+        if self.server is ServingServer.docker and not self.docker_image:
+            yield Problem(f"{prefix}.docker_image", self.docker_image, "an image such as tensorflow/serving:2.21.0")
+        if not self.start_timeout_s > 0:
+            yield Problem(f"{prefix}.start_timeout_s", self.start_timeout_s, "a number of seconds > 0")
+
+
+@dataclass
+class ParityOptions:
+    """How a deployed form's answers are compared with the trained model's (every serving target)."""
+
+    parity_examples: Optional[int] = None  # holdout examples compared; null = all of them
+    parity_atol: float = 0.0  # served vs the trained model computing as the export does; 0 = bit-exact
+    parity_holdout_atol: float = 1e-6  # served vs the evaluate step's predictions (Keras' predict loop rounds
+    #                                    differently in the last float32 bits on some batches)
+
+    def parity_problems(self) -> Iterator[Problem]:
+        if self.parity_examples is not None:
+            yield from at_least("target.parity_examples", self.parity_examples, 1)
+        yield from at_least("target.parity_atol", self.parity_atol, 0.0)
+        yield from at_least("target.parity_holdout_atol", self.parity_holdout_atol, 0.0)
+
+
+@dataclass
+class TfservingTarget(ServingOptions, ParityOptions, TargetConfig):
+    """Serve the export with TF Serving, check it answers exactly like the trained model, time it."""
+
+    name: str = "tfserving"
+    steps: List[str] = field(default_factory=lambda: list(TFSERVING_STEPS))
+    attach: bool = False  # use the server already running at host:grpc_port / rest_port (it watches base_path)
+    keep_running: bool = False  # leave the server up after the run (record says how to query and stop it)
+    latency_requests: int = 200  # batch-1 requests timed per protocol
+    large_batch: int = 256
+    large_batch_requests: int = 20
+    warmup_records: int = 8  # requests in the warm-up file (0 = none)
+    request_timeout_s: float = 30.0
+
+    def problems(self) -> Iterator[Problem]:
+        yield from self.serving_problems("target")
+        if self.attach and not (self.grpc_port and self.rest_port):
+            yield Problem("target.grpc_port", self.grpc_port,
+                          "the running server's ports (target.grpc_port and target.rest_port) when target.attach=true")
+        if self.attach and self.keep_running:
+            yield Problem("target.keep_running", self.keep_running,
+                          "false when target.attach=true (an attached server is not this run's to keep or stop)")
+        yield from self.parity_problems()
+        yield from between("target.latency_requests", self.latency_requests, 10, 1_000_000,
+                           low_inclusive=True, high_inclusive=True)
+        yield from between("target.large_batch", self.large_batch, 1, 65_536, low_inclusive=True, high_inclusive=True)
+        yield from at_least("target.large_batch_requests", self.large_batch_requests, 1)
+        yield from between("target.warmup_records", self.warmup_records, 0, 1000, low_inclusive=True,
+                           high_inclusive=True)
+        if not self.request_timeout_s > 0:
+            yield Problem("target.request_timeout_s", self.request_timeout_s, "a number of seconds > 0")
+        known = [s for s in self.steps if s in TFSERVING_STEPS]
+        if known != list(TFSERVING_STEPS[:len(known)]):
+            yield Problem("target.steps", self.steps, "tfserving steps in the order " + " -> ".join(TFSERVING_STEPS))
+
+
+@dataclass
+class ServeConfig(ServingOptions):
+    """job=serve: a server in the foreground on an existing repository (tfrun job=serve)."""
+
+    grpc_port: int = 8500  # TF Serving's usual ports; 0 = a free port
+    rest_port: int = 8501
+    model_name: str = "${model_name}"
+    model_config_file: Optional[str] = None  # a TF Serving model config file (several models, policies, labels)
+    duration_s: Optional[float] = None  # stop after this many seconds (null: until Ctrl-C / SIGTERM)
+    load_retries: int = 5
+
+    def problems(self) -> Iterator[Problem]:
+        yield from self.serving_problems("serve")
+        if self.model_config_file is not None and not os.path.isfile(self.model_config_file):
+            yield Problem("serve.model_config_file", self.model_config_file, "an existing model config file")
+        if self.duration_s is not None and not self.duration_s > 0:
+            yield Problem("serve.duration_s", self.duration_s, "null (until stopped) or a number of seconds > 0")
+
+
+@dataclass
+class RollbackConfig:
+    """job=rollback: serve an older version again by setting the newer ones aside."""
+
+    to_version: Optional[int] = None  # null = the version before the newest
+    model_name: str = "${model_name}"
+    base_path: str = "${models_dir}"
+    url: Optional[str] = None  # a running server's REST URL (http://127.0.0.1:8501): wait until it switched
+    wait_s: float = 60.0
+
+    def problems(self) -> Iterator[Problem]:
+        if self.to_version is not None:
+            yield from at_least("rollback.to_version", self.to_version, 0)
+        if self.url is not None and not self.url.startswith("http://"):
+            yield Problem("rollback.url", self.url, "null or a server's REST URL such as http://127.0.0.1:8501")
+        if not self.wait_s > 0:
+            yield Problem("rollback.wait_s", self.wait_s, "a number of seconds > 0")

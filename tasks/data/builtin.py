@@ -1,0 +1,98 @@
+"""The built-in data sets, each a `data` config's _target_: digits, Fashion-MNIST, MNIST, your files."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from tasks.core import datafiles
+from tasks.data.splits import Splits, make_splits
+
+
+def load_digits(*, seed: int, name: str, input_name: str, holdout_fraction: float, validation_fraction: float,
+                limit: Optional[int], shuffle_buffer: int, image_shape: Optional[Sequence[int]]) -> Splits:
+    """sklearn's bundled 8x8 digits: float32 pixels 0..16."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    digits = sk_digits()
+    x = digits.images.astype("float32")
+    return make_splits(x, digits.target, input_name=input_name, scale=16.0, seed=seed,
+                   holdout_fraction=holdout_fraction, validation_fraction=validation_fraction, limit=limit,
+                   image_shape=image_shape)
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """An IDX file (the MNIST family's format), gzip-compressed."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def load_fashion_mnist(*, seed: int, name: str, input_name: str, holdout_fraction: float,
+                       validation_fraction: float, limit: Optional[int], shuffle_buffer: int,
+                       image_shape: Optional[Sequence[int]], path: Optional[str]) -> Splits:
+    """Fashion-MNIST 28x28 uint8; its 10k test images are the holdout."""
+    folder = datafiles.find_fashion_mnist(path)
+    if folder is None:
+        raise FileNotFoundError(datafiles.FASHION_MNIST_HOWTO)
+    x_train = _read_idx(folder / "train-images-idx3-ubyte.gz")
+    y_train = _read_idx(folder / "train-labels-idx1-ubyte.gz")
+    x_test = _read_idx(folder / "t10k-images-idx3-ubyte.gz")
+    y_test = _read_idx(folder / "t10k-labels-idx1-ubyte.gz")
+    return make_splits(x_train, y_train, x_test=x_test, y_test=y_test, input_name=input_name, scale=255.0, seed=seed,
+                   holdout_fraction=holdout_fraction, validation_fraction=validation_fraction, limit=limit,
+                   image_shape=image_shape)
+
+
+def load_mnist(*, seed: int, name: str, input_name: str, holdout_fraction: float, validation_fraction: float,
+               limit: Optional[int], shuffle_buffer: int, image_shape: Optional[Sequence[int]],
+               path: Optional[str], download: bool) -> Splits:
+    """MNIST from an mnist.npz (keras' format); with download=true keras' loader fetches it."""
+    found = datafiles.find_mnist(path)
+    if found is None:
+        if not download:
+            raise FileNotFoundError(datafiles.MNIST_HOWTO)
+        import tf_keras
+
+        (x_train, y_train), (x_test, y_test) = tf_keras.datasets.mnist.load_data()
+    else:
+        with np.load(found) as f:
+            x_train, y_train, x_test, y_test = f["x_train"], f["y_train"], f["x_test"], f["y_test"]
+    return make_splits(x_train, y_train, x_test=x_test, y_test=y_test, input_name=input_name, scale=255.0, seed=seed,
+                   holdout_fraction=holdout_fraction, validation_fraction=validation_fraction, limit=limit,
+                   image_shape=image_shape)
+
+
+def load_files(*, seed: int, name: str, input_name: str, holdout_fraction: float, validation_fraction: float,
+               limit: Optional[int], shuffle_buffer: int, image_shape: Optional[Sequence[int]], path: str,
+               format: str, x_key: str, y_key: str, label_column: str) -> Splits:
+    """User data: an .npz with arrays x_key/y_key, or a .csv of numeric features plus a label column."""
+    fmt = datafiles.files_format(path, format)
+    if fmt == "npz":
+        with np.load(path) as f:
+            missing = [k for k in (x_key, y_key) if k not in f.files]
+            if missing:
+                raise KeyError(f"{path} has no array(s) {missing} (data.x_key/data.y_key); it has {f.files}")
+            x, y = f[x_key], f[y_key]
+    elif fmt == "csv":
+        import csv
+
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        header, body = rows[0], rows[1:]
+        if label_column not in header:
+            raise KeyError(f"{path} has no column {label_column!r} (data.label_column); columns: {header}")
+        label_at = header.index(label_column)
+        table = np.array([[float(v) for v in row] for row in body if row], dtype="float32")
+        y = table[:, label_at].astype("int64")
+        x = np.delete(table, label_at, axis=1)
+    else:
+        raise ValueError(f"data.format={format!r}: expected npz or csv")
+    scale = float(np.abs(x).max()) or 1.0
+    return make_splits(x, y, input_name=input_name, scale=scale, seed=seed, holdout_fraction=holdout_fraction,
+                   validation_fraction=validation_fraction, limit=limit, image_shape=image_shape)
