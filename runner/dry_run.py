@@ -65,7 +65,7 @@ def vertex_job_lines(config: Any, run_id: str, overrides: list[str]) -> list[str
     else:
         lines.append(f"  4. then        target={config.target.name} from {spec.base_output_dir}model/ "
                      "(no second upload):")
-        lines += ["  " + line for line in plan(config, run_id)[3:-3]]
+        lines += ["  " + line for line in deployment_lines(config, run_id)[3:-3]]
     machines = sum(p.replicas for p in spec.pools) * (tuning.max_trial_count if tune else 1)
     service = cloud.api_endpoint or f"https://{cloud.region}-aiplatform.googleapis.com"
     lines += [f"services: Vertex AI {service}, Cloud Storage {cloud.storage_endpoint or 'https://storage.googleapis.com'}; "
@@ -87,7 +87,7 @@ def deployment_lines(config: Any, run_id: str) -> list[str]:
                                   gpu=target.gpu, tfrun_image=target.tfrun_image)
     service = cloud.api_endpoint or f"https://{cloud.region}-aiplatform.googleapis.com"
     storage = cloud.storage_endpoint or "https://storage.googleapis.com"
-    lines = [f"tfrun dry run (cloud.dry_run=true): nothing is trained, created or sent; the run would",
+    lines = ["tfrun dry run (cloud.dry_run=true): nothing is trained, created or sent; the run would",
              f"  1. train and export locally: {config.models_dir}/{config.model_name}/{version:04d} "
              "(version number as of now)",
              f"  2. bucket      gs://{cloud.bucket} in {cloud.region}: used if it exists, else created "

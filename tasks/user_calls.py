@@ -58,7 +58,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np

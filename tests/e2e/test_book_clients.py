@@ -14,27 +14,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.conftest import BIN, command_env, read_record
+from tests.helpers import read_record
+from tests.helpers import run_tfrun_cloud
 from tests.fakes.vertex.fixture import init_sdk, reset_sdk
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 FAST = ["train.epochs=2", "train.callbacks.tensorboard=false"]
 PROJECT = "tfrun-book"
-
-
-def run(args: list[str], cwd: Path, timeout: float = 420) -> subprocess.CompletedProcess:
-    env = command_env()
-    env.pop("STORAGE_EMULATOR_HOST", None)
-    return subprocess.run([str(BIN / "tfrun"), *args, "hydra.run.dir=runs/r"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def x_new() -> np.ndarray:
@@ -53,7 +46,7 @@ def exported_probabilities(workdir: Path, record: dict[str, Any], x: np.ndarray)
 
 
 def test_tf_serving_rest_and_grpc_clients_unchanged(workdir: Path):
-    proc = run(["target=tfserving", "target.server=embedded", "target.keep_running=true",
+    proc = run_tfrun_cloud(["target=tfserving", "target.server=embedded", "target.keep_running=true",
                 "target.latency_requests=10", *FAST], workdir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")
@@ -100,7 +93,7 @@ def test_tf_serving_rest_and_grpc_clients_unchanged(workdir: Path):
 
 
 def test_vertex_online_client_unchanged(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
-    proc = run(["target=vertex_endpoint", "target.latency_requests=3", *FAST, "cloud=gcp",
+    proc = run_tfrun_cloud(["target=vertex_endpoint", "target.latency_requests=3", *FAST, "cloud=gcp",
                 f"cloud.project={PROJECT}", "cloud.bucket=book-online", f"cloud.api_endpoint={fake_vertex.url}",
                 f"cloud.storage_endpoint={gcs_emulator.url}", "cloud.credentials=anonymous"], workdir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -122,7 +115,7 @@ def test_vertex_online_client_unchanged(workdir: Path, fake_vertex: Any, gcs_emu
 
 
 def test_vertex_batch_client_unchanged(workdir: Path):
-    proc = run(["target=vertex_batch", "target.mode=local", *FAST], workdir)
+    proc = run_tfrun_cloud(["target=vertex_batch", "target.mode=local", *FAST], workdir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")
     batch = next(d for d in record["deployments"] if d["kind"] == "vertex_batch")["batch"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner.processes.tf_log_filter import level_of
-from tests.conftest import BIN, command_env
+from tests.helpers import BIN, command_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

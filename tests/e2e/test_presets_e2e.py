@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_record, tfrun
+from tests.helpers import read_record, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -31,15 +31,15 @@ def test_the_int8_preset_trains_and_converts(tmp_path: Path):
 def test_the_mirrored_preset_trains_two_replicas_on_fashion_files(tmp_path: Path):
     import numpy as np
 
-    from tests.unit.test_data_loaders import _write_idx
+    from tests.helpers import write_idx
 
     rng = np.random.default_rng(1)
     folder = tmp_path / "fashion"
     folder.mkdir()
     for prefix, n in (("train", 300), ("t10k", 60)):
         labels = np.arange(n) % 10
-        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 40, (n, 28, 28)) + labels[:, None, None] * 20)
-        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 40, (n, 28, 28)) + labels[:, None, None] * 20)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
     proc = tfrun("experiment=fashion_cnn_mirrored", f"data.path={folder}", "train.epochs=1", "model.filters=[4]",
                  "hydra.run.dir=runs/m", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -5,27 +5,23 @@ throughput differ on every run, yet the rerun verifies (they are shown, not comp
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, command_env
+from tests.helpers import BIN
+from tests.helpers import run_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
-def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, env=command_env(), capture_output=True, text=True, timeout=240)
-
-
 def test_rerun_verify_of_a_tflite_run_shows_timings_and_compares_the_rest(tmp_path: Path):
-    first = run([str(BIN / "tfrun"), "target=tflite", "train.epochs=2", "hydra.run.dir=runs/a"], tmp_path)
+    first = run_command([str(BIN / "tfrun"), "target=tflite", "train.epochs=2", "hydra.run.dir=runs/a"], tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     original = json.loads((tmp_path / "runs" / "a" / "record.json").read_text())
     assert "tflite_latency_p50_us" in original["metrics"]["final"]
 
-    again = run([str(BIN / "tfrun-records"), "rerun", "runs/a", "--verify"], tmp_path)
+    again = run_command([str(BIN / "tfrun-records"), "rerun", "runs/a", "--verify"], tmp_path)
 
     assert again.returncode == 0, again.stdout + again.stderr
     out = again.stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import BIN, command_env, read_record, tfrun
+from tests.helpers import BIN, command_env, read_record, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 FAST = ["train.verbose=0", "train.callbacks.tensorboard=false"]

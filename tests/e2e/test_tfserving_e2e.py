@@ -20,7 +20,7 @@ import pytest
 
 from tasks.tfserving.backends import free_port, pid_alive, stop_pid
 from tasks.tfserving.clients import GrpcClient, RestClient, ServingRequestError
-from tests.conftest import BIN, command_env, read_record, tfrun
+from tests.helpers import BIN, command_env, read_record, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

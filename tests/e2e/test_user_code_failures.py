@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_record, run_failing_on_user_code, tfrun, write_user_project
+from tests.helpers import read_record, run_failing_on_user_code, tfrun, write_user_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

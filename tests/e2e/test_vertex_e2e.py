@@ -15,43 +15,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BIN, command_env, read_record
+from tests.helpers import BIN, command_env, read_record
+from tests.helpers import CLOUD_PROJECT as PROJECT, blob_names, cloud_args, run_tfrun_cloud, storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-PROJECT = "tfrun-test"
 FAST = ["train.epochs=2", "train.callbacks.tensorboard=false"]
-
-
-def cloud_args(fake_vertex: Any, gcs_emulator: Any, bucket: str) -> list[str]:
-    return ["cloud=gcp", f"cloud.project={PROJECT}", f"cloud.bucket={bucket}", f"cloud.api_endpoint={fake_vertex.url}",
-            f"cloud.storage_endpoint={gcs_emulator.url}", "cloud.credentials=anonymous", "+cloud.labels.suite=e2e"]
-
-
-def run(args: list[str], cwd: Path, timeout: float = 420) -> subprocess.CompletedProcess:
-    env = command_env()
-    env.pop("STORAGE_EMULATOR_HOST", None)  # the config alone must reach the emulator
-    return subprocess.run([str(BIN / "tfrun"), *args, "hydra.run.dir=runs/r"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def resources(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["kind"] + ("" if r["created"] else ":reused"): r for r in record["cloud_resources"]}
-
-
-def storage(gcs_emulator: Any) -> Any:
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage as gcs
-
-    return gcs.Client(project=PROJECT, credentials=AnonymousCredentials(),
-                      client_options={"api_endpoint": gcs_emulator.url})
-
-
-def blob_names(gcs_emulator: Any, bucket: str) -> list[str]:
-    client = storage(gcs_emulator)
-    if client.lookup_bucket(bucket) is None:
-        return []
-    return [b.name for b in client.list_blobs(bucket)]
 
 
 def live(fake_vertex: Any) -> dict[str, list[Any]]:
@@ -60,7 +33,7 @@ def live(fake_vertex: Any) -> dict[str, list[Any]]:
 
 
 def test_endpoint_deploys_checks_parity_and_tears_down(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
-    proc = run(["target=vertex_endpoint", "target.teardown=true", "target.latency_requests=5", *FAST,
+    proc = run_tfrun_cloud(["target=vertex_endpoint", "target.teardown=true", "target.latency_requests=5", *FAST,
                 *cloud_args(fake_vertex, gcs_emulator, "e2e-endpoint")], workdir)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
@@ -89,7 +62,7 @@ def test_endpoint_deploys_checks_parity_and_tears_down(workdir: Path, fake_verte
 
 
 def test_batch_prediction_accuracy_equals_the_local_models(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
-    proc = run(["target=vertex_batch", "target.shards=3", "target.poll_interval_s=0.5", *FAST,
+    proc = run_tfrun_cloud(["target=vertex_batch", "target.shards=3", "target.poll_interval_s=0.5", *FAST,
                 *cloud_args(fake_vertex, gcs_emulator, "e2e-batch")], workdir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")
@@ -110,7 +83,7 @@ def test_batch_prediction_accuracy_equals_the_local_models(workdir: Path, fake_v
 
 
 def test_batch_mode_local_needs_no_cloud(workdir: Path):
-    proc = run(["target=vertex_batch", "target.mode=local", *FAST], workdir)
+    proc = run_tfrun_cloud(["target=vertex_batch", "target.mode=local", *FAST], workdir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")
     entry = next(d for d in record["deployments"] if d["kind"] == "vertex_batch")
@@ -135,7 +108,7 @@ def test_failed_deploy_removes_what_the_run_created_and_nothing_else(workdir: Pa
                                                                      gcs_emulator: Any):
     endpoint = _preexisting(fake_vertex, gcs_emulator, "e2e-deploy-fails")
     fake_vertex.fail("POST", r":deployModel$", mode="operation", message="Machine type temporarily unavailable.")
-    proc = run(["target=vertex_endpoint", "target.endpoint=shared-endpoint", *FAST,
+    proc = run_tfrun_cloud(["target=vertex_endpoint", "target.endpoint=shared-endpoint", *FAST,
                 *cloud_args(fake_vertex, gcs_emulator, "e2e-deploy-fails")], workdir)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
@@ -153,7 +126,7 @@ def test_failed_deploy_removes_what_the_run_created_and_nothing_else(workdir: Pa
 
 def test_failed_batch_job_removes_what_the_run_created(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
     fake_vertex.fail("POST", r"/batchPredictionJobs$", mode="job", message="Replica failed to start.")
-    proc = run(["target=vertex_batch", "target.poll_interval_s=0.5", *FAST,
+    proc = run_tfrun_cloud(["target=vertex_batch", "target.poll_interval_s=0.5", *FAST,
                 *cloud_args(fake_vertex, gcs_emulator, "e2e-batch-fails")], workdir)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")
@@ -166,7 +139,7 @@ def test_failed_batch_job_removes_what_the_run_created(workdir: Path, fake_verte
 
 
 def test_canary_beside_a_deployed_model_then_traffic_restored(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
-    first = run(["target=vertex_endpoint", "target.latency_requests=2", *FAST,
+    first = run_tfrun_cloud(["target=vertex_endpoint", "target.latency_requests=2", *FAST,
                  *cloud_args(fake_vertex, gcs_emulator, "e2e-canary")], workdir)
     assert first.returncode == 0, first.stdout + first.stderr
     stable = next(d for d in read_record(workdir / "runs" / "r")["deployments"] if d["kind"] == "vertex_endpoint")
@@ -174,7 +147,7 @@ def test_canary_beside_a_deployed_model_then_traffic_restored(workdir: Path, fak
     (workdir / "runs" / "r").rename(workdir / "runs" / "stable")
 
     # ~14 instances per request: 26 requests, each first answered by the stable model with p = 0.7
-    canary = run(["target=vertex_endpoint", "target.traffic_percentage=30", "target.teardown=true",
+    canary = run_tfrun_cloud(["target=vertex_endpoint", "target.traffic_percentage=30", "target.teardown=true",
                   "target.max_payload_bytes=4096", "target.latency_requests=2", "train.seed=7", *FAST,
                   *cloud_args(fake_vertex, gcs_emulator, "e2e-canary")], workdir)
     assert canary.returncode == 0, canary.stdout + canary.stderr
@@ -259,7 +232,7 @@ def test_deploy_past_its_deadline_is_found_and_removed_later(workdir: Path, fake
     """The deploy goes on server-side after the run gave up: nothing records its id, clean-up still finds it."""
     import time
 
-    proc = run(["target=vertex_endpoint", "target.timeout_s=0.5", *FAST,
+    proc = run_tfrun_cloud(["target=vertex_endpoint", "target.timeout_s=0.5", *FAST,
                 *cloud_args(fake_vertex, gcs_emulator, "e2e-deadline")], workdir)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")
@@ -278,7 +251,7 @@ def test_deploy_past_its_deadline_is_found_and_removed_later(workdir: Path, fake
 
 def test_a_teardown_that_fails_fails_the_run_and_cleanup_retries(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
     fake_vertex.fail("DELETE", r"/models/\d+$", mode="http", times=2, code="UNAVAILABLE", message="try later")
-    proc = run(["target=vertex_batch", "target.teardown=true", "target.poll_interval_s=0.5", *FAST,
+    proc = run_tfrun_cloud(["target=vertex_batch", "target.teardown=true", "target.poll_interval_s=0.5", *FAST,
                 *cloud_args(fake_vertex, gcs_emulator, "e2e-teardown")], workdir)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")

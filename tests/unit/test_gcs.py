@@ -22,7 +22,7 @@ import google_crc32c
 import pytest
 
 from tasks import cloud_auth, gcs
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.fakes.gcs import corrupt_blob
 
 SMALL_FILES = 110

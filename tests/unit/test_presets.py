@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from runner.config.validate import validate
-from tests.conftest import ROOT, tfrun
+from tests.helpers import ROOT, tfrun
 
 SHIPPED = ("digits_tflite_int8", "fashion_cnn_mirrored")
 

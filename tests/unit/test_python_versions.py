@@ -12,7 +12,7 @@ import tomllib
 
 from packaging.specifiers import SpecifierSet
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 RESULTS = ROOT / "scripts" / "python_versions.txt"
 

@@ -10,70 +10,13 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from runner.records import record as records
 from runner import records_cli
 
-WEIGHTS = "a276d8ff7a850fad618548fdbf68952e77282c9120390d2a2d00326eb441eb27"
-
-
-def make_record(**changes: Any) -> dict[str, Any]:
-    """A finished run's record, shaped like the ones tfrun writes; `changes` replace top-level keys."""
-    config = {"train": {"epochs": 2, "learning_rate": 0.001, "seed": 42},
-              "model": {"name": "mlp", "n_hidden": 2}, "target": {"name": "none", "steps": []},
-              "optimized_metric": "holdout_accuracy"}
-    data: dict[str, Any] = {
-        "schema_version": 1, "run_id": "20261126-100000-aaaaaa", "status": "succeeded",
-        "started_at": "2026-11-26T10:00:00.000+00:00", "ended_at": "2026-11-26T10:00:12.000+00:00",
-        "seconds": 12.0, "job": "train", "run_dir": "runs/a",
-        "command": {"argv": ["tfrun", "train.epochs=2"], "overrides": ["train.epochs=2"]},
-        "config": config, "config_sha256": records.config_hash(config),
-        "code": {"git_commit": "4edb82b4614f7091fc0db7208b389899f563e81f", "git_dirty": False,
-                 "git_diff_sha256": None},
-        "environment": {"python": "3.11.7", "platform": "Linux-x86_64", "host": socket.gethostname(),
-                        "cpu_count": 2, "packages": {"tensorflow": "2.21.0", "numpy": "2.4.6"},
-                        "devices": {"physical": [], "logical": ["/device:CPU:0"]}},
-        "reproducibility": {"seed": 42, "deterministic": True},
-        "plan": ["train", "evaluate", "export"],
-        "pids": {"runner": os.getpid(), "child": None},
-        "steps": [
-            {"name": "train", "status": "succeeded", "started_at": "2026-11-26T10:00:01.000+00:00",
-             "seconds": 1.71, "result": {"summary": "2 epoch(s); loss 1.1937", "weights_sha256": WEIGHTS}},
-            {"name": "export", "status": "succeeded", "started_at": "2026-11-26T10:00:03.000+00:00",
-             "seconds": 0.97, "result": {"summary": "models/digits_mlp/0001 (version 1, 222,248 bytes)"}},
-        ],
-        "metrics": {"history": {"loss": [2.0, 1.19]},
-                    "final": {"loss": 1.19, "accuracy": 0.81, "holdout_accuracy": 0.8527777791023254,
-                              "holdout_loss": 0.81}},
-        "artifacts": [{"kind": "saved_model", "path": "models/digits_mlp/0001", "version": 1,
-                       "sha256": "1c05cdd2992f41e1e7a24fb97a0d8669a0d581b6b74ac2a1c417ac19b55ee875",
-                       "bytes": 222248, "files": []}],
-        "weights_sha256": WEIGHTS, "deployments": [], "error": None,
-    }
-    data.update(changes)
-    return data
-
-
-def write(run_dir: Path, data: dict[str, Any]) -> Path:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "record.json").write_text(json.dumps(data, indent=2))
-    return run_dir
-
-
-def dead_pid() -> int:
-    """The pid of a process that has exited (and been reaped)."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = records_cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.helpers import WEIGHTS, dead_pid, make_record, run_cli, write
 
 
 # ----------------------------------------------------------------------------------------- list
@@ -294,47 +237,6 @@ def test_records_cli_imports_neither_tensorflow_nor_rich():
         assert "tensorflow" not in sys.modules and "rich" not in sys.modules and "hydra" not in sys.modules
     """)
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-# ----------------------------------------------------------------------------------------- rerun
-class FakeTfrun:
-    """Stands in for tfrun: writes a prepared record into hydra.run.dir and exits with a chosen code."""
-
-    SCRIPT = textwrap.dedent("""
-        import json, os, sys
-        from pathlib import Path
-        args = sys.argv[1:]
-        Path(os.environ["FAKE_ARGV"]).write_text(json.dumps(args))
-        run_dir = Path([a for a in args if a.startswith("hydra.run.dir=")][0].partition("=")[2].strip("'"))
-        if os.environ["FAKE_RECORD"]:  # empty: fail before writing a record, as on a config error
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "record.json").write_text(Path(os.environ["FAKE_RECORD"]).read_text())
-        print("fake tfrun ran")
-        sys.exit(int(os.environ["FAKE_EXIT"]))
-    """)
-
-    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-        self.tmp_path = tmp_path
-        script = tmp_path / "fake_tfrun.py"
-        script.write_text(self.SCRIPT)
-        monkeypatch.setattr(records_cli, "tfrun_command", lambda: [sys.executable, str(script)])
-        self.monkeypatch = monkeypatch
-
-    def will_write(self, data: dict[str, Any] | None, exit_code: int = 0) -> None:
-        (self.tmp_path / "fake_record.json").write_text(json.dumps(data))
-        self.monkeypatch.setenv("FAKE_RECORD", str(self.tmp_path / "fake_record.json") if data else "")
-        self.monkeypatch.setenv("FAKE_EXIT", str(exit_code))
-        self.monkeypatch.setenv("FAKE_ARGV", str(self.tmp_path / "fake_argv.json"))
-
-    @property
-    def argv(self) -> list[str] | None:
-        path = self.tmp_path / "fake_argv.json"
-        return json.loads(path.read_text()) if path.exists() else None
-
-
-@pytest.fixture
-def fake_tfrun(tmp_path, monkeypatch) -> FakeTfrun:
-    return FakeTfrun(tmp_path, monkeypatch)
 
 
 def test_rerun_refuses_a_running_record(tmp_path, capsys, fake_tfrun):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner.config import dirs as config_dirs
-from tests.unit.test_records_cli import FakeTfrun, make_record, run_cli, write
+from tests.helpers import make_record, run_cli, write
 
 USER = {"model": {"target": "mymodels.build", "file": "mymodels.py", "sha256": "aa" * 32, "git_commit": "c1" * 20,
                   "git_dirty": False, "git_diff_sha256": None},
@@ -25,11 +25,6 @@ def user_record(**user_changes: dict) -> dict:
         user[key].update(change)
     record["code"]["user"] = user
     return record
-
-
-@pytest.fixture
-def fake_tfrun(tmp_path, monkeypatch) -> FakeTfrun:
-    return FakeTfrun(tmp_path, monkeypatch)
 
 
 def test_diff_names_the_user_file_that_changed(tmp_path, capsys):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runner.records import reproducible
-from tests.unit.test_records_cli import fake_tfrun, make_record, run_cli, write  # noqa: F401 (fixture)
+from tests.helpers import make_record, run_cli, write
 
 TFLITE_SHA = "7d" * 32
 

@@ -12,7 +12,7 @@ from runner.config.validate import validate
 from tasks.export import output_names
 from tasks.parity import compare
 from tasks.tfserving.steps import served_outputs
-from tests.conftest import tfrun
+from tests.helpers import tfrun
 
 P = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], dtype=np.float32)
 

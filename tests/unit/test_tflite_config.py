@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from tasks.core import schema
 from runner.steps import STEPS, plan
 from runner.config.validate import validate
-from tests.conftest import command_env, tfrun
+from tests.helpers import command_env, tfrun
 
 
 

@@ -18,7 +18,7 @@ from tasks.tfserving.config import (BatchingParameters, VersionPolicy, configs_t
                                     parse_model_config_text)
 from tasks.tfserving.manager import versions_on_disk
 from tasks.tfserving.status import Code, ServingError
-from tests.conftest import command_env, tfrun
+from tests.helpers import command_env, tfrun
 
 
 

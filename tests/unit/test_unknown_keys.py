@@ -9,7 +9,7 @@ import pytest
 
 from runner.config import unknown_keys
 from runner.config.validate import validate
-from tests.conftest import assert_rejected, tfrun
+from tests.helpers import assert_rejected, tfrun
 
 # (overrides, words the message must contain)
 UNKNOWN = [
@@ -58,7 +58,7 @@ def test_a_free_form_map_takes_any_key(compose_cfg):
 def test_hydras_own_node_is_not_checked(compose_cfg):
     from hydra import compose, initialize_config_dir
 
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=["+hydra.job.env_set.MY_FLAG=1"], return_hydra_config=True)

@@ -12,7 +12,7 @@ import pytest
 
 from runner.config import user_code
 from runner.config.user_code import Found, NotFound, Signature
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def write(root: Path, files: dict[str, str]) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_rejected, tfrun, write_user_project
+from tests.helpers import assert_rejected, tfrun, write_user_project
 
 MODULES = {
     # each module would leave a mark, and import TensorFlow, if the check imported it
@@ -122,8 +122,8 @@ def test_checking_user_code_imports_no_tensorflow(project: Path, args: list[str]
     import subprocess
     import sys
 
-    from tests.conftest import command_env
-    from tests.unit.test_fast_paths import PROBE
+    from tests.helpers import command_env
+    from tests.helpers import PROBE
 
     probe = PROBE.format(args=args) + "print('USER=' + ','.join(m for m in ('mymodels', 'mydata', 'mycallbacks') " \
                                        "if m in sys.modules))\n"

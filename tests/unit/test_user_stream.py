@@ -13,7 +13,7 @@ import pytest
 from tasks.user_calls import UserCodeError
 from tasks.data.user_arrays import to_splits
 from tasks.data.user_streams import Factory, StreamedSplits, _first_line, takes_context
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 NODE = {"_target_": "mydata.load", "name": "mine", "holdout_fraction": 0.2, "validation_fraction": 0.1,
         "limit": None, "shuffle_buffer": 100}

@@ -17,8 +17,8 @@ import pytest
 from tasks.core import vertex_env
 from runner.config.validate import validate
 from tasks.vertex import training_spec
-from tests.conftest import ROOT
-from tests.unit.test_cloud_config import assert_rejected_offline, offline_tfrun
+from tests.helpers import ROOT
+from tests.helpers import assert_rejected_offline, offline_tfrun
 
 GCP = ["cloud=gcp", "cloud.project=my-project", "cloud.bucket=my-models"]
 VERTEX = ["cluster=vertex", *GCP]

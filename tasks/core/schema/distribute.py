@@ -7,7 +7,6 @@ before any process starts.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from enum import Enum
@@ -16,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional
 from omegaconf import MISSING
 
 from tasks.core.plans import plan
-from tasks.core.problems import Problem, at_least, one_of
+from tasks.core.problems import Problem, at_least
 from tasks.core.tf_config import TASK_TYPES, problems as tf_config_problems
 
 # ----------------------------------------------------------------- strategy

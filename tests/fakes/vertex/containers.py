@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,14 +35,10 @@ from typing import Mapping
 
 from .wire import ApiError
 
+from tests.helpers import free_port
+
 PREBUILT_TF = re.compile(r"(^|/)vertex-ai/prediction/tf2-")
 _VAR = re.compile(r"\$\$\(([A-Za-z_][A-Za-z0-9_]*)\)|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
