@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from tasks.core.problems import Problem
+from tasks.core.problems import Problem, did_you_mean
 
 PRESET_GROUP = "experiment"
 HEADER = "tfrun: invalid configuration (nothing was run):"
@@ -136,7 +136,6 @@ def _command_line_values(argv: list[str]) -> dict[str, str]:
 def override_problem(exc: BaseException, argv: list[str]) -> Optional[Problem]:
     """A Problem for a command-line value the structured config refuses (OmegaConf names the key)."""
     import dataclasses
-    import difflib
 
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
@@ -154,9 +153,7 @@ def override_problem(exc: BaseException, argv: list[str]) -> Optional[Problem]:
         path, _, name = key.rpartition(".")
         fields = [f.name for f in dataclasses.fields(schema) if not f.name.startswith("_")]
         allowed = f"a key of {path or 'the config'}: {', '.join(fields)}"
-        close = difflib.get_close_matches(name, fields, n=3, cutoff=0.6)
-        if close:
-            allowed += " (did you mean " + " or ".join(f"{path}.{c}" if path else c for c in close) + "?)"
+        allowed += did_you_mean(name, fields, prefix=f"{path}." if path else "")
     else:
         allowed = f"a value of the key's type ({first})"
     return Problem(key, value, allowed)

@@ -10,12 +10,11 @@ user's own `_target_` model) take any key; `hydra.*` is Hydra's to check.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from typing import Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
-from tasks.core.problems import Problem
+from tasks.core.problems import Problem, did_you_mean
 
 NOT_OURS = ("hydra",)  # top-level nodes another program checks
 
@@ -47,7 +46,4 @@ def _allowed(path: str, key: str, fields: list[str]) -> str:
     public = [f for f in fields if not f.startswith("_")]
     where = f"a key of {path}" if path else "a top-level key"
     text = f"{where}: {', '.join(public)}"
-    close = difflib.get_close_matches(key, public, n=3, cutoff=0.6)
-    if close:
-        text += " (did you mean " + " or ".join(f"{path}.{c}" if path else c for c in close) + "?)"
-    return text
+    return text + did_you_mean(key, public, prefix=f"{path}." if path else "")

@@ -34,6 +34,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Union
 
+from tasks.core.problems import did_you_mean
+
 MAX_DEPTH = 8  # re-exports followed before giving up (a cycle, or a very deep chain)
 
 
@@ -347,25 +349,19 @@ def _dotted(node: ast.expr) -> Optional[str]:
 
 
 def _close(name: str, candidates: list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
-    if close:
-        return " (did you mean " + " or ".join(close) + "?)"
-    return f"; it defines: {', '.join(candidates[:12])}" if candidates else ""
+    """A close name, else what the module does define."""
+    return did_you_mean(name, candidates) or (f"; it defines: {', '.join(candidates[:12])}" if candidates else "")
 
 
 def _close_modules(name: str, path: list[str]) -> str:
     """Modules in the current directory named like `name` (the usual typo)."""
-    import difflib
 
     here = Path(path[0]) if path else Path.cwd()
     try:
         names = sorted({p.stem for p in here.iterdir() if (p.suffix == ".py" or (p / "__init__.py").is_file())})
     except OSError:
         return ""
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
-    return " (did you mean " + " or ".join(close) + "?)" if close else ""
+    return did_you_mean(name, names)
 
 
 def _path_text(path: list[str]) -> str:

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from runner.config import user_code
 from tasks.core.git import git_state
-from tasks.core.problems import Problem, at_least, between
+from tasks.core.problems import Problem, at_least, between, did_you_mean
 from tasks.core.record_io import sanitize
 from tasks.core.user_keys import DATA_DEFAULTS, HYDRA_KEYS, RESERVED, SUPPLIED
 
@@ -162,20 +162,13 @@ def target_problems(key: str, kind: str, target: Any, node: dict[str, Any]) -> I
     params = ", ".join(p for p in signature.accepted if p not in supplied) or "(none)"
     for k in own:
         if k not in supplied and k not in signature.accepted and not signature.var_keyword:
-            close = _close(k, [p for p in signature.accepted if p not in supplied])
+            close = did_you_mean(k, [p for p in signature.accepted if p not in supplied], n=2)
             yield Problem(f"{key}.{k}", node[k],
                           f"a parameter of {target} ({found.where}): {params}{close}")
     for p in signature.required:
         if p not in node and p not in supplied:
             yield Problem(f"{key}.{p}", "???", f"a value: {target} ({found.where}) requires {p!r} and "
                                                f"the config does not give it")
-
-
-def _close(name: str, candidates: list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, candidates, n=2, cutoff=0.6)
-    return " (did you mean " + " or ".join(close) + "?)" if close else ""
 
 
 # ------------------------------------------------------------------------------------ the record

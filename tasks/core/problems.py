@@ -43,3 +43,11 @@ def one_of(key: str, value: Any, allowed: Iterable[Any]) -> Iterator[Problem]:
     allowed = tuple(allowed)
     if value not in allowed:
         yield Problem(key, value, "one of " + ", ".join(str(a) for a in allowed))
+
+
+def did_you_mean(name: str, candidates: Iterable[str], *, prefix: str = "", n: int = 3) -> str:
+    """' (did you mean train.epochs?)' for a misspelt key or name; '' when nothing is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.6)
+    return " (did you mean " + " or ".join(f"{prefix}{c}" for c in close) + "?)" if close else ""
