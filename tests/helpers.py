@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -93,6 +94,18 @@ def run_failing_on_user_code(project: Path, overrides: list[str], run_dir: str, 
     for own in own_files:
         assert own not in output, f"a traceback of tfrun's {own} was shown:\n{output}"
     return output
+
+
+def copy_example(name: str, root: Path) -> Path:
+    """A copy of examples/NAME at root, without what runs there left behind (runs/, models/, data/, caches)."""
+    source = ROOT / "examples" / name
+
+    def outputs(folder: str, names: list[str]) -> list[str]:
+        top = Path(folder) == source
+        return [n for n in names if n == "__pycache__" or top and n in ("runs", "models", "multiruns", "data")]
+
+    shutil.copytree(source, root, ignore=outputs)
+    return root
 
 
 # ---- Free ports on 127.0.0.1 for the servers a test starts

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, ROOT, command_env, read_record, tfrun
+from tests.helpers import BIN, command_env, copy_example, read_record, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -31,8 +30,7 @@ def records(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of examples/wine as its own git checkout."""
-    root = tmp_path_factory.mktemp("user") / "wine"
-    shutil.copytree(ROOT / "examples" / "wine", root, ignore=shutil.ignore_patterns("__pycache__"))
+    root = copy_example("wine", tmp_path_factory.mktemp("user") / "wine")
     git(root, "init", "-q")
     git(root, "add", ".")
     git(root, "commit", "-q", "-m", "winelab")

@@ -4,28 +4,19 @@ TFLite file calibrated on examples taken from the stream (after post-training or
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, ROOT, command_env, read_record, tfrun
+from tests.helpers import BIN, command_env, copy_example, read_record, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("user") / "streaming"
-    source = ROOT / "examples" / "streaming"
-
-    def outputs(folder: str, names: list[str]) -> list[str]:  # what a run there left, not the project's files
-        top = Path(folder) == source
-        return [n for n in names if n == "__pycache__" or top and n in ("runs", "models", "multiruns", "data")]
-
-    shutil.copytree(source, root, ignore=outputs)
-    return root
+    return copy_example("streaming", tmp_path_factory.mktemp("user") / "streaming")
 
 
 @pytest.fixture(scope="module")
