@@ -264,7 +264,7 @@ def cloud_args(fake_vertex: Any, gcs_emulator: Any, bucket: str) -> list[str]:
 def run_tfrun_cloud(args: list[str], cwd: Path, timeout: float = 420) -> subprocess.CompletedProcess:
     env = command_env()
     env.pop("STORAGE_EMULATOR_HOST", None)  # the config alone must reach the emulator
-    return subprocess.run_tfrun_cloud([str(BIN / "tfrun"), *args, "hydra.run_tfrun_cloud.dir=runs/r"], cwd=cwd, env=env,
+    return subprocess.run([str(BIN / "tfrun"), *args, "hydra.run_tfrun_cloud.dir=runs/r"], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -285,4 +285,4 @@ def blob_names(gcs_emulator: Any, bucket: str) -> list[str]:
 
 # ---- Plain commands
 def run_command(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run_command(cmd, cwd=cwd, capture_output=True, text=True, timeout=180)
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=180)
