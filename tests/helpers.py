@@ -264,7 +264,7 @@ def cloud_args(fake_vertex: Any, gcs_emulator: Any, bucket: str) -> list[str]:
 def run_tfrun_cloud(args: list[str], cwd: Path, timeout: float = 420) -> subprocess.CompletedProcess:
     env = command_env()
     env.pop("STORAGE_EMULATOR_HOST", None)  # the config alone must reach the emulator
-    return subprocess.run([str(BIN / "tfrun"), *args, "hydra.run_tfrun_cloud.dir=runs/r"], cwd=cwd, env=env,
+    return subprocess.run([str(BIN / "tfrun"), *args, "hydra.run.dir=runs/r"], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
