@@ -1,6 +1,6 @@
 """TFLite target: convert the export, quantize, prove the edge model is still the model.
 
-Steps (conf/target/tflite.yaml `steps`):
+Steps (TFLITE_STEPS in tasks/core/schema/targets.py, the target's `steps`):
 
 - ``tflite_convert``: TFLiteConverter on this run's SavedModel (or, with
   ``target.source=keras``, the book's ``from_keras_model`` on the trained

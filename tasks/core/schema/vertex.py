@@ -16,8 +16,8 @@ from tasks.core.schema.distribute import ClusterConfig
 from tasks.core.vertex_env import PARAMETER_ID_RE, parameter_id
 from tasks.core import vertex_catalog as catalog
 
-# The job plan on this machine (the replicas run the training plan themselves).
-JOB_STEPS = ["vertex_preflight", "vertex_stage", "vertex_job", "vertex_job_result"]
+# The submitting machine's steps for a Vertex job (the replicas run the training plan themselves).
+SUBMIT_STEPS = ["vertex_preflight", "vertex_stage", "vertex_job", "vertex_job_result"]
 TUNE_STEPS = ["vertex_preflight", "vertex_stage", "vertex_tuning_job", "vertex_trials"]
 REGISTER_STEP = "vertex_register"
 TARGETS = ("none", "vertex_endpoint", "vertex_batch")  # what follows a Vertex job in the same command
@@ -98,7 +98,7 @@ class VertexCluster(ClusterConfig):
         if job != "train":
             return super().machine_steps(job, target_steps, preflight)
         rest = [s for s in target_steps if s != "vertex_upload"]  # the model is on Cloud Storage already
-        return JOB_STEPS + (rest if rest else [REGISTER_STEP])
+        return SUBMIT_STEPS + (rest if rest else [REGISTER_STEP])
 
 
 # ------------------------------------------------------------------------------------ tuning
