@@ -16,7 +16,7 @@ import hydra._internal.utils as hydra_utils
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
-from runner.config import compose_errors
+from runner.config import compose_errors, compose_once
 from runner.config import help as help_text
 from runner.processes import warm_child as prestart
 from tasks.core import schema, vertex_env
@@ -78,7 +78,8 @@ def main() -> None:
     run_and_report = hydra_utils.run_and_report  # looked up at call time by hydra.main's _run_hydra
     hydra_utils.run_and_report = _guard_composition(run_and_report)
     try:
-        _app()
+        with compose_once.patched(compose_once.is_single_run(sys.argv[1:])):
+            _app()
     except SystemExit as exc:
         if exc.code == 1 and not _job_started:
             raise SystemExit(2) from None

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Iterator, List, Optional
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from tasks.core.problems import Problem, at_least, between, one_of
@@ -43,6 +42,7 @@ from tasks.core.schema.targets import (  # noqa: F401 (re-exported)
     RollbackConfig,
 )
 from tasks.core import datafiles
+from tasks.core.schema import lazy_store
 
 
 # --------------------------------------------------------------------- data
@@ -383,9 +383,8 @@ SCHEMAS["target"]["tfserving"] = TfservingTarget
 
 
 def register() -> None:
-    """Put the schemas where the YAML options' defaults lists find them."""
-    cs = ConfigStore.instance()
-    cs.store(name="tfrun_schema", node=Config)
+    """Put the schemas where the YAML options' defaults lists find them (made when first loaded)."""
+    lazy_store.store(name="tfrun_schema", schema=Config)
     for group, options in SCHEMAS.items():
         for name, node in options.items():
-            cs.store(group=f"schema/{group}", name=name, node=node)
+            lazy_store.store(group=f"schema/{group}", name=name, schema=node)
