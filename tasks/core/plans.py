@@ -8,7 +8,7 @@ from __future__ import annotations
 
 JOB_STEPS: dict[str, list[str]] = {
     "train": ["hardware", "strategy", "data", "model", "train", "evaluate", "export"],
-    "serve": ["tfserving_serve"],  # no training: target steps are not appended (runner.job.plan_of)
+    "serve": ["tfserving_serve"],  # no training: target steps are not appended (runner.processes.execute.plan_of)
     "rollback": ["tfserving_rollback"],
     "tune": [],  # cluster=vertex plans it (VertexCluster.machine_steps)
 }

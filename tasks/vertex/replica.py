@@ -7,7 +7,7 @@
                             `checkpoint` index last) and its TensorBoard logs to AIP_TENSORBOARD_LOG_DIR
     vertex_replica_publish  the chief's export to AIP_MODEL_DIR (saved_model.pb last, crc32c-checked) and,
                             in a tuning trial, optimized_metric reported with cloudml-hypertune
-The chief's record goes to <base>/record.json when its run ends (runner.job, publish_record).
+The chief's record goes to <base>/record.json when its run ends (runner.processes.execute, publish_record).
 tf.io.gfile is not used: its gs:// endpoint is fixed, so it cannot reach an emulator.
 """
 

@@ -212,7 +212,7 @@ def test_staged_wheel_installs_with_pip_and_pins_the_versions_here(tmp_path: Pat
 
 def test_the_submitting_machine_joins_no_cluster(compose_cfg):
     """Only the replicas must form a cluster in time; the machine that follows the job waits as long as it runs."""
-    from runner.job import _forms_a_cluster
+    from runner.processes.execute import _forms_a_cluster
 
     vertex = _config(compose_cfg, *VERTEX, "strategy=multi_worker", "cluster.workers=2")
     assert not _forms_a_cluster(vertex, replica=False) and _forms_a_cluster(vertex, replica=True)

@@ -1,0 +1,175 @@
+"""A validated job: plan -> record -> execute in a child (or a local cluster) -> finish the record.
+
+runner.job imports this only once the config is valid: the record, supervisor and cloud clean-up
+modules are no cost to a rejected config.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from runner import steps
+from runner.config import user_nodes
+from runner.processes import tf_log_filter
+from runner.processes import warm_child as prestart
+from runner.processes.child_env import PYTHON_HASH_SEED, child_environment
+from runner.processes.cluster_layout import local_cluster_tasks
+from runner.processes.supervisor import Supervisor, TaskSpec, child_command, job_input, server_command
+from runner.records import cloud_cleanup, provenance, resume
+from runner.records.record import Record, config_hash, redact, relative
+from tasks.core import vertex_env
+from tasks.core.problems import ConfigError
+from tasks.core.schema import Config
+
+EXIT_CODES = {"succeeded": 0, "failed": 1, "interrupted": 130}
+
+
+def run(cfg: DictConfig, config: Config, run_dir: Path, run_id: str, overrides: list[str],
+        multirun: bool) -> float | None:
+    """Record and run the job; the optimized metric, or None when the job recorded none."""
+    resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[assignment]
+    replica = _in_vertex_replica(config)
+    plan = steps.replica_plan() if replica else plan_of(config)
+    environment = provenance.machine()
+    environment["devices"] = None  # filled in by the child once TensorFlow sees them
+    record = Record.start(
+        run_dir,
+        run_id=run_id,
+        job=config.job.value,
+        run_dir=relative(run_dir),
+        command=_command(overrides),
+        config=redact(resolved),
+        config_sha256=config_hash(resolved),
+        code=_code_state(config),
+        environment=environment,
+        reproducibility={"seed": config.train.seed, "deterministic": config.train.deterministic,
+                         "python_hash_seed": PYTHON_HASH_SEED},
+        plan=plan,
+        pids={"runner": os.getpid(), "child": None},
+        resume_key=resume.resume_key(resolved),
+        resumed_from_run=_resume_source(config, resolved, run_dir),
+    )
+    print(f"[tfrun] run {record.data['run_id']} in {relative(run_dir)} (plan: {' → '.join(plan)})", flush=True)
+    supervisor = Supervisor(
+        record,
+        _tasks(config, record, job_input(run_dir, resolved, plan, run_id, overrides),
+               warm_allowed=not multirun and not replica),
+        timeout_s=config.run.timeout_s,
+        stop_grace_s=config.run.stop_grace_s,
+        log_tail_lines=config.run.log_tail_lines,
+        form_timeout_s=config.cluster.form_timeout_s if _forms_a_cluster(config, replica) else None,
+        tf_log_level=tf_log_filter.configured_level(config.run),
+    )
+    outcome = supervisor.run()
+    if outcome.status != "succeeded":  # while the record still says running: `tfrun-records cleanup` waits
+        cloud_cleanup.after_failure(record, resolved.get("cloud") or {}, outcome.status)
+    record.finish(outcome.status, outcome.error)
+    if replica:
+        _publish_replica_record(record)
+    metric = _report(record, config)
+    if outcome.status == "interrupted" and multirun:
+        raise KeyboardInterrupt  # Ctrl-C stops the whole sweep, not just this job
+    if not multirun and outcome.status != "succeeded":
+        raise SystemExit(EXIT_CODES[outcome.status])
+    return metric
+
+
+def record_config_error(run_dir: Path, run_id: str, err: ConfigError, overrides: list[str]) -> None:
+    """A sweep job's record that says why it did not run."""
+    record = Record.start(run_dir, run_id=run_id, job=None, run_dir=relative(run_dir),
+                          command=_command(overrides),
+                          config=None, plan=[], code=provenance.code_state(), environment=provenance.machine())
+    record.finish("failed", {"type": "ConfigError", "message": str(err),
+                             "problems": [{"key": p.key, "value": repr(p.value), "allowed": p.allowed}
+                                          for p in err.problems]})
+
+
+def plan_of(config: Config) -> list[str]:
+    """This machine's plan. Jobs without training (serve, rollback) do not run the target's steps."""
+    training = config.job.value == "train"
+    return config.cluster.machine_steps(config.job.value, config.target.planned_steps() if training else [],
+                               config.target.preflight_steps() if training else [])
+
+
+def _command(overrides: list[str]) -> dict[str, list[str]]:
+    """How the run was asked for, secrets redacted; `overrides` is what a rerun replays."""
+    return {"argv": redact(["tfrun", *sys.argv[1:]]), "overrides": redact(overrides)}
+
+
+def _forms_a_cluster(config: Config, replica: bool) -> bool:
+    """Whether this machine's tasks must join a cluster in time (a Vertex job's submitter joins none)."""
+    return config.strategy.needs_cluster and (config.cluster.name != "vertex" or replica)
+
+
+def _in_vertex_replica(config: Config) -> bool:
+    """cluster=vertex inside one of the job's replicas (Vertex's environment says so): train, do not submit."""
+    return config.cluster.name == "vertex" and vertex_env.inside_vertex()
+
+
+def _publish_replica_record(record: Record) -> None:
+    """The chief's record goes beside its model in Cloud Storage, where the submitting machine reads it."""
+    model_dir = vertex_env.output_dirs()["model"]
+    from tasks.cluster import is_chief  # pure Python: Vertex's chief is the task of type chief
+
+    if not model_dir or not is_chief():
+        return
+    from tasks.vertex.replica import publish_record
+
+    publish_record(record.path, vertex_env.record_uri(model_dir), record.data.get("config", {}).get("cloud") or {})
+
+
+def _code_state(config: Config) -> dict[str, Any]:
+    """tfrun's source state, and the user's `_target_`s with their files' sha256 and git state (if any)."""
+    user = user_nodes.provenance(config)
+    return {**provenance.code_state(), **({"user": user} if user else {})}
+
+
+def _resume_source(config: Config, resolved: dict[str, Any], run_dir: Path) -> str | None:
+    """With train.resume=true and no backup here yet, take the latest unfinished run's backup."""
+    if not config.train.resume or (run_dir / "backup").is_dir():
+        return None
+    source = resume.latest_unfinished(resume.resume_key(resolved), exclude=run_dir)
+    if source is None:
+        print("[tfrun] train.resume=true: no unfinished run of this config with a backup; starting at epoch 0",
+              flush=True)
+        return None
+    resume.adopt_backup(source, run_dir)
+    print(f"[tfrun] train.resume=true: continuing {relative(source)} from its backup", flush=True)
+    return relative(source)
+
+
+def _tasks(config: Config, record: Record, job: bytes, warm_allowed: bool) -> list[TaskSpec]:
+    """One child (the warm one when it fits), or every process of a local cluster (recorded with its spec)."""
+    env = child_environment(config.hardware)
+    if _in_vertex_replica(config):  # Vertex started this replica with its TF_CONFIG: one process of the cluster
+        role = vertex_env.task().get("type", "chief")
+        serves = config.strategy.name == "parameter_server" and role in ("worker", "ps")
+        record.data["cluster"] = {"kind": "vertex", "task": vertex_env.task(), "job": os.environ.get("CLOUD_ML_JOB_ID")}
+        return [TaskSpec(name="main", cmd=server_command() if serves else child_command(), env=env,
+                         stdin=b"" if serves else job, reports=not serves, runs_plan=not serves)]
+    if config.cluster.name != "local":
+        warm = prestart.take(env) if warm_allowed else None
+        return [TaskSpec(name="main", cmd=child_command(), env=env, stdin=job, reports=True, warm=warm)]
+    prestart.discard()
+    tasks, spec = local_cluster_tasks(config, job, env)
+    record.data["cluster"] = {"kind": "local", "spec": spec, "tasks": []}
+    return tasks
+
+
+def _report(record: Record, config: Config) -> float | None:
+    data = record.data
+    metric = data["metrics"]["final"].get(config.optimized_metric)
+    print(f"[tfrun] {data['status']} in {data['seconds']:.1f} s", flush=True)
+    if data["error"]:
+        print(f"[tfrun] error: {data['error']['type']}: {data['error']['message']}", flush=True)
+    if metric is not None:
+        print(f"[tfrun] {config.optimized_metric} = {metric:.4f}", flush=True)
+    for artifact in data["artifacts"]:
+        print(f"[tfrun] {artifact['kind']}: {artifact['path']}", flush=True)
+    print(f"[tfrun] record: {relative(record.path)}", flush=True)
+    return metric
