@@ -41,10 +41,22 @@ def is_single_run(argv: list[str]) -> bool:
     return not any(arg in NOT_A_RUN or arg.startswith(("--cfg=", "--info=", "--shell-completion=")) for arg in argv)
 
 
+def takes_another_child(argv: list[str]) -> bool:
+    """The command line already says the run will not take the warm child: a local cluster starts processes
+    of its own, other hardware needs another environment. Starting one would only cost a TensorFlow import
+    on a core the run needs (a preset that sets these is still found out after validation)."""
+    for arg in argv:
+        key, _, value = arg.lstrip("+~").partition("=")
+        if (key == "cluster" and value == "local") or (key == "hardware" and value not in ("", "cpu")):
+            return True
+    return False
+
+
 def start(argv: list[str]) -> None:
-    """Start a warm child for a single CPU run (does nothing for --help, --cfg, -m ...)."""
+    """Start a warm child for a single CPU run (does nothing for --help, --cfg, -m, a local cluster ...)."""
     global _warm
-    if _warm is not None or not is_single_run(argv) or os.environ.get("TFRUN_NO_PRESTART"):
+    if _warm is not None or not is_single_run(argv) or takes_another_child(argv) \
+            or os.environ.get("TFRUN_NO_PRESTART"):
         return
     from runner.processes.supervisor import child_command
 
