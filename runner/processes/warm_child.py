@@ -22,10 +22,6 @@ from typing import Optional
 from runner.processes.child_env import child_environment
 from tasks.core.schema import HardwareConfig
 
-# Hydra flags that mean "no single run here" (help, config printing, completion, sweeps)
-NOT_A_RUN = ("-h", "--help", "--hydra-help", "--version", "-c", "--cfg", "-i", "--info", "-sc",
-             "--shell-completion", "-m", "--multirun", "-p", "--package", "--resolve")
-
 
 @dataclass
 class WarmChild:
@@ -38,7 +34,10 @@ _warm: Optional[WarmChild] = None
 
 
 def is_single_run(argv: list[str]) -> bool:
-    return not any(arg in NOT_A_RUN or arg.startswith(("--cfg=", "--info=", "--shell-completion=")) for arg in argv)
+    """One run, as Hydra's own parser reads argv (no -m, --cfg, --help, --info, completion)."""
+    from runner.config.compose_once import is_single_run as hydra_single_run
+
+    return hydra_single_run(argv)
 
 
 def takes_another_child(argv: list[str]) -> bool:
