@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tasks import cloud_auth
-from tasks.export import existing_versions
 from tasks.core import vertex_catalog as catalog
+from tasks.export import existing_versions
 from tasks.vertex import client
 
 

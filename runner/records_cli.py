@@ -31,11 +31,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from runner.records import cleanup_cli
-
 from runner.config import dirs as config_dirs
+from runner.records import cleanup_cli, reproducible
 from runner.records import record as records
-from runner.records import reproducible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DIRS = ("runs", "multiruns")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.core.plans import JOB_STEPS, plan, replica_plan  # noqa: F401 (the plan beside the step table)
-
 # name -> "module:function"; each function is step(cfg, ctx) -> dict
 STEPS: dict[str, str] = {
     "hardware": "tasks.hardware:step",

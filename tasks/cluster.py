@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tasks.core import vertex_env
-from tasks.core.tf_config import is_chief, read as tf_config, task_name  # noqa: F401 (the steps ask through this module)
+from tasks.core.tf_config import is_chief, task_name  # noqa: F401 (the steps ask through this module)
+from tasks.core.tf_config import read as tf_config
 
 
 def worker_dir(path: Path) -> Path:

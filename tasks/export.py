@@ -106,8 +106,8 @@ def save_serving_model(model: Any, path: Path, *, input_name: str, input_shape: 
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tasks.core.record_io import relative
     from tasks import cluster
+    from tasks.core.record_io import relative
 
     data, model = ctx.need("data"), ctx.need("model")
     class_id = bool(cfg.export.class_id_output)

@@ -128,11 +128,10 @@ def effective_batch(global_batch: int, replicas: int, policy: str) -> int:
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tasks.build import instantiate
+    import tensorflow as tf
 
     from tasks import cluster
-
-    import tensorflow as tf
+    from tasks.build import instantiate
 
     strategy = instantiate(cfg.strategy)
     ctx.state["strategy"] = strategy

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from tasks.core import vertex_env
 from tasks import backup, cluster
+from tasks.core import vertex_env
 from tasks.data.splits import pipeline
 
 

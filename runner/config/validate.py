@@ -11,9 +11,9 @@ from typing import Iterator
 from omegaconf import DictConfig, OmegaConf
 
 from runner.config import unknown_keys, user_nodes
+from runner.steps import STEPS
 from tasks.core.problems import ConfigError, Problem
 from tasks.core.schema import Config, cloud_problems, cross_problems, vertex_training_problems
-from runner.steps import STEPS
 
 KNOWN_METRICS = ("holdout_accuracy", "holdout_loss", "val_accuracy", "val_loss", "accuracy", "loss")
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from runner import steps
 from runner.config import user_nodes
 from runner.processes import tf_log_filter
 from runner.processes import warm_child as prestart
@@ -23,6 +22,7 @@ from runner.processes.supervisor import Supervisor, TaskSpec, child_command, job
 from runner.records import cloud_cleanup, provenance, resume
 from runner.records.record import Record, config_hash, redact, relative
 from tasks.core import vertex_env
+from tasks.core.plans import replica_plan
 from tasks.core.problems import ConfigError
 from tasks.core.schema import Config
 
@@ -34,7 +34,7 @@ def run(cfg: DictConfig, config: Config, run_dir: Path, run_id: str, overrides: 
     """Record and run the job; the optimized metric, or None when the job recorded none."""
     resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[assignment]
     replica = _in_vertex_replica(config)
-    plan = steps.replica_plan() if replica else plan_of(config)
+    plan = replica_plan() if replica else plan_of(config)
     environment = provenance.machine()
     environment["devices"] = None  # filled in by the child once TensorFlow sees them
     record = Record.start(

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Optional
 
-from tasks.core.processes import die_with_parent
-from runner.records.record import Record, relative, sanitize
 from runner.processes.tf_log_filter import DEFAULT_LEVEL, ConsoleFilter
+from runner.records.record import Record, relative, sanitize
+from tasks.core.processes import die_with_parent
 
 LOG_NAME = "run.log"
 TAIL_LINES = 200

@@ -12,8 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from tasks.core.record_io import (  # noqa: F401 (the record's helpers, re-exported for its readers)
-    RECORD_NAME, REDACTED, SCHEMA_VERSION, STATUSES, config_hash, load, now_iso, redact, relative, sanitize,
-    write_json_atomic)
+    RECORD_NAME,
+    REDACTED,
+    SCHEMA_VERSION,
+    STATUSES,
+    config_hash,
+    load,
+    now_iso,
+    redact,
+    relative,
+    sanitize,
+    write_json_atomic,
+)
+
 
 class Record:
     """The record of one run, owned by the runner process (its only writer)."""

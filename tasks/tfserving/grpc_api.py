@@ -17,9 +17,16 @@ from typing import Any, Awaitable, Callable, Optional
 import grpc
 import numpy as np
 from google.protobuf import json_format
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     model_management_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc, regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
 
 from tasks.tfserving import tensors
 from tasks.tfserving.config import configs_from_proto

@@ -124,8 +124,9 @@ class RestApi:
         return status_json(status_response(self.manager, name, version))
 
     def _metadata(self, name: str, version: Optional[int], label: Optional[str]) -> str:
-        from tasks.tfserving.grpc_api import metadata_json, metadata_response
         from tensorflow_serving.apis import model_pb2
+
+        from tasks.tfserving.grpc_api import metadata_json, metadata_response
 
         spec = model_pb2.ModelSpec(name=name)
         if version is not None:

@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from tasks.tfserving.config import (BatchingParameters, ModelConfig, read_batching_parameters,
-                                    read_model_config_file)
+from tasks.tfserving.config import BatchingParameters, ModelConfig, read_batching_parameters, read_model_config_file
 from tasks.tfserving.status import ServingError
 
 VERSION = "tfrun-serve 2.21 (embedded; TF Serving REST and gRPC APIs)"

@@ -22,7 +22,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from tasks.parity import compare as _compare, trained_predictions
+from tasks.parity import compare as _compare
+from tasks.parity import trained_predictions
 from tasks.tfserving import backends, repository
 from tasks.tfserving.clients import GrpcClient, NotAvailable, RestClient, ServingRequestError, timed
 

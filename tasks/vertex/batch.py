@@ -20,8 +20,8 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 from tasks import gcs
-from tasks.vertex import client
 from tasks.core.vertex_catalog import TERMINAL_JOB_STATES
+from tasks.vertex import client
 from tasks.vertex.endpoint import probabilities
 from tasks.vertex.steps import vertex_run
 

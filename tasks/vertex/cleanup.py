@@ -22,8 +22,8 @@ from typing import Any, Callable, Optional
 
 from tasks import gcs
 from tasks.core import vertex_catalog as catalog
-from tasks.vertex import client
 from tasks.core.vertex_catalog import TERMINAL_JOB_STATES
+from tasks.vertex import client
 from tasks.vertex.resources import ALIVE, REMOVAL_ORDER, Resource, links
 
 Report = Callable[[Resource], None]

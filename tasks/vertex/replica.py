@@ -18,8 +18,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from tasks.core import vertex_env
 from tasks import cluster, gcs
+from tasks.core import vertex_env
 
 CHECKPOINT_MARKERS = ("checkpoint",)  # tf.train.CheckpointManager's index: names the latest checkpoint
 WORKER_DIRS = ("workertemp_",)  # tf-keras' non-chief backup dirs: never the one to resume from

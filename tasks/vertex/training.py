@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from tasks import gcs
-from tasks.vertex import client, training_spec
 from tasks.core.vertex_catalog import TERMINAL_JOB_STATES
+from tasks.vertex import client, training_spec
 from tasks.vertex.resources import Resource
 from tasks.vertex.steps import VertexRun, ensure_bucket, model_step, vertex_run
 

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tasks.core.vertex_env import parameter_id, record_uri
 from tasks import gcs
+from tasks.core.vertex_env import parameter_id, record_uri
 from tasks.vertex import training_spec
 from tasks.vertex.steps import vertex_run
 from tasks.vertex.training import STATE, VertexJobFailed, custom_job, follow, job_error, job_spec

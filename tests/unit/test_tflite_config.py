@@ -10,11 +10,11 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from tasks.core import schema
-from runner.steps import STEPS, plan
 from runner.config.validate import validate
+from runner.steps import STEPS
+from tasks.core import schema
+from tasks.core.plans import plan
 from tests.helpers import command_env, tfrun
-
 
 
 # ---------------------------------------------------------------- schema

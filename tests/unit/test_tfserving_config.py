@@ -9,17 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from tasks.core import schema
-from tasks.core.problems import ConfigError
-from runner.steps import JOB_STEPS, STEPS, plan
 from runner.config.validate import validate
+from runner.steps import STEPS
+from tasks.core import schema
+from tasks.core.plans import JOB_STEPS, plan
+from tasks.core.problems import ConfigError
 from tasks.tfserving import repository
-from tasks.tfserving.config import (BatchingParameters, VersionPolicy, configs_to_proto, parse_batching_parameters,
-                                    parse_model_config_text)
+from tasks.tfserving.config import (
+    BatchingParameters,
+    VersionPolicy,
+    configs_to_proto,
+    parse_batching_parameters,
+    parse_model_config_text,
+)
 from tasks.tfserving.manager import versions_on_disk
 from tasks.tfserving.status import Code, ServingError
 from tests.helpers import command_env, tfrun
-
 
 
 # ---------------------------------------------------------------------------------------- schema

@@ -14,7 +14,9 @@ from typing import Any, Iterator, List, Optional
 
 from omegaconf import MISSING
 
+from tasks.core import datafiles
 from tasks.core.problems import Problem, at_least, between, one_of
+from tasks.core.schema import lazy_store
 from tasks.core.schema.cloud import (  # noqa: F401 (re-exported)
     GcpCloud,
     NoCloud,
@@ -23,26 +25,24 @@ from tasks.core.schema.cloud import (  # noqa: F401 (re-exported)
     cloud_problems,
 )
 from tasks.core.schema.distribute import CLUSTERS, STRATEGIES, cross_problems  # noqa: F401 (re-exported)
-from tasks.core.schema.vertex import TuningConfig, VertexCluster, vertex_training_problems  # noqa: F401 (re-exported)
 from tasks.core.schema.targets import (  # noqa: F401 (re-exported)
-    TargetConfig,
-    NoTarget,
-    Quantization,
-    Int8Io,
-    TfliteSource,
     MIN_REPRESENTATIVE_SAMPLES,
     TFLITE_STEPS,
-    TfliteTarget,
-    ServingServer,
     TFSERVING_STEPS,
+    Int8Io,
+    NoTarget,
+    Quantization,
+    RollbackConfig,
+    ServeConfig,
     ServingBatching,
     ServingOptions,
+    ServingServer,
+    TargetConfig,
+    TfliteSource,
+    TfliteTarget,
     TfservingTarget,
-    ServeConfig,
-    RollbackConfig,
 )
-from tasks.core import datafiles
-from tasks.core.schema import lazy_store
+from tasks.core.schema.vertex import TuningConfig, VertexCluster, vertex_training_problems  # noqa: F401 (re-exported)
 
 
 # --------------------------------------------------------------------- data

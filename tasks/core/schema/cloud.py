@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, Iterator, List, Optional
 
+from tasks.core import vertex_catalog as catalog
 from tasks.core.problems import Problem, at_least, between
 from tasks.core.schema.targets import ParityOptions, TargetConfig
-from tasks.core import vertex_catalog as catalog
 
 CREDENTIAL_MODES = ("adc", "anonymous")
 

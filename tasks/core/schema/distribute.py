@@ -16,7 +16,9 @@ from omegaconf import MISSING
 
 from tasks.core.plans import plan
 from tasks.core.problems import Problem, at_least
-from tasks.core.tf_config import TASK_TYPES, problems as tf_config_problems
+from tasks.core.tf_config import TASK_TYPES
+from tasks.core.tf_config import problems as tf_config_problems
+
 
 # ----------------------------------------------------------------- strategy
 @dataclass

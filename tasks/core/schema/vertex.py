@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, Iterator, List, Optional
 
+from tasks.core import vertex_catalog as catalog
 from tasks.core.problems import Problem, at_least, between
 from tasks.core.schema.distribute import ClusterConfig
 from tasks.core.vertex_env import PARAMETER_ID_RE, parameter_id
-from tasks.core import vertex_catalog as catalog
 
 # The submitting machine's steps for a Vertex job (the replicas run the training plan themselves).
 SUBMIT_STEPS = ["vertex_preflight", "vertex_stage", "vertex_job", "vertex_job_result"]
