@@ -35,10 +35,24 @@ NOTES = {"experiment": "   (presets: several groups and values at once; the comm
 
 
 def options(conf_dir: Path, group: str, extra_dirs: tuple[Path, ...] = ()) -> list[str]:
-    names = sorted({p.stem for d in (conf_dir, *extra_dirs) for p in (d / group).glob("*.yaml")})
+    """The group's options, the default first; one found only in a user's folder is marked with that folder."""
+    own = {p.stem for p in (conf_dir / group).glob("*.yaml")}
+    names = sorted(own | {p.stem for d in extra_dirs for p in (d / group).glob("*.yaml")})
     default = DEFAULTS.get(group)
     first = [default] if default in names else ([OPTIONAL[group]] if group in OPTIONAL else [])
-    return first + [n for n in names if n != default]
+    return [_marked(n, own, group, extra_dirs) for n in first + [n for n in names if n != default]]
+
+
+def _marked(name: str, own: set[str], group: str, extra_dirs: tuple[Path, ...]) -> str:
+    folders = [str(d) for d in extra_dirs if (d / group / f"{name}.yaml").is_file()]
+    return f"{name} (from {', '.join(folders)})" if folders and name not in own else name
+
+
+def user_groups(conf_dir: Path, extra_dirs: tuple[Path, ...]) -> list[str]:
+    """Groups only a user's folder has (e.g. conf/optimizer/*.yaml), nested ones as a/b."""
+    found = {str(p.parent.relative_to(d)) for d in extra_dirs if d.is_dir() for p in d.rglob("*.yaml")
+             if p.parent != d}
+    return sorted(g for g in found if g not in GROUPS and not g.startswith("hydra") and not (conf_dir / g).is_dir())
 
 
 def user_config_dirs(argv: list[str]) -> tuple[Path, ...]:
@@ -59,6 +73,8 @@ def render(conf_dir: Path, argv: list[str] | None = None) -> str:
     lines = [HEADER]
     for group in GROUPS:
         lines.append(f"  {group + ':':<11} {', '.join(options(conf_dir, group, extra))}{NOTES.get(group, '')}")
+    for group in user_groups(conf_dir, extra):
+        lines.append(f"  {group + ':':<11} {', '.join(options(conf_dir, group, extra))}")
     launchers = options(conf_dir, "hydra/launcher")
     lines.append(f"  {'hydra/launcher:':<10} basic, joblib, submitit_local, submitit_slurm"
                  + "".join(f", {name}" for name in launchers))

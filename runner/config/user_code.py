@@ -154,7 +154,8 @@ def _lookup(target: str, tree: ast.Module, file: Path, package: str, names: list
     if binding == AMBIGUOUS:
         return Found(target, "unknown", file, None, None)
     if binding is None:
-        defined = sorted(n for n in bindings if not n.startswith("_") and n != STAR)
+        defined = sorted(n for n, b in bindings.items()  # its own functions and classes, not names it imported
+                         if not n.startswith("_") and isinstance(b, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef))
         return NotFound(f"a function defined in {_show_path(file)}, which has no {names[0]!r}"
                         f"{_close(names[0], defined)}")
     if isinstance(binding, tuple):  # imported: follow it

@@ -171,6 +171,23 @@ def target_problems(key: str, kind: str, target: Any, node: dict[str, Any]) -> I
                                                f"the config does not give it")
 
 
+def retargeted_problems(config: Any) -> Iterator[Problem]:
+    """A tfrun model/data node whose `_target_` was changed (`model._target_=mymodels.build`): the module and
+    callable must exist, checked like a user node's (from source, nothing run), so a typo costs no TensorFlow
+    start. Its keys stay tfrun's schema's, so no signature check."""
+    for group in ("data", "model"):
+        node = getattr(config, group)
+        if isinstance(node, (UserModel, UserData)):
+            continue
+        fields = getattr(type(node), "__dataclass_fields__", {})
+        target = getattr(node, "_target_", None)
+        if "_target_" not in fields or target == fields["_target_"].default:
+            continue  # tfrun's own function, as shipped
+        found = user_code.find(target)
+        if isinstance(found, user_code.NotFound):
+            yield Problem(f"{group}._target_", target, found.reason)
+
+
 # ------------------------------------------------------------------------------------ the record
 def targets(config: Any) -> dict[str, str]:
     """Config key -> `_target_` of every user node of a validated config."""

@@ -55,6 +55,7 @@ def validate(cfg: DictConfig, multirun: bool = False, user_config_dirs: tuple[st
     user_nodes.adopt(config)
     problems = list(unknown_keys.problems(cfg)) + [p for group in config.groups() for p in group.problems()]
     problems += list(user_nodes.callback_problems(config.train.extra_callbacks))
+    problems += list(user_nodes.retargeted_problems(config))
     problems += list(cross_group_problems(config)) + list(cross_problems(config)) + list(cloud_problems(config))
     problems += list(vertex_training_problems(config, multirun, list(user_config_dirs)))
     if problems:

@@ -81,6 +81,23 @@ def test_help_lists_the_presets_and_a_users_own(tmp_path: Path):
     assert "mine" in line
 
 
+@pytest.mark.parametrize("how", ["--config-dir", "-cd", "hydra.searchpath"])
+def test_help_lists_a_users_groups_and_options_marked_with_their_folder(tmp_path: Path, how: str):
+    """A user's option of a tfrun group, and a group only the user has, each marked with the folder it is in."""
+    for name in ("model/tiny.yaml", "optimizer/adam.yaml", "optimizer/sgd.yaml", "optimizer/fancy/lamb.yaml"):
+        (tmp_path / "my_conf" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "my_conf" / name).write_text("{}\n")
+    folder = "my_conf" if how != "hydra.searchpath" else str(tmp_path / "my_conf")
+    where = [how, folder] if how != "hydra.searchpath" else [f"hydra.searchpath=[file://{folder}]"]
+    lines = {x.split(":")[0].strip(): x for x in tfrun(*where, "--help", cwd=tmp_path).stdout.splitlines()
+             if x.startswith("  ") and ":" in x}
+    assert lines["model"].split(":", 1)[1].strip().split(", ")[:2] == ["mlp", "cnn"]
+    assert f"tiny (from {folder})" in lines["model"] and "mlp (from" not in lines["model"]
+    assert f"adam (from {folder}), sgd (from {folder})" in lines["optimizer"]
+    assert f"lamb (from {folder})" in lines["optimizer/fancy"]
+    assert "optimizer" not in tfrun("--help", cwd=tmp_path).stdout
+
+
 @pytest.mark.parametrize("how", ["--config-dir", "hydra.searchpath"])
 def test_a_users_own_preset(tmp_path: Path, how: str):
     write_preset(tmp_path / "my_conf", "mine", "defaults:\n  - override /model: cnn\n  - override /target: tflite\n"

@@ -103,6 +103,15 @@ def test_missing_targets_say_what_is_wrong(project: list[str], target: str, word
         assert word in found.reason, found.reason
 
 
+def test_a_missing_name_lists_what_the_module_defines_not_what_it_imports(tmp_path: Path):
+    """`from typing import Sequence` and `from __future__ import annotations` are not the user's functions."""
+    path = write(tmp_path, {"mm.py": "from __future__ import annotations\nfrom typing import Sequence\nimport os\n"
+                                     "X = 3\n\ndef build(*, n_classes): ...\n\nclass Net: ...\n"})
+    found = user_code.find("mm.zzz_nothing", path)
+    assert isinstance(found, NotFound), found
+    assert found.reason.endswith("it defines: Net, build"), found.reason
+
+
 def test_nothing_is_executed_and_no_parent_package_is_imported(tmp_path: Path):
     """The check of pkg.sub.deep.build would raise if any of pkg's __init__ files ran."""
     write(tmp_path, {"pkg/__init__.py": "open('executed', 'w')\nimport tensorflow\n",

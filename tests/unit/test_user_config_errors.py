@@ -85,6 +85,13 @@ BAD = [
                   "train.extra_callbacks[0].filename='???'"], id="library-callback-wrong-parameter"),
     pytest.param(["train.extra_callbacks=[3]"], ["train.extra_callbacks[0]=3", "a node with a _target_"],
                  id="callback-not-a-node"),
+    pytest.param(["model._target_=nomodule_xyz.build"], ["model._target_='nomodule_xyz.build' is not allowed",
+                                                         "no module 'nomodule_xyz' is on the path"],
+                 id="tfrun-model-retargeted-to-missing-module"),
+    pytest.param(["model._target_=mymodel.build"], ["model._target_='mymodel.build'", "(did you mean mymodels?)"],
+                 id="tfrun-model-retargeted-typo"),
+    pytest.param(["data._target_=mydata.lode"], ["data._target_='mydata.lode'", "mydata.py, which has no 'lode'",
+                                                "did you mean load"], id="tfrun-data-retargeted-missing-function"),
     pytest.param(["model=nofunc", "data=mine", "+data.sise=1", "train.epochs=0"],
                  ["model._target_='mymodels.biuld'", "data.sise=1", "train.epochs=0"], id="all-at-once"),
 ]
