@@ -81,7 +81,9 @@ def main() -> None:
         with compose_once.patched(compose_once.is_single_run(sys.argv[1:])):
             _app()
     except SystemExit as exc:
-        if exc.code == 1 and not _job_started:
+        from runner.sweeps.callback import SweepFailed
+
+        if exc.code == 1 and not _job_started and not isinstance(exc, SweepFailed):
             raise SystemExit(2) from None
         raise
     except KeyboardInterrupt:  # Ctrl-C during a sweep: the running job's record already says interrupted

@@ -12,12 +12,12 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from runner.config import dirs as config_dirs
 from runner.config.validate import validate
 from tasks.core.problems import ConfigError
 
@@ -25,8 +25,8 @@ CONFIG_ERROR_EXIT = 2
 FAILED_METRIC = float("nan")  # what a failed job returns to a sweeper (Optuna marks the trial failed)
 
 
-def report_config_error(err: ConfigError) -> None:
-    sys.stderr.write("tfrun: invalid configuration (nothing was run):\n")
+def report_config_error(err: ConfigError, heading: str = "invalid configuration (nothing was run)") -> None:
+    sys.stderr.write(f"tfrun: {heading}:\n")
     for problem in err.problems:
         sys.stderr.write(f"  - {problem}\n")
     sys.stderr.write("Fix the value(s) above; `tfrun --cfg job` prints the composed config.\n")
@@ -48,7 +48,7 @@ def run_job(cfg: DictConfig) -> float:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     overrides = list(hydra_cfg.overrides.task)
     try:
-        config = validate(cfg, multirun, _user_config_dirs(hydra_cfg))
+        config = validate(cfg, multirun, config_dirs.command_line_dirs(hydra_cfg))
     except ConfigError as err:
         report_config_error(err)
         if multirun:  # the sweep goes on; this job's record says why it did not run
@@ -69,8 +69,3 @@ def run_job(cfg: DictConfig) -> float:
 
     metric = execute.run(cfg, config, run_dir, _run_id(), overrides, multirun)
     return FAILED_METRIC if metric is None else metric
-
-
-def _user_config_dirs(hydra_cfg: Any) -> list[str]:
-    """Config folders given with --config-dir (a Vertex job's replicas would not have them)."""
-    return [s.path for s in hydra_cfg.runtime.config_sources if s.provider == "command-line" and s.schema == "file"]

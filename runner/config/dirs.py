@@ -35,3 +35,8 @@ def from_multirun(manifest: Any) -> list[str]:
     sources = manifest.get("hydra", {}).get("runtime", {}).get("config_sources", []) or []
     dirs = [s.get("path") for s in sources if s.get("provider") == "command-line" and s.get("schema") == "file"]
     return [f"--config-dir={d}" for d in dirs if d]
+
+
+def command_line_dirs(hydra_cfg: Any) -> list[str]:
+    """Config folders a run was given with --config-dir (its `hydra` node; a Vertex replica would not have them)."""
+    return [s.path for s in hydra_cfg.runtime.config_sources if s.provider == "command-line" and s.schema == "file"]

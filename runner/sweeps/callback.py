@@ -1,7 +1,9 @@
-"""Hydra callback: summarise every multirun when it ends (table, best line, sweep.csv/json/png)."""
+"""Hydra callback: check a grid before it launches; summarise every multirun when it ends (table, best line,
+sweep.csv/json/png) and make its exit code say whether every job succeeded."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,16 +11,40 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 
+class SweepFailed(SystemExit):
+    """Exit 1 after a multirun's summary: some of its jobs failed (scripts and CI read the exit code)."""
+
+
 class SweepSummary(Callback):
+    started = 0.0  # when this invocation's multirun began: records older than that are an earlier session's
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from runner.sweeps.precheck import shared_problems
+
+        self.started = time.time() - 1  # file times may be rounded down to the second
+
+        problems = shared_problems(config)
+        if problems:
+            from runner.job import CONFIG_ERROR_EXIT, report_config_error
+            from tasks.core.problems import ConfigError
+
+            report_config_error(ConfigError(problems), "invalid configuration in every job of the sweep "
+                                                       "(nothing was launched)")
+            raise SystemExit(CONFIG_ERROR_EXIT)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from runner.sweeps.summary import collect, render, write
+        from runner.sweeps.summary import collect, render, unsuccessful, write
 
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
         summary = collect(sweep_dir)
-        if not summary.rows:  # nothing ran (a dry run, or every job rejected before it started)
-            return
-        write(summary)
-        print(render(summary), flush=True)
-        print(f"[tfrun] sweep summary: {sweep_dir}/sweep.csv, sweep.json, sweep.png", flush=True)
+        if summary.rows:  # none: nothing ran (a dry run), or sweep=vertex's job failed before any trial
+            write(summary)
+            print(render(summary), flush=True)
+            print(f"[tfrun] sweep summary: {sweep_dir}/sweep.csv, sweep.json, sweep.png", flush=True)
+        failed, total = unsuccessful(sweep_dir, self.started)
+        if failed:
+            print(f"[tfrun] {len(failed)} of {total} jobs did not succeed: {', '.join(failed)}: exit 1"
+                  if total else f"[tfrun] {', '.join(failed)}: exit 1", flush=True)
+            raise SweepFailed(1)

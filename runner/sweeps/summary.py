@@ -104,6 +104,24 @@ def collect(sweep_dir: Path) -> Summary:
     return Summary(sweep_dir, metric_name, maximize, rows)
 
 
+def unsuccessful(sweep_dir: Path, since: float) -> tuple[list[str], int]:
+    """The jobs whose records were written since `since` (this invocation's, not an earlier session's of a resumed
+    sweep) and did not succeed, as "job N (status)", and how many jobs that is in all. sweep=vertex's own job is
+    named only when it failed (its trials are the jobs)."""
+    failed: list[str] = []
+    total = 0
+    for record_path in sorted(sweep_dir.glob(f"*/{RECORD_NAME}"), key=lambda p: _job_order(p.parent.name)):
+        if record_path.stat().st_mtime < since:
+            continue
+        record = load(record_path)
+        status = record.get("status", "unknown")
+        tune = record.get("job") == "tune"
+        total += 0 if tune else 1
+        if status != "succeeded":
+            failed.append(f"{'the tuning job' if tune else 'job ' + record_path.parent.name} ({status})")
+    return failed, total
+
+
 def swept(rows: list[Row]) -> list[str]:
     """Parameters whose value differs between jobs (the ones worth a column and a plot)."""
     params = sorted({k for r in rows for k in r.params})

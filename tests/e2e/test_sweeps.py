@@ -56,7 +56,8 @@ def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(workdir: P
     _npz(workdir / "bad.npz", False)  # no `y` array: fails at run time in the child
     proc = tfrun("-m", "data=files", "data.path=good.npz,bad.npz", "train.epochs=2", *FAST,
                  "hydra.sweep.dir=multiruns/failing", cwd=workdir, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the sweep went on, and its exit code says one failed
+    assert "1 of 2 jobs did not succeed: job 1 (failed): exit 1" in proc.stdout
     sweep = workdir / "multiruns/failing"
     jobs = records(sweep)
     assert jobs["0"]["status"] == "succeeded" and jobs["1"]["status"] == "failed"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
-from runner.sweeps.summary import collect, render, summarise, swept
+from runner.sweeps.summary import collect, render, summarise, swept, unsuccessful
 
 
 def _job(sweep: Path, job: str, status: str, overrides: list[str], metric: float | None,
@@ -59,3 +60,20 @@ def test_swept_parameters():
     rows = [Row("0", "succeeded", ["a=1", "b=2"], 1.0, {}, 1.0, None, "0"),
             Row("1", "succeeded", ["a=3", "b=2"], 1.0, {}, 1.0, None, "1")]
     assert swept(rows) == ["a"]
+
+
+def test_the_exit_code_counts_only_this_invocations_jobs(tmp_path: Path):
+    """A resumed sweep's earlier-session records (an interrupted job since re-run) do not fail it."""
+    _job(tmp_path, "0", "interrupted", ["a=1"], None)
+    os.utime(tmp_path / "0" / "record.json", (1000.0, 1000.0))  # written by an earlier session
+    _job(tmp_path, "1", "succeeded", ["a=1"], 0.9)
+    _job(tmp_path, "2", "failed", ["a=2"], None, error={"type": "KeyError", "message": "boom"})
+    assert unsuccessful(tmp_path, since=2000.0) == (["job 2 (failed)"], 2)
+    assert unsuccessful(tmp_path, since=0.0) == (["job 0 (interrupted)", "job 2 (failed)"], 3)
+
+
+def test_a_tuning_job_that_failed_before_any_trial_is_named(tmp_path: Path):
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "record.json").write_text(json.dumps({"status": "failed", "job": "tune"}))
+    assert unsuccessful(tmp_path, since=0.0) == (["the tuning job (failed)"], 0)
+

@@ -6,7 +6,6 @@ so "no SDK import, no connection" is measured. The staged wheel is installed wit
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import zipfile
@@ -79,16 +78,15 @@ def test_bad_vertex_config_exits_2_before_any_sdk_import(workdir: Path, override
 
 
 @pytest.mark.parametrize("overrides, words", BAD_TUNING_CONFIGS)
-def test_bad_tuning_config_fails_its_sweep_job_before_any_sdk_import(workdir: Path, overrides: list[str],
-                                                                    words: list[str]):
-    """In a multirun a config error fails that job (the sweep goes on): its record says why, nothing was sent."""
+def test_bad_tuning_config_stops_the_sweep_before_it_launches(workdir: Path, overrides: list[str], words: list[str]):
+    """A config error that every job of the sweep shares is exit 2 before anything is launched or sent."""
     log = workdir / "blocked.log"
     proc = offline_tfrun(["-m", "sweep=vertex", *GCP, *overrides, "hydra.sweep.dir=multi"], workdir, log)
     message = proc.stdout + proc.stderr
-    for word in words:
+    assert proc.returncode == 2, message
+    for word in [*words, "every job of the sweep", "nothing was launched"]:
         assert word in message, f"{word!r} missing from:\n{message}"
-    record = json.loads((workdir / "multi" / "0" / "record.json").read_text())
-    assert record["status"] == "failed" and record["error"]["type"] == "ConfigError"
+    assert not (workdir / "multi").exists(), "a job was launched"
     assert "Traceback" not in message
     assert not log.exists(), f"blocked imports or connections were attempted:\n{log.read_text()}"
 

@@ -1,0 +1,65 @@
+"""Before a grid sweep launches: a config problem that every one of its jobs has stops it with exit 2.
+
+Each job would report it anyway, but only after the sweep started (a Vertex tuning job submitted, a
+SLURM allocation queued). Hydra's basic sweeper composes every job's config before launching a
+batch (`validate_batch_is_legal`); this composes the same configs the same way (`load_sweep_config`) and runs
+tfrun's validation on each. Jobs are checked in order and the check stops at the first valid one,
+so a sweep that can run costs one composition; a problem is reported only if every job has it.
+Sweepers that choose their jobs while they run (Optuna) are not pre-checked: their jobs are not
+known in advance, and each rejected trial fails fast (its record says why).
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, open_dict
+
+from tasks.core.problems import ConfigError, Problem
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def planned_jobs(config: DictConfig) -> list[list[str]] | None:
+    """Every job's overrides, as the basic sweeper will launch them; None for other sweepers."""
+    if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
+        return None
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+    overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
+    return BasicSweeper.split_arguments(overrides, None)[0]
+
+
+def shared_problems(config: DictConfig) -> list[Problem]:
+    """The problems every planned job has ([] as soon as one job is valid, or when jobs are not known)."""
+    jobs = planned_jobs(config)
+    if not jobs:
+        return []
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    from runner.config import dirs as config_dirs
+    from runner.config.validate import validate
+
+    loader = GlobalHydra.instance().config_loader()
+    shared: dict[str, Problem] | None = None
+    previous = HydraConfig.instance().cfg
+    try:
+        for overrides in jobs:
+            job_cfg = loader.load_sweep_config(master_config=config, sweep_overrides=list(overrides))
+            HydraConfig.instance().set_config(job_cfg)  # as the launcher does: the job's own choices
+            sources = config_dirs.command_line_dirs(job_cfg.hydra)
+            with open_dict(job_cfg):
+                del job_cfg["hydra"]
+            try:
+                validate(job_cfg, multirun=True, user_config_dirs=sources)
+                return []
+            except ConfigError as err:
+                found = {str(p): p for p in err.problems}
+                shared = found if shared is None else {k: v for k, v in shared.items() if k in found}
+            if not shared:
+                return []
+    finally:
+        HydraConfig.instance().cfg = previous  # type: ignore[assignment]
+    return list((shared or {}).values())
+
