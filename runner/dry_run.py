@@ -58,10 +58,14 @@ def vertex_job_lines(config: Any, run_id: str, overrides: list[str]) -> list[str
     lines += [f"                 {line}" for line in training_spec.describe(spec)]
     if tune:
         lines.append("  4. summarise   every trial's record into the sweep dir: table, best trial and its tfrun line")
-    elif config.target.name == "none":
+    elif "vertex_model" not in config.target.steps:  # target=none, or a target that runs on this machine
         lines.append(f"  4. register    the job's model ({spec.base_output_dir}model/) as a Vertex Model, image "
                      + catalog.serving_image(config.cluster.serving_container, region=cloud.region,
                                              project=cloud.project, gpu=False, tfrun_image=None))
+        if config.target.name != "none":
+            lines.append(f"  5. then        target={config.target.name} here, on the job's model downloaded as "
+                         f"{config.models_dir}/{config.model_name}/{_next_version(config):04d} (hash-checked): "
+                         + ", ".join(config.target.steps))
     else:
         lines.append(f"  4. then        target={config.target.name} from {spec.base_output_dir}model/ "
                      "(no second upload):")

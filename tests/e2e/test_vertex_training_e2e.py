@@ -219,3 +219,54 @@ def test_failed_and_cancelled_jobs_end_the_run_within_seconds(workdir: Path, fak
         created = [r for r in read_record(workdir / "runs" / run)["cloud_resources"] if r["created"]]
         assert created and all(r["status"] == "removed" for r in created), created
     assert jobs(fake_vertex) == []
+
+
+@pytest.mark.parametrize("target, step", [
+    (["target=tfserving", "target.server=embedded"], "tfserving_parity"),
+    (["target=tflite", "target.quantization=int8"], "tflite_evaluate"),
+], ids=["tfserving", "tflite-int8"])
+def test_a_local_target_takes_the_jobs_model_as_a_local_export(workdir: Path, fake_vertex: Any, gcs_emulator: Any,
+                                                               target: list[str], step: str):
+    """cluster=vertex target=tfserving / tflite: the job trains on Vertex, its model comes down as the next local
+    version (byte-checked), is registered, and the target runs here on it with its own checks."""
+    bucket = f"e2e-{target[0].split('=')[1]}"
+    proc = subprocess.run([str(BIN / "tfrun"), "cluster=vertex", "train.epochs=3", *FAST, *target,
+                           *cloud_args(fake_vertex, gcs_emulator, bucket), "hydra.run.dir=runs/r"],
+                          cwd=workdir, env=command_env(), capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    record = read_record(workdir / "runs" / "r")
+    names = [s["name"] for s in record["steps"]]
+    assert names[:5] == ["vertex_preflight", "vertex_stage", "vertex_job", "vertex_job_result", "vertex_register"]
+    local = next(a for a in record["artifacts"] if a["kind"] == "saved_model")
+    job = resource(record, "custom_job")
+    assert local["source"] == job["details"]["base_output_dir"] + "model/"
+    result = next(s["result"] for s in record["steps"] if s["name"] == step)
+    if step == "tfserving_parity":  # REST and gRPC answers equal the downloaded model's, bit for bit
+        parity = result["parity"]
+        assert parity["passed"] and all(parity[p]["exact"] for p in ("rest", "grpc")), parity
+    else:  # the int8 file was converted from the downloaded SavedModel and evaluated against it
+        tflite = next(a for a in record["artifacts"] if a["kind"] == "tflite")
+        assert tflite["path"].startswith(local["path"]) and tflite["quantization"] == "int8", tflite
+        assert tflite["accepted"] and tflite["examples"] > 0, tflite
+    assert resource(record, "model")["status"] == "left", "the registered model is kept, as with target=none"
+
+
+def test_a_local_target_that_fails_removes_what_the_run_made_in_the_cloud(workdir: Path, fake_vertex: Any,
+                                                                          gcs_emulator: Any):
+    """The job succeeded and its model was registered, then TF Serving failed its health check here: the run
+    fails, the version is rolled back, and the staged files, job outputs, job and Model are removed."""
+    proc = subprocess.run([str(BIN / "tfrun"), "cluster=vertex", "train.epochs=1", *FAST, "target=tfserving",
+                           "target.server=embedded", "target.start_timeout_s=0.5",
+                           *cloud_args(fake_vertex, gcs_emulator, "e2e-local-fails"), "hydra.run.dir=runs/r"],
+                          cwd=workdir, env=command_env(), capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    record = read_record(workdir / "runs" / "r")
+    assert record["status"] == "failed" and record["error"]["type"] == "DeploymentFailed", record["error"]
+    created = [r for r in record["cloud_resources"] if r["created"]]
+    assert {r["kind"] for r in created} >= {"custom_job", "model", "gcs_objects"}, created
+    assert all(r["status"] == "removed" for r in created), created
+    job = resource(record, "custom_job")["name"]
+    assert job not in [j["name"] for j in jobs(fake_vertex)]
+    assert not [n for n in blob_names(gcs_emulator, "e2e-local-fails") if "/staging/" in n or "/vertex-jobs/" in n]

@@ -42,7 +42,8 @@ BAD_VERTEX_CONFIGS = [
                  ["hardware", "cpu", "hides the GPUs"], id="gpus-hidden-by-cpu-hardware"),
     pytest.param([*VERTEX, "cluster.workers=3"], ["cluster.workers", "3", "strategy=multi_worker"],
                  id="workers-without-a-cluster-strategy"),
-    pytest.param([*VERTEX, "target=tfserving"], ["target", "tfserving", "vertex_endpoint"], id="local-target"),
+    pytest.param([*VERTEX, "target=tflite", "target.source=keras"], ["target.source", "keras", "saved_model"],
+                 id="tflite-from-a-keras-model-that-stays-on-vertex"),
     pytest.param([*VERTEX, "cluster.container=tfrun"], ["cluster.tfrun_image", "None", "containers/training"],
                  id="tfrun-image-missing"),
     pytest.param([*VERTEX, "cluster.container=latest"], ["cluster.container", "latest", "image URI"], id="bad-image"),
@@ -69,6 +70,8 @@ BAD_TUNING_CONFIGS = [
     pytest.param(["~tuning.params.train", "~tuning.params.model"], ["tuning.params", "at least one parameter"], id="nothing-to-tune"),
     pytest.param(["tuning.algorithm=grid"], ["type", "double", "tuning.algorithm=grid"], id="grid-over-doubles"),
     pytest.param(["cluster=local"], ["cluster", "local", "vertex with sweep=vertex"], id="tune-on-a-local-cluster"),
+    pytest.param(["target=tflite"], ["target", "tflite", "none with sweep=vertex", "reproduce line"],
+                 id="tune-with-a-target"),
 ]
 
 
@@ -109,6 +112,32 @@ def test_dry_run_prints_the_job_spec_with_the_network_blocked(workdir: Path):
     assert "cloud.dry_run" not in out.split("args", 1)[1].splitlines()[0]  # replicas do not inherit it
     assert not log.exists(), f"the dry run attempted:\n{log.read_text()}"
     assert not list(workdir.rglob("record.json"))
+
+
+@pytest.mark.parametrize("target, steps", [("tfserving", "tfserving_push, tfserving_start, tfserving_parity"),
+                                           ("tflite", "tflite_convert, tflite_evaluate, tflite_gate")])
+def test_dry_run_of_a_local_target_after_the_job(workdir: Path, target: str, steps: str):
+    log = workdir / "blocked.log"
+    proc = offline_tfrun([*VERTEX, "cloud.dry_run=true", f"target={target}"], workdir, log)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "4. register    the job's model" in out, out
+    assert f"5. then        target={target} here, on the job's model downloaded as models/digits_mlp/0001" in out, out
+    assert steps in out, out
+    assert not log.exists(), f"the dry run attempted:\n{log.read_text()}"
+
+
+def test_a_local_target_follows_the_registered_job_model(compose_cfg):
+    """The plan: submit, take the model back, register it, then the target's own steps on this machine."""
+    from tasks.core.schema.vertex import REGISTER_STEP, SUBMIT_STEPS
+
+    for target, first in (("tfserving", "tfserving_push"), ("tflite", "tflite_convert"), ("none", None)):
+        config = _config(compose_cfg, *VERTEX, f"target={target}")
+        steps = config.cluster.machine_steps("train", list(config.target.steps), [])
+        assert steps[:5] == [*SUBMIT_STEPS, REGISTER_STEP] and steps[5:6] == ([first] if first else []), steps
+    endpoint = _config(compose_cfg, *VERTEX, "target=vertex_endpoint")
+    steps = endpoint.cluster.machine_steps("train", list(endpoint.target.steps), [])
+    assert REGISTER_STEP not in steps and "vertex_upload" not in steps and "vertex_model" in steps, steps
 
 
 def test_tuning_dry_run_plans_the_study_with_the_network_blocked(workdir: Path):

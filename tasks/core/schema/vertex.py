@@ -20,7 +20,6 @@ from tasks.core.vertex_env import PARAMETER_ID_RE, parameter_id
 SUBMIT_STEPS = ["vertex_preflight", "vertex_stage", "vertex_job", "vertex_job_result"]
 TUNE_STEPS = ["vertex_preflight", "vertex_stage", "vertex_tuning_job", "vertex_trials"]
 REGISTER_STEP = "vertex_register"
-TARGETS = ("none", "vertex_endpoint", "vertex_batch")  # what follows a Vertex job in the same command
 
 
 class Restart(Enum):
@@ -92,13 +91,18 @@ class VertexCluster(ClusterConfig):
         return self.restart_job_on_worker_restart is Restart.true
 
     def machine_steps(self, job: str, target_steps: list[str], preflight: list[str]) -> list[str]:
-        """On this machine: package, submit and follow the job, then register and deploy what it trained."""
+        """On this machine: package, submit and follow the job, then register and deploy what it trained.
+
+        vertex_job_result downloads the job's model as the next local version (hash-checked), so any target
+        takes it as it takes a local export. A Vertex target registers it with its own serving image; for the
+        others (none, tfserving, tflite, ...) it is registered as it is, then the target runs here.
+        """
         if job == "tune":
             return list(TUNE_STEPS)
         if job != "train":
             return super().machine_steps(job, target_steps, preflight)
         rest = [s for s in target_steps if s != "vertex_upload"]  # the model is on Cloud Storage already
-        return SUBMIT_STEPS + (rest if rest else [REGISTER_STEP])
+        return SUBMIT_STEPS + (rest if "vertex_model" in rest else [REGISTER_STEP, *rest])
 
 
 # ------------------------------------------------------------------------------------ tuning
@@ -317,10 +321,13 @@ def vertex_training_problems(config: Any, multirun: bool = True, user_config_dir
             yield Problem(f"{group}._target_", target, f"one of tfrun's own {group} options with cluster=vertex: "
                           "the job stages tfrun itself, not your modules (train your own code with "
                           "cluster=local or tf_config)")
-    if config.target.name not in TARGETS:
-        yield Problem("target", config.target.name,
-                      f"one of {', '.join(TARGETS)} with cluster=vertex (tfserving and tflite run on this machine: "
-                      "train here, or deploy the job's model with target=vertex_endpoint)")
+    if tune and config.target.name != "none":
+        yield Problem("target", config.target.name, "none with sweep=vertex (trials are not deployed: deploy the "
+                                                    "best trial with its reproduce line and target=...)")
+    source = getattr(config.target, "source", None)
+    if not tune and getattr(source, "value", source) == "keras":
+        yield Problem("target.source", "keras", "saved_model with cluster=vertex (the Keras model stays on the "
+                                                "job's machines; its SavedModel is downloaded and hash-checked)")
     layout = cluster.layout(strategy.name)
     if strategy.name == "parameter_server" and layout["ps"] < 1:
         yield Problem("cluster.ps", cluster.ps, "at least 1 parameter server with strategy=parameter_server "
