@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     job = json.loads(raw)
     cfg = OmegaConf.create(job["config"])
     ctx = Context(run_dir=Path(job["run_dir"]), emit=emit, run_id=job.get("run_id", ""),
-                  overrides=list(job.get("overrides") or []))
+                  overrides=list(job.get("overrides") or []), config_dirs=list(job.get("config_dirs") or []))
     name = None
     try:
         for name in job["plan"]:

@@ -14,6 +14,7 @@ class Context:
     state: dict[str, Any] = field(default_factory=dict)  # e.g. "strategy", "data", "model"
     run_id: str = ""  # the record's run id (labels cloud resources with it)
     overrides: list[str] = field(default_factory=list)  # the command line's overrides (a Vertex job runs them)
+    config_dirs: list[str] = field(default_factory=list)  # its --config-dir folders (a Vertex job stages them)
 
     def need(self, key: str) -> Any:
         """An object an earlier step must have produced (a clear error if the plan is wrong)."""

@@ -145,8 +145,11 @@ class Supervisor:
             if events_write is not None:
                 os.close(events_write)
         assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(spec.stdin)
-        proc.stdin.close()
+        try:
+            proc.stdin.write(spec.stdin)
+            proc.stdin.close()
+        except BrokenPipeError:  # it died before reading its job (e.g. a Python that cannot start): its exit
+            pass  # code is what the supervision loop reports, as for any task that fails
         log = None
         if self.cluster:
             path = self.record.run_dir / "logs" / f"{spec.name.replace(':', '-')}.log"
@@ -389,7 +392,8 @@ def server_command() -> list[str]:
 
 
 def job_input(run_dir: Path, config: dict[str, Any], plan: list[str], run_id: str = "",
-              overrides: list[str] | None = None) -> bytes:
-    """The child's stdin. `overrides` as typed (not redacted): a Vertex job's replicas run them again."""
+              overrides: list[str] | None = None, config_dirs: list[str] | None = None) -> bytes:
+    """The child's stdin. `overrides` as typed (not redacted) and the --config-dir folders: a Vertex job's
+    replicas run them again."""
     return json.dumps({"run_dir": str(run_dir), "config": config, "plan": plan, "run_id": run_id,
-                       "overrides": overrides or []}).encode()
+                       "overrides": overrides or [], "config_dirs": config_dirs or []}).encode()
