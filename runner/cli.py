@@ -71,6 +71,10 @@ def main() -> None:
     if help_text.wants_help(sys.argv[1:]):
         print(help_text.render(_conf_dir(), sys.argv[1:]))
         return
+    if os.environ.get(vertex_env.PROJECT_ENV) and vertex_env.inside_vertex():  # the user's staged project
+        from tasks.vertex.replica_project import enter
+
+        enter(os.environ[vertex_env.PROJECT_ENV])
     if vertex_env.in_trial():  # Vertex appends a tuning trial's values as --<parameter id>=<value>
         flags = {o.lstrip("-") for a in hydra_utils.get_args_parser()._actions for o in a.option_strings}
         sys.argv[1:] = vertex_env.trial_overrides(sys.argv[1:], flags)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks import cloud_auth
+from tasks.core import project_files
 from tasks.core import vertex_catalog as catalog
 from tasks.export import existing_versions
 from tasks.vertex import client
@@ -24,28 +25,42 @@ def _machine(target: Any) -> str:
     return f"{target.machine_type}{gpu}"
 
 
-def lines(config: Any, run_id: str, overrides: list[str]) -> list[str]:
+def lines(config: Any, run_id: str, overrides: list[str], config_dirs: list[str] | None = None) -> list[str]:
     """What `cloud.dry_run=true` prints for this config."""
-    return vertex_job_lines(config, run_id, overrides) if config.cluster.name == "vertex" else deployment_lines(config, run_id)
+    if config.cluster.name == "vertex":
+        return vertex_job_lines(config, run_id, overrides, config_dirs or [])
+    return deployment_lines(config, run_id)
 
 
-def vertex_job_lines(config: Any, run_id: str, overrides: list[str]) -> list[str]:
+def vertex_job_lines(config: Any, run_id: str, overrides: list[str], config_dirs: list[str]) -> list[str]:
     """cluster=vertex (and sweep=vertex): the job spec the run would submit, then what follows it."""
     from tasks.vertex import training_spec
+    from tasks.vertex.staging_rules import plan_of, requirement_lines
 
     cloud, tuning = config.cloud, config.tuning
     labels = client.labels(cloud, run_id, config.model_name)
     tune = config.job.value == "tune"
+    project = plan_of(config, config_dirs)
     spec = training_spec.job_spec(config, overrides, run_id, labels,
                                   display_name=f"{tuning.display_name}-trial" if tune else None,
-                                  trial_keys=tuple(tuning.space()) if tune else None)
+                                  trial_keys=tuple(tuning.space()) if tune else None,
+                                  project=project if project.files else None)
+    requires = [line for _, line in requirement_lines(config.cluster.requirements)[0]]
     parent = f"projects/{cloud.project}/locations/{cloud.region}"
     what = "hyperparameterTuningJobs" if tune else "customJobs"
     lines = ["tfrun dry run (cloud.dry_run=true): nothing is packaged, created or sent; the run would",
              f"  1. bucket      gs://{cloud.bucket} in {cloud.region}: used if it exists, else created",
              f"  2. stage       {spec.staging_dir}: "
              + (f"{spec.package_uri.rsplit('/', 1)[-1]} (this tfrun, versions pinned), requirements.txt, "
-                if spec.uses_package else "") + "config.yaml, overrides.json",
+                if spec.uses_package else "") + "config.yaml, overrides.json"]
+    if project.files:
+        lines.append(f"                 project.tar.gz + project.json: {project.describe()}")
+        lines += [f"                   {f.name} ({project_files.megabytes(f.bytes)})" for f in project.files[:12]]
+        if len(project.files) > 12:
+            lines.append(f"                   ... and {len(project.files) - 12} more (project.json lists them all)")
+    if requires:
+        lines.append(f"                 requirements (installed with tfrun's pinned set): {', '.join(requires)}")
+    lines += [
              f"  3. submit      {parent}/{what}/<id assigned by Vertex> display name "
              f"{tuning.display_name if tune else spec.display_name!r}"]
     if tune:

@@ -47,8 +47,9 @@ def run_job(cfg: DictConfig) -> float:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     overrides = list(hydra_cfg.overrides.task)
+    user_dirs = config_dirs.command_line_dirs(hydra_cfg)
     try:
-        config = validate(cfg, multirun, config_dirs.command_line_dirs(hydra_cfg))
+        config = validate(cfg, multirun, user_dirs)
     except ConfigError as err:
         report_config_error(err)
         if multirun:  # the sweep goes on; this job's record says why it did not run
@@ -62,10 +63,12 @@ def run_job(cfg: DictConfig) -> float:
     if config.cloud.enabled and config.cloud.dry_run:
         from runner import dry_run
 
-        print("\n".join(dry_run.lines(config, _run_id(), overrides)), flush=True)
+        print("\n".join(dry_run.lines(config, _run_id(), overrides, user_dirs)), flush=True)
         _remove_if_only_hydra(run_dir)
         return FAILED_METRIC
-    from runner.processes import execute  # see the module docstring: only for a valid config
+    from runner.processes import (
+        execute,  # see the module docstring: only for a valid config
+    )
 
-    metric = execute.run(cfg, config, run_dir, _run_id(), overrides, multirun)
+    metric = execute.run(cfg, config, run_dir, _run_id(), overrides, multirun, user_dirs)
     return FAILED_METRIC if metric is None else metric

@@ -57,7 +57,11 @@ def validate(cfg: DictConfig, multirun: bool = False, user_config_dirs: tuple[st
     problems += list(user_nodes.callback_problems(config.train.extra_callbacks))
     problems += list(user_nodes.retargeted_problems(config))
     problems += list(cross_group_problems(config)) + list(cross_problems(config)) + list(cloud_problems(config))
-    problems += list(vertex_training_problems(config, multirun, list(user_config_dirs)))
+    problems += list(vertex_training_problems(config, multirun))
+    if config.cluster.name == "vertex" and not problems:  # walks the project: only for an otherwise valid config
+        from tasks.vertex.staging_rules import staging_problems
+
+        problems += list(staging_problems(config, list(user_config_dirs)))
     if problems:
         raise ConfigError(problems)
     return config

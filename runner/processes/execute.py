@@ -30,7 +30,7 @@ EXIT_CODES = {"succeeded": 0, "failed": 1, "interrupted": 130}
 
 
 def run(cfg: DictConfig, config: Config, run_dir: Path, run_id: str, overrides: list[str],
-        multirun: bool) -> float | None:
+        multirun: bool, config_dirs: list[str] | None = None) -> float | None:
     """Record and run the job; the optimized metric, or None when the job recorded none."""
     resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[assignment]
     replica = _in_vertex_replica(config)
@@ -57,7 +57,7 @@ def run(cfg: DictConfig, config: Config, run_dir: Path, run_id: str, overrides: 
     print(f"[tfrun] run {record.data['run_id']} in {relative(run_dir)} (plan: {' → '.join(plan)})", flush=True)
     supervisor = Supervisor(
         record,
-        _tasks(config, record, job_input(run_dir, resolved, plan, run_id, overrides),
+        _tasks(config, record, job_input(run_dir, resolved, plan, run_id, overrides, config_dirs),
                warm_allowed=not multirun and not replica),
         timeout_s=config.run.timeout_s,
         stop_grace_s=config.run.stop_grace_s,
@@ -114,7 +114,9 @@ def _in_vertex_replica(config: Config) -> bool:
 def _publish_replica_record(record: Record) -> None:
     """The chief's record goes beside its model in Cloud Storage, where the submitting machine reads it."""
     model_dir = vertex_env.output_dirs()["model"]
-    from tasks.cluster import is_chief  # pure Python: Vertex's chief is the task of type chief
+    from tasks.cluster import (
+        is_chief,  # pure Python: Vertex's chief is the task of type chief
+    )
 
     if not model_dir or not is_chief():
         return

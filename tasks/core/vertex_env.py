@@ -17,6 +17,7 @@ from tasks.core.tf_config import task  # noqa: F401 (this replica's TF_CONFIG ta
 # Hyperparameter ids: Vertex passes each as `--<id>=<value>`; a config key's dots become "__".
 PARAMETER_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 KEY_SEPARATOR = "__"
+PROJECT_ENV = "TFRUN_PROJECT"  # gs:// URI of a staged user project: a replica unpacks it before Hydra starts
 
 
 def inside_vertex(env: Mapping[str, str] | None = None) -> bool:

@@ -90,11 +90,16 @@ def closure(roots: list[str]) -> dict[str, str]:
     return found
 
 
+def own_requirements() -> list[str]:
+    """tfrun's own Requires-Dist (no extras)."""
+    return [r for r in (metadata.distribution(DIST).requires or []) if "extra ==" not in r]
+
+
 def requirements() -> list[str]:
     """The wheel's Requires-Dist: exact pins on 3.11+, pyproject's ranges (TensorFlow still exact) below."""
     from packaging.requirements import Requirement
 
-    own = [r for r in (metadata.distribution(DIST).requires or []) if "extra ==" not in r]
+    own = own_requirements()
     pins = closure(own + list(REPLICA_EXTRAS))
     lines = [f"{name}=={version}{PINNED_PYTHON}" for name, version in sorted(pins.items())
              if name not in EXACT_EVERYWHERE and name != DIST]
@@ -115,10 +120,14 @@ def wheel_name() -> str:
     return f"{DIST}-{metadata.version(DIST)}-py3-none-any.whl"
 
 
-def build_wheel() -> Wheel:
-    """tfrun-<version>-py3-none-any.whl of the running code, in memory."""
+def build_wheel(user_requires: tuple[str, ...] = ()) -> Wheel:
+    """tfrun-<version>-py3-none-any.whl of the running code, in memory.
+
+    `user_requires` (cluster.requirements) join its Requires-Dist, so the pip install of the prebuilt
+    image resolves them together with tfrun's pins: a requirement that conflicts fails the install.
+    """
     version = metadata.version(DIST)
-    requires = requirements()
+    requires = requirements() + list(user_requires)
     info = f"{DIST}-{version}.dist-info"
     meta = "\n".join(["Metadata-Version: 2.1", f"Name: {DIST}", f"Version: {version}",
                       "Summary: tfrun, packaged for a Vertex AI job's replicas", "Requires-Python: >=3.10",

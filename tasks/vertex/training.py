@@ -13,6 +13,7 @@ Everything created is in the ledger the moment it exists (tasks/vertex/resources
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from tasks.vertex.resources import Resource
 from tasks.vertex.steps import VertexRun, ensure_bucket, model_step, vertex_run
 
 STATE = "vertex_training"
+PROJECT_STATE = "vertex_project"  # the staged ProjectPlan (tasks.core.project_files) and its manifest
 CANCEL_WAIT_S = 60.0
 
 
@@ -54,7 +56,8 @@ class TypedConfig:
 
 
 def job_spec(cfg: Any, ctx: Any, run: VertexRun, **options: Any) -> training_spec.JobSpec:
-    return training_spec.job_spec(TypedConfig(cfg), ctx.overrides, ctx.run_id, run.labels, **options)
+    return training_spec.job_spec(TypedConfig(cfg), ctx.overrides, ctx.run_id, run.labels,
+                                  project=ctx.state.get(PROJECT_STATE), **options)
 
 
 def custom_job(aiplatform: Any, spec: training_spec.JobSpec) -> Any:
@@ -68,8 +71,10 @@ def custom_job(aiplatform: Any, spec: training_spec.JobSpec) -> Any:
 def stage_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
+    from tasks.core import project_files
     from tasks.core.record_io import redact
     from tasks.vertex.package import build_wheel
+    from tasks.vertex.staging_rules import plan_of, requirement_lines
 
     run = vertex_run(cfg, ctx)
     ensure_bucket(run)
@@ -78,19 +83,33 @@ def stage_step(cfg: Any, ctx: Any) -> dict[str, Any]:
                            why="created by this run: the job's code and config (removed with the run's resources)")
     files = {"config.yaml": OmegaConf.to_yaml(OmegaConf.create(redact(OmegaConf.to_container(cfg)))).encode(),
              "overrides.json": json.dumps(training_spec.replica_args(ctx.overrides)).encode()}
-    wheel = build_wheel() if cfg.cluster.container == "prebuilt" else None  # an image brings its own tfrun
+    user_requires = tuple(line for _, line in requirement_lines(cfg.cluster.get("requirements"))[0])
+    wheel = build_wheel(user_requires) if cfg.cluster.container == "prebuilt" else None  # an image brings tfrun
     if wheel is not None:
         files.update({wheel.filename: wheel.data, "requirements.txt": ("\n".join(wheel.requires) + "\n").encode()})
+    project, staged = plan_of(cfg, ctx.config_dirs), None
+    if project.files:
+        archive, manifest = project_files.build(project)
+        files.update({project_files.ARCHIVE: archive, project_files.MANIFEST: project_files.manifest_bytes(manifest)})
+        staged = {"uri": staging + project_files.ARCHIVE, "files": len(project.files), "bytes": manifest["bytes"],
+                  "archive_bytes": len(archive), "sha256": hashlib.sha256(archive).hexdigest(),
+                  "modules": project.modules, "config_dirs": project.config_dirs, "data": project.data}
+        ctx.state[PROJECT_STATE] = project
+        ctx.state[PROJECT_STATE + "_manifest"] = manifest
     for name, data in files.items():
         gcs.write_bytes(run.storage, staging + name, data)  # crc32c checked
     entry.details.update(files=len(files), bytes=sum(len(d) for d in files.values()))
     run.ledger.report(entry)
     ctx.state[STATE] = {"staging": staging}
-    code = (f"{wheel.filename} ({len(wheel.data):,} bytes, {len(wheel.requires)} pinned requirement lines), "
+    code = (f"{wheel.filename} ({len(wheel.data):,} bytes, {len(wheel.requires)} pinned requirement lines"
+            + (f" with {len(user_requires)} of cluster.requirements" if user_requires else "") + "), "
             if wheel else f"(the image {cfg.cluster.tfrun_image or cfg.cluster.container} brings tfrun) ")
-    return {"summary": f"{staging}: {code}config.yaml, overrides.json", "staging": staging,
+    mine = f"{project_files.ARCHIVE} ({project.describe()}), " if staged else ""
+    return {"summary": f"{staging}: {code}{mine}config.yaml, overrides.json", "staging": staging,
             "wheel": None if wheel is None else {"uri": staging + wheel.filename, "sha256": wheel.sha256,
-                                                 "bytes": len(wheel.data), "requirements": len(wheel.requires)}}
+                                                 "bytes": len(wheel.data), "requirements": len(wheel.requires),
+                                                 "user_requirements": list(user_requires)},
+            "project": staged}
 
 
 # --------------------------------------------------------------------------------------------- job
@@ -173,6 +192,30 @@ def chief_record(run: VertexRun, base_output_dir: str) -> dict[str, Any]:
                               "tfrun (cluster=vertex) in every replica?") from None
 
 
+def same_code_as_staged(cfg: Any, record: dict[str, Any], manifest: dict[str, Any] | None) -> None:
+    """The chief ran the user's code that was staged: the same `_target_`s, each from a file whose sha256 is
+    the staged one (tasks.core.project_files). A mismatch fails the run, naming the file."""
+    from tasks.core.project_files import config_targets
+
+    wanted = config_targets(cfg)
+    ran = ((record.get("code") or {}).get("user") or {})
+    if {k: v.get("target") for k, v in ran.items()} != wanted:
+        raise VertexJobFailed(f"the chief ran other code than this run names: targets {sorted(ran)} "
+                              f"vs {sorted(wanted)}")
+    staged = {f["path"]: f["sha256"] for f in (manifest or {}).get("files", [])}
+    modules = (manifest or {}).get("modules", {})
+    for key, entry in ran.items():
+        file, top = entry.get("file"), str(entry.get("target")).split(".", 1)[0]
+        if top not in modules:
+            continue  # an installed package (cluster.requirements), not the project's code
+        if file not in staged:
+            raise VertexJobFailed(f"{key}: the chief imported {entry.get('target')} from {file}, which is not "
+                                  "in the staged project")
+        if staged[file] != entry.get("sha256"):
+            raise VertexJobFailed(f"{key}: the chief's {file} has sha256 {str(entry.get('sha256'))[:12]}, the "
+                                  f"staged file {staged[file][:12]}: not the code this run staged")
+
+
 def _export_artifact(record: dict[str, Any]) -> dict[str, Any]:
     found = [a for a in record.get("artifacts", []) if a.get("kind") == "saved_model"]
     if not found:
@@ -229,6 +272,7 @@ def result_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         error = record.get("error") or {}
         raise VertexJobFailed(f"the chief's run ended {record.get('status')}: {error.get('type')}: "
                               f"{error.get('message')}")
+    same_code_as_staged(cfg, record, ctx.state.get(PROJECT_STATE + "_manifest"))
     artifact = _export_artifact(record)
     model_uri = state["base_output_dir"] + "model/"
     export = download_model(cfg, run, model_uri, artifact["sha256"])

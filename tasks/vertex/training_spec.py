@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from tasks.core import project_files
 from tasks.core import vertex_catalog as catalog
+from tasks.core.vertex_env import PROJECT_ENV
 
 PYTHON_MODULE = "runner.cli"  # `python -m runner.cli ARGS` is `tfrun ARGS`
 PARENT_RUN_ENV = "TFRUN_PARENT_RUN"  # the submitting run's id, in every replica's record
@@ -49,6 +51,17 @@ def replica_args(overrides: list[str], *, trial_keys: Optional[tuple[str, ...]] 
     if trial_keys is not None and not any(o.startswith("cluster=") for o in out):
         out.insert(0, "cluster=vertex")
     return out
+
+
+def project_args(args: list[str], project: Any) -> list[str]:
+    """A replica's arguments for the staged project (tasks.core.project_files): the --config-dir folders
+    by their place in the archive, and the data keys whose files moved there."""
+    if project is None:
+        return args
+    moved = set(project.data)
+    kept = [a for a in args if a.split("=", 1)[0].lstrip("+~") not in moved]
+    return ([f"--config-dir={name}" for name in project.config_dirs.values()] + kept
+            + [f"++{key}={value}" for key, value in sorted(project.data.items())])
 
 
 @dataclass
@@ -111,8 +124,9 @@ def training_image(cluster: Any, region: str, gpu: bool) -> str:
 
 
 def job_spec(config: Any, overrides: list[str], run_id: str, labels: dict[str, str], *,
-             display_name: Optional[str] = None, trial_keys: Optional[tuple[str, ...]] = None) -> JobSpec:
-    """The CustomJob (or a tuning job's trial job) of this config."""
+             display_name: Optional[str] = None, trial_keys: Optional[tuple[str, ...]] = None,
+             project: Any = None) -> JobSpec:
+    """The CustomJob (or a tuning job's trial job) of this config; `project`: the staged ProjectPlan, if any."""
     cluster, cloud = config.cluster, config.cloud
     tpu = cluster.machine_type in catalog.TPU_MACHINES
     gpu = cluster.accelerator_type is not None and not tpu
@@ -134,7 +148,9 @@ def job_spec(config: Any, overrides: list[str], run_id: str, labels: dict[str, s
     return JobSpec(display_name=display_name or f"{config.model_name}-{run_id}", pools=pools, image=image,
                    uses_package=cluster.container == "prebuilt",
                    package_uri=f"{staging}{wheel_name()}",
-                   args=replica_args(overrides, trial_keys=trial_keys), env={PARENT_RUN_ENV: run_id},
+                   args=project_args(replica_args(overrides, trial_keys=trial_keys), project),
+                   env={PARENT_RUN_ENV: run_id,
+                        **({PROJECT_ENV: staging + project_files.ARCHIVE} if project and project.files else {})},
                    base_output_dir=base_output_dir(cloud, config.model_name, run_id), staging_dir=staging,
                    labels=labels, restart_job_on_worker_restart=cluster.restarts_together(config.strategy.name),
                    timeout_s=config.run.timeout_s, service_account=cluster.service_account, notes=notes)
@@ -153,7 +169,9 @@ def describe(spec: JobSpec) -> list[str]:
     lines += [f"image       {spec.image}", f"command     {how}", f"args        {' '.join(spec.args) or '(none)'}",
               f"output      {spec.base_output_dir} (AIP_MODEL_DIR model/, AIP_CHECKPOINT_DIR checkpoints/, "
               "AIP_TENSORBOARD_LOG_DIR logs/)",
-              f"staging     {spec.staging_dir} (the wheel, its requirements and the composed config)",
+              f"staging     {spec.staging_dir} (the wheel, its requirements and the composed config"
+              + (f"; the project, unpacked by every replica before tfrun starts: {spec.env[PROJECT_ENV]})"
+                 if PROJECT_ENV in spec.env else ")"),
               f"scheduling  restart_job_on_worker_restart={spec.restart_job_on_worker_restart}, timeout "
               + (f"{spec.timeout_s:g} s (run.timeout_s)" if spec.timeout_s else "Vertex's default of 7 days "
                  "(set run.timeout_s to bound the cost)"),

@@ -121,6 +121,13 @@ def _trial_values(trial: Any, keys: dict[str, str]) -> list[str]:
     return out
 
 
+def _config_dir_args(ctx: Any) -> list[str]:
+    """The sweep's --config-dir folders, as a local rerun of a trial needs them (relative to here)."""
+    import os
+
+    return [f"--config-dir={os.path.relpath(d)}" for d in ctx.config_dirs]
+
+
 def _failed_record(cfg: Any, trial: Any, overrides: list[str], reason: str, job: str) -> dict[str, Any]:
     return {"schema_version": 1, "run_id": f"trial-{trial.id}", "job": "train", "status": "failed",
             "command": {"argv": ["tfrun", *overrides], "overrides": overrides},
@@ -150,13 +157,15 @@ def trials_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         if record is not None:
             given = [o for o in record["command"]["overrides"] if o.split("=", 1)[0] in keys.values()]
             overrides = local_overrides(cfg, ctx.overrides, given or values)
-            record = {**record, "command": {"argv": ["tfrun", *overrides], "overrides": overrides}}
+            record = {**record, "command": {"argv": ["tfrun", *_config_dir_args(ctx), *overrides],
+                                            "overrides": overrides}}
             if not succeeded and record.get("status") == "succeeded":  # the chief ended well, Vertex says not
                 record.update(status="failed", error={"type": "TrialFailed", "message": trial.infeasible_reason})
         else:
             overrides = local_overrides(cfg, ctx.overrides, values)
             record = _failed_record(cfg, trial, overrides, trial.infeasible_reason or "the trial wrote no record",
                                     job.resource_name)
+            record["command"]["argv"][1:1] = _config_dir_args(ctx)
         record["vertex_trial"] = {"job": job.resource_name, "trial": trial.id, "record": uri,
                                   "state": TRIAL_STATES.get(int(trial.state), "?"),
                                   "final_measurement": [{"metric": m.metric_id, "value": m.value}

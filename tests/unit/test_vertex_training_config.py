@@ -16,7 +16,6 @@ import pytest
 from tasks.core import vertex_env
 from runner.config.validate import validate
 from tasks.vertex import training_spec
-from tests.helpers import ROOT
 from tests.helpers import assert_rejected_offline, offline_tfrun
 
 GCP = ["cloud=gcp", "cloud.project=my-project", "cloud.bucket=my-models"]
@@ -50,8 +49,6 @@ BAD_VERTEX_CONFIGS = [
     pytest.param([*VERTEX, "cloud.region=australia-southeast1"], ["cloud.region", "cluster.container"],
                  id="region-without-prebuilt-training-images"),
     pytest.param(["sweep=vertex", *GCP], ["sweep", "vertex", "tfrun -m sweep=vertex"], id="tune-without-multirun"),
-    pytest.param(["--config-dir", str(ROOT / "examples"), *VERTEX], ["--config-dir", "examples", "not your folder"],
-                 id="user-config-dir"),
 ]
 
 BAD_TUNING_CONFIGS = [

@@ -45,6 +45,10 @@ class VertexCluster(ClusterConfig):
     poll_interval_s: float = 10.0  # how often the job's state is read
     serving_container: str = "prebuilt"  # the Model registered from the job: prebuilt | an image URI
     service_account: Optional[str] = None  # the replicas' identity (null = Vertex's default)
+    # The user's project (tasks.core.project_files): code, --config-dir folders and data files go with the job.
+    max_stage_mb: int = 256  # over this, the run stops before uploading (naming the largest files)
+    stage_data: bool = True  # local files named by data keys travel with the job (false: they must be gs://)
+    requirements: Any = None  # pip requirements for the replicas: a list of strings or a requirements file
 
     def problems(self) -> Iterator[Problem]:
         yield from super().problems()
@@ -281,13 +285,14 @@ def _has_key(config: Any, dotted: str) -> bool:
             node = node[part]
         elif hasattr(node, "__dataclass_fields__") and part in node.__dataclass_fields__:
             node = getattr(node, part)
+        elif isinstance(getattr(node, "params", None), dict) and part in node.params:  # a user node's own keys
+            node = node.params[part]
         else:
             return False
     return not isinstance(node, dict) and not hasattr(node, "__dataclass_fields__")
 
 
-def vertex_training_problems(config: Any, multirun: bool = True, user_config_dirs: Optional[list[str]] = None
-                             ) -> Iterator[Problem]:
+def vertex_training_problems(config: Any, multirun: bool = True) -> Iterator[Problem]:
     """Rules across cluster=vertex, sweep=vertex and the other groups."""
     cluster, strategy, tuning, cloud = config.cluster, config.strategy, config.tuning, config.cloud
     tune = config.job.value == "tune"
@@ -312,15 +317,6 @@ def vertex_training_problems(config: Any, multirun: bool = True, user_config_dir
     if not cloud.enabled:
         yield Problem("cloud", cloud.name, "gcp with cluster=vertex: set cloud=gcp cloud.project=... "
                                            "cloud.bucket=... (the job's code, checkpoints and model go there)")
-    for folder in user_config_dirs or []:
-        yield Problem("--config-dir", folder, "no --config-dir with cluster=vertex: the job stages tfrun's own "
-                      "configs, not your folder (use tfrun's options and overrides, or cluster=local / tf_config)")
-    for group in ("data", "model"):
-        target = str(getattr(getattr(config, group), "_target_", "") or "")
-        if target and not target.startswith("tasks."):
-            yield Problem(f"{group}._target_", target, f"one of tfrun's own {group} options with cluster=vertex: "
-                          "the job stages tfrun itself, not your modules (train your own code with "
-                          "cluster=local or tf_config)")
     if tune and config.target.name != "none":
         yield Problem("target", config.target.name, "none with sweep=vertex (trials are not deployed: deploy the "
                                                     "best trial with its reproduce line and target=...)")
