@@ -199,6 +199,7 @@ def plan(root: Path, targets: Iterable[str], config_dirs: Iterable[str], data_pa
     outside = 0
 
     def add(source: Path, name: str, use_ignore: bool) -> None:
+        source = source.resolve()
         inside = _under(source, root)  # the project's .gitignore speaks of its own folder only
         for path in walk(source, root if inside else source, ignore if use_ignore and inside else None):
             rel = path.relative_to(source).as_posix() if source.is_dir() else ""

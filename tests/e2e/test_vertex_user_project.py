@@ -129,3 +129,33 @@ def test_tuning_over_the_projects_own_key_and_its_best_line_reproduces_here(proj
     here = read_record(project / "runs" / "best")
     assert here["metrics"]["final"]["holdout_accuracy"] == best["metric"]
     assert here["weights_sha256"] == trial["weights_sha256"]
+
+
+def test_the_streaming_example_trains_on_two_replicas_from_its_staged_tfrecord_files(
+        tmp_path_factory: pytest.TempPathFactory, fake_vertex: Any, gcs_emulator: Any):
+    """Done when 2: examples/streaming's TFRecord shards (data.folder=data, listed in its .gitignore) travel with
+    the job as data, and a chief and a worker train on them with strategy=multi_worker."""
+    import sys
+
+    root = copy_example("streaming", tmp_path_factory.mktemp("user") / "streaming")
+    subprocess.run([sys.executable, "-c", "from pathlib import Path; from streamlab.data import _prepare; "
+                    "_prepare(Path('data').resolve(), 4)"], cwd=root, env=command_env(), check=True, timeout=120)
+    proc = run(["--config-dir", "conf", "experiment=streaming", "cluster=vertex", "strategy=multi_worker",
+                "cluster.workers=2", *FAST, *cloud_args(fake_vertex, gcs_emulator, "e2e-user-stream"),
+                "hydra.run.dir=runs/stream"], root)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    record = read_record(root / "runs" / "stream")
+    staged = next(s["result"] for s in record["steps"] if s["name"] == "vertex_stage")["project"]
+    assert staged["modules"] == {"streamlab": "streamlab"} and staged["data"] == {}, "data/ is where it was"
+    job = next(r for r in record["cloud_resources"] if r["kind"] == "custom_job")
+    replicas = {r["name"]: r for r in fake_vertex.replicas(job["name"])}
+    assert set(replicas) == {"workerpool0-0", "workerpool1-0"}
+    local = sorted(p.name for p in (root / "data").iterdir())
+    for replica in replicas.values():
+        unpacked = Path(replica["workdir"]) / "project" / "data"
+        assert sorted(p.name for p in unpacked.iterdir()) == local, "each replica reads the staged shards"
+        assert (unpacked / "holdout.npz").read_bytes() == (root / "data" / "holdout.npz").read_bytes()
+    result = next(s["result"] for s in record["steps"] if s["name"] == "vertex_job_result")
+    assert result["chief"]["cluster"]["task"]["type"] == "chief"
+    assert record["metrics"]["final"]["holdout_accuracy"] > 0.5

@@ -65,6 +65,8 @@ def test_files_outside_the_project_go_under_outside_and_data_is_staged_despite_g
     assert plan.config_dirs == {str(elsewhere): "_outside/1/conf"}
     assert plan.data == {"data.other": "solo.py"}, "a relative path inside the project is not rewritten"
     assert {"data.log", "_outside/1/conf/x.yaml", "solo.py"} == {f.name for f in plan.files}
+    folder = project_files.plan(project, [], [], {"data.folder": "lab/sub"})  # a relative folder, as given
+    assert [f.name for f in folder.files] == ["lab/sub/f.py"] and folder.data == {}
 
 
 def test_the_archive_is_deterministic_and_unpacks_only_what_its_manifest_vouches_for(project: Path,
