@@ -49,7 +49,7 @@ def run_job(cfg: DictConfig) -> float:
     overrides = list(hydra_cfg.overrides.task)
     user_dirs = config_dirs.command_line_dirs(hydra_cfg)
     try:
-        config = validate(cfg, multirun, user_dirs)
+        config = validate(cfg, multirun, user_dirs, config_dirs.searchpath_dirs(hydra_cfg))
     except ConfigError as err:
         report_config_error(err)
         if multirun:  # the sweep goes on; this job's record says why it did not run

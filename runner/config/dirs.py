@@ -40,3 +40,9 @@ def from_multirun(manifest: Any) -> list[str]:
 def command_line_dirs(hydra_cfg: Any) -> list[str]:
     """Config folders a run was given with --config-dir (its `hydra` node; a Vertex replica would not have them)."""
     return [s.path for s in hydra_cfg.runtime.config_sources if s.provider == "command-line" and s.schema == "file"]
+
+
+def searchpath_dirs(hydra_cfg: Any) -> list[str]:
+    """Folders added with hydra.searchpath (file://), which a Vertex job does not stage."""
+    return [s.path for s in hydra_cfg.runtime.config_sources
+            if str(s.provider).startswith("hydra.searchpath") and s.schema == "file"]

@@ -44,7 +44,8 @@ def cross_group_problems(config: Config) -> Iterator[Problem]:
                       f"{config.train.callbacks.early_stopping.monitor}")
 
 
-def validate(cfg: DictConfig, multirun: bool = False, user_config_dirs: tuple[str, ...] | list[str] = ()) -> Config:
+def validate(cfg: DictConfig, multirun: bool = False, user_config_dirs: tuple[str, ...] | list[str] = (),
+             searchpath_dirs: tuple[str, ...] | list[str] = ()) -> Config:
     """Return the typed config, or raise ConfigError naming every bad value."""
     user_nodes.complete(cfg)  # a user's model/data node: default name and split keys
     try:
@@ -62,6 +63,8 @@ def validate(cfg: DictConfig, multirun: bool = False, user_config_dirs: tuple[st
         from tasks.vertex.staging_rules import staging_problems
 
         problems += list(staging_problems(config, list(user_config_dirs)))
+        problems += [Problem("hydra.searchpath", f"file://{d}", "--config-dir with cluster=vertex (the job stages "
+                             "--config-dir folders, not hydra.searchpath entries)") for d in searchpath_dirs]
     if problems:
         raise ConfigError(problems)
     return config

@@ -136,6 +136,8 @@ BAD_STAGING = [
                  ["train.extra_callbacks[0]", "pytest", "neither in tfrun's pinned set nor in cluster.requirements"],
                  None, id="installed-package-the-replicas-lack"),
     pytest.param(["--config-dir", "no_such_conf"], ["no_such_conf", "not found"], None, id="missing-config-dir"),
+    pytest.param(["hydra.searchpath=[file://PROJECT/my_conf]"], ["hydra.searchpath", "--config-dir with cluster=vertex"],
+                 None, id="searchpath-folder-not-staged"),
 ]
 
 
@@ -150,7 +152,7 @@ def test_bad_staging_input_exits_2_before_any_upload(project: Path, overrides: l
     if setup == "reqs":
         (project / "reqs.txt").write_text("scikit-learn>=1.3\n-e ./lib\n")
     config_dir = overrides[:2] if overrides[0] == "--config-dir" else ["--config-dir", "my_conf"]
-    rest = overrides[2:] if overrides[0] == "--config-dir" else overrides
+    rest = [o.replace("PROJECT", str(project)) for o in (overrides[2:] if overrides[0] == "--config-dir" else overrides)]
     model = [] if any(o.startswith("data=") for o in overrides) else ["model=lab"]
     assert_rejected_offline([*config_dir, *model, *GCP, *rest], [w.replace("BIG", big) for w in words], project)
 
