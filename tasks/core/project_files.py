@@ -57,7 +57,8 @@ class ProjectPlan:
     files: list[StagedFile] = field(default_factory=list)
     modules: dict[str, str] = field(default_factory=dict)  # top-level module -> its path in the archive
     config_dirs: dict[str, str] = field(default_factory=dict)  # as given -> its path in the archive
-    data: dict[str, str] = field(default_factory=dict)  # config key -> its value on the replica
+    data: dict[str, str] = field(default_factory=dict)  # config key -> its new value on the replica (moved files)
+    data_staged: dict[str, str] = field(default_factory=dict)  # config key -> its path in the archive (every one)
     pythonpath: bool = False  # some code came from PYTHONPATH (PYTHONPATH_DIR goes on the replica's path)
 
     @property
@@ -74,8 +75,8 @@ class ProjectPlan:
             parts.append("modules " + ", ".join(sorted(self.modules)))
         if self.config_dirs:
             parts.append("configs " + ", ".join(self.config_dirs.values()))
-        if self.data:
-            parts.append("data " + ", ".join(f"{k}={v}" for k, v in sorted(self.data.items())))
+        if self.data_staged:
+            parts.append("data " + ", ".join(f"{k} -> {v}" for k, v in sorted(self.data_staged.items())))
         return "; ".join(parts)
 
 
@@ -239,6 +240,7 @@ def plan(root: Path, targets: Iterable[str], config_dirs: Iterable[str], data_pa
         if not path.exists():
             raise StagingError(f"{key}={value}: no such file or folder")
         name = place(path)
+        result.data_staged[key] = name
         if name != PurePosixPath(value).as_posix():
             result.data[key] = name  # the replica is told the new place
         add(path, name, use_ignore=False)  # data named in the config travels even if .gitignore lists it

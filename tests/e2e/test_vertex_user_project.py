@@ -77,10 +77,14 @@ def test_the_project_trains_on_a_replica_from_what_was_staged(project: Path, fak
     assert record["metrics"]["final"]["holdout_accuracy"] == chief["metrics"]["final"]["holdout_accuracy"]
     assert next(a for a in record["artifacts"] if a["kind"] == "saved_model")["input"]["name"] == "measurements"
 
+    model = next(r for r in record["cloud_resources"] if r["kind"] == "model")
+    assert model["name"] in [m["name"] for m in fake_vertex.state()["models"]], "the job's model is registered"
+    assert "project.tar.gz (7 file(s)" in out and "modules winelab; configs conf" in out
     cleanup = subprocess.run([str(BIN / "tfrun-records"), "cleanup", "runs/r", "--yes"], cwd=project,
                              env=command_env(), capture_output=True, text=True, timeout=300)
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
     assert not blob_names(gcs_emulator, bucket), blob_names(gcs_emulator, bucket)
+    assert model["name"] not in [m["name"] for m in fake_vertex.state()["models"]]
 
 
 def test_a_local_data_file_travels_and_the_replica_is_told_where(project: Path, fake_vertex: Any,
@@ -148,6 +152,7 @@ def test_the_streaming_example_trains_on_two_replicas_from_its_staged_tfrecord_f
     record = read_record(root / "runs" / "stream")
     staged = next(s["result"] for s in record["steps"] if s["name"] == "vertex_stage")["project"]
     assert staged["modules"] == {"streamlab": "streamlab"} and staged["data"] == {}, "data/ is where it was"
+    assert "data data.folder -> data" in out, "the staged data is named in the stage step's line"
     job = next(r for r in record["cloud_resources"] if r["kind"] == "custom_job")
     replicas = {r["name"]: r for r in fake_vertex.replicas(job["name"])}
     assert set(replicas) == {"workerpool0-0", "workerpool1-0"}
