@@ -286,3 +286,16 @@ def blob_names(gcs_emulator: Any, bucket: str) -> list[str]:
 # ---- Plain commands
 def run_command(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=180)
+
+
+def assert_best_line_reproduces(summary: dict[str, Any], sweep_dir: Path, cwd: Path) -> None:
+    """The sweep summary's best line, run here as printed: the best job's metric and weights again."""
+    best = summary["best"]
+    job = read_record(sweep_dir / best["job"])
+    rerun = subprocess.run(["bash", "-c", best["command"].replace("tfrun", str(BIN / "tfrun"), 1)
+                            + " hydra.run.dir=runs/best"], cwd=cwd, env=command_env(), capture_output=True,
+                           text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    here = read_record(cwd / "runs" / "best")
+    assert here["metrics"]["final"]["holdout_accuracy"] == best["metric"]
+    assert here["weights_sha256"] == job["weights_sha256"]

@@ -297,14 +297,6 @@ def data_paths(config: Any) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------ archive and manifest
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def build(project: ProjectPlan) -> tuple[bytes, dict]:
     """The archive (deterministic: sorted, no times or owners) and its manifest (every file's size and sha256)."""
     buffer = io.BytesIO()

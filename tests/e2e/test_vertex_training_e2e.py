@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import BIN, command_env, read_record
+from tests.helpers import BIN, assert_best_line_reproduces, command_env, read_record
 from tests.helpers import blob_names, cloud_args, storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -154,13 +154,7 @@ def test_tuning_job_summary_and_its_best_line_reproduce_the_best_trial(workdir: 
     assert trial["vertex_trial"]["state"] == "succeeded"
     assert trial["vertex_trial"]["final_measurement"][0]["value"] == pytest.approx(best["metric"])
 
-    rerun = subprocess.run(["bash", "-c", best["command"].replace("tfrun", str(BIN / "tfrun"), 1)
-                            + " hydra.run.dir=runs/best"], cwd=workdir, env=command_env(), capture_output=True,
-                           text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    here = read_record(workdir / "runs" / "best")
-    assert here["metrics"]["final"]["holdout_accuracy"] == best["metric"]
-    assert here["weights_sha256"] == trial["weights_sha256"]
+    assert_best_line_reproduces(summary, workdir / "multi", workdir)
 
 
 def test_a_failed_trial_is_a_failed_row_of_the_summary(workdir: Path, fake_vertex: Any, gcs_emulator: Any):

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.helpers import BIN, blob_names, cloud_args, command_env, copy_example, read_record, storage
+from tests.helpers import BIN, assert_best_line_reproduces, blob_names, cloud_args, command_env, copy_example
+from tests.helpers import read_record, storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -126,13 +127,7 @@ def test_tuning_over_the_projects_own_key_and_its_best_line_reproduces_here(proj
     assert best["command"].startswith("tfrun --config-dir=conf experiment=wine") and "model.units=" in best["command"]
     trial = read_record(project / "multiruns/tune" / best["job"])
     assert trial["code"]["user"]["model"]["target"] == "winelab.models.build"
-    rerun = subprocess.run(["bash", "-c", best["command"].replace("tfrun", str(BIN / "tfrun"), 1)
-                            + " hydra.run.dir=runs/best"], cwd=project, env=command_env(), capture_output=True,
-                           text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    here = read_record(project / "runs" / "best")
-    assert here["metrics"]["final"]["holdout_accuracy"] == best["metric"]
-    assert here["weights_sha256"] == trial["weights_sha256"]
+    assert_best_line_reproduces(summary, project / "multiruns/tune", project)
 
 
 def test_the_streaming_example_trains_on_two_replicas_from_its_staged_tfrecord_files(

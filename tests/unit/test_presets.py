@@ -133,7 +133,7 @@ def test_an_unknown_option_on_the_command_line_says_so(tmp_path: Path):
     proc = tfrun("experiment=digits_tflite_int8", "target=tflight", cwd=tmp_path, timeout=60)
     assert proc.returncode == 2
     assert "  - target='tflight' is not allowed: expected one of none, tflite, tfserving, vertex_batch, " \
-           "vertex_endpoint (given on the command line" in proc.stderr
+           "vertex_endpoint, web (given on the command line" in proc.stderr
 
 
 @pytest.mark.parametrize("body, expected", [

@@ -41,6 +41,7 @@ from tasks.core.schema.targets import (  # noqa: F401 (re-exported)
     TfliteSource,
     TfliteTarget,
     TfservingTarget,
+    WebTarget,
 )
 from tasks.core.schema.vertex import TuningConfig, VertexCluster, vertex_training_problems  # noqa: F401 (re-exported)
 
@@ -380,6 +381,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
 }
 
 SCHEMAS["target"]["tfserving"] = TfservingTarget
+SCHEMAS["target"]["web"] = WebTarget
 
 
 def register() -> None:

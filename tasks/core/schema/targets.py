@@ -262,3 +262,70 @@ class RollbackConfig:
             yield Problem("rollback.url", self.url, "null or a server's REST URL such as http://127.0.0.1:8501")
         if not self.wait_s > 0:
             yield Problem("rollback.wait_s", self.wait_s, "a number of seconds > 0")
+
+
+# ------------------------------------------------------------------- web (TF.js)
+class WebQuantize(Enum):
+    none = "none"  # float32 weights
+    float16 = "float16"  # the converter's --quantize_float16
+    uint8 = "uint8"  # --quantize_uint8 (affine, per weight tensor)
+    uint16 = "uint16"  # --quantize_uint16
+
+
+class WebBackend(Enum):
+    wasm = "wasm"  # TF.js' WebAssembly backend (its .wasm files are in the bundle); cpu if it cannot start
+    cpu = "cpu"  # plain JavaScript
+
+
+WEB_STEPS = ("web_convert", "web_bundle", "web_parity")
+WEB_SETUP = "scripts/web_setup.sh"  # npm ci of tasks/web/js, the converter beside the venv, Debian's chromium
+
+
+@dataclass
+class WebTarget(TargetConfig):
+    """The export as a TF.js graph model in a static web page (installable, offline), checked in a real browser."""
+
+    name: str = "web"
+    steps: List[str] = field(default_factory=lambda: list(WEB_STEPS))
+    quantize: WebQuantize = WebQuantize.none
+    backend: WebBackend = WebBackend.wasm
+    class_names: Optional[List[str]] = None  # the page's words for the classes (default: their ids)
+    parity_atol: float = 1e-5  # max |browser - trained model| over the holdout; argmax must agree on every row
+    parity_examples: Optional[int] = None  # holdout rows the browser predicts (null = all)
+    browser: str = "/usr/bin/chromium"  # Debian's chromium (apt-get install chromium), driven by puppeteer-core
+    node: str = "node"  # Node.js that runs the browser check (tasks/web/js/check.mjs)
+    node_modules: Optional[str] = None  # null = tasks/web/js/node_modules (npm ci)
+    converter: Optional[str] = None  # null = <venv>/tfjs-converter (tensorflowjs, installed beside the pinned set)
+    timeout_s: float = 180.0  # conversion, and the browser check
+
+    def problems(self) -> Iterator[Problem]:
+        yield from at_least("target.parity_atol", self.parity_atol, 0.0)
+        if self.parity_examples is not None:
+            yield from at_least("target.parity_examples", self.parity_examples, 1)
+        if not self.timeout_s > 0:
+            yield Problem("target.timeout_s", self.timeout_s, "a number of seconds > 0")
+        yield from self.tool_problems()
+
+    def tool_problems(self) -> Iterator[Problem]:
+        """What target=web needs on this machine, found before training: one line each, with its install command."""
+        import shutil
+        import sys
+        from pathlib import Path
+
+        from tasks.core.paths import SOURCE_ROOT
+
+        if shutil.which(self.node) is None:
+            yield Problem("target.node", self.node, f"Node.js on PATH (apt-get install nodejs npm), then {WEB_SETUP}")
+        modules = Path(self.node_modules) if self.node_modules else SOURCE_ROOT / "tasks" / "web" / "js" / "node_modules"
+        for package in ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "puppeteer-core"):
+            if not (modules / package / "package.json").is_file():
+                yield Problem("target.node_modules", str(modules), f"the npm packages of tasks/web/js installed "
+                              f"({package} is missing): run {WEB_SETUP} (npm ci)")
+                break
+        if not (os.path.isfile(self.browser) and os.access(self.browser, os.X_OK)):
+            yield Problem("target.browser", self.browser, f"a Chromium executable: apt-get install chromium "
+                          f"({WEB_SETUP} does), or target.browser=PATH")
+        converter = Path(self.converter) if self.converter else Path(sys.prefix) / "tfjs-converter"
+        if not (converter / "tensorflowjs" / "converters" / "converter.py").is_file():
+            yield Problem("target.converter", str(converter), f"the tensorflowjs converter installed there: run "
+                          f"{WEB_SETUP} (pip install --no-deps --target, beside the pinned set)")

@@ -1,0 +1,235 @@
+"""target=web: convert the export to a TF.js graph model, bundle the page, prove in a real browser it predicts
+like the trained model (online, then offline from the service worker's cache).
+
+    web_convert  the tensorflowjs converter (tasks.web.converter, its own folder beside the venv) on the
+                 export's serving signature -> run_dir/web/graph_model/ (model.json + weight shards)
+    web_bundle   the page bundle (tasks.web.bundle) at <models_dir>/<model_name>/<NNNN>.web/, copied into
+                 the run dir; its files and size
+    web_parity   a static server on 127.0.0.1 (free port, stopped by PID) and headless Chromium driven by
+                 puppeteer-core (tasks/web/js/check.mjs) run the holdout through the page's own code; argmax
+                 equal on every row and max |diff| <= target.parity_atol against the trained model, online
+                 and after an offline reload; a screenshot; navigation-to-first-prediction and predict p50
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tasks.core.paths import SOURCE_ROOT
+
+JS = SOURCE_ROOT / "tasks" / "web" / "js"
+STATE = "web"
+DTYPES = {"DT_FLOAT": "float32", "DT_INT32": "int32", "DT_UINT8": "int32", "DT_INT64": "int32"}  # TF.js' view
+
+
+class WebTargetFailed(RuntimeError):
+    """The converter, the page or the browser check failed; the message carries their own words."""
+
+    user_facing = True
+
+
+def _converter_dir(target: Any) -> Path:
+    return Path(target.converter) if target.get("converter") else Path(sys.prefix) / "tfjs-converter"
+
+
+def _tail(text: str, lines: int = 12) -> str:
+    kept = [ln for ln in text.strip().splitlines() if ln.strip() and not re.match(r"^[IWE]\d{4} ", ln)]
+    return "\n".join(kept[-lines:])
+
+
+# ------------------------------------------------------------------------------------------- convert
+def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    from tasks.core.record_io import relative
+
+    target, export = cfg.target, ctx.need("export")
+    out = ctx.run_dir / "web" / "graph_model"
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    quantize = str(target.quantize)
+    args = ["--input_format=tf_saved_model", "--output_format=tfjs_graph_model", "--signature_name=serving_default",
+            "--saved_model_tags=serve", *([f"--quantize_{quantize}=*"] if quantize != "none" else []),
+            str(export["path"]), str(out)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_converter_dir(target)), str(SOURCE_ROOT),
+                                                       os.environ.get("PYTHONPATH", "")]),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "tasks.web.converter", *args], env=env, capture_output=True,
+                          text=True, timeout=float(target.timeout_s))
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0 or not (out / "model.json").is_file():
+        shutil.rmtree(out, ignore_errors=True)
+        raise WebTargetFailed(f"the tensorflowjs converter failed on {relative(export['path'])}:\n"
+                              f"{_tail(proc.stderr + proc.stdout)}")
+    model = json.loads((out / "model.json").read_text())
+    sizes = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
+    ctx.state[STATE] = {"graph_model": out, "model_json": model}
+    return {"summary": f"{relative(out)}: model.json + {len(sizes) - 1} weight shard(s), {sum(sizes.values()):,} "
+                       f"bytes (quantize={quantize}) in {seconds:.1f} s",
+            "path": relative(out), "files": sizes, "bytes": sum(sizes.values()), "quantize": quantize,
+            "seconds": round(seconds, 2), "converter": model.get("convertedBy")}
+
+
+# -------------------------------------------------------------------------------------------- bundle
+def _signature(model_json: dict[str, Any]) -> tuple[str, list[int], str, str, int]:
+    """(input key, shape without batch, TF.js dtype, output key, classes) of the graph model's signature."""
+    signature = model_json["signature"]
+    (name, spec), = signature["inputs"].items()
+    shape = [int(d["size"]) for d in spec["tensorShape"]["dim"]][1:]
+    outputs = signature["outputs"]
+    output = "probabilities" if "probabilities" in outputs else next(iter(outputs))
+    classes = int(outputs[output]["tensorShape"]["dim"][-1]["size"])
+    return name, shape, DTYPES.get(spec["dtype"], "float32"), output, classes
+
+
+def bundle_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    from tasks.core.record_io import relative
+    from tasks.web.bundle import build
+
+    target, export, data, state = cfg.target, ctx.need("export"), ctx.need("data"), ctx.need(STATE)
+    name, shape, dtype, output, n_classes = _signature(state["model_json"])
+    names = list(target.class_names) if target.get("class_names") else [str(i) for i in range(n_classes)]
+    if len(names) != n_classes:
+        raise WebTargetFailed(f"target.class_names has {len(names)} names; the model has {n_classes} classes")
+    version = int(export["version"])
+    examples = [{"x": np.asarray(x).ravel().tolist(), "y": int(y)}
+                for x, y in zip(data.x_holdout[:8], data.y_holdout[:8])]
+    page = {"title": f"{cfg.model_name} {version:04d}", "description": f"tfrun's {cfg.model_name}, version {version}, "
+            "running in this browser with TensorFlow.js", "input": {"name": name, "shape": shape, "dtype": dtype},
+            "output": output, "classes": names, "backend": str(target.backend), "scale": float(data.scale),
+            "examples": examples}
+    node_modules = Path(target.node_modules) if target.get("node_modules") else JS / "node_modules"
+    dest = Path(export["path"]).with_name(f"{version:04d}.web")
+    bundle = build(state["graph_model"], dest, page, node_modules)
+    copy = ctx.run_dir / "web" / "bundle"
+    if copy.exists():
+        shutil.rmtree(copy)
+    shutil.copytree(dest, copy)
+    state.update(bundle=bundle, page=page, served=copy)
+    return {"summary": f"{relative(dest)} ({len(bundle['files'])} files, {bundle['bytes']:,} bytes; copy in "
+                       f"{relative(copy)}): {name} {shape} {dtype} -> {output} ({n_classes} classes), backend "
+                       f"{target.backend}", "path": relative(dest), "copy": relative(copy), "bytes": bundle["bytes"],
+            "files": bundle["files"], "sha256": bundle["sha256"]}
+
+
+# -------------------------------------------------------------------------------------------- parity
+class StaticServer:
+    """`python -m http.server` on 127.0.0.1 and a free port, serving one folder; stopped by its PID."""
+
+    def __init__(self, folder: Path, timeout_s: float = 30.0) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0",
+                                      "--directory", str(folder)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        line = ""
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            line = self.proc.stdout.readline() if self.proc.stdout else ""
+            found = re.search(r"port (\d+)", line)
+            if found:
+                self.url = f"http://127.0.0.1:{found.group(1)}/"
+                return
+        self.stop()
+        raise WebTargetFailed(f"the static server did not start: {line.strip() or 'no output'}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, 15)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, 9)
+                self.proc.wait()
+
+
+def _browser_check(target: Any, url: str, inputs: list[list[float]], screenshot: Path, work: Path) -> dict[str, Any]:
+    job = work / "browser_job.json"
+    job.write_text(json.dumps({"url": url + "index.html", "browser": str(target.browser), "inputs": inputs,
+                               "batch": 64, "screenshot": str(screenshot), "timeout_ms": int(target.timeout_s * 1000)}))
+    node_modules = Path(target.node_modules) if target.get("node_modules") else JS / "node_modules"
+    env = dict(os.environ, NODE_PATH=str(node_modules))
+    proc = subprocess.run([str(target.node), str(JS / "check.mjs"), str(job)], cwd=JS, env=env, capture_output=True,
+                          text=True, timeout=float(target.timeout_s) + 30)
+    job.unlink()
+    try:
+        result = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise WebTargetFailed(f"the browser check failed (exit {proc.returncode}):\n{_tail(proc.stderr + proc.stdout)}") \
+            from None
+    if result.get("error"):
+        raise WebTargetFailed(f"the page failed in {target.browser}: {result['error']}\n"
+                              + "\n".join(result.get("console") or []))
+    return result
+
+
+def _compare(browser: np.ndarray, reference: np.ndarray, atol: float) -> dict[str, Any]:
+    diff = np.abs(browser - reference).max(axis=1)
+    disagree = np.flatnonzero(browser.argmax(axis=1) != reference.argmax(axis=1))
+    worst = np.argsort(-diff)[:5]
+    return {"max_abs_diff": float(diff.max()), "argmax_equal": int(len(browser) - len(disagree)),
+            "examples": int(len(browser)), "within_tolerance": bool(diff.max() <= atol),
+            "worst_rows": [{"row": int(i), "abs_diff": float(diff[i])} for i in worst],
+            "argmax_differs_on_rows": disagree[:20].tolist(),
+            "passed": bool(diff.max() <= atol and len(disagree) == 0)}
+
+
+def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    from tasks.core.record_io import relative
+    from tasks.parity import trained_predictions
+
+    target, data, state = cfg.target, ctx.need("data"), ctx.need(STATE)
+    n = min(int(target.parity_examples or len(data.x_holdout)), len(data.x_holdout))
+    x = np.asarray(data.x_holdout[:n])
+    reference = trained_predictions(ctx.need("model"), x, int(cfg.train.batch_size))
+    inputs = [row.ravel().tolist() for row in x]
+    screenshot = ctx.run_dir / "web" / "screenshot.png"
+    server = StaticServer(state["served"])
+    try:
+        result = _browser_check(target, server.url, inputs, screenshot, ctx.run_dir / "web")
+    finally:
+        server.stop()
+    atol = float(target.parity_atol)
+    online = _compare(np.asarray(result["probabilities"], dtype=np.float32), reference, atol)
+    offline = _compare(np.asarray(result["offline"]["probabilities"], dtype=np.float32), reference, atol)
+    timings = {"web_first_prediction_ms": float(result["first_prediction_ms"]),
+               "web_predict_p50_ms_batch_1": round(float(result["p50_ms"]["batch_1"]), 3),
+               "web_predict_p50_ms_batch_64": round(float(result["p50_ms"]["batch_64"]), 3)}
+    report = {"online": online, "offline": {**offline, "served_by_service_worker": result["offline"]["controlled"]},
+              "backend": result["backend"], "tolerance": atol, "foreign_requests": result["foreign_requests"],
+              "screenshot": relative(screenshot), "shown": result.get("shown"), "browser": str(target.browser),
+              **timings}
+    bundle = state["bundle"]
+    artifact = {"kind": "web_bundle", "path": relative(bundle["path"]), "model_name": cfg.model_name,
+                "version": int(ctx.need("export")["version"]), "bytes": bundle["bytes"], "files": len(bundle["files"]),
+                "sha256": bundle["sha256"], "quantize": str(target.quantize), "screenshot": relative(screenshot),
+                "parity": report}
+    problems = []
+    if result["foreign_requests"]:
+        problems.append(f"the page asked other hosts: {', '.join(result['foreign_requests'][:3])}")
+    for when, check in (("online", online), ("offline", offline)):
+        if not check["passed"]:
+            rows = ", ".join(f"{w['row']} ({w['abs_diff']:.2e})" for w in check["worst_rows"][:3])
+            problems.append(f"{when}: max |diff| {check['max_abs_diff']:.2e} > target.parity_atol={atol:g} or argmax "
+                            f"differs on {check['examples'] - check['argmax_equal']} row(s); worst rows {rows}")
+    if not result["offline"]["controlled"]:
+        problems.append("offline: the reloaded page was not served by the service worker")
+    if problems:
+        raise WebTargetFailed("the page does not predict like the trained model in the browser: "
+                              + "; ".join(problems) + f" (screenshot {relative(screenshot)})")
+    metrics = {"web_max_abs_diff": online["max_abs_diff"], "web_bundle_bytes": bundle["bytes"], **timings}
+    return {"summary": f"{result['backend']} backend in {Path(str(target.browser)).name}: argmax equal on {n}/{n}, "
+                       f"max |diff| {online['max_abs_diff']:.1e} (offline reload: {offline['max_abs_diff']:.1e}, "
+                       f"from the service worker); first prediction {timings['web_first_prediction_ms']:.0f} ms, "
+                       f"p50 {timings['web_predict_p50_ms_batch_1']:.2f} ms (batch 1) / "
+                       f"{timings['web_predict_p50_ms_batch_64']:.2f} ms (batch 64); {relative(screenshot)}",
+            "metrics": metrics, "timing_metrics": list(timings), "artifacts": [artifact],
+            "deployments": [{"kind": "web", "path": relative(bundle["path"]), "status": "checked", "parity": report}]}

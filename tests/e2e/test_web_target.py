@@ -1,0 +1,71 @@
+"""target=web through the real tfrun command: the page bundle predicts like the trained model in headless
+Chromium (Debian's, driven by puppeteer-core), online and after an offline reload from its service worker."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers import read_record, tfrun
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+QUICK = ["train.epochs=3", "train.verbose=0", "train.callbacks.tensorboard=false"]
+
+
+def _web(record: dict) -> tuple[dict, dict]:
+    artifact = next(a for a in record["artifacts"] if a["kind"] == "web_bundle")
+    parity = next(s["result"] for s in record["steps"] if s["name"] == "web_parity")
+    return artifact, parity
+
+
+def _assert_checked(workdir: Path, record: dict, version_dir: str) -> dict:
+    assert record["status"] == "succeeded", record.get("error")
+    artifact, step = _web(record)
+    report = artifact["parity"]
+    for when in ("online", "offline"):
+        assert report[when]["passed"] and report[when]["argmax_equal"] == report[when]["examples"], report[when]
+        assert report[when]["max_abs_diff"] <= 1e-5
+    assert report["offline"]["served_by_service_worker"], "the offline reload came from the service worker"
+    assert report["foreign_requests"] == [], "nothing is fetched from another host"
+    assert artifact["path"] == f"{version_dir}.web" and artifact["bytes"] > 1_000_000
+    bundle = workdir / artifact["path"]
+    for name in ("index.html", "app.js", "sw.js", "manifest.webmanifest", "icon-192.png", "model.json", "tf.min.js",
+                 "tf-backend-wasm.min.js", "tfjs-backend-wasm-simd.wasm", "page.json"):
+        assert (bundle / name).is_file(), name
+    for name in ("index.html", "app.js", "sw.js"):  # the page's own code names no other host
+        assert not re.search(r"https?://", (bundle / name).read_text()), name
+    shot = workdir / artifact["screenshot"]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5_000
+    metrics = record["metrics"]["final"]
+    assert metrics["web_bundle_bytes"] == artifact["bytes"] and metrics["web_first_prediction_ms"] > 0
+    assert metrics["web_predict_p50_ms_batch_1"] > 0 and metrics["web_predict_p50_ms_batch_64"] > 0
+    return report
+
+
+def test_the_digits_mlp_predicts_like_the_trained_model_in_the_browser(workdir: Path):
+    proc = tfrun("target=web", *QUICK, "hydra.run.dir=runs/web", cwd=workdir, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    record = read_record(workdir / "runs/web")
+    report = _assert_checked(workdir, record, "models/digits_mlp/0001")
+    assert report["backend"] == "wasm" and report["online"]["examples"] == 360
+    assert "argmax equal on 360/360" in proc.stdout and "from the service worker" in proc.stdout
+
+
+def test_a_cnn_with_uint8_input_is_fed_int32_and_names_its_classes(workdir: Path):
+    rng = np.random.default_rng(1)
+    y = np.arange(400) % 4
+    x = (rng.integers(0, 40, (400, 28, 28)) + y[:, None, None] * 50).astype("uint8").reshape(400, -1)
+    np.savez(workdir / "flat.npz", x=x, y=y)
+    proc = tfrun("model=cnn", "model.filters=[4]", "data=files", "data.path=flat.npz", "data.image_shape=[28,28]",
+                 "target=web", "target.class_names=[dim,low,mid,bright]", *QUICK, "hydra.run.dir=runs/cnn",
+                 cwd=workdir, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    record = read_record(workdir / "runs/cnn")
+    _assert_checked(workdir, record, "models/files_cnn/0001")
+    bundle = next(s["result"] for s in record["steps"] if s["name"] == "web_bundle")
+    assert "[28, 28] int32" in bundle["summary"], "TF.js sees the uint8 input as int32"
+    assert any(word in _web(record)[0]["parity"]["shown"] for word in ("dim", "low", "mid", "bright"))
