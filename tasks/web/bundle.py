@@ -24,6 +24,7 @@ LIBRARIES = {  # bundle name -> file in node_modules (tasks/web/js/package.json 
     "tfjs-backend-wasm-simd.wasm": "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm",
     "tfjs-backend-wasm-threaded-simd.wasm": "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm",
 }
+TFLITE = "@tensorflow/tfjs-tflite"  # format=tflite: its script and its wasm runtime (every file of wasm/)
 THEME = (31, 78, 121)  # the icons' and the manifest's colour
 
 
@@ -53,12 +54,21 @@ def build(model_dir: Path, dest: Path, page: dict[str, Any], node_modules: Path 
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
-        for item in sorted(model_dir.iterdir()):
-            shutil.copy2(item, tmp / item.name)
+        scripts = ["tf.min.js", "tf-backend-wasm.min.js"]
+        if model_dir.is_file():  # a .tflite file
+            shutil.copy2(model_dir, tmp / "model.tflite")
+            shutil.copy2(node_modules / TFLITE / "dist" / "tf-tflite.min.js", tmp / "tf-tflite.min.js")
+            for item in sorted((node_modules / TFLITE / "wasm").iterdir()):
+                shutil.copy2(item, tmp / item.name)
+            scripts.append("tf-tflite.min.js")
+        else:
+            for item in sorted(model_dir.iterdir()):
+                shutil.copy2(item, tmp / item.name)
         for name, source in LIBRARIES.items():
             shutil.copy2(node_modules / source, tmp / name)
-        for name in ("index.html", "app.js"):
-            shutil.copy2(PAGE / name, tmp / name)
+        shutil.copy2(PAGE / "app.js", tmp / "app.js")
+        tags = "\n".join(f'<script src="{name}"></script>' for name in scripts)
+        (tmp / "index.html").write_text((PAGE / "index.html").read_text().replace("<!--LIBRARIES-->", tags))
         (tmp / "page.json").write_text(json.dumps(page, indent=1) + "\n")
         for size in (192, 512):
             (tmp / f"icon-{size}.png").write_bytes(png(size))

@@ -49,6 +49,8 @@ def _tail(text: str, lines: int = 12) -> str:
 
 # ------------------------------------------------------------------------------------------- convert
 def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    if str(cfg.target.format) == "tflite":
+        return _tflite_file(cfg, ctx)
     from tasks.core.record_io import relative
 
     target, export = cfg.target, ctx.need("export")
@@ -80,6 +82,31 @@ def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             "seconds": round(seconds, 2), "converter": model.get("convertedBy")}
 
 
+def _tflite_file(cfg: Any, ctx: Any) -> dict[str, Any]:
+    """format=tflite: the .tflite file target=tflite writes for this mode, beside the export (float32 input and
+    output for int8: the page feeds the model's own float inputs)."""
+    from tasks import tflite
+    from tasks.core.files import write_atomic
+    from tasks.core.record_io import relative
+
+    target, export, data = cfg.target, ctx.need("export"), ctx.need("data")
+    quantization = str(target.quantization)
+    representative = None
+    if quantization == "int8":
+        representative = tflite.representative_sample(data.x_train, int(target.representative_samples),
+                                                      int(cfg.train.seed))
+    started = time.perf_counter()
+    content = tflite.convert(quantization=quantization, saved_model_dir=tflite.check_saved_model(export["path"]),
+                             representative=representative, int8_io="float32")
+    path = tflite.tflite_path(Path(export["path"]), int(export["version"]), quantization, "float32")
+    write_atomic(path, content)
+    model = tflite.TfliteModel(path)
+    ctx.state[STATE] = {"tflite": path, "tflite_model": model}
+    return {"summary": f"{relative(path)} ({tflite.label(quantization, 'float32')}: {len(content):,} bytes) in "
+                       f"{time.perf_counter() - started:.1f} s", "path": relative(path), "bytes": len(content),
+            "sha256": tflite.sha256_bytes(content), "quantization": quantization}
+
+
 # -------------------------------------------------------------------------------------------- bundle
 def _signature(model_json: dict[str, Any]) -> tuple[str, list[int], str, str, int]:
     """(input key, shape without batch, TF.js dtype, output key, classes) of the graph model's signature."""
@@ -97,7 +124,12 @@ def bundle_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     from tasks.web.bundle import build
 
     target, export, data, state = cfg.target, ctx.need("export"), ctx.need("data"), ctx.need(STATE)
-    name, shape, dtype, output, n_classes = _signature(state["model_json"])
+    if "tflite" in state:  # fixed batch of 1; inputs and outputs as the interpreter sees them
+        model = state["tflite_model"]
+        name, shape = model.input["name"], [int(d) for d in model.input["shape"][1:]]
+        dtype, output, n_classes = "float32", model.output["name"], int(model.output["shape"][-1])
+    else:
+        name, shape, dtype, output, n_classes = _signature(state["model_json"])
     names = list(target.class_names) if target.get("class_names") else [str(i) for i in range(n_classes)]
     if len(names) != n_classes:
         raise WebTargetFailed(f"target.class_names has {len(names)} names; the model has {n_classes} classes")
@@ -107,10 +139,10 @@ def bundle_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     page = {"title": f"{cfg.model_name} {version:04d}", "description": f"tfrun's {cfg.model_name}, version {version}, "
             "running in this browser with TensorFlow.js", "input": {"name": name, "shape": shape, "dtype": dtype},
             "output": output, "classes": names, "backend": str(target.backend), "scale": float(data.scale),
-            "examples": examples}
+            "examples": examples, "format": str(target.format)}
     node_modules = Path(target.node_modules) if target.get("node_modules") else JS / "node_modules"
     dest = Path(export["path"]).with_name(f"{version:04d}.web")
-    bundle = build(state["graph_model"], dest, page, node_modules)
+    bundle = build(state.get("graph_model") or state["tflite"], dest, page, node_modules)
     copy = ctx.run_dir / "web" / "bundle"
     if copy.exists():
         shutil.rmtree(copy)
@@ -189,7 +221,9 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     target, data, state = cfg.target, ctx.need("data"), ctx.need(STATE)
     n = min(int(target.parity_examples or len(data.x_holdout)), len(data.x_holdout))
     x = np.asarray(data.x_holdout[:n])
-    reference = trained_predictions(ctx.need("model"), x, int(cfg.train.batch_size))
+    trained = trained_predictions(ctx.need("model"), x, int(cfg.train.batch_size))
+    # a .tflite file is held to what LiteRT computes from the same file (a quantized model is not the float one)
+    reference = state["tflite_model"].predict(x) if "tflite" in state else trained
     inputs = [row.ravel().tolist() for row in x]
     screenshot = ctx.run_dir / "web" / "screenshot.png"
     server = StaticServer(state["served"])
@@ -201,16 +235,21 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     online = _compare(np.asarray(result["probabilities"], dtype=np.float32), reference, atol)
     offline = _compare(np.asarray(result["offline"]["probabilities"], dtype=np.float32), reference, atol)
     timings = {"web_first_prediction_ms": float(result["first_prediction_ms"]),
-               "web_predict_p50_ms_batch_1": round(float(result["p50_ms"]["batch_1"]), 3),
-               "web_predict_p50_ms_batch_64": round(float(result["p50_ms"]["batch_64"]), 3)}
+               "web_predict_p50_ms_batch_1": round(float(result["p50_ms"]["batch_1"]), 4),
+               "web_predict_p50_ms_batch_64": round(float(result["p50_ms"]["batch_64"]), 4)}
+    browser_probs = np.asarray(result["probabilities"], dtype=np.float32)
     report = {"online": online, "offline": {**offline, "served_by_service_worker": result["offline"]["controlled"]},
+              "reference": "LiteRT on the same .tflite file" if "tflite" in state else "the trained model",
+              "vs_trained_model": {"max_abs_diff": float(np.abs(browser_probs - trained).max()),
+                                   "argmax_equal": int((browser_probs.argmax(1) == trained.argmax(1)).sum())},
               "backend": result["backend"], "tolerance": atol, "foreign_requests": result["foreign_requests"],
               "screenshot": relative(screenshot), "shown": result.get("shown"), "browser": str(target.browser),
               **timings}
     bundle = state["bundle"]
     artifact = {"kind": "web_bundle", "path": relative(bundle["path"]), "model_name": cfg.model_name,
                 "version": int(ctx.need("export")["version"]), "bytes": bundle["bytes"], "files": len(bundle["files"]),
-                "sha256": bundle["sha256"], "quantize": str(target.quantize), "screenshot": relative(screenshot),
+                "sha256": bundle["sha256"], "format": str(target.format), "quantize": str(target.quantize),
+                "quantization": str(target.quantization), "screenshot": relative(screenshot),
                 "parity": report}
     problems = []
     if result["foreign_requests"]:
@@ -226,7 +265,8 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         raise WebTargetFailed("the page does not predict like the trained model in the browser: "
                               + "; ".join(problems) + f" (screenshot {relative(screenshot)})")
     metrics = {"web_max_abs_diff": online["max_abs_diff"], "web_bundle_bytes": bundle["bytes"], **timings}
-    return {"summary": f"{result['backend']} backend in {Path(str(target.browser)).name}: argmax equal on {n}/{n}, "
+    engine = "tfjs-tflite" if "tflite" in state else f"{result['backend']} backend"
+    return {"summary": f"{engine} in {Path(str(target.browser)).name}: argmax equal on {n}/{n} vs {report['reference']}, "
                        f"max |diff| {online['max_abs_diff']:.1e} (offline reload: {offline['max_abs_diff']:.1e}, "
                        f"from the service worker); first prediction {timings['web_first_prediction_ms']:.0f} ms, "
                        f"p50 {timings['web_predict_p50_ms_batch_1']:.2f} ms (batch 1) / "

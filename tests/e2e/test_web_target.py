@@ -33,7 +33,8 @@ def _assert_checked(workdir: Path, record: dict, version_dir: str) -> dict:
     assert report["foreign_requests"] == [], "nothing is fetched from another host"
     assert artifact["path"] == f"{version_dir}.web" and artifact["bytes"] > 1_000_000
     bundle = workdir / artifact["path"]
-    for name in ("index.html", "app.js", "sw.js", "manifest.webmanifest", "icon-192.png", "model.json", "tf.min.js",
+    model = "model.tflite" if artifact["format"] == "tflite" else "model.json"
+    for name in ("index.html", "app.js", "sw.js", "manifest.webmanifest", "icon-192.png", model, "tf.min.js",
                  "tf-backend-wasm.min.js", "tfjs-backend-wasm-simd.wasm", "page.json"):
         assert (bundle / name).is_file(), name
     for name in ("index.html", "app.js", "sw.js"):  # the page's own code names no other host
@@ -69,3 +70,20 @@ def test_a_cnn_with_uint8_input_is_fed_int32_and_names_its_classes(workdir: Path
     bundle = next(s["result"] for s in record["steps"] if s["name"] == "web_bundle")
     assert "[28, 28] int32" in bundle["summary"], "TF.js sees the uint8 input as int32"
     assert any(word in _web(record)[0]["parity"]["shown"] for word in ("dim", "low", "mid", "bright"))
+
+
+@pytest.mark.parametrize("mode, label", [("none", "float32"), ("float16", "float16"), ("int8", "int8_float_io")])
+def test_the_tflite_file_in_the_page_answers_like_litert(workdir: Path, mode: str, label: str):
+    """target.format=tflite: the .tflite file (beside the export, as target=tflite names it) in the page with
+    @tensorflow/tfjs-tflite; the browser's answers equal LiteRT's on the same file."""
+    proc = tfrun("target=web", "target.format=tflite", f"target.quantization={mode}", *QUICK,
+                 f"hydra.run.dir=runs/{mode}", cwd=workdir, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    record = read_record(workdir / f"runs/{mode}")
+    artifact, _ = _web(record)
+    version = artifact["version"]
+    report = _assert_checked(workdir, record, f"models/digits_mlp/{version:04d}")
+    assert report["reference"] == "LiteRT on the same .tflite file"
+    assert (workdir / artifact["path"] / "model.tflite").read_bytes() == \
+        (workdir / f"models/digits_mlp/{version:04d}.{label}.tflite").read_bytes()
+    assert report["vs_trained_model"]["argmax_equal"] >= 0.9 * report["online"]["examples"]

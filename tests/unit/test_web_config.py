@@ -22,6 +22,14 @@ BAD_WEB = [
                  id="unknown-quantization"),
     pytest.param(["target.backend=webgpu"], ["target.backend", "webgpu", "wasm", "cpu"], id="unknown-backend"),
     pytest.param(["target.parity_atol=-1"], ["target.parity_atol", "-1", ">= 0"], id="negative-tolerance"),
+    pytest.param(["target.format=tflite", "target.quantization=dynamic"],
+                 ["target.quantization", "dynamic", "cannot load the dynamic-range ops", "FULLY_CONNECTED version 12"],
+                 id="tflite-dynamic-range"),
+    pytest.param(["target.format=tflite", "target.quantize=uint8"], ["target.quantize", "uint8", "none with "
+                                                                     "target.format=tflite"], id="tflite-with-quantize"),
+    pytest.param(["target.quantization=int8"], ["target.quantization", "int8", "target.format=tflite"],
+                 id="graph-model-with-tflite-mode"),
+    pytest.param(["target.format=onnx"], ["target.format", "onnx", "graph_model", "tflite"], id="unknown-format"),
 ]
 
 

@@ -277,6 +277,12 @@ class WebBackend(Enum):
     cpu = "cpu"  # plain JavaScript
 
 
+class WebFormat(Enum):
+    graph_model = "graph_model"  # the tensorflowjs converter's model.json + weight shards, run by TF.js
+    tflite = "tflite"  # the .tflite file target=tflite writes, run by @tensorflow/tfjs-tflite
+
+
+WEB_TFLITE_MODES = ("none", "float16", "int8")  # what tfjs-tflite loads from TF 2.21 (FACTS: dynamic fails)
 WEB_STEPS = ("web_convert", "web_bundle", "web_parity")
 WEB_SETUP = "scripts/web_setup.sh"  # npm ci of tasks/web/js, the converter beside the venv, Debian's chromium
 
@@ -287,7 +293,10 @@ class WebTarget(TargetConfig):
 
     name: str = "web"
     steps: List[str] = field(default_factory=lambda: list(WEB_STEPS))
-    quantize: WebQuantize = WebQuantize.none
+    format: WebFormat = WebFormat.graph_model
+    quantize: WebQuantize = WebQuantize.none  # format=graph_model
+    quantization: Quantization = Quantization.none  # format=tflite: none (float32) | float16 | int8
+    representative_samples: int = 300  # format=tflite, quantization=int8: calibration examples
     backend: WebBackend = WebBackend.wasm
     class_names: Optional[List[str]] = None  # the page's words for the classes (default: their ids)
     parity_atol: float = 1e-5  # max |browser - trained model| over the holdout; argmax must agree on every row
@@ -300,6 +309,21 @@ class WebTarget(TargetConfig):
 
     def problems(self) -> Iterator[Problem]:
         yield from at_least("target.parity_atol", self.parity_atol, 0.0)
+        if self.format is WebFormat.tflite:
+            if self.quantization.value not in WEB_TFLITE_MODES:
+                yield Problem("target.quantization", self.quantization.value,
+                              f"one of {', '.join(WEB_TFLITE_MODES)} with target.format=tflite: the browser's "
+                              "TFLite runtime (@tensorflow/tfjs-tflite) cannot load the dynamic-range ops TF 2.21 "
+                              "writes (FULLY_CONNECTED version 12); use float16 or int8")
+            if self.quantize is not WebQuantize.none:
+                yield Problem("target.quantize", self.quantize.value, "none with target.format=tflite "
+                              "(target.quantization chooses the .tflite file's mode)")
+            if self.quantization is Quantization.int8 and self.representative_samples < MIN_REPRESENTATIVE_SAMPLES:
+                yield Problem("target.representative_samples", self.representative_samples,
+                              f"a number >= {MIN_REPRESENTATIVE_SAMPLES} when target.quantization=int8")
+        elif self.quantization is not Quantization.none:
+            yield Problem("target.quantization", self.quantization.value, "none with target.format=graph_model "
+                          "(target.quantize chooses its weight quantization), or target.format=tflite")
         if self.parity_examples is not None:
             yield from at_least("target.parity_examples", self.parity_examples, 1)
         if not self.timeout_s > 0:
@@ -317,7 +341,7 @@ class WebTarget(TargetConfig):
         if shutil.which(self.node) is None:
             yield Problem("target.node", self.node, f"Node.js on PATH (apt-get install nodejs npm), then {WEB_SETUP}")
         modules = Path(self.node_modules) if self.node_modules else SOURCE_ROOT / "tasks" / "web" / "js" / "node_modules"
-        for package in ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "puppeteer-core"):
+        for package in ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-tflite", "puppeteer-core"):
             if not (modules / package / "package.json").is_file():
                 yield Problem("target.node_modules", str(modules), f"the npm packages of tasks/web/js installed "
                               f"({package} is missing): run {WEB_SETUP} (npm ci)")
@@ -326,6 +350,7 @@ class WebTarget(TargetConfig):
             yield Problem("target.browser", self.browser, f"a Chromium executable: apt-get install chromium "
                           f"({WEB_SETUP} does), or target.browser=PATH")
         converter = Path(self.converter) if self.converter else Path(sys.prefix) / "tfjs-converter"
-        if not (converter / "tensorflowjs" / "converters" / "converter.py").is_file():
+        if self.format is WebFormat.graph_model and \
+                not (converter / "tensorflowjs" / "converters" / "converter.py").is_file():
             yield Problem("target.converter", str(converter), f"the tensorflowjs converter installed there: run "
                           f"{WEB_SETUP} (pip install --no-deps --target, beside the pinned set)")

@@ -17,12 +17,21 @@
     await tf.setBackend("cpu");
   }
   await tf.ready();
-  const model = await tf.loadGraphModel("model.json");
+  const tfliteFile = page.format === "tflite";
+  if (tfliteFile) tflite.setWasmPath("./");
+  const model = tfliteFile ? await tflite.loadTFLiteModel("model.tflite") : await tf.loadGraphModel("model.json");
+  if (tfliteFile) backend = "tfjs-tflite (wasm)";
   const shape = page.input.shape;  // without the batch dimension
   const size = shape.reduce((a, b) => a * b, 1);
   const dtype = page.input.dtype === "float32" ? "float32" : "int32";  // TF.js has no uint8 tensors: int32
 
   function run(rows) {  // rows: flat arrays of `size` numbers -> probabilities, one array per row
+    if (tfliteFile) {  // a .tflite file takes a batch of one
+      return rows.map((row) => tf.tidy(() => {
+        const out = model.predict(tf.tensor(row, [1, ...shape], dtype));
+        return (out instanceof tf.Tensor ? out : Object.values(out)[0]).arraySync()[0];
+      }));
+    }
     return tf.tidy(() => {
       const x = tf.tensor(rows.flat(), [rows.length, ...shape], dtype);
       const out = model.execute({[page.input.name]: x}, page.output);
