@@ -26,6 +26,8 @@ STEPS: dict[str, str] = {
     "web_convert": "tasks.web.steps:convert_step",
     "web_bundle": "tasks.web.steps:bundle_step",
     "web_parity": "tasks.web.steps:parity_step",
+    "web_serve": "tasks.web.steps:serve_step",
+    "web_serve_bundle": "tasks.web.steps:serve_bundle_step",
     "vertex_preflight": "tasks.vertex.preflight:step",
     "vertex_upload": "tasks.vertex.steps:upload_step",
     "vertex_model": "tasks.vertex.steps:model_step",

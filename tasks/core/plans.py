@@ -10,6 +10,7 @@ JOB_STEPS: dict[str, list[str]] = {
     "train": ["hardware", "strategy", "data", "model", "train", "evaluate", "export"],
     "serve": ["tfserving_serve"],  # no training: target steps are not appended (runner.processes.execute.plan_of)
     "rollback": ["tfserving_rollback"],
+    "serve_web": ["web_serve_bundle"],  # a target=web bundle already written
     "tune": [],  # cluster=vertex plans it (VertexCluster.machine_steps)
 }
 

@@ -156,22 +156,26 @@ def bundle_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
 # -------------------------------------------------------------------------------------------- parity
 class StaticServer:
-    """`python -m http.server` on 127.0.0.1 and a free port, serving one folder; stopped by its PID."""
+    """`python -m http.server` on a host and port (127.0.0.1, a free one by default) serving one folder; stopped
+    by its PID. Its first line says the port it bound; the rest of its output goes to `log` (or nowhere)."""
 
-    def __init__(self, folder: Path, timeout_s: float = 30.0) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0",
-                                      "--directory", str(folder)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True, start_new_session=True)
+    def __init__(self, folder: Path, host: str = "127.0.0.1", port: int = 0, log: Path | None = None,
+                 timeout_s: float = 30.0) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "--bind", host, str(port),
+                                      "--directory", str(folder)], stdout=subprocess.PIPE,
+                                     stderr=open(log, "ab") if log else subprocess.DEVNULL, text=True,
+                                     start_new_session=True)
+        self.pid = self.proc.pid
         deadline = time.monotonic() + timeout_s
         line = ""
         while time.monotonic() < deadline and self.proc.poll() is None:
             line = self.proc.stdout.readline() if self.proc.stdout else ""
             found = re.search(r"port (\d+)", line)
             if found:
-                self.url = f"http://127.0.0.1:{found.group(1)}/"
+                self.url = f"http://{host}:{found.group(1)}/"
                 return
         self.stop()
-        raise WebTargetFailed(f"the static server did not start: {line.strip() or 'no output'}")
+        raise WebTargetFailed(f"the static server did not start on {host}:{port}: {line.strip() or 'no output'}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -273,3 +277,59 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
                        f"{timings['web_predict_p50_ms_batch_64']:.2f} ms (batch 64); {relative(screenshot)}",
             "metrics": metrics, "timing_metrics": list(timings), "artifacts": [artifact],
             "deployments": [{"kind": "web", "path": relative(bundle["path"]), "status": "checked", "parity": report}]}
+
+
+# --------------------------------------------------------------------------------------------- serve
+def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    """target.serve=true: a static server left running on target.host:target.port serving the checked bundle."""
+    from tasks.core.record_io import relative
+
+    target, state = cfg.target, ctx.need(STATE)
+    bundle = state["bundle"]["path"]
+    server = StaticServer(bundle, str(target.host), int(target.port), log=ctx.run_dir / "web" / "server.log")
+    if server.proc.stdout:
+        server.proc.stdout.close()  # it goes on without this run; its requests are in the log
+    stop = f"kill {server.pid}"
+    print(f"[tfrun] the page is served at {server.url}index.html (pid {server.pid}); stop it with `{stop}`",
+          flush=True)
+    return {"summary": f"{server.url}index.html serves {relative(bundle)} (pid {server.pid}; stop: `{stop}`)",
+            "deployments": [{"kind": "web_server", "url": server.url + "index.html", "pid": server.pid,
+                             "path": relative(bundle), "stop": stop, "status": "serving",
+                             "log": relative(ctx.run_dir / "web" / "server.log")}]}
+
+
+def serve_bundle_step(cfg: Any, ctx: Any) -> dict[str, Any]:
+    """job=serve_web: serve an existing bundle in the foreground until Ctrl-C, SIGTERM or serve_web.duration_s."""
+    from tasks.core.record_io import relative
+
+    s = cfg.serve_web
+    folder = Path(s.base_path) / s.model_name
+    bundles = sorted(folder.glob("[0-9]*.web"), key=lambda p: int(p.name.split(".")[0])) if folder.is_dir() else []
+    if s.version is not None:
+        bundles = [b for b in bundles if int(b.name.split(".")[0]) == int(s.version)]
+    if not bundles or not (bundles[-1] / "index.html").is_file():
+        which = f"version {s.version}" if s.version is not None else "any version"
+        raise FileNotFoundError(f"no page bundle for {which} in {relative(folder)}: write one with "
+                                f"`tfrun target=web` (or set serve_web.model_name / serve_web.version)")
+    bundle = bundles[-1]
+    server = StaticServer(bundle, str(s.host), int(s.port), log=ctx.run_dir / "web_server.log")
+    started, reason = time.monotonic(), "stopped"
+    print(f"[tfrun] serving {relative(bundle)} at {server.url}index.html (pid {server.pid}; Ctrl-C stops it)",
+          flush=True)
+    try:
+        deadline = None if s.duration_s is None else started + float(s.duration_s)
+        while server.proc.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                reason = f"serve_web.duration_s={s.duration_s:g} reached"
+                break
+            time.sleep(0.2)
+        else:
+            raise WebTargetFailed(f"the static server exited by itself (code {server.proc.returncode})")
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    finally:
+        server.stop()
+    served = round(time.monotonic() - started, 1)
+    return {"summary": f"served {relative(bundle)} at {server.url}index.html for {served:.1f} s ({reason})",
+            "deployments": [{"kind": "web_server", "url": server.url + "index.html", "path": relative(bundle),
+                             "status": "stopped", "served_s": served, "pid": server.pid}]}

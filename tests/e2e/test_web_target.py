@@ -3,13 +3,17 @@ Chromium (Debian's, driven by puppeteer-core), online and after an offline reloa
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers import read_record, tfrun
+from tests.helpers import BIN, command_env, copy_example, read_record, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -55,6 +59,23 @@ def test_the_digits_mlp_predicts_like_the_trained_model_in_the_browser(workdir: 
     assert report["backend"] == "wasm" and report["online"]["examples"] == 360
     assert "argmax equal on 360/360" in proc.stdout and "from the service worker" in proc.stdout
 
+    # job=serve_web serves that bundle in the foreground (here for a few seconds)
+    server = subprocess.Popen([str(BIN / "tfrun"), "job=serve_web", "serve_web.port=0", "serve_web.duration_s=4",
+                               "hydra.run.dir=runs/serve"], cwd=workdir, env=command_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    url = None
+    for line in server.stdout:  # type: ignore[union-attr]
+        found = re.search(r"at (http://127\.0\.0\.1:\d+/index\.html)", line)
+        if found:
+            url = found.group(1)
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                assert answer.status == 200 and b"app.js" in answer.read()
+            break
+    rest = server.communicate(timeout=60)[0]
+    assert url and server.returncode == 0, rest
+    served = read_record(workdir / "runs/serve")
+    assert served["status"] == "succeeded" and served["deployments"][0]["path"] == "models/digits_mlp/0001.web"
+
 
 def test_a_cnn_with_uint8_input_is_fed_int32_and_names_its_classes(workdir: Path):
     rng = np.random.default_rng(1)
@@ -87,3 +108,23 @@ def test_the_tflite_file_in_the_page_answers_like_litert(workdir: Path, mode: st
     assert (workdir / artifact["path"] / "model.tflite").read_bytes() == \
         (workdir / f"models/digits_mlp/{version:04d}.{label}.tflite").read_bytes()
     assert report["vs_trained_model"]["argmax_equal"] >= 0.9 * report["online"]["examples"]
+
+
+def test_a_users_own_model_is_a_page_and_stays_served_on_request(tmp_path: Path):
+    """examples/wine (its own loader and model, flat input: a numbers box) with target.serve=true: checked, then
+    left served on 127.0.0.1 until its printed stop command."""
+    project = copy_example("wine", tmp_path / "wine")
+    proc = tfrun("--config-dir", "conf", "experiment=wine", "train.epochs=10", "target=web", "target.serve=true",
+                 "hydra.run.dir=runs/web", cwd=project, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    record = read_record(project / "runs/web")
+    _assert_checked(project, record, "models/wine_tabular/0001")
+    page = (project / "models/wine_tabular/0001.web/page.json").read_text()
+    assert '"shape": [\n   13\n  ]' in page or '"shape": [13]' in page.replace("\n", "").replace(" ", "")
+    served = next(d for d in record["deployments"] if d["kind"] == "web_server")
+    assert served["url"].startswith("http://127.0.0.1:") and f"kill {served['pid']}" in proc.stdout
+    try:
+        with urllib.request.urlopen(served["url"], timeout=10) as answer:
+            assert answer.status == 200 and b"app.js" in answer.read()
+    finally:
+        os.kill(served["pid"], signal.SIGTERM)

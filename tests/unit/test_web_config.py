@@ -30,9 +30,21 @@ BAD_WEB = [
     pytest.param(["target.quantization=int8"], ["target.quantization", "int8", "target.format=tflite"],
                  id="graph-model-with-tflite-mode"),
     pytest.param(["target.format=onnx"], ["target.format", "onnx", "graph_model", "tflite"], id="unknown-format"),
+    pytest.param(["target.serve=true", "target.port=70000"], ["target.port", "70000", "[0, 65535]"],
+                 id="port-out-of-range"),
+    pytest.param(["target.serve=true", "target.host='my host'"], ["target.host", "an address to bind"],
+                 id="host-with-a-space"),
 ]
 
 
 @pytest.mark.parametrize("overrides, words", BAD_WEB)
 def test_bad_web_input_exits_2_before_training(workdir: Path, overrides: list[str], words: list[str]):
     assert_rejected_offline(["target=web", *overrides], words, workdir)
+
+
+@pytest.mark.parametrize("overrides, words", [
+    (["serve_web.port=-1"], ["serve_web.port", "-1", "[0, 65535]"]),
+    (["serve_web.duration_s=0"], ["serve_web.duration_s", "0", "> 0"]),
+])
+def test_bad_serve_web_input_exits_2(workdir: Path, overrides: list[str], words: list[str]):
+    assert_rejected_offline(["job=serve_web", *overrides], words, workdir)

@@ -34,6 +34,7 @@ from tasks.core.schema.targets import (  # noqa: F401 (re-exported)
     Quantization,
     RollbackConfig,
     ServeConfig,
+    ServeWebConfig,
     ServingBatching,
     ServingOptions,
     ServingServer,
@@ -311,6 +312,7 @@ class Job(Enum):
     serve = "serve"  # a TF Serving server in the foreground on an existing repository
     rollback = "rollback"  # serve an older version again (TF Serving repository)
     tune = "tune"  # a Vertex AI hyperparameter tuning job over tuning.params (sweep=vertex)
+    serve_web = "serve_web"  # a static server in the foreground on an existing target=web bundle
 
 
 @dataclass
@@ -358,6 +360,7 @@ class Config:
     export: ExportConfig = field(default_factory=ExportConfig)  # the serving signature's outputs
     serve: ServeConfig = field(default_factory=ServeConfig)  # job=serve
     rollback: RollbackConfig = field(default_factory=RollbackConfig)  # job=rollback
+    serve_web: ServeWebConfig = field(default_factory=ServeWebConfig)  # job=serve_web
     tuning: TuningConfig = field(default_factory=TuningConfig)  # sweep=vertex
     job: Job = Job.train
     models_dir: str = "models"
@@ -367,7 +370,7 @@ class Config:
     def groups(self) -> list[Any]:
         return [self.data, self.model, self.train, self.hardware, self.strategy, self.cluster, self.target, self.cloud,
                 self.run,
-                self.serve, self.rollback, self.tuning]
+                self.serve, self.rollback, self.serve_web, self.tuning]
 
 
 SCHEMAS: dict[str, dict[str, type]] = {

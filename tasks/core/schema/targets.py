@@ -306,6 +306,12 @@ class WebTarget(TargetConfig):
     node_modules: Optional[str] = None  # null = tasks/web/js/node_modules (npm ci)
     converter: Optional[str] = None  # null = <venv>/tfjs-converter (tensorflowjs, installed beside the pinned set)
     timeout_s: float = 180.0  # conversion, and the browser check
+    serve: bool = False  # after the checks, leave a static server on host:port serving the bundle (URL and stop
+    host: str = "127.0.0.1"  # command printed and recorded); 0.0.0.0 would expose it beyond this machine
+    port: int = 0  # 0 = a free port
+
+    def planned_steps(self) -> list[str]:
+        return list(self.steps) + (["web_serve"] if self.serve else [])
 
     def problems(self) -> Iterator[Problem]:
         yield from at_least("target.parity_atol", self.parity_atol, 0.0)
@@ -328,6 +334,9 @@ class WebTarget(TargetConfig):
             yield from at_least("target.parity_examples", self.parity_examples, 1)
         if not self.timeout_s > 0:
             yield Problem("target.timeout_s", self.timeout_s, "a number of seconds > 0")
+        yield from between("target.port", self.port, 0, 65535, low_inclusive=True, high_inclusive=True)
+        if not self.host or any(c.isspace() for c in self.host):
+            yield Problem("target.host", self.host, "an address to bind, e.g. 127.0.0.1 (the default)")
         yield from self.tool_problems()
 
     def tool_problems(self) -> Iterator[Problem]:
@@ -354,3 +363,24 @@ class WebTarget(TargetConfig):
                 not (converter / "tensorflowjs" / "converters" / "converter.py").is_file():
             yield Problem("target.converter", str(converter), f"the tensorflowjs converter installed there: run "
                           f"{WEB_SETUP} (pip install --no-deps --target, beside the pinned set)")
+
+
+@dataclass
+class ServeWebConfig:
+    """job=serve_web: a static server in the foreground on an existing page bundle (<NNNN>.web) until stopped."""
+
+    model_name: str = "${model_name}"
+    base_path: str = "${models_dir}"
+    version: Optional[int] = None  # null = the newest version that has a bundle
+    host: str = "127.0.0.1"  # 0.0.0.0 would expose it beyond this machine
+    port: int = 8080  # 0 = a free port
+    duration_s: Optional[float] = None  # stop after this many seconds (null: until Ctrl-C / SIGTERM)
+
+    def problems(self) -> Iterator[Problem]:
+        yield from between("serve_web.port", self.port, 0, 65535, low_inclusive=True, high_inclusive=True)
+        if not self.host or any(c.isspace() for c in self.host):
+            yield Problem("serve_web.host", self.host, "an address to bind, e.g. 127.0.0.1 (the default)")
+        if self.version is not None:
+            yield from at_least("serve_web.version", self.version, 1)
+        if self.duration_s is not None and not self.duration_s > 0:
+            yield Problem("serve_web.duration_s", self.duration_s, "null (until stopped) or a number of seconds > 0")
