@@ -266,8 +266,15 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     if not result["offline"]["controlled"]:
         problems.append("offline: the reloaded page was not served by the service worker")
     if problems:
+        hint = ""
+        if cfg.hardware.get("mixed_precision") and all(c["argmax_equal"] == c["examples"] for c in (online, offline)):
+            hint = (" The model was trained with hardware.mixed_precision=true and computes in float16; the page "
+                    "computes in float32 (argmax agrees on every row): a float16-sized target.parity_atol such as "
+                    "1e-3 fits it.")
+        shutil.rmtree(bundle["path"], ignore_errors=True)  # not served from the models folder; the run dir keeps it
         raise WebTargetFailed("the page does not predict like the trained model in the browser: "
-                              + "; ".join(problems) + f" (screenshot {relative(screenshot)})")
+                              + "; ".join(problems) + f" (screenshot {relative(screenshot)}; the bundle was removed "
+                              f"from {relative(bundle['path'])}, its copy stays in {relative(state['served'])}).{hint}")
     metrics = {"web_max_abs_diff": online["max_abs_diff"], "web_bundle_bytes": bundle["bytes"], **timings}
     engine = "tfjs-tflite" if "tflite" in state else f"{result['backend']} backend"
     return {"summary": f"{engine} in {Path(str(target.browser)).name}: argmax equal on {n}/{n} vs {report['reference']}, "
