@@ -556,6 +556,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return EXIT_FAILED if worst else EXIT_OK
 
 
+# ------------------------------------------------------------------------------------------ report
+def cmd_report(args: argparse.Namespace) -> int:
+    from runner.records import report
+
+    for directory in args.dirs:
+        if not Path(directory).is_dir():
+            raise UsageError(f"no such directory: {directory}")
+    data = report.write(args.dirs, Path(args.output))
+    print(f"{args.output}: {len(data['runs'])} run(s), {len(data['sweeps'])} sweep(s); one self-contained file "
+          "(opens offline; links to records and artifacts are relative to it)")
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfrun-records", description="List, show, compare and rerun tfrun runs "
@@ -591,6 +604,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="rerun only a grid sweep's missing, failed or interrupted jobs")
     p.add_argument("sweep_dir", metavar="SWEEP_DIR")
     p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("report", help="one self-contained HTML page of the runs and sweeps below DIRs")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="folders holding runs and sweeps (e.g. runs multiruns)")
+    p.add_argument("-o", "--output", default="report.html", metavar="FILE", help="the page (default: report.html)")
+    p.set_defaults(func=cmd_report)
     cleanup_cli.add_parser(sub)
     return parser
 
