@@ -18,7 +18,8 @@ from typing import Any
 
 from runner.records import record as records
 
-METRIC_ORDER = ("holdout_accuracy", "holdout_loss")  # first columns; then every other final metric, by name
+METRIC_ORDER = ("holdout_accuracy", "holdout_loss")  # the sortable metric columns, with each run's optimized
+#                                                     metric; the other final metrics share one "more" column
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -47,6 +48,7 @@ def run_row(path: Path, data: dict[str, Any], base: Path) -> dict[str, Any]:
         "run_id": data.get("run_id"), "started": data.get("started_at"), "status": data.get("status"),
         "job": data.get("job"), "overrides": " ".join(str(o) for o in (data.get("command") or {}).get("overrides") or []),
         "metrics": {k: v for k, v in final.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+        "optimized_metric": (data.get("config") or {}).get("optimized_metric"),
         "seconds": data.get("seconds"), "record": _rel(path, base), "run_dir": _rel(path.parent, base),
         "error": f"{error.get('type')}: {error.get('message')}" if error else "",
         "deployments": [_parity(d) for d in data.get("deployments") or []],
@@ -74,10 +76,10 @@ def collect(directories: list[str], base: Path) -> dict[str, Any]:
         runs.append(run_row(path, data, base))
     runs.sort(key=lambda r: str(r["started"] or ""))
     sweeps = [sweep_section(p, base) for d in directories for p in sorted(Path(d).rglob("sweep.json"))]
-    names = sorted({k for r in runs for k in r["metrics"]}, key=lambda k: (k not in METRIC_ORDER,
-                                                                          METRIC_ORDER.index(k) if k in METRIC_ORDER
-                                                                          else 0, k))
-    return {"runs": runs, "sweeps": sweeps, "metrics": names}
+    optimized = {r.pop("optimized_metric") for r in runs}
+    columns = [m for m in METRIC_ORDER if any(m in r["metrics"] for r in runs)]
+    columns += sorted(m for m in optimized if m and m not in columns and any(m in r["metrics"] for r in runs))
+    return {"runs": runs, "sweeps": sweeps, "metrics": columns}
 
 
 def render(data: dict[str, Any], title: str) -> str:
@@ -99,12 +101,13 @@ PAGE = r"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>__TITLE__</title>
 <style>
- body { font: 14px/1.4 system-ui, sans-serif; margin: 1rem auto; max-width: 80rem; padding: 0 1rem; color: #222; }
+ body { font: 14px/1.4 system-ui, sans-serif; margin: 1rem; color: #222; }
  table { border-collapse: collapse; width: 100%; margin: .5rem 0 1.5rem; }
  th, td { border-bottom: 1px solid #ddd; padding: .25rem .4rem; text-align: left; vertical-align: top; }
  th { cursor: pointer; background: #f3f5f8; white-space: nowrap; user-select: none; }
  th.sorted::after { content: " \25BE"; } th.sorted.up::after { content: " \25B4"; }
  td.num { text-align: right; font-variant-numeric: tabular-nums; }
+ td .muted { display: inline-block; max-width: 22rem; } td:first-child { white-space: nowrap; }
  .failed, .interrupted { color: #a00; } .succeeded { color: #060; } .muted { color: #666; font-size: .85rem; }
  code { background: #f3f3f3; padding: 0 .2rem; } img { max-width: 100%; border: 1px solid #ddd; }
  input { font-size: 1rem; padding: .2rem .4rem; width: 24rem; }
@@ -121,11 +124,16 @@ const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<"
 const num = (v) => typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : "";
 const columns = [
   {key: "run_id", label: "run", get: (r) => r.run_id, html: (r) => `<a href="${esc(r.record)}">${esc(r.run_id)}</a>`},
-  {key: "started", label: "started", get: (r) => r.started || ""},
+  {key: "started", label: "started", get: (r) => r.started || "",
+   html: (r) => esc((r.started || "").slice(0, 19).replace("T", " "))},
   {key: "status", label: "status", get: (r) => r.status, html: (r) => `<span class="${esc(r.status)}">${esc(r.status)}</span>`},
   {key: "overrides", label: "overrides", get: (r) => r.overrides, html: (r) => `<code>${esc(r.overrides)}</code>`},
   ...data.metrics.map((m) => ({key: "m:" + m, label: m, numeric: true, get: (r) => r.metrics[m]})),
   {key: "seconds", label: "seconds", numeric: true, get: (r) => r.seconds},
+  {key: "more", label: "other final metrics", get: (r) => Object.entries(r.metrics)
+     .filter(([k]) => !data.metrics.includes(k)).map(([k, v]) => `${k}=${num(v)}`).join(" "),
+   html: (r) => `<span class="muted">${esc(Object.entries(r.metrics).filter(([k]) => !data.metrics.includes(k))
+     .map(([k, v]) => `${k}=${num(v)}`).join(" "))}</span>`},
   {key: "deployments", label: "deployments and parity", get: (r) => r.deployments.join("; "),
    html: (r) => r.deployments.map(esc).join("<br>") + (r.error ? `<div class="failed">${esc(r.error)}</div>` : "")},
   {key: "artifacts", label: "artifacts", get: (r) => r.artifacts.map((a) => a.path).join(" "),

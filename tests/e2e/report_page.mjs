@@ -14,7 +14,7 @@ const browser = await puppeteer.launch({ executablePath: browserPath, headless: 
 const out = {};
 try {
   const page = await browser.newPage();
-  await page.setViewport({ width: 1280, height: 900 });
+  await page.setViewport({ width: 1600, height: 900 });
   await page.setRequestInterception(true);
   page.on("request", (r) => { requests.push(r.url()); r.url().startsWith(origin) || r.url().startsWith("data:") ? r.continue() : r.abort(); });
   const errors = [];
