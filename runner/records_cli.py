@@ -530,8 +530,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     summary = summarise(sweep_dir)
     if not summary.rows:
         raise UsageError(f"{sweep_dir} holds no job records (*/record.json)")
+    from runner.sweeps import hparams
+
+    hparams.write(summary)
     print(render(summary))
-    print(f"[tfrun-records] wrote {sweep_dir / 'sweep.csv'}, sweep.json, sweep.png")
+    print(f"[tfrun-records] wrote {sweep_dir / 'sweep.csv'}, sweep.json, sweep.png and the HParams dashboard's "
+          f"events (tensorboard --logdir {sweep_dir})")
     return EXIT_OK
 
 

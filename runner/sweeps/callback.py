@@ -33,6 +33,7 @@ class SweepSummary(Callback):
             raise SystemExit(CONFIG_ERROR_EXIT)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from runner.sweeps import hparams
         from runner.sweeps.summary import collect, render, unsuccessful, write
 
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -41,8 +42,10 @@ class SweepSummary(Callback):
         summary = collect(sweep_dir)
         if summary.rows:  # none: nothing ran (a dry run), or sweep=vertex's job failed before any trial
             write(summary)
+            hparams.write(summary)
             print(render(summary), flush=True)
-            print(f"[tfrun] sweep summary: {sweep_dir}/sweep.csv, sweep.json, sweep.png", flush=True)
+            print(f"[tfrun] sweep summary: {sweep_dir}/sweep.csv, sweep.json, sweep.png; HParams dashboard: "
+                  f"tensorboard --logdir {sweep_dir}", flush=True)
         failed, total = unsuccessful(sweep_dir, self.started)
         if failed:
             print(f"[tfrun] {len(failed)} of {total} jobs did not succeed: {', '.join(failed)}: exit 1"
