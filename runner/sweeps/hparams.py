@@ -4,7 +4,7 @@ Written when a multirun ends, from its summary (runner.sweeps.summary): the expe
 optimized metric) in an event file at the sweep dir's root, and one session per job in an event file in the
 job's own dir, beside its TensorBoard logs: its parameter values, its metric, and how it ended. The events are
 TensorBoard's own protos (`tensorboard.plugins.hparams`, the format `hp.hparams()` writes), written by
-TensorBoard's own TensorFlow-free event writer, so the runner never imports TensorFlow.
+TensorBoard's own record framing, so the runner never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -36,17 +36,21 @@ def _summary(tag: str, plugin_data: Any) -> Any:
 
 
 def _write(folder: Path, summaries: list[Any], suffix: str) -> Path:
+    """One event file, as TensorBoard's EventFileWriter writes it (that class imports TensorFlow when it is
+    installed, for its file I/O; its record framing, used here, does not)."""
     from tensorboard.compat.proto import event_pb2
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    from tensorboard.summary.writer.record_writer import RecordWriter
 
     for old in folder.glob(f"events.out.tfevents.*{suffix}"):
         old.unlink()  # a resumed sweep writes its dashboard again
-    writer = EventFileWriter(str(folder), filename_suffix=suffix)
     now = time.time()
-    for step, summary in enumerate(summaries):
-        writer.add_event(event_pb2.Event(wall_time=now, step=step, summary=summary))
-    writer.close()
-    return next(folder.glob(f"events.out.tfevents.*{suffix}"))
+    path = folder / f"events.out.tfevents.{int(now)}.tfrun{suffix}"
+    with open(path, "wb") as f:
+        writer = RecordWriter(f)
+        writer.write(event_pb2.Event(wall_time=now, file_version="brain.Event:2").SerializeToString())
+        for step, summary in enumerate(summaries):
+            writer.write(event_pb2.Event(wall_time=now, step=step, summary=summary).SerializeToString())
+    return path
 
 
 def write(summary: Any, suffix: str = ".tfrun-hparams") -> list[Path]:
