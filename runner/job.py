@@ -12,6 +12,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -50,6 +51,7 @@ def run_job(cfg: DictConfig) -> float:
     user_dirs = config_dirs.command_line_dirs(hydra_cfg)
     try:
         config = validate(cfg, multirun, user_dirs, config_dirs.searchpath_dirs(hydra_cfg))
+        _tracker_answers(config)
     except ConfigError as err:
         report_config_error(err)
         if multirun:  # the sweep goes on; this job's record says why it did not run
@@ -72,3 +74,18 @@ def run_job(cfg: DictConfig) -> float:
 
     metric = execute.run(cfg, config, run_dir, _run_id(), overrides, multirun, user_dirs)
     return FAILED_METRIC if metric is None else metric
+
+
+def _tracker_answers(config: Any) -> None:
+    """track.required=true: the tracking server must answer before anything runs (ConfigError otherwise)."""
+    track = config.track
+    if getattr(track, "name", "none") != "mlflow" or not track.required:
+        return
+    from runner.tracking.mlflow_log import reachable
+
+    why = reachable(track.tracking_uri, float(track.timeout_s))
+    if why:
+        from tasks.core.problems import Problem
+
+        raise ConfigError([Problem("track.uri", track.tracking_uri, f"a tracking server that answers (track.required="
+                                                                    f"true; it did not: {why}), or track.required=false")])

@@ -573,6 +573,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------------------------------ mlflow
+def cmd_mlflow(args: argparse.Namespace) -> int:
+    """Send existing records to MLflow: sweeps as parent + children, other runs alone; none sent twice."""
+    from runner.tracking import mlflow_log
+
+    for directory in args.dirs:
+        if not Path(directory).is_dir():
+            raise UsageError(f"no such directory: {directory}")
+    try:
+        client = mlflow_log.client(args.uri)
+        experiment = mlflow_log.experiment_id(client, args.experiment)
+    except ImportError:
+        raise UsageError("mlflow is not installed: pip install 'tfrun[mlflow]' (scripts/env.sh mlflow)") from None
+    sweeps = sorted({p.parent for d in args.dirs for p in Path(d).rglob("sweep.json")})
+    sent = skipped = 0
+    for sweep_dir in sweeps:
+        parent, new = mlflow_log.log_sweep(client, experiment, sweep_dir)
+        jobs = len(list(sweep_dir.glob(f"*/{records.RECORD_NAME}")))
+        sent, skipped = sent + new, skipped + jobs - new
+        print(f"sweep {sweep_dir}: parent run {parent}, {new} job run(s) sent")
+    for path in records.find_all(args.dirs):
+        if any(path.parent.parent == s for s in sweeps):
+            continue  # sent with its sweep
+        _, data = load_run(path)
+        run_id, new = mlflow_log.log_record(client, experiment, path, data)
+        sent, skipped = sent + new, skipped + (not new)
+    print(f"{sent} run(s) sent to {args.uri} (experiment {args.experiment!r}), {skipped} already there")
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfrun-records", description="List, show, compare and rerun tfrun runs "
@@ -613,6 +643,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dirs", nargs="+", metavar="DIR", help="folders holding runs and sweeps (e.g. runs multiruns)")
     p.add_argument("-o", "--output", default="report.html", metavar="FILE", help="the page (default: report.html)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("mlflow", help="send existing records to MLflow (sweeps as parent + children; idempotent)")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="folders holding runs and sweeps")
+    p.add_argument("--uri", default="sqlite:///mlflow.db", help="tracking URI (default: the local store here)")
+    p.add_argument("--experiment", default="tfrun", help="MLflow experiment (default: tfrun)")
+    p.set_defaults(func=cmd_mlflow)
     cleanup_cli.add_parser(sub)
     return parser
 

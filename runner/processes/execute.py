@@ -71,6 +71,10 @@ def run(cfg: DictConfig, config: Config, run_dir: Path, run_id: str, overrides: 
     record.finish(outcome.status, outcome.error)
     if replica:
         _publish_replica_record(record)
+    if not multirun and not replica:  # a multirun's jobs go to the tracker with their sweep (runner.sweeps.callback)
+        from runner import tracking
+
+        tracking.after_run(config.track, run_dir, record.data)
     metric = _report(record, config)
     if outcome.status == "interrupted" and multirun:
         raise KeyboardInterrupt  # Ctrl-C stops the whole sweep, not just this job

@@ -46,6 +46,10 @@ class SweepSummary(Callback):
             print(render(summary), flush=True)
             print(f"[tfrun] sweep summary: {sweep_dir}/sweep.csv, sweep.json, sweep.png; HParams dashboard: "
                   f"tensorboard --logdir {sweep_dir}", flush=True)
+        if summary.rows:
+            from runner import tracking
+
+            tracking.after_sweep(config.get("track"), sweep_dir)
         failed, total = unsuccessful(sweep_dir, self.started)
         if failed:
             print(f"[tfrun] {len(failed)} of {total} jobs did not succeed: {', '.join(failed)}: exit 1"

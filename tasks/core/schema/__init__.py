@@ -44,6 +44,7 @@ from tasks.core.schema.targets import (  # noqa: F401 (re-exported)
     TfservingTarget,
     WebTarget,
 )
+from tasks.core.schema.track import MlflowTrack, NoTrack  # noqa: F401 (re-exported)
 from tasks.core.schema.vertex import TuningConfig, VertexCluster, vertex_training_problems  # noqa: F401 (re-exported)
 
 
@@ -356,6 +357,7 @@ class Config:
     cluster: Any = MISSING
     target: Any = MISSING
     cloud: Any = MISSING
+    track: Any = MISSING
     run: RunConfig = field(default_factory=RunConfig)
     export: ExportConfig = field(default_factory=ExportConfig)  # the serving signature's outputs
     serve: ServeConfig = field(default_factory=ServeConfig)  # job=serve
@@ -369,6 +371,7 @@ class Config:
 
     def groups(self) -> list[Any]:
         return [self.data, self.model, self.train, self.hardware, self.strategy, self.cluster, self.target, self.cloud,
+                self.track,
                 self.run,
                 self.serve, self.rollback, self.serve_web, self.tuning]
 
@@ -381,6 +384,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "target": {"none": NoTarget, "tflite": TfliteTarget, "vertex_endpoint": VertexEndpointTarget,
                "vertex_batch": VertexBatchTarget},
     "cloud": {"none": NoCloud, "gcp": GcpCloud},
+    "track": {"none": NoTrack, "mlflow": MlflowTrack},
 }
 
 SCHEMAS["target"]["tfserving"] = TfservingTarget

@@ -1,0 +1,39 @@
+"""Where runs are shown besides their records (track=mlflow: runner.tracking.mlflow_log)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def after_run(track: Any, run_dir: Path, data: dict[str, Any]) -> None:
+    """track=mlflow: the finished run's record as an MLflow run; a failure to log is one warning line."""
+    if getattr(track, "name", "none") != "mlflow":
+        return
+    from runner.records.record import RECORD_NAME
+    from runner.tracking import mlflow_log
+
+    uri = track.uri or "sqlite:///mlflow.db"
+    try:
+        client = mlflow_log.client(uri, float(track.timeout_s))
+        run_id, _ = mlflow_log.log_record(client, mlflow_log.experiment_id(client, str(track.experiment)),
+                                          run_dir / RECORD_NAME, data)
+        print(f"[tfrun] MLflow: run {run_id} in experiment {track.experiment!r} at {uri}", flush=True)
+    except Exception as err:  # noqa: BLE001 - the record is the truth; tracking must not fail the run
+        mlflow_log.warn("logging", err)
+
+
+def after_sweep(track: Any, sweep_dir: Path) -> None:
+    """track=mlflow: a finished multirun as a parent MLflow run with one nested child per job."""
+    if track is None or track.get("name") != "mlflow":
+        return
+    from runner.tracking import mlflow_log
+
+    uri = track.get("uri") or "sqlite:///mlflow.db"
+    try:
+        client = mlflow_log.client(uri, float(track.get("timeout_s") or 5.0))
+        parent, sent = mlflow_log.log_sweep(client, mlflow_log.experiment_id(client, str(track.get("experiment"))),
+                                            sweep_dir)
+        print(f"[tfrun] MLflow: sweep run {parent} with {sent} job run(s) at {uri}", flush=True)
+    except Exception as err:  # noqa: BLE001 - as for a run
+        mlflow_log.warn("logging the sweep", err)

@@ -1,0 +1,59 @@
+"""Structured configs for the `track` group: where runs are also shown (the record stays the source of truth).
+
+track=none (default) logs nowhere else; track=mlflow logs each run (and a multirun as a parent run with one
+child per job) to an MLflow tracking store: a local one in the project folder by default (`mlflow ui` opens
+it as it is), or any tracking server. MLflow is an optional extra: these checks only look for it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+from omegaconf import MISSING
+
+from tasks.core.problems import Problem, at_least
+
+LOCAL_STORE = "sqlite:///mlflow.db"  # MLflow 3's own default: `mlflow ui` in the same folder opens it
+URI = re.compile(r"^(https?://[^\s/]+(/\S*)?|sqlite:///\S+|file:\S+|databricks(://\S*)?)$")
+
+
+@dataclass
+class TrackConfig:
+    name: str = MISSING
+
+    def problems(self) -> Iterator[Problem]:
+        return iter(())
+
+
+@dataclass
+class NoTrack(TrackConfig):
+    name: str = "none"
+
+
+@dataclass
+class MlflowTrack(TrackConfig):
+    """MLflow tracking: params, per-epoch and final metrics, tags and artifacts of every run, from its record."""
+
+    name: str = "mlflow"
+    uri: Optional[str] = None  # null = sqlite:///mlflow.db here; http(s)://host:port for a tracking server
+    experiment: str = "tfrun"  # the MLflow experiment (created if missing)
+    required: bool = False  # true: an unreachable server stops the run before training (exit 2)
+    timeout_s: float = 5.0  # how long the reachability check and each request may take
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.uri or LOCAL_STORE
+
+    def problems(self) -> Iterator[Problem]:
+        if importlib.util.find_spec("mlflow") is None:
+            yield Problem("track", "mlflow", "the mlflow extra installed: pip install 'tfrun[mlflow]' "
+                                             "(scripts/env.sh mlflow), or track=none")
+        if self.uri is not None and not URI.match(self.uri):
+            yield Problem("track.uri", self.uri, "null (a local store, sqlite:///mlflow.db), http(s)://HOST[:PORT] "
+                                                 "of a tracking server, sqlite:///PATH or file:PATH")
+        if not self.experiment:
+            yield Problem("track.experiment", self.experiment, "an experiment name, e.g. tfrun")
+        yield from at_least("track.timeout_s", self.timeout_s, 0.1)

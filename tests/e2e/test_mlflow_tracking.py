@@ -1,0 +1,165 @@
+"""track=mlflow and `tfrun-records mlflow` against a real MLflow tracking server (started here on 127.0.0.1 with a
+free port and a temporary store, stopped by PID) and the default local store, read back with MlflowClient and
+compared field by field with the records."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+
+from runner.records.record import flatten
+from tests.helpers import BIN, command_env, free_port, read_record, tfrun
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+QUICK = ["train.epochs=2", "train.verbose=0", "train.callbacks.tensorboard=false"]
+MLFLOW_SERVER = BIN.parent / "mlflow-server" / "bin" / "mlflow"  # scripts/mlflow_server_setup.sh (SQLAlchemy 2)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    store = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    proc = subprocess.Popen([str(MLFLOW_SERVER), "server", "--host", "127.0.0.1", "--port", str(port),
+                             "--backend-store-uri", f"sqlite:///{store}/mlflow.db", "--artifacts-destination",
+                             str(store / "artifacts"), "--workers", "1"], cwd=store, env=command_env(),
+                            stdout=open(store / "server.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (store / "server.log").read_text()
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        raise AssertionError("mlflow server did not start:\n" + (store / "server.log").read_text())
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(30)
+
+
+def client(uri: str) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def run_of(mlflow: Any, record: dict) -> Any:
+    (run,) = mlflow.search_runs([mlflow.get_experiment_by_name("tfrun").experiment_id],
+                                filter_string=f"tags.`tfrun.run_id` = '{record['run_id']}'")
+    return run
+
+
+def assert_same(mlflow: Any, run: Any, record: dict, status: str) -> None:
+    """The MLflow run holds the record: params, per-epoch and final metrics, tags, artifacts, status."""
+    assert run.info.status == status
+    params = {k: str(v)[:6000] for k, v in flatten(record["config"]).items()}
+    assert run.data.params == params
+    for name, values in record["metrics"]["history"].items():
+        history = sorted(mlflow.get_metric_history(run.info.run_id, name), key=lambda m: m.step)
+        assert [(m.step, m.value) for m in history] == [(i, pytest.approx(v)) for i, v in enumerate(values)], name
+    for name, value in record["metrics"]["final"].items():
+        if not record["metrics"]["history"].get(name):
+            assert run.data.metrics[name] == pytest.approx(value), name
+    tags = run.data.tags
+    assert tags["tfrun.status"] == record["status"] and tags["tfrun.run_id"] == record["run_id"]
+    assert tags["mlflow.source.git.commit"] == record["code"]["git_commit"]
+    assert tags["tfrun.command"].startswith("tfrun ")
+    artifacts = {a.path for a in mlflow.list_artifacts(run.info.run_id)}
+    assert {"record.json", "run.log", ".mlflow-config.json"} <= artifacts, artifacts
+    sent = json.loads(Path(mlflow.download_artifacts(run.info.run_id, "record.json")).read_text())
+    assert sent["run_id"] == record["run_id"] and sent["status"] == record["status"]
+
+
+def test_a_run_and_a_sweep_appear_as_their_records(workdir: Path, server: str):
+    proc = tfrun("track=mlflow", f"track.uri={server}", *QUICK, "hydra.run.dir=runs/one", cwd=workdir)
+    assert proc.returncode == 0 and "[tfrun] MLflow: run " in proc.stdout, proc.stdout + proc.stderr
+    mlflow = client(server)
+    record = read_record(workdir / "runs/one")
+    assert_same(mlflow, run_of(mlflow, record), record, "FINISHED")
+
+    sweep = tfrun("-m", "track=mlflow", f"track.uri={server}", "train.learning_rate=1e-3,1e-2", *QUICK,
+                  "hydra.sweep.dir=multiruns/lr", cwd=workdir)
+    assert sweep.returncode == 0, sweep.stdout + sweep.stderr
+    summary = json.loads((workdir / "multiruns/lr/sweep.json").read_text())
+    experiment = mlflow.get_experiment_by_name("tfrun").experiment_id
+    (parent,) = mlflow.search_runs([experiment], filter_string="tags.`tfrun.sweep_dir` LIKE '%multiruns/lr'")
+    assert parent.data.tags["tfrun.best_job"] == summary["best"]["job"] and parent.info.status == "FINISHED"
+    children = mlflow.search_runs([experiment], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert sorted(c.data.tags["tfrun.sweep_job"] for c in children) == ["0", "1"]
+    for child in children:
+        job = read_record(workdir / "multiruns/lr" / child.data.tags["tfrun.sweep_job"])
+        assert_same(mlflow, child, job, "FINISHED")
+        assert child.data.tags["tfrun.best"] == str(child.data.tags["tfrun.sweep_job"] == summary["best"]["job"]).lower()
+
+
+def test_failed_and_interrupted_runs_end_failed_and_killed(workdir: Path, server: str):
+    np.savez(workdir / "bad.npz", x=np.zeros((100, 4), "float32"), labels=np.arange(100) % 2)  # no `y`
+    failed = tfrun("track=mlflow", f"track.uri={server}", "data=files", "data.path=bad.npz", *QUICK,
+                   "hydra.run.dir=runs/failed", cwd=workdir)
+    assert failed.returncode == 1
+    mlflow = client(server)
+    record = read_record(workdir / "runs/failed")
+    run = run_of(mlflow, record)
+    assert_same(mlflow, run, record, "FAILED")
+    assert run.data.tags["tfrun.error"].startswith("KeyError")
+
+    proc = subprocess.Popen([str(BIN / "tfrun"), "track=mlflow", f"track.uri={server}", "train.epochs=1000",
+                             "hydra.run.dir=runs/stopped"], cwd=workdir, env=command_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    path = workdir / "runs/stopped/record.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (path.exists() and json.loads(path.read_text())["metrics"]["history"]
+                                               .get("loss")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    record = read_record(workdir / "runs/stopped")
+    assert_same(mlflow, run_of(mlflow, record), record, "KILLED")
+
+
+def test_backfill_twice_sends_each_record_once_and_the_local_store_opens_as_it_is(workdir: Path, server: str):
+    tfrun("train.verbose=0", "train.epochs=1", "hydra.run.dir=runs/plain", cwd=workdir, check=True)
+    tfrun("-m", "train.epochs=1,2", "train.verbose=0", "hydra.sweep.dir=multiruns/epochs", cwd=workdir, check=True)
+    for attempt in ("first", "again"):
+        proc = subprocess.run([str(BIN / "tfrun-records"), "mlflow", "runs", "multiruns", "--uri", server,
+                               "--experiment", "backfill"], cwd=workdir, env=command_env(), capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        expected = "3 run(s) sent" if attempt == "first" else "0 run(s) sent"
+        assert expected in proc.stdout, proc.stdout
+    mlflow = client(server)
+    runs = mlflow.search_runs([mlflow.get_experiment_by_name("backfill").experiment_id])
+    assert len(runs) == 4  # the plain run, the sweep's parent and its two jobs
+
+    local = tfrun("track=mlflow", *QUICK, "hydra.run.dir=runs/local", cwd=workdir)  # the default: mlflow.db here
+    assert local.returncode == 0, local.stdout + local.stderr
+    mlflow = client(f"sqlite:///{workdir / 'mlflow.db'}")
+    record = read_record(workdir / "runs/local")
+    assert_same(mlflow, run_of(mlflow, record), record, "FINISHED")
+
+
+def test_an_unreachable_server_warns_unless_it_is_required(workdir: Path):
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    proc = tfrun("track=mlflow", f"track.uri={nowhere}", "track.timeout_s=1", *QUICK, "hydra.run.dir=runs/w",
+                 cwd=workdir)
+    assert proc.returncode == 0 and read_record(workdir / "runs/w")["status"] == "succeeded"
+    warnings = [line for line in proc.stderr.splitlines() if "MLflow" in line]
+    assert len(warnings) == 1 and "the record has everything" in warnings[0], proc.stderr
+    required = tfrun("track=mlflow", f"track.uri={nowhere}", "track.required=true", "track.timeout_s=1", *QUICK,
+                     "hydra.run.dir=runs/r", cwd=workdir)
+    assert required.returncode == 2 and "track.uri" in required.stderr and "track.required=true" in required.stderr
+    assert not (workdir / "runs/r").exists(), "stopped before training"
