@@ -26,6 +26,12 @@ MLFLOW_SERVER = BIN.parent / "mlflow-server" / "bin" / "mlflow"  # scripts/mlflo
 
 
 @pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One project folder for the module: the backfill test sends the records the tests before it wrote."""
+    return tmp_path_factory.mktemp("project")
+
+
+@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
@@ -132,18 +138,24 @@ def test_failed_and_interrupted_runs_end_failed_and_killed(workdir: Path, server
 
 
 def test_backfill_twice_sends_each_record_once_and_the_local_store_opens_as_it_is(workdir: Path, server: str):
-    tfrun("train.verbose=0", "train.epochs=1", "hydra.run.dir=runs/plain", cwd=workdir, check=True)
-    tfrun("-m", "train.epochs=1,2", "train.verbose=0", "hydra.sweep.dir=multiruns/epochs", cwd=workdir, check=True)
+    """The runs and the sweep the tests above wrote (4 runs, a sweep of 2), sent to a new experiment twice."""
+    runs = [p for p in (workdir / "runs").iterdir() if (p / "record.json").is_file()]
+    assert len(runs) == 3, runs  # one, failed, stopped
     for attempt in ("first", "again"):
         proc = subprocess.run([str(BIN / "tfrun-records"), "mlflow", "runs", "multiruns", "--uri", server,
                                "--experiment", "backfill"], cwd=workdir, env=command_env(), capture_output=True,
                               text=True, timeout=120)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        expected = "3 run(s) sent" if attempt == "first" else "0 run(s) sent"
+        expected = "5 run(s) sent" if attempt == "first" else "0 run(s) sent"
         assert expected in proc.stdout, proc.stdout
     mlflow = client(server)
-    runs = mlflow.search_runs([mlflow.get_experiment_by_name("backfill").experiment_id])
-    assert len(runs) == 4  # the plain run, the sweep's parent and its two jobs
+    backfilled = mlflow.search_runs([mlflow.get_experiment_by_name("backfill").experiment_id])
+    assert len(backfilled) == 6  # 3 runs, the sweep's parent and its two jobs
+    for path in runs:
+        record = read_record(path)
+        (run,) = [r for r in backfilled if r.data.tags.get("tfrun.run_id") == record["run_id"]]
+        assert run.info.status == {"succeeded": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}[
+            record["status"]]
 
     local = tfrun("track=mlflow", *QUICK, "hydra.run.dir=runs/local", cwd=workdir)  # the default: mlflow.db here
     assert local.returncode == 0, local.stdout + local.stderr

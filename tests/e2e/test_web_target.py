@@ -133,13 +133,13 @@ def test_a_users_own_model_is_a_page_and_stays_served_on_request(tmp_path: Path)
 def test_a_mixed_precision_export_is_held_to_a_float16_sized_tolerance(workdir: Path):
     """float16 compute (mixed precision) vs the page's float32: the default 1e-5 fails, saying why and what fits;
     target.parity_atol=1e-3 passes with argmax equal on every row."""
-    strict = tfrun("target=web", "hardware.mixed_precision=true", *QUICK, "hydra.run.dir=runs/strict", cwd=workdir,
+    strict = tfrun("target=web", "hardware.mixed_precision=true", *QUICK, "train.epochs=1", "hydra.run.dir=runs/strict", cwd=workdir,
                    timeout=400)
     assert strict.returncode == 1
     error = read_record(workdir / "runs/strict")["error"]["message"]
     assert "computes in float16" in error and "1e-3" in error, error
     assert not (workdir / "models/digits_mlp/0001.web").exists() and (workdir / "runs/strict/web/bundle").is_dir()
-    loose = tfrun("target=web", "hardware.mixed_precision=true", "target.parity_atol=1e-3", *QUICK,
+    loose = tfrun("target=web", "hardware.mixed_precision=true", "target.parity_atol=1e-3", *QUICK, "train.epochs=1",
                   "hydra.run.dir=runs/loose", cwd=workdir, timeout=400)
     assert loose.returncode == 0, loose.stdout[-3000:] + loose.stderr[-3000:]
     report = _web(read_record(workdir / "runs/loose"))[0]["parity"]
