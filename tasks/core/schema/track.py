@@ -48,7 +48,7 @@ class MlflowTrack(TrackConfig):
         return self.uri or LOCAL_STORE
 
     def problems(self) -> Iterator[Problem]:
-        if importlib.util.find_spec("mlflow") is None:
+        if not _installed("mlflow"):
             yield Problem("track", "mlflow", "the mlflow extra installed: pip install 'tfrun[mlflow]' "
                                              "(scripts/env.sh mlflow), or track=none")
         if self.uri is not None and not URI.match(self.uri):
@@ -57,3 +57,11 @@ class MlflowTrack(TrackConfig):
         if not self.experiment:
             yield Problem("track.experiment", self.experiment, "an experiment name, e.g. tfrun")
         yield from at_least("track.timeout_s", self.timeout_s, 0.1)
+
+
+def _installed(name: str) -> bool:
+    """Whether `name` can be imported, found without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
