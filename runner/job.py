@@ -68,9 +68,7 @@ def run_job(cfg: DictConfig) -> float:
         print("\n".join(dry_run.lines(config, _run_id(), overrides, user_dirs)), flush=True)
         _remove_if_only_hydra(run_dir)
         return FAILED_METRIC
-    from runner.processes import (
-        execute,  # see the module docstring: only for a valid config
-    )
+    from runner.processes import execute  # see the module docstring: only for a valid config
 
     metric = execute.run(cfg, config, run_dir, _run_id(), overrides, multirun, user_dirs)
     return FAILED_METRIC if metric is None else metric

@@ -577,7 +577,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_mlflow(args: argparse.Namespace) -> int:
     """Send existing records to MLflow: sweeps as parent + children, other runs alone; none sent twice."""
     from runner.tracking import mlflow_log
+    from tasks.core.schema.track import LOCAL_STORE
 
+    args.uri = args.uri or LOCAL_STORE
     for directory in args.dirs:
         if not Path(directory).is_dir():
             raise UsageError(f"no such directory: {directory}")
@@ -646,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("mlflow", help="send existing records to MLflow (sweeps as parent + children; idempotent)")
     p.add_argument("dirs", nargs="+", metavar="DIR", help="folders holding runs and sweeps")
-    p.add_argument("--uri", default="sqlite:///mlflow.db", help="tracking URI (default: the local store here)")
+    p.add_argument("--uri", help="tracking URI (default: the local store here, as track=mlflow uses)")
     p.add_argument("--experiment", default="tfrun", help="MLflow experiment (default: tfrun)")
     p.set_defaults(func=cmd_mlflow)
     cleanup_cli.add_parser(sub)

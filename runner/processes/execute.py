@@ -118,9 +118,7 @@ def _in_vertex_replica(config: Config) -> bool:
 def _publish_replica_record(record: Record) -> None:
     """The chief's record goes beside its model in Cloud Storage, where the submitting machine reads it."""
     model_dir = vertex_env.output_dirs()["model"]
-    from tasks.cluster import (
-        is_chief,  # pure Python: Vertex's chief is the task of type chief
-    )
+    from tasks.cluster import is_chief  # pure Python: Vertex's chief is the task of type chief
 
     if not model_dir or not is_chief():
         return

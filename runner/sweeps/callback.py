@@ -46,7 +46,6 @@ class SweepSummary(Callback):
             print(render(summary), flush=True)
             print(f"[tfrun] sweep summary: {sweep_dir}/sweep.csv, sweep.json, sweep.png; HParams dashboard: "
                   f"tensorboard --logdir {sweep_dir}", flush=True)
-        if summary.rows:
             from runner import tracking
 
             tracking.after_sweep(config.get("track"), sweep_dir)

@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
+
+from tasks.core.schema.track import LOCAL_STORE
+
+
+def _open(track: Any) -> Optional[tuple[Any, str, str]]:
+    """track=mlflow (typed, or the multirun's DictConfig node): (client, experiment id, uri); else None."""
+    if track is None or getattr(track, "name", "none") != "mlflow":
+        return None
+    from runner.tracking import mlflow_log
+
+    uri = track.uri or LOCAL_STORE
+    client = mlflow_log.client(uri, float(track.timeout_s))
+    return client, mlflow_log.experiment_id(client, str(track.experiment)), uri
 
 
 def after_run(track: Any, run_dir: Path, data: dict[str, Any]) -> None:
@@ -13,11 +26,9 @@ def after_run(track: Any, run_dir: Path, data: dict[str, Any]) -> None:
     from runner.records.record import RECORD_NAME
     from runner.tracking import mlflow_log
 
-    uri = track.uri or "sqlite:///mlflow.db"
     try:
-        client = mlflow_log.client(uri, float(track.timeout_s))
-        run_id, _ = mlflow_log.log_record(client, mlflow_log.experiment_id(client, str(track.experiment)),
-                                          run_dir / RECORD_NAME, data)
+        client, experiment, uri = _open(track)  # type: ignore[misc]
+        run_id, _ = mlflow_log.log_record(client, experiment, run_dir / RECORD_NAME, data)
         print(f"[tfrun] MLflow: run {run_id} in experiment {track.experiment!r} at {uri}", flush=True)
     except Exception as err:  # noqa: BLE001 - the record is the truth; tracking must not fail the run
         mlflow_log.warn("logging", err)
@@ -25,15 +36,13 @@ def after_run(track: Any, run_dir: Path, data: dict[str, Any]) -> None:
 
 def after_sweep(track: Any, sweep_dir: Path) -> None:
     """track=mlflow: a finished multirun as a parent MLflow run with one nested child per job."""
-    if track is None or track.get("name") != "mlflow":
+    if track is None or getattr(track, "name", "none") != "mlflow":
         return
     from runner.tracking import mlflow_log
 
-    uri = track.get("uri") or "sqlite:///mlflow.db"
     try:
-        client = mlflow_log.client(uri, float(track.get("timeout_s") or 5.0))
-        parent, sent = mlflow_log.log_sweep(client, mlflow_log.experiment_id(client, str(track.get("experiment"))),
-                                            sweep_dir)
+        client, experiment, uri = _open(track)  # type: ignore[misc]
+        parent, sent = mlflow_log.log_sweep(client, experiment, sweep_dir)
         print(f"[tfrun] MLflow: sweep run {parent} with {sent} job run(s) at {uri}", flush=True)
     except Exception as err:  # noqa: BLE001 - as for a run
         mlflow_log.warn("logging the sweep", err)

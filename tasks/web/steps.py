@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from tasks.core.paths import SOURCE_ROOT
+from tasks.core.schema.targets import web_converter_dir, web_node_modules
 
 JS = SOURCE_ROOT / "tasks" / "web" / "js"
 STATE = "web"
@@ -36,10 +37,6 @@ class WebTargetFailed(RuntimeError):
     """The converter, the page or the browser check failed; the message carries their own words."""
 
     user_facing = True
-
-
-def _converter_dir(target: Any) -> Path:
-    return Path(target.converter) if target.get("converter") else Path(sys.prefix) / "tfjs-converter"
 
 
 def _tail(text: str, lines: int = 12) -> str:
@@ -62,7 +59,7 @@ def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     args = ["--input_format=tf_saved_model", "--output_format=tfjs_graph_model", "--signature_name=serving_default",
             "--saved_model_tags=serve", *([f"--quantize_{quantize}=*"] if quantize != "none" else []),
             str(export["path"]), str(out)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_converter_dir(target)), str(SOURCE_ROOT),
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(web_converter_dir(target.get("converter"))), str(SOURCE_ROOT),
                                                        os.environ.get("PYTHONPATH", "")]),
                TF_CPP_MIN_LOG_LEVEL="2")
     started = time.perf_counter()
@@ -140,7 +137,7 @@ def bundle_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             "running in this browser with TensorFlow.js", "input": {"name": name, "shape": shape, "dtype": dtype},
             "output": output, "classes": names, "backend": str(target.backend), "scale": float(data.scale),
             "examples": examples, "format": str(target.format)}
-    node_modules = Path(target.node_modules) if target.get("node_modules") else JS / "node_modules"
+    node_modules = web_node_modules(target.get("node_modules"))
     dest = Path(export["path"]).with_name(f"{version:04d}.web")
     bundle = build(state.get("graph_model") or state["tflite"], dest, page, node_modules)
     copy = ctx.run_dir / "web" / "bundle"
@@ -191,8 +188,7 @@ def _browser_check(target: Any, url: str, inputs: list[list[float]], screenshot:
     job = work / "browser_job.json"
     job.write_text(json.dumps({"url": url + "index.html", "browser": str(target.browser), "inputs": inputs,
                                "batch": 64, "screenshot": str(screenshot), "timeout_ms": int(target.timeout_s * 1000)}))
-    node_modules = Path(target.node_modules) if target.get("node_modules") else JS / "node_modules"
-    env = dict(os.environ, NODE_PATH=str(node_modules))
+    env = dict(os.environ, NODE_PATH=str(web_node_modules(target.get("node_modules"))))
     proc = subprocess.run([str(target.node), str(JS / "check.mjs"), str(job)], cwd=JS, env=env, capture_output=True,
                           text=True, timeout=float(target.timeout_s) + 30)
     job.unlink()

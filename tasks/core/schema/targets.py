@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Iterator, List, Optional
 
 from omegaconf import MISSING
@@ -287,6 +288,20 @@ WEB_STEPS = ("web_convert", "web_bundle", "web_parity")
 WEB_SETUP = "scripts/web_setup.sh"  # npm ci of tasks/web/js, the converter beside the venv, Debian's chromium
 
 
+def web_node_modules(given: Optional[str]) -> Path:
+    """target.node_modules, or where scripts/web_setup.sh's npm ci puts them (tasks/web/js/node_modules)."""
+    from tasks.core.paths import SOURCE_ROOT
+
+    return Path(given) if given else SOURCE_ROOT / "tasks" / "web" / "js" / "node_modules"
+
+
+def web_converter_dir(given: Optional[str]) -> Path:
+    """target.converter, or where scripts/web_setup.sh installs the tensorflowjs converter (<venv>/tfjs-converter)."""
+    import sys
+
+    return Path(given) if given else Path(sys.prefix) / "tfjs-converter"
+
+
 @dataclass
 class WebTarget(TargetConfig):
     """The export as a TF.js graph model in a static web page (installable, offline), checked in a real browser."""
@@ -342,14 +357,10 @@ class WebTarget(TargetConfig):
     def tool_problems(self) -> Iterator[Problem]:
         """What target=web needs on this machine, found before training: one line each, with its install command."""
         import shutil
-        import sys
-        from pathlib import Path
-
-        from tasks.core.paths import SOURCE_ROOT
 
         if shutil.which(self.node) is None:
             yield Problem("target.node", self.node, f"Node.js on PATH (apt-get install nodejs npm), then {WEB_SETUP}")
-        modules = Path(self.node_modules) if self.node_modules else SOURCE_ROOT / "tasks" / "web" / "js" / "node_modules"
+        modules = web_node_modules(self.node_modules)
         for package in ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-tflite", "puppeteer-core"):
             if not (modules / package / "package.json").is_file():
                 yield Problem("target.node_modules", str(modules), f"the npm packages of tasks/web/js installed "
@@ -358,7 +369,7 @@ class WebTarget(TargetConfig):
         if not (os.path.isfile(self.browser) and os.access(self.browser, os.X_OK)):
             yield Problem("target.browser", self.browser, f"a Chromium executable: apt-get install chromium "
                           f"({WEB_SETUP} does), or target.browser=PATH")
-        converter = Path(self.converter) if self.converter else Path(sys.prefix) / "tfjs-converter"
+        converter = web_converter_dir(self.converter)
         if self.format is WebFormat.graph_model and \
                 not (converter / "tensorflowjs" / "converters" / "converter.py").is_file():
             yield Problem("target.converter", str(converter), f"the tensorflowjs converter installed there: run "
