@@ -131,8 +131,11 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     n = min(int(target.parity_examples or len(data.x_holdout)), len(data.x_holdout))
     x, holdout = data.x_holdout[:n], holdout[:n]
     model = ctx.state.get("model")
-    reference = trained_predictions(model, x, int(cfg.train.batch_size)) if model is not None else None
     ranges = chunks(x, int(target.max_payload_bytes))
+    # The reference runs the requests' own batches: a served request is one batch, and float32 results can
+    # depend on the batch size in the last bit (CPU kernels block matrices by it), so bit-exact means same batches.
+    reference = None if model is None else np.concatenate([trained_predictions(model, x[a:b], b - a)
+                                                           for a, b in ranges])
     others: dict[str, int] = {}
     served = np.concatenate([probabilities(_predict_ours(state["endpoint"], x[a:b].tolist(),
                                                          state["deployed_model_id"], others))

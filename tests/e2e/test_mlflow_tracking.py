@@ -89,15 +89,39 @@ def assert_same(mlflow: Any, run: Any, record: dict, status: str) -> None:
     assert sent["run_id"] == record["run_id"] and sent["status"] == record["status"]
 
 
-def test_a_run_and_a_sweep_appear_as_their_records(workdir: Path, server: str):
-    proc = tfrun("track=mlflow", f"track.uri={server}", *QUICK, "hydra.run.dir=runs/one", cwd=workdir)
+@pytest.fixture(scope="module")
+def tracked(workdir: Path, server: str) -> dict[str, Any]:
+    """The module's tracked runs, made once whatever tests are selected: a run, a sweep of two, a failed run and
+    an interrupted one (the backfill test sends these same records again)."""
+    done: dict[str, Any] = {}
+    done["one"] = tfrun("track=mlflow", f"track.uri={server}", *QUICK, "hydra.run.dir=runs/one", cwd=workdir)
+    done["sweep"] = tfrun("-m", "track=mlflow", f"track.uri={server}", "train.learning_rate=1e-3,1e-2", *QUICK,
+                          "hydra.sweep.dir=multiruns/lr", cwd=workdir)
+    np.savez(workdir / "bad.npz", x=np.zeros((100, 4), "float32"), labels=np.arange(100) % 2)  # no `y`
+    done["failed"] = tfrun("track=mlflow", f"track.uri={server}", "data=files", "data.path=bad.npz", *QUICK,
+                           "hydra.run.dir=runs/failed", cwd=workdir)
+    proc = subprocess.Popen([str(BIN / "tfrun"), "track=mlflow", f"track.uri={server}", "train.epochs=1000",
+                             "hydra.run.dir=runs/stopped"], cwd=workdir, env=command_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    path = workdir / "runs/stopped/record.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (path.exists() and json.loads(path.read_text())["metrics"]["history"]
+                                               .get("loss")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    done["stopped"] = subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+    return done
+
+
+def test_a_run_and_a_sweep_appear_as_their_records(workdir: Path, server: str, tracked: dict[str, Any]):
+    proc = tracked["one"]
     assert proc.returncode == 0 and "[tfrun] MLflow: run " in proc.stdout, proc.stdout + proc.stderr
     mlflow = client(server)
     record = read_record(workdir / "runs/one")
     assert_same(mlflow, run_of(mlflow, record), record, "FINISHED")
 
-    sweep = tfrun("-m", "track=mlflow", f"track.uri={server}", "train.learning_rate=1e-3,1e-2", *QUICK,
-                  "hydra.sweep.dir=multiruns/lr", cwd=workdir)
+    sweep = tracked["sweep"]
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr
     summary = json.loads((workdir / "multiruns/lr/sweep.json").read_text())
     experiment = mlflow.get_experiment_by_name("tfrun").experiment_id
@@ -111,36 +135,24 @@ def test_a_run_and_a_sweep_appear_as_their_records(workdir: Path, server: str):
         assert child.data.tags["tfrun.best"] == str(child.data.tags["tfrun.sweep_job"] == summary["best"]["job"]).lower()
 
 
-def test_failed_and_interrupted_runs_end_failed_and_killed(workdir: Path, server: str):
-    np.savez(workdir / "bad.npz", x=np.zeros((100, 4), "float32"), labels=np.arange(100) % 2)  # no `y`
-    failed = tfrun("track=mlflow", f"track.uri={server}", "data=files", "data.path=bad.npz", *QUICK,
-                   "hydra.run.dir=runs/failed", cwd=workdir)
-    assert failed.returncode == 1
+def test_failed_and_interrupted_runs_end_failed_and_killed(workdir: Path, server: str, tracked: dict[str, Any]):
+    assert tracked["failed"].returncode == 1
     mlflow = client(server)
     record = read_record(workdir / "runs/failed")
     run = run_of(mlflow, record)
     assert_same(mlflow, run, record, "FAILED")
     assert run.data.tags["tfrun.error"].startswith("KeyError")
 
-    proc = subprocess.Popen([str(BIN / "tfrun"), "track=mlflow", f"track.uri={server}", "train.epochs=1000",
-                             "hydra.run.dir=runs/stopped"], cwd=workdir, env=command_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    path = workdir / "runs/stopped/record.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (path.exists() and json.loads(path.read_text())["metrics"]["history"]
-                                               .get("loss")):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out
+    assert tracked["stopped"].returncode == 130, tracked["stopped"].stdout
     record = read_record(workdir / "runs/stopped")
     assert_same(mlflow, run_of(mlflow, record), record, "KILLED")
 
 
-def test_backfill_twice_sends_each_record_once_and_the_local_store_opens_as_it_is(workdir: Path, server: str):
-    """The runs and the sweep the tests above wrote (4 runs, a sweep of 2), sent to a new experiment twice."""
-    runs = [p for p in (workdir / "runs").iterdir() if (p / "record.json").is_file()]
-    assert len(runs) == 3, runs  # one, failed, stopped
+def test_backfill_twice_sends_each_record_once_and_the_local_store_opens_as_it_is(workdir: Path, server: str,
+                                                                                   tracked: dict[str, Any]):
+    """The module's tracked runs (3 runs, a sweep of 2), sent to a new experiment twice."""
+    runs = [workdir / "runs" / name for name in ("one", "failed", "stopped")]
+    assert all((p / "record.json").is_file() for p in runs), runs
     for attempt in ("first", "again"):
         proc = subprocess.run([str(BIN / "tfrun-records"), "mlflow", "runs", "multiruns", "--uri", server,
                                "--experiment", "backfill"], cwd=workdir, env=command_env(), capture_output=True,
@@ -164,7 +176,8 @@ def test_backfill_twice_sends_each_record_once_and_the_local_store_opens_as_it_i
     assert_same(mlflow, run_of(mlflow, record), record, "FINISHED")
 
 
-def test_an_unreachable_server_warns_unless_it_is_required(workdir: Path):
+def test_an_unreachable_server_warns_unless_it_is_required(tmp_path: Path):
+    workdir = tmp_path  # its own folder: the backfill sends every record under the module's runs/
     nowhere = f"http://127.0.0.1:{free_port()}"
     proc = tfrun("track=mlflow", f"track.uri={nowhere}", "track.timeout_s=1", *QUICK, "hydra.run.dir=runs/w",
                  cwd=workdir)
