@@ -36,7 +36,6 @@ def _preload() -> None:
 
     Imports only: nothing here creates TensorFlow's context, so device settings still apply later.
     """
-    import sklearn.model_selection  # noqa: F401
     import tensorflow  # noqa: F401
     import tf_keras  # noqa: F401
 

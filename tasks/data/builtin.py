@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -14,14 +15,23 @@ from tasks.data.splits import Splits, make_splits
 
 def load_digits(*, seed: int, name: str, input_name: str, holdout_fraction: float, validation_fraction: float,
                 limit: Optional[int], shuffle_buffer: int, image_shape: Optional[Sequence[int]]) -> Splits:
-    """sklearn's bundled 8x8 digits: float32 pixels 0..16."""
-    from sklearn.datasets import load_digits as sk_digits
-
-    digits = sk_digits()
-    x = digits.images.astype("float32")
-    return make_splits(x, digits.target, input_name=input_name, scale=16.0, seed=seed,
+    """scikit-learn's bundled 8x8 digits: float32 pixels 0..16."""
+    x, y = _sklearn_digits()
+    return make_splits(x, y, input_name=input_name, scale=16.0, seed=seed,
                    holdout_fraction=holdout_fraction, validation_fraction=validation_fraction, limit=limit,
                    image_shape=image_shape)
+
+
+def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The digits file scikit-learn ships, read as its `load_digits` reads it, without importing scikit-learn
+    (whose datasets package costs a training process most of a second)."""
+    spec = importlib.util.find_spec("sklearn")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("data=digits needs scikit-learn's bundled digits file: pip install scikit-learn")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        data = np.loadtxt(f, delimiter=",")
+    return data[:, :-1].reshape(-1, 8, 8).astype("float32"), data[:, -1].astype(int)
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -11,6 +11,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from tasks.data.stratified import train_test_split
+
 
 @dataclass
 class Splits:
@@ -41,14 +43,10 @@ class Splits:
 def split(x: np.ndarray, y: np.ndarray, *, holdout_fraction: float, validation_fraction: float,
            seed: int, x_holdout: Optional[np.ndarray] = None, y_holdout: Optional[np.ndarray] = None):
     """Stratified train/validation(/holdout) split; a given test set is used as the holdout."""
-    from sklearn.model_selection import train_test_split
-
     if x_holdout is None:
-        x, x_holdout, y, y_holdout = train_test_split(x, y, test_size=holdout_fraction, stratify=y,
-                                                      random_state=seed)
+        x, x_holdout, y, y_holdout = train_test_split(x, y, test_size=holdout_fraction, seed=seed)
     if validation_fraction > 0:
-        x_train, x_valid, y_train, y_valid = train_test_split(x, y, test_size=validation_fraction, stratify=y,
-                                                              random_state=seed)
+        x_train, x_valid, y_train, y_valid = train_test_split(x, y, test_size=validation_fraction, seed=seed)
     else:
         x_train, y_train, x_valid, y_valid = x, y, x[:0], y[:0]
     return x_train, y_train, x_valid, y_valid, x_holdout, y_holdout
