@@ -40,7 +40,6 @@ def stratified_indices(y: np.ndarray, test_size: float, seed: int) -> tuple[np.n
         raise ValueError(f"With n_samples={n_samples}, test_size={test_size!r} and train_size=None, the resulting "
                          "train set will be empty. Adjust any of the aforementioned parameters.")
     classes, y_indices = np.unique(y, return_inverse=True)
-    y_indices = y_indices.reshape(-1)
     class_counts = np.bincount(y_indices)
     n_classes = len(class_counts)
     if np.min(class_counts) < 2:
@@ -60,7 +59,7 @@ def stratified_indices(y: np.ndarray, test_size: float, seed: int) -> tuple[np.n
     train: list[np.ndarray] = []
     test: list[np.ndarray] = []
     for i in range(n_classes):
-        rows = class_indices[i].take(rng.permutation(class_counts[i]), mode="clip")
+        rows = class_indices[i][rng.permutation(class_counts[i])]
         train.append(rows[:n_i[i]])
         test.append(rows[n_i[i]:n_i[i] + t_i[i]])
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
