@@ -4,7 +4,9 @@ Runs the same training (digits · mlp, EPOCHS epochs) three ways, ROUNDS times e
 this machine, `tfrun cluster=vertex` (one chief replica) and `tfrun cluster=vertex strategy=multi_worker
 cluster.workers=2`, against the GCS emulator and the Vertex test server (tests/fakes), whose replicas are
 local processes. Per run: wall time, each step's seconds from the record, the chief replica's own run
-time (from its record), and the wheel's build time and size. Offline figures: they measure tfrun's side
+time (from its record), and the wheel's build time and size. Then Ctrl-C: a cluster=vertex run sent SIGINT while
+its job runs, ROUNDS times: seconds until the run is removing what it made (the cancel taken) and until it has
+exited (the clean-up child, which imports the Vertex SDK, done). Offline figures: they measure tfrun's side
 and the local stand-in for Vertex's machines, not Google's queueing, VM start-up or image pulls (minutes).
 
 Writes bench/results/vertex_training.json and prints a markdown table.
@@ -17,7 +19,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +49,32 @@ def run(args: list[str], cwd: Path) -> dict:
     return out
 
 
+def _wait_for_line(log: Path, line: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while line not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"tfrun never printed {line!r}:\n{log.read_text()[-3000:]}")
+        time.sleep(0.05)
+
+
+def stop(args: list[str], cwd: Path) -> dict:
+    """SIGINT once the job runs: seconds to the clean-up's start and to the run's exit (exit code 130)."""
+    cwd.mkdir(parents=True)
+    log = cwd / "run.log"
+    env = {k: v for k, v in os.environ.items() if k != "STORAGE_EMULATOR_HOST"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(bench_vertex.TFRUN), *args, "hydra.run.dir=runs/r"], cwd=cwd, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    _wait_for_line(log, "JOB_STATE_RUNNING", proc)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _wait_for_line(log, "the run interrupted: removing", proc)
+    removing = time.monotonic() - sent
+    if proc.wait(300) != 130:
+        raise SystemExit(f"the interrupted run exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+    return {"to_cleanup_s": round(removing, 3), "to_exit_s": round(time.monotonic() - sent, 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
@@ -68,6 +98,8 @@ def main() -> None:
         for i in range(args.rounds):
             for kind, extra in kinds.items():  # alternating, so drift hits every kind alike
                 runs[kind].append(run([*common, *extra], work / f"{kind}-{i}"))
+        stops = [stop(["train.epochs=500", "train.callbacks.tensorboard=false", *kinds["vertex"]], work / f"stop-{i}")
+                 for i in range(args.rounds)]
     finally:
         fake.stop()
         emulator.stop()
@@ -82,14 +114,18 @@ def main() -> None:
         "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "epochs": args.epochs, "rounds": args.rounds, "wheel": {"build_s": round(wheel_s, 3), "bytes": len(wheel.data),
                                                                "requirements": len(wheel.requires)},
-        "runs": runs, "median": median,
+        "runs": runs, "median": median, "ctrl_c": {"rounds": stops, "median": {
+            k: round(statistics.median(r[k] for r in stops), 3) for k in ("to_cleanup_s", "to_exit_s")}},
         "note": "GCS emulator and Vertex test server on 127.0.0.1; every replica is a local tfrun process"}
     path = write_result(result, RESULTS / "vertex_training.json")
     print(f"| median of {args.rounds} ({args.epochs} epochs) | local | vertex (1 replica) | vertex multi_worker x2 |")
     print("|---|---|---|---|")
     for key in ("wall_s", "train_s", *STEPS, "chief_run_s"):
         print(f"| {key} | " + " | ".join(str(median[k].get(key, "")) for k in kinds) + " |")
-    print(f"\nwheel: built in {wheel_s:.2f} s, {len(wheel.data):,} bytes, {len(wheel.requires)} requirement lines")
+    ctrl_c = result["ctrl_c"]["median"]
+    print(f"\nCtrl-C while the job runs (median of {args.rounds}): clean-up starts after {ctrl_c['to_cleanup_s']} s, "
+          f"the run has exited after {ctrl_c['to_exit_s']} s")
+    print(f"wheel: built in {wheel_s:.2f} s, {len(wheel.data):,} bytes, {len(wheel.requires)} requirement lines")
     print(f"wrote {path}")
 
 

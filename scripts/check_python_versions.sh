@@ -6,7 +6,7 @@
 # run, so nothing is installed. A version passes when everything resolves from wheels, except the
 # sdists listed in SDISTS_OK (each checked by hand, reason beside it). Needs the network (PyPI);
 # 10-30 s per version. The table goes to stdout and to scripts/python_versions.txt, which
-# tests/unit/test_python_versions.py holds pyproject's requires-python and scripts/env.sh to.
+# tests/unit/test_python_versions.py holds pyproject's requires-python and scripts/pick_python.sh to.
 #
 #   scripts/check_python_versions.sh [3.10 3.11 3.12 3.13]
 set -euo pipefail

@@ -12,7 +12,8 @@ WANT="$(sha256sum "$PINS" | cut -c1-16)"
 if [ "$(cat "$SERVER/.tfrun-pins" 2>/dev/null)" != "$WANT" ]; then
     echo "[tfrun] setting up $(basename "$VENV")/mlflow-server (mlflow server / ui)" >&2
     rm -rf "$SERVER"
-    "$VENV/bin/python" -m venv "$SERVER"
+    . "$ROOT/scripts/pick_python.sh"  # not .venv's python: scripts/test builds this beside .venv, at the same time
+    "$(pick_python)" -m venv "$SERVER"
     "$SERVER/bin/python" -m pip install --disable-pip-version-check -q -c "$PINS" mlflow \
         || { echo "[tfrun] mlflow server set-up failed ($PINS)" >&2; exit 1; }
     echo "$WANT" > "$SERVER/.tfrun-pins"

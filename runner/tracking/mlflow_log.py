@@ -27,10 +27,18 @@ SWEEP_TAG = "tfrun.sweep_dir"
 
 
 def client(uri: str, timeout_s: float = 5.0) -> Any:
+    """An MlflowClient whose requests each wait `timeout_s` and are retried twice (after ~1 s and ~2 s).
+
+    MLflow's own default retries for minutes; a run's end must not. Two quick retries ride out a busy
+    server (a 5xx, a dropped connection, a slow answer); a retried metrics batch is not stored twice
+    (the same key, step, timestamp and value is one metric). Variables the user set win.
+    """
     import os
 
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(1, timeout_s))))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0.5")
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)

@@ -1,4 +1,4 @@
-"""The Pythons tfrun claims (pyproject's requires-python and classifiers, scripts/env.sh's choice) are
+"""The Pythons tfrun claims (pyproject's requires-python and classifiers, scripts/pick_python.sh's choice) are
 exactly those scripts/check_python_versions.sh found the pinned set to install on.
 
 That script needs the network, so its output is committed (scripts/python_versions.txt) and this test
@@ -50,8 +50,8 @@ def test_classifiers_name_the_versions_that_resolve():
 
 def test_env_sh_picks_among_the_versions_that_resolve_newest_first():
     ok, _ = resolved_versions()
-    match = re.search(r'^SUPPORTED_PYTHONS="([^"]*)"', (ROOT / "scripts" / "env.sh").read_text(), re.M)
-    assert match, "scripts/env.sh has no SUPPORTED_PYTHONS line"
+    match = re.search(r'^SUPPORTED_PYTHONS="([^"]*)"', (ROOT / "scripts" / "pick_python.sh").read_text(), re.M)
+    assert match, "scripts/pick_python.sh has no SUPPORTED_PYTHONS line"
     listed = match.group(1).split()
     assert set(listed) == ok
     assert listed == sorted(listed, key=lambda v: tuple(map(int, v.split("."))), reverse=True)
