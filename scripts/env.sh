@@ -23,4 +23,9 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
     fi
     echo "$WANT" > "$STAMP"
 fi
+# tfrun's own modules as bytecode (compileall skips what is up to date): an editable install has none until a
+# first import writes them, and where PYTHONDONTWRITEBYTECODE is set (containers, CI images) every process
+# would compile them again, the runner and each TensorFlow child alike.
+"$VENV/bin/python" -m compileall -q "$ROOT/runner" "$ROOT/tasks" "$ROOT/conf" "$ROOT/tests" >/dev/null ||
+    echo "[tfrun] warning: could not compile tfrun's modules to bytecode (runs still work, each compiles them)" >&2
 export PATH="$VENV/bin:$PATH"
