@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
               "--model_base_path); --rest_api_port and --model_config_file do not apply", file=sys.stderr)
         return 2
     # The server loads SavedModels with tf.saved_model.load and uses no Keras; unset, `import tensorflow` imports
-    # Keras 3, and with it matplotlib and scikit-learn where installed (2.5 s of a 4.2 s import on a slow core).
+    # Keras 3, and with it matplotlib and scikit-learn where installed: ~1.9 s more per start on a slow core.
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     if args.vertex:
         from tasks.vertex.container import run
