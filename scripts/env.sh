@@ -21,11 +21,11 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
         echo "[tfrun] set-up failed; full log: $LOG" >&2
         return 1 2>/dev/null || exit 1
     fi
+    # tfrun's own modules as bytecode: an editable install has none until a first import writes them, and where
+    # PYTHONDONTWRITEBYTECODE is set (containers, CI images) every process would compile them again, the runner
+    # and each TensorFlow child alike. Once per set-up, not per command (a later edit is compiled on import).
+    "$VENV/bin/python" -m compileall -q "$ROOT/runner" "$ROOT/tasks" "$ROOT/conf" "$ROOT/tests" >/dev/null ||
+        echo "[tfrun] warning: could not compile tfrun's modules to bytecode (runs still work, each compiles them)" >&2
     echo "$WANT" > "$STAMP"
 fi
-# tfrun's own modules as bytecode (compileall skips what is up to date): an editable install has none until a
-# first import writes them, and where PYTHONDONTWRITEBYTECODE is set (containers, CI images) every process
-# would compile them again, the runner and each TensorFlow child alike.
-"$VENV/bin/python" -m compileall -q "$ROOT/runner" "$ROOT/tasks" "$ROOT/conf" "$ROOT/tests" >/dev/null ||
-    echo "[tfrun] warning: could not compile tfrun's modules to bytecode (runs still work, each compiles them)" >&2
 export PATH="$VENV/bin:$PATH"
