@@ -1,8 +1,8 @@
-"""GCS upload of an export: parallel (8 transfer_manager threads) against sequential (1), through tasks.gcs.
+"""GCS upload of an export: parallel (8 transfer_manager threads) against sequential (1), through tfrun.tasks.gcs.
 
 Uploads a SavedModel-shaped tree (saved_model.pb, variables, assets and many
 small asset shards: FILES files, a few MB) to a fake-gcs-server emulator with
-tasks.gcs.upload_tree, each time into a fresh prefix, in rounds whose order
+tfrun.tasks.gcs.upload_tree, each time into a fresh prefix, in rounds whose order
 alternates (sequential first, then last) so machine drift hits all modes
 alike. Also times 8 worker *processes* (transfer_manager's other worker type,
 called directly) to show why upload_tree uses threads.
@@ -44,7 +44,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from results_io import RESULTS, write_result  # noqa: E402 - bench/, the script's own folder
 
-from tasks import gcs  # noqa: E402
+from tfrun.tasks import gcs  # noqa: E402
 from tests.fakes.gcs import start_emulator  # noqa: E402
 
 BUCKET = "tfrun-bench"

@@ -2,7 +2,7 @@
 
 Exports a digits MLP like `tfrun`'s (3 epochs), starts the embedded server (tfrun-serve) on
 127.0.0.1 and measures:
-  1. p50/p99 latency, batch 1 and batch 256, gRPC and REST, with tasks.tfserving.clients
+  1. p50/p99 latency, batch 1 and batch 256, gRPC and REST, with tfrun.tasks.tfserving.clients
      (targets: gRPC batch 1 <= 2 ms p50, REST batch 1 <= 3 ms p50);
   2. request/response bytes per protocol;
   3. throughput with 32 concurrent clients sending batch-1 requests (REST: 32 threads with
@@ -36,8 +36,8 @@ sys.path.insert(0, str(HERE.parent))
 
 import numpy as np  # noqa: E402
 
-from tasks.tfserving import backends  # noqa: E402
-from tasks.tfserving.clients import GrpcClient, RestClient, percentiles, timed as timed_calls  # noqa: E402
+from tfrun.tasks.tfserving import backends  # noqa: E402
+from tfrun.tasks.tfserving.clients import GrpcClient, RestClient, percentiles, timed as timed_calls  # noqa: E402
 
 from results_io import RESULTS, write_result  # noqa: E402 - bench/, the script's own folder
 
@@ -51,10 +51,10 @@ def export_model(base: Path, kind: str = "mlp") -> tuple[np.ndarray, Path]:
     """A trained digits model (tfrun's mlp or cnn) exported as tfrun exports it; (holdout pixels, version dir)."""
     import tf_keras as keras
 
-    from tasks.data import load_digits
-    from tasks.data.splits import pipeline
-    from tasks.export import save_serving_model
-    from tasks.model import build_cnn, build_mlp
+    from tfrun.tasks.data import load_digits
+    from tfrun.tasks.data.splits import pipeline
+    from tfrun.tasks.export import save_serving_model
+    from tfrun.tasks.model import build_cnn, build_mlp
 
     keras.utils.set_random_seed(42)
     data = load_digits(seed=42, name="digits", input_name="pixels", holdout_fraction=0.2, validation_fraction=0.1,
@@ -149,7 +149,7 @@ def payload_bytes(server: backends.ServerProcess, x1: np.ndarray, x256: np.ndarr
 
     import tensorflow as tf
 
-    from tasks.tfserving.clients import json_text
+    from tfrun.tasks.tfserving.clients import json_text
 
     g = GrpcClient(server.spec.grpc_target)
     out: dict = {}
@@ -213,7 +213,7 @@ def _rest_load(url: str, x: np.ndarray, clients: int, seconds: float, ready, go,
     """One client process: `clients` threads, each with its own keep-alive connection, for `seconds`."""
     import threading
 
-    from tasks.tfserving.clients import json_text
+    from tfrun.tasks.tfserving.clients import json_text
 
     client = RestClient(url, retries=0)
     body = ('{"instances": ' + json_text(x) + "}").encode()
@@ -301,7 +301,7 @@ def throughput(servers: dict[str, backends.ServerProcess], x1: np.ndarray, clien
 def codecs(x1: np.ndarray, x256: np.ndarray) -> dict:
     import tensorflow as tf
 
-    from tasks.tfserving.tensors import as_proto_field, as_tensor_content, to_ndarray
+    from tfrun.tasks.tfserving.tensors import as_proto_field, as_tensor_content, to_ndarray
 
     out = {}
     for label, x in (("batch_1", x1), ("batch_256", x256)):

@@ -1,8 +1,8 @@
 """TFLite against the SavedModel signature call: per-example latency and batch throughput, per mode.
 
 Trains the digits mlp in this process (tf-keras, fixed seed), exports it the
-way tfrun does (tasks.export.save_serving_model), then for each quantization
-mode converts it with tasks.tflite.convert and times, on the holdout:
+way tfrun does (tfrun.tasks.export.save_serving_model), then for each quantization
+mode converts it with tfrun.tasks.tflite.convert and times, on the holdout:
 
 - TFLite (ai_edge_litert): one example per invoke (p50/p90 µs), and batches
   of BATCH examples (examples/s, median of the rounds);
@@ -42,9 +42,9 @@ def train_and_export(n_neurons: int, epochs: int, export_dir: Path, seed: int = 
     import tensorflow as tf
     import tf_keras as keras
 
-    from tasks.data import load_digits
-    from tasks.export import save_serving_model
-    from tasks.model import build_mlp
+    from tfrun.tasks.data import load_digits
+    from tfrun.tasks.export import save_serving_model
+    from tfrun.tasks.model import build_mlp
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
@@ -62,7 +62,7 @@ def bench_model(n_neurons: int, args: argparse.Namespace, work: Path) -> list[di
     """All modes of one model; timings in ROUNDS interleaved rounds so drift hits every mode alike."""
     import numpy as np
 
-    from tasks import tflite
+    from tfrun.tasks import tflite
 
     export_dir = work / f"mlp_{n_neurons}" / "0001"
     data, params = train_and_export(n_neurons, args.epochs, export_dir)

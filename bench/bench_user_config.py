@@ -6,7 +6,7 @@ project), the variants interleaved so machine load hits them alike:
 - `tfrun --config-dir conf experiment=wine --cfg job` (a user model, data loader and callback),
 - `tfrun train.epochs=0`: rejected by validation (exit 2), tfrun's own options (the baseline),
 - `tfrun --config-dir conf experiment=wine +model.unitz=3`: rejected (exit 2) after reading the signatures
-  of the three user `_target_`s from source (runner.config.user_code),
+  of the three user `_target_`s from source (tfrun.runner.config.user_code),
 and, in this process, what reading those three signatures costs by itself (cold: first parse; warm: cached).
 Writes bench/results/user_config.json and prints a markdown table.
 
@@ -53,7 +53,7 @@ def signature_reading_s() -> tuple[float, float]:
     """Seconds to find the three targets and read their signatures, first time (parsing) and again (cached)."""
     sys.path.insert(0, str(HERE.parent))
     os.chdir(PROJECT)
-    from runner.config import user_code
+    from tfrun.runner.config import user_code
 
     started = time.perf_counter()
     for target in TARGETS:

@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
-    from tasks.vertex.package import build_wheel
+    from tfrun.tasks.vertex.package import build_wheel
 
     started = time.perf_counter()
     wheel = build_wheel()

@@ -1,6 +1,6 @@
 """The child process: runs the planned steps, reporting events to the runner.
 
-Started by runner.processes.supervisor as `python -m runner.child EVENTS_FD`, with the
+Started by tfrun.runner.processes.supervisor as `python -m tfrun.runner.child EVENTS_FD`, with the
 job ({run_dir, config, plan}) as JSON on stdin. TensorFlow is imported by
 the steps, so hardware settings apply before it initialises.
 """
@@ -18,8 +18,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from runner import steps
-from tasks.context import Context
+from tfrun.runner import steps
+from tfrun.tasks.context import Context
 
 
 def _emitter(fd: int):
@@ -32,7 +32,7 @@ def _emitter(fd: int):
 
 
 def _preload() -> None:
-    """A warm child (runner.processes.warm_child) imports the heavy modules while the runner composes the config.
+    """A warm child (tfrun.runner.processes.warm_child) imports the heavy modules while the runner composes the config.
 
     Imports only: nothing here creates TensorFlow's context, so device settings still apply later.
     """

@@ -1,4 +1,4 @@
-"""The `tfrun` command: a Hydra app whose job is runner.job.run_job.
+"""The `tfrun` command: a Hydra app whose job is tfrun.runner.job.run_job.
 
 Module level imports only Hydra and the schemas, so --help, --cfg and
 config errors answer without loading TensorFlow.
@@ -16,14 +16,14 @@ import hydra._internal.utils as hydra_utils
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
-from runner.config import compose_errors, compose_once
-from runner.config import help as help_text
-from runner.processes import warm_child as prestart
-from tasks.core import schema, vertex_env
-from tasks.core.paths import CONFIG_PATH
+from tfrun.runner.config import compose_errors, compose_once
+from tfrun.runner.config import help as help_text
+from tfrun.runner.processes import warm_child as prestart
+from tfrun.tasks.core import schema, vertex_env
+from tfrun.tasks.core.paths import CONFIG_PATH
 
 schema.register()
-OmegaConf.register_new_resolver("tfrun_add", lambda a, b: int(a) + int(b), replace=True)  # see runner.sweeps.optuna_resume
+OmegaConf.register_new_resolver("tfrun_add", lambda a, b: int(a) + int(b), replace=True)  # see tfrun.runner.sweeps.optuna_resume
 
 
 _job_started = False
@@ -33,7 +33,7 @@ _job_started = False
 def _app(cfg: DictConfig) -> float | None:
     global _job_started
     _job_started = True
-    from runner.job import run_job
+    from tfrun.runner.job import run_job
 
     return run_job(cfg)
 
@@ -42,7 +42,7 @@ def _conf_dir() -> Path:
     if CONFIG_PATH.startswith("pkg://"):
         from importlib.resources import files
 
-        return Path(str(files("runner.conf")))
+        return Path(str(files("tfrun.conf")))
     return Path(CONFIG_PATH)
 
 
@@ -72,7 +72,7 @@ def main() -> None:
         print(help_text.render(_conf_dir(), sys.argv[1:]))
         return
     if os.environ.get(vertex_env.PROJECT_ENV) and vertex_env.inside_vertex():  # the user's staged project
-        from tasks.vertex.replica_project import enter
+        from tfrun.tasks.vertex.replica_project import enter
 
         enter(os.environ[vertex_env.PROJECT_ENV])
     if vertex_env.in_trial():  # Vertex appends a tuning trial's values as --<parameter id>=<value>
@@ -85,7 +85,7 @@ def main() -> None:
         with compose_once.patched(compose_once.is_single_run(sys.argv[1:])):
             _app()
     except SystemExit as exc:
-        from runner.sweeps.callback import SweepFailed
+        from tfrun.runner.sweeps.callback import SweepFailed
 
         if exc.code == 1 and not _job_started and not isinstance(exc, SweepFailed):
             raise SystemExit(2) from None
@@ -98,5 +98,5 @@ def main() -> None:
         prestart.discard()
 
 
-if __name__ == "__main__":  # `python -m runner.cli`: how a Vertex job's prebuilt image runs tfrun
+if __name__ == "__main__":  # `python -m tfrun.runner.cli`: how a Vertex job's prebuilt image runs tfrun
     main()

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tasks import cloud_auth
-from tasks.core import project_files
-from tasks.core import vertex_catalog as catalog
-from tasks.export import existing_versions
-from tasks.vertex import client
+from tfrun.tasks import cloud_auth
+from tfrun.tasks.core import project_files
+from tfrun.tasks.core import vertex_catalog as catalog
+from tfrun.tasks.export import existing_versions
+from tfrun.tasks.vertex import client
 
 
 def _next_version(config: Any) -> int:
@@ -34,8 +34,8 @@ def lines(config: Any, run_id: str, overrides: list[str], config_dirs: list[str]
 
 def vertex_job_lines(config: Any, run_id: str, overrides: list[str], config_dirs: list[str]) -> list[str]:
     """cluster=vertex (and sweep=vertex): the job spec the run would submit, then what follows it."""
-    from tasks.vertex import training_spec
-    from tasks.vertex.staging_rules import plan_of, requirement_lines
+    from tfrun.tasks.vertex import training_spec
+    from tfrun.tasks.vertex.staging_rules import plan_of, requirement_lines
 
     cloud, tuning = config.cloud, config.tuning
     labels = client.labels(cloud, run_id, config.model_name)

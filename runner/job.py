@@ -1,6 +1,6 @@
 """One tfrun job: validate -> plan -> record -> execute in a child -> finish the record.
 
-This module validates; runner.processes.execute plans, records and runs. It is imported (with the
+This module validates; tfrun.runner.processes.execute plans, records and runs. It is imported (with the
 record, supervisor and cloud modules) only once the config is valid, so a rejected config answers
 without loading them.
 """
@@ -18,9 +18,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from runner.config import dirs as config_dirs
-from runner.config.validate import validate
-from tasks.core.problems import ConfigError
+from tfrun.runner.config import dirs as config_dirs
+from tfrun.runner.config.validate import validate
+from tfrun.tasks.core.problems import ConfigError
 
 CONFIG_ERROR_EXIT = 2
 FAILED_METRIC = float("nan")  # what a failed job returns to a sweeper (Optuna marks the trial failed)
@@ -55,7 +55,7 @@ def run_job(cfg: DictConfig) -> float:
     except ConfigError as err:
         report_config_error(err)
         if multirun:  # the sweep goes on; this job's record says why it did not run
-            from runner.processes import execute
+            from tfrun.runner.processes import execute
 
             execute.record_config_error(run_dir, _run_id(), err, overrides)
             return FAILED_METRIC
@@ -63,12 +63,12 @@ def run_job(cfg: DictConfig) -> float:
         raise SystemExit(CONFIG_ERROR_EXIT) from None
 
     if config.cloud.enabled and config.cloud.dry_run:
-        from runner import dry_run
+        from tfrun.runner import dry_run
 
         print("\n".join(dry_run.lines(config, _run_id(), overrides, user_dirs)), flush=True)
         _remove_if_only_hydra(run_dir)
         return FAILED_METRIC
-    from runner.processes import execute  # see the module docstring: only for a valid config
+    from tfrun.runner.processes import execute  # see the module docstring: only for a valid config
 
     metric = execute.run(cfg, config, run_dir, _run_id(), overrides, multirun, user_dirs)
     return FAILED_METRIC if metric is None else metric
@@ -79,11 +79,11 @@ def _tracker_answers(config: Any) -> None:
     track = config.track
     if getattr(track, "name", "none") != "mlflow" or not track.required:
         return
-    from runner.tracking.mlflow_log import reachable
+    from tfrun.runner.tracking.mlflow_log import reachable
 
     why = reachable(track.tracking_uri, float(track.timeout_s))
     if why:
-        from tasks.core.problems import Problem
+        from tfrun.tasks.core.problems import Problem
 
         raise ConfigError([Problem("track.uri", track.tracking_uri, f"a tracking server that answers (track.required="
                                                                     f"true; it did not: {why}), or track.required=false")])

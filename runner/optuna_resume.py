@@ -1,2 +1,2 @@
-"""Alias kept for configs that name `runner.optuna_resume.ResumeOptunaStudy` (now runner.sweeps.optuna_resume)."""
-from runner.sweeps.optuna_resume import ResumeOptunaStudy  # noqa: F401
+"""Alias kept for configs that name `tfrun.runner.optuna_resume.ResumeOptunaStudy` (now tfrun.runner.sweeps.optuna_resume)."""
+from tfrun.runner.sweeps.optuna_resume import ResumeOptunaStudy  # noqa: F401

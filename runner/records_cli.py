@@ -12,7 +12,7 @@ rich is imported only when a table is drawn.
 Exit codes: 0 done (diff: with or without differences), 1 a rerun failed or
 did not reproduce the original (--verify), 2 bad arguments (no record at a
 path, a record that cannot be rerun). What a rerun must reproduce, and what
-(timings) it only shows: runner.records.reproducible.
+(timings) it only shows: tfrun.runner.records.reproducible.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from runner.config import dirs as config_dirs
-from runner.records import cleanup_cli, reproducible
-from runner.records import record as records
+from tfrun.runner.config import dirs as config_dirs
+from tfrun.runner.records import cleanup_cli, reproducible
+from tfrun.runner.records import record as records
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DIRS = ("runs", "multiruns")
@@ -419,7 +419,7 @@ def tfrun_command() -> list[str]:
     script = Path(sys.executable).parent / "tfrun"
     if script.is_file():
         return [sys.executable, str(script)]
-    return [sys.executable, "-c", "import sys; from runner.cli import main; sys.argv[0] = 'tfrun'; main()"]
+    return [sys.executable, "-c", "import sys; from tfrun.runner.cli import main; sys.argv[0] = 'tfrun'; main()"]
 
 
 def hydra_value(text: str) -> str:
@@ -524,13 +524,13 @@ def _sweep_dir(text: str) -> Path:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from runner.sweeps.summary import render, summarise
+    from tfrun.runner.sweeps.summary import render, summarise
 
     sweep_dir = _sweep_dir(args.sweep_dir)
     summary = summarise(sweep_dir)
     if not summary.rows:
         raise UsageError(f"{sweep_dir} holds no job records (*/record.json)")
-    from runner.sweeps import hparams
+    from tfrun.runner.sweeps import hparams
 
     hparams.write(summary)
     print(render(summary))
@@ -540,8 +540,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from runner.sweeps import resume as sweep_resume
-    from runner.sweeps.summary import render, summarise
+    from tfrun.runner.sweeps import resume as sweep_resume
+    from tfrun.runner.sweeps.summary import render, summarise
 
     sweep_dir = _sweep_dir(args.sweep_dir)
     try:
@@ -562,7 +562,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------ report
 def cmd_report(args: argparse.Namespace) -> int:
-    from runner.records import report
+    from tfrun.runner.records import report
 
     for directory in args.dirs:
         if not Path(directory).is_dir():
@@ -576,8 +576,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------ mlflow
 def cmd_mlflow(args: argparse.Namespace) -> int:
     """Send existing records to MLflow: sweeps as parent + children, other runs alone; none sent twice."""
-    from runner.tracking import mlflow_log
-    from tasks.core.schema.track import LOCAL_STORE
+    from tfrun.runner.tracking import mlflow_log
+    from tfrun.tasks.core.schema.track import LOCAL_STORE
 
     args.uri = args.uri or LOCAL_STORE
     for directory in args.dirs:

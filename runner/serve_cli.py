@@ -81,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     # Keras 3, and with it matplotlib and scikit-learn where installed: ~1.9 s more per start on a slow core.
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     if args.vertex:
-        from tasks.vertex.container import run
+        from tfrun.tasks.vertex.container import run
     else:
-        from tasks.tfserving.server import run
+        from tfrun.tasks.tfserving.server import run
 
     code = run(args)
     # Everything is flushed and closed; skip TensorFlow's slow interpreter teardown (seconds), so a

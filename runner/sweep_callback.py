@@ -1,2 +1,2 @@
-"""Alias kept for configs that name `runner.sweep_callback.SweepSummary` (now runner.sweeps.callback)."""
-from runner.sweeps.callback import SweepSummary  # noqa: F401
+"""Alias kept for configs that name `tfrun.runner.sweep_callback.SweepSummary` (now tfrun.runner.sweeps.callback)."""
+from tfrun.runner.sweeps.callback import SweepSummary  # noqa: F401

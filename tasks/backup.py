@@ -23,7 +23,7 @@ def keras_supports(strategy: Any) -> bool:
 def epoch_backup(keras: Any, model: Any, backup_dir: Path, io_device: str | None = None) -> tuple[Any, int]:
     """A callback saving after each epoch, and the epoch restored from an earlier backup (0 if none).
 
-    `io_device`: the device that reads and writes the files (tasks.cluster.local_io_device).
+    `io_device`: the device that reads and writes the files (tfrun.tasks.cluster.local_io_device).
     """
     import tensorflow as tf
 

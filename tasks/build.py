@@ -9,7 +9,7 @@ def instantiate(node: Any, **kwargs: Any) -> Any:
     """hydra.utils.instantiate, re-raising the target's exception rather than Hydra's wrapper.
 
     A user should read "no TPU answered at grpc://..." or "data.path ... not found",
-    not "Error in call to target 'tasks.strategy.tpu'".
+    not "Error in call to target 'tfrun.tasks.strategy.tpu'".
     """
     import hydra.utils
     from hydra.errors import InstantiationException

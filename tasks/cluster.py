@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from tasks.core import vertex_env
-from tasks.core.tf_config import is_chief, task_name  # noqa: F401 (the steps ask through this module)
-from tasks.core.tf_config import read as tf_config
+from tfrun.tasks.core import vertex_env
+from tfrun.tasks.core.tf_config import is_chief, task_name  # noqa: F401 (the steps ask through this module)
+from tfrun.tasks.core.tf_config import read as tf_config
 
 
 def worker_dir(path: Path) -> Path:

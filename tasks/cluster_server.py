@@ -1,6 +1,6 @@
 """A ps or worker task of a parameter-server cluster: a TensorFlow server that runs until stopped.
 
-Started by the runner as `python -m tasks.cluster_server` with TF_CONFIG set;
+Started by the runner as `python -m tfrun.tasks.cluster_server` with TF_CONFIG set;
 the chief (the tfrun child running the plan) dispatches work to it.
 """
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from tasks.core.files import sha256_file
+from tfrun.tasks.core.files import sha256_file
 
 VERSION_DIGITS = 4
 
@@ -106,8 +106,8 @@ def save_serving_model(model: Any, path: Path, *, input_name: str, input_shape: 
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tasks import cluster
-    from tasks.core.record_io import relative
+    from tfrun.tasks import cluster
+    from tfrun.tasks.core.record_io import relative
 
     data, model = ctx.need("data"), ctx.need("model")
     class_id = bool(cfg.export.class_id_output)

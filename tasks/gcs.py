@@ -65,7 +65,7 @@ def storage_client(cloud: Any) -> Any:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    from tasks import cloud_auth
+    from tfrun.tasks import cloud_auth
 
     project = getattr(cloud, "project", None) or None
     endpoint = _endpoint(getattr(cloud, "storage_endpoint", None) or os.environ.get("STORAGE_EMULATOR_HOST"))
@@ -81,7 +81,7 @@ def storage_client_from_env() -> Any:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    from tasks import cloud_auth
+    from tfrun.tasks import cloud_auth
 
     endpoint = _endpoint(os.environ.get("STORAGE_EMULATOR_HOST"))
     if endpoint:

@@ -67,7 +67,7 @@ def configure(tf: Any, *, kind: str, intra_op_threads: int = 0, inter_op_threads
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     import tensorflow as tf
 
-    from tasks.build import instantiate
+    from tfrun.tasks.build import instantiate
 
     applied = instantiate(cfg.hardware, tf=tf)
     seed_everything(tf, seed=cfg.train.seed, deterministic=cfg.train.deterministic)

@@ -54,8 +54,8 @@ def build_cnn(*, input_shape: Sequence[int], input_dtype: str, input_name: str, 
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tasks.build import instantiate
-    from tasks.user_calls import build_model, is_user_node
+    from tfrun.tasks.build import instantiate
+    from tfrun.tasks.user_calls import build_model, is_user_node
 
     data = ctx.need("data")
     with ctx.need("strategy").scope():

@@ -120,7 +120,7 @@ def effective_batch(global_batch: int, replicas: int, policy: str) -> int:
     if global_batch % replicas == 0:
         return global_batch
     if policy == "round":
-        from tasks.core.schema.distribute import round_batch
+        from tfrun.tasks.core.schema.distribute import round_batch
 
         return round_batch(global_batch, replicas)
     raise ValueError(f"train.batch_size={global_batch} does not split over {replicas} replicas: use a multiple of "
@@ -130,8 +130,8 @@ def effective_batch(global_batch: int, replicas: int, policy: str) -> int:
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     import tensorflow as tf
 
-    from tasks import cluster
-    from tasks.build import instantiate
+    from tfrun.tasks import cluster
+    from tfrun.tasks.build import instantiate
 
     strategy = instantiate(cfg.strategy)
     ctx.state["strategy"] = strategy

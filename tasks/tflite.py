@@ -30,10 +30,10 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from tasks.core.files import sha256_file, write_atomic
+from tfrun.tasks.core.files import sha256_file, write_atomic
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
-PROBABILITIES = "probabilities"  # the export's output (tasks.export.save_serving_model)
+PROBABILITIES = "probabilities"  # the export's output (tfrun.tasks.export.save_serving_model)
 
 
 class TfliteError(RuntimeError):
@@ -69,7 +69,7 @@ def label(quantization: str, int8_io: str = "int8") -> str:
 
 def tflite_path(export_dir: Path, version: int, quantization: str, int8_io: str = "int8") -> Path:
     """<models_dir>/<model_name>/<NNNN>.<label>.tflite, beside (not in) the version dir."""
-    from tasks.export import VERSION_DIGITS
+    from tfrun.tasks.export import VERSION_DIGITS
 
     export_dir = Path(export_dir)
     return export_dir.parent / f"{version:0{VERSION_DIGITS}d}.{label(quantization, int8_io)}.tflite"
@@ -355,7 +355,7 @@ def percentiles(values: np.ndarray) -> dict[str, float]:
 
 # ------------------------------------------------------------------- steps
 def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tasks.core.record_io import relative
+    from tfrun.tasks.core.record_io import relative
 
     target = cfg.target
     export = ctx.need("export")
@@ -364,8 +364,8 @@ def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     representative = None
     if quantization == "int8":
         data = ctx.need("data")
-        if getattr(data, "streamed", False):  # no training arrays: calibrate on the user's stream (tasks.data.user_streams)
-            from tasks.data.user_streams import representative as streamed_sample
+        if getattr(data, "streamed", False):  # no training arrays: calibrate on the user's stream (tfrun.tasks.data.user_streams)
+            from tfrun.tasks.data.user_streams import representative as streamed_sample
 
             representative = streamed_sample(data, int(target.representative_samples), int(cfg.train.seed),
                                              int(cfg.data.shuffle_buffer))
@@ -395,7 +395,7 @@ def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
 
 def evaluate_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tasks.core.record_io import relative
+    from tfrun.tasks.core.record_io import relative
 
     target = cfg.target
     info, data, export = ctx.need("tflite"), ctx.need("data"), ctx.need("export")
@@ -460,7 +460,7 @@ def evaluate_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
 
 def gate_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tasks.core.record_io import relative
+    from tfrun.tasks.core.record_io import relative
 
     evaluation, info = ctx.need("tflite_evaluation"), ctx.need("tflite")
     if not evaluation["accepted"]:

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from tasks import backup, cluster
-from tasks.core import vertex_env
-from tasks.data.splits import pipeline
+from tfrun.tasks import backup, cluster
+from tfrun.tasks.core import vertex_env
+from tfrun.tasks.data.splits import pipeline
 
 
 def weights_sha256(weights: list[np.ndarray]) -> str:
@@ -70,7 +70,7 @@ def _callbacks(keras: Any, cfg: Any, ctx: Any, model: Any, strategy: Any,
         if initial_epoch:
             ctx.emit({"event": "resumed", "epoch": initial_epoch})
     if cfg.cluster.name == "vertex" and vertex_env.inside_vertex():  # the backup and logs to Vertex's AIP_* dirs
-        from tasks.vertex.replica import epoch_sync_callback
+        from tfrun.tasks.vertex.replica import epoch_sync_callback
 
         callbacks.append(epoch_sync_callback(keras, cfg, run_dir))
     if options.tensorboard:
@@ -84,8 +84,8 @@ def _callbacks(keras: Any, cfg: Any, ctx: Any, model: Any, strategy: Any,
     if stopping.enabled:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=stopping.monitor, patience=stopping.patience,
                                                        restore_best_weights=stopping.restore_best_weights))
-    if cfg.train.get("extra_callbacks"):  # the user's, after tfrun's own (tasks.user_calls checks each)
-        from tasks.user_calls import callbacks as user_callbacks
+    if cfg.train.get("extra_callbacks"):  # the user's, after tfrun's own (tfrun.tasks.user_calls checks each)
+        from tfrun.tasks.user_calls import callbacks as user_callbacks
 
         callbacks += user_callbacks(cfg.train.extra_callbacks)
     return callbacks, initial_epoch
@@ -101,8 +101,8 @@ def fit_inputs(cfg: Any, data: Any, strategy: Any, global_batch: int) -> dict[st
     """model.fit's data arguments. ParameterServerStrategy needs a DatasetCreator and steps_per_epoch."""
     import math
 
-    if getattr(data, "streamed", False):  # the user's dataset factory (tasks.data.user_streams)
-        from tasks.data.user_streams import fit_inputs as streamed_inputs
+    if getattr(data, "streamed", False):  # the user's dataset factory (tfrun.tasks.data.user_streams)
+        from tfrun.tasks.data.user_streams import fit_inputs as streamed_inputs
 
         return streamed_inputs(cfg, data, strategy, global_batch)
     train, buffer = cfg.train, cfg.data.shuffle_buffer
@@ -142,12 +142,12 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     train = cfg.train
     quantized = None
     if train.get("quantization_aware", False):  # QAT: fake-quantized layers, so int8 TFLite loses less
-        from tasks.qat import quantize_aware
+        from tfrun.tasks.qat import quantize_aware
 
         with strategy.scope():
             model, quantized = quantize_aware(model)
         ctx.state["model"] = model
-    from tasks.user_calls import compiled_by_builder
+    from tfrun.tasks.user_calls import compiled_by_builder
 
     compiled_by = "builder" if quantized is None and compiled_by_builder(model) else "tfrun"
     if compiled_by == "tfrun":  # a user's builder may compile the model itself (QAT's wrapper needs a new compile)
@@ -156,7 +156,7 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     inputs = fit_inputs(cfg, data, strategy, ctx.state.get("global_batch_size", train.batch_size))
     callbacks, initial_epoch = _callbacks(keras, cfg, ctx, model, strategy, "validation_data" in inputs)
-    from tasks.data.user_streams import reading
+    from tfrun.tasks.data.user_streams import reading
 
     try:
         with reading(data):  # a streamed dataset's read error names the user's loader

@@ -16,12 +16,12 @@ The contract (README "Your own model and data"):
 - **Data loader** (`data._target_`): receives ``seed`` (train.seed) if it names it, its node's
   own keys, and tfrun's split keys (``holdout_fraction``, ``validation_fraction``, ``limit``,
   ``shuffle_buffer``) if it names them. It returns numpy arrays, in memory, as a dict
-  (tasks.data.user_arrays says exactly which keys) or a tasks.data.splits.Splits: either all examples
+  (tfrun.tasks.data.user_arrays says exactly which keys) or a tfrun.tasks.data.splits.Splits: either all examples
   (``x``, ``y``: tfrun splits them, stratified, by the data.* fractions) or its own splits
   (``train``, ``validation``, ``holdout``: ``(x, y)`` pairs), and the metadata ``input_name``,
   ``scale``, ``n_classes`` (input shape and dtype come from ``x``). Labels are integer class ids
   in ``[0, n_classes)``.
-- **Data that does not fit in memory** (tasks.data.user_streams): ``train`` (and optionally
+- **Data that does not fit in memory** (tfrun.tasks.data.user_streams): ``train`` (and optionally
   ``validation``) may be a *factory* instead of arrays: a function taking no argument, or one
   (``input_context``, a ``tf.distribute.InputContext``), that returns an **unbatched**
   ``tf.data.Dataset`` of ``(x, y)`` examples, one pass, no ``.repeat()``. tfrun calls it where each
@@ -49,7 +49,7 @@ The contract (README "Your own model and data"):
 What only running the code can show is checked here, and reported as a UserCodeError naming the
 function and the problem (the run's record says failed, with that message): an import that fails,
 the function raising, a builder that returns no tf-keras model or a model that cannot take the
-data or does not output probabilities, a loader whose labels are out of range (tasks.data.user_streams
+data or does not output probabilities, a loader whose labels are out of range (tfrun.tasks.data.user_streams
 checks a dataset factory the same way).
 """
 
@@ -62,9 +62,9 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from tasks.core.paths import PACKAGES, SOURCE_ROOT
-from tasks.core.user_keys import HYDRA_KEYS, RESERVED
-from tasks.core.user_keys import names_user_code as is_user_node  # noqa: F401 (the steps ask through this module)
+from tfrun.tasks.core.paths import PACKAGES, SOURCE_ROOT
+from tfrun.tasks.core.user_keys import HYDRA_KEYS, RESERVED
+from tfrun.tasks.core.user_keys import names_user_code as is_user_node  # noqa: F401 (the steps ask through this module)
 
 
 class UserCodeError(RuntimeError):

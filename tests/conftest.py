@@ -16,7 +16,7 @@ def compose_cfg():
     """Compose tfrun's config in-process with Hydra's compose API (no subprocess, no TensorFlow)."""
     from hydra import compose, initialize_config_dir
 
-    from tasks.core import schema
+    from tfrun.tasks.core import schema
 
     schema.register()
 

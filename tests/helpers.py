@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from runner import records_cli
-from runner.records import record as records
+from tfrun.runner import records_cli
+from tfrun.runner.records import record as records
 
 
 # ---- Running tfrun's own commands the way a user does
@@ -136,9 +136,9 @@ def assert_rejected_offline(overrides: list[str], words: list[str], workdir: Pat
 PROBE = """
 import sys
 sys.argv = ["tfrun", *{args!r}]
-import runner.cli
+import tfrun.runner.cli
 try:
-    runner.cli.main()
+    tfrun.runner.cli.main()
 except SystemExit as exc:
     code = exc.code
 else:

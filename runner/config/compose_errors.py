@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from tasks.core.problems import Problem, did_you_mean
+from tfrun.tasks.core.problems import Problem, did_you_mean
 
 PRESET_GROUP = "experiment"
 HEADER = "tfrun: invalid configuration (nothing was run):"

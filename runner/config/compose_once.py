@@ -12,7 +12,7 @@ Hydra also deep-copies its config repository for every composition (and for ever
 and with it the ConfigStore singleton and every config in it. Copies now share the store, as in
 Hydra's main branch (facebookresearch/hydra#2928): ConfigStore.load() hands out copies anyway.
 The plugins Hydra finds (joblib, optuna, submitit) store their dataclasses the way tfrun's own
-schemas are stored (tasks.core.schema.lazy_store): made into DictConfigs only if a composition uses them.
+schemas are stored (tfrun.tasks.core.schema.lazy_store): made into DictConfigs only if a composition uses them.
 And for each config it loads, Hydra builds a DictConfig of every group's choice, which only a
 defaults list that interpolates (`- db: ${db_choice}`) reads; it is now built only for those.
 """
@@ -35,7 +35,7 @@ from hydra.core.default_element import InputDefault
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from tasks.core.schema import lazy_store
+from tfrun.tasks.core.schema import lazy_store
 
 MODE_OVERRIDE = "hydra.mode=RUN"  # what Hydra's _run_app adds for a run when no config sets hydra.mode
 

@@ -14,7 +14,7 @@ from typing import Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
-from tasks.core.problems import Problem, did_you_mean
+from tfrun.tasks.core.problems import Problem, did_you_mean
 
 NOT_OURS = ("hydra",)  # top-level nodes another program checks
 

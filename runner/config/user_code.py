@@ -34,7 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Union
 
-from tasks.core.problems import did_you_mean
+from tfrun.tasks.core.problems import did_you_mean
 
 MAX_DEPTH = 8  # re-exports followed before giving up (a cycle, or a very deep chain)
 

@@ -2,9 +2,9 @@
 
 A `model` or `data` node that no tfrun schema types (a user's `conf/model/tiny.yaml` holding
 `_target_: mymodels.build`) is the user's. Before anything runs it is checked against the
-function's signature, read from source by runner.config.user_code (nothing of the user's is imported):
+function's signature, read from source by tfrun.runner.config.user_code (nothing of the user's is imported):
 the module and function exist, every key is a parameter, every required parameter is given.
-runner.config.unknown_keys leaves these nodes alone; this module is their key check.
+tfrun.runner.config.unknown_keys leaves these nodes alone; this module is their key check.
 
 Keys of a user node:
 - its own: passed to the function as keyword arguments;
@@ -27,11 +27,11 @@ from typing import Any, Iterator, Optional
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from runner.config import user_code
-from tasks.core.git import git_state
-from tasks.core.problems import Problem, at_least, between, did_you_mean
-from tasks.core.record_io import sanitize
-from tasks.core.user_keys import DATA_DEFAULTS, HYDRA_KEYS, RESERVED, SUPPLIED
+from tfrun.runner.config import user_code
+from tfrun.tasks.core.git import git_state
+from tfrun.tasks.core.problems import Problem, at_least, between, did_you_mean
+from tfrun.tasks.core.record_io import sanitize
+from tfrun.tasks.core.user_keys import DATA_DEFAULTS, HYDRA_KEYS, RESERVED, SUPPLIED
 
 EXAMPLE = {"model": "mymodels.build", "data": "mydata.load", "callback": "mycallbacks.StopEarly"}
 
@@ -221,6 +221,6 @@ def provenance(config: Any) -> dict[str, dict[str, Any]]:
 
 
 def _recorded_path(file: Path) -> str:
-    """Relative to the working dir when under it; otherwise with machine prefixes hidden (runner.records.record)."""
+    """Relative to the working dir when under it; otherwise with machine prefixes hidden (tfrun.runner.records.record)."""
     rel = os.path.relpath(file)
     return rel if not rel.startswith("..") else sanitize(str(file))

@@ -10,10 +10,10 @@ from typing import Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
-from runner.config import unknown_keys, user_nodes
-from runner.steps import STEPS
-from tasks.core.problems import ConfigError, Problem
-from tasks.core.schema import Config, cloud_problems, cross_problems, vertex_training_problems
+from tfrun.runner.config import unknown_keys, user_nodes
+from tfrun.runner.steps import STEPS
+from tfrun.tasks.core.problems import ConfigError, Problem
+from tfrun.tasks.core.schema import Config, cloud_problems, cross_problems, vertex_training_problems
 
 KNOWN_METRICS = ("holdout_accuracy", "holdout_loss", "val_accuracy", "val_loss", "accuracy", "loss")
 
@@ -60,7 +60,7 @@ def validate(cfg: DictConfig, multirun: bool = False, user_config_dirs: tuple[st
     problems += list(cross_group_problems(config)) + list(cross_problems(config)) + list(cloud_problems(config))
     problems += list(vertex_training_problems(config, multirun))
     if config.cluster.name == "vertex" and not problems:  # walks the project: only for an otherwise valid config
-        from tasks.vertex.staging_rules import staging_problems
+        from tfrun.tasks.vertex.staging_rules import staging_problems
 
         problems += list(staging_problems(config, list(user_config_dirs)))
         problems += [Problem("hydra.searchpath", f"file://{d}", "--config-dir with cluster=vertex (the job stages "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tasks.core.schema import DeviceKind, HardwareConfig
+from tfrun.tasks.core.schema import DeviceKind, HardwareConfig
 
 PYTHON_HASH_SEED = "0"
 
@@ -13,7 +13,7 @@ def child_environment(hardware: HardwareConfig, base: dict[str, str] | None = No
     """Variables for the child, derived from the hardware config.
 
     CUDA_VISIBLE_DEVICES must be set before TensorFlow loads CUDA, hence here
-    and not in tasks.hardware; PCI bus order makes the indices match nvidia-smi.
+    and not in tfrun.tasks.hardware; PCI bus order makes the indices match nvidia-smi.
     """
     env = dict(os.environ if base is None else base)
     env["TF_USE_LEGACY_KERAS"] = "1"  # tf-keras: model.fit works under every tf.distribute strategy

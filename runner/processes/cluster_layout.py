@@ -6,7 +6,7 @@ import json
 import socket
 from typing import Any
 
-from runner.processes.supervisor import TaskSpec, child_command, server_command
+from tfrun.runner.processes.supervisor import TaskSpec, child_command, server_command
 
 HOST = "127.0.0.1"
 

@@ -1,6 +1,6 @@
 """A validated job: plan -> record -> execute in a child (or a local cluster) -> finish the record.
 
-runner.job imports this only once the config is valid: the record, supervisor and cloud clean-up
+tfrun.runner.job imports this only once the config is valid: the record, supervisor and cloud clean-up
 modules are no cost to a rejected config.
 """
 
@@ -13,18 +13,18 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from runner.config import user_nodes
-from runner.processes import tf_log_filter
-from runner.processes import warm_child as prestart
-from runner.processes.child_env import PYTHON_HASH_SEED, child_environment
-from runner.processes.cluster_layout import local_cluster_tasks
-from runner.processes.supervisor import Supervisor, TaskSpec, child_command, job_input, server_command
-from runner.records import cloud_cleanup, provenance, resume
-from runner.records.record import Record, config_hash, redact, relative
-from tasks.core import vertex_env
-from tasks.core.plans import replica_plan
-from tasks.core.problems import ConfigError
-from tasks.core.schema import Config
+from tfrun.runner.config import user_nodes
+from tfrun.runner.processes import tf_log_filter
+from tfrun.runner.processes import warm_child as prestart
+from tfrun.runner.processes.child_env import PYTHON_HASH_SEED, child_environment
+from tfrun.runner.processes.cluster_layout import local_cluster_tasks
+from tfrun.runner.processes.supervisor import Supervisor, TaskSpec, child_command, job_input, server_command
+from tfrun.runner.records import cloud_cleanup, provenance, resume
+from tfrun.runner.records.record import Record, config_hash, redact, relative
+from tfrun.tasks.core import vertex_env
+from tfrun.tasks.core.plans import replica_plan
+from tfrun.tasks.core.problems import ConfigError
+from tfrun.tasks.core.schema import Config
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "interrupted": 130}
 
@@ -71,8 +71,8 @@ def run(cfg: DictConfig, config: Config, run_dir: Path, run_id: str, overrides: 
     record.finish(outcome.status, outcome.error)
     if replica:
         _publish_replica_record(record)
-    if not multirun and not replica:  # a multirun's jobs go to the tracker with their sweep (runner.sweeps.callback)
-        from runner import tracking
+    if not multirun and not replica:  # a multirun's jobs go to the tracker with their sweep (tfrun.runner.sweeps.callback)
+        from tfrun.runner import tracking
 
         tracking.after_run(config.track, run_dir, record.data)
     metric = _report(record, config)
@@ -118,11 +118,11 @@ def _in_vertex_replica(config: Config) -> bool:
 def _publish_replica_record(record: Record) -> None:
     """The chief's record goes beside its model in Cloud Storage, where the submitting machine reads it."""
     model_dir = vertex_env.output_dirs()["model"]
-    from tasks.cluster import is_chief  # pure Python: Vertex's chief is the task of type chief
+    from tfrun.tasks.cluster import is_chief  # pure Python: Vertex's chief is the task of type chief
 
     if not model_dir or not is_chief():
         return
-    from tasks.vertex.replica import publish_record
+    from tfrun.tasks.vertex.replica import publish_record
 
     publish_record(record.path, vertex_env.record_uri(model_dir), record.data.get("config", {}).get("cloud") or {})
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Optional
 
-from runner.processes.tf_log_filter import DEFAULT_LEVEL, ConsoleFilter
-from runner.records.record import Record, relative, sanitize
-from tasks.core.processes import die_with_parent
+from tfrun.runner.processes.tf_log_filter import DEFAULT_LEVEL, ConsoleFilter
+from tfrun.runner.records.record import Record, relative, sanitize
+from tfrun.tasks.core.processes import die_with_parent
 
 LOG_NAME = "run.log"
 TAIL_LINES = 200
@@ -43,7 +43,7 @@ class TaskSpec:
     stdin: bytes = b""
     reports: bool = False  # its step events make the record (the chief)
     runs_plan: bool = True  # False for ps/worker servers, which run until stopped
-    warm: Any = None  # a runner.processes.warm_child.WarmChild already running with `env`, waiting for stdin
+    warm: Any = None  # a tfrun.runner.processes.warm_child.WarmChild already running with `env`, waiting for stdin
 
 
 @dataclass
@@ -383,12 +383,12 @@ class Supervisor:
 
 def child_command() -> list[str]:
     """The plan-running child; the events fd is appended by the supervisor."""
-    return [sys.executable, "-m", "runner.child"]
+    return [sys.executable, "-m", "tfrun.runner.child"]
 
 
 def server_command() -> list[str]:
     """A ps or worker server of a parameter-server cluster."""
-    return [sys.executable, "-m", "tasks.cluster_server"]
+    return [sys.executable, "-m", "tfrun.tasks.cluster_server"]
 
 
 def job_input(run_dir: Path, config: dict[str, Any], plan: list[str], run_id: str = "",

@@ -19,8 +19,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Optional
 
-from runner.processes.child_env import child_environment
-from tasks.core.schema import HardwareConfig
+from tfrun.runner.processes.child_env import child_environment
+from tfrun.tasks.core.schema import HardwareConfig
 
 
 @dataclass
@@ -35,7 +35,7 @@ _warm: Optional[WarmChild] = None
 
 def is_single_run(argv: list[str]) -> bool:
     """One run, as Hydra's own parser reads argv (no -m, --cfg, --help, --info, completion)."""
-    from runner.config.compose_once import is_single_run as hydra_single_run
+    from tfrun.runner.config.compose_once import is_single_run as hydra_single_run
 
     return hydra_single_run(argv)
 
@@ -57,7 +57,7 @@ def start(argv: list[str]) -> None:
     if _warm is not None or not is_single_run(argv) or takes_another_child(argv) \
             or os.environ.get("TFRUN_NO_PRESTART"):
         return
-    from runner.processes.supervisor import child_command
+    from tfrun.runner.processes.supervisor import child_command
 
     env = child_environment(HardwareConfig())
     events_read, events_write = os.pipe()

@@ -14,8 +14,8 @@ import os
 import sys
 from typing import Any
 
-from runner.records import cloud_cleanup
-from runner.records import record as records
+from tfrun.runner.records import cloud_cleanup
+from tfrun.runner.records import record as records
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

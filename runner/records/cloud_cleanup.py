@@ -1,6 +1,6 @@
 """After a failed, killed or interrupted run: remove the cloud resources it created.
 
-The runner imports no cloud SDK, so the work happens in a child (`python -m tasks.vertex.cleanup`)
+The runner imports no cloud SDK, so the work happens in a child (`python -m tfrun.tasks.vertex.cleanup`)
 fed with the run's cloud settings and the record's resource ledger; each resource's new status
 (removed, left, failed_to_remove, with why) goes back into the record. `tfrun-records cleanup`
 uses the same child for runs that ended earlier.
@@ -13,7 +13,7 @@ import subprocess
 import sys
 from typing import Any
 
-from tasks.vertex.resources import ALIVE
+from tfrun.tasks.vertex.resources import ALIVE
 
 CLEANUP_TIMEOUT_S = 900.0
 
@@ -33,7 +33,7 @@ def remove(cloud: dict[str, Any], run_id: str, run_dir: str, resources: list[dic
     job = {"cloud": cloud, "run_id": run_id, "run_dir": run_dir, "resources": resources, "reason": reason}
     stdout, problem = "", ""
     try:
-        proc = subprocess.run([sys.executable, "-m", "tasks.vertex.cleanup"], input=json.dumps(job),
+        proc = subprocess.run([sys.executable, "-m", "tfrun.tasks.vertex.cleanup"], input=json.dumps(job),
                               capture_output=True, text=True, timeout=CLEANUP_TIMEOUT_S)
         stdout = proc.stdout
         if proc.returncode != 0:

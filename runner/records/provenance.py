@@ -9,8 +9,8 @@ import sys
 from importlib import metadata
 from typing import Any
 
-from tasks.core.git import git_state
-from tasks.core.paths import SOURCE_ROOT
+from tfrun.tasks.core.git import git_state
+from tfrun.tasks.core.paths import SOURCE_ROOT
 
 PACKAGES = ("tfrun", "tensorflow", "tf-keras", "keras", "hydra-core", "omegaconf", "numpy",
             "scikit-learn", "protobuf")

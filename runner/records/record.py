@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tasks.core.record_io import (  # noqa: F401 (the record's helpers, re-exported for its readers)
+from tfrun.tasks.core.record_io import (  # noqa: F401 (the record's helpers, re-exported for its readers)
     RECORD_NAME,
     REDACTED,
     SCHEMA_VERSION,

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runner.records import record as records
+from tfrun.runner.records import record as records
 
 METRIC_ORDER = ("holdout_accuracy", "holdout_loss")  # the sortable metric columns, with each run's optimized
 #                                                     metric; the other final metrics share one "more" column

@@ -6,7 +6,7 @@ machine's load, so `tfrun-records rerun --verify` and `diff` show them side by s
 compared", instead of failing on them.
 
 Timings are known two ways: a step lists its timing metrics in its result under ``timing_metrics``
-(the declaration; tasks.tflite does), and, for steps that do not (older records, steps not written
+(the declaration; tfrun.tasks.tflite does), and, for steps that do not (older records, steps not written
 yet), by name: a unit as the last word (``_ms``, ``_us``, ``_s``, ``_seconds``, ``per_s`` ...) or a
 timing word anywhere (``latency``, ``throughput``, ``duration``, ``elapsed``, ``time`` ...).
 An artifact is compared by hash only when the step that made it marks it ``reproducible``

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Optional
 
-from runner.records.record import config_hash, find_all, load
+from tfrun.runner.records.record import config_hash, find_all, load
 
 SEARCH_DIRS = ("runs", "multiruns")
 UNFINISHED = ("failed", "interrupted")

@@ -19,22 +19,22 @@ class SweepSummary(Callback):
     started = 0.0  # when this invocation's multirun began: records older than that are an earlier session's
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from runner.sweeps.precheck import shared_problems
+        from tfrun.runner.sweeps.precheck import shared_problems
 
         self.started = time.time() - 1  # file times may be rounded down to the second
 
         problems = shared_problems(config)
         if problems:
-            from runner.job import CONFIG_ERROR_EXIT, report_config_error
-            from tasks.core.problems import ConfigError
+            from tfrun.runner.job import CONFIG_ERROR_EXIT, report_config_error
+            from tfrun.tasks.core.problems import ConfigError
 
             report_config_error(ConfigError(problems), "invalid configuration in every job of the sweep "
                                                        "(nothing was launched)")
             raise SystemExit(CONFIG_ERROR_EXIT)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from runner.sweeps import hparams
-        from runner.sweeps.summary import collect, render, unsuccessful, write
+        from tfrun.runner.sweeps import hparams
+        from tfrun.runner.sweeps.summary import collect, render, unsuccessful, write
 
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
@@ -46,7 +46,7 @@ class SweepSummary(Callback):
             print(render(summary), flush=True)
             print(f"[tfrun] sweep summary: {sweep_dir}/sweep.csv, sweep.json, sweep.png; HParams dashboard: "
                   f"tensorboard --logdir {sweep_dir}", flush=True)
-            from runner import tracking
+            from tfrun.runner import tracking
 
             tracking.after_sweep(config.get("track"), sweep_dir)
         failed, total = unsuccessful(sweep_dir, self.started)

@@ -1,6 +1,6 @@
 """TensorBoard's HParams dashboard for a sweep: `tensorboard --logdir SWEEP_DIR` compares its jobs.
 
-Written when a multirun ends, from its summary (runner.sweeps.summary): the experiment (the swept keys and the
+Written when a multirun ends, from its summary (tfrun.runner.sweeps.summary): the experiment (the swept keys and the
 optimized metric) in an event file at the sweep dir's root, and one session per job in an event file in the
 job's own dir, beside its TensorBoard logs: its parameter values, its metric, and how it ended. The events are
 TensorBoard's own protos (`tensorboard.plugins.hparams`, the format `hp.hparams()` writes), written by
@@ -58,7 +58,7 @@ def write(summary: Any, suffix: str = ".tfrun-hparams") -> list[Path]:
     from tensorboard.compat.proto import summary_pb2
     from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
-    from runner.sweeps.summary import swept
+    from tfrun.runner.sweeps.summary import swept
 
     rows = summary.rows
     keys = sorted(swept(rows)) or sorted({k for r in rows for k in r.params})  # the swept keys: the columns

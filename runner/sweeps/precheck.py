@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, open_dict
 
-from tasks.core.problems import ConfigError, Problem
+from tfrun.tasks.core.problems import ConfigError, Problem
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
@@ -38,8 +38,8 @@ def shared_problems(config: DictConfig) -> list[Problem]:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
 
-    from runner.config import dirs as config_dirs
-    from runner.config.validate import validate
+    from tfrun.runner.config import dirs as config_dirs
+    from tfrun.runner.config.validate import validate
 
     loader = GlobalHydra.instance().config_loader()
     shared: dict[str, Problem] | None = None

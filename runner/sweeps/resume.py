@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from runner.records.record import RECORD_NAME, load
+from tfrun.runner.records.record import RECORD_NAME, load
 
 RERUN_STATUSES = ("failed", "interrupted", "running")
 
@@ -51,7 +51,7 @@ def rerun(tfrun: list[str], sweep_dir: Path, number: int, overrides: list[str], 
     """Run one job again, alone, in its original job dir (overrides are already in Hydra syntax)."""
     from omegaconf import OmegaConf
 
-    from runner.config import dirs as config_dirs
+    from tfrun.runner.config import dirs as config_dirs
 
     sources = config_dirs.from_multirun(OmegaConf.to_container(OmegaConf.load(sweep_dir / "multirun.yaml")))
     return subprocess.run([*tfrun, *sources, *overrides,

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from runner.config import dirs as config_dirs
-from runner.records.record import RECORD_NAME, load
+from tfrun.runner.config import dirs as config_dirs
+from tfrun.runner.records.record import RECORD_NAME, load
 
 HYDRA_PREFIXES = ("hydra.", "hydra/", "+hydra.", "sweep=")
 
@@ -31,7 +31,7 @@ class Row:
     seconds: Optional[float]
     error: Optional[str]
     run_dir: str
-    config_sources: list[str] = field(default_factory=list)  # --config-dir=... of the command (runner.config.dirs)
+    config_sources: list[str] = field(default_factory=list)  # --config-dir=... of the command (tfrun.runner.config.dirs)
 
     @property
     def params(self) -> dict[str, str]:

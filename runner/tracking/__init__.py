@@ -1,18 +1,18 @@
-"""Where runs are shown besides their records (track=mlflow: runner.tracking.mlflow_log)."""
+"""Where runs are shown besides their records (track=mlflow: tfrun.runner.tracking.mlflow_log)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Optional
 
-from tasks.core.schema.track import LOCAL_STORE
+from tfrun.tasks.core.schema.track import LOCAL_STORE
 
 
 def _open(track: Any) -> Optional[tuple[Any, str, str]]:
     """track=mlflow (typed, or the multirun's DictConfig node): (client, experiment id, uri); else None."""
     if track is None or getattr(track, "name", "none") != "mlflow":
         return None
-    from runner.tracking import mlflow_log
+    from tfrun.runner.tracking import mlflow_log
 
     uri = track.uri or LOCAL_STORE
     client = mlflow_log.client(uri, float(track.timeout_s))
@@ -23,8 +23,8 @@ def after_run(track: Any, run_dir: Path, data: dict[str, Any]) -> None:
     """track=mlflow: the finished run's record as an MLflow run; a failure to log is one warning line."""
     if getattr(track, "name", "none") != "mlflow":
         return
-    from runner.records.record import RECORD_NAME
-    from runner.tracking import mlflow_log
+    from tfrun.runner.records.record import RECORD_NAME
+    from tfrun.runner.tracking import mlflow_log
 
     try:
         client, experiment, uri = _open(track)  # type: ignore[misc]
@@ -38,7 +38,7 @@ def after_sweep(track: Any, sweep_dir: Path) -> None:
     """track=mlflow: a finished multirun as a parent MLflow run with one nested child per job."""
     if track is None or getattr(track, "name", "none") != "mlflow":
         return
-    from runner.tracking import mlflow_log
+    from tfrun.runner.tracking import mlflow_log
 
     try:
         client, experiment, uri = _open(track)  # type: ignore[misc]

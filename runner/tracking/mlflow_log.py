@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from runner.records import record as records
+from tfrun.runner.records import record as records
 
 STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 MAX_PARAM = 6000  # MLflow's limit on a param value (longer ones are cut, the config artifact has them whole)
@@ -118,7 +118,7 @@ def log_record(mlflow: Any, experiment: str, path: Path, data: dict[str, Any],
 
 def log_sweep(mlflow: Any, experiment: str, sweep_dir: Path) -> tuple[str, int]:
     """A sweep dir as a parent run with one nested child per job record; (parent id, children sent now)."""
-    from runner.sweeps.summary import summarise
+    from tfrun.runner.sweeps.summary import summarise
 
     summary = summarise(sweep_dir)
     key = str(sweep_dir.resolve())

@@ -1,14 +1,14 @@
 """The plan of a run: the ordered step names it executes (what `job` and the cluster choice decide).
 
 Pure data and list arithmetic, so validation and the dry run compute the same plan the child runs. Where
-each step is implemented is runner.steps.STEPS.
+each step is implemented is tfrun.runner.steps.STEPS.
 """
 
 from __future__ import annotations
 
 JOB_STEPS: dict[str, list[str]] = {
     "train": ["hardware", "strategy", "data", "model", "train", "evaluate", "export"],
-    "serve": ["tfserving_serve"],  # no training: target steps are not appended (runner.processes.execute.plan_of)
+    "serve": ["tfserving_serve"],  # no training: target steps are not appended (tfrun.runner.processes.execute.plan_of)
     "rollback": ["tfserving_rollback"],
     "serve_web": ["web_serve_bundle"],  # a target=web bundle already written
     "tune": [],  # cluster=vertex plans it (VertexCluster.machine_steps)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator, Optional
 
-from tasks.core.user_keys import DATA_DEFAULTS
+from tfrun.tasks.core.user_keys import DATA_DEFAULTS
 
 ARCHIVE = "project.tar.gz"
 MANIFEST = "project.json"
@@ -37,7 +37,7 @@ LEFT_OUT_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv", "venv"
                            ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "node_modules", "runs",
                            "multiruns", "models", "outputs", ".idea", ".vscode"})
 LEFT_OUT_FILES = ("*.pyc", "*.pyo", ".DS_Store")
-OWN_PACKAGES = ("tasks.", "runner.")  # tfrun's own code: in its wheel or image, never staged as the user's
+OWN_PACKAGES = ("tfrun.",)  # tfrun's own code: in its wheel or image, never staged as the user's
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tasks.core.files import write_atomic
-from tasks.core.paths import SOURCE_ROOT
+from tfrun.tasks.core.files import write_atomic
+from tfrun.tasks.core.paths import SOURCE_ROOT
 
 SCHEMA_VERSION = 1
 RECORD_NAME = "record.json"

@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any, Iterator, Mapping, Optional
 
-from tasks.core.problems import Problem, one_of
+from tfrun.tasks.core.problems import Problem, one_of
 
 TASK_TYPES = ("chief", "worker", "ps", "evaluator")
 

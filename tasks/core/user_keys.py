@@ -1,6 +1,6 @@
 """The keys of a user's own `model`, `data` and callback nodes, shared by validation and the steps.
 
-Validation (runner.config.user_nodes) checks a node's keys against these; the steps (tasks.user_calls)
+Validation (tfrun.runner.config.user_nodes) checks a node's keys against these; the steps (tfrun.tasks.user_calls)
 split the same node into the function's own keyword arguments and tfrun's keys by the same lists.
 """
 
@@ -21,7 +21,7 @@ RESERVED: dict[str, tuple[str, ...]] = {"model": ("name",), "data": ("name", *DA
 
 def builtin_targets() -> frozenset[str]:
     """The `_target_`s of tfrun's own data and model options."""
-    from tasks.core.schema import SCHEMAS
+    from tfrun.tasks.core.schema import SCHEMAS
 
     return frozenset(cls._target_ for group in ("data", "model") for cls in SCHEMAS[group].values())
 

@@ -12,7 +12,7 @@ import os
 import re
 from typing import Mapping, Optional
 
-from tasks.core.tf_config import task  # noqa: F401 (this replica's TF_CONFIG task)
+from tfrun.tasks.core.tf_config import task  # noqa: F401 (this replica's TF_CONFIG task)
 
 # Hyperparameter ids: Vertex passes each as `--<id>=<value>`; a config key's dots become "__".
 PARAMETER_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

@@ -9,8 +9,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from tasks.core import datafiles
-from tasks.data.splits import Splits, make_splits
+from tfrun.tasks.core import datafiles
+from tfrun.tasks.data.splits import Splits, make_splits
 
 
 def load_digits(*, seed: int, name: str, input_name: str, holdout_fraction: float, validation_fraction: float,

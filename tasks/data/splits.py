@@ -1,6 +1,6 @@
 """Splits: train, validation and holdout arrays with the input's name, dtype and pixel scale.
 
-Every loader (built-in or the user's, through tasks.data.user_arrays) ends in a `Splits`, so the model
+Every loader (built-in or the user's, through tfrun.tasks.data.user_arrays) ends in a `Splits`, so the model
 can take raw pixels and the export's signature matches the data; `pipeline` turns arrays into tf.data.
 """
 
@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from tasks.data.stratified import train_test_split
+from tfrun.tasks.data.stratified import train_test_split
 
 
 @dataclass

@@ -6,21 +6,21 @@ from typing import Any
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tasks.build import instantiate
-    from tasks.user_calls import is_user_node
+    from tfrun.tasks.build import instantiate
+    from tfrun.tasks.user_calls import is_user_node
 
     notes: list[str] = []
-    if is_user_node(cfg.data):  # the user's loader: checked and turned into Splits (tasks.data.user_arrays)
-        from tasks import user_calls
-        from tasks.data import user_arrays
+    if is_user_node(cfg.data):  # the user's loader: checked and turned into Splits (tfrun.tasks.data.user_arrays)
+        from tfrun.tasks import user_calls
+        from tfrun.tasks.data import user_arrays
 
         result = user_calls.call(cfg.data, "data", "data", {"seed": cfg.train.seed})
         splits, notes = user_arrays.to_splits(result, str(cfg.data._target_), cfg.data, cfg.train.seed)
     else:
         splits = instantiate(cfg.data, seed=cfg.train.seed)
     checked: dict[str, Any] = {}
-    if getattr(splits, "streamed", False):  # a train factory (tasks.data.user_streams): TensorFlow's checks, before training
-        from tasks.data import user_streams
+    if getattr(splits, "streamed", False):  # a train factory (tfrun.tasks.data.user_streams): TensorFlow's checks, before training
+        from tfrun.tasks.data import user_streams
 
         checked = user_streams.check(splits, ctx.need("strategy"), ctx.state.get("global_batch_size",
                                     cfg.train.batch_size), cfg.strategy.get("steps_per_epoch"))

@@ -1,6 +1,6 @@
-"""A user's data loader's return value, checked and turned into tasks.data.splits.Splits.
+"""A user's data loader's return value, checked and turned into tfrun.tasks.data.splits.Splits.
 
-The loader (the contract: tasks.user_calls) returns a tasks.data.splits.Splits, or a dict with
+The loader (the contract: tfrun.tasks.user_calls) returns a tfrun.tasks.data.splits.Splits, or a dict with
 
 - either ``x`` and ``y`` (every example: tfrun applies data.limit, then splits stratified by
   data.holdout_fraction and data.validation_fraction with train.seed),
@@ -15,7 +15,7 @@ function, taking nothing or an ``input_context``, that returns an unbatched ``tf
 parity check compares predictions on it; its shape and dtype are the export's input), ``n_classes``
 is required (tfrun cannot see every training label), and ``train_examples`` (the number of training
 examples), ``input_shape`` and ``input_dtype`` (checked against the holdout) are optional. That form
-becomes a tasks.data.user_streams.StreamedSplits; what only TensorFlow can check is checked there.
+becomes a tfrun.tasks.data.user_streams.StreamedSplits; what only TensorFlow can check is checked there.
 
 x is a numeric numpy array (float64 becomes float32, the dtype TFLite and TF Serving clients
 use), y integer class ids. Anything else fails the run with a message naming the loader.
@@ -27,8 +27,8 @@ from typing import Any, Mapping, Union
 
 import numpy as np
 
-from tasks.data.splits import Splits, limit_examples, split
-from tasks.user_calls import UserCodeError
+from tfrun.tasks.data.splits import Splits, limit_examples, split
+from tfrun.tasks.user_calls import UserCodeError
 
 KEYS = ("x", "y", "train", "validation", "holdout", "input_name", "scale", "n_classes", "train_examples",
         "input_shape", "input_dtype")
@@ -229,7 +229,7 @@ def _in_range(y: np.ndarray, n_classes: int, name: str, target: str) -> None:
 # ---------------------------------------------------------------------------------- a train factory
 def _streamed(result: Mapping[str, Any], target: str, node: Mapping[str, Any]) -> tuple[Any, list[str]]:
     """The factory form: factories as they are, the holdout (and array validation) checked as arrays are."""
-    from tasks.data.user_streams import Factory, StreamedSplits, takes_context
+    from tfrun.tasks.data.user_streams import Factory, StreamedSplits, takes_context
 
     if "x" in result or "y" in result:
         raise UserCodeError(f"{target} returned both x/y and a train factory; return one form")

@@ -1,14 +1,14 @@
 """A user's training data as a `tf.data.Dataset` factory: checked, then fed to model.fit under every strategy.
 
-The loader (contract: tasks.user_calls) returns ``train`` (and optionally ``validation``) as a function
+The loader (contract: tfrun.tasks.user_calls) returns ``train`` (and optionally ``validation``) as a function
 that makes an unbatched dataset of ``(x, y)`` examples, so data that does not fit in memory is read
-as it trains. tasks.data.user_arrays checks what Python can see and makes a StreamedSplits; the rest needs
+as it trains. tfrun.tasks.data.user_arrays checks what Python can see and makes a StreamedSplits; the rest needs
 TensorFlow and is here (imported lazily: this module loads without it):
 
 - check(): the factory is called once, its dataset's element_spec is compared with the holdout's
   shape and dtype, and its first examples are read (labels in [0, n_classes)), so a wrong dataset
   fails at the data step naming the user's function, not minutes later inside model.fit.
-- fit_inputs(): per strategy, as tasks.train does for arrays. default / mirrored / central_storage
+- fit_inputs(): per strategy, as tfrun.tasks.train does for arrays. default / mirrored / central_storage
   and multi_worker take the dataset batched by the global batch (multi_worker shards it by file or by
   element, tf.data's AUTO policy); a factory that takes ``input_context`` under multi_worker shards
   itself (strategy.distribute_datasets_from_function), repeats, and runs steps_per_epoch steps;
@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from tasks.user_calls import UserCodeError
+from tfrun.tasks.user_calls import UserCodeError
 
 FIRST_EXAMPLES = 256  # read at the data step to check shapes and labels before training
 
@@ -66,7 +66,7 @@ class StreamedSplits:
     """What a loader returning a train factory gives: the factories, the holdout in memory, the metadata.
 
     Steps read `input_shape`, `input_dtype`, the holdout arrays and the metadata as they do from
-    tasks.data.splits.Splits; `x_train` is not in memory and says so, naming the loader.
+    tfrun.tasks.data.splits.Splits; `x_train` is not in memory and says so, naming the loader.
     """
 
     train: Factory
@@ -317,7 +317,7 @@ def _validation(data: StreamedSplits, batch: int) -> Any:
 
 def fit_inputs(cfg: Any, data: StreamedSplits, strategy: Any, global_batch: int) -> dict[str, Any]:
     """model.fit's data arguments for a streamed train split, per strategy (see the module docstring)."""
-    from tasks.data.splits import pipeline
+    from tfrun.tasks.data.splits import pipeline
 
     seed, buffer = int(cfg.train.seed), int(cfg.data.shuffle_buffer)
     if is_parameter_server(strategy):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tasks.core.processes import die_with_parent
+from tfrun.tasks.core.processes import die_with_parent
 
 BACKENDS = ("binary", "docker", "embedded")
 BINARY = "tensorflow_model_server"
@@ -143,7 +143,7 @@ def command(backend: str, spec: ServerSpec) -> list[str]:
     batching = str(spec.batching_parameters_file.resolve()) if spec.batching_parameters_file else None
     config = str(spec.model_config_file.resolve()) if spec.model_config_file else None
     if backend == "embedded":
-        return [sys.executable, "-m", "runner.serve_cli", f"--host={spec.host}", f"--port={spec.grpc_port}",
+        return [sys.executable, "-m", "tfrun.runner.serve_cli", f"--host={spec.host}", f"--port={spec.grpc_port}",
                 f"--rest_api_port={spec.rest_port}", f"--max_request_bytes={spec.max_request_bytes}",
                 *_model_flags(spec, base, config, batching)]
     if backend == "binary":
@@ -220,7 +220,7 @@ def start(backend: str, spec: ServerSpec, *, log_path: Path, detached: bool,
     environment = dict(os.environ if env is None else env)
     environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     environment["PYTHONUNBUFFERED"] = "1"
-    root = str(Path(__file__).resolve().parents[2])  # so `-m runner.serve_cli` imports this checkout
+    root = str(Path(__file__).resolve().parents[2])  # so `-m tfrun.runner.serve_cli` imports this checkout
     environment["PYTHONPATH"] = root + (os.pathsep + environment["PYTHONPATH"] if environment.get("PYTHONPATH") else "")
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -21,8 +21,8 @@ from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
-from tasks.tfserving.config import BatchingParameters
-from tasks.tfserving.status import Code, ServingError, invalid
+from tfrun.tasks.tfserving.config import BatchingParameters
+from tfrun.tasks.tfserving.status import Code, ServingError, invalid
 
 Tensors = dict[str, np.ndarray]
 

@@ -157,7 +157,7 @@ class RestClient:
 def json_text(value: Any) -> str:
     """JSON for a request; numpy arrays are written by jsonio.tensor_json (several times faster than
     json.dumps(array.tolist()), same values)."""
-    from tasks.tfserving.jsonio import tensor_json
+    from tfrun.tasks.tfserving.jsonio import tensor_json
 
     if isinstance(value, np.ndarray):
         return tensor_json(value)
@@ -235,7 +235,7 @@ class GrpcClient:
                         output_filter: Sequence[str] = ()) -> Any:
         from tensorflow_serving.apis import predict_pb2
 
-        from tasks.tfserving.tensors import as_tensor_content
+        from tfrun.tasks.tfserving.tensors import as_tensor_content
 
         request = predict_pb2.PredictRequest()
         self.model_spec(request.model_spec, model, version, label, signature)
@@ -249,7 +249,7 @@ class GrpcClient:
                 output_filter: Sequence[str] = (), timeout: Optional[float] = None
                 ) -> tuple[dict[str, np.ndarray], int]:
         """(outputs as numpy arrays, the version that answered)."""
-        from tasks.tfserving.tensors import to_ndarray
+        from tfrun.tasks.tfserving.tensors import to_ndarray
 
         request = self.predict_request(model, inputs, version=version, label=label, signature=signature,
                                        output_filter=output_filter)
@@ -279,7 +279,7 @@ class GrpcClient:
         return self.call(self.prediction.GetModelMetadata, request)
 
     def reload_config(self, config: Any, timeout: float = 300.0) -> Any:
-        """HandleReloadConfigRequest with a ModelServerConfig proto (see tasks.tfserving.config)."""
+        """HandleReloadConfigRequest with a ModelServerConfig proto (see tfrun.tasks.tfserving.config)."""
         from tensorflow_serving.apis import model_management_pb2
 
         request = model_management_pb2.ReloadConfigRequest()

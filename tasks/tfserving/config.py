@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
-from tasks.tfserving.status import Code, ServingError, invalid
+from tfrun.tasks.tfserving.status import Code, ServingError, invalid
 
 
 # ------------------------------------------------------------------------------------ version policy

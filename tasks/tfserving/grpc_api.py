@@ -28,11 +28,11 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from tasks.tfserving import tensors
-from tasks.tfserving.config import configs_from_proto
-from tasks.tfserving.manager import ModelManager
-from tasks.tfserving.servable import Servable, serialized_examples
-from tasks.tfserving.status import ServingError, invalid
+from tfrun.tasks.tfserving import tensors
+from tfrun.tasks.tfserving.config import configs_from_proto
+from tfrun.tasks.tfserving.manager import ModelManager
+from tfrun.tasks.tfserving.servable import Servable, serialized_examples
+from tfrun.tasks.tfserving.status import ServingError, invalid
 
 SIGNATURE_DEF_FIELD = "signature_def"
 

@@ -17,8 +17,8 @@ from typing import Any, Optional
 
 import grpc
 
-from tasks.tfserving.grpc_api import add_services
-from tasks.tfserving.manager import ModelManager
+from tfrun.tasks.tfserving.grpc_api import add_services
+from tfrun.tasks.tfserving.manager import ModelManager
 
 
 class GrpcServer:

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from tasks.tfserving.status import Code, ServingError, invalid
+from tfrun.tasks.tfserving.status import Code, ServingError, invalid
 
 # DataType enum name -> (numpy dtype, TF's DataTypeString)
 DTYPES: dict[str, tuple[Any, str]] = {

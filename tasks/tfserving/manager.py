@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from tasks.tfserving.config import BatchingParameters, ModelConfig, validate_configs
-from tasks.tfserving.servable import Servable
-from tasks.tfserving.status import Code, ServingError, invalid, not_found
+from tfrun.tasks.tfserving.config import BatchingParameters, ModelConfig, validate_configs
+from tfrun.tasks.tfserving.servable import Servable
+from tfrun.tasks.tfserving.status import Code, ServingError, invalid, not_found
 
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from tasks.export import VERSION_DIGITS, existing_versions
+from tfrun.tasks.export import VERSION_DIGITS, existing_versions
 
 ROLLED_BACK = ".rolled-back"
 WARMUP_RELATIVE = Path("assets.extra") / "tf_serving_warmup_requests"
@@ -119,7 +119,7 @@ def write_warmup(version_path: Path, model_name: str, input_name: str, examples:
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-    from tasks.tfserving.tensors import as_tensor_content
+    from tfrun.tasks.tfserving.tensors import as_tensor_content
 
     target = version_path / WARMUP_RELATIVE
     target.parent.mkdir(parents=True, exist_ok=True)

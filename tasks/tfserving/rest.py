@@ -21,11 +21,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Callable, Optional
 from urllib.parse import unquote, urlsplit
 
-from tasks.tfserving import jsonio
-from tasks.tfserving.status import Code, ServingError, http_status, invalid
+from tfrun.tasks.tfserving import jsonio
+from tfrun.tasks.tfserving.status import Code, ServingError, http_status, invalid
 
 if TYPE_CHECKING:
-    from tasks.tfserving.manager import ModelManager
+    from tfrun.tasks.tfserving.manager import ModelManager
 
 PREDICT_RE = re.compile(r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
                         re.I)
@@ -105,7 +105,7 @@ class RestApi:
 
     def _classify_regress(self, action: str, name: str, version: Optional[int], label: Optional[str],
                           body: bytes) -> str:
-        from tasks.tfserving.servable import examples_from_json
+        from tfrun.tasks.tfserving.servable import examples_from_json
 
         doc = jsonio.parse_document(body)
         signature = jsonio.signature_name(doc)
@@ -119,14 +119,14 @@ class RestApi:
         return jsonio.regression_response(values)
 
     def _status(self, name: str, version: Optional[int]) -> str:
-        from tasks.tfserving.grpc_api import status_json, status_response
+        from tfrun.tasks.tfserving.grpc_api import status_json, status_response
 
         return status_json(status_response(self.manager, name, version))
 
     def _metadata(self, name: str, version: Optional[int], label: Optional[str]) -> str:
         from tensorflow_serving.apis import model_pb2
 
-        from tasks.tfserving.grpc_api import metadata_json, metadata_response
+        from tfrun.tasks.tfserving.grpc_api import metadata_json, metadata_response
 
         spec = model_pb2.ModelSpec(name=name)
         if version is not None:

@@ -15,11 +15,11 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from tasks.tfserving import tensors
-from tasks.tfserving.batching import BatchScheduler
-from tasks.tfserving.config import BatchingParameters
-from tasks.tfserving.jsonio import InputInfo
-from tasks.tfserving.status import Code, ServingError, invalid
+from tfrun.tasks.tfserving import tensors
+from tfrun.tasks.tfserving.batching import BatchScheduler
+from tfrun.tasks.tfserving.config import BatchingParameters
+from tfrun.tasks.tfserving.jsonio import InputInfo
+from tfrun.tasks.tfserving.status import Code, ServingError, invalid
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"

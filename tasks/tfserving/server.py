@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from tasks.tfserving.config import BatchingParameters, ModelConfig, read_batching_parameters, read_model_config_file
-from tasks.tfserving.status import ServingError
+from tfrun.tasks.tfserving.config import BatchingParameters, ModelConfig, read_batching_parameters, read_model_config_file
+from tfrun.tasks.tfserving.status import ServingError
 
 VERSION = "tfrun-serve 2.21 (embedded; TF Serving REST and gRPC APIs)"
 
@@ -70,9 +70,9 @@ def run(args: Any) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
     tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
 
-    from tasks.tfserving.grpc_server import GrpcServer
-    from tasks.tfserving.manager import ModelManager
-    from tasks.tfserving.rest import RestServer
+    from tfrun.tasks.tfserving.grpc_server import GrpcServer
+    from tfrun.tasks.tfserving.manager import ModelManager
+    from tfrun.tasks.tfserving.rest import RestServer
 
     manager = ModelManager(poll_wait_seconds=args.file_system_poll_wait_seconds, batching=batching,
                            enable_warmup=args.enable_model_warmup,

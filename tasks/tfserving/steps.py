@@ -22,10 +22,10 @@ from typing import Any, Optional
 
 import numpy as np
 
-from tasks.parity import compare as _compare
-from tasks.parity import trained_predictions
-from tasks.tfserving import backends, repository
-from tasks.tfserving.clients import GrpcClient, NotAvailable, RestClient, ServingRequestError, timed
+from tfrun.tasks.parity import compare as _compare
+from tfrun.tasks.parity import trained_predictions
+from tfrun.tasks.tfserving import backends, repository
+from tfrun.tasks.tfserving.clients import GrpcClient, NotAvailable, RestClient, ServingRequestError, timed
 
 STATE = "tfserving"
 
@@ -56,14 +56,14 @@ class Deployment:
 
 
 def _rel(path: Any) -> str:
-    from tasks.core.record_io import relative
+    from tfrun.tasks.core.record_io import relative
 
     return relative(path)
 
 
 def sanitize(text: str) -> str:
     """Machine paths out of text kept in the record (the working dir becomes '.')."""
-    from tasks.core.record_io import sanitize as hide
+    from tfrun.tasks.core.record_io import sanitize as hide
 
     return hide(text)
 
@@ -78,7 +78,7 @@ def _base_path(cfg: Any) -> Path:
 
 # ----------------------------------------------------------------------------------------- push
 def push_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tasks.export import tree_files, tree_sha256
+    from tfrun.tasks.export import tree_files, tree_sha256
 
     export, data = ctx.need("export"), ctx.need("data")
     target = cfg.target
@@ -112,7 +112,7 @@ def _batching_file(options: Any, ctx: Any) -> Optional[Path]:
     """The batching parameters file TF Serving reads, written into the run dir (None when batching is off)."""
     if not options.enable_batching:
         return None
-    from tasks.tfserving.config import BatchingParameters
+    from tfrun.tasks.tfserving.config import BatchingParameters
 
     b = options.batching
     params = BatchingParameters(max_batch_size=b.max_batch_size, batch_timeout_micros=b.batch_timeout_micros,

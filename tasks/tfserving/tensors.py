@@ -14,7 +14,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
-from tasks.tfserving.status import invalid
+from tfrun.tasks.tfserving.status import invalid
 
 # DataType enum -> (numpy dtype, typed field of TensorProto)
 _BY_ENUM: dict[int, tuple[Any, str]] = {

@@ -19,11 +19,11 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
-from tasks import gcs
-from tasks.core.vertex_catalog import TERMINAL_JOB_STATES
-from tasks.vertex import client
-from tasks.vertex.endpoint import probabilities
-from tasks.vertex.steps import vertex_run
+from tfrun.tasks import gcs
+from tfrun.tasks.core.vertex_catalog import TERMINAL_JOB_STATES
+from tfrun.tasks.vertex import client
+from tfrun.tasks.vertex.endpoint import probabilities
+from tfrun.tasks.vertex.steps import vertex_run
 
 KEPT_ERROR_LINES = 5
 
@@ -74,7 +74,7 @@ def input_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         state["timings_s"]["upload_instances"] = report.seconds
         run.timings_s["upload_instances"] = report.seconds
         where = prefix + "input/"
-    from tasks.core.record_io import relative
+    from tfrun.tasks.core.record_io import relative
 
     return {"summary": f"{n} holdout instance(s) in {len(paths)} JSON Lines shard(s) at "
                        f"{where if where.startswith('gs://') else relative(where)}",

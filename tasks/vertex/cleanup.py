@@ -6,7 +6,7 @@ touched (`kept` marks one tfrun will not remove: a bucket holding others' object
 create whose answer never arrived) are added first. Each entry ends `removed`, `left` (with
 why) or `failed_to_remove` (with the error and the command that removes it by hand).
 
-    python -m tasks.vertex.cleanup < {"cloud": {...}, "run_id": ..., "resources": [...], "reason": ...}
+    python -m tfrun.tasks.vertex.cleanup < {"cloud": {...}, "run_id": ..., "resources": [...], "reason": ...}
 prints each resource's new status as a JSON line the moment it is known: how the runner, which
 imports no SDK, cleans up (a clean-up cut short still reports what it finished).
 """
@@ -20,11 +20,11 @@ from dataclasses import asdict
 from types import SimpleNamespace
 from typing import Any, Callable, Optional
 
-from tasks import gcs
-from tasks.core import vertex_catalog as catalog
-from tasks.core.vertex_catalog import TERMINAL_JOB_STATES
-from tasks.vertex import client
-from tasks.vertex.resources import ALIVE, REMOVAL_ORDER, Resource, links
+from tfrun.tasks import gcs
+from tfrun.tasks.core import vertex_catalog as catalog
+from tfrun.tasks.core.vertex_catalog import TERMINAL_JOB_STATES
+from tfrun.tasks.vertex import client
+from tfrun.tasks.vertex.resources import ALIVE, REMOVAL_ORDER, Resource, links
 
 Report = Callable[[Resource], None]
 JOB_CLASSES = {"batch_job": "BatchPredictionJob", "custom_job": "CustomJob", "tuning_job": "HyperparameterTuningJob"}

@@ -13,14 +13,14 @@ import os
 import threading
 from typing import Any, Callable, TypeVar
 
-from tasks import cloud_auth
+from tfrun.tasks import cloud_auth
 
 T = TypeVar("T")
 
 
 def labels(cloud: Any, run_id: str, model_name: str) -> dict[str, str]:
     """The labels every resource a run creates carries: ours first, then cloud.labels."""
-    from tasks.core.vertex_catalog import label_value
+    from tfrun.tasks.core.vertex_catalog import label_value
 
     return {"tfrun-run-id": label_value(run_id), "tfrun-model": label_value(model_name),
             **{str(k): str(v) for k, v in dict(cloud.labels or {}).items()}}

@@ -28,10 +28,10 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from tasks.tfserving import jsonio
-from tasks.tfserving.rest import RestServer, _Handler, answered
-from tasks.tfserving.server import batching_parameters, log
-from tasks.tfserving.status import Code, ServingError, http_status, invalid
+from tfrun.tasks.tfserving import jsonio
+from tfrun.tasks.tfserving.rest import RestServer, _Handler, answered
+from tfrun.tasks.tfserving.server import batching_parameters, log
+from tfrun.tasks.tfserving.status import Code, ServingError, http_status, invalid
 
 DEFAULT_PORT = 8080
 DEFAULT_HEALTH_ROUTE = "/health"
@@ -95,7 +95,7 @@ def fetch(uri: str, workdir: Optional[Path]) -> tuple[Path, int]:
     """The model folder on local disk and how many files were downloaded (0 for a local folder)."""
     if not uri.startswith("gs://"):
         return Path(uri), 0
-    from tasks import gcs
+    from tfrun.tasks import gcs
 
     assert workdir is not None
     target = workdir / "model"
@@ -107,7 +107,7 @@ def fetch(uri: str, workdir: Optional[Path]) -> tuple[Path, int]:
 
 def zero_inputs(signature: Any) -> dict[str, np.ndarray]:
     """One example of zeros (empty strings) per input, unknown dimensions taken as 1."""
-    from tasks.tfserving import tensors
+    from tfrun.tasks.tfserving import tensors
 
     inputs = {}
     for alias, spec in signature.inputs.items():
@@ -124,7 +124,7 @@ def load(uri: str, workdir: Optional[Path], args: Any) -> tuple[Any, str]:
     path, version = savedmodel_dir(root, uri)
     import tensorflow as tf
 
-    from tasks.tfserving.servable import Servable
+    from tfrun.tasks.tfserving.servable import Servable
 
     tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
     tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)

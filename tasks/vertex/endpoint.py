@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from tasks.vertex import client
-from tasks.vertex.steps import vertex_run
+from tfrun.tasks.vertex import client
+from tfrun.tasks.vertex.steps import vertex_run
 
 MAX_CANARY_TRIES = 200  # requests per chunk before a canary's answers are given up on
 
@@ -123,7 +123,7 @@ def _predict_ours(endpoint: Any, instances: list[Any], deployed_id: str, others:
 
 
 def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tasks.parity import compare, trained_predictions
+    from tfrun.tasks.parity import compare, trained_predictions
 
     run, target = vertex_run(cfg, ctx), cfg.target
     state = ctx.need("vertex_endpoint")
@@ -159,7 +159,7 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 def latency_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     """Single-instance Endpoint.predict times, counting only answers from this deployment (a canary's
     requests answered by the other models on the endpoint are left out)."""
-    from tasks.tfserving.clients import percentiles
+    from tfrun.tasks.tfserving.clients import percentiles
 
     run, target = vertex_run(cfg, ctx), cfg.target
     state, data = ctx.need("vertex_endpoint"), ctx.need("data")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from tasks.core.paths import CONFIG_PATH, PACKAGES, SOURCE_ROOT
+from tfrun.tasks.core.paths import API_ROOT, PACKAGES, SOURCE_ROOT
 
 DIST = "tfrun"
 REPLICA_EXTRAS = ("google-cloud-storage", "cloudml-hypertune")  # what a replica needs beyond tfrun's own
@@ -48,17 +48,15 @@ def _canonical(name: str) -> str:
 
 
 def source_files() -> Iterator[tuple[str, Path]]:
-    """(path in the wheel, file) for every module and config of the running tfrun."""
-    for package in PACKAGES:
-        root = SOURCE_ROOT / package
+    """(path in the wheel, file) for every module and config of the running tfrun, laid out as installed:
+    `tfrun/__init__.py`, `tfrun/runner/…`, `tfrun/tasks/…`, `tfrun/conf/…`."""
+    roots = [("tfrun", API_ROOT)] + [(f"tfrun/{folder}", SOURCE_ROOT / folder) for folder in PACKAGES]
+    for prefix, root in roots:
         for path in sorted(root.rglob("*")):
             if path.is_file() and not any(part in SKIP for part in path.parts) and path.suffix in (".py", ".yaml"):
-                yield f"{package}/{path.relative_to(root).as_posix()}", path
-    if not CONFIG_PATH.startswith("pkg://"):  # a source checkout: conf/ becomes runner/conf as when installed
-        conf = Path(CONFIG_PATH)
-        for path in sorted(conf.rglob("*")):
-            if path.is_file() and not any(part in SKIP for part in path.parts) and path.suffix in (".py", ".yaml"):
-                yield f"runner/conf/{path.relative_to(conf).as_posix()}", path
+                if prefix == "tfrun" and path.relative_to(root).parts[0] in PACKAGES:
+                    continue  # an installed tfrun: its folders come from their own roots
+                yield f"{prefix}/{path.relative_to(root).as_posix()}", path
 
 
 def closure(roots: list[str]) -> dict[str, str]:
@@ -132,12 +130,12 @@ def build_wheel(user_requires: tuple[str, ...] = ()) -> Wheel:
     meta = "\n".join(["Metadata-Version: 2.1", f"Name: {DIST}", f"Version: {version}",
                       "Summary: tfrun, packaged for a Vertex AI job's replicas", "Requires-Python: >=3.10",
                       *(f"Requires-Dist: {r}" for r in requires)]) + "\n"
-    entries = "[console_scripts]\ntfrun = runner.cli:main\ntfrun-records = runner.records_cli:main\n" \
-              "tfrun-serve = runner.serve_cli:main\n"
+    entries = "[console_scripts]\ntfrun = tfrun.runner.cli:main\ntfrun-records = tfrun.runner.records_cli:main\n" \
+              "tfrun-serve = tfrun.runner.serve_cli:main\n"
     wheel_file = "Wheel-Version: 1.0\nGenerator: tfrun\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     members = [(name, path.read_bytes()) for name, path in source_files()]
     members += [(f"{info}/METADATA", meta.encode()), (f"{info}/WHEEL", wheel_file.encode()),
-                (f"{info}/entry_points.txt", entries.encode()), (f"{info}/top_level.txt", b"runner\ntasks\n")]
+                (f"{info}/entry_points.txt", entries.encode()), (f"{info}/top_level.txt", b"tfrun\n")]
     record = [_record_line(name, data) for name, data in members] + [f"{info}/RECORD,,"]
     members.append((f"{info}/RECORD", ("\n".join(record) + "\n").encode()))
     buffer = io.BytesIO()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks import cloud_auth, gcs
-from tasks.vertex import client
+from tfrun.tasks import cloud_auth, gcs
+from tfrun.tasks.vertex import client
 
 CHECK_DEADLINE_S = 15.0
 

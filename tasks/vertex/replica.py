@@ -7,7 +7,7 @@
                             `checkpoint` index last) and its TensorBoard logs to AIP_TENSORBOARD_LOG_DIR
     vertex_replica_publish  the chief's export to AIP_MODEL_DIR (saved_model.pb last, crc32c-checked) and,
                             in a tuning trial, optimized_metric reported with cloudml-hypertune
-The chief's record goes to <base>/record.json when its run ends (runner.processes.execute, publish_record).
+The chief's record goes to <base>/record.json when its run ends (tfrun.runner.processes.execute, publish_record).
 tf.io.gfile is not used: its gs:// endpoint is fixed, so it cannot reach an emulator.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from tasks import cluster, gcs
-from tasks.core import vertex_env
+from tfrun.tasks import cluster, gcs
+from tfrun.tasks.core import vertex_env
 
 CHECKPOINT_MARKERS = ("checkpoint",)  # tf.train.CheckpointManager's index: names the latest checkpoint
 WORKER_DIRS = ("workertemp_",)  # tf-keras' non-chief backup dirs: never the one to resume from
@@ -72,7 +72,7 @@ def _report_metric(cfg: Any, ctx: Any) -> dict[str, Any]:
     """optimized_metric for the tuning service, as cloudml-hypertune writes it (CLOUD_ML_HP_METRIC_FILE)."""
     import hypertune
 
-    from tasks.evaluate import metrics
+    from tfrun.tasks.evaluate import metrics
 
     data = ctx.need("data")
     values = {**ctx.state.get("train_metrics", {}), **metrics(ctx.need("holdout_probabilities"), data.y_holdout)}

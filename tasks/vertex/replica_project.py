@@ -1,6 +1,6 @@
 """Inside a Vertex replica: unpack the user's staged project and work from its root, before Hydra starts.
 
-The submitting run staged the project (tasks.core.project_files) and named its archive in the job's
+The submitting run staged the project (tfrun.tasks.core.project_files) and named its archive in the job's
 environment (TFRUN_PROJECT). The replica has nothing else of the user's: it downloads the archive and
 its manifest from Cloud Storage, checks every file's sha256, unpacks into ./project and makes that the
 working directory, so `--config-dir conf`, relative data paths and `import winelab` mean what they
@@ -15,14 +15,14 @@ import shutil
 import sys
 from pathlib import Path
 
-from tasks.core import project_files
+from tfrun.tasks.core import project_files
 
 FOLDER = "project"
 
 
 def enter(uri: str) -> Path:
     """Fetch, check and unpack the project at `uri`; chdir into it and put it first on the import path."""
-    from tasks import gcs
+    from tfrun.tasks import gcs
 
     client = gcs.storage_client_from_env()
     archive = gcs.read_bytes(client, uri)

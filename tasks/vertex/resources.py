@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
 
-from tasks.core import vertex_catalog as catalog
+from tfrun.tasks.core import vertex_catalog as catalog
 
 # Removal order: what depends on a resource goes before it.
 REMOVAL_ORDER = ("deployed_model", "batch_job", "custom_job", "tuning_job", "endpoint", "model", "gcs_objects",

@@ -1,7 +1,7 @@
 """Rules for what a Vertex job stages of the user's project, checked before anything is uploaded.
 
 A user's `_target_` code, `--config-dir` folders and local data files travel with the job
-(tasks.core.project_files); the user's pip requirements go into the staged wheel's metadata, so
+(tfrun.tasks.core.project_files); the user's pip requirements go into the staged wheel's metadata, so
 Vertex's prebuilt image installs them with tfrun's pinned set. Every problem here is found from
 this machine's files alone: no SDK, no network.
 """
@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from tasks.core import project_files
-from tasks.core.problems import Problem, at_least
+from tfrun.tasks.core import project_files
+from tfrun.tasks.core.problems import Problem, at_least
 
 PINNED_HERE = ("tfrun", "tensorflow", "tf-keras", "keras")  # a version of these would fight tfrun's own pins
 
@@ -125,10 +125,10 @@ def _distributions(top: str) -> set[str]:
 
 
 def _shipped(cluster: Any) -> set[str]:
-    """What every replica has: tfrun's pinned set (tasks.vertex.package) and the user's requirements."""
+    """What every replica has: tfrun's pinned set (tfrun.tasks.vertex.package) and the user's requirements."""
     from packaging.requirements import Requirement
 
-    from tasks.vertex.package import DIST, REPLICA_EXTRAS, closure, own_requirements
+    from tfrun.tasks.vertex.package import DIST, REPLICA_EXTRAS, closure, own_requirements
 
     names = set(closure(own_requirements() + list(REPLICA_EXTRAS))) | {DIST}
     for _, line in requirement_lines(cluster.requirements)[0]:

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from tasks import gcs
-from tasks.core import vertex_catalog as catalog
-from tasks.vertex import cleanup, client
-from tasks.vertex.resources import Ledger, Resource
+from tfrun.tasks import gcs
+from tfrun.tasks.core import vertex_catalog as catalog
+from tfrun.tasks.vertex import cleanup, client
+from tfrun.tasks.vertex.resources import Ledger, Resource
 
 STATE = "vertex"
 
@@ -56,7 +56,7 @@ def vertex_run(cfg: Any, ctx: Any) -> VertexRun:
     """The shared state, made by the first Vertex step of the run."""
     if STATE not in ctx.state:
         cloud = cfg.cloud
-        from tasks.core.record_io import relative
+        from tfrun.tasks.core.record_io import relative
 
         ledger = Ledger(ctx.emit, project=str(cloud.project), region=str(cloud.region), run_dir=relative(ctx.run_dir))
         run = VertexRun(cloud=cloud, ledger=ledger, labels=client.labels(cloud, ctx.run_id, cfg.model_name),
@@ -151,7 +151,7 @@ def model_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------- report
 def teardown(cfg: Any, ctx: Any, run: VertexRun, reason: str) -> list[Resource]:
     """Remove this run's live resources now (in this process), reporting each."""
-    from tasks.core.record_io import relative
+    from tfrun.tasks.core.record_io import relative
 
     return cleanup.remove(run.ledger.items, cfg.cloud, run_id=run.run_id, reason=reason, report=run.ledger.report,
                           project=str(cfg.cloud.project), region=str(cfg.cloud.region),

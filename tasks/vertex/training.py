@@ -2,7 +2,7 @@
 
     vertex_stage       the tfrun wheel (versions pinned), its requirements and the composed config to
                        gs://BUCKET/PREFIX/staging/RUN_ID/
-    vertex_job         aiplatform.CustomJob from tasks.vertex.training_spec, submitted and followed until
+    vertex_job         aiplatform.CustomJob from tfrun.tasks.vertex.training_spec, submitted and followed until
                        it ends; Ctrl-C (or run.timeout_s) cancels it; a failed job fails the run with its error
     vertex_job_result  the chief's record (metrics, weights hash) and model from the job's output dir; the
                        model becomes the next local version (byte-checked against the chief's export)
@@ -19,14 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tasks import gcs
-from tasks.core.vertex_catalog import TERMINAL_JOB_STATES
-from tasks.vertex import client, training_spec
-from tasks.vertex.resources import Resource
-from tasks.vertex.steps import VertexRun, ensure_bucket, model_step, vertex_run
+from tfrun.tasks import gcs
+from tfrun.tasks.core.vertex_catalog import TERMINAL_JOB_STATES
+from tfrun.tasks.vertex import client, training_spec
+from tfrun.tasks.vertex.resources import Resource
+from tfrun.tasks.vertex.steps import VertexRun, ensure_bucket, model_step, vertex_run
 
 STATE = "vertex_training"
-PROJECT_STATE = "vertex_project"  # the staged ProjectPlan (tasks.core.project_files) and its manifest
+PROJECT_STATE = "vertex_project"  # the staged ProjectPlan (tfrun.tasks.core.project_files) and its manifest
 CANCEL_WAIT_S = 60.0
 
 
@@ -40,7 +40,7 @@ def typed_cluster(cfg: Any) -> Any:
     """cfg.cluster as the VertexCluster dataclass (its layout rules), from the child's plain config."""
     from omegaconf import OmegaConf
 
-    from tasks.core.schema.vertex import VertexCluster
+    from tfrun.tasks.core.schema.vertex import VertexCluster
 
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(VertexCluster), cfg.cluster))
 
@@ -71,10 +71,10 @@ def custom_job(aiplatform: Any, spec: training_spec.JobSpec) -> Any:
 def stage_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
-    from tasks.core import project_files
-    from tasks.core.record_io import redact
-    from tasks.vertex.package import build_wheel
-    from tasks.vertex.staging_rules import plan_of, requirement_lines
+    from tfrun.tasks.core import project_files
+    from tfrun.tasks.core.record_io import redact
+    from tfrun.tasks.vertex.package import build_wheel
+    from tfrun.tasks.vertex.staging_rules import plan_of, requirement_lines
 
     run = vertex_run(cfg, ctx)
     ensure_bucket(run)
@@ -137,7 +137,7 @@ def follow(job: Any, run: VertexRun, entry: Resource, poll_s: float, noun: str) 
 
 def cancel(job: Any) -> str:
     """Cancel a running job and wait (bounded) until Vertex says it ended: the state it reached."""
-    from tasks.vertex.cleanup import wait_terminal
+    from tfrun.tasks.vertex.cleanup import wait_terminal
 
     try:
         job.cancel()
@@ -182,7 +182,7 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------ result
 def chief_record(run: VertexRun, base_output_dir: str) -> dict[str, Any]:
-    from tasks.core.vertex_env import record_uri
+    from tfrun.tasks.core.vertex_env import record_uri
 
     uri = record_uri(base_output_dir + "model/")
     try:
@@ -194,8 +194,8 @@ def chief_record(run: VertexRun, base_output_dir: str) -> dict[str, Any]:
 
 def same_code_as_staged(cfg: Any, record: dict[str, Any], manifest: dict[str, Any] | None) -> None:
     """The chief ran the user's code that was staged: the same `_target_`s, each from a file whose sha256 is
-    the staged one (tasks.core.project_files). A mismatch fails the run, naming the file."""
-    from tasks.core.project_files import config_targets
+    the staged one (tfrun.tasks.core.project_files). A mismatch fails the run, naming the file."""
+    from tfrun.tasks.core.project_files import config_targets
 
     wanted = config_targets(cfg)
     ran = ((record.get("code") or {}).get("user") or {})
@@ -225,7 +225,7 @@ def _export_artifact(record: dict[str, Any]) -> dict[str, Any]:
 
 def download_model(cfg: Any, run: VertexRun, model_uri: str, expected_sha256: str) -> dict[str, Any]:
     """The job's SavedModel as the next local version; its tree hash must equal the chief's export's."""
-    from tasks.export import new_version, tree_sha256
+    from tfrun.tasks.export import new_version, tree_sha256
 
     def same_as_the_chiefs(files: list[dict[str, Any]]) -> None:
         if tree_sha256(files) != expected_sha256:
@@ -245,8 +245,8 @@ def _holdout_from_export(cfg: Any, ctx: Any, path: Path) -> dict[str, Any]:
     import numpy as np
     import tensorflow as tf
 
-    from tasks import evaluate
-    from tasks.data.step import step as data_step
+    from tfrun.tasks import evaluate
+    from tfrun.tasks.data.step import step as data_step
 
     data_step(cfg, ctx)
     splits = ctx.state["data"]
@@ -258,13 +258,13 @@ def _holdout_from_export(cfg: Any, ctx: Any, path: Path) -> dict[str, Any]:
                for i in range(0, len(splits.x_holdout), batch)]
     probabilities = np.concatenate(answers).astype("float32")
     ctx.state["holdout_probabilities"] = probabilities
-    ctx.state["model"] = lambda x, training=False: serve(x)["probabilities"]  # the parity reference (tasks.parity)
+    ctx.state["model"] = lambda x, training=False: serve(x)["probabilities"]  # the parity reference (tfrun.tasks.parity)
     return evaluate.metrics(probabilities, splits.y_holdout)
 
 
 def result_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tasks.core.record_io import relative
-    from tasks.export import output_names
+    from tfrun.tasks.core.record_io import relative
+    from tfrun.tasks.export import output_names
 
     run, state = vertex_run(cfg, ctx), ctx.need(STATE)
     record = chief_record(run, state["base_output_dir"])

@@ -1,6 +1,6 @@
 """The CustomJob a `cluster=vertex` run submits, as plain data (pure Python, no SDK).
 
-Shared by the dry run (runner.dry_run prints it) and the submit step (which hands the same dicts to
+Shared by the dry run (tfrun.runner.dry_run prints it) and the submit step (which hands the same dicts to
 aiplatform.CustomJob), so the plan and the job never differ. Worker pools follow Vertex's order: pool 0
 the chief (one replica), 1 the workers, 2 the parameter servers; each replica runs the same `tfrun`
 command with the same overrides, and finds its place from Vertex's TF_CONFIG.
@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from tasks.core import project_files
-from tasks.core import vertex_catalog as catalog
-from tasks.core.vertex_env import PROJECT_ENV
+from tfrun.tasks.core import project_files
+from tfrun.tasks.core import vertex_catalog as catalog
+from tfrun.tasks.core.vertex_env import PROJECT_ENV
 
-PYTHON_MODULE = "runner.cli"  # `python -m runner.cli ARGS` is `tfrun ARGS`
+PYTHON_MODULE = "tfrun.runner.cli"  # `python -m tfrun.runner.cli ARGS` is `tfrun ARGS`
 PARENT_RUN_ENV = "TFRUN_PARENT_RUN"  # the submitting run's id, in every replica's record
 # Overrides that only mean something on the submitting machine, or that a replica must not inherit.
 LOCAL_ONLY = ("cloud.dry_run=", "cloud.api_endpoint=", "+cloud.api_endpoint=")
@@ -54,7 +54,7 @@ def replica_args(overrides: list[str], *, trial_keys: Optional[tuple[str, ...]] 
 
 
 def project_args(args: list[str], project: Any) -> list[str]:
-    """A replica's arguments for the staged project (tasks.core.project_files): the --config-dir folders
+    """A replica's arguments for the staged project (tfrun.tasks.core.project_files): the --config-dir folders
     by their place in the archive, and the data keys whose files moved there."""
     if project is None:
         return args
@@ -143,7 +143,7 @@ def job_spec(config: Any, overrides: list[str], run_id: str, labels: dict[str, s
     if cluster.container == "prebuilt":
         notes.append(f"prebuilt TF {catalog.PREBUILT_TF_TRAINING_VERSION} image: pip installs the staged tfrun "
                      f"wheel and with it TensorFlow {catalog.TRAINED_WITH_TF} (pinned), at every replica's start")
-    from tasks.vertex.package import wheel_name
+    from tfrun.tasks.vertex.package import wheel_name
 
     return JobSpec(display_name=display_name or f"{config.model_name}-{run_id}", pools=pools, image=image,
                    uses_package=cluster.container == "prebuilt",

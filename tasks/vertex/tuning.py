@@ -1,11 +1,11 @@
 """sweep=vertex: one HyperparameterTuningJob whose trials are cluster=vertex runs, summarised like local sweeps.
 
     vertex_tuning_job  the study (tuning.params as parameter specs, optimized_metric and its goal, counts,
-                       algorithm) around the trial CustomJob of tasks.vertex.training_spec; submitted and
+                       algorithm) around the trial CustomJob of tfrun.tasks.vertex.training_spec; submitted and
                        followed like a CustomJob (Ctrl-C cancels it)
     vertex_trials      every trial's record (written by its chief beside its model) into the sweep dir as
                        trial-<id>/record.json, with the local command line that reproduces it; trials that
-                       failed get a failed record with Vertex's reason. runner.sweeps.summary then writes the
+                       failed get a failed record with Vertex's reason. tfrun.runner.sweeps.summary then writes the
                        table, the best trial and sweep.csv/json/png from them.
 """
 
@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tasks import gcs
-from tasks.core.vertex_env import parameter_id, record_uri
-from tasks.vertex import training_spec
-from tasks.vertex.steps import vertex_run
-from tasks.vertex.training import STATE, VertexJobFailed, custom_job, follow, job_error, job_spec
+from tfrun.tasks import gcs
+from tfrun.tasks.core.vertex_env import parameter_id, record_uri
+from tfrun.tasks.vertex import training_spec
+from tfrun.tasks.vertex.steps import vertex_run
+from tfrun.tasks.vertex.training import STATE, VertexJobFailed, custom_job, follow, job_error, job_spec
 
 TRIAL_STATES = {0: "unspecified", 1: "requested", 2: "active", 3: "stopping", 4: "succeeded", 5: "infeasible"}
 # Keys a local rerun of a trial must not take from the sweep's command line.
@@ -31,7 +31,7 @@ def space(cfg: Any) -> dict[str, Any]:
     """{config key: SearchParam} of cfg.tuning.params (validated by the runner before this child started)."""
     from omegaconf import OmegaConf
 
-    from tasks.core.schema.vertex import search_space
+    from tfrun.tasks.core.schema.vertex import search_space
 
     return search_space(OmegaConf.to_container(cfg.tuning.params))[0]
 
@@ -55,7 +55,7 @@ def parameter_specs(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def goal(cfg: Any) -> str:
-    from tasks.core.schema.vertex import Goal, TuningConfig
+    from tfrun.tasks.core.schema.vertex import Goal, TuningConfig
 
     return "maximize" if TuningConfig(goal=Goal(str(cfg.tuning.goal))).maximize(cfg.optimized_metric) else "minimize"
 
@@ -111,7 +111,7 @@ def local_overrides(cfg: Any, sweep_overrides: list[str], trial_overrides: list[
 
 
 def _trial_values(trial: Any, keys: dict[str, str]) -> list[str]:
-    from tasks.core.vertex_env import config_key
+    from tfrun.tasks.core.vertex_env import config_key
 
     out = []
     for p in trial.parameters:
@@ -137,7 +137,7 @@ def _failed_record(cfg: Any, trial: Any, overrides: list[str], reason: str, job:
 
 
 def trials_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tasks.core.record_io import write_json_atomic
+    from tfrun.tasks.core.record_io import write_json_atomic
 
     run, state = vertex_run(cfg, ctx), ctx.need(STATE)
     job = state["job"]

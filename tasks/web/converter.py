@@ -1,4 +1,4 @@
-"""`python -m tasks.web.converter ARGS`: the tensorflowjs converter's own command line, beside TensorFlow 2.21.
+"""`python -m tfrun.tasks.web.converter ARGS`: the tensorflowjs converter's own command line, beside TensorFlow 2.21.
 
 tensorflowjs 4.22 cannot be pip-installed with its dependencies next to TensorFlow 2.21 (every
 tensorflow-decision-forests release pins an older TensorFlow), so the set-up installs it without them

@@ -1,9 +1,9 @@
 """target=web: convert the export to a TF.js graph model, bundle the page, prove in a real browser it predicts
 like the trained model (online, then offline from the service worker's cache).
 
-    web_convert  the tensorflowjs converter (tasks.web.converter, its own folder beside the venv) on the
+    web_convert  the tensorflowjs converter (tfrun.tasks.web.converter, its own folder beside the venv) on the
                  export's serving signature -> run_dir/web/graph_model/ (model.json + weight shards)
-    web_bundle   the page bundle (tasks.web.bundle) at <models_dir>/<model_name>/<NNNN>.web/, copied into
+    web_bundle   the page bundle (tfrun.tasks.web.bundle) at <models_dir>/<model_name>/<NNNN>.web/, copied into
                  the run dir; its files and size
     web_parity   a static server on 127.0.0.1 (free port, stopped by PID) and headless Chromium driven by
                  puppeteer-core (tasks/web/js/check.mjs) run the holdout through the page's own code; argmax
@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from tasks.core.paths import SOURCE_ROOT
-from tasks.core.schema.targets import web_converter_dir, web_node_modules
+from tfrun.tasks.core.paths import SOURCE_ROOT
+from tfrun.tasks.core.schema.targets import web_converter_dir, web_node_modules
 
 JS = SOURCE_ROOT / "tasks" / "web" / "js"
 STATE = "web"
@@ -48,7 +48,7 @@ def _tail(text: str, lines: int = 12) -> str:
 def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     if str(cfg.target.format) == "tflite":
         return _tflite_file(cfg, ctx)
-    from tasks.core.record_io import relative
+    from tfrun.tasks.core.record_io import relative
 
     target, export = cfg.target, ctx.need("export")
     out = ctx.run_dir / "web" / "graph_model"
@@ -63,7 +63,7 @@ def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
                                                        os.environ.get("PYTHONPATH", "")]),
                TF_CPP_MIN_LOG_LEVEL="2")
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "tasks.web.converter", *args], env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "tfrun.tasks.web.converter", *args], env=env, capture_output=True,
                           text=True, timeout=float(target.timeout_s))
     seconds = time.perf_counter() - started
     if proc.returncode != 0 or not (out / "model.json").is_file():
@@ -82,9 +82,9 @@ def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 def _tflite_file(cfg: Any, ctx: Any) -> dict[str, Any]:
     """format=tflite: the .tflite file target=tflite writes for this mode, beside the export (float32 input and
     output for int8: the page feeds the model's own float inputs)."""
-    from tasks import tflite
-    from tasks.core.files import write_atomic
-    from tasks.core.record_io import relative
+    from tfrun.tasks import tflite
+    from tfrun.tasks.core.files import write_atomic
+    from tfrun.tasks.core.record_io import relative
 
     target, export, data = cfg.target, ctx.need("export"), ctx.need("data")
     quantization = str(target.quantization)
@@ -117,8 +117,8 @@ def _signature(model_json: dict[str, Any]) -> tuple[str, list[int], str, str, in
 
 
 def bundle_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tasks.core.record_io import relative
-    from tasks.web.bundle import build
+    from tfrun.tasks.core.record_io import relative
+    from tfrun.tasks.web.bundle import build
 
     target, export, data, state = cfg.target, ctx.need("export"), ctx.need("data"), ctx.need(STATE)
     if "tflite" in state:  # fixed batch of 1; inputs and outputs as the interpreter sees them
@@ -215,8 +215,8 @@ def _compare(browser: np.ndarray, reference: np.ndarray, atol: float) -> dict[st
 
 
 def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tasks.core.record_io import relative
-    from tasks.parity import trained_predictions
+    from tfrun.tasks.core.record_io import relative
+    from tfrun.tasks.parity import trained_predictions
 
     target, data, state = cfg.target, ctx.need("data"), ctx.need(STATE)
     n = min(int(target.parity_examples or len(data.x_holdout)), len(data.x_holdout))
@@ -285,7 +285,7 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- serve
 def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     """target.serve=true: a static server left running on target.host:target.port serving the checked bundle."""
-    from tasks.core.record_io import relative
+    from tfrun.tasks.core.record_io import relative
 
     target, state = cfg.target, ctx.need(STATE)
     bundle = state["bundle"]["path"]
@@ -303,7 +303,7 @@ def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
 def serve_bundle_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     """job=serve_web: serve an existing bundle in the foreground until Ctrl-C, SIGTERM or serve_web.duration_s."""
-    from tasks.core.record_io import relative
+    from tfrun.tasks.core.record_io import relative
 
     s = cfg.serve_web
     folder = Path(s.base_path) / s.model_name

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.processes.tf_log_filter import level_of
+from tfrun.runner.processes.tf_log_filter import level_of
 from tests.helpers import BIN, command_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

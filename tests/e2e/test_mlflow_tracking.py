@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import numpy as np
 import pytest
 
-from runner.records.record import flatten
+from tfrun.runner.records.record import flatten
 from tests.helpers import BIN, command_env, free_port, read_record, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

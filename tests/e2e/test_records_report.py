@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.sweeps.summary import summarise
+from tfrun.runner.sweeps.summary import summarise
 from tests.helpers import ROOT, free_port, make_record, run_cli, write
 
 pytestmark = [pytest.mark.e2e]
@@ -41,7 +41,7 @@ def _runs(root: Path) -> dict[str, float]:
             run_id=run_id, started_at=f"2026-12-02T10:0{job}:00+00:00",
             command={"argv": ["tfrun", "-m", f"train.learning_rate={lr}"], "overrides": [f"train.learning_rate={lr}"]},
             metrics={"final": {"holdout_accuracy": acc}}))
-    from runner.sweeps.summary import write as write_summary
+    from tfrun.runner.sweeps.summary import write as write_summary
 
     write_summary(summarise(root / "multiruns" / "s"))
     return accuracy

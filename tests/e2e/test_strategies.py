@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.processes.cluster_layout import free_ports
+from tfrun.runner.processes.cluster_layout import free_ports
 from tests.helpers import BIN, command_env, read_record, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

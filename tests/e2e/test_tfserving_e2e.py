@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.tfserving.backends import free_port, pid_alive, stop_pid
-from tasks.tfserving.clients import GrpcClient, RestClient, ServingRequestError
+from tfrun.tasks.tfserving.backends import free_port, pid_alive, stop_pid
+from tfrun.tasks.tfserving.clients import GrpcClient, RestClient, ServingRequestError
 from tests.helpers import BIN, command_env, read_record, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

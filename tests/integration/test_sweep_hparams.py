@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.sweeps import hparams
-from runner.sweeps.summary import summarise
+from tfrun.runner.sweeps import hparams
+from tfrun.runner.sweeps.summary import summarise
 
 
 def _job(sweep: Path, job: str, status: str, overrides: list[str], metric: float | None) -> None:

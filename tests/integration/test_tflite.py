@@ -190,7 +190,7 @@ def _tiny_saved_model(path: Path, fn) -> Path:
 def test_an_op_tflite_lacks_names_the_op_and_select_tf_ops(tmp_path: Path):
     import tensorflow as tf
 
-    from tasks.tflite import TfliteConversionError, TfliteInterpreterError, TfliteModel, convert
+    from tfrun.tasks.tflite import TfliteConversionError, TfliteInterpreterError, TfliteModel, convert
 
     strings = _tiny_saved_model(tmp_path / "strings",
                                 lambda x: tf.cast(tf.strings.length(tf.strings.as_string(x)), tf.float32))
@@ -213,11 +213,11 @@ def test_quality_gate_rejects_a_worse_model_and_keeps_the_file(workdir: Path, fo
     """A real evaluation: an untrained model's .tflite against the trained float SavedModel."""
     from omegaconf import OmegaConf
 
-    from tasks.context import Context
-    from tasks.data import load_digits
-    from tasks.export import save_serving_model
-    from tasks.model import build_mlp
-    from tasks.tflite import TfliteQualityGateError, convert, evaluate_step, gate_step, write_atomic
+    from tfrun.tasks.context import Context
+    from tfrun.tasks.data import load_digits
+    from tfrun.tasks.export import save_serving_model
+    from tfrun.tasks.model import build_mlp
+    from tfrun.tasks.tflite import TfliteQualityGateError, convert, evaluate_step, gate_step, write_atomic
 
     record = four_modes["none"]
     saved_model = _artifact(record, "saved_model")
@@ -251,7 +251,7 @@ def test_quality_gate_rejects_a_worse_model_and_keeps_the_file(workdir: Path, fo
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # tf.lite.Interpreter warns it is deprecated: expected
 def test_fallback_interpreter_is_noted_and_answers_alike(workdir: Path, four_modes, monkeypatch):
-    from tasks.tflite import TfliteModel
+    from tfrun.tasks.tflite import TfliteModel
 
     art = _artifact(four_modes["int8"], "tflite")
     arrays = np.load(workdir / art["predictions"]["path"])

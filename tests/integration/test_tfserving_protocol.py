@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.tfserving import backends, repository
-from tasks.tfserving.clients import GrpcClient, RestClient, ServingRequestError
+from tfrun.tasks.tfserving import backends, repository
+from tfrun.tasks.tfserving.clients import GrpcClient, RestClient, ServingRequestError
 from tests.integration.serving_models import batch_model, digits_model, examples_model, multi_input_model
 
 pytestmark = pytest.mark.slow
@@ -301,7 +301,7 @@ def _grpc_bad_requests():
     from tensorflow.core.framework import tensor_pb2, types_pb2
     from tensorflow_serving.apis import get_model_metadata_pb2, inference_pb2, predict_pb2
 
-    from tasks.tfserving.tensors import as_tensor_content, shape_proto
+    from tfrun.tasks.tfserving.tensors import as_tensor_content, shape_proto
 
     def predict(name="digits", *, inputs=None, signature="serving_default", version=None, label=None, filters=()):
         r = predict_pb2.PredictRequest()
@@ -407,7 +407,7 @@ def test_new_version_rolls_in_and_deleting_it_rolls_back(server, repo):
 
 
 def test_reload_config_moves_labels_and_rejects_labels_on_unavailable_versions(server, repo):
-    from tasks.tfserving.config import configs_to_proto, read_model_config_file
+    from tfrun.tasks.tfserving.config import configs_to_proto, read_model_config_file
 
     g = GrpcClient(server.spec.grpc_target, retries=0)
     configs = read_model_config_file(repo / "models.config")

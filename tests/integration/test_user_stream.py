@@ -1,4 +1,4 @@
-"""What only TensorFlow can tell about a user's dataset factory (tasks.data.user_streams), in-process on the CPU: the checks
+"""What only TensorFlow can tell about a user's dataset factory (tfrun.tasks.data.user_streams), in-process on the CPU: the checks
 the data step makes, the steps per epoch, the pipelines fed to model.fit, int8 calibration examples, read errors."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.user_calls import UserCodeError
-from tasks.data.user_arrays import to_splits
+from tfrun.tasks.user_calls import UserCodeError
+from tfrun.tasks.data.user_arrays import to_splits
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def splits_of(train, limit=None, **extra):
 
 
 def check(train, strategy=None, global_batch=32, steps=None, **extra):
-    from tasks.data.user_streams import check as check_data
+    from tfrun.tasks.data.user_streams import check as check_data
 
     data = splits_of(train, **extra)
     return data, check_data(data, strategy or tf.distribute.get_strategy(), global_batch, steps)
@@ -106,7 +106,7 @@ def test_a_good_stream_is_checked_on_its_first_examples_and_needs_no_steps_on_on
 
 
 def test_loose_shapes_and_float64_are_pinned_and_cast_as_they_stream():
-    from tasks.data.user_streams import fit_inputs
+    from tfrun.tasks.data.user_streams import fit_inputs
 
     loose = (tf.TensorSpec([None, 2], tf.float64), tf.TensorSpec([1], tf.int32))
 
@@ -127,7 +127,7 @@ def _cfg(seed=7, buffer=1000):
 
 
 def test_the_training_pipeline_is_shuffled_by_the_seed_and_batched_by_the_global_batch():
-    from tasks.data.user_streams import fit_inputs
+    from tfrun.tasks.data.user_streams import fit_inputs
 
     data, _ = check(slices, limit=100)
 
@@ -143,7 +143,7 @@ def test_the_training_pipeline_is_shuffled_by_the_seed_and_batched_by_the_global
 
 
 def test_steps_per_epoch_where_a_strategy_repeats_the_stream():
-    from tasks.data.user_streams import _steps
+    from tfrun.tasks.data.user_streams import _steps
 
     def steps(train, given=None, **extra):
         return _steps(splits_of(train, **extra), 32, given, parameter_server=True)
@@ -160,7 +160,7 @@ def test_steps_per_epoch_where_a_strategy_repeats_the_stream():
 
 
 def test_int8_calibration_examples_come_from_the_stream_seeded():
-    from tasks.data.user_streams import representative
+    from tfrun.tasks.data.user_streams import representative
 
     data, _ = check(slices)
     sample = representative(data, 100, seed=3, buffer=1000)
@@ -175,7 +175,7 @@ def test_int8_calibration_examples_come_from_the_stream_seeded():
 def test_a_label_out_of_range_later_in_the_stream_stops_training_naming_the_factory():
     import tf_keras as keras
 
-    from tasks.data.user_streams import fit_inputs, reading
+    from tfrun.tasks.data.user_streams import fit_inputs, reading
 
     y = Y.copy()
     y[290] = 7  # after the 256 examples the data step reads
@@ -194,8 +194,8 @@ def test_a_label_out_of_range_later_in_the_stream_stops_training_naming_the_fact
 
 
 def test_reading_leaves_array_data_and_other_errors_alone():
-    from tasks.data.splits import Splits
-    from tasks.data.user_streams import reading
+    from tfrun.tasks.data.splits import Splits
+    from tfrun.tasks.data.user_streams import reading
 
     arrays = Splits(X, Y, X[:0], Y[:0], X, Y, input_name="x", scale=1.0, n_classes=3)
     with pytest.raises(tf.errors.InvalidArgumentError):

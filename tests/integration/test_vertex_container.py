@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runner.serve_cli import build_parser
-from tasks.vertex import container
+from tfrun.runner.serve_cli import build_parser
+from tfrun.tasks.vertex import container
 from tests.fakes.gcs import free_port
 from tests.integration.serving_models import batch_model, digits_model, examples_model
 
@@ -94,7 +94,7 @@ def expected_body(model_dir: Path, **inputs: np.ndarray) -> str:
     """The SavedModel's own answer, written by TF Serving's row-format JSON writer."""
     import tensorflow as tf
 
-    from tasks.tfserving import jsonio
+    from tfrun.tasks.tfserving import jsonio
 
     fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     outputs = fn(**{k: tf.constant(v) for k, v in inputs.items()})
@@ -105,7 +105,7 @@ def upload(emulator_url: str, local_dir: Path, uri: str) -> None:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    from tasks import gcs
+    from tfrun.tasks import gcs
 
     client = storage.Client(project="test", credentials=AnonymousCredentials(),
                             client_options={"api_endpoint": emulator_url})
@@ -125,7 +125,7 @@ def test_dockerfile_runs_the_vertex_container_mode():
     last = {keyword: rest for keyword, rest in steps}  # the instruction that counts is the last of its kind
     entrypoint = json.loads(last["ENTRYPOINT"])  # exec form, so SIGTERM reaches tfrun-serve itself
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts[entrypoint[0]] == "runner.serve_cli:main"
+    assert scripts[entrypoint[0]] == "tfrun.runner.serve_cli:main"
     args = build_parser().parse_args(entrypoint[1:])
     assert args.vertex and args.host == "0.0.0.0" and args.model_base_path == ""
     assert last["EXPOSE"] == str(container.DEFAULT_PORT)
@@ -142,7 +142,7 @@ def test_dockerfile_runs_the_vertex_container_mode():
 
 
 def test_flags_of_the_tf_serving_mode_are_refused_with_vertex(capsys):
-    from runner.serve_cli import main
+    from tfrun.runner.serve_cli import main
 
     assert main(["--vertex", "--rest_api_port=8501"]) == 2
     assert "--rest_api_port and --model_config_file do not apply" in capsys.readouterr().err

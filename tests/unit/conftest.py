@@ -9,7 +9,7 @@ from tests.helpers import FakeTfrun
 
 @pytest.fixture(autouse=True)
 def _no_warm_child(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The `tfrun` commands a unit test runs start no warm child (runner.processes.warm_child): it imports
+    """The `tfrun` commands a unit test runs start no warm child (tfrun.runner.processes.warm_child): it imports
     TensorFlow while the config is validated, and these tests mostly watch configs being refused, so it would
     be killed half-way through that import each time (~0.45 s of a core per command). The e2e tests keep it."""
     monkeypatch.setenv("TFRUN_NO_PRESTART", "1")

@@ -1,4 +1,4 @@
-"""A single run composes its config once (runner.config.compose_once); lazily stored schemas load as before."""
+"""A single run composes its config once (tfrun.runner.config.compose_once); lazily stored schemas load as before."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf, ValidationError
 
-from runner.config.compose_once import is_single_run, patched
-from tasks.core.schema import lazy_store
+from tfrun.runner.config.compose_once import is_single_run, patched
+from tfrun.tasks.core.schema import lazy_store
 from tests.helpers import command_env
 
 # Counts Hydra's compositions and captures what the job sees, without running the job.
@@ -27,16 +27,16 @@ def counting(self, *a, **k):
     compositions.append(str(k.get("run_mode")))
     return hydra_load(self, *a, **k)
 loader.ConfigLoaderImpl.load_configuration = counting
-import runner.cli, runner.job
+import tfrun.runner.cli, tfrun.runner.job
 from hydra.core.hydra_config import HydraConfig
 def job(cfg):
     hydra_cfg = HydraConfig.get()
     print("MODE=" + str(hydra_cfg.mode), "HYDRA_OVERRIDES=" + ",".join(hydra_cfg.overrides.hydra),
           "EPOCHS=" + str(cfg.train.epochs))
     return 0.0
-runner.job.run_job = job
+tfrun.runner.job.run_job = job
 try:
-    runner.cli.main()
+    tfrun.runner.cli.main()
 except SystemExit as exc:
     print("EXIT=" + str(exc.code))
 print("COMPOSITIONS=" + ",".join(compositions))
@@ -69,7 +69,7 @@ def test_a_sweep_override_without_multirun_keeps_hydras_message(tmp_path: Path):
 def test_multirun_composes_as_hydra_does(tmp_path: Path):
     out = _probe(tmp_path, "-m", "model.n_hidden=1,2")
     assert out.count("MODE=RunMode.MULTIRUN") == 2, out
-    # get_mode's and the sweep's (MULTIRUN); the grid's pre-check of job 0 (runner.sweeps.precheck), then Hydra's
+    # get_mode's and the sweep's (MULTIRUN); the grid's pre-check of job 0 (tfrun.runner.sweeps.precheck), then Hydra's
     # own check of each job and each job's launch (RUN)
     assert "COMPOSITIONS=" + ",".join(["RunMode.MULTIRUN"] * 2 + ["RunMode.RUN"] * 5) + "\n" in out, out
 

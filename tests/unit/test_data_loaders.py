@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.core import datafiles
-from tasks.data import load_digits, load_fashion_mnist, load_files, load_mnist
+from tfrun.tasks.core import datafiles
+from tfrun.tasks.data import load_digits, load_fashion_mnist, load_files, load_mnist
 
 from tests.helpers import write_idx
 

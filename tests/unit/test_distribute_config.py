@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from runner.processes.cluster_layout import cluster_layout, free_ports, local_cluster_tasks
-from tasks.core.schema.distribute import LocalCluster
-from tasks.core.tf_config import problems as tf_config_problems
-from tasks.strategy import effective_batch, make_cross_device_ops
+from tfrun.runner.processes.cluster_layout import cluster_layout, free_ports, local_cluster_tasks
+from tfrun.tasks.core.schema.distribute import LocalCluster
+from tfrun.tasks.core.tf_config import problems as tf_config_problems
+from tfrun.tasks.strategy import effective_batch, make_cross_device_ops
 from tests.helpers import assert_rejected, command_env, tfrun
 
 BAD = [
@@ -92,7 +92,7 @@ def test_local_parameter_server_tasks_get_their_own_tf_config():
     by_name = {t.name: t for t in tasks}
     assert by_name["chief:0"].reports and by_name["chief:0"].runs_plan
     assert not by_name["worker:0"].runs_plan and not by_name["ps:0"].runs_plan
-    assert by_name["worker:0"].cmd[-1] == "tasks.cluster_server"
+    assert by_name["worker:0"].cmd[-1] == "tfrun.tasks.cluster_server"
     tf_config = json.loads(by_name["worker:1"].env["TF_CONFIG"])
     assert tf_config == {"cluster": spec, "task": {"type": "worker", "index": 1}}
     assert by_name["worker:1"].env["EXTRA"] == "1" and "EXTRA" not in by_name["worker:0"].env

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from tasks.export import existing_versions, publish, tree_files, tree_sha256
+from tfrun.tasks.export import existing_versions, publish, tree_files, tree_sha256
 
 
 def _finished_export(base: Path, tag: str) -> Path:

@@ -1,4 +1,4 @@
-"""tasks.gcs and tasks.cloud_auth against a real GCS emulator (fake-gcs-server); no TensorFlow here.
+"""tfrun.tasks.gcs and tfrun.tasks.cloud_auth against a real GCS emulator (fake-gcs-server); no TensorFlow here.
 
 Every client is built with cloud.storage_endpoint = the emulator, so no test can reach Google.
 """
@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import google_crc32c
 import pytest
 
-from tasks import cloud_auth, gcs
+from tfrun.tasks import cloud_auth, gcs
 from tests.helpers import ROOT
 from tests.fakes.gcs import corrupt_blob
 
@@ -100,7 +100,7 @@ def test_upload_tree_verifies_every_blob_and_writes_saved_model_pb_last(client, 
 
     stored = {b.name: b for b in client.list_blobs(bucket, prefix="models/m/0001/")}
     assert sorted(stored) == [f"models/m/0001/{n}" for n in names]
-    for n in names:  # checksums computed here, independently of tasks.gcs
+    for n in names:  # checksums computed here, independently of tfrun.tasks.gcs
         blob = stored[f"models/m/0001/{n}"]
         assert blob.crc32c == crc32c_of(export_dir / n) and blob.size == (export_dir / n).stat().st_size, n
     marker = stored.pop("models/m/0001/saved_model.pb")
@@ -130,7 +130,7 @@ def test_a_corrupted_blob_is_found_by_verify_and_replaced_by_a_reupload(gcs_emul
     client.bucket(bucket).blob("m/assets/shards/shard_007.txt").delete()
     assert gcs.verify_tree(client, export_dir, uri) == ["assets/shards/shard_007.txt", "variables/variables.index"]
 
-    with caplog.at_level(logging.WARNING, logger="tasks.gcs"):
+    with caplog.at_level(logging.WARNING, logger="tfrun.tasks.gcs"):
         report = gcs.upload_tree(client, export_dir, uri, progress=False)
     assert report.replaced == ["m/variables/variables.index"]
     assert "m/variables/variables.index" in caplog.text and "uploaded again" in caplog.text

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from runner.processes.child_env import child_environment
-from tasks.core.schema import DeviceKind, HardwareConfig
-from tasks.hardware import HardwareUnavailable, configure
+from tfrun.runner.processes.child_env import child_environment
+from tfrun.tasks.core.schema import DeviceKind, HardwareConfig
+from tfrun.tasks.hardware import HardwareUnavailable, configure
 
 
 class Device(SimpleNamespace):

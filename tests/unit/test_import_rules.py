@@ -1,7 +1,7 @@
 """The import rule of ARCHITECTURE.md, read from the source (every import, function-level ones too).
 
-runner -> tasks -> tasks.core, never back; no circles; the core imports only the standard library,
-omegaconf and hydra; runner/ keeps at most 10 top-level files; every step in runner.steps names a
+runner -> tasks -> tfrun.tasks.core, never back; no circles; the core imports only the standard library,
+omegaconf and hydra; runner/ keeps at most 10 top-level files; every step in tfrun.runner.steps names a
 function that exists.
 """
 
@@ -18,10 +18,11 @@ CORE_MAY_IMPORT = {"omegaconf", "hydra"}
 
 
 def _modules() -> dict[str, Path]:
-    found = {}
+    """Installed module name -> file: the repository's runner/ and tasks/ are tfrun.runner and tfrun.tasks."""
+    found = {"tfrun": ROOT / "tfrun" / "__init__.py"}
     for top in ("runner", "tasks"):
         for path in (ROOT / top).rglob("*.py"):
-            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            parts = ["tfrun", *path.relative_to(ROOT).with_suffix("").parts]
             if parts[-1] == "__init__":
                 parts = parts[:-1]
             found[".".join(parts)] = path
@@ -106,8 +107,8 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_nothing_under_tasks_imports_runner():
-    back = {m: sorted(t for t in targets if t.split(".")[0] == "runner")
-            for m, targets in import_graph().items() if m.split(".")[0] == "tasks"}
+    back = {m: sorted(t for t in targets if t == "tfrun" or t.startswith("tfrun.runner"))
+            for m, targets in import_graph().items() if m.startswith("tfrun.tasks")}
     assert not {m: t for m, t in back.items() if t}, "tasks/ must not import runner (ARCHITECTURE.md)"
 
 
@@ -123,15 +124,21 @@ def test_the_circle_finder_finds_circles():
 def test_the_core_imports_only_the_standard_library_omegaconf_and_hydra():
     outside = {}
     for module, path in MODULES.items():
-        if not module.startswith("tasks.core"):
+        if not module.startswith("tfrun.tasks.core"):
             continue
         for name in _imported_names(module, path):
             top = name.split(".")[0]
-            if name.startswith("tasks.core") or top == "__future__" or top in sys.stdlib_module_names \
+            if name.startswith("tfrun.tasks.core") or top == "__future__" or top in sys.stdlib_module_names \
                     or top in CORE_MAY_IMPORT:
                 continue
             outside.setdefault(module, []).append(name)
     assert outside == {}
+
+
+def test_runner_imports_not_the_python_api():
+    """tfrun/__init__ (the Python API) stands above the runner: the runner never imports it back."""
+    back = {m: t for m, t in import_graph().items() if m.startswith("tfrun.runner") and "tfrun" in t}
+    assert back == {}
 
 
 def test_runner_keeps_at_most_ten_top_level_files():
@@ -149,9 +156,9 @@ def _top_level_functions(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("step", sorted(__import__("runner.steps", fromlist=["STEPS"]).STEPS))
+@pytest.mark.parametrize("step", sorted(__import__("tfrun.runner.steps", fromlist=["STEPS"]).STEPS))
 def test_every_step_names_a_function(step: str):
-    from runner.steps import STEPS
+    from tfrun.runner.steps import STEPS
 
     module, _, function = STEPS[step].partition(":")
     assert module in MODULES, f"{step}: no module {module}"

@@ -7,13 +7,12 @@ have ends with exit 2 in tfrun's config-error format, naming the preset, the key
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from runner.config.validate import validate
+from tfrun.runner.config.validate import validate
 from tests.helpers import ROOT, tfrun
 
 SHIPPED = ("digits_tflite_int8", "fashion_cnn_mirrored")
@@ -150,16 +149,6 @@ def test_other_preset_mistakes_are_config_errors(tmp_path: Path, body: str, expe
     for text in expected:
         assert text in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
-
-
-def test_presets_ship_inside_the_package():
-    """conf/ is installed as runner.conf: every config folder must be a package with its YAML as data."""
-    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    folders = {p.parent.relative_to(ROOT / "conf").as_posix() for p in (ROOT / "conf").rglob("*.yaml")} - {"."}
-    for folder in sorted(folders):
-        package = "runner.conf." + folder.replace("/", ".")
-        assert package in tool["packages"], package
-        assert tool["package-data"].get(package) == ["*.yaml"], package
 
 
 def test_a_key_the_schema_lacks_on_the_command_line_is_named_with_close_matches(tmp_path: Path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.core import project_files
+from tfrun.tasks.core import project_files
 from tests.helpers import assert_rejected_offline, offline_tfrun, write_user_project
 
 GCP = ["cluster=vertex", "cloud=gcp", "cloud.project=my-project", "cloud.bucket=my-models"]
@@ -160,9 +160,9 @@ def test_bad_staging_input_exits_2_before_any_upload(project: Path, overrides: l
 def test_the_submitting_side_refuses_a_chief_that_ran_other_code_than_was_staged():
     from omegaconf import OmegaConf
 
-    from tasks.vertex.training import VertexJobFailed, same_code_as_staged
+    from tfrun.tasks.vertex.training import VertexJobFailed, same_code_as_staged
 
-    cfg = OmegaConf.create({"model": {"_target_": "lab.models.build"}, "data": {"_target_": "tasks.data.digits.load"},
+    cfg = OmegaConf.create({"model": {"_target_": "lab.models.build"}, "data": {"_target_": "tfrun.tasks.data.digits.load"},
                             "train": {"extra_callbacks": []}})
     manifest = {"modules": {"lab": "lab"}, "files": [{"path": "lab/models.py", "sha256": "a" * 64}]}
     good = {"code": {"user": {"model": {"target": "lab.models.build", "file": "lab/models.py", "sha256": "a" * 64}}}}

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from runner.records.record import REDACTED, Record, config_hash, redact, sanitize, write_json_atomic
+from tfrun.runner.records.record import REDACTED, Record, config_hash, redact, sanitize, write_json_atomic
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path: Path):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.records import record as records
-from runner import records_cli
+from tfrun.runner.records import record as records
+from tfrun.runner import records_cli
 
 from tests.helpers import WEIGHTS, dead_pid, make_record, run_cli, write
 
@@ -233,7 +233,7 @@ def test_a_corrupt_record_exits_2_naming_it(tmp_path, capsys):
 def test_records_cli_imports_neither_tensorflow_nor_rich():
     code = textwrap.dedent("""
         import sys
-        import runner.records_cli
+        import tfrun.runner.records_cli
         assert "tensorflow" not in sys.modules and "rich" not in sys.modules and "hydra" not in sys.modules
     """)
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.config import dirs as config_dirs
+from tfrun.runner.config import dirs as config_dirs
 from tests.helpers import make_record, run_cli, write
 
 USER = {"model": {"target": "mymodels.build", "file": "mymodels.py", "sha256": "aa" * 32, "git_commit": "c1" * 20,
@@ -89,7 +89,7 @@ def test_config_dirs_of_a_sweep_come_from_its_multirun_manifest():
 
 
 def test_the_sweep_reproduce_line_keeps_the_config_dir(tmp_path: Path):
-    from runner.sweeps.summary import summarise
+    from tfrun.runner.sweeps.summary import summarise
 
     for job, units in (("0", 8), ("1", 32)):
         record = user_record()

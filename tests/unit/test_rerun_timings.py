@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runner.records import reproducible
+from tfrun.runner.records import reproducible
 from tests.helpers import make_record, run_cli, write
 
 TFLITE_SHA = "7d" * 32

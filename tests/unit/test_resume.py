@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from runner.records.resume import adopt_backup, latest_unfinished, resume_key
+from tfrun.runner.records.resume import adopt_backup, latest_unfinished, resume_key
 
 
 def _run(root: Path, name: str, *, key: str, status: str, started: str, backup: bool = True) -> Path:

@@ -1,4 +1,4 @@
-"""tasks.data.stratified against scikit-learn's train_test_split(stratify=y): the same rows in the same order
+"""tfrun.tasks.data.stratified against scikit-learn's train_test_split(stratify=y): the same rows in the same order
 (so a record's split is unchanged), and the same refusals."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split as sk_split
 
-from tasks.data.stratified import train_test_split
+from tfrun.tasks.data.stratified import train_test_split
 
 CASES = [  # (rows, classes, imbalance, test_size, seed)
     (1797, 10, False, 0.2, 0), (1437, 10, False, 0.1, 42), (200, 10, False, 0.2, 7), (160, 10, False, 0.1, 0),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from runner.processes.supervisor import Supervisor, TaskSpec
-from runner.records.record import Record
+from tfrun.runner.processes.supervisor import Supervisor, TaskSpec
+from tfrun.runner.records.record import Record
 
 
 def test_a_task_that_exits_before_reading_its_job_fails_the_run_with_its_exit_code(tmp_path: Path):

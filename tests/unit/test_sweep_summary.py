@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from runner.sweeps.summary import collect, render, summarise, swept, unsuccessful
+from tfrun.runner.sweeps.summary import collect, render, summarise, swept, unsuccessful
 
 
 def _job(sweep: Path, job: str, status: str, overrides: list[str], metric: float | None,
@@ -55,7 +55,7 @@ def test_no_success_means_no_best(tmp_path: Path):
 
 
 def test_swept_parameters():
-    from runner.sweeps.summary import Row
+    from tfrun.runner.sweeps.summary import Row
 
     rows = [Row("0", "succeeded", ["a=1", "b=2"], 1.0, {}, 1.0, None, "0"),
             Row("1", "succeeded", ["a=3", "b=2"], 1.0, {}, 1.0, None, "1")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.processes.tf_log_filter import DEFAULT_LEVEL, ConsoleFilter, configured_level, level_of
+from tfrun.runner.processes.tf_log_filter import DEFAULT_LEVEL, ConsoleFilter, configured_level, level_of
 
 NOTICE = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
 ONEDNN = (b"I0000 00:00:1795976480.504595    4280 port.cc:153] oneDNN custom operations are on. You may see "

@@ -1,4 +1,4 @@
-"""target=tflite config: schema, validation before TensorFlow (exit 2), and the TF-free parts of tasks.tflite."""
+"""target=tflite config: schema, validation before TensorFlow (exit 2), and the TF-free parts of tfrun.tasks.tflite."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from runner.config.validate import validate
-from runner.steps import STEPS
-from tasks.core import schema
-from tasks.core.plans import plan
+from tfrun.runner.config.validate import validate
+from tfrun.runner.steps import STEPS
+from tfrun.tasks.core import schema
+from tfrun.tasks.core.plans import plan
 from tests.helpers import command_env, tfrun
 
 
@@ -34,7 +34,7 @@ def test_tflite_is_a_registered_target_with_its_steps(compose_cfg):
     assert target.representative_samples >= schema.MIN_REPRESENTATIVE_SAMPLES
     assert config.train.quantization_aware is False
     for name in target.steps:
-        assert STEPS[name].startswith("tasks.tflite:")
+        assert STEPS[name].startswith("tfrun.tasks.tflite:")
     assert plan("train", target.steps)[-4:] == ["export", *target.steps]
 
 
@@ -123,9 +123,9 @@ PROBE = """
 import sys
 sys.argv = ["tfrun", "target=tflite", "target.quantization=int8", "target.representative_samples=5",
             "hydra.run.dir=runs/bad"]
-import runner.cli
+import tfrun.runner.cli
 try:
-    runner.cli.main()
+    tfrun.runner.cli.main()
 except SystemExit as exc:
     print("CODE=" + str(exc.code))
 heavy = sorted(m for m in ("tensorflow", "tf_keras", "ai_edge_litert", "tensorflow_model_optimization")
@@ -141,9 +141,9 @@ def test_rejected_tflite_config_imports_no_tensorflow(tmp_path: Path):
     assert "HEAVY=\n" in proc.stdout, proc.stdout
 
 
-# ------------------------------------------- tasks.tflite without TensorFlow
+# ------------------------------------------- tfrun.tasks.tflite without TensorFlow
 def test_file_sits_beside_the_version_dir_not_inside(tmp_path: Path):
-    from tasks.tflite import label, tflite_path
+    from tfrun.tasks.tflite import label, tflite_path
 
     export = tmp_path / "models" / "digits_mlp" / "0007"
     assert tflite_path(export, 7, "none") == export.parent / "0007.float32.tflite"
@@ -156,7 +156,7 @@ def test_file_sits_beside_the_version_dir_not_inside(tmp_path: Path):
 def test_representative_sample_is_seeded_and_bounded():
     import numpy as np
 
-    from tasks.tflite import TfliteError, representative_sample
+    from tfrun.tasks.tflite import TfliteError, representative_sample
 
     x = np.arange(500, dtype="float32").reshape(250, 2)
     a, b = representative_sample(x, 100, 1), representative_sample(x, 100, 1)
@@ -181,7 +181,7 @@ Custom ops: Erfinv
 
 
 def test_conversion_errors_name_the_ops_and_the_option():
-    from tasks.tflite import conversion_error
+    from tfrun.tasks.tflite import conversion_error
 
     err = conversion_error(RuntimeError(SELECT_MESSAGE), quantization="none", select_tf_ops=False)
     assert err.select_ops == ["AsString", "StringLength"] and err.custom_ops == []
@@ -195,8 +195,8 @@ def test_conversion_errors_name_the_ops_and_the_option():
 
 
 def test_missing_export_fails_with_a_clear_message(tmp_path: Path):
-    from tasks.context import Context
-    from tasks.tflite import TfliteError, convert_step
+    from tfrun.tasks.context import Context
+    from tfrun.tasks.tflite import TfliteError, convert_step
 
     cfg = OmegaConf.create({"target": {"quantization": "none", "int8_io": "int8", "source": "saved_model",
                                        "select_tf_ops": False, "representative_samples": 300},
@@ -210,7 +210,7 @@ def test_missing_export_fails_with_a_clear_message(tmp_path: Path):
 
 
 def test_gate_fails_with_both_accuracies(tmp_path: Path):
-    from tasks.tflite import TfliteQualityGateError, gate_step
+    from tfrun.tasks.tflite import TfliteQualityGateError, gate_step
 
     ctx = SimpleNamespace(state={"tflite": {"label": "int8", "path": tmp_path / "0001.int8.tflite"},
                                  "tflite_evaluation": {"accepted": False, "accuracy": 0.91, "float_accuracy": 0.9667,

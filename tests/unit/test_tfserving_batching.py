@@ -1,4 +1,4 @@
-"""Server-side batching (tasks.tfserving.batching): concurrent requests really share one model call."""
+"""Server-side batching (tfrun.tasks.tfserving.batching): concurrent requests really share one model call."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from tasks.tfserving.batching import BatchScheduler
-from tasks.tfserving.config import BatchingParameters
-from tasks.tfserving.status import Code, ServingError
+from tfrun.tasks.tfserving.batching import BatchScheduler
+from tfrun.tasks.tfserving.config import BatchingParameters
+from tfrun.tasks.tfserving.status import Code, ServingError
 
 
 class Model:

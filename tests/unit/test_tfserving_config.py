@@ -9,21 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from runner.config.validate import validate
-from runner.steps import STEPS
-from tasks.core import schema
-from tasks.core.plans import JOB_STEPS, plan
-from tasks.core.problems import ConfigError
-from tasks.tfserving import repository
-from tasks.tfserving.config import (
+from tfrun.runner.config.validate import validate
+from tfrun.runner.steps import STEPS
+from tfrun.tasks.core import schema
+from tfrun.tasks.core.plans import JOB_STEPS, plan
+from tfrun.tasks.core.problems import ConfigError
+from tfrun.tasks.tfserving import repository
+from tfrun.tasks.tfserving.config import (
     BatchingParameters,
     VersionPolicy,
     configs_to_proto,
     parse_batching_parameters,
     parse_model_config_text,
 )
-from tasks.tfserving.manager import versions_on_disk
-from tasks.tfserving.status import Code, ServingError
+from tfrun.tasks.tfserving.manager import versions_on_disk
+from tfrun.tasks.tfserving.status import Code, ServingError
 from tests.helpers import command_env, tfrun
 
 
@@ -36,7 +36,7 @@ def test_tfserving_target_defaults_bind_loopback_on_free_ports(compose_cfg):
     assert target.server is schema.ServingServer.auto and target.keep_running is False
     assert target.base_path == "models" and target.parity_atol == 0.0
     assert plan("train", target.steps)[-5:] == list(schema.TFSERVING_STEPS)
-    assert all(STEPS[s].startswith("tasks.tfserving.steps:") for s in schema.TFSERVING_STEPS)
+    assert all(STEPS[s].startswith("tfrun.tasks.tfserving.steps:") for s in schema.TFSERVING_STEPS)
 
 
 def test_serve_and_rollback_jobs_plan_without_training(compose_cfg):
@@ -164,10 +164,10 @@ def test_rollback_sets_newer_versions_aside(tmp_path: Path):
 # ------------------------------------------------------------------------------------ fast paths
 PROBE = """
 import sys
-import runner.cli, tasks.core.schema, runner.steps, runner.job, runner.serve_cli
-runner.serve_cli.build_parser().parse_args(["--port=8500", "--rest_api_port=8501", "--model_base_path=/m",
+import tfrun.runner.cli, tfrun.tasks.core.schema, tfrun.runner.steps, tfrun.runner.job, tfrun.runner.serve_cli
+tfrun.runner.serve_cli.build_parser().parse_args(["--port=8500", "--rest_api_port=8501", "--model_base_path=/m",
                                             "--enable_batching", "--enable_model_warmup=false"])
-import tasks.tfserving.steps, tasks.tfserving.jsonio, tasks.tfserving.config, tasks.tfserving.clients
+import tfrun.tasks.tfserving.steps, tfrun.tasks.tfserving.jsonio, tfrun.tasks.tfserving.config, tfrun.tasks.tfserving.clients
 heavy = sorted(m for m in ("tensorflow", "grpc", "requests", "tf_keras", "keras") if m in sys.modules)
 print("HEAVY=" + ",".join(heavy))
 """
@@ -191,7 +191,7 @@ def test_tfrun_serve_help_and_flags(tmp_path: Path):
 
 # -------------------------------------------------------------------------------------- backends
 def test_backend_choice_and_command_lines(tmp_path: Path):
-    from tasks.tfserving import backends
+    from tfrun.tasks.tfserving import backends
 
     found = backends.availability()
     assert found["embedded"] == "available"
@@ -203,7 +203,7 @@ def test_backend_choice_and_command_lines(tmp_path: Path):
     spec = backends.ServerSpec(model_name="m", base_path=tmp_path / "m", grpc_port=9000, rest_port=9001,
                                batching_parameters_file=tmp_path / "b.config", enable_warmup=False)
     embedded = backends.command("embedded", spec)
-    assert embedded[1:3] == ["-m", "runner.serve_cli"] and "--host=127.0.0.1" in embedded
+    assert embedded[1:3] == ["-m", "tfrun.runner.serve_cli"] and "--host=127.0.0.1" in embedded
     assert f"--model_base_path={tmp_path / 'm'}" in embedded and "--enable_batching=true" in embedded
     assert "--enable_model_warmup=false" in embedded and "--port=9000" in embedded
     docker = backends.command("docker", spec)

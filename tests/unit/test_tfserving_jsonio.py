@@ -1,4 +1,4 @@
-"""TF Serving's REST JSON rules (util/json_tensor.cc) in tasks.tfserving.jsonio: no TensorFlow, no server."""
+"""TF Serving's REST JSON rules (util/json_tensor.cc) in tfrun.tasks.tfserving.jsonio: no TensorFlow, no server."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from tasks.tfserving import jsonio
-from tasks.tfserving.jsonio import InputInfo
-from tasks.tfserving.status import Code, ServingError, http_status
+from tfrun.tasks.tfserving import jsonio
+from tfrun.tasks.tfserving.jsonio import InputInfo
+from tfrun.tasks.tfserving.status import Code, ServingError, http_status
 
 ONE = {"pixels": InputInfo("DT_FLOAT")}
 TWO = {"a": InputInfo("DT_FLOAT"), "b": InputInfo("DT_INT64")}

@@ -22,7 +22,7 @@ def test_bad_tracking_input_exits_2(workdir: Path, overrides: list[str], words: 
 
 @pytest.mark.parametrize("argv", [["track=mlflow", "--cfg", "job"], ["track=mlflow", "train.epochs=0"]])
 def test_mlflow_is_not_imported_to_compose_or_reject(workdir: Path, argv: list[str]):
-    probe = ("import sys; sys.argv = ['tfrun', *%r]\nimport runner.cli\ntry:\n    runner.cli.main()\n"
+    probe = ("import sys; sys.argv = ['tfrun', *%r]\nimport tfrun.runner.cli\ntry:\n    tfrun.runner.cli.main()\n"
              "except SystemExit:\n    pass\nprint('IMPORTED' if 'mlflow' in sys.modules else 'NOT IMPORTED')" % argv)
     proc = subprocess.run([sys.executable, "-c", probe], cwd=workdir, env=command_env(TFRUN_NO_PRESTART="1"),
                           capture_output=True, text=True, timeout=60)
@@ -38,7 +38,7 @@ def test_track_mlflow_without_the_extra_says_how_to_install_it(workdir: Path):
              "            raise ModuleNotFoundError(name)\n"
              "sys.meta_path.insert(0, NoMlflow())\n"
              "sys.argv = ['tfrun', 'track=mlflow', 'hydra.run.dir=runs/x']\n"
-             "import runner.cli\nrunner.cli.main()")
+             "import tfrun.runner.cli\ntfrun.runner.cli.main()")
     proc = subprocess.run([sys.executable, "-c", probe], cwd=workdir, env=command_env(TFRUN_NO_PRESTART="1"),
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr

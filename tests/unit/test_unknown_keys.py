@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.config import unknown_keys
-from runner.config.validate import validate
+from tfrun.runner.config import unknown_keys
+from tfrun.runner.config.validate import validate
 from tests.helpers import assert_rejected, tfrun
 
 # (overrides, words the message must contain)

@@ -1,4 +1,4 @@
-"""runner.config.user_code: a `_target_` found and its signature read from source, never by importing it."""
+"""tfrun.runner.config.user_code: a `_target_` found and its signature read from source, never by importing it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.config import user_code
-from runner.config.user_code import Found, NotFound, Signature
+from tfrun.runner.config import user_code
+from tfrun.runner.config.user_code import Found, NotFound, Signature
 from tests.helpers import ROOT
 
 
@@ -117,7 +117,7 @@ def test_nothing_is_executed_and_no_parent_package_is_imported(tmp_path: Path):
     write(tmp_path, {"pkg/__init__.py": "open('executed', 'w')\nimport tensorflow\n",
                      "pkg/sub/__init__.py": "open('executed', 'w')\n",
                      "pkg/sub/deep.py": "import tensorflow\nopen('executed', 'w')\ndef build(*, units): ...\n"})
-    code = ("import json, sys; from runner.config import user_code; f = user_code.find('pkg.sub.deep.build');"
+    code = ("import json, sys; from tfrun.runner.config import user_code; f = user_code.find('pkg.sub.deep.build');"
             "print(json.dumps([f.signature.accepted, sorted(m for m in sys.modules if m.split('.')[0] in "
             "('pkg', 'tensorflow', 'tf_keras'))]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
@@ -128,7 +128,7 @@ def test_nothing_is_executed_and_no_parent_package_is_imported(tmp_path: Path):
 
 
 def test_library_callbacks_resolve_through_re_exports_without_importing_tf_keras(tmp_path: Path):
-    code = ("import json, sys; from runner.config import user_code; f = user_code.find('tf_keras.callbacks.CSVLogger');"
+    code = ("import json, sys; from tfrun.runner.config import user_code; f = user_code.find('tf_keras.callbacks.CSVLogger');"
             "print(json.dumps([f.kind, f.signature.required, 'tf_keras' in sys.modules, 'tensorflow' in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})

@@ -1,4 +1,4 @@
-"""A user's data loader's return value, checked (tasks.data.user_arrays) and called (tasks.user_calls), without TensorFlow."""
+"""A user's data loader's return value, checked (tfrun.tasks.data.user_arrays) and called (tfrun.tasks.user_calls), without TensorFlow."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import types
 import numpy as np
 import pytest
 
-from tasks.data.splits import Splits
-from tasks.user_calls import UserCodeError, call, resolve
-from tasks.data.user_arrays import to_splits
+from tfrun.tasks.data.splits import Splits
+from tfrun.tasks.user_calls import UserCodeError, call, resolve
+from tfrun.tasks.data.user_arrays import to_splits
 
 NODE = {"_target_": "mydata.load", "name": "mine", "holdout_fraction": 0.2, "validation_fraction": 0.1,
         "limit": None, "shuffle_buffer": 100}

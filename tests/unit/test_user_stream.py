@@ -1,4 +1,4 @@
-"""A loader returning a tf.data.Dataset factory: what Python can check (tasks.data.user_arrays, tasks.data.user_streams), without
+"""A loader returning a tf.data.Dataset factory: what Python can check (tfrun.tasks.data.user_arrays, tfrun.tasks.data.user_streams), without
 TensorFlow. TensorFlow's own checks are in tests/integration/test_user_stream.py, the strategies in tests/e2e."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from tasks.user_calls import UserCodeError
-from tasks.data.user_arrays import to_splits
-from tasks.data.user_streams import Factory, StreamedSplits, _first_line, takes_context
+from tfrun.tasks.user_calls import UserCodeError
+from tfrun.tasks.data.user_arrays import to_splits
+from tfrun.tasks.data.user_streams import Factory, StreamedSplits, _first_line, takes_context
 from tests.helpers import ROOT
 
 NODE = {"_target_": "mydata.load", "name": "mine", "holdout_fraction": 0.2, "validation_fraction": 0.1,
@@ -173,7 +173,7 @@ def test_tensorflows_error_lines_are_reduced_to_what_says_why():
 
 
 def test_checking_a_factory_form_imports_no_tensorflow():
-    code = ("import sys\nfrom tasks.data.user_arrays import to_splits\nimport numpy as np\n"
+    code = ("import sys\nfrom tfrun.tasks.data.user_arrays import to_splits\nimport numpy as np\n"
             "splits, _ = to_splits({'train': lambda: None, 'holdout': (np.zeros((4, 2), 'float32'), np.arange(4) % 2),"
             " 'n_classes': 2}, 'my.load', {'limit': None}, seed=1)\n"
             "print(type(splits).__name__, 'tensorflow' in sys.modules)\n")

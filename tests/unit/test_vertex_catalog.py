@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.core import vertex_catalog as catalog
+from tfrun.tasks.core import vertex_catalog as catalog
 
 
 @pytest.mark.parametrize("region", ["us-central1", "europe-west4", "asia-east1"])

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.core import vertex_env
-from runner.config.validate import validate
-from tasks.vertex import training_spec
+from tfrun.tasks.core import vertex_env
+from tfrun.runner.config.validate import validate
+from tfrun.tasks.vertex import training_spec
 from tests.helpers import assert_rejected_offline, offline_tfrun
 
 GCP = ["cloud=gcp", "cloud.project=my-project", "cloud.bucket=my-models"]
@@ -99,7 +99,7 @@ def test_dry_run_prints_the_job_spec_with_the_network_blocked(workdir: Path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     for word in ("pool 0 chief  1 x n1-standard-4 + 2 x NVIDIA_TESLA_T4", "pool 1 worker 2 x n1-standard-4",
-                 "us-docker.pkg.dev/vertex-ai/training/tf-gpu.2-17.py310:latest", "python -m runner.cli",
+                 "us-docker.pkg.dev/vertex-ai/training/tf-gpu.2-17.py310:latest", "python -m tfrun.runner.cli",
                  "gs://my-models/tfrun/staging/", "tfrun-0.1.0-py3-none-any.whl",
                  "gs://my-models/tfrun/digits_mlp/vertex-jobs/", "AIP_MODEL_DIR model/",
                  "projects/my-project/locations/us-central1/customJobs/",
@@ -126,7 +126,7 @@ def test_dry_run_of_a_local_target_after_the_job(workdir: Path, target: str, ste
 
 def test_a_local_target_follows_the_registered_job_model(compose_cfg):
     """The plan: submit, take the model back, register it, then the target's own steps on this machine."""
-    from tasks.core.schema.vertex import REGISTER_STEP, SUBMIT_STEPS
+    from tfrun.tasks.core.schema.vertex import REGISTER_STEP, SUBMIT_STEPS
 
     for target, first in (("tfserving", "tfserving_push"), ("tflite", "tflite_convert"), ("none", None)):
         config = _config(compose_cfg, *VERTEX, f"target={target}")
@@ -163,7 +163,7 @@ def test_pools_follow_the_strategy(compose_cfg):
                                    [], "r", labels)
     pools = multi.worker_pool_specs()
     assert [p["replica_count"] for p in pools] == [1, 1]  # a chief and a worker
-    assert pools[0]["python_package_spec"]["python_module"] == "runner.cli"
+    assert pools[0]["python_package_spec"]["python_module"] == "tfrun.runner.cli"
     assert pools[0]["python_package_spec"]["package_uris"] == [multi.package_uri]
     assert multi.restart_job_on_worker_restart  # MultiWorkerMirrored needs every replica to resume together
 
@@ -210,15 +210,17 @@ def test_trial_arguments_become_hydra_overrides():
 def test_staged_wheel_installs_with_pip_and_pins_the_versions_here(tmp_path: Path):
     from importlib.metadata import version
 
-    from tasks.vertex.package import build_wheel
+    from tfrun.tasks.vertex.package import build_wheel
 
     wheel = build_wheel()
     assert build_wheel().data == wheel.data  # the same code gives the same bytes
     path = tmp_path / wheel.filename
     path.write_bytes(wheel.data)
     names = zipfile.ZipFile(path).namelist()
-    assert "runner/cli.py" in names and "runner/conf/config.yaml" in names and "runner/conf/cluster/vertex.yaml" in names
-    assert "tasks/vertex/replica.py" in names and not any("__pycache__" in n for n in names)
+    assert "tfrun/__init__.py" in names and "tfrun/runner/cli.py" in names and "tfrun/conf/config.yaml" in names
+    assert "tfrun/conf/cluster/vertex.yaml" in names and "tfrun/tasks/vertex/replica.py" in names
+    assert not any("__pycache__" in n for n in names)
+    assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"tfrun"}  # one import name
     assert f"tensorflow=={version('tensorflow')}" in wheel.requires
     assert f'google-cloud-storage=={version("google-cloud-storage")}; python_version >= "3.11"' in wheel.requires
     assert f'cloudml-hypertune=={version("cloudml-hypertune")}; python_version >= "3.11"' in wheel.requires
@@ -227,8 +229,8 @@ def test_staged_wheel_installs_with_pip_and_pins_the_versions_here(tmp_path: Pat
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(target),
                           str(path)], capture_output=True, text=True, timeout=120)
     assert pip.returncode == 0, pip.stdout + pip.stderr
-    assert (target / "runner" / "conf" / "sweep" / "vertex.yaml").is_file() and (target / "bin" / "tfrun").is_file()
-    check = subprocess.run([sys.executable, "-c", "import runner.cli, tasks.vertex.replica as r; print(r.__file__)"],
+    assert (target / "tfrun" / "conf" / "sweep" / "vertex.yaml").is_file() and (target / "bin" / "tfrun").is_file()
+    check = subprocess.run([sys.executable, "-c", "import tfrun.runner.cli, tfrun.tasks.vertex.replica as r; print(r.__file__)"],
                            cwd=tmp_path, env={"PYTHONPATH": str(target), "PATH": ""}, capture_output=True, text=True,
                            timeout=60)
     assert check.returncode == 0 and check.stdout.strip().startswith(str(target)), check.stderr
@@ -236,7 +238,7 @@ def test_staged_wheel_installs_with_pip_and_pins_the_versions_here(tmp_path: Pat
 
 def test_the_submitting_machine_joins_no_cluster(compose_cfg):
     """Only the replicas must form a cluster in time; the machine that follows the job waits as long as it runs."""
-    from runner.processes.execute import _forms_a_cluster
+    from tfrun.runner.processes.execute import _forms_a_cluster
 
     vertex = _config(compose_cfg, *VERTEX, "strategy=multi_worker", "cluster.workers=2")
     assert not _forms_a_cluster(vertex, replica=False) and _forms_a_cluster(vertex, replica=True)

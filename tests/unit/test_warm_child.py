@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.processes.warm_child import is_single_run, takes_another_child
+from tfrun.runner.processes.warm_child import is_single_run, takes_another_child
 
 
 @pytest.mark.parametrize("argv, other", [

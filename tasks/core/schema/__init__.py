@@ -14,18 +14,18 @@ from typing import Any, Iterator, List, Optional
 
 from omegaconf import MISSING
 
-from tasks.core import datafiles
-from tasks.core.problems import Problem, at_least, between, one_of
-from tasks.core.schema import lazy_store
-from tasks.core.schema.cloud import (  # noqa: F401 (re-exported)
+from tfrun.tasks.core import datafiles
+from tfrun.tasks.core.problems import Problem, at_least, between, one_of
+from tfrun.tasks.core.schema import lazy_store
+from tfrun.tasks.core.schema.cloud import (  # noqa: F401 (re-exported)
     GcpCloud,
     NoCloud,
     VertexBatchTarget,
     VertexEndpointTarget,
     cloud_problems,
 )
-from tasks.core.schema.distribute import CLUSTERS, STRATEGIES, cross_problems  # noqa: F401 (re-exported)
-from tasks.core.schema.targets import (  # noqa: F401 (re-exported)
+from tfrun.tasks.core.schema.distribute import CLUSTERS, STRATEGIES, cross_problems  # noqa: F401 (re-exported)
+from tfrun.tasks.core.schema.targets import (  # noqa: F401 (re-exported)
     MIN_REPRESENTATIVE_SAMPLES,
     TFLITE_STEPS,
     TFSERVING_STEPS,
@@ -44,8 +44,8 @@ from tasks.core.schema.targets import (  # noqa: F401 (re-exported)
     TfservingTarget,
     WebTarget,
 )
-from tasks.core.schema.track import MlflowTrack, NoTrack  # noqa: F401 (re-exported)
-from tasks.core.schema.vertex import TuningConfig, VertexCluster, vertex_training_problems  # noqa: F401 (re-exported)
+from tfrun.tasks.core.schema.track import MlflowTrack, NoTrack  # noqa: F401 (re-exported)
+from tfrun.tasks.core.schema.vertex import TuningConfig, VertexCluster, vertex_training_problems  # noqa: F401 (re-exported)
 
 
 # --------------------------------------------------------------------- data
@@ -76,13 +76,13 @@ class DataConfig:
 
 @dataclass
 class DigitsData(DataConfig):
-    _target_: str = "tasks.data.load_digits"
+    _target_: str = "tfrun.tasks.data.load_digits"
     name: str = "digits"
 
 
 @dataclass
 class FashionMnistData(DataConfig):
-    _target_: str = "tasks.data.load_fashion_mnist"
+    _target_: str = "tfrun.tasks.data.load_fashion_mnist"
     name: str = "fashion_mnist"
     path: Optional[str] = None  # folder holding the four *-ubyte.gz files
 
@@ -95,7 +95,7 @@ class FashionMnistData(DataConfig):
 
 @dataclass
 class MnistData(DataConfig):
-    _target_: str = "tasks.data.load_mnist"
+    _target_: str = "tfrun.tasks.data.load_mnist"
     name: str = "mnist"
     path: Optional[str] = None  # an mnist.npz as written by keras.datasets.mnist
     download: bool = False  # let keras' loader fetch mnist.npz (needs network)
@@ -114,7 +114,7 @@ class DataFormat(Enum):
 
 @dataclass
 class FilesData(DataConfig):
-    _target_: str = "tasks.data.load_files"
+    _target_: str = "tfrun.tasks.data.load_files"
     name: str = "files"
     path: str = MISSING
     format: DataFormat = DataFormat.auto
@@ -152,7 +152,7 @@ class ModelConfig:
 class MlpModel(ModelConfig):
     """The book's MLP: Flatten -> n_hidden x Dense(n_neurons, relu) -> softmax."""
 
-    _target_: str = "tasks.model.build_mlp"
+    _target_: str = "tfrun.tasks.model.build_mlp"
     name: str = "mlp"
     n_hidden: int = 2
     n_neurons: int = 64
@@ -165,7 +165,7 @@ class MlpModel(ModelConfig):
 
 @dataclass
 class CnnModel(ModelConfig):
-    _target_: str = "tasks.model.build_cnn"
+    _target_: str = "tfrun.tasks.model.build_cnn"
     name: str = "cnn"
     filters: List[int] = field(default_factory=lambda: [32, 64])
     kernel_size: int = 3
@@ -261,7 +261,7 @@ MAX_LOGICAL_CPUS = 64
 class HardwareConfig:
     """Device settings, applied in the child before TensorFlow initialises."""
 
-    _target_: str = "tasks.hardware.configure"
+    _target_: str = "tfrun.tasks.hardware.configure"
     kind: DeviceKind = DeviceKind.cpu
     intra_op_threads: int = 0  # 0 = let TensorFlow choose
     inter_op_threads: int = 0

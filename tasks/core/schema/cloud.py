@@ -1,6 +1,6 @@
 """Structured configs for the `cloud` group and the Vertex AI targets (vertex_endpoint, vertex_batch).
 
-Every rule here is pure Python (tasks.core.vertex_catalog holds the tables), so a bad cloud config
+Every rule here is pure Python (tfrun.tasks.core.vertex_catalog holds the tables), so a bad cloud config
 stops with exit 2 before any SDK is imported or any request is sent.
 """
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, Iterator, List, Optional
 
-from tasks.core import vertex_catalog as catalog
-from tasks.core.problems import Problem, at_least, between
-from tasks.core.schema.targets import ParityOptions, TargetConfig
+from tfrun.tasks.core import vertex_catalog as catalog
+from tfrun.tasks.core.problems import Problem, at_least, between
+from tfrun.tasks.core.schema.targets import ParityOptions, TargetConfig
 
 CREDENTIAL_MODES = ("adc", "anonymous")
 

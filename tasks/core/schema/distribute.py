@@ -14,10 +14,10 @@ from typing import Any, Dict, Iterator, List, Optional
 
 from omegaconf import MISSING
 
-from tasks.core.plans import plan
-from tasks.core.problems import Problem, at_least
-from tasks.core.tf_config import TASK_TYPES
-from tasks.core.tf_config import problems as tf_config_problems
+from tfrun.tasks.core.plans import plan
+from tfrun.tasks.core.problems import Problem, at_least
+from tfrun.tasks.core.tf_config import TASK_TYPES
+from tfrun.tasks.core.tf_config import problems as tf_config_problems
 
 
 # ----------------------------------------------------------------- strategy
@@ -36,7 +36,7 @@ class StrategyConfig:
 class DefaultStrategy(StrategyConfig):
     """One device: TensorFlow's default strategy, or OneDeviceStrategy on `device`."""
 
-    _target_: str = "tasks.strategy.one_device"
+    _target_: str = "tfrun.tasks.strategy.one_device"
     name: str = "default"
     device: Optional[str] = None  # e.g. "/cpu:0", "/gpu:1"; null = TensorFlow's default placement
 
@@ -61,7 +61,7 @@ def _device_names(key: str, devices: Optional[List[str]]) -> Iterator[Problem]:
 class MirroredStrategy(StrategyConfig):
     """Synchronous data parallelism over this machine's devices."""
 
-    _target_: str = "tasks.strategy.mirrored"
+    _target_: str = "tfrun.tasks.strategy.mirrored"
     name: str = "mirrored"
     devices: Optional[List[str]] = None  # null = every GPU, else every logical CPU
     cross_device_ops: CrossDeviceOps = CrossDeviceOps.auto
@@ -74,7 +74,7 @@ class MirroredStrategy(StrategyConfig):
 class CentralStorageStrategy(StrategyConfig):
     """Variables on one device (the CPU), computation mirrored over the others."""
 
-    _target_: str = "tasks.strategy.central_storage"
+    _target_: str = "tfrun.tasks.strategy.central_storage"
     name: str = "central_storage"
     compute_devices: Optional[List[str]] = None
     parameter_device: Optional[str] = None
@@ -95,7 +95,7 @@ class Communication(Enum):
 class MultiWorkerStrategy(StrategyConfig):
     """MultiWorkerMirroredStrategy: synchronous all-reduce over the processes of a cluster."""
 
-    _target_: str = "tasks.strategy.multi_worker"
+    _target_: str = "tfrun.tasks.strategy.multi_worker"
     name: str = "multi_worker"
     communication: Communication = Communication.auto
     needs_cluster = True
@@ -105,7 +105,7 @@ class MultiWorkerStrategy(StrategyConfig):
 class ParameterServerStrategy(StrategyConfig):
     """Asynchronous training: variables on ps tasks, steps dispatched to workers by the chief."""
 
-    _target_: str = "tasks.strategy.parameter_server"
+    _target_: str = "tfrun.tasks.strategy.parameter_server"
     name: str = "parameter_server"
     min_shard_bytes: int = 256 << 10  # variable partitioning (MinSizePartitioner)
     max_shards: int = 1  # 1 = no partitioning; at most the number of ps tasks is useful
@@ -123,7 +123,7 @@ class ParameterServerStrategy(StrategyConfig):
 class TpuStrategy(StrategyConfig):
     """TPUStrategy on a Cloud TPU (VM: tpu=local; node: its name or grpc://host:8470)."""
 
-    _target_: str = "tasks.strategy.tpu"
+    _target_: str = "tfrun.tasks.strategy.tpu"
     name: str = "tpu"
     tpu: Optional[str] = None
     connect_timeout_s: float = 60.0  # an unreachable address hangs in TensorFlow: give up after this

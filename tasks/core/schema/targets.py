@@ -1,6 +1,6 @@
 """Structured configs for the `target` group and the jobs that serve an export (serve, rollback).
 
-Split from tasks.core.schema so each file stays about one thing; tasks.core.schema
+Split from tfrun.tasks.core.schema so each file stays about one thing; tfrun.tasks.core.schema
 re-exports these names and registers them with Hydra.
 """
 
@@ -14,7 +14,7 @@ from typing import Iterator, List, Optional
 
 from omegaconf import MISSING
 
-from tasks.core.problems import Problem, at_least, between
+from tfrun.tasks.core.problems import Problem, at_least, between
 
 
 # ------------------------------------------------------------------- target
@@ -290,7 +290,7 @@ WEB_SETUP = "scripts/web_setup.sh"  # npm ci of tasks/web/js, the converter besi
 
 def web_node_modules(given: Optional[str]) -> Path:
     """target.node_modules, or where scripts/web_setup.sh's npm ci puts them (tasks/web/js/node_modules)."""
-    from tasks.core.paths import SOURCE_ROOT
+    from tfrun.tasks.core.paths import SOURCE_ROOT
 
     return Path(given) if given else SOURCE_ROOT / "tasks" / "web" / "js" / "node_modules"
 

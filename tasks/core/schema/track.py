@@ -14,7 +14,7 @@ from typing import Iterator, Optional
 
 from omegaconf import MISSING
 
-from tasks.core.problems import Problem, at_least
+from tfrun.tasks.core.problems import Problem, at_least
 
 LOCAL_STORE = "sqlite:///mlflow.db"  # MLflow 3's own default: `mlflow ui` in the same folder opens it
 URI = re.compile(r"^(https?://[^\s/]+(/\S*)?|sqlite:///\S+|file:\S+|databricks(://\S*)?)$")

@@ -1,7 +1,7 @@
 """Structured configs for training on Vertex AI: `cluster=vertex` (a CustomJob) and `sweep=vertex` (a
 HyperparameterTuningJob over `tuning.*`), with the rules that span them and the other groups.
 
-Pure Python (tables in tasks.core.vertex_catalog): a bad choice stops with exit 2 before anything is packaged,
+Pure Python (tables in tfrun.tasks.core.vertex_catalog): a bad choice stops with exit 2 before anything is packaged,
 uploaded or submitted.
 """
 
@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, Iterator, List, Optional
 
-from tasks.core import vertex_catalog as catalog
-from tasks.core.problems import Problem, at_least, between
-from tasks.core.schema.distribute import ClusterConfig
-from tasks.core.vertex_env import PARAMETER_ID_RE, parameter_id
+from tfrun.tasks.core import vertex_catalog as catalog
+from tfrun.tasks.core.problems import Problem, at_least, between
+from tfrun.tasks.core.schema.distribute import ClusterConfig
+from tfrun.tasks.core.vertex_env import PARAMETER_ID_RE, parameter_id
 
 # The submitting machine's steps for a Vertex job (the replicas run the training plan themselves).
 SUBMIT_STEPS = ["vertex_preflight", "vertex_stage", "vertex_job", "vertex_job_result"]
@@ -45,7 +45,7 @@ class VertexCluster(ClusterConfig):
     poll_interval_s: float = 10.0  # how often the job's state is read
     serving_container: str = "prebuilt"  # the Model registered from the job: prebuilt | an image URI
     service_account: Optional[str] = None  # the replicas' identity (null = Vertex's default)
-    # The user's project (tasks.core.project_files): code, --config-dir folders and data files go with the job.
+    # The user's project (tfrun.tasks.core.project_files): code, --config-dir folders and data files go with the job.
     max_stage_mb: int = 256  # over this, the run stops before uploading (naming the largest files)
     stage_data: bool = True  # local files named by data keys travel with the job (false: they must be gs://)
     requirements: Any = None  # pip requirements for the replicas: a list of strings or a requirements file
