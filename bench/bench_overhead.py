@@ -26,25 +26,31 @@ from results_io import RESULTS, write_result  # bench/, the script's own folder
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 # PYTHONDONTWRITEBYTECODE would make every run compile tfrun's modules again (an install has .pyc files)
-ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, "TF_CPP_MIN_LOG_LEVEL": "2",
-       "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+ENV = {
+    **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+}
 
 
 def timed(cmd: list[str], cwd: str, expect: int = 0, **extra_env: str) -> float:
     """Wall seconds of one fresh process, which must exit with `expect`."""
     started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env={**ENV, **extra_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          text=True)
+    proc = subprocess.run(
+        cmd, cwd=cwd, env={**ENV, **extra_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     seconds = time.perf_counter() - started
     if proc.returncode != expect:
         raise SystemExit(f"{' '.join(cmd)}: exit {proc.returncode}, expected {expect}\n{proc.stderr}")
     return seconds
 
 
-FAST_ROWS = [("cfg_job_s", "tfrun --cfg job", ", target ≤ 0.3"),
-             ("rejected_s", "tfrun train.epochs=0 (exit 2)", ", target ≤ 0.4"),
-             ("rejected_without_warm_child_s", "tfrun train.epochs=0, TFRUN_NO_PRESTART=1", ""),
-             ("help_s", "tfrun --help", "")]
+FAST_ROWS = [
+    ("cfg_job_s", "tfrun --cfg job", ", target ≤ 0.3"),
+    ("rejected_s", "tfrun train.epochs=0 (exit 2)", ", target ≤ 0.4"),
+    ("rejected_without_warm_child_s", "tfrun train.epochs=0, TFRUN_NO_PRESTART=1", ""),
+    ("help_s", "tfrun --help", ""),
+]
 
 
 def fast_paths(work: str, repeats: int) -> dict[str, list[float]]:
@@ -55,8 +61,9 @@ def fast_paths(work: str, repeats: int) -> dict[str, list[float]]:
     for _ in range(repeats):
         runs["cfg_job_s"].append(timed([tfrun, "--cfg", "job"], work))
         runs["rejected_s"].append(timed([tfrun, "train.epochs=0"], work, expect=2))
-        runs["rejected_without_warm_child_s"].append(timed([tfrun, "train.epochs=0"], work, expect=2,
-                                                           TFRUN_NO_PRESTART="1"))
+        runs["rejected_without_warm_child_s"].append(
+            timed([tfrun, "train.epochs=0"], work, expect=2, TFRUN_NO_PRESTART="1")
+        )
         runs["help_s"].append(timed([tfrun, "--help"], work))
     return runs
 
@@ -86,7 +93,9 @@ def main() -> None:
     write_result(result, RESULTS / "overhead.json")
     print("| measure | median | all |\n|---|---|---|")
     print(f"| tfrun default job (s) | {statistics.median(tfrun_s):.2f} | {', '.join(f'{t:.2f}' for t in tfrun_s)} |")
-    print(f"| tfrun, TFRUN_NO_PRESTART=1 (s) | {statistics.median(cold_s):.2f} | {', '.join(f'{t:.2f}' for t in cold_s)} |")
+    print(
+        f"| tfrun, TFRUN_NO_PRESTART=1 (s) | {statistics.median(cold_s):.2f} | {', '.join(f'{t:.2f}' for t in cold_s)} |"
+    )
     print(f"| hand-written script (s) | {statistics.median(plain_s):.2f} | {', '.join(f'{t:.2f}' for t in plain_s)} |")
     print(f"| ratio tfrun / script | {result['ratio_median']:.3f} | target ≤ 1.15 |")
     print(f"| ratio without the warm child | {result['ratio_without_warm_child_median']:.3f} | |")

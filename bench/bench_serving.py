@@ -35,15 +35,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import numpy as np  # noqa: E402
-
-from tfrun.tasks.tfserving import backends  # noqa: E402
-from tfrun.tasks.tfserving.clients import GrpcClient, RestClient, percentiles, timed as timed_calls  # noqa: E402
-
 from results_io import RESULTS, write_result  # noqa: E402 - bench/, the script's own folder
 
+from tfrun.tasks.tfserving import backends  # noqa: E402
+from tfrun.tasks.tfserving.clients import GrpcClient, RestClient, percentiles  # noqa: E402
+from tfrun.tasks.tfserving.clients import timed as timed_calls  # noqa: E402
+
 MODEL = "digits_mlp"
-BATCHING = ("max_batch_size {{ value: 32 }}\nbatch_timeout_micros {{ value: {micros} }}\n"
-            "num_batch_threads {{ value: 1 }}\nmax_enqueued_batches {{ value: 1000 }}\n")
+BATCHING = (
+    "max_batch_size {{ value: 32 }}\nbatch_timeout_micros {{ value: {micros} }}\n"
+    "num_batch_threads {{ value: 1 }}\nmax_enqueued_batches {{ value: 1000 }}\n"
+)
 BATCH_LOG = re.compile(r"(\d+) task\(s\) in (\d+) batch\(es\), mean ([\d.]+) rows")
 
 
@@ -57,15 +59,33 @@ def export_model(base: Path, kind: str = "mlp") -> tuple[np.ndarray, Path]:
     from tfrun.tasks.model import build_cnn, build_mlp
 
     keras.utils.set_random_seed(42)
-    data = load_digits(seed=42, name="digits", input_name="pixels", holdout_fraction=0.2, validation_fraction=0.1,
-                       limit=None, shuffle_buffer=10_000, image_shape=None)
-    common = dict(input_shape=data.input_shape, input_dtype="float32", input_name="pixels", scale=data.scale,
-                  n_classes=data.n_classes, name=kind)
-    model = (build_mlp(**common, n_hidden=2, n_neurons=64, dropout=0.0) if kind == "mlp"
-             else build_cnn(**common, filters=[32, 64], kernel_size=3, dense_units=64, dropout=0.25))
+    data = load_digits(
+        seed=42,
+        name="digits",
+        input_name="pixels",
+        holdout_fraction=0.2,
+        validation_fraction=0.1,
+        limit=None,
+        shuffle_buffer=10_000,
+        image_shape=None,
+    )
+    common = dict(
+        input_shape=data.input_shape,
+        input_dtype="float32",
+        input_name="pixels",
+        scale=data.scale,
+        n_classes=data.n_classes,
+        name=kind,
+    )
+    model = (
+        build_mlp(**common, n_hidden=2, n_neurons=64, dropout=0.0)
+        if kind == "mlp"
+        else build_cnn(**common, filters=[32, 64], kernel_size=3, dense_units=64, dropout=0.25)
+    )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(pipeline(data.x_train, data.y_train, batch_size=32, shuffle=True, seed=42, buffer=10_000),
-              epochs=3, verbose=0)
+    model.fit(
+        pipeline(data.x_train, data.y_train, batch_size=32, shuffle=True, seed=42, buffer=10_000), epochs=3, verbose=0
+    )
     path = base / MODEL / "0001"
     save_serving_model(model, path, input_name="pixels", input_shape=data.input_shape, input_dtype="float32")
     return data.x_holdout, path
@@ -77,10 +97,10 @@ def start_server(base: Path, work: Path, timeout_ms: float | None) -> backends.S
     if timeout_ms is not None:
         batching_file = work / f"batching-{timeout_ms:g}ms.config"
         batching_file.write_text(BATCHING.format(micros=int(timeout_ms * 1000)))
-    spec = backends.ServerSpec(model_name=MODEL, base_path=base / MODEL, batching_parameters_file=batching_file,
-                               max_load_retries=0).with_free_ports()
-    server = backends.start("embedded", spec, log_path=work / f"server-{server_name(timeout_ms)}.log",
-                            detached=False)
+    spec = backends.ServerSpec(
+        model_name=MODEL, base_path=base / MODEL, batching_parameters_file=batching_file, max_load_retries=0
+    ).with_free_ports()
+    server = backends.start("embedded", spec, log_path=work / f"server-{server_name(timeout_ms)}.log", detached=False)
     backends.wait_serving(server, 120)
     GrpcClient(spec.grpc_target).wait_available(MODEL, 1, timeout=60, alive=server.alive)
     return server
@@ -106,8 +126,9 @@ def latency(server: backends.ServerProcess, x1: np.ndarray, x256: np.ndarray) ->
     g, r = GrpcClient(server.spec.grpc_target), RestClient(server.spec.rest_url)
     out = {}
     for name, fn1, fn256 in (
-            ("grpc", lambda: g.predict(MODEL, {"pixels": x1}), lambda: g.predict(MODEL, {"pixels": x256})),
-            ("rest", lambda: r.predict(MODEL, instances=x1), lambda: r.predict(MODEL, instances=x256))):
+        ("grpc", lambda: g.predict(MODEL, {"pixels": x1}), lambda: g.predict(MODEL, {"pixels": x256})),
+        ("rest", lambda: r.predict(MODEL, instances=x1), lambda: r.predict(MODEL, instances=x256)),
+    ):
         out[name] = {"batch_1": timed(fn1, 1000), "batch_256": timed(fn256, 200)}
     g.close()
     r.close()
@@ -163,11 +184,16 @@ def payload_bytes(server: backends.ServerProcess, x1: np.ndarray, x256: np.ndarr
         conn.request("POST", f"/v1/models/{MODEL}:predict", body, {"Content-Type": "application/json"})
         answer = conn.getresponse().read()
         conn.close()
-        out[label] = {"grpc_request": request.ByteSize(), "grpc_request_make_tensor_proto": documented.ByteSize(),
-                      "grpc_response": response.ByteSize(), "rest_request": len(body),
-                      "rest_request_json_dumps_tolist": len(json.dumps({"signature_name": "serving_default",
-                                                                        "instances": x.tolist()})),
-                      "rest_response": len(answer)}
+        out[label] = {
+            "grpc_request": request.ByteSize(),
+            "grpc_request_make_tensor_proto": documented.ByteSize(),
+            "grpc_response": response.ByteSize(),
+            "rest_request": len(body),
+            "rest_request_json_dumps_tolist": len(
+                json.dumps({"signature_name": "serving_default", "instances": x.tolist()})
+            ),
+            "rest_response": len(answer),
+        }
     g.close()
     return out
 
@@ -253,8 +279,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def throughput_round(server: backends.ServerProcess, x1: np.ndarray, clients: int, seconds: float,
-                     protocol: str) -> dict:
+def throughput_round(
+    server: backends.ServerProcess, x1: np.ndarray, clients: int, seconds: float, protocol: str
+) -> dict:
     ctx = mp.get_context("spawn")
     ready, go, results = ctx.Event(), ctx.Event(), ctx.Queue()
     target, address = (_aio_load, server.spec.grpc_target) if protocol == "grpc" else (_rest_load, server.spec.rest_url)
@@ -269,27 +296,36 @@ def throughput_round(server: backends.ServerProcess, x1: np.ndarray, clients: in
     cpu1, wall = cpu_seconds(server.pid), time.perf_counter() - t0
     worker.join(30)
     n = result["requests"]
-    return {"requests_per_s": n / seconds, "errors": result["errors"], "requests": n,
-            "server_cpu_ms_per_request": (cpu1 - cpu0) * 1000 / max(n, 1), "wall_s": wall,
-            "latency": percentiles(result["samples"]) if n else {}}
+    return {
+        "requests_per_s": n / seconds,
+        "errors": result["errors"],
+        "requests": n,
+        "server_cpu_ms_per_request": (cpu1 - cpu0) * 1000 / max(n, 1),
+        "wall_s": wall,
+        "latency": percentiles(result["samples"]) if n else {},
+    }
 
 
-def throughput(servers: dict[str, backends.ServerProcess], x1: np.ndarray, clients: int, seconds: float,
-               rounds: int, protocol: str) -> dict:
+def throughput(
+    servers: dict[str, backends.ServerProcess], x1: np.ndarray, clients: int, seconds: float, rounds: int, protocol: str
+) -> dict:
     """Rounds alternate between the servers (batching off / on), so a busy moment of this shared machine
     does not favour one of them; medians are reported, and each batching server's ratio to off."""
     out: dict = {name: {"rounds": []} for name in servers}
     for _ in range(rounds):
         for name, server in servers.items():
             out[name]["rounds"].append(throughput_round(server, x1, clients, seconds, protocol))
-    for name, r in out.items():
+    for r in out.values():
         rs = r["rounds"]
-        r.update(clients=clients, seconds_per_round=seconds,
-                 requests_per_s=float(np.median([x["requests_per_s"] for x in rs])),
-                 server_cpu_ms_per_request=float(np.median([x["server_cpu_ms_per_request"] for x in rs])),
-                 errors=sum(x["errors"] for x in rs),
-                 p50_ms=float(np.median([x["latency"]["p50_ms"] for x in rs])),
-                 p99_ms=float(np.median([x["latency"]["p99_ms"] for x in rs])))
+        r.update(
+            clients=clients,
+            seconds_per_round=seconds,
+            requests_per_s=float(np.median([x["requests_per_s"] for x in rs])),
+            server_cpu_ms_per_request=float(np.median([x["server_cpu_ms_per_request"] for x in rs])),
+            errors=sum(x["errors"] for x in rs),
+            p50_ms=float(np.median([x["latency"]["p50_ms"] for x in rs])),
+            p99_ms=float(np.median([x["latency"]["p99_ms"] for x in rs])),
+        )
     off = out["batching_off"]
     for name, r in out.items():
         if name != "batching_off":
@@ -308,10 +344,10 @@ def codecs(x1: np.ndarray, x256: np.ndarray) -> dict:
         response = as_proto_field(np.random.default_rng(0).random((len(x), 10)).astype(np.float32))
         n = 2000 if len(x) == 1 else 300
         out[label] = {
-            "encode_tensor_content_us": timed(lambda: as_tensor_content(x), n)["p50_ms"] * 1000,
-            "encode_make_tensor_proto_us": timed(lambda: tf.make_tensor_proto(x), n)["p50_ms"] * 1000,
-            "decode_numpy_us": timed(lambda: to_ndarray(response), n)["p50_ms"] * 1000,
-            "decode_make_ndarray_us": timed(lambda: tf.make_ndarray(response), n)["p50_ms"] * 1000,
+            "encode_tensor_content_us": timed(lambda: as_tensor_content(x), n)["p50_ms"] * 1000,  # noqa: B023 (called at once)
+            "encode_make_tensor_proto_us": timed(lambda: tf.make_tensor_proto(x), n)["p50_ms"] * 1000,  # noqa: B023 (called at once)
+            "decode_numpy_us": timed(lambda: to_ndarray(response), n)["p50_ms"] * 1000,  # noqa: B023 (called at once)
+            "decode_make_ndarray_us": timed(lambda: tf.make_ndarray(response), n)["p50_ms"] * 1000,  # noqa: B023 (called at once)
         }
     return out
 
@@ -329,11 +365,13 @@ def main() -> None:
         holdout, _ = export_model(work / "models", args.model)
         x1 = holdout[:1]
         x256 = np.concatenate([holdout] * 2)[:256]
-        result: dict = {"date": time.strftime("%Y-%m-%d"),
-                        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-                        "load_average_at_start": os.getloadavg()[0],
-                        "server": "embedded (tfrun-serve) on 127.0.0.1",
-                        "model": f"digits {args.model} (8x8 float32 in, 10 out), as tfrun exports it"}
+        result: dict = {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "load_average_at_start": os.getloadavg()[0],
+            "server": "embedded (tfrun-serve) on 127.0.0.1",
+            "model": f"digits {args.model} (8x8 float32 in, 10 out), as tfrun exports it",
+        }
         timeouts = [float(t) for t in args.timeouts_ms.split(",")]
         servers = {server_name(t): start_server(work / "models", work, t) for t in [None, *timeouts]}
         off = servers["batching_off"]
@@ -341,16 +379,19 @@ def main() -> None:
             result["latency_ms"] = latency(off, x1, x256)
             result["documented_clients_ms"] = documented_clients(off, x1)
             result["bytes"] = payload_bytes(off, x1, x256)
-            result["batching_parameters"] = {server_name(t): BATCHING.format(micros=int(t * 1000)).strip()
-                                             .replace("\n", "; ") for t in timeouts}
+            result["batching_parameters"] = {
+                server_name(t): BATCHING.format(micros=int(t * 1000)).strip().replace("\n", "; ") for t in timeouts
+            }
             result["latency_ms_batching_on"] = {}
             for t in timeouts:
                 client = GrpcClient(servers[server_name(t)].spec.grpc_target)
-                result["latency_ms_batching_on"][server_name(t)] = {"grpc_batch_1": timed(
-                    lambda: client.predict(MODEL, {"pixels": x1}), 200)}
+                result["latency_ms_batching_on"][server_name(t)] = {
+                    "grpc_batch_1": timed(lambda: client.predict(MODEL, {"pixels": x1}), 200)  # noqa: B023 (called at once)
+                }
                 client.close()
-            result["throughput"] = {p: throughput(servers, x1, args.clients, args.seconds, args.rounds, p)
-                                    for p in ("rest", "grpc")}
+            result["throughput"] = {
+                p: throughput(servers, x1, args.clients, args.seconds, args.rounds, p) for p in ("rest", "grpc")
+            }
         finally:
             for server in servers.values():
                 server.stop()
@@ -367,41 +408,68 @@ def markdown(r: dict) -> str:
     for proto, target in (("grpc", "≤ 2 ms p50 (batch 1)"), ("rest", "≤ 3 ms p50 (batch 1)")):
         for batch in ("batch_1", "batch_256"):
             s = lat[proto][batch]
-            lines.append(f"| {proto} | {batch[6:]} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
-                         f"{target if batch == 'batch_1' else ''} |")
+            lines.append(
+                f"| {proto} | {batch[6:]} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
+                f"{target if batch == 'batch_1' else ''} |"
+            )
     doc = r["documented_clients_ms"]
-    lines += ["", "| documented client code (batch 1) | p50 ms | p99 ms |", "|---|---|---|",
-              f"| gRPC: make_tensor_proto + Predict + make_ndarray | {doc['grpc_batch_1']['p50_ms']:.2f} | "
-              f"{doc['grpc_batch_1']['p99_ms']:.2f} |",
-              f"| REST: requests.post(json.dumps(tolist)) | {doc['rest_batch_1']['p50_ms']:.2f} | "
-              f"{doc['rest_batch_1']['p99_ms']:.2f} |"]
-    lines += ["", "| bytes | gRPC request | gRPC request (make_tensor_proto) | gRPC response | REST request | "
-              "REST request (json.dumps of tolist) | REST response |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| documented client code (batch 1) | p50 ms | p99 ms |",
+        "|---|---|---|",
+        f"| gRPC: make_tensor_proto + Predict + make_ndarray | {doc['grpc_batch_1']['p50_ms']:.2f} | "
+        f"{doc['grpc_batch_1']['p99_ms']:.2f} |",
+        f"| REST: requests.post(json.dumps(tolist)) | {doc['rest_batch_1']['p50_ms']:.2f} | "
+        f"{doc['rest_batch_1']['p99_ms']:.2f} |",
+    ]
+    lines += [
+        "",
+        "| bytes | gRPC request | gRPC request (make_tensor_proto) | gRPC response | REST request | "
+        "REST request (json.dumps of tolist) | REST response |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for batch, b in r["bytes"].items():
-        lines.append(f"| {batch[6:]} | {b['grpc_request']:,} | {b['grpc_request_make_tensor_proto']:,} | "
-                     f"{b['grpc_response']:,} | {b['rest_request']:,} | {b['rest_request_json_dumps_tolist']:,} | "
-                     f"{b['rest_response']:,} |")
+        lines.append(
+            f"| {batch[6:]} | {b['grpc_request']:,} | {b['grpc_request_make_tensor_proto']:,} | "
+            f"{b['grpc_response']:,} | {b['rest_request']:,} | {b['rest_request_json_dumps_tolist']:,} | "
+            f"{b['rest_response']:,} |"
+        )
     rounds = len(r["throughput"]["rest"]["batching_off"]["rounds"])
-    lines += ["", f"| 32 concurrent clients, batch 1 (median of {rounds} rounds) | requests/s | on / off "
-              "(target ≥ 1.5x) | server CPU ms/request | mean rows per batch | errors | p50 ms | p99 ms |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"| 32 concurrent clients, batch 1 (median of {rounds} rounds) | requests/s | on / off "
+        "(target ≥ 1.5x) | server CPU ms/request | mean rows per batch | errors | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for proto, t in r["throughput"].items():
         for name, m in t.items():
             ratio = f"**{m['throughput_ratio']:.2f}x**" if "throughput_ratio" in m else ""
             rows = r["batch_rows"].get(name, {}).get("mean_rows")
-            lines.append(f"| {proto} {name.replace('_', ' ')} | {m['requests_per_s']:.0f} | {ratio} | "
-                         f"{m['server_cpu_ms_per_request']:.2f} | {'' if rows is None else f'{rows:.1f}'} | "
-                         f"{m['errors']} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} |")
-    lines += ["", "| batching on: gRPC batch-1 p50 ms, one client | " + " | ".join(
-        name.removeprefix("batching_on_") for name in r["latency_ms_batching_on"]) + " |",
+            lines.append(
+                f"| {proto} {name.replace('_', ' ')} | {m['requests_per_s']:.0f} | {ratio} | "
+                f"{m['server_cpu_ms_per_request']:.2f} | {'' if rows is None else f'{rows:.1f}'} | "
+                f"{m['errors']} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} |"
+            )
+    lines += [
+        "",
+        "| batching on: gRPC batch-1 p50 ms, one client | "
+        + " | ".join(name.removeprefix("batching_on_") for name in r["latency_ms_batching_on"])
+        + " |",
         "|---|" + "---|" * len(r["latency_ms_batching_on"]),
-        "| (a lone request waits for its batch to time out) | " + " | ".join(
-            f"{v['grpc_batch_1']['p50_ms']:.2f}" for v in r["latency_ms_batching_on"].values()) + " |"]
-    lines += ["", "| client codec (µs, p50) | tensor_content | make_tensor_proto | numpy decode | make_ndarray |",
-              "|---|---|---|---|---|"]
+        "| (a lone request waits for its batch to time out) | "
+        + " | ".join(f"{v['grpc_batch_1']['p50_ms']:.2f}" for v in r["latency_ms_batching_on"].values())
+        + " |",
+    ]
+    lines += [
+        "",
+        "| client codec (µs, p50) | tensor_content | make_tensor_proto | numpy decode | make_ndarray |",
+        "|---|---|---|---|---|",
+    ]
     for batch, c in r["codecs"].items():
-        lines.append(f"| {batch[6:]} | {c['encode_tensor_content_us']:.1f} | {c['encode_make_tensor_proto_us']:.1f} | "
-                     f"{c['decode_numpy_us']:.1f} | {c['decode_make_ndarray_us']:.1f} |")
+        lines.append(
+            f"| {batch[6:]} | {c['encode_tensor_content_us']:.1f} | {c['encode_make_tensor_proto_us']:.1f} | "
+            f"{c['decode_numpy_us']:.1f} | {c['decode_make_ndarray_us']:.1f} |"
+        )
     return "\n".join(lines)
 
 

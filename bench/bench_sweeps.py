@@ -27,8 +27,16 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": f"{BIN}{os.pathsep}{os
 
 
 def sweep(launcher: list[str], epochs: int, work: str, name: str) -> tuple[float, list[dict]]:
-    args = [str(BIN / "tfrun"), "-m", "train.learning_rate=0.001,0.003,0.01", "model.n_hidden=1,2",
-            f"train.epochs={epochs}", "train.verbose=0", f"hydra.sweep.dir=multiruns/{name}", *launcher]
+    args = [
+        str(BIN / "tfrun"),
+        "-m",
+        "train.learning_rate=0.001,0.003,0.01",
+        "model.n_hidden=1,2",
+        f"train.epochs={epochs}",
+        "train.verbose=0",
+        f"hydra.sweep.dir=multiruns/{name}",
+        *launcher,
+    ]
     started = time.perf_counter()
     subprocess.run(args, cwd=work, env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - started
@@ -49,19 +57,28 @@ def main() -> None:
     train_s = [step_seconds(r, "train") for r in seq_records]
     import_s = [step_seconds(r, "hardware") for r in seq_records]
     overhead_s = [j - t for j, t in zip(job_s, train_s)]
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-              "workload": f"6 jobs: digits mlp, {epochs} epochs each", "sequential_s": round(sequential, 2),
-              "joblib_2_s": round(parallel, 2), "wall_ratio": round(parallel / sequential, 3),
-              "job_s": job_s, "train_s": train_s, "tf_import_s": import_s,
-              "overhead_median_s": round(statistics.median(overhead_s), 2),
-              "train_median_s": round(statistics.median(train_s), 2)}
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "workload": f"6 jobs: digits mlp, {epochs} epochs each",
+        "sequential_s": round(sequential, 2),
+        "joblib_2_s": round(parallel, 2),
+        "wall_ratio": round(parallel / sequential, 3),
+        "job_s": job_s,
+        "train_s": train_s,
+        "tf_import_s": import_s,
+        "overhead_median_s": round(statistics.median(overhead_s), 2),
+        "train_median_s": round(statistics.median(train_s), 2),
+    }
     write_result(result, RESULTS / "sweeps.json")
     print("| measure | value |\n|---|---|")
     print(f"| 6 jobs sequential (basic launcher) | {sequential:.1f} s |")
     print(f"| 6 jobs joblib, 2 at a time | {parallel:.1f} s |")
     print(f"| wall ratio joblib / sequential | {parallel / sequential:.2f} (target ≤ 0.65) |")
-    print(f"| per-job overhead (median; job - train step) | {statistics.median(overhead_s):.1f} s "
-          f"(TensorFlow import {statistics.median(import_s):.1f} s) |")
+    print(
+        f"| per-job overhead (median; job - train step) | {statistics.median(overhead_s):.1f} s "
+        f"(TensorFlow import {statistics.median(import_s):.1f} s) |"
+    )
     print(f"| train step (median) | {statistics.median(train_s):.1f} s |")
 
 

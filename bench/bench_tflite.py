@@ -48,10 +48,27 @@ def train_and_export(n_neurons: int, epochs: int, export_dir: Path, seed: int = 
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    data = load_digits(seed=seed, name="digits", input_name="pixels", holdout_fraction=0.2, validation_fraction=0.1,
-                       limit=None, shuffle_buffer=10_000, image_shape=None)
-    model = build_mlp(input_shape=data.input_shape, input_dtype="float32", input_name="pixels", scale=data.scale,
-                      n_classes=data.n_classes, name="mlp", n_hidden=2, n_neurons=n_neurons, dropout=0.0)
+    data = load_digits(
+        seed=seed,
+        name="digits",
+        input_name="pixels",
+        holdout_fraction=0.2,
+        validation_fraction=0.1,
+        limit=None,
+        shuffle_buffer=10_000,
+        image_shape=None,
+    )
+    model = build_mlp(
+        input_shape=data.input_shape,
+        input_dtype="float32",
+        input_name="pixels",
+        scale=data.scale,
+        n_classes=data.n_classes,
+        name="mlp",
+        n_hidden=2,
+        n_neurons=n_neurons,
+        dropout=0.0,
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(data.x_train, data.y_train, batch_size=32, epochs=epochs, verbose=0)
     save_serving_model(model, export_dir, input_name="pixels", input_shape=data.input_shape, input_dtype="float32")
@@ -82,12 +99,17 @@ def bench_model(n_neurons: int, args: argparse.Namespace, work: Path) -> list[di
         probabilities = models[mode].predict(x)
         accuracy = float((probabilities.argmax(1) == y).mean())
         rows[mode] = {
-            "model": f"mlp 2x{n_neurons}", "parameters": params, "mode": tflite.label(mode),
-            "bytes": len(content), "size_ratio": round(len(content) / float32_bytes, 3),
-            "accuracy": round(accuracy, 4), "float_accuracy": round(float_accuracy, 4),
+            "model": f"mlp 2x{n_neurons}",
+            "parameters": params,
+            "mode": tflite.label(mode),
+            "bytes": len(content),
+            "size_ratio": round(len(content) / float32_bytes, 3),
+            "accuracy": round(accuracy, 4),
+            "float_accuracy": round(float_accuracy, 4),
             "accuracy_drop": round(float_accuracy - accuracy, 4),
             "max_abs_diff": float(abs(probabilities - float_probabilities).max()),
-            "convert_seconds": round(convert_s, 2), "interpreter": models[mode].info["name"],
+            "convert_seconds": round(convert_s, 2),
+            "interpreter": models[mode].info["name"],
         }
     latencies = {mode: [] for mode in (*MODES, "saved_model")}
     throughputs = {mode: [] for mode in (*MODES, "saved_model")}
@@ -103,24 +125,38 @@ def bench_model(n_neurons: int, args: argparse.Namespace, work: Path) -> list[di
     for mode, row in rows.items():
         latency = tflite.percentiles(np.concatenate(latencies[mode]))
         throughput = float(np.median(throughputs[mode]))
-        row.update({"tflite_latency_us": latency, "tflite_throughput_per_s": round(throughput),
-                    "saved_model_latency_us": sm_latency, "saved_model_throughput_per_s": round(sm_throughput),
-                    "latency_speedup": round(sm_latency["p50"] / latency["p50"], 1)})
-        print(f"  {row['model']:<11} {row['mode']:<8} {row['bytes']:>9,} B  p50 {latency['p50']:7.1f} µs  "
-              f"{throughput:>12,.0f}/s", file=sys.stderr, flush=True)
+        row.update(
+            {
+                "tflite_latency_us": latency,
+                "tflite_throughput_per_s": round(throughput),
+                "saved_model_latency_us": sm_latency,
+                "saved_model_throughput_per_s": round(sm_throughput),
+                "latency_speedup": round(sm_latency["p50"] / latency["p50"], 1),
+            }
+        )
+        print(
+            f"  {row['model']:<11} {row['mode']:<8} {row['bytes']:>9,} B  p50 {latency['p50']:7.1f} µs  "
+            f"{throughput:>12,.0f}/s",
+            file=sys.stderr,
+            flush=True,
+        )
     return list(rows.values())
 
 
 def markdown(rows: list[dict], args: argparse.Namespace) -> str:
-    lines = [f"| model | mode | bytes | × float32 | holdout acc. (drop) | TFLite p50 / p90 µs | SavedModel p50 µs "
-             f"| speed-up | TFLite batch {args.batch} ex/s | SavedModel batch {args.batch} ex/s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"| model | mode | bytes | × float32 | holdout acc. (drop) | TFLite p50 / p90 µs | SavedModel p50 µs "
+        f"| speed-up | TFLite batch {args.batch} ex/s | SavedModel batch {args.batch} ex/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['mode']} | {r['bytes']:,} | {r['size_ratio']:.2f} | "
-                     f"{r['accuracy']:.4f} ({r['accuracy_drop']:+.4f}) | "
-                     f"{r['tflite_latency_us']['p50']:.1f} / {r['tflite_latency_us']['p90']:.1f} | "
-                     f"{r['saved_model_latency_us']['p50']:.0f} | {r['latency_speedup']:.0f}× | "
-                     f"{r['tflite_throughput_per_s']:,} | {r['saved_model_throughput_per_s']:,} |")
+        lines.append(
+            f"| {r['model']} | {r['mode']} | {r['bytes']:,} | {r['size_ratio']:.2f} | "
+            f"{r['accuracy']:.4f} ({r['accuracy_drop']:+.4f}) | "
+            f"{r['tflite_latency_us']['p50']:.1f} / {r['tflite_latency_us']['p90']:.1f} | "
+            f"{r['saved_model_latency_us']['p50']:.0f} | {r['latency_speedup']:.0f}× | "
+            f"{r['tflite_throughput_per_s']:,} | {r['saved_model_throughput_per_s']:,} |"
+        )
     return "\n".join(lines)
 
 
@@ -146,12 +182,25 @@ def main() -> None:
         litert = version("ai-edge-litert")
     except Exception:
         litert = None
-    result = {"benchmark": "tflite", "date": time.strftime("%Y-%m-%d"),
-              "machine": {"cpus": os.cpu_count(), "arch": platform.machine(), "python": platform.python_version(),
-                          "tensorflow": tf.__version__, "ai_edge_litert": litert},
-              "settings": {"epochs": args.epochs, "repeats": args.repeats, "batch": args.batch,
-                           "threads": args.threads, "data": "digits holdout (360 examples)"},
-              "results": rows}
+    result = {
+        "benchmark": "tflite",
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "arch": platform.machine(),
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "ai_edge_litert": litert,
+        },
+        "settings": {
+            "epochs": args.epochs,
+            "repeats": args.repeats,
+            "batch": args.batch,
+            "threads": args.threads,
+            "data": "digits holdout (360 examples)",
+        },
+        "results": rows,
+    }
     out = write_result(result, Path(args.out))
     print(markdown(rows, args))
     print(f"\n(results: {os.path.relpath(out)})")

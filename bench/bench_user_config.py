@@ -41,8 +41,14 @@ EXPECTED_EXIT = {"builtin_cfg_job": 0, "user_cfg_job": 0, "builtin_rejected": 2,
 
 def timed(name: str) -> float:
     started = time.perf_counter()
-    proc = subprocess.run([str(BIN / "tfrun"), *VARIANTS[name]], cwd=PROJECT, env=ENV, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [str(BIN / "tfrun"), *VARIANTS[name]],
+        cwd=PROJECT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seconds = time.perf_counter() - started
     if proc.returncode != EXPECTED_EXIT[name]:
         raise SystemExit(f"{name}: exit {proc.returncode}, expected {EXPECTED_EXIT[name]}\n{proc.stderr}")

@@ -63,8 +63,13 @@ def stop(args: list[str], cwd: Path) -> dict:
     log = cwd / "run.log"
     env = {k: v for k, v in os.environ.items() if k != "STORAGE_EMULATOR_HOST"}
     with open(log, "w") as out:
-        proc = subprocess.Popen([str(bench_vertex.TFRUN), *args, "hydra.run.dir=runs/r"], cwd=cwd, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(bench_vertex.TFRUN), *args, "hydra.run.dir=runs/r"],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     _wait_for_line(log, "JOB_STATE_RUNNING", proc)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
@@ -89,17 +94,29 @@ def main() -> None:
     emulator = start_emulator(work / "gcs")
     fake = start_fake_vertex(emulator.url, work / "fake")
     common = [f"train.epochs={args.epochs}", "train.callbacks.tensorboard=false"]
-    cloud = ["cloud=gcp", "cloud.project=tfrun-bench", "cloud.bucket=bench-training", f"cloud.api_endpoint={fake.url}",
-             f"cloud.storage_endpoint={emulator.url}", "cloud.credentials=anonymous", "cluster.poll_interval_s=0.5"]
-    kinds = {"local": [], "vertex": ["cluster=vertex", *cloud],
-             "vertex_multi_worker": ["cluster=vertex", "strategy=multi_worker", "cluster.workers=2", *cloud]}
+    cloud = [
+        "cloud=gcp",
+        "cloud.project=tfrun-bench",
+        "cloud.bucket=bench-training",
+        f"cloud.api_endpoint={fake.url}",
+        f"cloud.storage_endpoint={emulator.url}",
+        "cloud.credentials=anonymous",
+        "cluster.poll_interval_s=0.5",
+    ]
+    kinds = {
+        "local": [],
+        "vertex": ["cluster=vertex", *cloud],
+        "vertex_multi_worker": ["cluster=vertex", "strategy=multi_worker", "cluster.workers=2", *cloud],
+    }
     runs: dict[str, list[dict]] = {k: [] for k in kinds}
     try:
         for i in range(args.rounds):
             for kind, extra in kinds.items():  # alternating, so drift hits every kind alike
                 runs[kind].append(run([*common, *extra], work / f"{kind}-{i}"))
-        stops = [stop(["train.epochs=500", "train.callbacks.tensorboard=false", *kinds["vertex"]], work / f"stop-{i}")
-                 for i in range(args.rounds)]
+        stops = [
+            stop(["train.epochs=500", "train.callbacks.tensorboard=false", *kinds["vertex"]], work / f"stop-{i}")
+            for i in range(args.rounds)
+        ]
     finally:
         fake.stop()
         emulator.stop()
@@ -110,21 +127,31 @@ def main() -> None:
             keys.update({step: [r["steps_s"][step] for r in rounds] for step in STEPS})
             keys["chief_run_s"] = [r["chief_run_s"] for r in rounds]
         median[kind] = {k: round(statistics.median(v), 3) for k, v in keys.items() if None not in v}
-    result = {"benchmark": "vertex_training", "date": time.strftime("%Y-%m-%d"), "machine": {
-        "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "epochs": args.epochs, "rounds": args.rounds, "wheel": {"build_s": round(wheel_s, 3), "bytes": len(wheel.data),
-                                                               "requirements": len(wheel.requires)},
-        "runs": runs, "median": median, "ctrl_c": {"rounds": stops, "median": {
-            k: round(statistics.median(r[k] for r in stops), 3) for k in ("to_cleanup_s", "to_exit_s")}},
-        "note": "GCS emulator and Vertex test server on 127.0.0.1; every replica is a local tfrun process"}
+    result = {
+        "benchmark": "vertex_training",
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "epochs": args.epochs,
+        "rounds": args.rounds,
+        "wheel": {"build_s": round(wheel_s, 3), "bytes": len(wheel.data), "requirements": len(wheel.requires)},
+        "runs": runs,
+        "median": median,
+        "ctrl_c": {
+            "rounds": stops,
+            "median": {k: round(statistics.median(r[k] for r in stops), 3) for k in ("to_cleanup_s", "to_exit_s")},
+        },
+        "note": "GCS emulator and Vertex test server on 127.0.0.1; every replica is a local tfrun process",
+    }
     path = write_result(result, RESULTS / "vertex_training.json")
     print(f"| median of {args.rounds} ({args.epochs} epochs) | local | vertex (1 replica) | vertex multi_worker x2 |")
     print("|---|---|---|---|")
     for key in ("wall_s", "train_s", *STEPS, "chief_run_s"):
         print(f"| {key} | " + " | ".join(str(median[k].get(key, "")) for k in kinds) + " |")
     ctrl_c = result["ctrl_c"]["median"]
-    print(f"\nCtrl-C while the job runs (median of {args.rounds}): clean-up starts after {ctrl_c['to_cleanup_s']} s, "
-          f"the run has exited after {ctrl_c['to_exit_s']} s")
+    print(
+        f"\nCtrl-C while the job runs (median of {args.rounds}): clean-up starts after {ctrl_c['to_cleanup_s']} s, "
+        f"the run has exited after {ctrl_c['to_exit_s']} s"
+    )
     print(f"wheel: built in {wheel_s:.2f} s, {len(wheel.data):,} bytes, {len(wheel.requires)} requirement lines")
     print(f"wrote {path}")
 

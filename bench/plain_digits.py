@@ -36,8 +36,13 @@ for _ in range(2):
     h = keras.layers.Dense(64, activation="relu")(h)
 model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(h))
 model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-model.fit(dataset(x_train, y_train, True), validation_data=dataset(x_valid, y_valid, False), epochs=20, verbose=2,
-          callbacks=[keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"))])
+model.fit(
+    dataset(x_train, y_train, True),
+    validation_data=dataset(x_valid, y_valid, False),
+    epochs=20,
+    verbose=2,
+    callbacks=[keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"))],
+)
 loss, accuracy = model.evaluate(dataset(x_test, y_test, False), verbose=0)
 print(f"holdout accuracy {accuracy:.4f}")
 

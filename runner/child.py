@@ -53,8 +53,13 @@ def main(argv: list[str]) -> int:
         return 0
     job = json.loads(raw)
     cfg = OmegaConf.create(job["config"])
-    ctx = Context(run_dir=Path(job["run_dir"]), emit=emit, run_id=job.get("run_id", ""),
-                  overrides=list(job.get("overrides") or []), config_dirs=list(job.get("config_dirs") or []))
+    ctx = Context(
+        run_dir=Path(job["run_dir"]),
+        emit=emit,
+        run_id=job.get("run_id", ""),
+        overrides=list(job.get("overrides") or []),
+        config_dirs=list(job.get("config_dirs") or []),
+    )
     name = None
     try:
         for name in job["plan"]:
@@ -67,8 +72,15 @@ def main(argv: list[str]) -> int:
         return 130
     except BaseException as exc:  # reported to the record, then printed for the log
         report = getattr(exc, "report", None)  # a problem in the user's code: their frames, none of tfrun's
-        emit({"event": "step_error", "step": name, "type": type(exc).__name__, "message": str(exc),
-              "traceback": report() if callable(report) else traceback.format_exc()})
+        emit(
+            {
+                "event": "step_error",
+                "step": name,
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "traceback": report() if callable(report) else traceback.format_exc(),
+            }
+        )
         if callable(report):
             sys.stderr.write(report())
         elif not getattr(exc, "user_facing", False):  # a user-facing problem is the runner's one error line

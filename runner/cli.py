@@ -23,7 +23,9 @@ from tfrun.tasks.core import schema, vertex_env
 from tfrun.tasks.core.paths import CONFIG_PATH
 
 schema.register()
-OmegaConf.register_new_resolver("tfrun_add", lambda a, b: int(a) + int(b), replace=True)  # see tfrun.runner.sweeps.optuna_resume
+OmegaConf.register_new_resolver(
+    "tfrun_add", lambda a, b: int(a) + int(b), replace=True
+)  # see tfrun.runner.sweeps.optuna_resume
 
 
 _job_started = False

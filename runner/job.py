@@ -85,5 +85,12 @@ def _tracker_answers(config: Any) -> None:
     if why:
         from tfrun.tasks.core.problems import Problem
 
-        raise ConfigError([Problem("track.uri", track.tracking_uri, f"a tracking server that answers (track.required="
-                                                                    f"true; it did not: {why}), or track.required=false")])
+        raise ConfigError(
+            [
+                Problem(
+                    "track.uri",
+                    track.tracking_uri,
+                    f"a tracking server that answers (track.required=true; it did not: {why}), or track.required=false",
+                )
+            ]
+        )

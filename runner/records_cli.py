@@ -190,16 +190,30 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     metrics = {row["metric"] for row in rows}
     metric_header = metrics.pop() if len(metrics) == 1 else "main metric"
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for header, justify in (("run id", "left"), ("started", "left"), ("status", "left"), ("overrides", "left"),
-                            (metric_header, "right"), ("seconds", "right"), ("run dir", "left")):
+    for header, justify in (
+        ("run id", "left"),
+        ("started", "left"),
+        ("status", "left"),
+        ("overrides", "left"),
+        (metric_header, "right"),
+        ("seconds", "right"),
+        ("run dir", "left"),
+    ):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         metric = fmt_metric(row["metric_value"])
         if metric_header == "main metric":
             metric = f"{row['metric']} {metric}"
         status = f"{row['status']} (stale)" if row["stale"] else str(row["status"])
-        cells = [fmt(row["run_id"]), fmt_started(row["started_at"]), status, " ".join(row["overrides"]),
-                 metric, fmt_seconds(row["seconds"]), row["run_dir"]]
+        cells = [
+            fmt(row["run_id"]),
+            fmt_started(row["started_at"]),
+            status,
+            " ".join(row["overrides"]),
+            metric,
+            fmt_seconds(row["seconds"]),
+            row["run_dir"],
+        ]
         table.add_row(*(Text(cell) for cell in cells))  # Text: no rich markup in overrides like a=[1,2]
     Console(width=None if sys.stdout.isatty() else 100_000).print(table)
 
@@ -246,8 +260,11 @@ def header_lines(path: Path, data: dict[str, Any]) -> list[str]:
         _kv("config", f"sha256 {short_hash(data.get('config_sha256'))}  optimized metric {metric}"),
         _kv("code", f"git {short_hash(code.get('git_commit'))} ({code_state})"),
         *user_code_lines(code),
-        _kv("python", f"{env.get('python', '?')} on {env.get('platform', '?')}, host {env.get('host', '?')}, "
-                      f"{env.get('cpu_count', '?')} CPUs"),
+        _kv(
+            "python",
+            f"{env.get('python', '?')} on {env.get('platform', '?')}, host {env.get('host', '?')}, "
+            f"{env.get('cpu_count', '?')} CPUs",
+        ),
         _kv("packages", packages or "(not recorded)"),
         _kv("devices", ", ".join(map(str, devices)) or "(not recorded)"),
         _kv("seed", f"{fmt(repro.get('seed'))}, deterministic {fmt(repro.get('deterministic'))}"),
@@ -262,8 +279,12 @@ def user_code_lines(code: dict[str, Any]) -> list[str]:
             continue
         git = entry.get("git_commit")
         state = f", git {short_hash(git)} ({'dirty' if entry.get('git_dirty') else 'clean'})" if git else ""
-        lines.append(_kv("user code", f"{key}: {entry.get('target')} in {entry.get('file')}, "
-                                      f"sha256 {short_hash(entry.get('sha256'))}{state}"))
+        lines.append(
+            _kv(
+                "user code",
+                f"{key}: {entry.get('target')} in {entry.get('file')}, sha256 {short_hash(entry.get('sha256'))}{state}",
+            )
+        )
     return lines
 
 
@@ -276,8 +297,10 @@ def step_lines(data: dict[str, Any]) -> list[str]:
     lines = ["steps"] if steps else []
     for step in steps:
         result = step.get("result") if isinstance(step.get("result"), dict) else {}
-        lines.append(f"  {step.get('name', '?'):<10} {step.get('status', '?'):<11} "
-                     f"{_step_seconds(step.get('seconds')):>7} s  {result.get('summary', '')}".rstrip())
+        lines.append(
+            f"  {step.get('name', '?'):<10} {step.get('status', '?'):<11} "
+            f"{_step_seconds(step.get('seconds')):>7} s  {result.get('summary', '')}".rstrip()
+        )
     return lines
 
 
@@ -295,13 +318,16 @@ def artifact_lines(data: dict[str, Any]) -> list[str]:
     lines = ["artifacts"] if artifacts else []
     for a in artifacts:
         size = f"{a['bytes']:,} bytes" if isinstance(a.get("bytes"), int) else "? bytes"
-        lines.append(f"  {a.get('kind', '?')}: {a.get('path', '?')}  version {fmt(a.get('version'))}  {size}  "
-                     f"sha256 {short_hash(a.get('sha256'))}")
+        lines.append(
+            f"  {a.get('kind', '?')}: {a.get('path', '?')}  version {fmt(a.get('version'))}  {size}  "
+            f"sha256 {short_hash(a.get('sha256'))}"
+        )
     lines.append(_kv("weights", f"sha256 {fmt(data.get('weights_sha256'))}"))
     for d in data.get("deployments") or []:
         scalars = d.items() if isinstance(d, dict) else []
-        lines.append("  deployment: " + ", ".join(f"{k}={fmt(v)}" for k, v in scalars
-                                                  if not isinstance(v, (dict, list))))
+        lines.append(
+            "  deployment: " + ", ".join(f"{k}={fmt(v)}" for k, v in scalars if not isinstance(v, (dict, list)))
+        )
     return lines
 
 
@@ -323,8 +349,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, default=str))
         return EXIT_OK
     cloud = ["cloud resources:", *cleanup_cli.resource_lines(data)] if data.get("cloud_resources") else []
-    for block in (header_lines(path, data), step_lines(data), metric_lines(data), artifact_lines(data), cloud,
-                  error_lines(data)):
+    for block in (
+        header_lines(path, data),
+        step_lines(data),
+        metric_lines(data),
+        artifact_lines(data),
+        cloud,
+        error_lines(data),
+    ):
         if block:
             print("\n".join(block))
     return EXIT_OK
@@ -344,24 +376,29 @@ def _same(a: Any, b: Any) -> bool:
 def compare(prefix: str, a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:
     """Keys whose values differ between two flat dicts, absent keys included."""
     keys = list(a) + [k for k in b if k not in a]
-    return [(f"{prefix}.{k}" if prefix else k, a.get(k, _MISSING), b.get(k, _MISSING))
-            for k in keys if not _same(a.get(k, _MISSING), b.get(k, _MISSING))]
+    return [
+        (f"{prefix}.{k}" if prefix else k, a.get(k, _MISSING), b.get(k, _MISSING))
+        for k in keys
+        if not _same(a.get(k, _MISSING), b.get(k, _MISSING))
+    ]
 
 
 def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:
     """Differing config keys; if only redacted values differ, the differing hashes say so."""
     found = compare("config", records.flatten(_section(a, "config")), records.flatten(_section(b, "config")))
     if not found and a.get("config_sha256") != b.get("config_sha256"):
-        found = [("config_sha256 (the configs differ in redacted values)", a.get("config_sha256"),
-                  b.get("config_sha256"))]
+        found = [
+            ("config_sha256 (the configs differ in redacted values)", a.get("config_sha256"), b.get("config_sha256"))
+        ]
     return found
 
 
 def metric_differences(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:
     """What a rerun must reproduce: final metrics except timings, the weights, reproducible artifacts' bytes."""
     timings = reproducible.timing_names(a, b)
-    found = compare("metrics.final", reproducible.compared_metrics(a, timings),
-                    reproducible.compared_metrics(b, timings))
+    found = compare(
+        "metrics.final", reproducible.compared_metrics(a, timings), reproducible.compared_metrics(b, timings)
+    )
     if not _same(a.get("weights_sha256"), b.get("weights_sha256")):
         found.append(("weights_sha256", a.get("weights_sha256"), b.get("weights_sha256")))
     return found + compare("artifacts", reproducible.artifact_hashes(a), reproducible.artifact_hashes(b))
@@ -369,10 +406,15 @@ def metric_differences(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]
 
 def user_code_differences(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:
     """The user's `_target_`s and their source files' sha256 (a rerun of other code verifies nothing)."""
+
     def compared(data: dict[str, Any]) -> dict[str, Any]:
         user = _section(data, "code", "user")
-        return {f"{key}.{field}": entry.get(field) for key, entry in user.items() if isinstance(entry, dict)
-                for field in ("target", "sha256")}
+        return {
+            f"{key}.{field}": entry.get(field)
+            for key, entry in user.items()
+            if isinstance(entry, dict)
+            for field in ("target", "sha256")
+        }
 
     return compare("code.user", compared(a), compared(b))
 
@@ -386,10 +428,14 @@ def timing_lines(a: dict[str, Any], b: dict[str, Any], names: str) -> list[str]:
 
 def record_differences(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:
     """What `diff` reports: config, final metrics and weights, code, package versions."""
-    return (config_differences(a, b) + metric_differences(a, b)
-            + compare("code", records.flatten(_section(a, "code")), records.flatten(_section(b, "code")))
-            + compare("environment.packages", _section(a, "environment", "packages"),
-                      _section(b, "environment", "packages")))
+    return (
+        config_differences(a, b)
+        + metric_differences(a, b)
+        + compare("code", records.flatten(_section(a, "code")), records.flatten(_section(b, "code")))
+        + compare(
+            "environment.packages", _section(a, "environment", "packages"), _section(b, "environment", "packages")
+        )
+    )
 
 
 def difference_line(diff: Difference) -> str:
@@ -440,8 +486,10 @@ def rerunnable_overrides(path: Path, data: dict[str, Any]) -> list[str]:
         raise UsageError(f"{path} has no command.overrides to rerun")
     redacted = [v for v in value if records.REDACTED in str(v)]
     if redacted:
-        raise UsageError(f"{path}: override(s) {', '.join(map(str, redacted))} were redacted in the record, "
-                         "so the run cannot be replayed from it; rerun tfrun by hand with the secret values")
+        raise UsageError(
+            f"{path}: override(s) {', '.join(map(str, redacted))} were redacted in the record, "
+            "so the run cannot be replayed from it; rerun tfrun by hand with the secret values"
+        )
     return [str(v) for v in value]
 
 
@@ -469,8 +517,11 @@ def report_config_check(original: dict[str, Any], new: dict[str, Any]) -> None:
     if original.get("config_sha256") == new.get("config_sha256"):
         return
     lines = [difference_line(d) for d in config_differences(original, new)]
-    print("[tfrun-records] warning: the rerun's config differs from the original's "
-          "(config_sha256 differs; original != rerun):", flush=True)
+    print(
+        "[tfrun-records] warning: the rerun's config differs from the original's "
+        "(config_sha256 differs; original != rerun):",
+        flush=True,
+    )
     for line in lines or ["(no key differs in the recorded configs)"]:
         print(f"  {line}", flush=True)
 
@@ -490,9 +541,11 @@ def verify(original: dict[str, Any], new: dict[str, Any], exit_code: int) -> int
         print(line)
     if failed or found:
         return EXIT_FAILED
-    print("verified: identical metrics and weights" + ("" if not reproducible.artifact_hashes(new) else
-                                                       ", and identical bytes of reproducible artifacts")
-          + (", from the same user code" if _section(new, "code", "user") else ""))
+    print(
+        "verified: identical metrics and weights"
+        + ("" if not reproducible.artifact_hashes(new) else ", and identical bytes of reproducible artifacts")
+        + (", from the same user code" if _section(new, "code", "user") else "")
+    )
     return EXIT_OK
 
 
@@ -534,8 +587,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     hparams.write(summary)
     print(render(summary))
-    print(f"[tfrun-records] wrote {sweep_dir / 'sweep.csv'}, sweep.json, sweep.png and the HParams dashboard's "
-          f"events (tensorboard --logdir {sweep_dir})")
+    print(
+        f"[tfrun-records] wrote {sweep_dir / 'sweep.csv'}, sweep.json, sweep.png and the HParams dashboard's "
+        f"events (tensorboard --logdir {sweep_dir})"
+    )
     return EXIT_OK
 
 
@@ -568,8 +623,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not Path(directory).is_dir():
             raise UsageError(f"no such directory: {directory}")
     data = report.write(args.dirs, Path(args.output))
-    print(f"{args.output}: {len(data['runs'])} run(s), {len(data['sweeps'])} sweep(s); one self-contained file "
-          "(opens offline; links to records and artifacts are relative to it)")
+    print(
+        f"{args.output}: {len(data['runs'])} run(s), {len(data['sweeps'])} sweep(s); one self-contained file "
+        "(opens offline; links to records and artifacts are relative to it)"
+    )
     return EXIT_OK
 
 
@@ -607,8 +664,9 @@ def cmd_mlflow(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tfrun-records", description="List, show, compare and rerun tfrun runs "
-                                     "from their record.json files.")
+    parser = argparse.ArgumentParser(
+        prog="tfrun-records", description="List, show, compare and rerun tfrun runs from their record.json files."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="table of runs found below DIRs, oldest first")
@@ -628,8 +686,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rerun", help="run tfrun again with a run's overrides (from the current directory)")
     p.add_argument("run", metavar="RUN", help="run dir or record.json")
-    p.add_argument("--verify", action="store_true", help="exit 1 unless the weights hash, final metrics and "
-                   "reproducible artifacts' hashes are identical (timings are shown, not compared)")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="exit 1 unless the weights hash, final metrics and "
+        "reproducible artifacts' hashes are identical (timings are shown, not compared)",
+    )
     p.add_argument("--run-dir", metavar="DIR", help="where the rerun writes (default: RUN/reruns/<timestamp>)")
     p.set_defaults(func=cmd_rerun)
 

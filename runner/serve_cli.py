@@ -29,39 +29,70 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tfrun-serve",
         description="Serve SavedModels over TF Serving's REST and gRPC APIs (embedded server), or as a Vertex AI "
-                    "custom serving container (--vertex).",
-        epilog="Stop it with Ctrl-C or SIGTERM. Exit codes: 0 stopped, 1 could not start, 2 bad flags.")
+        "custom serving container (--vertex).",
+        epilog="Stop it with Ctrl-C or SIGTERM. Exit codes: 0 stopped, 1 could not start, 2 bad flags.",
+    )
     add = p.add_argument
     add("--port", type=int, default=8500, help="gRPC port (default 8500)")
     add("--rest_api_port", type=int, default=0, help="REST port; 0 disables REST, as in TF Serving (default 0)")
     add("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 exposes the server)")
-    add("--vertex", action="store_true",
+    add(
+        "--vertex",
+        action="store_true",
         help="serve Vertex AI's custom-container contract instead of TF Serving's APIs: HTTP on AIP_HTTP_PORT "
-             "(default 8080), health GET AIP_HEALTH_ROUTE, predict POST AIP_PREDICT_ROUTE, the model from "
-             "AIP_STORAGE_URI (gs:// or a local folder)")
+        "(default 8080), health GET AIP_HEALTH_ROUTE, predict POST AIP_PREDICT_ROUTE, the model from "
+        "AIP_STORAGE_URI (gs:// or a local folder)",
+    )
     add("--model_name", default="default", help="model name when serving one model (default 'default')")
-    add("--model_base_path", default="",
-        help="folder holding the model's numbered versions (with --vertex: overrides AIP_STORAGE_URI)")
+    add(
+        "--model_base_path",
+        default="",
+        help="folder holding the model's numbered versions (with --vertex: overrides AIP_STORAGE_URI)",
+    )
     add("--model_config_file", default="", help="text ModelServerConfig: several models, version policies, labels")
-    add("--model_config_file_poll_wait_seconds", type=int, default=0,
-        help="re-read --model_config_file this often (0: never)")
+    add(
+        "--model_config_file_poll_wait_seconds",
+        type=int,
+        default=0,
+        help="re-read --model_config_file this often (0: never)",
+    )
     add("--file_system_poll_wait_seconds", type=int, default=1, help="look for new versions this often (default 1)")
-    add("--enable_batching", type=flag_bool, nargs="?", const=True, default=False,
-        help="merge concurrent requests into one model call")
+    add(
+        "--enable_batching",
+        type=flag_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="merge concurrent requests into one model call",
+    )
     add("--batching_parameters_file", default="", help="text BatchingParameters (max_batch_size { value: N } ...)")
-    add("--enable_model_warmup", type=flag_bool, nargs="?", const=True, default=True,
-        help="replay assets.extra/tf_serving_warmup_requests before a version is AVAILABLE (default true)")
+    add(
+        "--enable_model_warmup",
+        type=flag_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="replay assets.extra/tf_serving_warmup_requests before a version is AVAILABLE (default true)",
+    )
     add("--allow_version_labels_for_unavailable_models", type=flag_bool, nargs="?", const=True, default=False)
     add("--max_num_load_retries", type=int, default=5, help="retries of a failed version load (default 5)")
     add("--load_retry_interval_micros", type=int, default=60_000_000, help="wait between load retries (default 60 s)")
-    add("--tensorflow_intra_op_parallelism", type=int, default=0,
-        help="threads of one op (0: TensorFlow's choice); 1 suits small models under concurrent load")
+    add(
+        "--tensorflow_intra_op_parallelism",
+        type=int,
+        default=0,
+        help="threads of one op (0: TensorFlow's choice); 1 suits small models under concurrent load",
+    )
     add("--tensorflow_inter_op_parallelism", type=int, default=0, help="ops run in parallel (0: TensorFlow's choice)")
     add("--grpc_max_threads", type=int, default=64, help="gRPC worker threads (default 64)")
     add("--rest_api_num_threads", type=int, default=0, help="accepted for compatibility (one thread per connection)")
     add("--rest_api_timeout_in_ms", type=int, default=30000, help="accepted for compatibility")
-    add("--max_request_bytes", type=int, default=64 << 20,
-        help="largest request body (REST) or message (gRPC) accepted, default 64 MiB")
+    add(
+        "--max_request_bytes",
+        type=int,
+        default=64 << 20,
+        help="largest request body (REST) or message (gRPC) accepted, default 64 MiB",
+    )
     add("--ready_file", default="", help="write {pid, host, grpc_port, rest_port} as JSON here once serving")
     add("--verbose", action="store_true", help="log every REST request")
     add("--version", action="version", version="tfrun-serve 2.21 (embedded; TF Serving REST and gRPC APIs)")
@@ -74,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         print("tfrun-serve: --max_request_bytes must be >= 1024", file=sys.stderr)
         return 2
     if args.vertex and (args.rest_api_port or args.model_config_file):
-        print("tfrun-serve: --vertex listens on AIP_HTTP_PORT and serves one model (AIP_STORAGE_URI or "
-              "--model_base_path); --rest_api_port and --model_config_file do not apply", file=sys.stderr)
+        print(
+            "tfrun-serve: --vertex listens on AIP_HTTP_PORT and serves one model (AIP_STORAGE_URI or "
+            "--model_base_path); --rest_api_port and --model_config_file do not apply",
+            file=sys.stderr,
+        )
         return 2
     # The server loads SavedModels with tf.saved_model.load and uses no Keras; unset, `import tensorflow` imports
     # Keras 3, and with it matplotlib and scikit-learn where installed: ~1.9 s more per start on a slow core.

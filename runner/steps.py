@@ -48,6 +48,7 @@ STEPS: dict[str, str] = {
     "vertex_replica_publish": "tfrun.tasks.vertex.replica:publish_step",
 }
 
+
 def load(name: str) -> Any:
     """Import a step's function (in the child, where TensorFlow may be imported)."""
     import importlib

@@ -12,8 +12,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-KERAS_SUPPORTED = ("_DefaultDistributionStrategy", "OneDeviceStrategy", "MirroredStrategy",
-                   "MultiWorkerMirroredStrategy", "TPUStrategy", "CollectiveAllReduceStrategy")
+KERAS_SUPPORTED = (
+    "_DefaultDistributionStrategy",
+    "OneDeviceStrategy",
+    "MirroredStrategy",
+    "MultiWorkerMirroredStrategy",
+    "TPUStrategy",
+    "CollectiveAllReduceStrategy",
+)
 
 
 def keras_supports(strategy: Any) -> bool:

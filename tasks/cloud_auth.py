@@ -12,8 +12,10 @@ import os
 from typing import Any
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
-ADC_MISSING = ("cloud.credentials=adc but no application default credentials were found: run "
-               "`gcloud auth application-default login` (or set cloud.credentials to a service-account JSON file)")
+ADC_MISSING = (
+    "cloud.credentials=adc but no application default credentials were found: run "
+    "`gcloud auth application-default login` (or set cloud.credentials to a service-account JSON file)"
+)
 
 
 class CloudAuthError(RuntimeError):
@@ -54,8 +56,7 @@ def adc() -> tuple[Any, str | None]:
         return google.auth.default(scopes=SCOPES)
     except DefaultCredentialsError:
         pointer = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-        hint = (f" (GOOGLE_APPLICATION_CREDENTIALS={shown(pointer)} is not a usable credentials file)"
-                if pointer else "")
+        hint = f" (GOOGLE_APPLICATION_CREDENTIALS={shown(pointer)} is not a usable credentials file)" if pointer else ""
         raise CloudAuthError(ADC_MISSING + hint) from None
 
 

@@ -27,7 +27,11 @@ def local_io_device(cluster_name: str, strategy: Any) -> Optional[str]:
     none (TensorFlow's SaveOptions/CheckpointOptions experimental_io_device). None everywhere else.
     """
     spec = tf_config()
-    if cluster_name != "vertex" or not vertex_env.inside_vertex() or not spec \
-            or not type(strategy).__name__.startswith("ParameterServerStrategy"):
+    if (
+        cluster_name != "vertex"
+        or not vertex_env.inside_vertex()
+        or not spec
+        or not type(strategy).__name__.startswith("ParameterServerStrategy")
+    ):
         return None
     return f"/job:{spec['task']['type']}/replica:0/task:{spec['task']['index']}/device:CPU:0"

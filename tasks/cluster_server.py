@@ -13,8 +13,13 @@ def main() -> int:
     import tensorflow as tf
 
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-    server = tf.distribute.Server(resolver.cluster_spec(), job_name=resolver.task_type,
-                                  task_index=resolver.task_id, protocol=resolver.rpc_layer or "grpc", start=True)
+    server = tf.distribute.Server(
+        resolver.cluster_spec(),
+        job_name=resolver.task_type,
+        task_index=resolver.task_id,
+        protocol=resolver.rpc_layer or "grpc",
+        start=True,
+    )
     print(f"{resolver.task_type}:{resolver.task_id} serving at {server.target}", flush=True)
     server.join()  # blocks in TensorFlow until the runner stops this process (SIGTERM)
     return 0

@@ -14,14 +14,16 @@ EPSILON = 1e-7  # Keras' clipping for cross-entropy
 
 
 def predict(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
-    outputs = [np.asarray(model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    outputs = [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
     return np.concatenate(outputs).astype("float32")
 
 
 def metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     picked = np.clip(probabilities[np.arange(len(labels)), labels], EPSILON, 1 - EPSILON)
-    return {"holdout_accuracy": float((probabilities.argmax(axis=1) == labels).mean()),
-            "holdout_loss": float(-np.log(picked).mean())}
+    return {
+        "holdout_accuracy": float((probabilities.argmax(axis=1) == labels).mean()),
+        "holdout_loss": float(-np.log(picked).mean()),
+    }
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -31,6 +33,10 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     result = metrics(probabilities, data.y_holdout)
     predicted = probabilities.argmax(axis=1)
     per_class = {int(c): float((predicted[data.y_holdout == c] == c).mean()) for c in np.unique(data.y_holdout)}
-    return {"summary": f"holdout accuracy {result['holdout_accuracy']:.4f}, loss {result['holdout_loss']:.4f} "
-                       f"on {len(data.x_holdout)} examples",
-            "metrics": result, "examples": len(data.x_holdout), "per_class_accuracy": per_class}
+    return {
+        "summary": f"holdout accuracy {result['holdout_accuracy']:.4f}, loss {result['holdout_loss']:.4f} "
+        f"on {len(data.x_holdout)} examples",
+        "metrics": result,
+        "examples": len(data.x_holdout),
+        "per_class_accuracy": per_class,
+    }

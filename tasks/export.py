@@ -39,8 +39,9 @@ def publish(tmp_dir: Path, base: Path) -> tuple[int, Path]:
                 raise
 
 
-def new_version(base: Path, write: Callable[[Path], None], check: Callable[[list[dict[str, Any]]], None]
-                = lambda files: None) -> tuple[int, Path, list[dict[str, Any]]]:
+def new_version(
+    base: Path, write: Callable[[Path], None], check: Callable[[list[dict[str, Any]]], None] = lambda files: None
+) -> tuple[int, Path, list[dict[str, Any]]]:
     """`write` a model into a temp dir beside base's versions, `check` its files, publish it as the next
     version: (version, path, files). A failure at any point leaves no half-written version behind."""
     base.mkdir(parents=True, exist_ok=True)
@@ -60,8 +61,9 @@ def tree_files(root: Path) -> list[dict[str, Any]]:
     """Every file under root with its sha256 and size, in a stable order."""
     files = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        files.append({"path": path.relative_to(root).as_posix(), "sha256": sha256_file(path),
-                      "bytes": path.stat().st_size})
+        files.append(
+            {"path": path.relative_to(root).as_posix(), "sha256": sha256_file(path), "bytes": path.stat().st_size}
+        )
     return files
 
 
@@ -80,8 +82,16 @@ def output_names(class_id: bool) -> list[str]:
     return [PROBABILITIES, CLASS_ID] if class_id else [PROBABILITIES]
 
 
-def save_serving_model(model: Any, path: Path, *, input_name: str, input_shape: tuple[int, ...],
-                       input_dtype: str, class_id: bool = False, io_device: str | None = None) -> None:
+def save_serving_model(
+    model: Any,
+    path: Path,
+    *,
+    input_name: str,
+    input_shape: tuple[int, ...],
+    input_dtype: str,
+    class_id: bool = False,
+    io_device: str | None = None,
+) -> None:
     """SavedModel with `serving_default`: raw input in, class probabilities out (and the class id if asked).
 
     One output is what TF Serving's REST row format and Vertex answer as a bare list per instance, so
@@ -101,8 +111,12 @@ def save_serving_model(model: Any, path: Path, *, input_name: str, input_shape: 
 
     # The tf.function itself, not a concrete function: under MultiWorkerMirroredStrategy a concrete
     # function traced over distributed variables (BatchNormalization's) cannot be saved.
-    tf.saved_model.save(model, str(path), signatures={"serving_default": serve},
-                        options=tf.saved_model.SaveOptions(experimental_io_device=io_device))
+    tf.saved_model.save(
+        model,
+        str(path),
+        signatures={"serving_default": serve},
+        options=tf.saved_model.SaveOptions(experimental_io_device=io_device),
+    )
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -113,19 +127,45 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     class_id = bool(cfg.export.class_id_output)
     if not cluster.is_chief():  # saving is collective: non-chief workers save too, to a dir they remove
         with tempfile.TemporaryDirectory(prefix="tfrun-export-") as scratch:
-            save_serving_model(model, Path(scratch) / "model", input_name=data.input_name,
-                               input_shape=data.input_shape, input_dtype=data.input_dtype, class_id=class_id)
+            save_serving_model(
+                model,
+                Path(scratch) / "model",
+                input_name=data.input_name,
+                input_shape=data.input_shape,
+                input_dtype=data.input_dtype,
+                class_id=class_id,
+            )
         return {"summary": f"task {cluster.task_name()}: saved to a temporary dir (the chief exports)"}
     io_device = cluster.local_io_device(cfg.cluster.name, ctx.need("strategy"))
     version, path, files = new_version(
         Path(cfg.models_dir) / cfg.model_name,
-        lambda tmp_dir: save_serving_model(model, tmp_dir, input_name=data.input_name, input_shape=data.input_shape,
-                                           input_dtype=data.input_dtype, class_id=class_id, io_device=io_device))
+        lambda tmp_dir: save_serving_model(
+            model,
+            tmp_dir,
+            input_name=data.input_name,
+            input_shape=data.input_shape,
+            input_dtype=data.input_dtype,
+            class_id=class_id,
+            io_device=io_device,
+        ),
+    )
     sha256, size = tree_sha256(files), sum(f["bytes"] for f in files)
     ctx.state["export"] = {"path": path, "version": version, "sha256": sha256, "bytes": size}
-    artifact = {"kind": "saved_model", "path": relative(path), "model_name": cfg.model_name, "version": version,
-                "signature": "serving_default", "input": {"name": data.input_name, "dtype": data.input_dtype,
-                                                           "shape": [None, *data.input_shape]},
-                "outputs": output_names(class_id), "sha256": sha256, "bytes": size, "files": files}
-    return {"summary": f"{relative(path)} (version {version}, {artifact['bytes']:,} bytes)",
-            "path": relative(path), "version": version, "artifacts": [artifact]}
+    artifact = {
+        "kind": "saved_model",
+        "path": relative(path),
+        "model_name": cfg.model_name,
+        "version": version,
+        "signature": "serving_default",
+        "input": {"name": data.input_name, "dtype": data.input_dtype, "shape": [None, *data.input_shape]},
+        "outputs": output_names(class_id),
+        "sha256": sha256,
+        "bytes": size,
+        "files": files,
+    }
+    return {
+        "summary": f"{relative(path)} (version {version}, {artifact['bytes']:,} bytes)",
+        "path": relative(path),
+        "version": version,
+        "artifacts": [artifact],
+    }

@@ -35,10 +35,10 @@ class IntegrityError(RuntimeError):
 
 # --------------------------------------------------------------------------- URIs and clients
 def split_uri(uri: str) -> tuple[str, str]:
-    """"gs://b/a/c/" -> ("b", "a/c"); ValueError naming the uri if it is not gs://BUCKET[/PATH]."""
+    """ "gs://b/a/c/" -> ("b", "a/c"); ValueError naming the uri if it is not gs://BUCKET[/PATH]."""
     if not isinstance(uri, str) or not uri.startswith("gs://"):
         raise ValueError(f"{uri!r} is not a Cloud Storage URI (expected gs://BUCKET/PATH)")
-    bucket, _, path = uri[len("gs://"):].partition("/")
+    bucket, _, path = uri[len("gs://") :].partition("/")
     if not bucket:
         raise ValueError(f"{uri!r} names no bucket (expected gs://BUCKET/PATH)")
     return bucket, path.strip("/")
@@ -85,8 +85,11 @@ def storage_client_from_env() -> Any:
 
     endpoint = _endpoint(os.environ.get("STORAGE_EMULATOR_HOST"))
     if endpoint:
-        return storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT") or None,
-                              credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint})
+        return storage.Client(
+            project=os.environ.get("GOOGLE_CLOUD_PROJECT") or None,
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": endpoint},
+        )
     creds, project = cloud_auth.adc()
     return storage.Client(project=project, credentials=creds)
 
@@ -201,9 +204,17 @@ class UploadReport:
         return asdict(self)
 
 
-def upload_tree(client: Any, local_dir: Path | str, uri: str, *, workers: int = 8, progress: bool = True,
-                skip_identical: bool = True, markers: tuple[str, ...] = MARKERS,
-                exclude: tuple[str, ...] = ()) -> UploadReport:
+def upload_tree(
+    client: Any,
+    local_dir: Path | str,
+    uri: str,
+    *,
+    workers: int = 8,
+    progress: bool = True,
+    skip_identical: bool = True,
+    markers: tuple[str, ...] = MARKERS,
+    exclude: tuple[str, ...] = (),
+) -> UploadReport:
     """Upload every file under local_dir to the folder `uri`, verified by crc32c; `markers` last.
 
     When other files of a folder change, an existing marker there (saved_model.pb; a checkpoint's
@@ -221,8 +232,12 @@ def upload_tree(client: Any, local_dir: Path | str, uri: str, *, workers: int = 
     replaced = [name[rel] for rel in differ]
     if replaced:
         shown = ", ".join(replaced[:5]) + (f" and {len(replaced) - 5} more" if len(replaced) > 5 else "")
-        log.warning("gcs: %d object(s) under %s held other bytes than the local files and are uploaded again: %s",
-                    len(replaced), uri, shown)
+        log.warning(
+            "gcs: %d object(s) under %s held other bytes than the local files and are uploaded again: %s",
+            len(replaced),
+            uri,
+            shown,
+        )
 
     bucket = client.bucket(bucket_name)
     first = [f for f in files if f.rel in todo and not _is_marker(f.rel, markers)]
@@ -239,20 +254,36 @@ def upload_tree(client: Any, local_dir: Path | str, uri: str, *, workers: int = 
     rows = []
     for f in files:
         blob = blobs.get(f.rel) or existing[name[f.rel]]
-        rows.append({"name": name[f.rel], "bytes": f.size, "crc32c": f.crc32c, "generation": blob.generation,
-                     "uploaded": f.rel in todo})
-    return UploadReport(uri=f"gs://{bucket_name}/{prefix}".rstrip("/"), files=len(files),
-                        bytes=sum(f.size for f in files), uploaded=len(todo), skipped=len(files) - len(todo),
-                        seconds=round(time.perf_counter() - started, 4), workers=workers, blobs=rows,
-                        replaced=replaced, uploaded_bytes=sum(f.size for f in files if f.rel in todo))
+        rows.append(
+            {
+                "name": name[f.rel],
+                "bytes": f.size,
+                "crc32c": f.crc32c,
+                "generation": blob.generation,
+                "uploaded": f.rel in todo,
+            }
+        )
+    return UploadReport(
+        uri=f"gs://{bucket_name}/{prefix}".rstrip("/"),
+        files=len(files),
+        bytes=sum(f.size for f in files),
+        uploaded=len(todo),
+        skipped=len(files) - len(todo),
+        seconds=round(time.perf_counter() - started, 4),
+        workers=workers,
+        blobs=rows,
+        replaced=replaced,
+        uploaded_bytes=sum(f.size for f in files if f.rel in todo),
+    )
 
 
 def _is_marker(rel: str, markers: tuple[str, ...] = MARKERS) -> bool:
     return PurePosixPath(rel).name in markers
 
 
-def _transfers(files: list[LocalFile], remote: dict[str, Any], skip_identical: bool, markers: tuple[str, ...] = MARKERS
-          ) -> tuple[set[str], list[str], list[str]]:
+def _transfers(
+    files: list[LocalFile], remote: dict[str, Any], skip_identical: bool, markers: tuple[str, ...] = MARKERS
+) -> tuple[set[str], list[str], list[str]]:
     """(files to upload, existing ones whose bytes differ, existing markers to delete before phase one).
 
     A marker (saved_model.pb) whose folder gets any other new bytes is deleted first and written again
@@ -277,9 +308,12 @@ def _upload_phase(phase: list[LocalFile], blobs: dict[str, Any], workers: int) -
     from google.cloud.storage import transfer_manager
     from google.cloud.storage.exceptions import DataCorruption
 
-    results = transfer_manager.upload_many([(str(f.path), blobs[f.rel]) for f in phase],
-                                           worker_type=transfer_manager.THREAD, max_workers=workers,
-                                           raise_exception=False)
+    results = transfer_manager.upload_many(
+        [(str(f.path), blobs[f.rel]) for f in phase],
+        worker_type=transfer_manager.THREAD,
+        max_workers=workers,
+        raise_exception=False,
+    )
     failed = [(f, r) for f, r in zip(phase, results) if isinstance(r, BaseException)]
     if failed:
         f, exc = failed[0]
@@ -294,8 +328,10 @@ def _check_uploaded(blob: Any, local: LocalFile, bucket_name: str) -> None:
     if blob.crc32c is None or blob.size is None:  # an upload answer without checksum: ask for the object
         blob.reload()
     if blob.size != local.size or blob.crc32c != local.crc32c:
-        raise IntegrityError(f"gs://{bucket_name}/{blob.name}: stored {blob.size} bytes crc32c {blob.crc32c}, "
-                             f"but {local.path} has {local.size} bytes crc32c {local.crc32c}")
+        raise IntegrityError(
+            f"gs://{bucket_name}/{blob.name}: stored {blob.size} bytes crc32c {blob.crc32c}, "
+            f"but {local.path} has {local.size} bytes crc32c {local.crc32c}"
+        )
 
 
 class _ProgressBar:
@@ -317,8 +353,13 @@ class _ProgressBar:
             from rich.console import Console
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.bar = Progress(TextColumn(f"[gcs] upload {len(self.items)} file(s)"), BarColumn(),
-                                DownloadColumn(), TimeElapsedColumn(), console=Console(stderr=True))
+            self.bar = Progress(
+                TextColumn(f"[gcs] upload {len(self.items)} file(s)"),
+                BarColumn(),
+                DownloadColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+            )
             self.task = self.bar.add_task("upload", total=sum(size for _, size in self.items))
             self.bar.start()
             self.thread = threading.Thread(target=self._poll, name="gcs-progress", daemon=True)
@@ -364,17 +405,23 @@ def download_tree(client: Any, uri: str, local_dir: Path | str, *, workers: int 
     bucket = client.bucket(bucket_name)
     plan = []
     for item in listed:
-        target = _safe_target(root, item.name[len(_folder(prefix)):], uri)
+        target = _safe_target(root, item.name[len(_folder(prefix)) :], uri)
         target.parent.mkdir(parents=True, exist_ok=True)
         plan.append((item, bucket.blob(item.name, generation=item.generation), target))
     _widen_pool(client, workers)
-    transfer_manager.download_many([(blob, str(target)) for _, blob, target in plan],
-                                   worker_type=transfer_manager.THREAD, max_workers=workers, raise_exception=True)
+    transfer_manager.download_many(
+        [(blob, str(target)) for _, blob, target in plan],
+        worker_type=transfer_manager.THREAD,
+        max_workers=workers,
+        raise_exception=True,
+    )
     for item, _, target in plan:
         size, crc = target.stat().st_size, file_crc32c(target)
         if size != item.size or crc != item.crc32c:
-            raise IntegrityError(f"gs://{bucket_name}/{item.name}: downloaded {size} bytes crc32c {crc}, "
-                                 f"the object has {item.size} bytes crc32c {item.crc32c}")
+            raise IntegrityError(
+                f"gs://{bucket_name}/{item.name}: downloaded {size} bytes crc32c {crc}, "
+                f"the object has {item.size} bytes crc32c {item.crc32c}"
+            )
     return len(plan)
 
 
@@ -431,8 +478,9 @@ def _delete_objects(bucket: Any, names: Iterable[str], workers: int = 8) -> int:
         return sum(pool.map(delete, names))
 
 
-def mirror_tree(client: Any, local_dir: Path | str, uri: str, *, markers: tuple[str, ...],
-                exclude: tuple[str, ...] = ()) -> UploadReport:
+def mirror_tree(
+    client: Any, local_dir: Path | str, uri: str, *, markers: tuple[str, ...], exclude: tuple[str, ...] = ()
+) -> UploadReport:
     """Make the folder `uri` hold exactly local_dir's files: upload what changed (markers last), then delete
     objects the local dir no longer has. A reader sees the old or the new set, never a marker without its files."""
     report = upload_tree(client, local_dir, uri, progress=False, markers=markers, exclude=exclude)
@@ -448,4 +496,3 @@ def delete_prefix(client: Any, uri: str, *, workers: int = 8) -> int:
     if not prefix:
         raise ValueError(f"{uri!r}: refusing to delete every object of a bucket; name a folder (gs://B/PATH)")
     return _delete_objects(client.bucket(bucket_name), _listing(client, bucket_name, prefix), workers)
-

@@ -20,8 +20,18 @@ def _outputs(keras: Any, x: Any, n_classes: int) -> Any:
     return keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="probabilities")(x)
 
 
-def build_mlp(*, input_shape: Sequence[int], input_dtype: str, input_name: str, scale: float, n_classes: int,
-              name: str, n_hidden: int, n_neurons: int, dropout: float) -> Any:
+def build_mlp(
+    *,
+    input_shape: Sequence[int],
+    input_dtype: str,
+    input_name: str,
+    scale: float,
+    n_classes: int,
+    name: str,
+    n_hidden: int,
+    n_neurons: int,
+    dropout: float,
+) -> Any:
     """The book's MLP: Flatten -> n_hidden x Dense(n_neurons, relu) -> softmax."""
     import tf_keras as keras
 
@@ -34,8 +44,19 @@ def build_mlp(*, input_shape: Sequence[int], input_dtype: str, input_name: str, 
     return keras.Model(inputs, _outputs(keras, x, n_classes), name=name)
 
 
-def build_cnn(*, input_shape: Sequence[int], input_dtype: str, input_name: str, scale: float, n_classes: int,
-              name: str, filters: Sequence[int], kernel_size: int, dense_units: int, dropout: float) -> Any:
+def build_cnn(
+    *,
+    input_shape: Sequence[int],
+    input_dtype: str,
+    input_name: str,
+    scale: float,
+    n_classes: int,
+    name: str,
+    filters: Sequence[int],
+    kernel_size: int,
+    dense_units: int,
+    dropout: float,
+) -> Any:
     """Conv2D(relu, same) + MaxPool per entry of `filters`, then Dense -> softmax."""
     import tf_keras as keras
 
@@ -62,9 +83,18 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
         if is_user_node(cfg.model):  # the user's builder: called with the input spec it names, result checked
             model = build_model(cfg.model, data)
         else:
-            model = instantiate(cfg.model, input_shape=list(data.input_shape), input_dtype=data.input_dtype,
-                                input_name=data.input_name, scale=data.scale, n_classes=data.n_classes)
+            model = instantiate(
+                cfg.model,
+                input_shape=list(data.input_shape),
+                input_dtype=data.input_dtype,
+                input_name=data.input_name,
+                scale=data.scale,
+                n_classes=data.n_classes,
+            )
     ctx.state["model"] = model
     params = int(model.count_params())
-    return {"summary": f"{cfg.model.name}: {params:,} parameters", "parameters": params,
-            "layers": [layer.name for layer in model.layers]}
+    return {
+        "summary": f"{cfg.model.name}: {params:,} parameters",
+        "parameters": params,
+        "layers": [layer.name for layer in model.layers],
+    }

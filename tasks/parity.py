@@ -23,12 +23,19 @@ def trained_predictions(model: Any, x: np.ndarray, batch: int) -> np.ndarray:
 
     spec = tf.TensorSpec([None, *x.shape[1:]], tf.as_dtype(x.dtype))
     fn = tf.function(lambda t: model(t, training=False), input_signature=[spec])
-    return np.concatenate([np.asarray(fn(tf.constant(x[i:i + batch])), dtype=np.float32)
-                           for i in range(0, len(x), batch)])
+    return np.concatenate(
+        [np.asarray(fn(tf.constant(x[i : i + batch])), dtype=np.float32) for i in range(0, len(x), batch)]
+    )
 
 
-def compare(served: np.ndarray, classes: Optional[np.ndarray], reference: Optional[np.ndarray],
-            holdout: np.ndarray, atol: float, holdout_atol: float) -> dict[str, Any]:
+def compare(
+    served: np.ndarray,
+    classes: Optional[np.ndarray],
+    reference: Optional[np.ndarray],
+    holdout: np.ndarray,
+    atol: float,
+    holdout_atol: float,
+) -> dict[str, Any]:
     """Served probabilities against the trained model (atol) and the evaluate step (holdout_atol).
 
     `classes` are served class ids when the signature has them (export.class_id_output=true): they
@@ -42,18 +49,29 @@ def compare(served: np.ndarray, classes: Optional[np.ndarray], reference: Option
     out: dict[str, Any] = {}
     if reference is not None:
         d = diff(served, reference)
-        out.update(exact=bool(served.shape == reference.shape and np.array_equal(served, reference)),
-                   max_abs_diff=d, within_tolerance=d <= atol,
-                   mismatched_rows=int((np.abs(served - reference).max(axis=1) > atol).sum())
-                   if served.shape == reference.shape else len(holdout))
+        out.update(
+            exact=bool(served.shape == reference.shape and np.array_equal(served, reference)),
+            max_abs_diff=d,
+            within_tolerance=d <= atol,
+            mismatched_rows=int((np.abs(served - reference).max(axis=1) > atol).sum())
+            if served.shape == reference.shape
+            else len(holdout),
+        )
     h = diff(served, holdout)
-    out.update(max_abs_diff_vs_evaluate=h, exact_vs_evaluate=bool(served.shape == holdout.shape
-                                                                   and np.array_equal(served, holdout)),
-               within_holdout_tolerance=h <= holdout_atol,
-               class_ids_consistent=None if classes is None
-               else bool(classes.shape == served.shape[:1] and np.array_equal(classes, served.argmax(axis=1))),
-               class_ids_agree_with_evaluate=int((served.argmax(axis=1) == holdout.argmax(axis=1)).sum())
-               if served.shape == holdout.shape else 0)
-    out["passed"] = bool(out.get("within_tolerance", True) and out["within_holdout_tolerance"]
-                         and out["class_ids_consistent"] is not False)
+    out.update(
+        max_abs_diff_vs_evaluate=h,
+        exact_vs_evaluate=bool(served.shape == holdout.shape and np.array_equal(served, holdout)),
+        within_holdout_tolerance=h <= holdout_atol,
+        class_ids_consistent=None
+        if classes is None
+        else bool(classes.shape == served.shape[:1] and np.array_equal(classes, served.argmax(axis=1))),
+        class_ids_agree_with_evaluate=int((served.argmax(axis=1) == holdout.argmax(axis=1)).sum())
+        if served.shape == holdout.shape
+        else 0,
+    )
+    out["passed"] = bool(
+        out.get("within_tolerance", True)
+        and out["within_holdout_tolerance"]
+        and out["class_ids_consistent"] is not False
+    )
     return out

@@ -36,8 +36,9 @@ def _output_quantize_config(qk: Any) -> Any:
             pass
 
         def get_output_quantizers(self, layer: Any) -> list[Any]:
-            return [qk.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False,
-                                                         narrow_range=False)]
+            return [
+                qk.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)
+            ]
 
         def get_config(self) -> dict[str, Any]:
             return {}
@@ -55,7 +56,8 @@ def quantize_aware(model: Any) -> tuple[Any, list[str]]:
     except ImportError as exc:
         raise QuantizationAwareUnavailable(
             "train.quantization_aware=true needs tensorflow-model-optimization: install the tflite extra "
-            "(pip install -c constraints.txt -e '.[tflite]'), or set train.quantization_aware=false") from exc
+            "(pip install -c constraints.txt -e '.[tflite]'), or set train.quantization_aware=false"
+        ) from exc
     import tf_keras as keras
 
     qk = tfmot.quantization.keras
@@ -78,7 +80,8 @@ def quantize_aware(model: Any) -> tuple[Any, list[str]]:
     if not quantized:
         raise QuantizationAwareUnavailable(
             f"train.quantization_aware=true, but no layer of model {model.name!r} can be quantized by "
-            "tensorflow-model-optimization; set train.quantization_aware=false")
+            "tensorflow-model-optimization; set train.quantization_aware=false"
+        )
     with qk.quantize_scope({output_config.__name__: output_config}):
         wrapped = qk.quantize_apply(annotated)
     return wrapped, quantized

@@ -42,24 +42,26 @@ def mirrored(*, name: str, devices: Optional[Sequence[str]], cross_device_ops: s
 
     devices = list(devices or _local_devices(tf))
     on_gpu = any("GPU" in d.upper() for d in devices)
-    return tf.distribute.MirroredStrategy(devices=devices,
-                                          cross_device_ops=make_cross_device_ops(tf, cross_device_ops, on_gpu))
+    return tf.distribute.MirroredStrategy(
+        devices=devices, cross_device_ops=make_cross_device_ops(tf, cross_device_ops, on_gpu)
+    )
 
 
 def central_storage(*, name: str, compute_devices: Optional[Sequence[str]], parameter_device: Optional[str]) -> Any:
     import tensorflow as tf
 
     compute = list(compute_devices or _local_devices(tf))
-    return tf.distribute.experimental.CentralStorageStrategy(compute_devices=compute,
-                                                             parameter_device=parameter_device)
+    return tf.distribute.experimental.CentralStorageStrategy(compute_devices=compute, parameter_device=parameter_device)
 
 
 def multi_worker(*, name: str, communication: str) -> Any:
     import tensorflow as tf
 
-    implementation = {"auto": tf.distribute.experimental.CommunicationImplementation.AUTO,
-                      "ring": tf.distribute.experimental.CommunicationImplementation.RING,
-                      "nccl": tf.distribute.experimental.CommunicationImplementation.NCCL}[communication]
+    implementation = {
+        "auto": tf.distribute.experimental.CommunicationImplementation.AUTO,
+        "ring": tf.distribute.experimental.CommunicationImplementation.RING,
+        "nccl": tf.distribute.experimental.CommunicationImplementation.NCCL,
+    }[communication]
     options = tf.distribute.experimental.CommunicationOptions(implementation=implementation)
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
@@ -71,7 +73,8 @@ def parameter_server(*, name: str, min_shard_bytes: int, max_shards: int, steps_
     partitioner = None
     if max_shards > 1:
         partitioner = tf.distribute.experimental.partitioners.MinSizePartitioner(
-            min_shard_bytes=min_shard_bytes, max_shards=max_shards)
+            min_shard_bytes=min_shard_bytes, max_shards=max_shards
+        )
     return tf.distribute.experimental.ParameterServerStrategy(resolver, variable_partitioner=partitioner)
 
 
@@ -79,9 +82,11 @@ class TpuUnavailable(RuntimeError):
     """No TPU answered at the configured address."""
 
 
-TPU_HOWTO = ("Set strategy.tpu to `local` on a Cloud TPU VM, to the TPU node's name, or to grpc://HOST:8470 "
-             "(the node's address), and run on a machine that can reach it; see "
-             "https://cloud.google.com/tpu/docs for creating one.")
+TPU_HOWTO = (
+    "Set strategy.tpu to `local` on a Cloud TPU VM, to the TPU node's name, or to grpc://HOST:8470 "
+    "(the node's address), and run on a machine that can reach it; see "
+    "https://cloud.google.com/tpu/docs for creating one."
+)
 
 
 def tpu(*, name: str, tpu: Optional[str], connect_timeout_s: float) -> Any:
@@ -106,12 +111,16 @@ def tpu(*, name: str, tpu: Optional[str], connect_timeout_s: float) -> Any:
     thread.start()
     thread.join(connect_timeout_s)
     if thread.is_alive():
-        raise TpuUnavailable(f"no TPU answered at strategy.tpu={address!r} within strategy.connect_timeout_s="
-                             f"{connect_timeout_s} s. {TPU_HOWTO}")
+        raise TpuUnavailable(
+            f"no TPU answered at strategy.tpu={address!r} within strategy.connect_timeout_s="
+            f"{connect_timeout_s} s. {TPU_HOWTO}"
+        )
     if "error" in outcome:
         exc = outcome["error"]
-        raise TpuUnavailable(f"could not use the TPU at strategy.tpu={address!r}: {type(exc).__name__}: "
-                             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}. {TPU_HOWTO}") from exc
+        raise TpuUnavailable(
+            f"could not use the TPU at strategy.tpu={address!r}: {type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}. {TPU_HOWTO}"
+        ) from exc
     return outcome["strategy"]
 
 
@@ -123,8 +132,10 @@ def effective_batch(global_batch: int, replicas: int, policy: str) -> int:
         from tfrun.tasks.core.schema.distribute import round_batch
 
         return round_batch(global_batch, replicas)
-    raise ValueError(f"train.batch_size={global_batch} does not split over {replicas} replicas: use a multiple of "
-                     f"{replicas} or train.batch_policy=round")
+    raise ValueError(
+        f"train.batch_size={global_batch} does not split over {replicas} replicas: use a multiple of "
+        f"{replicas} or train.batch_policy=round"
+    )
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -135,18 +146,30 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
     strategy = instantiate(cfg.strategy)
     ctx.state["strategy"] = strategy
-    ctx.emit({"event": "devices", "devices": {
-        "physical": [{"name": d.name, "type": d.device_type} for d in tf.config.list_physical_devices()],
-        "logical": [d.name for d in tf.config.list_logical_devices()]}})
+    ctx.emit(
+        {
+            "event": "devices",
+            "devices": {
+                "physical": [{"name": d.name, "type": d.device_type} for d in tf.config.list_physical_devices()],
+                "logical": [d.name for d in tf.config.list_logical_devices()],
+            },
+        }
+    )
     replicas = int(strategy.num_replicas_in_sync)
     global_batch = effective_batch(cfg.train.batch_size, replicas, cfg.train.batch_policy)
     ctx.state["global_batch_size"] = global_batch
     per_replica = global_batch // replicas
     adjusted = global_batch != cfg.train.batch_size
     note = f" (adjusted from {cfg.train.batch_size} by batch_policy=round)" if adjusted else ""
-    return {"summary": f"{cfg.strategy.name}: {type(strategy).__name__}, {replicas} replica(s), "
-                       f"batch {global_batch} = {replicas} x {per_replica}{note}; task {cluster.task_name()}",
-            "strategy": cfg.strategy.name, "class": type(strategy).__name__, "replicas": replicas,
-            "global_batch_size": global_batch, "per_replica_batch_size": per_replica,
-            "batch_adjusted_from": cfg.train.batch_size if adjusted else None,
-            "task": cluster.task_name(), "chief": cluster.is_chief()}
+    return {
+        "summary": f"{cfg.strategy.name}: {type(strategy).__name__}, {replicas} replica(s), "
+        f"batch {global_batch} = {replicas} x {per_replica}{note}; task {cluster.task_name()}",
+        "strategy": cfg.strategy.name,
+        "class": type(strategy).__name__,
+        "replicas": replicas,
+        "global_batch_size": global_batch,
+        "per_replica_batch_size": per_replica,
+        "batch_adjusted_from": cfg.train.batch_size if adjusted else None,
+        "task": cluster.task_name(),
+        "chief": cluster.is_chief(),
+    }

@@ -90,7 +90,8 @@ def representative_sample(x_train: np.ndarray, n: int, seed: int) -> np.ndarray:
     if n > len(x_train):
         raise TfliteError(
             f"target.representative_samples={n} is more than the {len(x_train)} training examples this run has; "
-            f"lower target.representative_samples (>= 100) or use more data (data.limit)")
+            f"lower target.representative_samples (>= 100) or use more data (data.limit)"
+        )
     rng = np.random.default_rng(seed)
     return x_train[np.sort(rng.choice(len(x_train), size=n, replace=False))]
 
@@ -98,12 +99,16 @@ def representative_sample(x_train: np.ndarray, n: int, seed: int) -> np.ndarray:
 def check_saved_model(path: Optional[Path | str]) -> Path:
     """The SavedModel dir to convert, or a clear error if there is none."""
     if path is None:
-        raise TfliteError("no SavedModel to convert: the tflite target converts this run's export "
-                          "(the export step must run before tflite_convert)")
+        raise TfliteError(
+            "no SavedModel to convert: the tflite target converts this run's export "
+            "(the export step must run before tflite_convert)"
+        )
     path = Path(path)
     if not (path / "saved_model.pb").is_file():
-        raise TfliteError(f"no SavedModel at {path} (missing saved_model.pb): the export this run made is gone "
-                          "or incomplete; rerun the job to export it again")
+        raise TfliteError(
+            f"no SavedModel at {path} (missing saved_model.pb): the export this run made is gone "
+            "or incomplete; rerun the job to export it again"
+        )
     return path
 
 
@@ -127,26 +132,39 @@ def conversion_error(exc: BaseException, *, quantization: str, select_tf_ops: bo
     custom_ops = sorted(set(custom_ops) | (set(unnamed) if select_tf_ops or not select_ops else set()))
     parts = []
     if select_ops:
-        parts.append(f"TFLite has no builtin op for {', '.join(select_ops)}. These exist as Select TF ops: rerun "
-                     "with target.select_tf_ops=true (the .tflite then needs a runtime linked with the Flex "
-                     "delegate, e.g. tensorflow-lite-select-tf-ops on Android).")
+        parts.append(
+            f"TFLite has no builtin op for {', '.join(select_ops)}. These exist as Select TF ops: rerun "
+            "with target.select_tf_ops=true (the .tflite then needs a runtime linked with the Flex "
+            "delegate, e.g. tensorflow-lite-select-tf-ops on Android)."
+        )
     if custom_ops:
-        parts.append(f"TFLite cannot convert op(s) {', '.join(custom_ops)}: they are neither TFLite builtins "
-                     "nor Select TF ops, so target.select_tf_ops=true does not help; replace them in the model "
-                     "or register TFLite custom ops.")
+        parts.append(
+            f"TFLite cannot convert op(s) {', '.join(custom_ops)}: they are neither TFLite builtins "
+            "nor Select TF ops, so target.select_tf_ops=true does not help; replace them in the model "
+            "or register TFLite custom ops."
+        )
     if not parts:
         first = next((line.strip() for line in text.splitlines() if "error" in line.lower()), text.strip()[:300])
-        hint = ("" if select_tf_ops else " If it names a TensorFlow op TFLite lacks, try target.select_tf_ops=true.")
+        hint = "" if select_tf_ops else " If it names a TensorFlow op TFLite lacks, try target.select_tf_ops=true."
         if quantization == "int8":
-            hint += " With int8, every op needs an int8 kernel: target.int8_io=float32 or another quantization may help."
+            hint += (
+                " With int8, every op needs an int8 kernel: target.int8_io=float32 or another quantization may help."
+            )
         parts.append(f"TFLite conversion failed: {first}.{hint}")
-    return TfliteConversionError(f"TFLite conversion ({quantization}) failed. " + " ".join(parts),
-                                 select_ops=select_ops, custom_ops=custom_ops)
+    return TfliteConversionError(
+        f"TFLite conversion ({quantization}) failed. " + " ".join(parts), select_ops=select_ops, custom_ops=custom_ops
+    )
 
 
-def convert(*, quantization: str, saved_model_dir: Optional[Path | str] = None, keras_model: Any = None,
-            representative: Optional[np.ndarray] = None, int8_io: str = "int8",
-            select_tf_ops: bool = False) -> bytes:
+def convert(
+    *,
+    quantization: str,
+    saved_model_dir: Optional[Path | str] = None,
+    keras_model: Any = None,
+    representative: Optional[np.ndarray] = None,
+    int8_io: str = "int8",
+    select_tf_ops: bool = False,
+) -> bytes:
     """A .tflite flatbuffer of a SavedModel (or a tf-keras model) with one quantization mode."""
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization={quantization!r}: expected one of {', '.join(QUANTIZATIONS)}")
@@ -203,9 +221,11 @@ def interpreter_class() -> tuple[Any, dict[str, Any]]:
         import tensorflow as tf
 
         return tf.lite.Interpreter, {
-            "name": "tf.lite.Interpreter", "version": tf.__version__,
+            "name": "tf.lite.Interpreter",
+            "version": tf.__version__,
             "note": "ai_edge_litert is not installed, so tf.lite.Interpreter was used; TensorFlow deprecates it "
-                    "(to be removed) in favour of LiteRT: install the tflite extra"}
+            "(to be removed) in favour of LiteRT: install the tflite extra",
+        }
 
 
 class TfliteModel:
@@ -223,7 +243,8 @@ class TfliteModel:
                 raise TfliteInterpreterError(
                     f"the .tflite file uses Select TF ops (target.select_tf_ops=true), which {self.info['name']} "
                     "cannot run here: the Python wheels have no Flex delegate. The file itself is fine for a "
-                    "runtime linked with it; to evaluate here, remove the ops TFLite lacks from the model") from None
+                    "runtime linked with it; to evaluate here, remove the ops TFLite lacks from the model"
+                ) from None
             raise TfliteInterpreterError(f"{self.info['name']} cannot load the .tflite file: {exc}") from None
         self.input, self.output = self._tensors(output)
         self.batch = None
@@ -349,8 +370,11 @@ class SavedModelSignature:
 
 
 def percentiles(values: np.ndarray) -> dict[str, float]:
-    return {"p50": round(float(np.percentile(values, 50)), 2), "p90": round(float(np.percentile(values, 90)), 2),
-            "mean": round(float(values.mean()), 2)}
+    return {
+        "p50": round(float(np.percentile(values, 50)), 2),
+        "p90": round(float(np.percentile(values, 90)), 2),
+        "mean": round(float(values.mean()), 2),
+    }
 
 
 # ------------------------------------------------------------------- steps
@@ -364,17 +388,24 @@ def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     representative = None
     if quantization == "int8":
         data = ctx.need("data")
-        if getattr(data, "streamed", False):  # no training arrays: calibrate on the user's stream (tfrun.tasks.data.user_streams)
+        if getattr(
+            data, "streamed", False
+        ):  # no training arrays: calibrate on the user's stream (tfrun.tasks.data.user_streams)
             from tfrun.tasks.data.user_streams import representative as streamed_sample
 
-            representative = streamed_sample(data, int(target.representative_samples), int(cfg.train.seed),
-                                             int(cfg.data.shuffle_buffer))
+            representative = streamed_sample(
+                data, int(target.representative_samples), int(cfg.train.seed), int(cfg.data.shuffle_buffer)
+            )
         else:
-            representative = representative_sample(data.x_train, int(target.representative_samples),
-                                                   int(cfg.train.seed))
+            representative = representative_sample(
+                data.x_train, int(target.representative_samples), int(cfg.train.seed)
+            )
     keras_model = ctx.need("model") if source == "keras" else None
-    options = dict(saved_model_dir=None if keras_model is not None else check_saved_model(export["path"]),
-                   keras_model=keras_model, select_tf_ops=bool(target.select_tf_ops))
+    options = dict(
+        saved_model_dir=None if keras_model is not None else check_saved_model(export["path"]),
+        keras_model=keras_model,
+        select_tf_ops=bool(target.select_tf_ops),
+    )
     started = time.perf_counter()
     content = convert(quantization=quantization, representative=representative, int8_io=int8_io, **options)
     seconds = time.perf_counter() - started
@@ -382,16 +413,27 @@ def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     float32_bytes = len(content) if quantization == "none" else len(convert(quantization="none", **options))
     path = tflite_path(Path(export["path"]), int(export["version"]), quantization, int8_io)
     write_atomic(path, content)
-    info = {"path": path, "bytes": len(content), "sha256": sha256_bytes(content), "quantization": quantization,
-            "label": label(quantization, int8_io), "source": source,
-            "int8_io": int8_io if quantization == "int8" else None,
-            "representative_samples": None if representative is None else len(representative),
-            "select_tf_ops": bool(target.select_tf_ops), "float32_bytes": float32_bytes,
-            "size_ratio": round(len(content) / float32_bytes, 4), "convert_seconds": round(seconds, 3)}
+    info = {
+        "path": path,
+        "bytes": len(content),
+        "sha256": sha256_bytes(content),
+        "quantization": quantization,
+        "label": label(quantization, int8_io),
+        "source": source,
+        "int8_io": int8_io if quantization == "int8" else None,
+        "representative_samples": None if representative is None else len(representative),
+        "select_tf_ops": bool(target.select_tf_ops),
+        "float32_bytes": float32_bytes,
+        "size_ratio": round(len(content) / float32_bytes, 4),
+        "convert_seconds": round(seconds, 3),
+    }
     ctx.state["tflite"] = info
-    return {"summary": f"{relative(path)} ({info['label']}: {len(content):,} bytes = {info['size_ratio']:.2f} x "
-                       f"float32 {float32_bytes:,})",
-            **{k: v for k, v in info.items() if k != "path"}, "path": relative(path)}
+    return {
+        "summary": f"{relative(path)} ({info['label']}: {len(content):,} bytes = {info['size_ratio']:.2f} x "
+        f"float32 {float32_bytes:,})",
+        **{k: v for k, v in info.items() if k != "path"},
+        "path": relative(path),
+    }
 
 
 def evaluate_step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -421,42 +463,84 @@ def evaluate_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
     npz = ctx.run_dir / "tflite" / f"{Path(info['path']).stem}.holdout.npz"
     npz.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(npz, x=x, y=y, probabilities=probabilities, predicted=predicted.astype(np.int64),
-                        float_probabilities=float_probabilities)
+    np.savez_compressed(
+        npz,
+        x=x,
+        y=y,
+        probabilities=probabilities,
+        predicted=predicted.astype(np.int64),
+        float_probabilities=float_probabilities,
+    )
     evaluation = {
-        "accepted": accepted, "accuracy": accuracy, "float_accuracy": float_accuracy, "accuracy_drop": drop,
-        "max_accuracy_drop": float(target.max_accuracy_drop), "max_abs_diff": max_abs_diff,
-        "agreement": agreement, "examples": int(len(x)),
-        "interpreter": model.info, "threads": threads, "input_dtype": np.dtype(model.input["dtype"]).name,
+        "accepted": accepted,
+        "accuracy": accuracy,
+        "float_accuracy": float_accuracy,
+        "accuracy_drop": drop,
+        "max_accuracy_drop": float(target.max_accuracy_drop),
+        "max_abs_diff": max_abs_diff,
+        "agreement": agreement,
+        "examples": int(len(x)),
+        "interpreter": model.info,
+        "threads": threads,
+        "input_dtype": np.dtype(model.input["dtype"]).name,
         "output_dtype": np.dtype(model.output["dtype"]).name,
-        "latency_us": {**latency, "repeats": repeats}, "throughput_per_s": round(throughput, 1),
+        "latency_us": {**latency, "repeats": repeats},
+        "throughput_per_s": round(throughput, 1),
         "throughput_batch": int(target.throughput_batch),
         "saved_model_latency_us": saved_model_latency,
-        "predictions": {"path": relative(npz), "sha256": sha256_file(npz),
-                        "predicted_classes_sha256": classes_sha256(predicted),
-                        "arrays": ["x", "y", "probabilities", "predicted", "float_probabilities"]},
+        "predictions": {
+            "path": relative(npz),
+            "sha256": sha256_file(npz),
+            "predicted_classes_sha256": classes_sha256(predicted),
+            "arrays": ["x", "y", "probabilities", "predicted", "float_probabilities"],
+        },
     }
     ctx.state["tflite_evaluation"] = evaluation
-    artifact = {"kind": "tflite", "path": relative(info["path"]), "model_name": cfg.model_name,
-                "version": int(export["version"]), "sha256": info["sha256"], "bytes": info["bytes"],
-                "quantization": info["quantization"], "label": info["label"], "int8_io": info["int8_io"],
-                "source": info["source"], "select_tf_ops": info["select_tf_ops"],
-                "float32_bytes": info["float32_bytes"], "size_ratio": info["size_ratio"],
-                "reproducible": True,  # the converter's bytes depend only on the SavedModel and the settings
-                **evaluation}
-    timings = {"tflite_latency_p50_us": latency["p50"], "tflite_throughput_per_s": round(throughput, 1),
-               "saved_model_latency_p50_us": saved_model_latency["p50"]}
-    metrics = {"tflite_accuracy": accuracy, "tflite_float_accuracy": float_accuracy,
-               "tflite_accuracy_drop": drop, "tflite_max_abs_diff": max_abs_diff, "tflite_agreement": agreement,
-               "tflite_bytes": info["bytes"], "tflite_float32_bytes": info["float32_bytes"],
-               "tflite_size_ratio": info["size_ratio"], **timings}
+    artifact = {
+        "kind": "tflite",
+        "path": relative(info["path"]),
+        "model_name": cfg.model_name,
+        "version": int(export["version"]),
+        "sha256": info["sha256"],
+        "bytes": info["bytes"],
+        "quantization": info["quantization"],
+        "label": info["label"],
+        "int8_io": info["int8_io"],
+        "source": info["source"],
+        "select_tf_ops": info["select_tf_ops"],
+        "float32_bytes": info["float32_bytes"],
+        "size_ratio": info["size_ratio"],
+        "reproducible": True,  # the converter's bytes depend only on the SavedModel and the settings
+        **evaluation,
+    }
+    timings = {
+        "tflite_latency_p50_us": latency["p50"],
+        "tflite_throughput_per_s": round(throughput, 1),
+        "saved_model_latency_p50_us": saved_model_latency["p50"],
+    }
+    metrics = {
+        "tflite_accuracy": accuracy,
+        "tflite_float_accuracy": float_accuracy,
+        "tflite_accuracy_drop": drop,
+        "tflite_max_abs_diff": max_abs_diff,
+        "tflite_agreement": agreement,
+        "tflite_bytes": info["bytes"],
+        "tflite_float32_bytes": info["float32_bytes"],
+        "tflite_size_ratio": info["size_ratio"],
+        **timings,
+    }
     verdict = "accepted" if accepted else f"REJECTED (> {float(target.max_accuracy_drop)})"
-    return {"summary": f"accuracy {accuracy:.4f} vs float {float_accuracy:.4f} (drop {drop:+.4f}, {verdict}); "
-                       f"max |diff| {max_abs_diff:.2e}; p50 {latency['p50']:.1f} µs vs SavedModel "
-                       f"{saved_model_latency['p50']:.0f} µs; {throughput:,.0f} examples/s "
-                       f"({model.info['name']}, {threads} thread(s))",
-            "metrics": metrics, "timing_metrics": list(timings),  # not compared by `tfrun-records rerun --verify`
-            "artifacts": [artifact], "accepted": accepted, "accuracy_drop": drop}
+    return {
+        "summary": f"accuracy {accuracy:.4f} vs float {float_accuracy:.4f} (drop {drop:+.4f}, {verdict}); "
+        f"max |diff| {max_abs_diff:.2e}; p50 {latency['p50']:.1f} µs vs SavedModel "
+        f"{saved_model_latency['p50']:.0f} µs; {throughput:,.0f} examples/s "
+        f"({model.info['name']}, {threads} thread(s))",
+        "metrics": metrics,
+        "timing_metrics": list(timings),  # not compared by `tfrun-records rerun --verify`
+        "artifacts": [artifact],
+        "accepted": accepted,
+        "accuracy_drop": drop,
+    }
 
 
 def gate_step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -469,7 +553,9 @@ def gate_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             f"{evaluation['float_accuracy']:.4f} for the float SavedModel, a drop of {evaluation['accuracy_drop']:.4f}"
             f" > target.max_accuracy_drop={evaluation['max_accuracy_drop']}. The file is kept "
             f"({relative(info['path'])}) and marked accepted=false in the record. Try train.quantization_aware=true, "
-            f"a milder target.quantization, or a larger target.max_accuracy_drop.")
-    return {"summary": f"accepted: drop {evaluation['accuracy_drop']:+.4f} <= {evaluation['max_accuracy_drop']}",
-            "accepted": True}
-
+            f"a milder target.quantization, or a larger target.max_accuracy_drop."
+        )
+    return {
+        "summary": f"accepted: drop {evaluation['accuracy_drop']:+.4f} <= {evaluation['max_accuracy_drop']}",
+        "accepted": True,
+    }

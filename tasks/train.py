@@ -34,8 +34,9 @@ def make_optimizer(keras: Any, name: str, learning_rate: float, momentum: float)
     return optimizers[name]()
 
 
-def _callbacks(keras: Any, cfg: Any, ctx: Any, model: Any, strategy: Any,
-               has_validation: bool) -> tuple[list[Any], int]:
+def _callbacks(
+    keras: Any, cfg: Any, ctx: Any, model: Any, strategy: Any, has_validation: bool
+) -> tuple[list[Any], int]:
     """The configured callbacks and the epoch to start from; non-chief workers log to their own dirs."""
     options = cfg.train.callbacks
     run_dir = ctx.run_dir
@@ -64,8 +65,9 @@ def _callbacks(keras: Any, cfg: Any, ctx: Any, model: Any, strategy: Any,
         # tf-keras keeps non-chief workers' backups apart by itself
         callbacks.append(keras.callbacks.BackupAndRestore(backup_dir=str(run_dir / "backup")))
     elif options.backup_and_restore:
-        callback, initial_epoch = backup.epoch_backup(keras, model, run_dir / "backup",
-                                                      cluster.local_io_device(cfg.cluster.name, strategy))
+        callback, initial_epoch = backup.epoch_backup(
+            keras, model, run_dir / "backup", cluster.local_io_device(cfg.cluster.name, strategy)
+        )
         callbacks.append(callback)
         if initial_epoch:
             ctx.emit({"event": "resumed", "epoch": initial_epoch})
@@ -74,16 +76,25 @@ def _callbacks(keras: Any, cfg: Any, ctx: Any, model: Any, strategy: Any,
 
         callbacks.append(epoch_sync_callback(keras, cfg, run_dir))
     if options.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(cluster.worker_dir(run_dir / "tensorboard")),
-                                                     histogram_freq=0))
+        callbacks.append(
+            keras.callbacks.TensorBoard(log_dir=str(cluster.worker_dir(run_dir / "tensorboard")), histogram_freq=0)
+        )
     if options.checkpoint:
-        callbacks.append(keras.callbacks.ModelCheckpoint(
-            str(cluster.worker_dir(run_dir / "checkpoints") / "best.weights.h5"), save_weights_only=True,
-            save_best_only=True, monitor="val_loss" if has_validation else "loss"))
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                str(cluster.worker_dir(run_dir / "checkpoints") / "best.weights.h5"),
+                save_weights_only=True,
+                save_best_only=True,
+                monitor="val_loss" if has_validation else "loss",
+            )
+        )
     stopping = options.early_stopping
     if stopping.enabled:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=stopping.monitor, patience=stopping.patience,
-                                                       restore_best_weights=stopping.restore_best_weights))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=stopping.monitor, patience=stopping.patience, restore_best_weights=stopping.restore_best_weights
+            )
+        )
     if cfg.train.get("extra_callbacks"):  # the user's, after tfrun's own (tfrun.tasks.user_calls checks each)
         from tfrun.tasks.user_calls import callbacks as user_callbacks
 
@@ -107,11 +118,15 @@ def fit_inputs(cfg: Any, data: Any, strategy: Any, global_batch: int) -> dict[st
         return streamed_inputs(cfg, data, strategy, global_batch)
     train, buffer = cfg.train, cfg.data.shuffle_buffer
     if not _is_parameter_server(strategy):
-        inputs: dict[str, Any] = {"x": pipeline(data.x_train, data.y_train, batch_size=global_batch, shuffle=True,
-                                                seed=train.seed, buffer=buffer)}
+        inputs: dict[str, Any] = {
+            "x": pipeline(
+                data.x_train, data.y_train, batch_size=global_batch, shuffle=True, seed=train.seed, buffer=buffer
+            )
+        }
         if len(data.x_valid):
-            inputs["validation_data"] = pipeline(data.x_valid, data.y_valid, batch_size=global_batch,
-                                                 shuffle=False, seed=train.seed, buffer=buffer)
+            inputs["validation_data"] = pipeline(
+                data.x_valid, data.y_valid, batch_size=global_batch, shuffle=False, seed=train.seed, buffer=buffer
+            )
         return inputs
     import tensorflow as tf
     import tf_keras as keras
@@ -152,22 +167,31 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     compiled_by = "builder" if quantized is None and compiled_by_builder(model) else "tfrun"
     if compiled_by == "tfrun":  # a user's builder may compile the model itself (QAT's wrapper needs a new compile)
         with strategy.scope():
-            model.compile(optimizer=make_optimizer(keras, train.optimizer, train.learning_rate, train.momentum),
-                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            model.compile(
+                optimizer=make_optimizer(keras, train.optimizer, train.learning_rate, train.momentum),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+            )
     inputs = fit_inputs(cfg, data, strategy, ctx.state.get("global_batch_size", train.batch_size))
     callbacks, initial_epoch = _callbacks(keras, cfg, ctx, model, strategy, "validation_data" in inputs)
     from tfrun.tasks.data.user_streams import reading
 
     try:
         with reading(data):  # a streamed dataset's read error names the user's loader
-            history = model.fit(epochs=train.epochs, initial_epoch=initial_epoch, verbose=train.verbose,
-                                callbacks=callbacks, **inputs)
+            history = model.fit(
+                epochs=train.epochs, initial_epoch=initial_epoch, verbose=train.verbose, callbacks=callbacks, **inputs
+            )
     finally:
         _remove_worker_dirs(ctx.run_dir)
     last = {k: float(v[-1]) for k, v in history.history.items() if v}
     ctx.state["train_metrics"] = last
     epochs_run = len(next(iter(history.history.values()), []))
     summary = ", ".join(f"{k} {v:.4f}" for k, v in last.items())
-    return {"summary": f"{epochs_run} epoch(s); {summary}", "epochs_run": epochs_run,
-            "metrics": last, "weights_sha256": weights_sha256(model.get_weights()), "compiled_by": compiled_by,
-            **({"quantization_aware_layers": quantized} if quantized is not None else {})}
+    return {
+        "summary": f"{epochs_run} epoch(s); {summary}",
+        "epochs_run": epochs_run,
+        "metrics": last,
+        "weights_sha256": weights_sha256(model.get_weights()),
+        "compiled_by": compiled_by,
+        **({"quantization_aware_layers": quantized} if quantized is not None else {}),
+    }

@@ -83,8 +83,10 @@ class UserCodeError(RuntimeError):
         lines: list[str] = []
         frames = [f for f in traceback.extract_tb(cause.__traceback__) if not _is_tfrun(f.filename)]
         if frames:
-            lines += ["Traceback (most recent call last, tfrun's own frames left out):\n",
-                      *traceback.format_list(frames)]
+            lines += [
+                "Traceback (most recent call last, tfrun's own frames left out):\n",
+                *traceback.format_list(frames),
+            ]
         lines += traceback.format_exception_only(type(cause), cause)
         lines.append(f"{type(self).__name__}: {self}\n")
         return "".join(lines)
@@ -107,11 +109,13 @@ def resolve(target: str, key: str) -> Callable[..., Any]:
         except ModuleNotFoundError as exc:
             if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
                 continue  # not this prefix: try a shorter one
-            raise UserCodeError(f"{key}._target_={target}: importing {module_name} failed: "
-                                f"{type(exc).__name__}: {exc}") from exc
+            raise UserCodeError(
+                f"{key}._target_={target}: importing {module_name} failed: {type(exc).__name__}: {exc}"
+            ) from exc
         except Exception as exc:
-            raise UserCodeError(f"{key}._target_={target}: importing {module_name} failed: "
-                                f"{type(exc).__name__}: {exc}") from exc
+            raise UserCodeError(
+                f"{key}._target_={target}: importing {module_name} failed: {type(exc).__name__}: {exc}"
+            ) from exc
         try:
             for name in parts[cut:]:
                 obj = getattr(obj, name)
@@ -164,8 +168,13 @@ def build_model(node: Mapping[str, Any], data: Any) -> Any:
     """The user's model, checked: a tf-keras model that takes the data and outputs probabilities."""
     import tf_keras as keras
 
-    spec = {"input_shape": tuple(data.input_shape), "input_dtype": data.input_dtype,
-            "input_name": data.input_name, "scale": data.scale, "n_classes": data.n_classes}
+    spec = {
+        "input_shape": tuple(data.input_shape),
+        "input_dtype": data.input_dtype,
+        "input_name": data.input_name,
+        "scale": data.scale,
+        "n_classes": data.n_classes,
+    }
     target = str(node["_target_"])
     model = call(node, "model", "model", spec)
     if not isinstance(model, keras.Model):
@@ -181,8 +190,10 @@ def _what(value: Any) -> str:
 def _model_hint(value: Any) -> str:
     module = type(value).__module__ if value is not None else ""
     if module.startswith("keras"):
-        return ("it is a Keras 3 model; tfrun trains with tf-keras (TF_USE_LEGACY_KERAS=1, model.fit under every "
-                "strategy): build it with `import tf_keras as keras`")
+        return (
+            "it is a Keras 3 model; tfrun trains with tf-keras (TF_USE_LEGACY_KERAS=1, model.fit under every "
+            "strategy): build it with `import tf_keras as keras`"
+        )
     if value is None:
         return "the function must return the model it builds (a missing `return model`?)"
     return "return a tf_keras.Model (Sequential or functional)"
@@ -197,18 +208,24 @@ def probe(model: Any, data: Any, target: str) -> None:
     try:
         out = np.asarray(model(x, training=False))
     except Exception as exc:
-        raise UserCodeError(f"the model {target} built cannot take the data's input ({data.input_name}: "
-                            f"{data.input_dtype} {[None, *data.input_shape]}): {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise UserCodeError(
+            f"the model {target} built cannot take the data's input ({data.input_name}: "
+            f"{data.input_dtype} {[None, *data.input_shape]}): {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
     if out.shape != (len(x), data.n_classes):
-        raise UserCodeError(f"the model {target} built outputs shape {[None, *out.shape[1:]]}; tfrun needs class "
-                            f"probabilities [None, {data.n_classes}] (n_classes={data.n_classes}): end the model "
-                            f"with Dense(n_classes, activation='softmax')")
+        raise UserCodeError(
+            f"the model {target} built outputs shape {[None, *out.shape[1:]]}; tfrun needs class "
+            f"probabilities [None, {data.n_classes}] (n_classes={data.n_classes}): end the model "
+            f"with Dense(n_classes, activation='softmax')"
+        )
     sums = out.astype("float64").sum(axis=1)
     if (out < 0).any() or not np.allclose(sums, 1.0, atol=1e-3):
-        raise UserCodeError(f"the model {target} built does not output probabilities (a row sums to "
-                            f"{float(sums[0]):.4g}, values from {float(out.min()):.4g}): end it with a softmax "
-                            "activation (logits are not what the export and the parity checks expect)")
+        raise UserCodeError(
+            f"the model {target} built does not output probabilities (a row sums to "
+            f"{float(sums[0]):.4g}, values from {float(out.min()):.4g}): end it with a softmax "
+            "activation (logits are not what the export and the parity checks expect)"
+        )
 
 
 def compiled_by_builder(model: Any) -> bool:
@@ -227,9 +244,11 @@ def callbacks(nodes: Any) -> list[Any]:
         target = str(node["_target_"])
         callback = call(node, key, "callback", {})
         if not isinstance(callback, keras.callbacks.Callback):
-            hint = (" (a Keras 3 callback: use tf_keras.callbacks, tfrun trains with tf-keras)"
-                    if type(callback).__module__.startswith("keras") else "")
-            raise UserCodeError(f"{key}: {target} returned {_what(callback)}, not a "
-                                f"tf_keras.callbacks.Callback{hint}")
+            hint = (
+                " (a Keras 3 callback: use tf_keras.callbacks, tfrun trains with tf-keras)"
+                if type(callback).__module__.startswith("keras")
+                else ""
+            )
+            raise UserCodeError(f"{key}: {target} returned {_what(callback)}, not a tf_keras.callbacks.Callback{hint}")
         made.append(callback)
     return made

@@ -8,7 +8,10 @@ import pytest
 
 from tests.helpers import ROOT
 
-pytest_plugins = ["tests.fakes.gcs", "tests.fakes.vertex.fixture"]  # fixtures of the cloud fakes (gcs_emulator, fake_vertex, ...)
+pytest_plugins = [
+    "tests.fakes.gcs",
+    "tests.fakes.vertex.fixture",
+]  # fixtures of the cloud fakes (gcs_emulator, fake_vertex, ...)
 
 
 @pytest.fixture(scope="module")

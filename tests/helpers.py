@@ -24,7 +24,6 @@ import pytest
 from tfrun.runner import records_cli
 from tfrun.runner.records import record as records
 
-
 # ---- Running tfrun's own commands the way a user does
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,8 +40,9 @@ def command_env(**extra: str) -> dict[str, str]:
 
 def tfrun(*args: str, cwd: Path, timeout: float = 300, check: bool = False) -> subprocess.CompletedProcess:
     """Run `tfrun ARGS` in cwd and capture its output."""
-    proc = subprocess.run([str(BIN / "tfrun"), *args], cwd=cwd, env=command_env(), capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        [str(BIN / "tfrun"), *args], cwd=cwd, env=command_env(), capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"tfrun {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -75,13 +75,27 @@ def write_user_project(root: Path, modules: dict[str, str], configs: dict[str, s
     return root
 
 
-def run_failing_on_user_code(project: Path, overrides: list[str], run_dir: str, step: str, words: list[str],
-                             own_files: tuple[str, ...], timeout: float) -> str:
+def run_failing_on_user_code(
+    project: Path,
+    overrides: list[str],
+    run_dir: str,
+    step: str,
+    words: list[str],
+    own_files: tuple[str, ...],
+    timeout: float,
+) -> str:
     """`tfrun --config-dir my_conf OVERRIDES train.epochs=1` in a user's project, which must fail on the user's
     code: exit 1 and a failed record (in project/run_dir) whose UserCodeError at `step` holds every word, the
     first shown in tfrun's one-line error, and no traceback of tfrun's own files. The run's output."""
-    proc = tfrun("--config-dir", "my_conf", *overrides, "train.epochs=1", f"hydra.run.dir={run_dir}", cwd=project,
-                 timeout=timeout)
+    proc = tfrun(
+        "--config-dir",
+        "my_conf",
+        *overrides,
+        "train.epochs=1",
+        f"hydra.run.dir={run_dir}",
+        cwd=project,
+        timeout=timeout,
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     record = read_record(project / run_dir)
@@ -155,36 +169,69 @@ WEIGHTS = "a276d8ff7a850fad618548fdbf68952e77282c9120390d2a2d00326eb441eb27"
 
 def make_record(**changes: Any) -> dict[str, Any]:
     """A finished run's record, shaped like the ones tfrun writes; `changes` replace top-level keys."""
-    config = {"train": {"epochs": 2, "learning_rate": 0.001, "seed": 42},
-              "model": {"name": "mlp", "n_hidden": 2}, "target": {"name": "none", "steps": []},
-              "optimized_metric": "holdout_accuracy"}
+    config = {
+        "train": {"epochs": 2, "learning_rate": 0.001, "seed": 42},
+        "model": {"name": "mlp", "n_hidden": 2},
+        "target": {"name": "none", "steps": []},
+        "optimized_metric": "holdout_accuracy",
+    }
     data: dict[str, Any] = {
-        "schema_version": 1, "run_id": "20261126-100000-aaaaaa", "status": "succeeded",
-        "started_at": "2026-11-26T10:00:00.000+00:00", "ended_at": "2026-11-26T10:00:12.000+00:00",
-        "seconds": 12.0, "job": "train", "run_dir": "runs/a",
+        "schema_version": 1,
+        "run_id": "20261126-100000-aaaaaa",
+        "status": "succeeded",
+        "started_at": "2026-11-26T10:00:00.000+00:00",
+        "ended_at": "2026-11-26T10:00:12.000+00:00",
+        "seconds": 12.0,
+        "job": "train",
+        "run_dir": "runs/a",
         "command": {"argv": ["tfrun", "train.epochs=2"], "overrides": ["train.epochs=2"]},
-        "config": config, "config_sha256": records.config_hash(config),
-        "code": {"git_commit": "4edb82b4614f7091fc0db7208b389899f563e81f", "git_dirty": False,
-                 "git_diff_sha256": None},
-        "environment": {"python": "3.11.7", "platform": "Linux-x86_64", "host": socket.gethostname(),
-                        "cpu_count": 2, "packages": {"tensorflow": "2.21.0", "numpy": "2.4.6"},
-                        "devices": {"physical": [], "logical": ["/device:CPU:0"]}},
+        "config": config,
+        "config_sha256": records.config_hash(config),
+        "code": {"git_commit": "4edb82b4614f7091fc0db7208b389899f563e81f", "git_dirty": False, "git_diff_sha256": None},
+        "environment": {
+            "python": "3.11.7",
+            "platform": "Linux-x86_64",
+            "host": socket.gethostname(),
+            "cpu_count": 2,
+            "packages": {"tensorflow": "2.21.0", "numpy": "2.4.6"},
+            "devices": {"physical": [], "logical": ["/device:CPU:0"]},
+        },
         "reproducibility": {"seed": 42, "deterministic": True},
         "plan": ["train", "evaluate", "export"],
         "pids": {"runner": os.getpid(), "child": None},
         "steps": [
-            {"name": "train", "status": "succeeded", "started_at": "2026-11-26T10:00:01.000+00:00",
-             "seconds": 1.71, "result": {"summary": "2 epoch(s); loss 1.1937", "weights_sha256": WEIGHTS}},
-            {"name": "export", "status": "succeeded", "started_at": "2026-11-26T10:00:03.000+00:00",
-             "seconds": 0.97, "result": {"summary": "models/digits_mlp/0001 (version 1, 222,248 bytes)"}},
+            {
+                "name": "train",
+                "status": "succeeded",
+                "started_at": "2026-11-26T10:00:01.000+00:00",
+                "seconds": 1.71,
+                "result": {"summary": "2 epoch(s); loss 1.1937", "weights_sha256": WEIGHTS},
+            },
+            {
+                "name": "export",
+                "status": "succeeded",
+                "started_at": "2026-11-26T10:00:03.000+00:00",
+                "seconds": 0.97,
+                "result": {"summary": "models/digits_mlp/0001 (version 1, 222,248 bytes)"},
+            },
         ],
-        "metrics": {"history": {"loss": [2.0, 1.19]},
-                    "final": {"loss": 1.19, "accuracy": 0.81, "holdout_accuracy": 0.8527777791023254,
-                              "holdout_loss": 0.81}},
-        "artifacts": [{"kind": "saved_model", "path": "models/digits_mlp/0001", "version": 1,
-                       "sha256": "1c05cdd2992f41e1e7a24fb97a0d8669a0d581b6b74ac2a1c417ac19b55ee875",
-                       "bytes": 222248, "files": []}],
-        "weights_sha256": WEIGHTS, "deployments": [], "error": None,
+        "metrics": {
+            "history": {"loss": [2.0, 1.19]},
+            "final": {"loss": 1.19, "accuracy": 0.81, "holdout_accuracy": 0.8527777791023254, "holdout_loss": 0.81},
+        },
+        "artifacts": [
+            {
+                "kind": "saved_model",
+                "path": "models/digits_mlp/0001",
+                "version": 1,
+                "sha256": "1c05cdd2992f41e1e7a24fb97a0d8669a0d581b6b74ac2a1c417ac19b55ee875",
+                "bytes": 222248,
+                "files": [],
+            }
+        ],
+        "weights_sha256": WEIGHTS,
+        "deployments": [],
+        "error": None,
     }
     data.update(changes)
     return data
@@ -257,23 +304,37 @@ CLOUD_PROJECT = "tfrun-test"
 
 
 def cloud_args(fake_vertex: Any, gcs_emulator: Any, bucket: str) -> list[str]:
-    return ["cloud=gcp", f"cloud.project={CLOUD_PROJECT}", f"cloud.bucket={bucket}", f"cloud.api_endpoint={fake_vertex.url}",
-            f"cloud.storage_endpoint={gcs_emulator.url}", "cloud.credentials=anonymous", "+cloud.labels.suite=e2e"]
+    return [
+        "cloud=gcp",
+        f"cloud.project={CLOUD_PROJECT}",
+        f"cloud.bucket={bucket}",
+        f"cloud.api_endpoint={fake_vertex.url}",
+        f"cloud.storage_endpoint={gcs_emulator.url}",
+        "cloud.credentials=anonymous",
+        "+cloud.labels.suite=e2e",
+    ]
 
 
 def run_tfrun_cloud(args: list[str], cwd: Path, timeout: float = 420) -> subprocess.CompletedProcess:
     env = command_env()
     env.pop("STORAGE_EMULATOR_HOST", None)  # the config alone must reach the emulator
-    return subprocess.run([str(BIN / "tfrun"), *args, "hydra.run.dir=runs/r"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(BIN / "tfrun"), *args, "hydra.run.dir=runs/r"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def storage(gcs_emulator: Any) -> Any:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage as gcs
 
-    return gcs.Client(project=CLOUD_PROJECT, credentials=AnonymousCredentials(),
-                      client_options={"api_endpoint": gcs_emulator.url})
+    return gcs.Client(
+        project=CLOUD_PROJECT, credentials=AnonymousCredentials(), client_options={"api_endpoint": gcs_emulator.url}
+    )
 
 
 def blob_names(gcs_emulator: Any, bucket: str) -> list[str]:
@@ -292,9 +353,14 @@ def assert_best_line_reproduces(summary: dict[str, Any], sweep_dir: Path, cwd: P
     """The sweep summary's best line, run here as printed: the best job's metric and weights again."""
     best = summary["best"]
     job = read_record(sweep_dir / best["job"])
-    rerun = subprocess.run(["bash", "-c", best["command"].replace("tfrun", str(BIN / "tfrun"), 1)
-                            + " hydra.run.dir=runs/best"], cwd=cwd, env=command_env(), capture_output=True,
-                           text=True, timeout=300)
+    rerun = subprocess.run(
+        ["bash", "-c", best["command"].replace("tfrun", str(BIN / "tfrun"), 1) + " hydra.run.dir=runs/best"],
+        cwd=cwd,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     here = read_record(cwd / "runs" / "best")
     assert here["metrics"]["final"]["holdout_accuracy"] == best["metric"]

@@ -76,7 +76,7 @@ def preset_overrides(path: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for entry in entries:
         if isinstance(entry, dict) and len(entry) == 1:
-            (key, value), = entry.items()
+            ((key, value),) = entry.items()
             words = str(key).split()
             group = words[-1].lstrip("/").split("@")[0] if words else ""
             if group and value is not None:
@@ -119,8 +119,12 @@ def missing_option_problem(exc: Any, argv: list[str]) -> Optional[Problem]:
     allowed = ("one of " + ", ".join(options)) if options else f"an option of {group} (none found)"
     folders = search_path(message)
     where = ", ".join(_where(f / group) for f in folders if (f / group).is_dir())
-    return Problem(group, option, f"{allowed} ({_named_by(group, option, parent, argv, folders)}"
-                                  + (f"; options are read from {where})" if where else ")"))
+    return Problem(
+        group,
+        option,
+        f"{allowed} ({_named_by(group, option, parent, argv, folders)}"
+        + (f"; options are read from {where})" if where else ")"),
+    )
 
 
 def _command_line_values(argv: list[str]) -> dict[str, str]:
@@ -182,16 +186,22 @@ def appended_group_problem(exc: BaseException, argv: list[str]) -> Optional[Prob
     if not given:
         return None
     option = given[0].split("=", 1)[1]
-    return Problem(given[0].split("=", 1)[0], option,
-                   f"{group}={option}, without '+' ({group} is a group tfrun always has; '+' adds a new one)")
+    return Problem(
+        given[0].split("=", 1)[0],
+        option,
+        f"{group}={option}, without '+' ({group} is a group tfrun always has; '+' adds a new one)",
+    )
 
 
 def report(exc: BaseException, argv: list[str]) -> None:
     """Write the error in tfrun's format to stderr."""
     from hydra.errors import MissingConfigException
 
-    problem = missing_option_problem(exc, argv) if isinstance(exc, MissingConfigException) \
+    problem = (
+        missing_option_problem(exc, argv)
+        if isinstance(exc, MissingConfigException)
         else override_problem(exc, argv) or appended_group_problem(exc, argv)
+    )
     sys.stderr.write(HEADER + "\n")
     if problem is not None:
         sys.stderr.write(f"  - {problem}\n")

@@ -51,9 +51,13 @@ class _Composed:
 
     def serves(self, config_name: str | None, overrides: list[str], run_mode: RunMode) -> bool:
         """Whether composing (config_name, overrides, run_mode) would give this result."""
-        head, extra = overrides[:len(self.overrides)], overrides[len(self.overrides):]
-        return (run_mode == RunMode.RUN and config_name == self.config_name and head == self.overrides
-                and extra in ([], [MODE_OVERRIDE]))
+        head, extra = overrides[: len(self.overrides)], overrides[len(self.overrides) :]
+        return (
+            run_mode == RunMode.RUN
+            and config_name == self.config_name
+            and head == self.overrides
+            and extra in ([], [MODE_OVERRIDE])
+        )
 
 
 _kept: _Composed | None = None
@@ -76,25 +80,43 @@ def _get_mode(hydra: Hydra, config_name: str | None, overrides: list[str]) -> An
     return cfg.hydra.mode
 
 
-def _load_configuration(loader: ConfigLoaderImpl, config_name: str | None, overrides: list[str], run_mode: RunMode,
-                        from_shell: bool = True, validate_sweep_overrides: bool = True) -> DictConfig:
+def _load_configuration(
+    loader: ConfigLoaderImpl,
+    config_name: str | None,
+    overrides: list[str],
+    run_mode: RunMode,
+    from_shell: bool = True,
+    validate_sweep_overrides: bool = True,
+) -> DictConfig:
     """ConfigLoaderImpl.load_configuration, answering the run's composition with get_mode's (once)."""
     global _kept
     kept, _kept = _kept, None
     if kept is None or not kept.serves(config_name, overrides, run_mode) or not from_shell:
-        return _hydra_load_configuration(loader, config_name=config_name, overrides=overrides, run_mode=run_mode,
-                                         from_shell=from_shell, validate_sweep_overrides=validate_sweep_overrides)
+        return _hydra_load_configuration(
+            loader,
+            config_name=config_name,
+            overrides=overrides,
+            run_mode=run_mode,
+            from_shell=from_shell,
+            validate_sweep_overrides=validate_sweep_overrides,
+        )
     if kept.error is not None:
         raise kept.error
     assert kept.cfg is not None
-    if overrides[len(kept.overrides):]:  # as Hydra applies and records the override it added
+    if overrides[len(kept.overrides) :]:  # as Hydra applies and records the override it added
         kept.cfg.hydra.mode = RunMode.RUN
         kept.cfg.hydra.overrides.hydra.append(MODE_OVERRIDE)
     return kept.cfg
 
 
-def _store(store: ConfigStore, name: str, node: Any, group: str | None = None, package: str | None = None,
-           provider: str | None = None) -> None:
+def _store(
+    store: ConfigStore,
+    name: str,
+    node: Any,
+    group: str | None = None,
+    package: str | None = None,
+    provider: str | None = None,
+) -> None:
     """ConfigStore.store, with a dataclass made into its DictConfig on first load (lazy_store)."""
     if isinstance(node, type) and dataclasses.is_dataclass(node):
         lazy_store.store(name, node, group, package, provider)
@@ -129,8 +151,11 @@ def is_single_run(argv: list[str]) -> bool:
 def patched(single_run: bool) -> Iterator[None]:
     """Within: the cheaper compositions of the module docstring; for a single run, one composition."""
     global _kept
-    patches: list[tuple[Any, str, Any]] = [(ConfigStore, "__deepcopy__", _share_store), (ConfigStore, "store", _store),
-                                           (defaults_list, "_create_interpolation_map", _interpolation_map)]
+    patches: list[tuple[Any, str, Any]] = [
+        (ConfigStore, "__deepcopy__", _share_store),
+        (ConfigStore, "store", _store),
+        (defaults_list, "_create_interpolation_map", _interpolation_map),
+    ]
     if single_run:
         patches += [(Hydra, "get_mode", _get_mode), (ConfigLoaderImpl, "load_configuration", _load_configuration)]
     saved = [(owner, name, owner.__dict__.get(name)) for owner, name, _ in patches]

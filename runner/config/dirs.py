@@ -11,8 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-FLAGS = {"--config-dir": "--config-dir", "-cd": "--config-dir", "--config-name": "--config-name",
-         "-cn": "--config-name", "--config-path": "--config-path", "-cp": "--config-path"}
+FLAGS = {
+    "--config-dir": "--config-dir",
+    "-cd": "--config-dir",
+    "--config-name": "--config-name",
+    "-cn": "--config-name",
+    "--config-path": "--config-path",
+    "-cp": "--config-path",
+}
 
 
 def from_argv(argv: list[str]) -> list[str]:
@@ -44,5 +50,8 @@ def command_line_dirs(hydra_cfg: Any) -> list[str]:
 
 def searchpath_dirs(hydra_cfg: Any) -> list[str]:
     """Folders added with hydra.searchpath (file://), which a Vertex job does not stage."""
-    return [s.path for s in hydra_cfg.runtime.config_sources
-            if str(s.provider).startswith("hydra.searchpath") and s.schema == "file"]
+    return [
+        s.path
+        for s in hydra_cfg.runtime.config_sources
+        if str(s.provider).startswith("hydra.searchpath") and s.schema == "file"
+    ]

@@ -27,9 +27,17 @@ Each run writes runs/DATE/TIME/record.json; `tfrun-records --help` lists, compar
 Exit codes: 0 succeeded, 1 failed, 2 bad config (nothing run), 130 interrupted."""
 
 GROUPS = ("data", "model", "train", "hardware", "strategy", "cluster", "target", "cloud", "sweep", "experiment")
-DEFAULTS = {"data": "digits", "model": "mlp", "train": "default", "hardware": "cpu", "strategy": "default",
-            "cluster": "none", "target": "none", "cloud": "none",
-            "sweep": "none"}
+DEFAULTS = {
+    "data": "digits",
+    "model": "mlp",
+    "train": "default",
+    "hardware": "cpu",
+    "strategy": "default",
+    "cluster": "none",
+    "target": "none",
+    "cloud": "none",
+    "sweep": "none",
+}
 OPTIONAL = {"experiment": "(none)"}  # groups with no option by default: presets that set several groups at once
 NOTES = {"experiment": "   (presets: several groups and values at once; the command line wins)"}
 
@@ -50,8 +58,7 @@ def _marked(name: str, own: set[str], group: str, extra_dirs: tuple[Path, ...]) 
 
 def user_groups(conf_dir: Path, extra_dirs: tuple[Path, ...]) -> list[str]:
     """Groups only a user's folder has (e.g. conf/optimizer/*.yaml), nested ones as a/b."""
-    found = {str(p.parent.relative_to(d)) for d in extra_dirs if d.is_dir() for p in d.rglob("*.yaml")
-             if p.parent != d}
+    found = {str(p.parent.relative_to(d)) for d in extra_dirs if d.is_dir() for p in d.rglob("*.yaml") if p.parent != d}
     return sorted(g for g in found if g not in GROUPS and not g.startswith("hydra") and not (conf_dir / g).is_dir())
 
 
@@ -76,8 +83,10 @@ def render(conf_dir: Path, argv: list[str] | None = None) -> str:
     for group in user_groups(conf_dir, extra):
         lines.append(f"  {group + ':':<11} {', '.join(options(conf_dir, group, extra))}")
     launchers = options(conf_dir, "hydra/launcher")
-    lines.append(f"  {'hydra/launcher:':<10} basic, joblib, submitit_local, submitit_slurm"
-                 + "".join(f", {name}" for name in launchers))
+    lines.append(
+        f"  {'hydra/launcher:':<10} basic, joblib, submitit_local, submitit_slurm"
+        + "".join(f", {name}" for name in launchers)
+    )
     lines.append(FOOTER)
     return "\n".join(lines)
 

@@ -99,8 +99,7 @@ def module_spec(name: str, path: Optional[list[str]] = None) -> Optional[importl
     for i in range(1, len(parts)):
         if spec is None or not spec.submodule_search_locations:
             return None
-        spec = importlib.machinery.PathFinder.find_spec(".".join(parts[: i + 1]),
-                                                        list(spec.submodule_search_locations))
+        spec = importlib.machinery.PathFinder.find_spec(".".join(parts[: i + 1]), list(spec.submodule_search_locations))
     return spec
 
 
@@ -109,8 +108,9 @@ def find(target: str, path: Optional[list[str]] = None) -> Union[Found, NotFound
     if not isinstance(target, str) or not target or not all(p.isidentifier() for p in target.split(".")):
         return NotFound("a dotted path of a function or class, e.g. mymodels.build")
     if "." not in target:
-        return NotFound(f"module.function, a dotted path such as mymodels.build (a bare name like {target!r} "
-                        "names no module)")
+        return NotFound(
+            f"module.function, a dotted path such as mymodels.build (a bare name like {target!r} names no module)"
+        )
     return _find(target, search_path() if path is None else path, 0)
 
 
@@ -123,12 +123,15 @@ def _find(target: str, path: list[str], depth: int) -> Union[Found, NotFound]:
         spec = module_spec(module, path)
         if spec is not None:
             return _in_module(target, module, spec, parts[cut:], path, depth)
-    return NotFound(f"a function in an importable module, but no module {parts[0]!r} is on the path "
-                    f"({_path_text(path)}){_close_modules(parts[0], path)}")
+    return NotFound(
+        f"a function in an importable module, but no module {parts[0]!r} is on the path "
+        f"({_path_text(path)}){_close_modules(parts[0], path)}"
+    )
 
 
-def _in_module(target: str, module: str, spec: importlib.machinery.ModuleSpec, names: list[str],
-               path: list[str], depth: int) -> Union[Found, NotFound]:
+def _in_module(
+    target: str, module: str, spec: importlib.machinery.ModuleSpec, names: list[str], path: list[str], depth: int
+) -> Union[Found, NotFound]:
     origin = spec.origin
     if not origin or not origin.endswith(".py") or not os.path.isfile(origin):
         if spec.submodule_search_locations and not origin:  # a namespace package: names would be submodules
@@ -144,8 +147,9 @@ def _in_module(target: str, module: str, spec: importlib.machinery.ModuleSpec, n
     return _lookup(target, tree, file, package, names, path, depth)
 
 
-def _lookup(target: str, tree: ast.Module, file: Path, package: str, names: list[str], path: list[str],
-            depth: int) -> Union[Found, NotFound]:
+def _lookup(
+    target: str, tree: ast.Module, file: Path, package: str, names: list[str], path: list[str], depth: int
+) -> Union[Found, NotFound]:
     """`names[0]` among the module's definitions; `names[1]` (if any) inside that class."""
     bindings = _bindings(tree)
     binding = bindings.get(names[0])
@@ -154,10 +158,14 @@ def _lookup(target: str, tree: ast.Module, file: Path, package: str, names: list
     if binding == AMBIGUOUS:
         return Found(target, "unknown", file, None, None)
     if binding is None:
-        defined = sorted(n for n, b in bindings.items()  # its own functions and classes, not names it imported
-                         if not n.startswith("_") and isinstance(b, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef))
-        return NotFound(f"a function defined in {_show_path(file)}, which has no {names[0]!r}"
-                        f"{_close(names[0], defined)}")
+        defined = sorted(
+            n
+            for n, b in bindings.items()  # its own functions and classes, not names it imported
+            if not n.startswith("_") and isinstance(b, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        )
+        return NotFound(
+            f"a function defined in {_show_path(file)}, which has no {names[0]!r}{_close(names[0], defined)}"
+        )
     if isinstance(binding, tuple):  # imported: follow it
         if depth >= MAX_DEPTH:
             return Found(target, "unknown", file, None, None)
@@ -167,10 +175,16 @@ def _lookup(target: str, tree: ast.Module, file: Path, package: str, names: list
             found = module_spec(source, path)  # `import x` bound a module
             if found is None:
                 return Found(target, "unknown", file, line, None)
-            return _in_module(target, source, found, names[1:], path, depth + 1) if names[1:] else NotFound(
-                f"a function or class, but {target} is a module")
-        return Found(target, result.kind, result.file, result.line, result.signature) \
-            if isinstance(result, Found) else result
+            return (
+                _in_module(target, source, found, names[1:], path, depth + 1)
+                if names[1:]
+                else NotFound(f"a function or class, but {target} is a module")
+            )
+        return (
+            Found(target, result.kind, result.file, result.line, result.signature)
+            if isinstance(result, Found)
+            else result
+        )
     if isinstance(binding, ast.FunctionDef | ast.AsyncFunctionDef):
         if len(names) > 1:
             return NotFound(f"a function or class, but {'.'.join(names[:-1])} in {_show_path(file)} is a function")
@@ -184,8 +198,9 @@ def _lookup(target: str, tree: ast.Module, file: Path, package: str, names: list
     return Found(target, "unknown", file, getattr(binding, "lineno", None), None)  # assigned: runtime only
 
 
-def _from_star(target: str, bindings: dict[str, object], names: list[str], file: Path, path: list[str],
-               depth: int) -> Union[Found, NotFound]:
+def _from_star(
+    target: str, bindings: dict[str, object], names: list[str], file: Path, path: list[str], depth: int
+) -> Union[Found, NotFound]:
     """A name a `from x import *` (or a module __getattr__) may provide: found there, else unknown, never wrong."""
     if depth < MAX_DEPTH:
         for source in bindings.get(STAR) or []:  # type: ignore[union-attr]
@@ -199,13 +214,19 @@ def _method(target: str, cls: ast.ClassDef, name: str, file: Path) -> Union[Foun
     for item in cls.body:
         if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and item.name == name:
             decorators = {_decorator_name(d) for d in item.decorator_list}
-            return Found(target, "function", file, item.lineno,
-                         _signature(item.args, skip_first="staticmethod" not in decorators))
+            return Found(
+                target,
+                "function",
+                file,
+                item.lineno,
+                _signature(item.args, skip_first="staticmethod" not in decorators),
+            )
     return NotFound(f"a method of class {cls.name} in {_show_path(file)}, which has no {name!r}")
 
 
-def _class_signature(cls: ast.ClassDef, tree: ast.Module, file: Path, package: str, path: list[str],
-                     depth: int) -> Optional[Signature]:
+def _class_signature(
+    cls: ast.ClassDef, tree: ast.Module, file: Path, package: str, path: list[str], depth: int
+) -> Optional[Signature]:
     """__init__'s parameters (without self), a dataclass's fields, or the first base class's."""
     for item in cls.body:
         if isinstance(item, ast.FunctionDef) and item.name == "__init__":

@@ -38,8 +38,12 @@ EXAMPLE = {"model": "mymodels.build", "data": "mydata.load", "callback": "mycall
 
 def is_user_node(node: Any) -> bool:
     """A config node no schema dataclass types: the user's own (tfrun's nodes are all typed)."""
-    return isinstance(node, DictConfig) and not node._is_none() and not node._is_missing() \
+    return (
+        isinstance(node, DictConfig)
+        and not node._is_none()
+        and not node._is_missing()
         and OmegaConf.get_type(node) is dict
+    )
 
 
 def complete(cfg: DictConfig) -> None:
@@ -98,10 +102,17 @@ class UserData:
     image_shape: None = None  # the loader gives the shape
 
     def problems(self) -> Iterator[Problem]:
-        numbers = {"data.holdout_fraction": self.holdout_fraction, "data.validation_fraction": self.validation_fraction,
-                   "data.shuffle_buffer": self.shuffle_buffer, "data.limit": self.limit}
-        bad = [k for k, v in numbers.items() if not (isinstance(v, (int, float)) and not isinstance(v, bool))
-               and not (k == "data.limit" and v is None)]
+        numbers = {
+            "data.holdout_fraction": self.holdout_fraction,
+            "data.validation_fraction": self.validation_fraction,
+            "data.shuffle_buffer": self.shuffle_buffer,
+            "data.limit": self.limit,
+        }
+        bad = [
+            k
+            for k, v in numbers.items()
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool)) and not (k == "data.limit" and v is None)
+        ]
         for key in bad:
             yield Problem(key, numbers[key], "a number" + (" or null" if key == "data.limit" else ""))
         if "data.holdout_fraction" not in bad:
@@ -123,8 +134,11 @@ def adopt(config: Any) -> None:
         if isinstance(node, dict):
             params = {k: v for k, v in node.items() if k not in HYDRA_KEYS and k not in RESERVED[group]}
             tfrun_keys = {k: node[k] for k in RESERVED[group] if k in node and k != "name"}
-            setattr(config, group, kind(target=node.get("_target_"), name=str(node.get("name", group)),
-                                        params=params, **tfrun_keys))
+            setattr(
+                config,
+                group,
+                kind(target=node.get("_target_"), name=str(node.get("name", group)), params=params, **tfrun_keys),
+            )
 
 
 def callback_problems(callbacks: Any) -> Iterator[Problem]:
@@ -135,8 +149,9 @@ def callback_problems(callbacks: Any) -> Iterator[Problem]:
     for i, node in enumerate(callbacks):
         key = f"train.extra_callbacks[{i}]"
         if not isinstance(node, dict):
-            yield Problem(key, node, "a node with a _target_, e.g. {_target_: tf_keras.callbacks.CSVLogger, "
-                                     "filename: epochs.csv}")
+            yield Problem(
+                key, node, "a node with a _target_, e.g. {_target_: tf_keras.callbacks.CSVLogger, filename: epochs.csv}"
+            )
             continue
         yield from target_problems(key, "callback", node.get("_target_"), node)
 
@@ -163,12 +178,12 @@ def target_problems(key: str, kind: str, target: Any, node: dict[str, Any]) -> I
     for k in own:
         if k not in supplied and k not in signature.accepted and not signature.var_keyword:
             close = did_you_mean(k, [p for p in signature.accepted if p not in supplied], n=2)
-            yield Problem(f"{key}.{k}", node[k],
-                          f"a parameter of {target} ({found.where}): {params}{close}")
+            yield Problem(f"{key}.{k}", node[k], f"a parameter of {target} ({found.where}): {params}{close}")
     for p in signature.required:
         if p not in node and p not in supplied:
-            yield Problem(f"{key}.{p}", "???", f"a value: {target} ({found.where}) requires {p!r} and "
-                                               f"the config does not give it")
+            yield Problem(
+                f"{key}.{p}", "???", f"a value: {target} ({found.where}) requires {p!r} and the config does not give it"
+            )
 
 
 def retargeted_problems(config: Any) -> Iterator[Problem]:

@@ -21,31 +21,46 @@ KNOWN_METRICS = ("holdout_accuracy", "holdout_loss", "val_accuracy", "val_loss",
 def cross_group_problems(config: Config) -> Iterator[Problem]:
     """Rules that involve more than one config group."""
     if config.model.needs_images and config.data.name == "files" and not config.data.image_shape:
-        yield Problem("data.image_shape", config.data.image_shape,
-                      f"[height, width] or [height, width, channels] when model={config.model.name} "
-                      "(a convolutional model needs images; flat files data has no image shape)")
+        yield Problem(
+            "data.image_shape",
+            config.data.image_shape,
+            f"[height, width] or [height, width, channels] when model={config.model.name} "
+            "(a convolutional model needs images; flat files data has no image shape)",
+        )
     for step in config.target.steps:
         if step not in STEPS:
             yield Problem("target.steps", step, "step names from: " + ", ".join(sorted(STEPS)))
     if config.optimized_metric not in KNOWN_METRICS:
         yield Problem("optimized_metric", config.optimized_metric, "one of " + ", ".join(KNOWN_METRICS))
-    elif config.optimized_metric.startswith("val_") and (config.data.validation_fraction <= 0
-                                                        or config.strategy.name == "parameter_server"):
-        yield Problem("optimized_metric", config.optimized_metric,
-                      "a metric this run records: val_* needs data.validation_fraction > 0 and a strategy "
-                      "that validates (not parameter_server); holdout_accuracy always exists")
+    elif config.optimized_metric.startswith("val_") and (
+        config.data.validation_fraction <= 0 or config.strategy.name == "parameter_server"
+    ):
+        yield Problem(
+            "optimized_metric",
+            config.optimized_metric,
+            "a metric this run records: val_* needs data.validation_fraction > 0 and a strategy "
+            "that validates (not parameter_server); holdout_accuracy always exists",
+        )
     if not config.model_name or "/" in config.model_name or config.model_name.startswith("."):
         yield Problem("model_name", config.model_name, "a folder name without '/' that does not start with '.'")
-    if (config.train.callbacks.early_stopping.enabled
-            and config.train.callbacks.early_stopping.monitor.startswith("val_")
-            and config.data.validation_fraction <= 0):
-        yield Problem("data.validation_fraction", config.data.validation_fraction,
-                      "a number > 0 when early stopping monitors "
-                      f"{config.train.callbacks.early_stopping.monitor}")
+    if (
+        config.train.callbacks.early_stopping.enabled
+        and config.train.callbacks.early_stopping.monitor.startswith("val_")
+        and config.data.validation_fraction <= 0
+    ):
+        yield Problem(
+            "data.validation_fraction",
+            config.data.validation_fraction,
+            f"a number > 0 when early stopping monitors {config.train.callbacks.early_stopping.monitor}",
+        )
 
 
-def validate(cfg: DictConfig, multirun: bool = False, user_config_dirs: tuple[str, ...] | list[str] = (),
-             searchpath_dirs: tuple[str, ...] | list[str] = ()) -> Config:
+def validate(
+    cfg: DictConfig,
+    multirun: bool = False,
+    user_config_dirs: tuple[str, ...] | list[str] = (),
+    searchpath_dirs: tuple[str, ...] | list[str] = (),
+) -> Config:
     """Return the typed config, or raise ConfigError naming every bad value."""
     user_nodes.complete(cfg)  # a user's model/data node: default name and split keys
     try:
@@ -63,8 +78,14 @@ def validate(cfg: DictConfig, multirun: bool = False, user_config_dirs: tuple[st
         from tfrun.tasks.vertex.staging_rules import staging_problems
 
         problems += list(staging_problems(config, list(user_config_dirs)))
-        problems += [Problem("hydra.searchpath", f"file://{d}", "--config-dir with cluster=vertex (the job stages "
-                             "--config-dir folders, not hydra.searchpath entries)") for d in searchpath_dirs]
+        problems += [
+            Problem(
+                "hydra.searchpath",
+                f"file://{d}",
+                "--config-dir with cluster=vertex (the job stages --config-dir folders, not hydra.searchpath entries)",
+            )
+            for d in searchpath_dirs
+        ]
     if problems:
         raise ConfigError(problems)
     return config

@@ -49,7 +49,14 @@ def local_cluster_tasks(config: Any, job: bytes, env: dict[str, str]) -> tuple[l
             task_env["TF_CONFIG"] = json.dumps({"cluster": spec, "task": {"type": kind, "index": index}})
             task_env.update(config.cluster.task_env.get(f"{kind}_{index}", {}))
             runs_plan = strategy != "parameter_server" or kind == "chief"
-            tasks.append(TaskSpec(name=f"{kind}:{index}", cmd=child_command() if runs_plan else server_command(),
-                                  env=task_env, stdin=job if runs_plan else b"",
-                                  reports=(kind, index) == reporter, runs_plan=runs_plan))
+            tasks.append(
+                TaskSpec(
+                    name=f"{kind}:{index}",
+                    cmd=child_command() if runs_plan else server_command(),
+                    env=task_env,
+                    stdin=job if runs_plan else b"",
+                    reports=(kind, index) == reporter,
+                    runs_plan=runs_plan,
+                )
+            )
     return tasks, spec

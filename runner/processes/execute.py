@@ -29,8 +29,15 @@ from tfrun.tasks.core.schema import Config
 EXIT_CODES = {"succeeded": 0, "failed": 1, "interrupted": 130}
 
 
-def run(cfg: DictConfig, config: Config, run_dir: Path, run_id: str, overrides: list[str],
-        multirun: bool, config_dirs: list[str] | None = None) -> float | None:
+def run(
+    cfg: DictConfig,
+    config: Config,
+    run_dir: Path,
+    run_id: str,
+    overrides: list[str],
+    multirun: bool,
+    config_dirs: list[str] | None = None,
+) -> float | None:
     """Record and run the job; the optimized metric, or None when the job recorded none."""
     resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[assignment]
     replica = _in_vertex_replica(config)
@@ -47,8 +54,11 @@ def run(cfg: DictConfig, config: Config, run_dir: Path, run_id: str, overrides: 
         config_sha256=config_hash(resolved),
         code=_code_state(config),
         environment=environment,
-        reproducibility={"seed": config.train.seed, "deterministic": config.train.deterministic,
-                         "python_hash_seed": PYTHON_HASH_SEED},
+        reproducibility={
+            "seed": config.train.seed,
+            "deterministic": config.train.deterministic,
+            "python_hash_seed": PYTHON_HASH_SEED,
+        },
         plan=plan,
         pids={"runner": os.getpid(), "child": None},
         resume_key=resume.resume_key(resolved),
@@ -57,8 +67,12 @@ def run(cfg: DictConfig, config: Config, run_dir: Path, run_id: str, overrides: 
     print(f"[tfrun] run {record.data['run_id']} in {relative(run_dir)} (plan: {' → '.join(plan)})", flush=True)
     supervisor = Supervisor(
         record,
-        _tasks(config, record, job_input(run_dir, resolved, plan, run_id, overrides, config_dirs),
-               warm_allowed=not multirun and not replica),
+        _tasks(
+            config,
+            record,
+            job_input(run_dir, resolved, plan, run_id, overrides, config_dirs),
+            warm_allowed=not multirun and not replica,
+        ),
         timeout_s=config.run.timeout_s,
         stop_grace_s=config.run.stop_grace_s,
         log_tail_lines=config.run.log_tail_lines,
@@ -71,7 +85,9 @@ def run(cfg: DictConfig, config: Config, run_dir: Path, run_id: str, overrides: 
     record.finish(outcome.status, outcome.error)
     if replica:
         _publish_replica_record(record)
-    if not multirun and not replica:  # a multirun's jobs go to the tracker with their sweep (tfrun.runner.sweeps.callback)
+    if (
+        not multirun and not replica
+    ):  # a multirun's jobs go to the tracker with their sweep (tfrun.runner.sweeps.callback)
         from tfrun.runner import tracking
 
         tracking.after_run(config.track, run_dir, record.data)
@@ -85,19 +101,35 @@ def run(cfg: DictConfig, config: Config, run_dir: Path, run_id: str, overrides: 
 
 def record_config_error(run_dir: Path, run_id: str, err: ConfigError, overrides: list[str]) -> None:
     """A sweep job's record that says why it did not run."""
-    record = Record.start(run_dir, run_id=run_id, job=None, run_dir=relative(run_dir),
-                          command=_command(overrides),
-                          config=None, plan=[], code=provenance.code_state(), environment=provenance.machine())
-    record.finish("failed", {"type": "ConfigError", "message": str(err),
-                             "problems": [{"key": p.key, "value": repr(p.value), "allowed": p.allowed}
-                                          for p in err.problems]})
+    record = Record.start(
+        run_dir,
+        run_id=run_id,
+        job=None,
+        run_dir=relative(run_dir),
+        command=_command(overrides),
+        config=None,
+        plan=[],
+        code=provenance.code_state(),
+        environment=provenance.machine(),
+    )
+    record.finish(
+        "failed",
+        {
+            "type": "ConfigError",
+            "message": str(err),
+            "problems": [{"key": p.key, "value": repr(p.value), "allowed": p.allowed} for p in err.problems],
+        },
+    )
 
 
 def plan_of(config: Config) -> list[str]:
     """This machine's plan. Jobs without training (serve, rollback) do not run the target's steps."""
     training = config.job.value == "train"
-    return config.cluster.machine_steps(config.job.value, config.target.planned_steps() if training else [],
-                               config.target.preflight_steps() if training else [])
+    return config.cluster.machine_steps(
+        config.job.value,
+        config.target.planned_steps() if training else [],
+        config.target.preflight_steps() if training else [],
+    )
 
 
 def _command(overrides: list[str]) -> dict[str, list[str]]:
@@ -139,8 +171,9 @@ def _resume_source(config: Config, resolved: dict[str, Any], run_dir: Path) -> s
         return None
     source = resume.latest_unfinished(resume.resume_key(resolved), exclude=run_dir)
     if source is None:
-        print("[tfrun] train.resume=true: no unfinished run of this config with a backup; starting at epoch 0",
-              flush=True)
+        print(
+            "[tfrun] train.resume=true: no unfinished run of this config with a backup; starting at epoch 0", flush=True
+        )
         return None
     resume.adopt_backup(source, run_dir)
     print(f"[tfrun] train.resume=true: continuing {relative(source)} from its backup", flush=True)
@@ -154,8 +187,16 @@ def _tasks(config: Config, record: Record, job: bytes, warm_allowed: bool) -> li
         role = vertex_env.task().get("type", "chief")
         serves = config.strategy.name == "parameter_server" and role in ("worker", "ps")
         record.data["cluster"] = {"kind": "vertex", "task": vertex_env.task(), "job": os.environ.get("CLOUD_ML_JOB_ID")}
-        return [TaskSpec(name="main", cmd=server_command() if serves else child_command(), env=env,
-                         stdin=b"" if serves else job, reports=not serves, runs_plan=not serves)]
+        return [
+            TaskSpec(
+                name="main",
+                cmd=server_command() if serves else child_command(),
+                env=env,
+                stdin=b"" if serves else job,
+                reports=not serves,
+                runs_plan=not serves,
+            )
+        ]
     if config.cluster.name != "local":
         warm = prestart.take(env) if warm_allowed else None
         return [TaskSpec(name="main", cmd=child_command(), env=env, stdin=job, reports=True, warm=warm)]

@@ -88,8 +88,17 @@ def describe_exit(returncode: int) -> str:
 class Supervisor:
     """Starts the tasks, relays output and events, enforces deadlines and signals."""
 
-    def __init__(self, record: Record, tasks: list[TaskSpec], *, timeout_s: float | None, stop_grace_s: float,
-                 log_tail_lines: int, form_timeout_s: float | None = None, tf_log_level: int = DEFAULT_LEVEL):
+    def __init__(
+        self,
+        record: Record,
+        tasks: list[TaskSpec],
+        *,
+        timeout_s: float | None,
+        stop_grace_s: float,
+        log_tail_lines: int,
+        form_timeout_s: float | None = None,
+        tf_log_level: int = DEFAULT_LEVEL,
+    ):
         self.record = record
         self.specs = tasks
         self.die_with_parent = die_with_parent()  # children get SIGTERM if this runner is killed
@@ -139,9 +148,16 @@ class Supervisor:
         else:
             events_read, events_write = os.pipe() if spec.runs_plan else (None, None)
             cmd = list(spec.cmd) + ([str(events_write)] if spec.runs_plan else [])
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    env=spec.env, pass_fds=(events_write,) if spec.runs_plan else (),
-                                    start_new_session=True, preexec_fn=self.die_with_parent)
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=spec.env,
+                pass_fds=(events_write,) if spec.runs_plan else (),
+                start_new_session=True,
+                preexec_fn=self.die_with_parent,
+            )
             if events_write is not None:
                 os.close(events_write)
         assert proc.stdin is not None and proc.stdout is not None
@@ -166,11 +182,16 @@ class Supervisor:
         else:
             pids["child"] = next((t.proc.pid for t in self.tasks if t.spec.reports), None)
             self.record.data["cluster"]["tasks"] = [
-                {"task": t.spec.name, "pid": t.proc.pid, "chief": t.spec.reports,
-                 "role": "plan" if t.spec.runs_plan else "server",
-                 "log": relative(self.record.run_dir / "logs" / f"{t.spec.name.replace(':', '-')}.log"),
-                 "exit": None if t.proc.returncode is None else describe_exit(t.proc.returncode)}
-                for t in self.tasks]
+                {
+                    "task": t.spec.name,
+                    "pid": t.proc.pid,
+                    "chief": t.spec.reports,
+                    "role": "plan" if t.spec.runs_plan else "server",
+                    "log": relative(self.record.run_dir / "logs" / f"{t.spec.name.replace(':', '-')}.log"),
+                    "exit": None if t.proc.returncode is None else describe_exit(t.proc.returncode),
+                }
+                for t in self.tasks
+            ]
         self.record.save()
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
@@ -219,15 +240,21 @@ class Supervisor:
                 else:  # a server only ends on its own when something went wrong
                     failed = not self.servers_stopped
                 if failed and self.failure is None and self.interrupt is None and self.cluster:
-                    self.failure = {"type": "ClusterTaskFailed", "task": task.spec.name,
-                                    "message": f"task {task.spec.name} {describe_exit(task.proc.returncode)} "
-                                               f"before the job finished (the first task to fail); "
-                                               f"stopped the other {len(self.tasks) - 1} task(s)",
-                                    "exit_code": task.proc.returncode,
-                                    "log_tail": self._tail(task)}
+                    self.failure = {
+                        "type": "ClusterTaskFailed",
+                        "task": task.spec.name,
+                        "message": f"task {task.spec.name} {describe_exit(task.proc.returncode)} "
+                        f"before the job finished (the first task to fail); "
+                        f"stopped the other {len(self.tasks) - 1} task(s)",
+                        "exit_code": task.proc.returncode,
+                        "log_tail": self._tail(task),
+                    }
                 if self.cluster:
-                    how = ("stopped (the chief finished)" if not task.spec.runs_plan and self.servers_stopped
-                           else describe_exit(task.proc.returncode))
+                    how = (
+                        "stopped (the chief finished)"
+                        if not task.spec.runs_plan and self.servers_stopped
+                        else describe_exit(task.proc.returncode)
+                    )
                     _print(f"[tfrun] task {task.spec.name} {how}")
                     self._save_task_table()
 
@@ -238,15 +265,19 @@ class Supervisor:
         if self.interrupt is not None or self.failure is not None:
             return True
         if self.timeout_s is not None and now - started > self.timeout_s:
-            self.failure = {"type": "Timeout", "message": f"the job exceeded run.timeout_s={self.timeout_s} "
-                                                          "and was stopped"}
+            self.failure = {
+                "type": "Timeout",
+                "message": f"the job exceeded run.timeout_s={self.timeout_s} and was stopped",
+            }
             return True
         if not self.formed and now - started > self.form_timeout_s:
             waiting = [t.spec.name for t in self.tasks if t.proc.poll() is None]
-            self.failure = {"type": "ClusterFormationTimeout",
-                            "message": f"the cluster did not form within cluster.form_timeout_s="
-                                       f"{self.form_timeout_s} s (tasks still waiting: {', '.join(waiting)}); "
-                                       "check that every task can start and reach the others' addresses"}
+            self.failure = {
+                "type": "ClusterFormationTimeout",
+                "message": f"the cluster did not form within cluster.form_timeout_s="
+                f"{self.form_timeout_s} s (tasks still waiting: {', '.join(waiting)}); "
+                "check that every task can start and reach the others' addresses",
+            }
             return True
         reporter = self._reporter()
         if reporter is not None and reporter.proc.returncode == 0:
@@ -259,8 +290,11 @@ class Supervisor:
             if all(t.proc.poll() is not None for t in self.tasks if t.spec.runs_plan):
                 return False
             if now - (reporter.exited_at or now) > self.stop_grace_s:
-                self.failure = {"type": "ClusterTaskFailed", "message": "workers did not finish after the chief",
-                                "task": next(t.spec.name for t in self.tasks if t.proc.poll() is None)}
+                self.failure = {
+                    "type": "ClusterTaskFailed",
+                    "message": "workers did not finish after the chief",
+                    "task": next(t.spec.name for t in self.tasks if t.proc.poll() is None),
+                }
                 return True
         return False
 
@@ -339,7 +373,7 @@ class Supervisor:
     # -------------------------------------------------------------- outcome
     def _tail(self, task: _Task) -> list[str]:
         lines = list(task.tail) + ([task.partial.decode(errors="replace")] if task.partial.strip() else [])
-        return [sanitize(line) for line in lines[-self.log_tail_lines:]] if self.log_tail_lines else []
+        return [sanitize(line) for line in lines[-self.log_tail_lines :]] if self.log_tail_lines else []
 
     def _task_error(self, failure: dict[str, Any]) -> dict[str, Any]:
         """The error a failed cluster task reported itself (a UserCodeError naming the user's function, say):
@@ -358,10 +392,17 @@ class Supervisor:
         returncode = reporter.proc.returncode
         if self.interrupt is not None:
             name = signal.Signals(self.interrupt).name
-            return Outcome("interrupted", {"type": "Interrupted", "step": step, "signal": name,
-                                           "exit_code": returncode, "log_tail": self._tail(reporter),
-                                           "message": f"runner received {name} during step {step!r}; "
-                                                      "every process of the job was stopped"})
+            return Outcome(
+                "interrupted",
+                {
+                    "type": "Interrupted",
+                    "step": step,
+                    "signal": name,
+                    "exit_code": returncode,
+                    "log_tail": self._tail(reporter),
+                    "message": f"runner received {name} during step {step!r}; every process of the job was stopped",
+                },
+            )
         if self.failure is not None:
             error = {"step": step, "log_tail": self._tail(reporter), **self.failure}
             return Outcome("failed", {**error, **self._task_error(self.failure)})
@@ -369,12 +410,25 @@ class Supervisor:
             return Outcome("succeeded")
         if returncode is not None and returncode < 0:
             name = signal.Signals(-returncode).name
-            return Outcome("failed", {"type": "ChildKilled", "step": step, "signal": name, "exit_code": returncode,
-                                      "message": f"child process killed by signal {name} during step {step!r}",
-                                      "log_tail": self._tail(reporter)})
-        error = dict(reporter.error or {"type": "ChildExited", "step": step,
-                                        "message": f"child process exited with code {returncode} "
-                                                   f"during step {step!r}"})
+            return Outcome(
+                "failed",
+                {
+                    "type": "ChildKilled",
+                    "step": step,
+                    "signal": name,
+                    "exit_code": returncode,
+                    "message": f"child process killed by signal {name} during step {step!r}",
+                    "log_tail": self._tail(reporter),
+                },
+            )
+        error = dict(
+            reporter.error
+            or {
+                "type": "ChildExited",
+                "step": step,
+                "message": f"child process exited with code {returncode} during step {step!r}",
+            }
+        )
         error.update(exit_code=returncode, log_tail=self._tail(reporter))
         if "traceback" in error:
             error["traceback"] = sanitize(error["traceback"])
@@ -391,9 +445,23 @@ def server_command() -> list[str]:
     return [sys.executable, "-m", "tfrun.tasks.cluster_server"]
 
 
-def job_input(run_dir: Path, config: dict[str, Any], plan: list[str], run_id: str = "",
-              overrides: list[str] | None = None, config_dirs: list[str] | None = None) -> bytes:
+def job_input(
+    run_dir: Path,
+    config: dict[str, Any],
+    plan: list[str],
+    run_id: str = "",
+    overrides: list[str] | None = None,
+    config_dirs: list[str] | None = None,
+) -> bytes:
     """The child's stdin. `overrides` as typed (not redacted) and the --config-dir folders: a Vertex job's
     replicas run them again."""
-    return json.dumps({"run_dir": str(run_dir), "config": config, "plan": plan, "run_id": run_id,
-                       "overrides": overrides or [], "config_dirs": config_dirs or []}).encode()
+    return json.dumps(
+        {
+            "run_dir": str(run_dir),
+            "config": config,
+            "plan": plan,
+            "run_id": run_id,
+            "overrides": overrides or [],
+            "config_dirs": config_dirs or [],
+        }
+    ).encode()

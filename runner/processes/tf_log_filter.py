@@ -89,7 +89,7 @@ class ConsoleFilter:
             if self._hidden(line):
                 self.dropped_previous = True
             else:
-                out.append(text[pos:end + 1])
+                out.append(text[pos : end + 1])
                 self.dropped_previous = False
             pos = end + 1
         return b"".join(out)

@@ -54,16 +54,21 @@ def takes_another_child(argv: list[str]) -> bool:
 def start(argv: list[str]) -> None:
     """Start a warm child for a single CPU run (does nothing for --help, --cfg, -m, a local cluster ...)."""
     global _warm
-    if _warm is not None or not is_single_run(argv) or takes_another_child(argv) \
-            or os.environ.get("TFRUN_NO_PRESTART"):
+    if _warm is not None or not is_single_run(argv) or takes_another_child(argv) or os.environ.get("TFRUN_NO_PRESTART"):
         return
     from tfrun.runner.processes.supervisor import child_command
 
     env = child_environment(HardwareConfig())
     events_read, events_write = os.pipe()
-    proc = subprocess.Popen([*child_command(), "--warm", str(events_write)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, pass_fds=(events_write,),
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [*child_command(), "--warm", str(events_write)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        pass_fds=(events_write,),
+        start_new_session=True,
+    )
     os.close(events_write)
     _warm = WarmChild(proc, events_read, env)
 

@@ -59,8 +59,11 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         print("tfrun-records cleanup: name RUN dirs, or --all [DIR ...]", file=sys.stderr)
         return EXIT_USAGE
     try:
-        found = (records.find_all(args.runs or ["runs", "multiruns"]) if args.all
-                 else [records.locate(run) for run in args.runs])
+        found = (
+            records.find_all(args.runs or ["runs", "multiruns"])
+            if args.all
+            else [records.locate(run) for run in args.runs]
+        )
     except FileNotFoundError as err:
         print(f"tfrun-records: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -91,8 +94,13 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
             return EXIT_OK
     worst = EXIT_OK
     for path, data in todo:
-        updated = cloud_cleanup.remove(_cloud(data, args), data["run_id"], data.get("run_dir", ""),
-                                       data["cloud_resources"], "tfrun-records cleanup")
+        updated = cloud_cleanup.remove(
+            _cloud(data, args),
+            data["run_id"],
+            data.get("run_dir", ""),
+            data["cloud_resources"],
+            "tfrun-records cleanup",
+        )
         data["cloud_resources"] = updated
         records.write_json_atomic(path, data)
         for r in updated:
@@ -105,13 +113,18 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("cleanup", help="remove the cloud resources runs created that still exist (stop paying)")
-    p.add_argument("runs", nargs="*", metavar="RUN", help="run dirs (with --all: folders to search, "
-                                                          "default ./runs and ./multiruns)")
+    p.add_argument(
+        "runs",
+        nargs="*",
+        metavar="RUN",
+        help="run dirs (with --all: folders to search, default ./runs and ./multiruns)",
+    )
     p.add_argument("--all", action="store_true", help="every record below the given folders")
     p.add_argument("--yes", action="store_true", help="do not ask before removing")
     p.add_argument("--dry-run", action="store_true", help="list only")
-    p.add_argument("--credentials", help="adc | anonymous | a service-account JSON file (default: as recorded, "
-                                         "else adc)")
+    p.add_argument(
+        "--credentials", help="adc | anonymous | a service-account JSON file (default: as recorded, else adc)"
+    )
     p.add_argument("--api-endpoint", dest="api_endpoint", help="a Vertex-compatible server (default: as recorded)")
     p.add_argument("--storage-endpoint", dest="storage_endpoint", help="a GCS emulator (default: as recorded)")
     p.set_defaults(func=cmd_cleanup)

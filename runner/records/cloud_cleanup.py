@@ -23,8 +23,9 @@ def live(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in resources if r.get("created") and r.get("status") in ALIVE]
 
 
-def remove(cloud: dict[str, Any], run_id: str, run_dir: str, resources: list[dict[str, Any]],
-           reason: str) -> list[dict[str, Any]]:
+def remove(
+    cloud: dict[str, Any], run_id: str, run_dir: str, resources: list[dict[str, Any]], reason: str
+) -> list[dict[str, Any]]:
     """Run the clean-up child; the resources with every status it reported (one JSON line each).
 
     A child that fails or times out part-way still reported what it finished; the rest keep their
@@ -33,8 +34,13 @@ def remove(cloud: dict[str, Any], run_id: str, run_dir: str, resources: list[dic
     job = {"cloud": cloud, "run_id": run_id, "run_dir": run_dir, "resources": resources, "reason": reason}
     stdout, problem = "", ""
     try:
-        proc = subprocess.run([sys.executable, "-m", "tfrun.tasks.vertex.cleanup"], input=json.dumps(job),
-                              capture_output=True, text=True, timeout=CLEANUP_TIMEOUT_S)
+        proc = subprocess.run(
+            [sys.executable, "-m", "tfrun.tasks.vertex.cleanup"],
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            timeout=CLEANUP_TIMEOUT_S,
+        )
         stdout = proc.stdout
         if proc.returncode != 0:
             problem = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
@@ -57,8 +63,11 @@ def remove(cloud: dict[str, Any], run_id: str, run_dir: str, resources: list[dic
         if key in reported:
             merged[i] = reported.pop(key)
         elif key in alive and problem:
-            merged[i] = dict(r, why=f"{reason}: clean-up did not reach it ({problem}); `tfrun-records cleanup` "
-                                    f"retries, or remove it with: {r.get('remove_command')}")
+            merged[i] = dict(
+                r,
+                why=f"{reason}: clean-up did not reach it ({problem}); `tfrun-records cleanup` "
+                f"retries, or remove it with: {r.get('remove_command')}",
+            )
     return merged + list(reported.values())  # resources found by label that the ledger did not hold
 
 
@@ -72,6 +81,7 @@ def after_failure(record: Any, cloud: dict[str, Any], status: str) -> None:
     for resource in updated:
         record.cloud_resource(resource)
         if resource.get("created"):
-            print(f"[tfrun]   {resource['kind']} {resource['name']}: {resource['status']} ({resource['why']})",
-                  flush=True)
+            print(
+                f"[tfrun]   {resource['kind']} {resource['name']}: {resource['status']} ({resource['why']})", flush=True
+            )
     record.save()

@@ -12,8 +12,7 @@ from typing import Any
 from tfrun.tasks.core.git import git_state
 from tfrun.tasks.core.paths import SOURCE_ROOT
 
-PACKAGES = ("tfrun", "tensorflow", "tf-keras", "keras", "hydra-core", "omegaconf", "numpy",
-            "scikit-learn", "protobuf")
+PACKAGES = ("tfrun", "tensorflow", "tf-keras", "keras", "hydra-core", "omegaconf", "numpy", "scikit-learn", "protobuf")
 
 
 def code_state() -> dict[str, Any]:

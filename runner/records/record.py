@@ -75,8 +75,9 @@ class Record:
 
     # --- updates, each followed by a save by the caller's event handler ---
     def step_started(self, name: str) -> None:
-        self.data["steps"].append({"name": name, "status": "running", "started_at": now_iso(),
-                                   "seconds": None, "result": None})
+        self.data["steps"].append(
+            {"name": name, "status": "running", "started_at": now_iso(), "seconds": None, "result": None}
+        )
 
     def step_finished(self, name: str, seconds: float, result: dict[str, Any]) -> None:
         step = self._step(name)

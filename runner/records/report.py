@@ -34,8 +34,10 @@ def _parity(deployment: dict[str, Any]) -> str:
         part = parity.get(key)
         if isinstance(part, dict) and "passed" in part:
             diff = part.get("max_abs_diff")
-            said.append(f"{key} {'passed' if part['passed'] else 'FAILED'}"
-                        + (f" (max |diff| {diff:.1e})" if isinstance(diff, (int, float)) else ""))
+            said.append(
+                f"{key} {'passed' if part['passed'] else 'FAILED'}"
+                + (f" (max |diff| {diff:.1e})" if isinstance(diff, (int, float)) else "")
+            )
     if not said and isinstance(parity, dict) and "passed" in parity:
         said.append("passed" if parity["passed"] else "FAILED")
     return f"{deployment.get('kind', '?')}: {deployment.get('status', '?')}" + (f" — {', '.join(said)}" if said else "")
@@ -45,25 +47,41 @@ def run_row(path: Path, data: dict[str, Any], base: Path) -> dict[str, Any]:
     final = (data.get("metrics") or {}).get("final") or {}
     error = data.get("error") or {}
     return {
-        "run_id": data.get("run_id"), "started": data.get("started_at"), "status": data.get("status"),
-        "job": data.get("job"), "overrides": " ".join(str(o) for o in (data.get("command") or {}).get("overrides") or []),
+        "run_id": data.get("run_id"),
+        "started": data.get("started_at"),
+        "status": data.get("status"),
+        "job": data.get("job"),
+        "overrides": " ".join(str(o) for o in (data.get("command") or {}).get("overrides") or []),
         "metrics": {k: v for k, v in final.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
         "optimized_metric": (data.get("config") or {}).get("optimized_metric"),
-        "seconds": data.get("seconds"), "record": _rel(path, base), "run_dir": _rel(path.parent, base),
+        "seconds": data.get("seconds"),
+        "record": _rel(path, base),
+        "run_dir": _rel(path.parent, base),
         "error": f"{error.get('type')}: {error.get('message')}" if error else "",
         "deployments": [_parity(d) for d in data.get("deployments") or []],
-        "artifacts": [{"kind": a.get("kind"), "path": _rel(Path(str(a["path"])), base)
-                       if a.get("path") and not str(a["path"]).startswith("gs://") else a.get("path")}
-                      for a in data.get("artifacts") or [] if isinstance(a, dict)],
+        "artifacts": [
+            {
+                "kind": a.get("kind"),
+                "path": _rel(Path(str(a["path"])), base)
+                if a.get("path") and not str(a["path"]).startswith("gs://")
+                else a.get("path"),
+            }
+            for a in data.get("artifacts") or []
+            if isinstance(a, dict)
+        ],
     }
 
 
 def sweep_section(sweep_json: Path, base: Path) -> dict[str, Any]:
     summary = json.loads(sweep_json.read_text())
     plot = sweep_json.with_name("sweep.png")
-    return {"dir": _rel(sweep_json.parent, base), "metric": summary.get("metric"), "best": summary.get("best"),
-            "jobs": summary.get("jobs") or [],
-            "plot": "data:image/png;base64," + base64.b64encode(plot.read_bytes()).decode() if plot.is_file() else None}
+    return {
+        "dir": _rel(sweep_json.parent, base),
+        "metric": summary.get("metric"),
+        "best": summary.get("best"),
+        "jobs": summary.get("jobs") or [],
+        "plot": "data:image/png;base64," + base64.b64encode(plot.read_bytes()).decode() if plot.is_file() else None,
+    }
 
 
 def collect(directories: list[str], base: Path) -> dict[str, Any]:

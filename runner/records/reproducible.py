@@ -23,8 +23,9 @@ TIMING_KEY = "timing_metrics"  # in a step's result: the names of its metrics th
 REPRODUCIBLE_KEY = "reproducible"  # on an artifact: its bytes are a function of the weights and config
 
 TIMING_UNITS = frozenset({"ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "minutes", "hours"})
-TIMING_WORDS = frozenset({"latency", "latencies", "throughput", "duration", "elapsed", "time", "walltime",
-                          "qps", "rps", "fps"})
+TIMING_WORDS = frozenset(
+    {"latency", "latencies", "throughput", "duration", "elapsed", "time", "walltime", "qps", "rps", "fps"}
+)
 
 
 def named_like_a_timing(name: str) -> bool:
@@ -54,8 +55,7 @@ def final_metrics(data: dict[str, Any]) -> dict[str, Any]:
 def timing_names(a: dict[str, Any], b: dict[str, Any]) -> set[str]:
     """The final metrics of two records that are timings (declared by a step, or named like one)."""
     declared = declared_timings(a, b)
-    return {name for name in {*final_metrics(a), *final_metrics(b)}
-            if name in declared or named_like_a_timing(name)}
+    return {name for name in {*final_metrics(a), *final_metrics(b)} if name in declared or named_like_a_timing(name)}
 
 
 def compared_metrics(data: dict[str, Any], timings: set[str]) -> dict[str, Any]:

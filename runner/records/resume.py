@@ -37,8 +37,12 @@ def latest_unfinished(key: str, exclude: Path) -> Optional[Path]:
         except (OSError, ValueError):
             continue
         backup = run_dir / "backup"
-        if (record.get("resume_key") == key and record.get("status") in UNFINISHED
-                and backup.is_dir() and any(backup.iterdir())):
+        if (
+            record.get("resume_key") == key
+            and record.get("status") in UNFINISHED
+            and backup.is_dir()
+            and any(backup.iterdir())
+        ):
             candidates.append((record.get("started_at", ""), run_dir))
     return max(candidates)[1] if candidates else None
 

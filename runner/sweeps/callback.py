@@ -28,8 +28,9 @@ class SweepSummary(Callback):
             from tfrun.runner.job import CONFIG_ERROR_EXIT, report_config_error
             from tfrun.tasks.core.problems import ConfigError
 
-            report_config_error(ConfigError(problems), "invalid configuration in every job of the sweep "
-                                                       "(nothing was launched)")
+            report_config_error(
+                ConfigError(problems), "invalid configuration in every job of the sweep (nothing was launched)"
+            )
             raise SystemExit(CONFIG_ERROR_EXIT)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -44,13 +45,20 @@ class SweepSummary(Callback):
             write(summary)
             hparams.write(summary)
             print(render(summary), flush=True)
-            print(f"[tfrun] sweep summary: {sweep_dir}/sweep.csv, sweep.json, sweep.png; HParams dashboard: "
-                  f"tensorboard --logdir {sweep_dir}", flush=True)
+            print(
+                f"[tfrun] sweep summary: {sweep_dir}/sweep.csv, sweep.json, sweep.png; HParams dashboard: "
+                f"tensorboard --logdir {sweep_dir}",
+                flush=True,
+            )
             from tfrun.runner import tracking
 
             tracking.after_sweep(config.get("track"), sweep_dir)
         failed, total = unsuccessful(sweep_dir, self.started)
         if failed:
-            print(f"[tfrun] {len(failed)} of {total} jobs did not succeed: {', '.join(failed)}: exit 1"
-                  if total else f"[tfrun] {', '.join(failed)}: exit 1", flush=True)
+            print(
+                f"[tfrun] {len(failed)} of {total} jobs did not succeed: {', '.join(failed)}: exit 1"
+                if total
+                else f"[tfrun] {', '.join(failed)}: exit 1",
+                flush=True,
+            )
             raise SweepFailed(1)

@@ -68,16 +68,23 @@ def write(summary: Any, suffix: str = ".tfrun-hparams") -> list[Path]:
     for key in keys:
         values = [_value(r.params[key]) for r in rows if key in r.params]
         numeric = all(isinstance(v, float) for v in values)
-        infos.append(api_pb2.HParamInfo(name=key, type=api_pb2.DATA_TYPE_FLOAT64 if numeric
-                                        else api_pb2.DATA_TYPE_STRING))
+        infos.append(
+            api_pb2.HParamInfo(name=key, type=api_pb2.DATA_TYPE_FLOAT64 if numeric else api_pb2.DATA_TYPE_STRING)
+        )
     metric = summary.metric_name
     experiment = api_pb2.Experiment(
         description=f"tfrun sweep {summary.sweep_dir.name}: {metric} over {', '.join(keys)}",
-        time_created_secs=time.time(), hparam_infos=infos,
-        metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=metric), display_name=metric)])
-    written = [_write(summary.sweep_dir, [_summary(metadata.EXPERIMENT_TAG,
-                                                   plugin_data_pb2.HParamsPluginData(experiment=experiment))],
-                      suffix)]
+        time_created_secs=time.time(),
+        hparam_infos=infos,
+        metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=metric), display_name=metric)],
+    )
+    written = [
+        _write(
+            summary.sweep_dir,
+            [_summary(metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=experiment))],
+            suffix,
+        )
+    ]
     for row in rows:
         start = plugin_data_pb2.SessionStartInfo(start_time_secs=time.time())
         for key, text in row.params.items():
@@ -88,13 +95,16 @@ def write(summary: Any, suffix: str = ".tfrun-hparams") -> list[Path]:
                 start.hparams[key].number_value = value
             else:
                 start.hparams[key].string_value = str(text)
-        events = [_summary(metadata.SESSION_START_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_start_info=start))]
+        events = [
+            _summary(metadata.SESSION_START_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_start_info=start))
+        ]
         if isinstance(row.metric, (int, float)):
             scalar = summary_pb2.Summary()
             scalar.value.add(tag=metric, simple_value=float(row.metric))
             events.append(scalar)
-        end = plugin_data_pb2.SessionEndInfo(status=getattr(api_pb2, STATUS.get(row.status, "STATUS_UNKNOWN")),
-                                             end_time_secs=time.time())
+        end = plugin_data_pb2.SessionEndInfo(
+            status=getattr(api_pb2, STATUS.get(row.status, "STATUS_UNKNOWN")), end_time_secs=time.time()
+        )
         events.append(_summary(metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_end_info=end)))
         written.append(_write(summary.sweep_dir / row.run_dir, events, suffix))
     return written

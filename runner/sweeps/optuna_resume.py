@@ -29,12 +29,14 @@ class ResumeOptunaStudy(Callback):
 
         Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)  # sqlite storage lives in it
         directions = [sweeper.direction] if isinstance(sweeper.direction, str) else list(sweeper.direction)
-        study = optuna.create_study(study_name=sweeper.study_name, storage=sweeper.storage,
-                                    directions=directions, load_if_exists=True)
+        study = optuna.create_study(
+            study_name=sweeper.study_name, storage=sweeper.storage, directions=directions, load_if_exists=True
+        )
         for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)  # its sweep was killed
-        finished = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
-                                                               optuna.trial.TrialState.PRUNED)))
+        finished = len(
+            study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+        )
         existing = len(study.trials)
         if not existing:
             return
@@ -42,5 +44,7 @@ class ResumeOptunaStudy(Callback):
         with read_write(config), open_dict(config):
             config.hydra.sweeper.n_trials = max(0, wanted - finished)
             config.hydra.overrides.hydra.append(f"hydra.sweep.subdir='${{tfrun_add:${{hydra.job.num}},{existing}}}'")
-        log.info(f"Study {sweeper.study_name}: {finished} of {wanted} trials finished before; "
-                 f"running {config.hydra.sweeper.n_trials} more, as jobs {existing} and up")
+        log.info(
+            f"Study {sweeper.study_name}: {finished} of {wanted} trials finished before; "
+            f"running {config.hydra.sweeper.n_trials} more, as jobs {existing} and up"
+        )

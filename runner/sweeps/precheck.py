@@ -62,4 +62,3 @@ def shared_problems(config: DictConfig) -> list[Problem]:
     finally:
         HydraConfig.instance().cfg = previous  # type: ignore[assignment]
     return list((shared or {}).values())
-

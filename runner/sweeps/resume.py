@@ -24,8 +24,10 @@ def planned_jobs(sweep_dir: Path) -> list[list[str]]:
 
     manifest = sweep_dir / "multirun.yaml"
     if not manifest.is_file():
-        raise FileNotFoundError(f"{manifest} not found: resume needs a grid sweep made by tfrun -m "
-                                "(Optuna sweeps resume by running the same command again)")
+        raise FileNotFoundError(
+            f"{manifest} not found: resume needs a grid sweep made by tfrun -m "
+            "(Optuna sweeps resume by running the same command again)"
+        )
     config = OmegaConf.load(manifest)
     overrides = [o for o in config.hydra.overrides.task]
     parsed = OverridesParser.create().parse_overrides(overrides)
@@ -54,5 +56,6 @@ def rerun(tfrun: list[str], sweep_dir: Path, number: int, overrides: list[str], 
     from tfrun.runner.config import dirs as config_dirs
 
     sources = config_dirs.from_multirun(OmegaConf.to_container(OmegaConf.load(sweep_dir / "multirun.yaml")))
-    return subprocess.run([*tfrun, *sources, *overrides,
-                           f"hydra.run.dir={quote(str(sweep_dir / str(number)))}"]).returncode
+    return subprocess.run(
+        [*tfrun, *sources, *overrides, f"hydra.run.dir={quote(str(sweep_dir / str(number)))}"]
+    ).returncode

@@ -31,11 +31,15 @@ class Row:
     seconds: Optional[float]
     error: Optional[str]
     run_dir: str
-    config_sources: list[str] = field(default_factory=list)  # --config-dir=... of the command (tfrun.runner.config.dirs)
+    config_sources: list[str] = field(
+        default_factory=list
+    )  # --config-dir=... of the command (tfrun.runner.config.dirs)
 
     @property
     def params(self) -> dict[str, str]:
-        return dict(o.lstrip("+").split("=", 1) for o in self.overrides if "=" in o and not o.startswith(HYDRA_PREFIXES))
+        return dict(
+            o.lstrip("+").split("=", 1) for o in self.overrides if "=" in o and not o.startswith(HYDRA_PREFIXES)
+        )
 
 
 @dataclass
@@ -94,12 +98,19 @@ def collect(sweep_dir: Path) -> Summary:
         metric_name = config.get("optimized_metric", metric_name)
         final = record.get("metrics", {}).get("final", {})
         error = record.get("error") or {}
-        rows.append(Row(job=record_path.parent.name, status=record.get("status", "unknown"),
-                        overrides=list(record.get("command", {}).get("overrides", [])),
-                        metric=final.get(metric_name), metrics=final, seconds=record.get("seconds"),
-                        error=f"{error.get('type')}: {error.get('message')}" if error else None,
-                        run_dir=record_path.parent.name,
-                        config_sources=config_dirs.from_argv(list(record.get("command", {}).get("argv") or []))))
+        rows.append(
+            Row(
+                job=record_path.parent.name,
+                status=record.get("status", "unknown"),
+                overrides=list(record.get("command", {}).get("overrides", [])),
+                metric=final.get(metric_name),
+                metrics=final,
+                seconds=record.get("seconds"),
+                error=f"{error.get('type')}: {error.get('message')}" if error else None,
+                run_dir=record_path.parent.name,
+                config_sources=config_dirs.from_argv(list(record.get("command", {}).get("argv") or [])),
+            )
+        )
     maximize = goal == "maximize" if goal in ("maximize", "minimize") else is_maximized(metric_name)
     return Summary(sweep_dir, metric_name, maximize, rows)
 
@@ -139,16 +150,36 @@ def write(summary: Summary) -> list[Path]:
         writer = csv.writer(f)
         writer.writerow(["job", "status", *params, *metric_keys, "seconds", "overrides", "error"])
         for r in rows:
-            writer.writerow([r.job, r.status, *(r.params.get(p, "") for p in params),
-                             *(r.metrics.get(m, "") for m in metric_keys), r.seconds, " ".join(r.overrides),
-                             r.error or ""])
+            writer.writerow(
+                [
+                    r.job,
+                    r.status,
+                    *(r.params.get(p, "") for p in params),
+                    *(r.metrics.get(m, "") for m in metric_keys),
+                    r.seconds,
+                    " ".join(r.overrides),
+                    r.error or "",
+                ]
+            )
     best = summary.best
-    payload = {"metric": summary.metric_name, "maximize": summary.maximize,
-               "best": None if best is None else {"job": best.job, "metric": best.metric,
-                                                  "command": summary.best_command()},
-               "jobs": [{"job": r.job, "status": r.status, "params": r.params, "overrides": r.overrides,
-                         "metric": r.metric, "metrics": r.metrics, "seconds": r.seconds, "error": r.error}
-                        for r in rows]}
+    payload = {
+        "metric": summary.metric_name,
+        "maximize": summary.maximize,
+        "best": None if best is None else {"job": best.job, "metric": best.metric, "command": summary.best_command()},
+        "jobs": [
+            {
+                "job": r.job,
+                "status": r.status,
+                "params": r.params,
+                "overrides": r.overrides,
+                "metric": r.metric,
+                "metrics": r.metrics,
+                "seconds": r.seconds,
+                "error": r.error,
+            }
+            for r in rows
+        ],
+    }
     (out / "sweep.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
     written = [out / "sweep.csv", out / "sweep.json"]
     if plot(summary, out / "sweep.png", swept(rows)):
@@ -203,9 +234,16 @@ def render(summary: Summary) -> str:
     rows = summary.sorted_rows()
     params = swept(rows)
     header = ["job", "status", *params, summary.metric_name, "seconds"]
-    body = [[r.job, r.status, *(r.params.get(p, "") for p in params),
-             "" if r.metric is None else f"{r.metric:.4f}", "" if r.seconds is None else f"{r.seconds:.1f}"]
-            for r in rows]
+    body = [
+        [
+            r.job,
+            r.status,
+            *(r.params.get(p, "") for p in params),
+            "" if r.metric is None else f"{r.metric:.4f}",
+            "" if r.seconds is None else f"{r.seconds:.1f}",
+        ]
+        for r in rows
+    ]
     widths = [max(len(str(x)) for x in column) for column in zip(header, *body)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in [header, *body]]
     for r in rows:

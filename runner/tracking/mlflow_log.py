@@ -67,8 +67,14 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def log_record(mlflow: Any, experiment: str, path: Path, data: dict[str, Any],
-               parent: Optional[str] = None, extra_tags: Optional[dict[str, str]] = None) -> tuple[str, bool]:
+def log_record(
+    mlflow: Any,
+    experiment: str,
+    path: Path,
+    data: dict[str, Any],
+    parent: Optional[str] = None,
+    extra_tags: Optional[dict[str, str]] = None,
+) -> tuple[str, bool]:
     """The MLflow run of one record (created, or found from an earlier send); (run id, whether it was new)."""
     from mlflow.entities import Metric, Param, RunTag
 
@@ -80,27 +86,41 @@ def log_record(mlflow: Any, experiment: str, path: Path, data: dict[str, Any],
     command = data.get("command") or {}
     code = data.get("code") or {}
     error = data.get("error") or {}
-    tags = {RUN_ID_TAG: run_key, "tfrun.status": str(data.get("status")), "tfrun.record": str(path),
-            "tfrun.job": str(data.get("job")), "tfrun.command": shlex.join(str(a) for a in command.get("argv") or []),
-            "mlflow.runName": f"{run_key} {' '.join(command.get('overrides') or [])}"[:250],
-            **({"mlflow.source.git.commit": str(code["git_commit"])} if code.get("git_commit") else {}),
-            **({"tfrun.error": f"{error.get('type')}: {error.get('message')}"[:5000]} if error else {}),
-            **({"mlflow.parentRunId": parent} if parent else {}), **(extra_tags or {})}
+    tags = {
+        RUN_ID_TAG: run_key,
+        "tfrun.status": str(data.get("status")),
+        "tfrun.record": str(path),
+        "tfrun.job": str(data.get("job")),
+        "tfrun.command": shlex.join(str(a) for a in command.get("argv") or []),
+        "mlflow.runName": f"{run_key} {' '.join(command.get('overrides') or [])}"[:250],
+        **({"mlflow.source.git.commit": str(code["git_commit"])} if code.get("git_commit") else {}),
+        **({"tfrun.error": f"{error.get('type')}: {error.get('message')}"[:5000]} if error else {}),
+        **({"mlflow.parentRunId": parent} if parent else {}),
+        **(extra_tags or {}),
+    }
     run = mlflow.create_run(experiment, start_time=started, tags=tags)
     run_id = run.info.run_id
-    params = [Param(k[:MAX_KEY], str(v)[:MAX_PARAM]) for k, v in sorted(records.flatten(data.get("config") or {}).items())]
+    params = [
+        Param(k[:MAX_KEY], str(v)[:MAX_PARAM]) for k, v in sorted(records.flatten(data.get("config") or {}).items())
+    ]
     metrics_node = data.get("metrics") or {}
     stamp = ended or started or 0
-    metrics = [Metric(name, float(value), stamp, step) for name, values in (metrics_node.get("history") or {}).items()
-               for step, value in enumerate(values or []) if _number(value)]
+    metrics = [
+        Metric(name, float(value), stamp, step)
+        for name, values in (metrics_node.get("history") or {}).items()
+        for step, value in enumerate(values or [])
+        if _number(value)
+    ]
     last = max((len(v or []) for v in (metrics_node.get("history") or {}).values()), default=0)
-    metrics += [Metric(name, float(value), stamp, max(0, last - 1)) for name, value in
-                (metrics_node.get("final") or {}).items() if _number(value)
-                and not (metrics_node.get("history") or {}).get(name)]
+    metrics += [
+        Metric(name, float(value), stamp, max(0, last - 1))
+        for name, value in (metrics_node.get("final") or {}).items()
+        if _number(value) and not (metrics_node.get("history") or {}).get(name)
+    ]
     for i in range(0, max(len(params), 1), 100):  # MLflow takes up to 100 params per batch
-        mlflow.log_batch(run_id, params=params[i:i + 100])
+        mlflow.log_batch(run_id, params=params[i : i + 100])
     for i in range(0, len(metrics), 1000):
-        mlflow.log_batch(run_id, metrics=metrics[i:i + 1000])
+        mlflow.log_batch(run_id, metrics=metrics[i : i + 1000])
     mlflow.log_batch(run_id, tags=[RunTag("tfrun.metrics", ",".join(sorted((metrics_node.get("final") or {}))))])
     folder = path.parent
     for name in ("record.json", "run.log", "sweep.json", "sweep.png"):
@@ -126,9 +146,15 @@ def log_sweep(mlflow: Any, experiment: str, sweep_dir: Path) -> tuple[str, int]:
     best = summary.best
     if parent is None:
         status = "FINISHED" if summary.rows and all(r.status == "succeeded" for r in summary.rows) else "FAILED"
-        run = mlflow.create_run(experiment, tags={SWEEP_TAG: key, "mlflow.runName": f"sweep {sweep_dir.name}",
-                                                  "tfrun.best_job": best.job if best else "",
-                                                  "tfrun.best_command": summary.best_command() or ""})
+        run = mlflow.create_run(
+            experiment,
+            tags={
+                SWEEP_TAG: key,
+                "mlflow.runName": f"sweep {sweep_dir.name}",
+                "tfrun.best_job": best.job if best else "",
+                "tfrun.best_command": summary.best_command() or "",
+            },
+        )
         parent = run.info.run_id
         if best is not None and _number(best.metric):
             mlflow.log_metric(parent, f"best_{summary.metric_name}", float(best.metric))
@@ -147,8 +173,12 @@ def log_sweep(mlflow: Any, experiment: str, sweep_dir: Path) -> tuple[str, int]:
 
 def warn(what: str, err: BaseException) -> None:
     """One line: tracking never fails a run (track.required=true checks the server before training instead)."""
-    print(f"[tfrun] warning: MLflow {what} failed ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
-          "the record has everything", file=sys.stderr, flush=True)
+    print(
+        f"[tfrun] warning: MLflow {what} failed ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+        "the record has everything",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def reachable(uri: str, timeout_s: float) -> Optional[str]:

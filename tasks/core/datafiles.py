@@ -27,7 +27,7 @@ FASHION_MNIST_HOWTO = (
 MNIST_HOWTO = (
     "the path of an mnist.npz (arrays x_train, y_train, x_test, y_test, as keras.datasets.mnist "
     "writes it). None was found in data.path or ($KERAS_HOME or ~/.keras)/datasets/mnist.npz. "
-    "On a machine with network run `python -c \"import tf_keras; tf_keras.datasets.mnist.load_data()\"` "
+    'On a machine with network run `python -c "import tf_keras; tf_keras.datasets.mnist.load_data()"` '
     "and copy ~/.keras/datasets/mnist.npz here, or set data.download=true to let keras fetch it"
 )
 

@@ -28,5 +28,8 @@ def git_state(folder: Path, *, untracked_is_dirty: bool = True) -> dict[str, Any
     status_args = ("status", "--porcelain") + (() if untracked_is_dirty else ("--untracked-files=no",))
     status = _git(folder, *status_args) or ""
     diff = _git(folder, "diff", "HEAD") or ""
-    return {"git_commit": commit.strip(), "git_dirty": bool(status.strip()),
-            "git_diff_sha256": hashlib.sha256(diff.encode()).hexdigest() if diff else None}
+    return {
+        "git_commit": commit.strip(),
+        "git_dirty": bool(status.strip()),
+        "git_diff_sha256": hashlib.sha256(diff.encode()).hexdigest() if diff else None,
+    }

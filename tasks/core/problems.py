@@ -29,8 +29,9 @@ def at_least(key: str, value: float, low: float) -> Iterator[Problem]:
         yield Problem(key, value, f"a number >= {low}")
 
 
-def between(key: str, value: float, low: float, high: float, *,
-            low_inclusive: bool = False, high_inclusive: bool = False) -> Iterator[Problem]:
+def between(
+    key: str, value: float, low: float, high: float, *, low_inclusive: bool = False, high_inclusive: bool = False
+) -> Iterator[Problem]:
     above = value >= low if low_inclusive else value > low
     below = value <= high if high_inclusive else value < high
     if not (above and below):

@@ -33,9 +33,29 @@ ARCHIVE = "project.tar.gz"
 MANIFEST = "project.json"
 OUTSIDE = "_outside"  # files from outside the working directory
 PYTHONPATH_DIR = f"{OUTSIDE}/pythonpath"  # code found on PYTHONPATH: on the replica's path too
-LEFT_OUT_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".nox", ".mypy_cache",
-                           ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "node_modules", "runs",
-                           "multiruns", "models", "outputs", ".idea", ".vscode"})
+LEFT_OUT_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "__pycache__",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".ipynb_checkpoints",
+        "node_modules",
+        "runs",
+        "multiruns",
+        "models",
+        "outputs",
+        ".idea",
+        ".vscode",
+    }
+)
 LEFT_OUT_FILES = ("*.pyc", "*.pyo", ".DS_Store")
 OWN_PACKAGES = ("tfrun.",)  # tfrun's own code: in its wheel or image, never staged as the user's
 
@@ -264,7 +284,7 @@ def config_targets(config: Any) -> dict[str, str]:
         if target and not target.startswith(OWN_PACKAGES):
             found[group] = target
     train = config["train"] if isinstance(config, Mapping) else config.train
-    callbacks = (train.get("extra_callbacks") if hasattr(train, "keys") else getattr(train, "extra_callbacks", None))
+    callbacks = train.get("extra_callbacks") if hasattr(train, "keys") else getattr(train, "extra_callbacks", None)
     for i, node in enumerate(callbacks or []):
         target = _target_of(node)
         if target and not target.startswith(OWN_PACKAGES):
@@ -282,16 +302,23 @@ def data_paths(config: Any) -> dict[str, str]:
     node = config["data"] if isinstance(config, Mapping) else config.data
     if hasattr(node, "keys"):  # a plain map (the training child)
         user = not _target_of(node).startswith(OWN_PACKAGES)
-        values = {k: node[k] for k in node.keys() if k not in ("_target_", "name", *DATA_DEFAULTS)} if user \
+        values = (
+            {k: node[k] for k in node.keys() if k not in ("_target_", "name", *DATA_DEFAULTS)}
+            if user
             else {"path": node.get("path")}
+        )
     elif hasattr(node, "params"):  # runner's UserData
         values = dict(node.params or {})
     else:
         values = {"path": getattr(node, "path", None)}
     found = {}
     for key, value in values.items():
-        if isinstance(value, str) and value not in ("", ".") and "://" not in value \
-                and Path(value).expanduser().exists():
+        if (
+            isinstance(value, str)
+            and value not in ("", ".")
+            and "://" not in value
+            and Path(value).expanduser().exists()
+        ):
             found[f"data.{key}"] = value
     return found
 
@@ -308,8 +335,14 @@ def build(project: ProjectPlan) -> tuple[bytes, dict]:
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             tar.addfile(info, io.BytesIO(data))
             files.append({"path": f.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
-    manifest = {"files": files, "bytes": sum(f["bytes"] for f in files), "modules": project.modules,
-                "config_dirs": project.config_dirs, "data": project.data, "pythonpath": project.pythonpath}
+    manifest = {
+        "files": files,
+        "bytes": sum(f["bytes"] for f in files),
+        "modules": project.modules,
+        "config_dirs": project.config_dirs,
+        "data": project.data,
+        "pythonpath": project.pythonpath,
+    }
     return buffer.getvalue(), manifest
 
 

@@ -33,8 +33,10 @@ def now_iso() -> str:
 def redact(value: Any) -> Any:
     """Copy of a config/override structure with secret-looking values hidden."""
     if isinstance(value, dict):
-        return {k: REDACTED if _SECRET_KEY.search(str(k)) and v not in (None, "", *PUBLIC_VALUES) else redact(v)
-                for k, v in value.items()}
+        return {
+            k: REDACTED if _SECRET_KEY.search(str(k)) and v not in (None, "", *PUBLIC_VALUES) else redact(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, str) and "=" in value:  # an override such as cloud.api_key=abc
@@ -48,8 +50,13 @@ def sanitize(text: str) -> str:
     """Hide machine paths (environment, home, working dir) in text kept in records."""
     import sys
 
-    replacements = [(sys.prefix, "<env>"), (sys.base_prefix, "<python>"), (os.getcwd(), "."),
-                    (os.path.expanduser("~"), "~"), (str(SOURCE_ROOT), "<tfrun>")]
+    replacements = [
+        (sys.prefix, "<env>"),
+        (sys.base_prefix, "<python>"),
+        (os.getcwd(), "."),
+        (os.path.expanduser("~"), "~"),
+        (str(SOURCE_ROOT), "<tfrun>"),
+    ]
     for prefix, name in sorted(replacements, key=lambda pair: -len(pair[0])):
         if prefix and prefix != "/":
             text = text.replace(prefix, name)

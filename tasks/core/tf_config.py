@@ -60,8 +60,13 @@ def problems(raw: Optional[str]) -> Iterator[Problem]:
         yield Problem("TF_CONFIG", raw, f"valid JSON ({exc.msg} at char {exc.pos}), e.g. {example}")
         return
     cluster, task = (spec.get("cluster"), spec.get("task")) if isinstance(spec, dict) else (None, None)
-    if not isinstance(cluster, dict) or not cluster or not all(
-            isinstance(v, list) and v and all(isinstance(a, str) and ":" in a for a in v) for v in cluster.values()):
+    if (
+        not isinstance(cluster, dict)
+        or not cluster
+        or not all(
+            isinstance(v, list) and v and all(isinstance(a, str) and ":" in a for a in v) for v in cluster.values()
+        )
+    ):
         yield Problem("TF_CONFIG.cluster", cluster, 'a mapping of task type to a non-empty list of "host:port"')
         return
     for kind in cluster:

@@ -14,8 +14,12 @@ SUPPLIED: dict[str, tuple[str, ...]] = {  # given by tfrun when the function's s
     "data": ("seed",),
     "callback": (),
 }
-DATA_DEFAULTS: dict[str, Any] = {"holdout_fraction": 0.2, "validation_fraction": 0.1, "limit": None,
-                                 "shuffle_buffer": 10_000}
+DATA_DEFAULTS: dict[str, Any] = {
+    "holdout_fraction": 0.2,
+    "validation_fraction": 0.1,
+    "limit": None,
+    "shuffle_buffer": 10_000,
+}
 RESERVED: dict[str, tuple[str, ...]] = {"model": ("name",), "data": ("name", *DATA_DEFAULTS), "callback": ()}
 
 

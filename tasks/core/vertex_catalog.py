@@ -17,8 +17,13 @@ TRAINED_WITH_TF = "2.21"
 IMAGE_PREFIXES = ("us", "europe", "asia")  # the Artifact Registry multi-regions the images live in
 DEFAULT_TFRUN_IMAGE = "{region}-docker.pkg.dev/{project}/tfrun/tfrun-serving:0.1.0"
 
-TERMINAL_JOB_STATES = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED",
-                       "JOB_STATE_PARTIALLY_SUCCEEDED")
+TERMINAL_JOB_STATES = (
+    "JOB_STATE_SUCCEEDED",
+    "JOB_STATE_FAILED",
+    "JOB_STATE_CANCELLED",
+    "JOB_STATE_EXPIRED",
+    "JOB_STATE_PARTIALLY_SUCCEEDED",
+)
 RESERVED_LABELS = ("tfrun-run-id", "tfrun-model")  # tfrun's own: clean-up finds a run's resources by them
 
 REGION_RE = re.compile(r"^[a-z]+(?:-[a-z]+)+\d+$")
@@ -26,16 +31,22 @@ MACHINE_RE = re.compile(r"^(?P<family>[a-z]\d[a-z]?)-(?P<kind>[a-z]+)-(?P<size>\
 
 # Accelerator -> the machine families (and, for fixed-GPU machines, exact counts) that take it.
 N1_GPU_COUNTS: dict[str, tuple[int, ...]] = {  # GPUs an n1 machine takes, per type (Compute Engine's limits)
-    "NVIDIA_TESLA_T4": (1, 2, 4), "NVIDIA_TESLA_P4": (1, 2, 4), "NVIDIA_TESLA_P100": (1, 2, 4),
-    "NVIDIA_TESLA_V100": (1, 2, 4, 8), "NVIDIA_TESLA_K80": (1, 2, 4, 8)}
+    "NVIDIA_TESLA_T4": (1, 2, 4),
+    "NVIDIA_TESLA_P4": (1, 2, 4),
+    "NVIDIA_TESLA_P100": (1, 2, 4),
+    "NVIDIA_TESLA_V100": (1, 2, 4, 8),
+    "NVIDIA_TESLA_K80": (1, 2, 4, 8),
+}
 N1_GPUS = tuple(N1_GPU_COUNTS)
 FIXED_GPU_MACHINES: dict[str, tuple[str, int]] = {  # machine type -> (accelerator, count it comes with)
     **{f"a2-highgpu-{n}g": ("NVIDIA_TESLA_A100", n) for n in (1, 2, 4, 8)},
     "a2-megagpu-16g": ("NVIDIA_TESLA_A100", 16),
     **{f"a2-ultragpu-{n}g": ("NVIDIA_A100_80GB", n) for n in (1, 2, 4, 8)},
     "a3-highgpu-8g": ("NVIDIA_H100_80GB", 8),
-    **{f"g2-standard-{cpus}": ("NVIDIA_L4", n) for cpus, n in
-       ((4, 1), (8, 1), (12, 1), (16, 1), (24, 2), (32, 1), (48, 4), (96, 8))},
+    **{
+        f"g2-standard-{cpus}": ("NVIDIA_L4", n)
+        for cpus, n in ((4, 1), (8, 1), (12, 1), (16, 1), (24, 2), (32, 1), (48, 4), (96, 8))
+    },
 }
 CPU_ONLY_FAMILIES = ("e2", "n2", "n2d", "c2", "c2d", "c3", "m1")
 ACCELERATORS = tuple(sorted(set(N1_GPUS) | {a for a, _ in FIXED_GPU_MACHINES.values()}))
@@ -47,8 +58,9 @@ def machine_problem(machine_type: str) -> Optional[str]:
         return None
     m = MACHINE_RE.match(machine_type or "")
     if not m or m["family"] not in ("n1", *CPU_ONLY_FAMILIES) or m["kind"] not in ("standard", "highmem", "highcpu"):
-        return ("a Vertex machine type such as n1-standard-4, e2-standard-4, n1-highmem-8, "
-                "a2-highgpu-1g or g2-standard-8")
+        return (
+            "a Vertex machine type such as n1-standard-4, e2-standard-4, n1-highmem-8, a2-highgpu-1g or g2-standard-8"
+        )
     return None
 
 
@@ -74,7 +86,8 @@ def accelerator_problem(machine_type: str, accelerator: Optional[str], count: in
 # TPU machines of custom training (Google's docs, "Use TPUs for custom training"): machine -> (accelerator, counts)
 TPU_MACHINES: dict[str, tuple[str, tuple[int, ...]]] = {
     "cloud-tpu": ("TPU_V3", (8,)),  # TPU_V2 also, with 8 cores
-    "ct5lp-hightpu-1t": ("TPU_V5_LITEPOD", (1,)), "ct5lp-hightpu-4t": ("TPU_V5_LITEPOD", (4,)),
+    "ct5lp-hightpu-1t": ("TPU_V5_LITEPOD", (1,)),
+    "ct5lp-hightpu-4t": ("TPU_V5_LITEPOD", (4,)),
     "ct5lp-hightpu-8t": ("TPU_V5_LITEPOD", (8,)),
 }
 TPU_ACCELERATORS = {"cloud-tpu": ("TPU_V2", "TPU_V3")}
@@ -90,7 +103,7 @@ def training_accelerator_problem(machine_type: str, accelerator: Optional[str], 
         default, counts = TPU_MACHINES[machine_type]
         allowed = TPU_ACCELERATORS.get(machine_type, (default,))
         if accelerator not in allowed or count not in counts:
-            return (f"{' or '.join(allowed)} x {' or '.join(map(str, counts))} with machine_type={machine_type}")
+            return f"{' or '.join(allowed)} x {' or '.join(map(str, counts))} with machine_type={machine_type}"
         return None
     if accelerator is not None and accelerator.startswith("TPU"):
         return f"a GPU type or null with machine_type={machine_type} (TPUs come with {', '.join(TPU_MACHINES)})"
@@ -109,8 +122,10 @@ def region_problem(region: str) -> Optional[str]:
     if not REGION_RE.match(region or ""):
         return "a region such as us-central1, europe-west4 or asia-east1"
     if region.split("-", 1)[0] not in IMAGE_PREFIXES:
-        return ("a region in the us, europe or asia multi-regions (the prebuilt TensorFlow images are served "
-                "only there), or target.serving_container=<image URI> of your own")
+        return (
+            "a region in the us, europe or asia multi-regions (the prebuilt TensorFlow images are served "
+            "only there), or target.serving_container=<image URI> of your own"
+        )
     return None
 
 
@@ -119,9 +134,11 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
 
 def bucket_problem(name: str) -> Optional[str]:
     """Cloud Storage's bucket naming rules, checked before anything is created."""
-    rules = ("3-63 characters (222 with dots, 63 per dot-separated part) of lowercase letters, digits, '-', "
-             "'_' and '.', starting and ending with a letter or digit, not an IP address, not starting with "
-             "'goog' nor containing 'google', without the gs:// prefix")
+    rules = (
+        "3-63 characters (222 with dots, 63 per dot-separated part) of lowercase letters, digits, '-', "
+        "'_' and '.', starting and ending with a letter or digit, not an IP address, not starting with "
+        "'goog' nor containing 'google', without the gs:// prefix"
+    )
     if not name or not BUCKET_RE.match(name) or name.startswith("goog") or "google" in name:
         return rules
     parts = name.split(".")
@@ -140,13 +157,20 @@ def label_problems(labels: dict[str, str]) -> Iterator[tuple[str, str, str]]:
     """(key, value, allowed) for every label Google would refuse."""
     for key, value in labels.items():
         if not LABEL_KEY_RE.match(str(key)):
-            yield (str(key), str(value), "label keys of 1-63 lowercase letters, digits, '_' or '-', "
-                                         "starting with a letter")
+            yield (
+                str(key),
+                str(value),
+                "label keys of 1-63 lowercase letters, digits, '_' or '-', starting with a letter",
+            )
         elif not LABEL_VALUE_RE.match(str(value)):
             yield (str(key), str(value), "label values of 0-63 lowercase letters, digits, '_' or '-'")
         if key in RESERVED_LABELS:
-            yield (str(key), str(value), f"a key other than {', '.join(RESERVED_LABELS)} (tfrun sets them: "
-                                         "clean-up finds a run's resources by them)")
+            yield (
+                str(key),
+                str(value),
+                f"a key other than {', '.join(RESERVED_LABELS)} (tfrun sets them: "
+                "clean-up finds a run's resources by them)",
+            )
     if len(labels) > 62:
         yield ("labels", str(len(labels)), "at most 62 labels (tfrun adds 2 of its own)")
 
@@ -175,11 +199,13 @@ def serving_image(choice: str, *, region: str, project: str, gpu: bool, tfrun_im
 def console_link(kind: str, *, project: str, region: str, resource_id: str) -> str:
     """The Google Cloud console page of a resource (what a user clicks to see or stop it)."""
     base = "https://console.cloud.google.com"
-    pages = {"model": f"{base}/vertex-ai/locations/{region}/models/{resource_id}?project={project}",
-             "endpoint": f"{base}/vertex-ai/locations/{region}/endpoints/{resource_id}?project={project}",
-             "batch_job": f"{base}/vertex-ai/locations/{region}/batch-predictions/{resource_id}?project={project}",
-             "bucket": f"{base}/storage/browser/{resource_id}?project={project}",
-             # the SDK's own links (jobs.py _dashboard_uri)
-             "custom_job": f"{base}/agent-platform/locations/{region}/training/{resource_id}?project={project}",
-             "tuning_job": f"{base}/agent-platform/locations/{region}/training/{resource_id}?project={project}"}
+    pages = {
+        "model": f"{base}/vertex-ai/locations/{region}/models/{resource_id}?project={project}",
+        "endpoint": f"{base}/vertex-ai/locations/{region}/endpoints/{resource_id}?project={project}",
+        "batch_job": f"{base}/vertex-ai/locations/{region}/batch-predictions/{resource_id}?project={project}",
+        "bucket": f"{base}/storage/browser/{resource_id}?project={project}",
+        # the SDK's own links (jobs.py _dashboard_uri)
+        "custom_job": f"{base}/agent-platform/locations/{region}/training/{resource_id}?project={project}",
+        "tuning_job": f"{base}/agent-platform/locations/{region}/training/{resource_id}?project={project}",
+    }
     return pages[kind]

@@ -61,8 +61,11 @@ def trial_overrides(argv: list[str], hydra_flags: set[str], env: Mapping[str, st
 def output_dirs(env: Mapping[str, str] | None = None) -> dict[str, Optional[str]]:
     """The gs:// folders Vertex names for this replica (None when the job has no base output dir)."""
     env = os.environ if env is None else env
-    return {"model": env.get("AIP_MODEL_DIR"), "checkpoints": env.get("AIP_CHECKPOINT_DIR"),
-            "tensorboard": env.get("AIP_TENSORBOARD_LOG_DIR")}
+    return {
+        "model": env.get("AIP_MODEL_DIR"),
+        "checkpoints": env.get("AIP_CHECKPOINT_DIR"),
+        "tensorboard": env.get("AIP_TENSORBOARD_LOG_DIR"),
+    }
 
 
 def record_uri(model_dir: str) -> str:

@@ -13,13 +13,30 @@ from tfrun.tasks.core import datafiles
 from tfrun.tasks.data.splits import Splits, make_splits
 
 
-def load_digits(*, seed: int, name: str, input_name: str, holdout_fraction: float, validation_fraction: float,
-                limit: Optional[int], shuffle_buffer: int, image_shape: Optional[Sequence[int]]) -> Splits:
+def load_digits(
+    *,
+    seed: int,
+    name: str,
+    input_name: str,
+    holdout_fraction: float,
+    validation_fraction: float,
+    limit: Optional[int],
+    shuffle_buffer: int,
+    image_shape: Optional[Sequence[int]],
+) -> Splits:
     """scikit-learn's bundled 8x8 digits: float32 pixels 0..16."""
     x, y = _sklearn_digits()
-    return make_splits(x, y, input_name=input_name, scale=16.0, seed=seed,
-                   holdout_fraction=holdout_fraction, validation_fraction=validation_fraction, limit=limit,
-                   image_shape=image_shape)
+    return make_splits(
+        x,
+        y,
+        input_name=input_name,
+        scale=16.0,
+        seed=seed,
+        holdout_fraction=holdout_fraction,
+        validation_fraction=validation_fraction,
+        limit=limit,
+        image_shape=image_shape,
+    )
 
 
 def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -39,13 +56,22 @@ def _read_idx(path: Path) -> np.ndarray:
     with gzip.open(path, "rb") as f:
         data = f.read()
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
-def load_fashion_mnist(*, seed: int, name: str, input_name: str, holdout_fraction: float,
-                       validation_fraction: float, limit: Optional[int], shuffle_buffer: int,
-                       image_shape: Optional[Sequence[int]], path: Optional[str]) -> Splits:
+def load_fashion_mnist(
+    *,
+    seed: int,
+    name: str,
+    input_name: str,
+    holdout_fraction: float,
+    validation_fraction: float,
+    limit: Optional[int],
+    shuffle_buffer: int,
+    image_shape: Optional[Sequence[int]],
+    path: Optional[str],
+) -> Splits:
     """Fashion-MNIST 28x28 uint8; its 10k test images are the holdout."""
     folder = datafiles.find_fashion_mnist(path)
     if folder is None:
@@ -54,14 +80,34 @@ def load_fashion_mnist(*, seed: int, name: str, input_name: str, holdout_fractio
     y_train = _read_idx(folder / "train-labels-idx1-ubyte.gz")
     x_test = _read_idx(folder / "t10k-images-idx3-ubyte.gz")
     y_test = _read_idx(folder / "t10k-labels-idx1-ubyte.gz")
-    return make_splits(x_train, y_train, x_test=x_test, y_test=y_test, input_name=input_name, scale=255.0, seed=seed,
-                   holdout_fraction=holdout_fraction, validation_fraction=validation_fraction, limit=limit,
-                   image_shape=image_shape)
+    return make_splits(
+        x_train,
+        y_train,
+        x_test=x_test,
+        y_test=y_test,
+        input_name=input_name,
+        scale=255.0,
+        seed=seed,
+        holdout_fraction=holdout_fraction,
+        validation_fraction=validation_fraction,
+        limit=limit,
+        image_shape=image_shape,
+    )
 
 
-def load_mnist(*, seed: int, name: str, input_name: str, holdout_fraction: float, validation_fraction: float,
-               limit: Optional[int], shuffle_buffer: int, image_shape: Optional[Sequence[int]],
-               path: Optional[str], download: bool) -> Splits:
+def load_mnist(
+    *,
+    seed: int,
+    name: str,
+    input_name: str,
+    holdout_fraction: float,
+    validation_fraction: float,
+    limit: Optional[int],
+    shuffle_buffer: int,
+    image_shape: Optional[Sequence[int]],
+    path: Optional[str],
+    download: bool,
+) -> Splits:
     """MNIST from an mnist.npz (keras' format); with download=true keras' loader fetches it."""
     found = datafiles.find_mnist(path)
     if found is None:
@@ -73,14 +119,37 @@ def load_mnist(*, seed: int, name: str, input_name: str, holdout_fraction: float
     else:
         with np.load(found) as f:
             x_train, y_train, x_test, y_test = f["x_train"], f["y_train"], f["x_test"], f["y_test"]
-    return make_splits(x_train, y_train, x_test=x_test, y_test=y_test, input_name=input_name, scale=255.0, seed=seed,
-                   holdout_fraction=holdout_fraction, validation_fraction=validation_fraction, limit=limit,
-                   image_shape=image_shape)
+    return make_splits(
+        x_train,
+        y_train,
+        x_test=x_test,
+        y_test=y_test,
+        input_name=input_name,
+        scale=255.0,
+        seed=seed,
+        holdout_fraction=holdout_fraction,
+        validation_fraction=validation_fraction,
+        limit=limit,
+        image_shape=image_shape,
+    )
 
 
-def load_files(*, seed: int, name: str, input_name: str, holdout_fraction: float, validation_fraction: float,
-               limit: Optional[int], shuffle_buffer: int, image_shape: Optional[Sequence[int]], path: str,
-               format: str, x_key: str, y_key: str, label_column: str) -> Splits:
+def load_files(
+    *,
+    seed: int,
+    name: str,
+    input_name: str,
+    holdout_fraction: float,
+    validation_fraction: float,
+    limit: Optional[int],
+    shuffle_buffer: int,
+    image_shape: Optional[Sequence[int]],
+    path: str,
+    format: str,
+    x_key: str,
+    y_key: str,
+    label_column: str,
+) -> Splits:
     """User data: an .npz with arrays x_key/y_key, or a .csv of numeric features plus a label column."""
     fmt = datafiles.files_format(path, format)
     if fmt == "npz":
@@ -104,5 +173,14 @@ def load_files(*, seed: int, name: str, input_name: str, holdout_fraction: float
     else:
         raise ValueError(f"data.format={format!r}: expected npz or csv")
     scale = float(np.abs(x).max()) or 1.0
-    return make_splits(x, y, input_name=input_name, scale=scale, seed=seed, holdout_fraction=holdout_fraction,
-                   validation_fraction=validation_fraction, limit=limit, image_shape=image_shape)
+    return make_splits(
+        x,
+        y,
+        input_name=input_name,
+        scale=scale,
+        seed=seed,
+        holdout_fraction=holdout_fraction,
+        validation_fraction=validation_fraction,
+        limit=limit,
+        image_shape=image_shape,
+    )

@@ -35,13 +35,28 @@ class Splits:
         return str(self.x_train.dtype)
 
     def summary(self) -> dict[str, Any]:
-        return {"train": len(self.x_train), "validation": len(self.x_valid), "holdout": len(self.x_holdout),
-                "input_name": self.input_name, "input_shape": list(self.input_shape),
-                "input_dtype": str(self.x_train.dtype), "classes": self.n_classes, "scale": self.scale}
+        return {
+            "train": len(self.x_train),
+            "validation": len(self.x_valid),
+            "holdout": len(self.x_holdout),
+            "input_name": self.input_name,
+            "input_shape": list(self.input_shape),
+            "input_dtype": str(self.x_train.dtype),
+            "classes": self.n_classes,
+            "scale": self.scale,
+        }
 
 
-def split(x: np.ndarray, y: np.ndarray, *, holdout_fraction: float, validation_fraction: float,
-           seed: int, x_holdout: Optional[np.ndarray] = None, y_holdout: Optional[np.ndarray] = None):
+def split(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    holdout_fraction: float,
+    validation_fraction: float,
+    seed: int,
+    x_holdout: Optional[np.ndarray] = None,
+    y_holdout: Optional[np.ndarray] = None,
+):
     """Stratified train/validation(/holdout) split; a given test set is used as the holdout."""
     if x_holdout is None:
         x, x_holdout, y, y_holdout = train_test_split(x, y, test_size=holdout_fraction, seed=seed)
@@ -57,9 +72,20 @@ def limit_examples(x: np.ndarray, y: np.ndarray, limit: Optional[int]) -> tuple[
     return (x, y) if limit is None else (x[:limit], y[:limit])
 
 
-def make_splits(x, y, *, input_name: str, scale: float, seed: int, holdout_fraction: float,
-            validation_fraction: float, limit: Optional[int], image_shape: Optional[Sequence[int]],
-            x_test=None, y_test=None) -> Splits:
+def make_splits(
+    x,
+    y,
+    *,
+    input_name: str,
+    scale: float,
+    seed: int,
+    holdout_fraction: float,
+    validation_fraction: float,
+    limit: Optional[int],
+    image_shape: Optional[Sequence[int]],
+    x_test=None,
+    y_test=None,
+) -> Splits:
     x, y = limit_examples(x, y, limit)
     if x_test is not None and limit is not None:
         x_test, y_test = limit_examples(x_test, y_test, max(limit // 5, 1))
@@ -67,8 +93,15 @@ def make_splits(x, y, *, input_name: str, scale: float, seed: int, holdout_fract
         x = x.reshape((len(x), *image_shape))
         x_test = None if x_test is None else x_test.reshape((len(x_test), *image_shape))
     y = y.astype("int64")
-    parts = split(x, y, holdout_fraction=holdout_fraction, validation_fraction=validation_fraction, seed=seed,
-                   x_holdout=x_test, y_holdout=None if y_test is None else y_test.astype("int64"))
+    parts = split(
+        x,
+        y,
+        holdout_fraction=holdout_fraction,
+        validation_fraction=validation_fraction,
+        seed=seed,
+        x_holdout=x_test,
+        y_holdout=None if y_test is None else y_test.astype("int64"),
+    )
     n_classes = int(max(int(y.max()), int(parts[5].max())) + 1)
     return Splits(*parts, input_name=input_name, scale=float(scale), n_classes=n_classes)
 

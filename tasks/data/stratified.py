@@ -37,21 +37,25 @@ def stratified_indices(y: np.ndarray, test_size: float, seed: int) -> tuple[np.n
     n_test = math.ceil(test_size * n_samples)
     n_train = n_samples - n_test
     if n_train == 0:
-        raise ValueError(f"With n_samples={n_samples}, test_size={test_size!r} and train_size=None, the resulting "
-                         "train set will be empty. Adjust any of the aforementioned parameters.")
+        raise ValueError(
+            f"With n_samples={n_samples}, test_size={test_size!r} and train_size=None, the resulting "
+            "train set will be empty. Adjust any of the aforementioned parameters."
+        )
     classes, y_indices = np.unique(y, return_inverse=True)
     class_counts = np.bincount(y_indices)
     n_classes = len(class_counts)
     if np.min(class_counts) < 2:
-        raise ValueError("The least populated classes in y have only 1 member, which is too few. The minimum number "
-                         "of groups for any class cannot be less than 2. Classes with too few members are: "
-                         f"{classes[class_counts < 2].tolist()}")
+        raise ValueError(
+            "The least populated classes in y have only 1 member, which is too few. The minimum number "
+            "of groups for any class cannot be less than 2. Classes with too few members are: "
+            f"{classes[class_counts < 2].tolist()}"
+        )
     if n_train < n_classes:
-        raise ValueError(f"The train_size = {n_train} should be greater or equal to the number of classes = "
-                         f"{n_classes}")
+        raise ValueError(
+            f"The train_size = {n_train} should be greater or equal to the number of classes = {n_classes}"
+        )
     if n_test < n_classes:
-        raise ValueError(f"The test_size = {n_test} should be greater or equal to the number of classes = "
-                         f"{n_classes}")
+        raise ValueError(f"The test_size = {n_test} should be greater or equal to the number of classes = {n_classes}")
     class_indices = np.split(np.argsort(y_indices, kind="mergesort"), np.cumsum(class_counts)[:-1])
     rng = np.random.RandomState(seed)
     n_i = _approximate_mode(class_counts, n_train, rng)
@@ -60,8 +64,8 @@ def stratified_indices(y: np.ndarray, test_size: float, seed: int) -> tuple[np.n
     test: list[np.ndarray] = []
     for i in range(n_classes):
         rows = class_indices[i][rng.permutation(class_counts[i])]
-        train.append(rows[:n_i[i]])
-        test.append(rows[n_i[i]:n_i[i] + t_i[i]])
+        train.append(rows[: n_i[i]])
+        test.append(rows[n_i[i] : n_i[i] + t_i[i]])
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 

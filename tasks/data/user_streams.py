@@ -98,19 +98,31 @@ class StreamedSplits:
 
     @property
     def x_train(self) -> np.ndarray:
-        raise UserCodeError(f"this step needs the training examples in memory, but {self.target} returns train as a "
-                            "tf.data.Dataset factory: return train as an (x, y) pair of arrays for it")
+        raise UserCodeError(
+            f"this step needs the training examples in memory, but {self.target} returns train as a "
+            "tf.data.Dataset factory: return train as an (x, y) pair of arrays for it"
+        )
 
     @property
     def y_train(self) -> np.ndarray:
         return self.x_train
 
     def summary(self) -> dict[str, Any]:
-        return {"train": self.train_examples, "validation": len(self.x_valid) if self.validation is None else None,
-                "holdout": len(self.x_holdout), "input_name": self.input_name, "input_shape": list(self.input_shape),
-                "input_dtype": self.input_dtype, "classes": self.n_classes, "scale": self.scale,
-                "streamed": {"train": self.train.name, "validation": self.validation.name if self.validation else None,
-                             "steps_per_epoch": self.steps_per_epoch}}
+        return {
+            "train": self.train_examples,
+            "validation": len(self.x_valid) if self.validation is None else None,
+            "holdout": len(self.x_holdout),
+            "input_name": self.input_name,
+            "input_shape": list(self.input_shape),
+            "input_dtype": self.input_dtype,
+            "classes": self.n_classes,
+            "scale": self.scale,
+            "streamed": {
+                "train": self.train.name,
+                "validation": self.validation.name if self.validation else None,
+                "steps_per_epoch": self.steps_per_epoch,
+            },
+        }
 
 
 def takes_context(function: Any, split: str, target: str) -> bool:
@@ -123,9 +135,11 @@ def takes_context(function: Any, split: str, target: str) -> bool:
     required = [p for p in parameters if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     if len(required) > 1 or any(p.kind not in positional for p in required):
         names = ", ".join(p.name for p in required)
-        raise UserCodeError(f"{target} returned {split}={_label(function)} taking ({names}); a {split} factory takes "
-                            "no argument, or one: input_context (a tf.distribute.InputContext, for a factory that "
-                            "shards its own files)")
+        raise UserCodeError(
+            f"{target} returned {split}={_label(function)} taking ({names}); a {split} factory takes "
+            "no argument, or one: input_context (a tf.distribute.InputContext, for a factory that "
+            "shards its own files)"
+        )
     return bool(required) or any(p.name == "input_context" and p.kind in positional for p in parameters)
 
 
@@ -162,29 +176,41 @@ def _check_spec(dataset: Any, factory: Factory, data: StreamedSplits) -> None:
 
     spec = dataset.element_spec
     if not (isinstance(spec, tuple) and len(spec) == 2 and all(isinstance(s, tf.TensorSpec) for s in spec)):
-        raise UserCodeError(f"{factory.name} returned a dataset whose elements are {spec}; tfrun needs (x, y) pairs "
-                            "of tensors: one example and its integer label")
+        raise UserCodeError(
+            f"{factory.name} returned a dataset whose elements are {spec}; tfrun needs (x, y) pairs "
+            "of tensors: one example and its integer label"
+        )
     x_spec, y_spec = spec
     shape = data.input_shape
     if x_spec.shape.rank == len(shape) + 1 and x_spec.shape[1:].is_compatible_with(shape):
-        raise UserCodeError(f"{factory.name} returned a batched dataset (examples of shape {_shape(x_spec)}, the "
-                            f"holdout's are {list(shape)}): return single examples (no .batch()); tfrun batches "
-                            "them by train.batch_size")
+        raise UserCodeError(
+            f"{factory.name} returned a batched dataset (examples of shape {_shape(x_spec)}, the "
+            f"holdout's are {list(shape)}): return single examples (no .batch()); tfrun batches "
+            "them by train.batch_size"
+        )
     if not x_spec.shape.is_compatible_with(shape):
-        raise UserCodeError(f"{factory.name} returned examples of shape {_shape(x_spec)}, but {data.target}'s holdout "
-                            f"examples have shape {list(shape)} (input_shape): the export's input is the holdout's")
+        raise UserCodeError(
+            f"{factory.name} returned examples of shape {_shape(x_spec)}, but {data.target}'s holdout "
+            f"examples have shape {list(shape)} (input_shape): the export's input is the holdout's"
+        )
     dtype = x_spec.dtype.name
     if dtype != data.input_dtype and not (dtype == "float64" and data.input_dtype == "float32"):
-        raise UserCodeError(f"{factory.name} returned examples of dtype {dtype}, but {data.target}'s holdout is "
-                            f"{data.input_dtype} (input_dtype): yield the dtype the export takes (tf.cast)")
+        raise UserCodeError(
+            f"{factory.name} returned examples of dtype {dtype}, but {data.target}'s holdout is "
+            f"{data.input_dtype} (input_dtype): yield the dtype the export takes (tf.cast)"
+        )
     one_label = y_spec.shape.is_compatible_with([]) or y_spec.shape.is_compatible_with([1])
     if not (y_spec.dtype.is_integer and one_label):
-        raise UserCodeError(f"{factory.name} returned labels of dtype {y_spec.dtype.name} and shape {_shape(y_spec)}; "
-                            "tfrun needs one integer class id per example (shape [], e.g. tf.int64; one-hot labels: "
-                            "tf.argmax(y))")
+        raise UserCodeError(
+            f"{factory.name} returned labels of dtype {y_spec.dtype.name} and shape {_shape(y_spec)}; "
+            "tfrun needs one integer class id per example (shape [], e.g. tf.int64; one-hot labels: "
+            "tf.argmax(y))"
+        )
     if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
-        raise UserCodeError(f"{factory.name} returned an endless dataset (a .repeat()?): return one pass over the "
-                            "examples; tfrun repeats where a strategy needs it and ends each epoch at the data's end")
+        raise UserCodeError(
+            f"{factory.name} returned an endless dataset (a .repeat()?): return one pass over the "
+            "examples; tfrun repeats where a strategy needs it and ends each epoch at the data's end"
+        )
 
 
 def _check_examples(dataset: Any, factory: Factory, data: StreamedSplits) -> int:
@@ -193,18 +219,23 @@ def _check_examples(dataset: Any, factory: Factory, data: StreamedSplits) -> int
     try:
         for x, y in dataset.take(FIRST_EXAMPLES).as_numpy_iterator():
             if tuple(np.shape(x)) != data.input_shape:
-                raise UserCodeError(f"{factory.name} yields example {count} of shape {list(np.shape(x))}, but the "
-                                    f"holdout's examples have shape {list(data.input_shape)}")
+                raise UserCodeError(
+                    f"{factory.name} yields example {count} of shape {list(np.shape(x))}, but the "
+                    f"holdout's examples have shape {list(data.input_shape)}"
+                )
             label = int(np.reshape(y, -1)[0])
             if not 0 <= label < data.n_classes:
-                raise UserCodeError(f"{factory.name} yields a label out of range: {label} (example {count}); labels "
-                                    f"must be integers in [0, {data.n_classes}) with n_classes={data.n_classes}")
+                raise UserCodeError(
+                    f"{factory.name} yields a label out of range: {label} (example {count}); labels "
+                    f"must be integers in [0, {data.n_classes}) with n_classes={data.n_classes}"
+                )
             count += 1
     except UserCodeError:
         raise
     except Exception as exc:  # the user's reader or generator failed while tf.data ran it
-        raise UserCodeError(f"reading the first examples of {factory.name} failed: {type(exc).__name__}: "
-                            f"{_first_line(exc)}") from exc
+        raise UserCodeError(
+            f"reading the first examples of {factory.name} failed: {type(exc).__name__}: {_first_line(exc)}"
+        ) from exc
     if count == 0:
         raise UserCodeError(f"{factory.name} returned an empty dataset")
     return count
@@ -259,14 +290,22 @@ def _steps(data: StreamedSplits, global_batch: int, given: Optional[int], parame
         cardinality = int(_limited(make(data.train), data).cardinality())
         examples = cardinality if cardinality > 0 else None
     if examples is None:
-        why = ("under strategy=parameter_server each worker reads the data endlessly and model.fit needs the steps "
-               "of an epoch" if parameter_server else
-               "its factory takes input_context, so under strategy=multi_worker each worker reads its own share "
-               "endlessly and model.fit needs the steps of an epoch")
-        extra = " or set strategy.steps_per_epoch" if parameter_server else \
-            " (or return a zero-argument factory: tf.data then shards it by file or by example)"
-        raise UserCodeError(f"{data.target} returns a train factory of unknown size; {why}: return train_examples "
-                            f"(the number of training examples) with it{extra}")
+        why = (
+            "under strategy=parameter_server each worker reads the data endlessly and model.fit needs the steps "
+            "of an epoch"
+            if parameter_server
+            else "its factory takes input_context, so under strategy=multi_worker each worker reads its own share "
+            "endlessly and model.fit needs the steps of an epoch"
+        )
+        extra = (
+            " or set strategy.steps_per_epoch"
+            if parameter_server
+            else " (or return a zero-argument factory: tf.data then shards it by file or by example)"
+        )
+        raise UserCodeError(
+            f"{data.target} returns a train factory of unknown size; {why}: return train_examples "
+            f"(the number of training examples) with it{extra}"
+        )
     return max(1, math.ceil(examples / global_batch))
 
 
@@ -291,8 +330,13 @@ def _examples(dataset: Any, data: StreamedSplits, factory: Factory) -> Any:
             x = tf.ensure_shape(x, data.input_shape)
         y = tf.reshape(tf.cast(y, tf.int64), [])
         in_range = tf.logical_and(y >= 0, y < n_classes)
-        with tf.control_dependencies([tf.debugging.Assert(in_range, [f"{name} yields a label out of range [0, "
-                                                                     f"{n_classes}) (n_classes={n_classes}):", y])]):
+        with tf.control_dependencies(
+            [
+                tf.debugging.Assert(
+                    in_range, [f"{name} yields a label out of range [0, {n_classes}) (n_classes={n_classes}):", y]
+                )
+            ]
+        ):
             return x, tf.identity(y)
 
     return dataset.map(example)
@@ -301,7 +345,9 @@ def _examples(dataset: Any, data: StreamedSplits, factory: Factory) -> Any:
 def _train(dataset: Any, data: StreamedSplits, batch: int, seed: int, buffer: int, repeat: bool) -> Any:
     import tensorflow as tf
 
-    dataset = _examples(_limited(dataset, data), data, data.train).shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = _examples(_limited(dataset, data), data, data.train).shuffle(
+        buffer, seed=seed, reshuffle_each_iteration=True
+    )
     return (dataset.repeat() if repeat else dataset).batch(batch).prefetch(tf.data.AUTOTUNE)
 
 
@@ -332,16 +378,27 @@ def fit_inputs(cfg: Any, data: StreamedSplits, strategy: Any, global_batch: int)
         return {"x": keras.utils.experimental.DatasetCreator(dataset_fn), "steps_per_epoch": data.steps_per_epoch}
     inputs: dict[str, Any]
     if _shards_itself(strategy, data):
-        inputs = {"x": strategy.distribute_datasets_from_function(
-            lambda context: _train(make(data.train, context), data, context.get_per_replica_batch_size(global_batch),
-                                   seed, buffer, True)), "steps_per_epoch": data.steps_per_epoch}
+        inputs = {
+            "x": strategy.distribute_datasets_from_function(
+                lambda context: _train(
+                    make(data.train, context),
+                    data,
+                    context.get_per_replica_batch_size(global_batch),
+                    seed,
+                    buffer,
+                    True,
+                )
+            ),
+            "steps_per_epoch": data.steps_per_epoch,
+        }
     else:
         inputs = {"x": _train(make(data.train), data, global_batch, seed, buffer, False)}
     if data.validation is not None:
         inputs["validation_data"] = _validation(data, global_batch)
     elif len(data.x_valid):
-        inputs["validation_data"] = pipeline(data.x_valid, data.y_valid, batch_size=global_batch, shuffle=False,
-                                             seed=seed, buffer=buffer)
+        inputs["validation_data"] = pipeline(
+            data.x_valid, data.y_valid, batch_size=global_batch, shuffle=False, seed=seed, buffer=buffer
+        )
     return inputs
 
 
@@ -351,11 +408,14 @@ def representative(data: StreamedSplits, n: int, seed: int, buffer: int) -> np.n
     try:
         examples = [x for x, _ in dataset.as_numpy_iterator()]
     except Exception as exc:
-        raise UserCodeError(f"reading int8 calibration examples from {data.train.name} failed: "
-                            f"{type(exc).__name__}: {_first_line(exc)}") from exc
+        raise UserCodeError(
+            f"reading int8 calibration examples from {data.train.name} failed: {type(exc).__name__}: {_first_line(exc)}"
+        ) from exc
     if len(examples) < n:
-        raise UserCodeError(f"target.representative_samples={n} is more than the {len(examples)} examples "
-                            f"{data.train.name} yields; lower target.representative_samples (>= 100)")
+        raise UserCodeError(
+            f"target.representative_samples={n} is more than the {len(examples)} examples "
+            f"{data.train.name} yields; lower target.representative_samples (>= 100)"
+        )
     return np.stack(examples)
 
 
@@ -377,5 +437,6 @@ def reading(data: Any) -> Iterator[None]:
         names = [f.name for f in (data.train, data.validation) if f is not None]
         if any(reason.startswith(name) for name in names):  # tfrun's own check in the stream (a label's range)
             raise UserCodeError(f"training stopped: {reason}") from None
-        raise UserCodeError(f"training on the examples {data.train.name} streams failed: {type(exc).__name__}: "
-                            f"{reason}") from None
+        raise UserCodeError(
+            f"training on the examples {data.train.name} streams failed: {type(exc).__name__}: {reason}"
+        ) from None

@@ -41,17 +41,23 @@ def docker_available(timeout: float = 10.0) -> bool:
     if docker is None:
         return False
     try:
-        return subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                              timeout=timeout).returncode == 0
+        return (
+            subprocess.run(
+                [docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=timeout
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
 
 def availability() -> dict[str, str]:
     """backend -> 'available' or why not."""
-    return {"binary": "available" if binary_path() else f"{BINARY} is not on PATH",
-            "docker": "available" if docker_available() else "no Docker engine answers `docker info`",
-            "embedded": "available"}
+    return {
+        "binary": "available" if binary_path() else f"{BINARY} is not on PATH",
+        "docker": "available" if docker_available() else "no Docker engine answers `docker info`",
+        "embedded": "available",
+    }
 
 
 def choose(requested: str) -> tuple[str, dict[str, str]]:
@@ -75,8 +81,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
     try:
-        with socket.create_connection((host if host not in ("0.0.0.0", "::") else "127.0.0.1", port),
-                                      timeout=timeout):
+        with socket.create_connection((host if host not in ("0.0.0.0", "::") else "127.0.0.1", port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -124,10 +129,14 @@ class ServerSpec:
         return f"http://[{host}]:{self.rest_port}" if ":" in host else f"http://{host}:{self.rest_port}"
 
 
-def _model_flags(spec: ServerSpec, base_path: str, config_file: Optional[str], batching_file: Optional[str]) -> list[str]:
-    flags = [f"--file_system_poll_wait_seconds={spec.poll_wait_seconds}",
-             f"--enable_model_warmup={'true' if spec.enable_warmup else 'false'}",
-             f"--max_num_load_retries={spec.max_load_retries}"]
+def _model_flags(
+    spec: ServerSpec, base_path: str, config_file: Optional[str], batching_file: Optional[str]
+) -> list[str]:
+    flags = [
+        f"--file_system_poll_wait_seconds={spec.poll_wait_seconds}",
+        f"--enable_model_warmup={'true' if spec.enable_warmup else 'false'}",
+        f"--max_num_load_retries={spec.max_load_retries}",
+    ]
     if config_file:
         flags.append(f"--model_config_file={config_file}")
     else:
@@ -143,30 +152,60 @@ def command(backend: str, spec: ServerSpec) -> list[str]:
     batching = str(spec.batching_parameters_file.resolve()) if spec.batching_parameters_file else None
     config = str(spec.model_config_file.resolve()) if spec.model_config_file else None
     if backend == "embedded":
-        return [sys.executable, "-m", "tfrun.runner.serve_cli", f"--host={spec.host}", f"--port={spec.grpc_port}",
-                f"--rest_api_port={spec.rest_port}", f"--max_request_bytes={spec.max_request_bytes}",
-                *_model_flags(spec, base, config, batching)]
+        return [
+            sys.executable,
+            "-m",
+            "tfrun.runner.serve_cli",
+            f"--host={spec.host}",
+            f"--port={spec.grpc_port}",
+            f"--rest_api_port={spec.rest_port}",
+            f"--max_request_bytes={spec.max_request_bytes}",
+            *_model_flags(spec, base, config, batching),
+        ]
     if backend == "binary":
         path = binary_path()
         if path is None:
             raise RuntimeError(f"{BINARY} is not on PATH")
-        return [path, f"--port={spec.grpc_port}", f"--rest_api_port={spec.rest_port}",
-                *_model_flags(spec, base, config, batching)]
+        return [
+            path,
+            f"--port={spec.grpc_port}",
+            f"--rest_api_port={spec.rest_port}",
+            *_model_flags(spec, base, config, batching),
+        ]
     if backend == "docker":
         name = spec.container_name or f"tfrun-serving-{os.getpid()}-{spec.grpc_port}"
         spec.container_name = name
-        argv = ["docker", "run", "--rm", "--init", "--name", name,
-                "-p", f"{spec.host}:{spec.grpc_port}:{CONTAINER_GRPC}",
-                "-p", f"{spec.host}:{spec.rest_port}:{CONTAINER_REST}",
-                "--mount", f"type=bind,source={base},target=/models/{spec.model_name},readonly"]
+        argv = [
+            "docker",
+            "run",
+            "--rm",
+            "--init",
+            "--name",
+            name,
+            "-p",
+            f"{spec.host}:{spec.grpc_port}:{CONTAINER_GRPC}",
+            "-p",
+            f"{spec.host}:{spec.rest_port}:{CONTAINER_REST}",
+            "--mount",
+            f"type=bind,source={base},target=/models/{spec.model_name},readonly",
+        ]
         if batching:
             argv += ["--mount", f"type=bind,source={batching},target=/config/batching.config,readonly"]
         if config:
             argv += ["--mount", f"type=bind,source={config},target=/config/models.config,readonly"]
-        argv += ["--entrypoint", BINARY, spec.docker_image, f"--port={CONTAINER_GRPC}",
-                 f"--rest_api_port={CONTAINER_REST}",
-                 *_model_flags(spec, f"/models/{spec.model_name}", "/config/models.config" if config else None,
-                               "/config/batching.config" if batching else None)]
+        argv += [
+            "--entrypoint",
+            BINARY,
+            spec.docker_image,
+            f"--port={CONTAINER_GRPC}",
+            f"--rest_api_port={CONTAINER_REST}",
+            *_model_flags(
+                spec,
+                f"/models/{spec.model_name}",
+                "/config/models.config" if config else None,
+                "/config/batching.config" if batching else None,
+            ),
+        ]
         return argv
     raise ValueError(f"unknown backend {backend!r}")
 
@@ -212,8 +251,9 @@ class ServerProcess:
         return keep[-lines:]
 
 
-def start(backend: str, spec: ServerSpec, *, log_path: Path, detached: bool,
-          env: Optional[dict[str, str]] = None) -> ServerProcess:
+def start(
+    backend: str, spec: ServerSpec, *, log_path: Path, detached: bool, env: Optional[dict[str, str]] = None
+) -> ServerProcess:
     """Start the server process (not waiting for it to serve)."""
     argv = command(backend, spec)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -223,11 +263,19 @@ def start(backend: str, spec: ServerSpec, *, log_path: Path, detached: bool,
     root = str(Path(__file__).resolve().parents[2])  # so `-m tfrun.runner.serve_cli` imports this checkout
     environment["PYTHONPATH"] = root + (os.pathsep + environment["PYTHONPATH"] if environment.get("PYTHONPATH") else "")
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=environment, close_fds=True, start_new_session=detached,
-                                preexec_fn=None if detached else die_with_parent())
-    return ServerProcess(backend=backend, argv=argv, spec=spec, log_path=log_path, detached=detached,
-                         proc=proc, pid=proc.pid)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            close_fds=True,
+            start_new_session=detached,
+            preexec_fn=None if detached else die_with_parent(),
+        )
+    return ServerProcess(
+        backend=backend, argv=argv, spec=spec, log_path=log_path, detached=detached, proc=proc, pid=proc.pid
+    )
 
 
 def pid_alive(pid: int) -> bool:
@@ -290,5 +338,6 @@ def wait_serving(server: ServerProcess, timeout: float) -> None:
         if port_open(spec.client_host, spec.grpc_port) and port_open(spec.client_host, spec.rest_port):
             return
         time.sleep(0.1)
-    raise RuntimeError(f"the {server.backend} server did not open ports {spec.grpc_port}/{spec.rest_port} "
-                       f"within {timeout:g} s")
+    raise RuntimeError(
+        f"the {server.backend} server did not open ports {spec.grpc_port}/{spec.rest_port} within {timeout:g} s"
+    )

@@ -63,8 +63,9 @@ class _Batch:
 class BatchScheduler:
     """One queue of batches for one (model version, signature), run by its own threads."""
 
-    def __init__(self, process: Callable[[Tensors], Mapping[str, np.ndarray]], params: BatchingParameters,
-                 name: str = "batcher"):
+    def __init__(
+        self, process: Callable[[Tensors], Mapping[str, np.ndarray]], params: BatchingParameters, name: str = "batcher"
+    ):
         params.validate()
         self.process = process
         self.params = params
@@ -77,8 +78,10 @@ class BatchScheduler:
         self.tasks_run = 0
         self.rows_run = 0
         self.largest_batch = 0
-        self._threads = [threading.Thread(target=self._worker, name=f"{name}-{i}", daemon=True)
-                         for i in range(params.num_batch_threads)]
+        self._threads = [
+            threading.Thread(target=self._worker, name=f"{name}-{i}", daemon=True)
+            for i in range(params.num_batch_threads)
+        ]
         for t in self._threads:
             t.start()
 
@@ -114,10 +117,10 @@ class BatchScheduler:
         limit = self.params.max_execution_batch_size or self.params.max_batch_size
         if size > self.params.max_batch_size:
             if not self.params.enable_large_batch_splitting:
-                raise invalid(f"Task size {size} is larger than maximum input batch size "
-                              f"{self.params.max_batch_size}")
-            return [({k: v[i:i + limit] for k, v in inputs.items()}, min(limit, size - i))
-                    for i in range(0, size, limit)]
+                raise invalid(f"Task size {size} is larger than maximum input batch size {self.params.max_batch_size}")
+            return [
+                ({k: v[i : i + limit] for k, v in inputs.items()}, min(limit, size - i)) for i in range(0, size, limit)
+            ]
         return [(dict(inputs), size)]
 
     def _submit(self, inputs: Tensors, size: int, future: Optional[asyncio.Future] = None) -> _Task:
@@ -131,8 +134,9 @@ class BatchScheduler:
                 if batch is not None:
                     batch.closed = True
                 if len(self._queue) >= self.params.max_enqueued_batches:
-                    raise ServingError(Code.UNAVAILABLE,
-                                       "The batch scheduling queue to which this task was submitted is full")
+                    raise ServingError(
+                        Code.UNAVAILABLE, "The batch scheduling queue to which this task was submitted is full"
+                    )
                 batch = _Batch(key)
                 self._queue.append(batch)
                 wake = True
@@ -181,8 +185,10 @@ class BatchScheduler:
         tasks = batch.tasks
         try:
             names = list(tasks[0].inputs)
-            merged = {n: (tasks[0].inputs[n] if len(tasks) == 1
-                          else np.concatenate([t.inputs[n] for t in tasks])) for n in names}
+            merged = {
+                n: (tasks[0].inputs[n] if len(tasks) == 1 else np.concatenate([t.inputs[n] for t in tasks]))
+                for n in names
+            }
             total = batch.size
             padded = total
             for allowed in self.params.allowed_batch_sizes:
@@ -194,12 +200,14 @@ class BatchScheduler:
             outputs = {k: np.asarray(v) for k, v in self.process(merged).items()}
             for name, arr in outputs.items():
                 if arr.ndim == 0 or arr.shape[0] != padded:
-                    raise ServingError(Code.FAILED_PRECONDITION,
-                                       "Batched output tensor's 0th dimension does not equal the sum of the 0th "
-                                       f"dimension sizes of the input tensors (output {name})")
+                    raise ServingError(
+                        Code.FAILED_PRECONDITION,
+                        "Batched output tensor's 0th dimension does not equal the sum of the 0th "
+                        f"dimension sizes of the input tensors (output {name})",
+                    )
             offset = 0
             for task in tasks:
-                task.outputs = {k: v[offset:offset + task.size] for k, v in outputs.items()}
+                task.outputs = {k: v[offset : offset + task.size] for k, v in outputs.items()}
                 offset += task.size
             with self._cond:
                 self.batches_run += 1
@@ -223,15 +231,22 @@ class BatchScheduler:
 
     def stats(self) -> dict[str, Any]:
         with self._cond:
-            return {"batches": self.batches_run, "tasks": self.tasks_run, "rows": self.rows_run,
-                    "largest_batch": self.largest_batch, "queued_batches": len(self._queue)}
+            return {
+                "batches": self.batches_run,
+                "tasks": self.tasks_run,
+                "rows": self.rows_run,
+                "largest_batch": self.largest_batch,
+                "queued_batches": len(self._queue),
+            }
 
     def summary(self) -> str:
         """One log line: how much batching merged (what to look at when tuning its parameters)."""
         st = self.stats()
         mean = st["rows"] / st["batches"] if st["batches"] else 0.0
-        return (f"{st['tasks']} task(s) in {st['batches']} batch(es), mean {mean:.1f} rows, "
-                f"largest {st['largest_batch']} (max_batch_size {self.params.max_batch_size})")
+        return (
+            f"{st['tasks']} task(s) in {st['batches']} batch(es), mean {mean:.1f} rows, "
+            f"largest {st['largest_batch']} (max_batch_size {self.params.max_batch_size})"
+        )
 
 
 def _joined(results: list[Tensors]) -> Tensors:

@@ -39,9 +39,19 @@ class ServingRequestError(Exception):
         self.http_status = http_status
 
 
-_HTTP_TO_CODE = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                 409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL",
-                 501: "UNIMPLEMENTED", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+_HTTP_TO_CODE = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 
 
 def model_path(model: str, version: Optional[int] = None, label: Optional[str] = None) -> str:
@@ -94,19 +104,19 @@ class RestClient:
                 if response.will_close:
                     self.close()
                 if response.status == 503 and attempt < self.retries:
-                    time.sleep(RETRY_BACKOFF_S * 2 ** attempt)
+                    time.sleep(RETRY_BACKOFF_S * 2**attempt)
                     continue
                 return response.status, data
-            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine,
-                    BrokenPipeError) as err:
+            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine, BrokenPipeError) as err:
                 self.close()
                 if attempt >= self.retries:
                     raise ServingRequestError("UNAVAILABLE", f"{self.url}{path}: {err}") from None
-                time.sleep(RETRY_BACKOFF_S * 2 ** attempt)
+                time.sleep(RETRY_BACKOFF_S * 2**attempt)
             except socket.timeout:
                 self.close()
-                raise ServingRequestError("DEADLINE_EXCEEDED", f"{self.url}{path}: no answer in {self.timeout} s") \
-                    from None
+                raise ServingRequestError(
+                    "DEADLINE_EXCEEDED", f"{self.url}{path}: no answer in {self.timeout} s"
+                ) from None
         raise AssertionError("unreachable")
 
     def json(self, method: str, path: str, payload: Any = None) -> Any:
@@ -122,12 +132,21 @@ class RestClient:
         return doc
 
     # --- the API -----------------------------------------------------------------------------
-    def predict_raw(self, model: str, payload: Mapping[str, Any], *, version: Optional[int] = None,
-                    label: Optional[str] = None) -> Any:
+    def predict_raw(
+        self, model: str, payload: Mapping[str, Any], *, version: Optional[int] = None, label: Optional[str] = None
+    ) -> Any:
         return self.json("POST", model_path(model, version, label) + ":predict", dict(payload))
 
-    def predict(self, model: str, instances: Any = None, *, inputs: Any = None, version: Optional[int] = None,
-                label: Optional[str] = None, signature: Optional[str] = None) -> dict[str, np.ndarray]:
+    def predict(
+        self,
+        model: str,
+        instances: Any = None,
+        *,
+        inputs: Any = None,
+        version: Optional[int] = None,
+        label: Optional[str] = None,
+        signature: Optional[str] = None,
+    ) -> dict[str, np.ndarray]:
         """Row (`instances`) or columnar (`inputs`) request; answers as {output name: array}."""
         if (instances is None) == (inputs is None):
             raise ValueError("give exactly one of instances= (row format) or inputs= (columnar)")
@@ -143,14 +162,28 @@ class RestClient:
 
     def status(self, model: str, version: Optional[int] = None) -> list[dict[str, Any]]:
         doc = self.json("GET", model_path(model, version))
-        return [{"version": int(s["version"]), "state": s["state"], "error_code": s["status"]["error_code"],
-                 "error_message": s["status"]["error_message"]} for s in doc.get("model_version_status", [])]
+        return [
+            {
+                "version": int(s["version"]),
+                "state": s["state"],
+                "error_code": s["status"]["error_code"],
+                "error_message": s["status"]["error_message"],
+            }
+            for s in doc.get("model_version_status", [])
+        ]
 
     def metadata(self, model: str, version: Optional[int] = None) -> dict[str, Any]:
         return self.json("GET", model_path(model, version) + "/metadata")
 
-    def wait_available(self, model: str, version: Optional[int] = None, *, timeout: float = 60.0,
-                       alive: Optional[Callable[[], bool]] = None, interval: float = 0.1) -> list[dict[str, Any]]:
+    def wait_available(
+        self,
+        model: str,
+        version: Optional[int] = None,
+        *,
+        timeout: float = 60.0,
+        alive: Optional[Callable[[], bool]] = None,
+        interval: float = 0.1,
+    ) -> list[dict[str, Any]]:
         return _wait_available(lambda: self.status(model, version), model, version, timeout, alive, interval)
 
 
@@ -185,8 +218,14 @@ def decode_rest(doc: Mapping[str, Any]) -> dict[str, np.ndarray]:
 class GrpcClient:
     """PredictionService and ModelService over one channel."""
 
-    def __init__(self, target: str = "127.0.0.1:8500", *, timeout: float = 30.0, retries: int = 3,
-                 max_message_bytes: int = 256 << 20):
+    def __init__(
+        self,
+        target: str = "127.0.0.1:8500",
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        max_message_bytes: int = 256 << 20,
+    ):
         import grpc
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
@@ -194,11 +233,16 @@ class GrpcClient:
         self.timeout = timeout
         self.retries = retries
         self._grpc = grpc
-        self.channel = grpc.insecure_channel(target, options=[
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000)])
+        self.channel = grpc.insecure_channel(
+            target,
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.max_send_message_length", max_message_bytes),
+                ("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.min_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 1000),
+            ],
+        )
         self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
 
@@ -214,14 +258,15 @@ class GrpcClient:
             except grpc.RpcError as err:
                 code = err.code()
                 if code == grpc.StatusCode.UNAVAILABLE and attempt < self.retries:
-                    time.sleep(RETRY_BACKOFF_S * 2 ** attempt)
+                    time.sleep(RETRY_BACKOFF_S * 2**attempt)
                     continue
                 raise ServingRequestError(code.name, err.details() or "") from None
         raise AssertionError("unreachable")
 
     @staticmethod
-    def model_spec(spec: Any, model: str, version: Optional[int], label: Optional[str],
-                   signature: Optional[str] = None) -> None:
+    def model_spec(
+        spec: Any, model: str, version: Optional[int], label: Optional[str], signature: Optional[str] = None
+    ) -> None:
         spec.name = model
         if version is not None:
             spec.version.value = int(version)
@@ -230,9 +275,16 @@ class GrpcClient:
         if signature:
             spec.signature_name = signature
 
-    def predict_request(self, model: str, inputs: Mapping[str, np.ndarray], *, version: Optional[int] = None,
-                        label: Optional[str] = None, signature: Optional[str] = "serving_default",
-                        output_filter: Sequence[str] = ()) -> Any:
+    def predict_request(
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        version: Optional[int] = None,
+        label: Optional[str] = None,
+        signature: Optional[str] = "serving_default",
+        output_filter: Sequence[str] = (),
+    ) -> Any:
         from tensorflow_serving.apis import predict_pb2
 
         from tfrun.tasks.tfserving.tensors import as_tensor_content
@@ -244,20 +296,29 @@ class GrpcClient:
         request.output_filter.extend(output_filter)
         return request
 
-    def predict(self, model: str, inputs: Mapping[str, np.ndarray], *, version: Optional[int] = None,
-                label: Optional[str] = None, signature: Optional[str] = "serving_default",
-                output_filter: Sequence[str] = (), timeout: Optional[float] = None
-                ) -> tuple[dict[str, np.ndarray], int]:
+    def predict(
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        version: Optional[int] = None,
+        label: Optional[str] = None,
+        signature: Optional[str] = "serving_default",
+        output_filter: Sequence[str] = (),
+        timeout: Optional[float] = None,
+    ) -> tuple[dict[str, np.ndarray], int]:
         """(outputs as numpy arrays, the version that answered)."""
         from tfrun.tasks.tfserving.tensors import to_ndarray
 
-        request = self.predict_request(model, inputs, version=version, label=label, signature=signature,
-                                       output_filter=output_filter)
+        request = self.predict_request(
+            model, inputs, version=version, label=label, signature=signature, output_filter=output_filter
+        )
         response = self.call(self.prediction.Predict, request, timeout)
         return {k: to_ndarray(v) for k, v in response.outputs.items()}, response.model_spec.version.value
 
-    def status(self, model: str, version: Optional[int] = None, timeout: Optional[float] = None
-               ) -> list[dict[str, Any]]:
+    def status(
+        self, model: str, version: Optional[int] = None, timeout: Optional[float] = None
+    ) -> list[dict[str, Any]]:
         from tensorflow_serving.apis import get_model_status_pb2
 
         request = get_model_status_pb2.GetModelStatusRequest()
@@ -266,9 +327,15 @@ class GrpcClient:
         states = get_model_status_pb2.ModelVersionStatus.State
         from tensorflow.core.protobuf import error_codes_pb2
 
-        return [{"version": s.version, "state": states.Name(s.state),
-                 "error_code": error_codes_pb2.Code.Name(s.status.error_code), "error_message": s.status.error_message}
-                for s in response.model_version_status]
+        return [
+            {
+                "version": s.version,
+                "state": states.Name(s.state),
+                "error_code": error_codes_pb2.Code.Name(s.status.error_code),
+                "error_message": s.status.error_message,
+            }
+            for s in response.model_version_status
+        ]
 
     def metadata(self, model: str, version: Optional[int] = None) -> Any:
         from tensorflow_serving.apis import get_model_metadata_pb2
@@ -286,19 +353,33 @@ class GrpcClient:
         request.config.CopyFrom(config)
         return self.call(self.models.HandleReloadConfigRequest, request, timeout)
 
-    def wait_available(self, model: str, version: Optional[int] = None, *, timeout: float = 60.0,
-                       alive: Optional[Callable[[], bool]] = None, interval: float = 0.1) -> list[dict[str, Any]]:
+    def wait_available(
+        self,
+        model: str,
+        version: Optional[int] = None,
+        *,
+        timeout: float = 60.0,
+        alive: Optional[Callable[[], bool]] = None,
+        interval: float = 0.1,
+    ) -> list[dict[str, Any]]:
         """Poll ModelService until the version (or any version) is AVAILABLE; raise if it ends in error."""
-        return _wait_available(lambda: self.status(model, version, timeout=min(5.0, timeout)), model, version,
-                               timeout, alive, interval)
+        return _wait_available(
+            lambda: self.status(model, version, timeout=min(5.0, timeout)), model, version, timeout, alive, interval
+        )
 
 
 class NotAvailable(Exception):
     """The version did not become AVAILABLE (load error, server gone, or timeout)."""
 
 
-def _wait_available(get: Callable[[], list[dict[str, Any]]], model: str, version: Optional[int], timeout: float,
-                    alive: Optional[Callable[[], bool]], interval: float) -> list[dict[str, Any]]:
+def _wait_available(
+    get: Callable[[], list[dict[str, Any]]],
+    model: str,
+    version: Optional[int],
+    timeout: float,
+    alive: Optional[Callable[[], bool]],
+    interval: float,
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while True:
@@ -324,8 +405,13 @@ def _wait_available(get: Callable[[], list[dict[str, Any]]], model: str, version
 def percentiles(samples_s: Iterable[float]) -> dict[str, float]:
     """p50 / p90 / p99 / mean in milliseconds."""
     arr = np.asarray(list(samples_s), dtype=np.float64) * 1000.0
-    return {"p50_ms": float(np.percentile(arr, 50)), "p90_ms": float(np.percentile(arr, 90)),
-            "p99_ms": float(np.percentile(arr, 99)), "mean_ms": float(arr.mean()), "n": int(arr.size)}
+    return {
+        "p50_ms": float(np.percentile(arr, 50)),
+        "p90_ms": float(np.percentile(arr, 90)),
+        "p99_ms": float(np.percentile(arr, 99)),
+        "mean_ms": float(arr.mean()),
+        "n": int(arr.size),
+    }
 
 
 def timed(fn: Callable[[], Any], n: int, warm: int = 5) -> dict[str, float]:

@@ -30,7 +30,7 @@ class VersionPolicy:
             return set(found)
         if self.kind == "specific":
             return set(found) & set(self.versions)
-        return set(found[-max(self.num_versions, 1):]) if found else set()
+        return set(found[-max(self.num_versions, 1) :]) if found else set()
 
     def describe(self) -> str:
         if self.kind == "latest":
@@ -61,8 +61,10 @@ def configs_from_proto(proto) -> list[ModelConfig]:
     if which is None:
         return []
     if which != "model_config_list":
-        raise invalid("ServerModelConfig type not supported by HandleReloadConfigRequest. "
-                      "Only ModelConfigList is currently supported")
+        raise invalid(
+            "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+            "Only ModelConfigList is currently supported"
+        )
     configs = []
     for c in proto.model_config_list.config:
         policy = VersionPolicy()
@@ -73,8 +75,15 @@ def configs_from_proto(proto) -> list[ModelConfig]:
             policy = VersionPolicy("all")
         elif choice == "specific":
             policy = VersionPolicy("specific", versions=tuple(sorted(c.model_version_policy.specific.versions)))
-        configs.append(ModelConfig(name=c.name, base_path=c.base_path, policy=policy,
-                                   labels=dict(c.version_labels), platform=c.model_platform or "tensorflow"))
+        configs.append(
+            ModelConfig(
+                name=c.name,
+                base_path=c.base_path,
+                policy=policy,
+                labels=dict(c.version_labels),
+                platform=c.model_platform or "tensorflow",
+            )
+        )
     return configs
 
 
@@ -161,15 +170,19 @@ class BatchingParameters:
             if any(b <= a for a, b in zip(sizes, sizes[1:])) or sizes[0] < 1:
                 raise invalid("allowed_batch_sizes entries must be monotonically increasing")
             if sizes[-1] != self.max_batch_size:
-                raise invalid("Last entry in allowed_batch_sizes must match max_batch_size; last entry was "
-                              f"{sizes[-1]}; expected {self.max_batch_size}")
+                raise invalid(
+                    "Last entry in allowed_batch_sizes must match max_batch_size; last entry was "
+                    f"{sizes[-1]}; expected {self.max_batch_size}"
+                )
 
     def to_text(self) -> str:
         """The text format TF Serving's --batching_parameters_file reads."""
-        lines = [f"max_batch_size {{ value: {self.max_batch_size} }}",
-                 f"batch_timeout_micros {{ value: {self.batch_timeout_micros} }}",
-                 f"max_enqueued_batches {{ value: {self.max_enqueued_batches} }}",
-                 f"num_batch_threads {{ value: {self.num_batch_threads} }}"]
+        lines = [
+            f"max_batch_size {{ value: {self.max_batch_size} }}",
+            f"batch_timeout_micros {{ value: {self.batch_timeout_micros} }}",
+            f"max_enqueued_batches {{ value: {self.max_enqueued_batches} }}",
+            f"num_batch_threads {{ value: {self.num_batch_threads} }}",
+        ]
         lines += [f"allowed_batch_sizes: {b}" for b in self.allowed_batch_sizes]
         if self.pad_variable_length_inputs:
             lines.append("pad_variable_length_inputs: true")
@@ -182,8 +195,13 @@ class BatchingParameters:
 
 _WRAPPED = re.compile(r"(\w+)\s*\{\s*value\s*:\s*(\"[^\"]*\"|[^\s}]+)\s*\}")
 _PLAIN = re.compile(r"(\w+)\s*:\s*(\"[^\"]*\"|[^\s{}]+)")
-_INT_FIELDS = {"max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
-               "max_execution_batch_size"}
+_INT_FIELDS = {
+    "max_batch_size",
+    "batch_timeout_micros",
+    "max_enqueued_batches",
+    "num_batch_threads",
+    "max_execution_batch_size",
+}
 _BOOL_FIELDS = {"pad_variable_length_inputs", "enable_large_batch_splitting"}
 
 

@@ -49,8 +49,9 @@ def resolve(manager: ModelManager, model_spec: Any) -> Servable:
 def status_response(manager: ModelManager, name: str, version: Optional[int]) -> Any:
     response = get_model_status_pb2.GetModelStatusResponse()
     for v, state, error in manager.status(name, version):
-        entry = response.model_version_status.add(version=v,
-                                                  state=get_model_status_pb2.ModelVersionStatus.State.Value(state))
+        entry = response.model_version_status.add(
+            version=v, state=get_model_status_pb2.ModelVersionStatus.State.Value(state)
+        )
         entry.status.error_code = int(error.code) if error else 0
         entry.status.error_message = error.message if error else ""
     return response
@@ -99,7 +100,7 @@ def metadata_json(response: Any) -> str:
     options = dict(preserving_proto_field_name=True, always_print_fields_with_no_presence=True, indent=1)
     spec = json_format.MessageToJson(response.model_spec, **options)
     signatures = json_format.MessageToJson(signature_map, **options)
-    return "{\n\"model_spec\":" + spec + ",\n\"metadata\": {\"signature_def\": " + signatures + "}\n}\n"
+    return '{\n"model_spec":' + spec + ',\n"metadata": {"signature_def": ' + signatures + "}\n}\n"
 
 
 def _status(err: Exception) -> Optional[tuple[grpc.StatusCode, str]]:
@@ -199,8 +200,9 @@ class BatchedPredictionService(PredictionService):
     @_guard_async
     async def Predict(self, request, context):
         servable, inputs = self._request(request)
-        signature, outputs = await servable.predict_async(request.model_spec.signature_name, inputs,
-                                                          list(request.output_filter))
+        signature, outputs = await servable.predict_async(
+            request.model_spec.signature_name, inputs, list(request.output_filter)
+        )
         return predict_response(servable, signature, outputs)
 
 

@@ -24,12 +24,13 @@ from tfrun.tasks.tfserving.manager import ModelManager
 class GrpcServer:
     """Bound on construction (OSError if the address is taken; nothing served yet), then start, stop."""
 
-    def __init__(self, address: str, manager: ModelManager, *, max_request_bytes: int, threads: int,
-                 batched: bool):
+    def __init__(self, address: str, manager: ModelManager, *, max_request_bytes: int, threads: int, batched: bool):
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc")
-        self.options = [("grpc.max_receive_message_length", max_request_bytes),
-                        ("grpc.max_send_message_length", -1),
-                        ("grpc.so_reuseport", 0)]
+        self.options = [
+            ("grpc.max_receive_message_length", max_request_bytes),
+            ("grpc.max_send_message_length", -1),
+            ("grpc.so_reuseport", 0),
+        ]
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
         if batched:

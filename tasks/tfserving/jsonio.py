@@ -41,10 +41,15 @@ DTYPES: dict[str, tuple[Any, str]] = {
 }
 _FLOAT32_MAX_INT = (1 << 24) - 1
 _FLOAT64_MAX_INT = (1 << 53) - 1
-_INT_RANGES = {"DT_INT32": (-(1 << 31), (1 << 31) - 1), "DT_INT16": (-(1 << 31), (1 << 31) - 1),
-               "DT_INT8": (-(1 << 31), (1 << 31) - 1), "DT_UINT8": (-(1 << 31), (1 << 31) - 1),
-               "DT_INT64": (-(1 << 63), (1 << 63) - 1), "DT_UINT32": (0, (1 << 32) - 1),
-               "DT_UINT64": (0, (1 << 64) - 1)}
+_INT_RANGES = {
+    "DT_INT32": (-(1 << 31), (1 << 31) - 1),
+    "DT_INT16": (-(1 << 31), (1 << 31) - 1),
+    "DT_INT8": (-(1 << 31), (1 << 31) - 1),
+    "DT_UINT8": (-(1 << 31), (1 << 31) - 1),
+    "DT_INT64": (-(1 << 63), (1 << 63) - 1),
+    "DT_UINT32": (0, (1 << 32) - 1),
+    "DT_UINT64": (0, (1 << 64) - 1),
+}
 MAX_VALUE_CHARS = 200  # JSON values quoted in error messages are cut here (TF Serving quotes them whole)
 
 
@@ -101,8 +106,9 @@ def parse_document(body: bytes | str) -> dict[str, Any]:
 def signature_name(doc: Mapping[str, Any]) -> str:
     name = doc.get("signature_name", "")
     if not isinstance(name, str):
-        raise invalid(f"JSON Value: {value_text(doc)} not formatted correctly. "
-                      "'signature_name' key must be a string value.")
+        raise invalid(
+            f"JSON Value: {value_text(doc)} not formatted correctly. 'signature_name' key must be a string value."
+        )
     return name
 
 
@@ -114,8 +120,9 @@ class InputInfo:
 
 
 def _type_error(val: Any, dtype: str) -> ServingError:
-    return invalid(f"JSON Value: {value_text(val)} Type: {json_type(val)} is not of expected type: "
-                   f"{type_string(dtype)}")
+    return invalid(
+        f"JSON Value: {value_text(val)} Type: {json_type(val)} is not of expected type: {type_string(dtype)}"
+    )
 
 
 def _lossy(val: Any, target: str) -> ServingError:
@@ -144,8 +151,11 @@ def _checked_value(val: Any, dtype: str) -> Any:
     if dtype in ("DT_FLOAT", "DT_DOUBLE"):
         if not _is_number(val):
             raise _type_error(val, dtype)
-        limit_int, limit = ((_FLOAT32_MAX_INT, float(np.finfo(np.float32).max)) if dtype == "DT_FLOAT"
-                            else (_FLOAT64_MAX_INT, float(np.finfo(np.float64).max)))
+        limit_int, limit = (
+            (_FLOAT32_MAX_INT, float(np.finfo(np.float32).max))
+            if dtype == "DT_FLOAT"
+            else (_FLOAT64_MAX_INT, float(np.finfo(np.float64).max))
+        )
         if isinstance(val, int):
             if abs(val) > limit_int:
                 raise _lossy(val, type_string(dtype))
@@ -167,8 +177,7 @@ def _checked_value(val: Any, dtype: str) -> Any:
         if not isinstance(val, str):
             raise _type_error(val, dtype)
         return val.encode("utf-8")
-    raise ServingError(Code.UNIMPLEMENTED,
-                       f"Conversion of JSON Value: {value_text(val)} to type: {type_string(dtype)}")
+    raise ServingError(Code.UNIMPLEMENTED, f"Conversion of JSON Value: {value_text(val)} to type: {type_string(dtype)}")
 
 
 def dense_shape(val: Any) -> list[int]:
@@ -187,8 +196,10 @@ def _walk(val: Any, level: int, shape: list[int], dtype: str, out: list[Any]) ->
     rank = len(shape)
     if not isinstance(val, list):
         if level != rank:
-            raise invalid(f"JSON Value: {value_text(val)} found at incorrect level: {level + 1} in the JSON DOM. "
-                          f"Expected at level: {rank}")
+            raise invalid(
+                f"JSON Value: {value_text(val)} found at incorrect level: {level + 1} in the JSON DOM. "
+                f"Expected at level: {rank}"
+            )
         if isinstance(val, dict) and dtype != "DT_STRING":
             raise _type_error(val, dtype)
         out.append(_checked_value(val, dtype))
@@ -196,8 +207,9 @@ def _walk(val: Any, level: int, shape: list[int], dtype: str, out: list[Any]) ->
     if level >= rank:
         raise invalid(f"Encountered list at unexpected level: {level} expected < {rank}")
     if len(val) != shape[level]:
-        raise invalid(f"Encountered list at unexpected size: {len(val)} at level: {level} "
-                      f"expected size: {shape[level]}")
+        raise invalid(
+            f"Encountered list at unexpected size: {len(val)} at level: {level} expected size: {shape[level]}"
+        )
     for item in val:
         _walk(item, level + 1, shape, dtype, out)
 
@@ -267,16 +279,18 @@ def _status_text(err: ServingError) -> str:
 ROW, COLUMNAR = "row", "columnar"
 
 
-def predict_inputs(doc: Mapping[str, Any], inputs: Mapping[str, InputInfo], *,
-                   has_bools: bool = True) -> tuple[dict[str, np.ndarray], str]:
+def predict_inputs(
+    doc: Mapping[str, Any], inputs: Mapping[str, InputInfo], *, has_bools: bool = True
+) -> tuple[dict[str, np.ndarray], str]:
     """FillPredictRequestFromJson: the input tensors and the request format (row or columnar)."""
     if not inputs:
-        raise invalid("Failed to get input map for signature: "
-                      + (doc.get("signature_name") or "DEFAULT"))
+        raise invalid("Failed to get input map for signature: " + (doc.get("signature_name") or "DEFAULT"))
     has_instances, has_inputs = "instances" in doc, "inputs" in doc
     if has_instances and has_inputs:
-        raise invalid(f"JSON Value: {value_text(doc)} Not formatted correctly expecting only one of 'inputs' or "
-                      "'instances' keys to exist ")
+        raise invalid(
+            f"JSON Value: {value_text(doc)} Not formatted correctly expecting only one of 'inputs' or "
+            "'instances' keys to exist "
+        )
     if has_instances:
         instances = doc["instances"]
         if not isinstance(instances, list):
@@ -297,8 +311,10 @@ def _from_instances(instances: list[Any], inputs: Mapping[str, InputInfo], has_b
     names = sorted(inputs)
     objects = _is_element_object(instances[0])
     if not isinstance(instances[0], dict) and len(inputs) > 1:
-        raise invalid("instances is a plain list, but expecting list of objects as multiple input tensors "
-                      "required as per tensorinfo_map")
+        raise invalid(
+            "instances is a plain list, but expecting list of objects as multiple input tensors "
+            "required as per tensorinfo_map"
+        )
     if not objects:
         name = names[0]
         if not any(_is_element_object(i) for i in instances):
@@ -323,12 +339,16 @@ def _from_instances(instances: list[Any], inputs: Mapping[str, InputInfo], has_b
             raise invalid(f"Expecting object but got list at item {index} of input list")
         for key, value in element.items():
             if key not in inputs:
-                raise invalid(f"Failed to process element: {index} key: {key} of 'instances' list. Error: "
-                              f"{_status_text(invalid('JSON object: does not have named input: ' + key))}")
+                raise invalid(
+                    f"Failed to process element: {index} key: {key} of 'instances' list. Error: "
+                    f"{_status_text(invalid('JSON object: does not have named input: ' + key))}"
+                )
             per_name[key].append((index, key, value))
         if set(element) != wanted:
-            raise invalid(f"Failed to process element: {index} of 'instances' list. JSON object: "
-                          f"{value_text(element)} keys must be equal to: {','.join(names)}")
+            raise invalid(
+                f"Failed to process element: {index} of 'instances' list. JSON object: "
+                f"{value_text(element)} keys must be equal to: {','.join(names)}"
+            )
     return {n: _stack_walk(per_name[n], n, inputs) for n in names}
 
 
@@ -349,12 +369,14 @@ def _stack_walk(items: list[tuple[int, str | None, Any]], name: str, inputs: Map
             elif math.prod(first_shape) != len(leaves):
                 raise invalid(f"Expecting tensor size: {math.prod(first_shape)} but got: {len(leaves)}")
             elif first_shape != shape:
-                raise invalid(f"Expecting shape [{','.join(map(str, first_shape))}] but got: "
-                              f"[{','.join(map(str, shape))}]")
+                raise invalid(
+                    f"Expecting shape [{','.join(map(str, first_shape))}] but got: [{','.join(map(str, shape))}]"
+                )
         except ServingError as err:
             where = f"{index} key: {key}" if key is not None else f"{index}"
-            raise invalid(f"Failed to process element: {where} of 'instances' list. Error: {_status_text(err)}") \
-                from None
+            raise invalid(
+                f"Failed to process element: {where} of 'instances' list. Error: {_status_text(err)}"
+            ) from None
         parts.append(to_tensor(value, dtype))
     return np.stack(parts) if parts else np.empty((0,))
 
@@ -363,8 +385,10 @@ def _from_columns(val: Any, inputs: Mapping[str, InputInfo], has_bools: bool) ->
     names = sorted(inputs)
     if not isinstance(val, dict) or is_b64_object(val):
         if len(inputs) > 1:
-            raise invalid("inputs is a plain value/list, but expecting an object as multiple input tensors "
-                          "required as per tensorinfo_map")
+            raise invalid(
+                "inputs is a plain value/list, but expecting an object as multiple input tensors "
+                "required as per tensorinfo_map"
+            )
         return {names[0]: to_tensor(val, inputs[names[0]].dtype, has_bools=has_bools)}
     out = {}
     for name in names:
@@ -437,7 +461,7 @@ def _nest(tokens: list[str], shape: tuple[int, ...]) -> str:
     if len(shape) == 1:
         return "[" + ",".join(tokens) + "]"
     step = math.prod(shape[1:])
-    return "[" + ",".join(_nest(tokens[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])) + "]"
+    return "[" + ",".join(_nest(tokens[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])) + "]"
 
 
 def tensor_json(arr: Any) -> str:
@@ -449,8 +473,12 @@ def tensor_json(arr: Any) -> str:
     flat = arr.ravel()
     if kind == "f" and flat.size:
         finite = bool(np.isfinite(flat).all())
-        if finite and flat.dtype != np.float16 and np.abs(flat).max() < _FLOAT32_MAX_INT \
-                and bool((flat == np.round(flat)).all()):
+        if (
+            finite
+            and flat.dtype != np.float16
+            and np.abs(flat).max() < _FLOAT32_MAX_INT
+            and bool((flat == np.round(flat)).all())
+        ):
             values = flat.astype(np.int64).tolist()
             tokens = ("%d," * len(values) % tuple(values)).split(",")[:-1]
         elif finite:
@@ -458,8 +486,10 @@ def tensor_json(arr: Any) -> str:
             spec = "%.17g," if flat.dtype == np.float64 else "%.9g,"
             tokens = (spec * len(values) % tuple(values)).split(",")[:-1]
         else:
-            tokens = [format_float(v, np.float64 if flat.dtype == np.float64 else np.float32)
-                      for v in flat.astype(np.float64).tolist()]
+            tokens = [
+                format_float(v, np.float64 if flat.dtype == np.float64 else np.float32)
+                for v in flat.astype(np.float64).tolist()
+            ]
     elif kind in "iu":
         values = flat.tolist()
         tokens = ("%d," * len(values) % tuple(values)).split(",")[:-1] if values else []
@@ -487,8 +517,9 @@ def predict_response(outputs: Mapping[str, np.ndarray], fmt: str) -> str:
     names = sorted(outputs)
     if fmt == COLUMNAR:
         parts = {n: _nest(value_tokens(outputs[n], n), outputs[n].shape) for n in names}
-        body = parts[names[0]] if len(names) == 1 else \
-            "{" + ", ".join(f"{json.dumps(n)}: {parts[n]}" for n in names) + "}"
+        body = (
+            parts[names[0]] if len(names) == 1 else "{" + ", ".join(f"{json.dumps(n)}: {parts[n]}" for n in names) + "}"
+        )
         return '{\n    "outputs": ' + body + "\n}"
     batch = -1
     for n in names:
@@ -505,7 +536,7 @@ def predict_response(outputs: Mapping[str, np.ndarray], fmt: str) -> str:
         for n in names:
             arr = outputs[n]
             step = math.prod(arr.shape[1:])
-            items[n] = _nest(per_output[n][i * step:(i + 1) * step], arr.shape[1:])
+            items[n] = _nest(per_output[n][i * step : (i + 1) * step], arr.shape[1:])
         if len(names) == 1:
             rows.append(items[names[0]])
         else:
@@ -518,8 +549,7 @@ def classification_response(results: list[list[tuple[str, float]]]) -> str:
         raise invalid("Cannot convert empty ClassificationResults to JSON")
     rows = []
     for classes in results:
-        rows.append("[" + ", ".join(f"[{json.dumps(label)}, {format_float(score)}]" for label, score in classes)
-                    + "]")
+        rows.append("[" + ", ".join(f"[{json.dumps(label)}, {format_float(score)}]" for label, score in classes) + "]")
     return '{\n    "results": [' + ", ".join(rows) + "]\n}"
 
 
@@ -574,8 +604,9 @@ def feature_values(name: str, content: Any) -> tuple[str, list[Any]]:
     return kind or "float", values
 
 
-def example_dicts(doc: Mapping[str, Any], method: str) -> tuple[dict[str, tuple[str, list]] | None,
-                                                                  list[dict[str, tuple[str, list]]]]:
+def example_dicts(
+    doc: Mapping[str, Any], method: str
+) -> tuple[dict[str, tuple[str, list]] | None, list[dict[str, tuple[str, list]]]]:
     """FillClassifyRegressRequestFromJson: (context features or None, one feature dict per example)."""
 
     def example(val: Any) -> dict[str, tuple[str, list]]:
@@ -585,8 +616,9 @@ def example_dicts(doc: Mapping[str, Any], method: str) -> tuple[dict[str, tuple[
 
     context = example(doc["context"]) if "context" in doc else None
     if "examples" not in doc:
-        raise invalid(f"JSON Value: {value_text(doc)} When method is {method}, key 'examples' is expected and "
-                      "was not found")
+        raise invalid(
+            f"JSON Value: {value_text(doc)} When method is {method}, key 'examples' is expected and was not found"
+        )
     examples = doc["examples"]
     if not isinstance(examples, list):
         raise invalid(f"JSON Value: {value_text(doc)} Expecting 'examples' value to be an list/array")

@@ -60,10 +60,17 @@ def versions_on_disk(base_path: str | Path) -> dict[int, Path]:
 
 
 class ModelManager:
-    def __init__(self, *, poll_wait_seconds: float = 1.0, batching: Optional[BatchingParameters] = None,
-                 enable_warmup: bool = True, allow_labels_for_unavailable: bool = False,
-                 max_load_retries: int = 5, load_retry_interval_s: float = 60.0,
-                 log: Callable[[str], None] = print):
+    def __init__(
+        self,
+        *,
+        poll_wait_seconds: float = 1.0,
+        batching: Optional[BatchingParameters] = None,
+        enable_warmup: bool = True,
+        allow_labels_for_unavailable: bool = False,
+        max_load_retries: int = 5,
+        load_retry_interval_s: float = 60.0,
+        log: Callable[[str], None] = print,
+    ):
         self.poll_wait_seconds = poll_wait_seconds
         self.batching = batching
         self.enable_warmup = enable_warmup
@@ -116,8 +123,10 @@ class ModelManager:
                 for c in configs:
                     self.states.setdefault(c.name, {})
                     if not Path(c.base_path).is_dir():
-                        self.log(f"File system storage path source: base path {c.base_path} for servable {c.name} "
-                                 "does not exist (yet); watching it")
+                        self.log(
+                            f"File system storage path source: base path {c.base_path} for servable {c.name} "
+                            "does not exist (yet); watching it"
+                        )
             self.poll()
             self._wait_settled([c.name for c in configs], wait_s)
             self._apply_labels(configs)
@@ -131,8 +140,10 @@ class ModelManager:
                     return
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    raise ServingError(Code.UNKNOWN, "Some models did not become available: {"
-                                       + ", ".join(f"Latest({n})" for n in pending) + "}")
+                    raise ServingError(
+                        Code.UNKNOWN,
+                        "Some models did not become available: {" + ", ".join(f"Latest({n})" for n in pending) + "}",
+                    )
                 self._changed.wait(0.2 if left is None else min(left, 0.2))
 
     def _settled(self, name: str) -> bool:
@@ -148,12 +159,14 @@ class ModelManager:
     def _apply_labels(self, configs: list[ModelConfig]) -> None:
         labels: dict[str, dict[str, int]] = {}
         for c in configs:
-            for label, version in c.labels.items():
+            for version in c.labels.values():
                 st = self.states.get(c.name, {}).get(version)
                 if not self.allow_labels_for_unavailable and (st is None or st.state != AVAILABLE):
-                    raise ServingError(Code.FAILED_PRECONDITION,
-                                       f"Request to assign label to version {version} of model {c.name}, which is "
-                                       "not currently available for inference")
+                    raise ServingError(
+                        Code.FAILED_PRECONDITION,
+                        f"Request to assign label to version {version} of model {c.name}, which is "
+                        "not currently available for inference",
+                    )
             labels[c.name] = dict(c.labels)
         with self._lock:
             self.labels = labels
@@ -209,13 +222,17 @@ class ModelManager:
 
     def _publish(self) -> None:
         """Swap in a new serving map (one assignment: requests see the old or the new, never a mix)."""
-        self._serving = {name: {v: s.servable for v, s in states.items() if s.state == AVAILABLE and s.servable}
-                         for name, states in self.states.items()}
+        self._serving = {
+            name: {v: s.servable for v, s in states.items() if s.state == AVAILABLE and s.servable}
+            for name, states in self.states.items()
+        }
 
     def _log_batching(self, servable: Servable) -> None:
         for signature, summary in servable.batching_summaries().items():
-            self.log(f"Batching {{name: {servable.model_name} version: {servable.version} signature: {signature}}}: "
-                     f"{summary}")
+            self.log(
+                f"Batching {{name: {servable.model_name} version: {servable.version} signature: {signature}}}: "
+                f"{summary}"
+            )
 
     def _unload(self, name: str, st: VersionState) -> None:
         self._set(st, UNLOADING)
@@ -258,14 +275,18 @@ class ModelManager:
                     self._set(st, AVAILABLE)
                     self._publish()
                     extra = f", {warm} warm-up record(s) replayed" if warm else ""
-                    self.log(f"Successfully loaded servable version {{name: {name} version: {st.version}}} "
-                             f"in {seconds:.2f} s{extra}")
+                    self.log(
+                        f"Successfully loaded servable version {{name: {name} version: {st.version}}} "
+                        f"in {seconds:.2f} s{extra}"
+                    )
                     self._act()
                     return
                 servable.unload()
                 retry = attempts <= self.max_load_retries and st.aspired and not self._stop.is_set()
-                self.log(f"Loading servable: {{name: {name} version: {st.version}}} failed: {error.code.name}: "
-                         f"{error.message}" + (f"; retrying in {self.load_retry_interval_s:g} s" if retry else ""))
+                self.log(
+                    f"Loading servable: {{name: {name} version: {st.version}}} failed: {error.code.name}: "
+                    f"{error.message}" + (f"; retrying in {self.load_retry_interval_s:g} s" if retry else "")
+                )
                 if not retry:
                     self._set(st, END, error)
                     self._act()

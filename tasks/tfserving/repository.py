@@ -109,8 +109,15 @@ def rollback(model: Path, to_version: Optional[int]) -> dict[str, Any]:
     return {"to_version": target, "set_aside": {v: str(p) for v, p in moved.items()}}
 
 
-def write_warmup(version_path: Path, model_name: str, input_name: str, examples: Any, *,
-                 signature: str = "serving_default", records: int = 8) -> Path:
+def write_warmup(
+    version_path: Path,
+    model_name: str,
+    input_name: str,
+    examples: Any,
+    *,
+    signature: str = "serving_default",
+    records: int = 8,
+) -> Path:
     """assets.extra/tf_serving_warmup_requests: `records` PredictionLogs of one holdout example each.
 
     Written to a temp file and renamed, so a server never reads half of it.
@@ -129,7 +136,7 @@ def write_warmup(version_path: Path, model_name: str, input_name: str, examples:
             request = predict_pb2.PredictRequest()
             request.model_spec.name = model_name
             request.model_spec.signature_name = signature
-            request.inputs[input_name].CopyFrom(as_tensor_content(np.asarray(examples[i:i + 1])))
+            request.inputs[input_name].CopyFrom(as_tensor_content(np.asarray(examples[i : i + 1])))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
     os.replace(tmp, target)

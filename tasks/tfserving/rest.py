@@ -27,14 +27,26 @@ from tfrun.tasks.tfserving.status import Code, ServingError, http_status, invali
 if TYPE_CHECKING:
     from tfrun.tasks.tfserving.manager import ModelManager
 
-PREDICT_RE = re.compile(r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
-                        re.I)
-STATUS_RE = re.compile(r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
-                       re.I)
+PREDICT_RE = re.compile(
+    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)", re.I
+)
+STATUS_RE = re.compile(r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.I)
 API_RE = re.compile(r"/v1/.*", re.I | re.S)
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests", 499: "Client Closed Request",
-           500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout"}
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    429: "Too Many Requests",
+    499: "Client Closed Request",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 def answered(call: Callable[[], str]) -> tuple[int, str]:
@@ -103,8 +115,9 @@ class RestApi:
         _, outputs = servable.predict(signature, inputs)
         return jsonio.predict_response(outputs, fmt)
 
-    def _classify_regress(self, action: str, name: str, version: Optional[int], label: Optional[str],
-                          body: bytes) -> str:
+    def _classify_regress(
+        self, action: str, name: str, version: Optional[int], label: Optional[str], body: bytes
+    ) -> str:
         from tfrun.tasks.tfserving.servable import examples_from_json
 
         doc = jsonio.parse_document(body)
@@ -199,9 +212,13 @@ class _Handler(BaseHTTPRequestHandler):
             status, text = self._answer(method, path, body)
         except _TooLarge as err:
             close = True
-            status, text = http_status(Code.RESOURCE_EXHAUSTED), jsonio.error_body(
-                f"Request body of {err.size} bytes exceeds the limit of {self.server.max_request_bytes} bytes "
-                "(--max_request_bytes)")
+            status, text = (
+                http_status(Code.RESOURCE_EXHAUSTED),
+                jsonio.error_body(
+                    f"Request body of {err.size} bytes exceeds the limit of {self.server.max_request_bytes} bytes "
+                    "(--max_request_bytes)"
+                ),
+            )
         except ServingError as err:
             close = True
             status, text = http_status(err.code), jsonio.error_body(err.message)
@@ -209,9 +226,12 @@ class _Handler(BaseHTTPRequestHandler):
             close = True
             status, text = 400, jsonio.error_body(f"Malformed HTTP request body: {err}")
         payload = text.encode()
-        head = (f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-                + ("Connection: close\r\n" if close else "") + "\r\n").encode("latin-1")
+        head = (
+            f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+            + ("Connection: close\r\n" if close else "")
+            + "\r\n"
+        ).encode("latin-1")
         if close:
             self.close_connection = True
         self.wfile.write(head + (payload if method != "HEAD" else b""))  # one send: no Nagle / delayed-ACK stall
@@ -246,8 +266,7 @@ class RestServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, host: str, port: int, manager: ModelManager, *, max_request_bytes: int,
-                 verbose: bool = False):
+    def __init__(self, host: str, port: int, manager: ModelManager, *, max_request_bytes: int, verbose: bool = False):
         import socket
 
         if ":" in host:
@@ -263,11 +282,11 @@ class RestServer(ThreadingHTTPServer):
         return self.server_address[1]
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.25},
-                                        name="rest", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.25}, name="rest", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
-

@@ -76,14 +76,18 @@ def read_meta_graph(path: Path) -> Any:
 
         text_format.Parse(pbtxt.read_text(), saved)
     else:
-        raise ServingError(Code.NOT_FOUND, "Could not find SavedModel .pb or .pbtxt at supplied export directory "
-                                           f"path: {path}")
+        raise ServingError(
+            Code.NOT_FOUND, f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {path}"
+        )
     for meta in saved.meta_graphs:
         if "serve" in meta.meta_info_def.tags:
             return meta
-    raise ServingError(Code.NOT_FOUND, f"Could not find meta graph def matching supplied tags: {{ serve }}. "
-                                       f"To inspect available tag-sets in the SavedModel, please use the "
-                                       f"SavedModel CLI: `saved_model_cli` (export dir {path})")
+    raise ServingError(
+        Code.NOT_FOUND,
+        f"Could not find meta graph def matching supplied tags: {{ serve }}. "
+        f"To inspect available tag-sets in the SavedModel, please use the "
+        f"SavedModel CLI: `saved_model_cli` (export dir {path})",
+    )
 
 
 def tf_error(err: BaseException) -> ServingError:
@@ -98,8 +102,7 @@ def tf_error(err: BaseException) -> ServingError:
 class Servable:
     """A SavedModel version loaded with tf.saved_model.load, ready to answer requests."""
 
-    def __init__(self, model_name: str, version: int, path: Path,
-                 batching: Optional[BatchingParameters] = None):
+    def __init__(self, model_name: str, version: int, path: Path, batching: Optional[BatchingParameters] = None):
         self.model_name = model_name
         self.version = version
         self.path = Path(path)
@@ -121,23 +124,30 @@ class Servable:
         self.signature_defs = meta.signature_def
         callables = getattr(self._loaded, "signatures", {}) or {}
         for key, sig in meta.signature_def.items():
-            info = SignatureInfo(name=key, method_name=sig.method_name,
-                                 inputs={a: _spec(a, t) for a, t in sig.inputs.items()},
-                                 outputs={a: _spec(a, t) for a, t in sig.outputs.items()},
-                                 fn=callables.get(key) if key != INIT_OP_SIGNATURE else None)
+            info = SignatureInfo(
+                name=key,
+                method_name=sig.method_name,
+                inputs={a: _spec(a, t) for a, t in sig.inputs.items()},
+                outputs={a: _spec(a, t) for a, t in sig.outputs.items()},
+                fn=callables.get(key) if key != INIT_OP_SIGNATURE else None,
+            )
             if info.fn is not None and len(info.inputs) == 1 and hasattr(info.fn, "_call_flat"):
                 keywords = getattr(info.fn, "_arg_keywords", None)
                 if keywords and list(keywords) == list(info.inputs):
                     info.flat_arg = keywords[0]
             if info.fn is not None and self.batching is not None:
-                info.scheduler = BatchScheduler(self._runner(info), self.batching,
-                                                name=f"{self.model_name}-{self.version}-{key}")
+                info.scheduler = BatchScheduler(
+                    self._runner(info), self.batching, name=f"{self.model_name}-{self.version}-{key}"
+                )
             self.signatures[key] = info
 
     def batching_summaries(self) -> dict[str, str]:
         """Signature -> its batch scheduler's summary, for signatures that ran batches."""
-        return {key: info.scheduler.summary() for key, info in self.signatures.items()
-                if info.scheduler is not None and info.scheduler.stats()["batches"]}
+        return {
+            key: info.scheduler.summary()
+            for key, info in self.signatures.items()
+            if info.scheduler is not None and info.scheduler.stats()["batches"]
+        }
 
     def unload(self) -> None:
         for info in self.signatures.values():
@@ -183,14 +193,16 @@ class Servable:
             raise invalid(f'Serving signature name: "{name}" not found in signature def')
         return {a: InputInfo(tensors.dtype_name(t.dtype)) for a, t in info.inputs.items()}
 
-    def predict(self, signature_name: str, inputs: Mapping[str, np.ndarray],
-                output_filter: Sequence[str] = ()) -> tuple[str, dict[str, np.ndarray]]:
+    def predict(
+        self, signature_name: str, inputs: Mapping[str, np.ndarray], output_filter: Sequence[str] = ()
+    ) -> tuple[str, dict[str, np.ndarray]]:
         """RunPredict: (signature name used, output alias -> array)."""
         info = self._predict_signature(signature_name, inputs, output_filter)
         return info.name, _filtered(self._execute(info, inputs), output_filter)
 
-    async def predict_async(self, signature_name: str, inputs: Mapping[str, np.ndarray],
-                            output_filter: Sequence[str] = ()) -> tuple[str, dict[str, np.ndarray]]:
+    async def predict_async(
+        self, signature_name: str, inputs: Mapping[str, np.ndarray], output_filter: Sequence[str] = ()
+    ) -> tuple[str, dict[str, np.ndarray]]:
         """`predict` for an asyncio server: a batched request waits for its batch on the event loop
         (an unbatched one runs on the loop's default executor, so the loop keeps taking requests)."""
         info = self._predict_signature(signature_name, inputs, output_filter)
@@ -200,37 +212,49 @@ class Servable:
             outputs = await asyncio.get_running_loop().run_in_executor(None, self._call, info, inputs)
         return info.name, _filtered(outputs, output_filter)
 
-    def _predict_signature(self, signature_name: str, inputs: Mapping[str, np.ndarray],
-                           output_filter: Sequence[str]) -> SignatureInfo:
+    def _predict_signature(
+        self, signature_name: str, inputs: Mapping[str, np.ndarray], output_filter: Sequence[str]
+    ) -> SignatureInfo:
         """The signature a Predict request names, once its inputs and output filter are checked."""
         name = signature_name or DEFAULT_SIGNATURE
         info = self.signatures.get(name)
         if info is None or info.fn is None:
             raise ServingError(Code.FAILED_PRECONDITION, f'Serving signature key "{name}" not found.')
         if info.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD):
-            raise ServingError(Code.INTERNAL, f"Expected prediction signature method_name to be one of "
-                                              f"{{{PREDICT_METHOD}, {CLASSIFY_METHOD}, {REGRESS_METHOD}}}. "
-                                              f"Was: {info.method_name}")
+            raise ServingError(
+                Code.INTERNAL,
+                f"Expected prediction signature method_name to be one of "
+                f"{{{PREDICT_METHOD}, {CLASSIFY_METHOD}, {REGRESS_METHOD}}}. "
+                f"Was: {info.method_name}",
+            )
         sent, wanted = set(inputs), set(info.inputs)
         if sent != wanted:
-            raise invalid(f"input size does not match signature: {len(sent)}!={len(wanted)} "
-                          f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(wanted))}}}). "
-                          f"Sent extra: {{{','.join(sorted(sent - wanted))}}}. "
-                          f"Missing but required: {{{','.join(sorted(wanted - sent))}}}.")
+            raise invalid(
+                f"input size does not match signature: {len(sent)}!={len(wanted)} "
+                f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(wanted))}}}). "
+                f"Sent extra: {{{','.join(sorted(sent - wanted))}}}. "
+                f"Missing but required: {{{','.join(sorted(wanted - sent))}}}."
+            )
         for index, alias in enumerate(sorted(inputs)):
             spec, arr = info.inputs[alias], inputs[alias]
             got = tensors.enum_for(arr)
             if got != spec.dtype:
-                raise invalid(f"Expects arg[{index}] to be {tensors.type_string(spec.dtype)} but "
-                              f"{tensors.type_string(got)} is provided")
+                raise invalid(
+                    f"Expects arg[{index}] to be {tensors.type_string(spec.dtype)} but "
+                    f"{tensors.type_string(got)} is provided"
+                )
             if not spec.compatible(arr.shape):
-                raise invalid(f"Incompatible shapes: input {alias} has shape {tensors.shape_text(arr.shape)}, the "
-                              f"signature {name} expects {tensors.shape_text(spec.shape)}")
+                raise invalid(
+                    f"Incompatible shapes: input {alias} has shape {tensors.shape_text(arr.shape)}, the "
+                    f"signature {name} expects {tensors.shape_text(spec.shape)}"
+                )
         seen: set[str] = set()
         for alias in output_filter:
             if alias not in info.outputs:
-                raise invalid(f"output tensor alias not found in signature: {alias} Outputs expected to be in the "
-                              f"set {{{','.join(sorted(info.outputs))}}}.")
+                raise invalid(
+                    f"output tensor alias not found in signature: {alias} Outputs expected to be in the "
+                    f"set {{{','.join(sorted(info.outputs))}}}."
+                )
             if alias in seen:
                 raise invalid(f"duplicate output tensor alias: {alias}")
             seen.add(alias)
@@ -255,8 +279,10 @@ class Servable:
         if len(info.outputs) not in (1, 2):
             raise invalid(f"Expected one or two output Tensors, found {len(info.outputs)}")
         if "classes" not in info.outputs and "scores" not in info.outputs:
-            raise ServingError(Code.FAILED_PRECONDITION, 'Expected classification signature outputs to contain at '
-                                                         'least one of "classes" or "scores".')
+            raise ServingError(
+                Code.FAILED_PRECONDITION,
+                'Expected classification signature outputs to contain at least one of "classes" or "scores".',
+            )
         n = len(serialized)
         if n == 0:
             raise invalid("Input is empty.")
@@ -276,16 +302,21 @@ class Servable:
         if scores is not None and scores.dtype != np.float32:
             raise invalid("Expected scores Tensor of DT_FLOAT.")
         if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
-            raise invalid(f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. "
-                          f"{scores.shape[1]}")
+            raise invalid(
+                f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}"
+            )
         width = (classes if classes is not None else scores).shape[1]
         result = []
         for i in range(n):
             row = []
             for c in range(width):
                 label = classes[i, c] if classes is not None else b""
-                row.append((label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label),
-                            float(scores[i, c]) if scores is not None else 0.0))
+                row.append(
+                    (
+                        label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label),
+                        float(scores[i, c]) if scores is not None else 0.0,
+                    )
+                )
             result.append(row)
         return info.name, result
 
@@ -302,8 +333,10 @@ class Servable:
         examples[:] = serialized
         values = self._execute(info, {"inputs": examples})["outputs"]
         if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
-            raise invalid(f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
-                          f"{list(values.shape)}")
+            raise invalid(
+                f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
+                f"{list(values.shape)}"
+            )
         if values.shape[0] != n:
             raise invalid(f"Input batch size did not match output batch size: {n} vs. {values.shape[0]}")
         if values.dtype != np.float32:
@@ -332,8 +365,9 @@ class Servable:
                     raise invalid(f"Failed to parse warmup record from {path}") from None
                 self.replay(log)
         except tf.errors.DataLossError as err:
-            raise ServingError(Code.DATA_LOSS, f"{err.message}. Please verify your warmup data is in TFRecord "
-                                               "format.") from None
+            raise ServingError(
+                Code.DATA_LOSS, f"{err.message}. Please verify your warmup data is in TFRecord format."
+            ) from None
         return count
 
     def replay(self, log: Any) -> None:

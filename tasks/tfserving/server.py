@@ -16,7 +16,12 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from tfrun.tasks.tfserving.config import BatchingParameters, ModelConfig, read_batching_parameters, read_model_config_file
+from tfrun.tasks.tfserving.config import (
+    BatchingParameters,
+    ModelConfig,
+    read_batching_parameters,
+    read_model_config_file,
+)
 from tfrun.tasks.tfserving.status import ServingError
 
 VERSION = "tfrun-serve 2.21 (embedded; TF Serving REST and gRPC APIs)"
@@ -74,11 +79,15 @@ def run(args: Any) -> int:
     from tfrun.tasks.tfserving.manager import ModelManager
     from tfrun.tasks.tfserving.rest import RestServer
 
-    manager = ModelManager(poll_wait_seconds=args.file_system_poll_wait_seconds, batching=batching,
-                           enable_warmup=args.enable_model_warmup,
-                           allow_labels_for_unavailable=args.allow_version_labels_for_unavailable_models,
-                           max_load_retries=args.max_num_load_retries,
-                           load_retry_interval_s=args.load_retry_interval_micros / 1e6, log=log)
+    manager = ModelManager(
+        poll_wait_seconds=args.file_system_poll_wait_seconds,
+        batching=batching,
+        enable_warmup=args.enable_model_warmup,
+        allow_labels_for_unavailable=args.allow_version_labels_for_unavailable_models,
+        max_load_retries=args.max_num_load_retries,
+        load_retry_interval_s=args.load_retry_interval_micros / 1e6,
+        log=log,
+    )
     if batching is not None:
         log("batching on: " + batching.to_text().replace("\n", "; ").strip("; "))
     manager.start()
@@ -92,12 +101,17 @@ def run(args: Any) -> int:
     grpc_server: Optional[GrpcServer] = None
     rest: Optional[RestServer] = None
     try:
-        grpc_server = GrpcServer(grpc_address(args.host, args.port), manager,
-                                 max_request_bytes=args.max_request_bytes, threads=args.grpc_max_threads,
-                                 batched=batching is not None)
+        grpc_server = GrpcServer(
+            grpc_address(args.host, args.port),
+            manager,
+            max_request_bytes=args.max_request_bytes,
+            threads=args.grpc_max_threads,
+            batched=batching is not None,
+        )
         if args.rest_api_port:
-            rest = RestServer(args.host, args.rest_api_port, manager, max_request_bytes=args.max_request_bytes,
-                              verbose=args.verbose)
+            rest = RestServer(
+                args.host, args.rest_api_port, manager, max_request_bytes=args.max_request_bytes, verbose=args.verbose
+            )
     except (OSError, RuntimeError) as err:
         log(f"Failed to start server. Error: {err}")
         if grpc_server is not None:
@@ -113,8 +127,13 @@ def run(args: Any) -> int:
         rest.start()
         log(f"Exporting HTTP/REST API at:{grpc_address(args.host, rest.port)} ...")
     if args.ready_file:
-        ready = {"pid": os.getpid(), "host": args.host, "grpc_port": grpc_port,
-                 "rest_port": rest.port if rest else None, "models": [c.name for c in configs]}
+        ready = {
+            "pid": os.getpid(),
+            "host": args.host,
+            "grpc_port": grpc_port,
+            "rest_port": rest.port if rest else None,
+            "models": [c.name for c in configs],
+        }
         tmp = Path(args.ready_file).with_suffix(".tmp")
         tmp.write_text(json.dumps(ready))
         os.replace(tmp, args.ready_file)

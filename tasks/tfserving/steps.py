@@ -84,27 +84,55 @@ def push_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     target = cfg.target
     model = repository.model_dir(_base_path(cfg), cfg.model_name)
     version, path, copied = repository.push(Path(export["path"]), model, int(export["version"]))
-    deployment = Deployment(model_name=cfg.model_name, version=version, version_path=path, model_dir=model,
-                            copied=copied, input_name=data.input_name)
+    deployment = Deployment(
+        model_name=cfg.model_name,
+        version=version,
+        version_path=path,
+        model_dir=model,
+        copied=copied,
+        input_name=data.input_name,
+    )
     ctx.state[STATE] = deployment
     artifacts = []
     if copied:
         files = tree_files(path)
-        artifacts.append({"kind": "tfserving_version", "path": _rel(path), "model_name": cfg.model_name,
-                          "version": version, "sha256": tree_sha256(files), "bytes": sum(f["bytes"] for f in files)})
+        artifacts.append(
+            {
+                "kind": "tfserving_version",
+                "path": _rel(path),
+                "model_name": cfg.model_name,
+                "version": version,
+                "sha256": tree_sha256(files),
+                "bytes": sum(f["bytes"] for f in files),
+            }
+        )
     note = ""
     if target.warmup and target.warmup_records > 0:
-        warm = repository.write_warmup(path, cfg.model_name, data.input_name, data.x_holdout,
-                                       records=target.warmup_records)
+        warm = repository.write_warmup(
+            path, cfg.model_name, data.input_name, data.x_holdout, records=target.warmup_records
+        )
         deployment.warmup_records = min(target.warmup_records, len(data.x_holdout))
         files = tree_files(warm.parent)
-        artifacts.append({"kind": "tfserving_warmup", "path": _rel(warm), "version": version,
-                          "records": deployment.warmup_records, "sha256": files[0]["sha256"],
-                          "bytes": files[0]["bytes"]})
+        artifacts.append(
+            {
+                "kind": "tfserving_warmup",
+                "path": _rel(warm),
+                "version": version,
+                "records": deployment.warmup_records,
+                "sha256": files[0]["sha256"],
+                "bytes": files[0]["bytes"],
+            }
+        )
         note = f", warm-up file with {deployment.warmup_records} request(s)"
     where = "copied into the repository" if copied else "in place"
-    return {"summary": f"{_rel(path)} (version {version}, {where}{note})", "version": version,
-            "path": _rel(path), "repository": _rel(model.parent), "copied": copied, "artifacts": artifacts}
+    return {
+        "summary": f"{_rel(path)} (version {version}, {where}{note})",
+        "version": version,
+        "path": _rel(path),
+        "repository": _rel(model.parent),
+        "copied": copied,
+        "artifacts": artifacts,
+    }
 
 
 # ---------------------------------------------------------------------------------------- start
@@ -115,10 +143,14 @@ def _batching_file(options: Any, ctx: Any) -> Optional[Path]:
     from tfrun.tasks.tfserving.config import BatchingParameters
 
     b = options.batching
-    params = BatchingParameters(max_batch_size=b.max_batch_size, batch_timeout_micros=b.batch_timeout_micros,
-                                max_enqueued_batches=b.max_enqueued_batches, num_batch_threads=b.num_batch_threads,
-                                allowed_batch_sizes=list(b.allowed_batch_sizes or []),
-                                enable_large_batch_splitting=b.enable_large_batch_splitting)
+    params = BatchingParameters(
+        max_batch_size=b.max_batch_size,
+        batch_timeout_micros=b.batch_timeout_micros,
+        max_enqueued_batches=b.max_enqueued_batches,
+        num_batch_threads=b.num_batch_threads,
+        allowed_batch_sizes=list(b.allowed_batch_sizes or []),
+        enable_large_batch_splitting=b.enable_large_batch_splitting,
+    )
     params.validate()
     path = Path(ctx.run_dir) / "tfserving_batching.config"
     path.write_text(params.to_text())
@@ -140,29 +172,45 @@ def start_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     started = time.monotonic()
     try:
         if target.attach:
-            spec = backends.ServerSpec(model_name=cfg.model_name, base_path=deployment.model_dir, host=target.host,
-                                       grpc_port=target.grpc_port, rest_port=target.rest_port)
+            spec = backends.ServerSpec(
+                model_name=cfg.model_name,
+                base_path=deployment.model_dir,
+                host=target.host,
+                grpc_port=target.grpc_port,
+                rest_port=target.rest_port,
+            )
             deployment.backend, deployment.attached, deployment.spec = "attached", True, spec
             if not backends.port_open(spec.client_host, spec.grpc_port):
                 raise RuntimeError(f"target.attach=true but nothing listens on {spec.grpc_target}")
         else:
             backend, found = backends.choose(target.server)
             spec = backends.ServerSpec(
-                model_name=cfg.model_name, base_path=deployment.model_dir, host=target.host,
-                grpc_port=target.grpc_port, rest_port=target.rest_port,
+                model_name=cfg.model_name,
+                base_path=deployment.model_dir,
+                host=target.host,
+                grpc_port=target.grpc_port,
+                rest_port=target.rest_port,
                 poll_wait_seconds=max(1, int(round(target.poll_wait_seconds))),
-                batching_parameters_file=_batching_file(target, ctx), enable_warmup=target.warmup,
-                max_load_retries=target.load_retries, max_request_bytes=target.max_request_bytes,
-                docker_image=target.docker_image).with_free_ports()
+                batching_parameters_file=_batching_file(target, ctx),
+                enable_warmup=target.warmup,
+                max_load_retries=target.load_retries,
+                max_request_bytes=target.max_request_bytes,
+                docker_image=target.docker_image,
+            ).with_free_ports()
             deployment.backend, deployment.spec = backend, spec
             atexit.register(_cleanup, ctx)
-            deployment.server = backends.start(backend, spec, log_path=Path(ctx.run_dir) / "tfserving.log",
-                                               detached=bool(target.keep_running))
+            deployment.server = backends.start(
+                backend, spec, log_path=Path(ctx.run_dir) / "tfserving.log", detached=bool(target.keep_running)
+            )
             backends.wait_serving(deployment.server, target.start_timeout_s)
         client = GrpcClient(spec.grpc_target, timeout=target.request_timeout_s)
         try:
-            states = client.wait_available(cfg.model_name, deployment.version, timeout=target.start_timeout_s,
-                                           alive=deployment.server.alive if deployment.server else None)
+            states = client.wait_available(
+                cfg.model_name,
+                deployment.version,
+                timeout=target.start_timeout_s,
+                alive=deployment.server.alive if deployment.server else None,
+            )
         finally:
             client.close()
     except (NotAvailable, RuntimeError, ServingRequestError, OSError) as err:
@@ -170,11 +218,18 @@ def start_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     deployment.available_after_s = round(time.monotonic() - started, 3)
     pid = deployment.server.pid if deployment.server else None
     who = "attached to the server" if deployment.attached else f"{deployment.backend} server (pid {pid})"
-    return {"summary": f"{who} at {spec.grpc_target} (gRPC) and {spec.rest_url} (REST): version "
-                       f"{deployment.version} AVAILABLE after {deployment.available_after_s:.1f} s",
-            "backend": deployment.backend, "backends": found, "pid": pid, "grpc_target": spec.grpc_target,
-            "rest_url": spec.rest_url, "available_after_s": deployment.available_after_s, "model_status": states,
-            "argv": [sanitize(a) for a in (deployment.server.argv if deployment.server else [])]}
+    return {
+        "summary": f"{who} at {spec.grpc_target} (gRPC) and {spec.rest_url} (REST): version "
+        f"{deployment.version} AVAILABLE after {deployment.available_after_s:.1f} s",
+        "backend": deployment.backend,
+        "backends": found,
+        "pid": pid,
+        "grpc_target": spec.grpc_target,
+        "rest_url": spec.rest_url,
+        "available_after_s": deployment.available_after_s,
+        "model_status": states,
+        "argv": [sanitize(a) for a in (deployment.server.argv if deployment.server else [])],
+    }
 
 
 # --------------------------------------------------------------------------------------- parity
@@ -188,8 +243,10 @@ def served_outputs(outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, Optional
     if probabilities is None:
         raise KeyError(f"outputs {sorted(outputs)}")
     classes = outputs.get("class_id")
-    return (np.asarray(probabilities, dtype=np.float32),
-            None if classes is None else np.asarray(classes, dtype=np.int64))
+    return (
+        np.asarray(probabilities, dtype=np.float32),
+        None if classes is None else np.asarray(classes, dtype=np.int64),
+    )
 
 
 def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -205,17 +262,21 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     reference = trained_predictions(model, x, batch) if model is not None else None
     spec = deployment.spec
     assert spec is not None
-    rest, grpc_client = RestClient(spec.rest_url, timeout=target.request_timeout_s), \
-        GrpcClient(spec.grpc_target, timeout=target.request_timeout_s)
+    rest, grpc_client = (
+        RestClient(spec.rest_url, timeout=target.request_timeout_s),
+        GrpcClient(spec.grpc_target, timeout=target.request_timeout_s),
+    )
     try:
         answers: dict[str, list[dict[str, np.ndarray]]] = {"rest": [], "grpc": []}
         versions = set()
         for i in range(0, n, batch):
-            chunk = x[i:i + batch]
-            answers["rest"].append(rest.predict(cfg.model_name, instances=chunk, version=deployment.version,
-                                                signature="serving_default"))
-            g, answered = grpc_client.predict(cfg.model_name, {deployment.input_name: chunk},
-                                              version=deployment.version)
+            chunk = x[i : i + batch]
+            answers["rest"].append(
+                rest.predict(cfg.model_name, instances=chunk, version=deployment.version, signature="serving_default")
+            )
+            g, answered = grpc_client.predict(
+                cfg.model_name, {deployment.input_name: chunk}, version=deployment.version
+            )
             answers["grpc"].append(g)
             versions.add(answered)
         served = {k: [served_outputs(a) for a in v] for k, v in answers.items()}
@@ -227,24 +288,32 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         rest.close()
         grpc_client.close()
     report: dict[str, Any] = {
-        "examples": n, "batch_size": batch, "answered_by_versions": sorted(versions),
-        "reference": "the trained model, as exported (tf.function over [None, ...] inputs)" if reference is not None
-        else "the evaluate step's predictions", "tolerance": float(target.parity_atol),
-        "holdout_tolerance": float(target.parity_holdout_atol)}
+        "examples": n,
+        "batch_size": batch,
+        "answered_by_versions": sorted(versions),
+        "reference": "the trained model, as exported (tf.function over [None, ...] inputs)"
+        if reference is not None
+        else "the evaluate step's predictions",
+        "tolerance": float(target.parity_atol),
+        "holdout_tolerance": float(target.parity_holdout_atol),
+    }
     for name, parts in served.items():
         probs = np.concatenate([p for p, _ in parts])
         classes = None if any(c is None for _, c in parts) else np.concatenate([c for _, c in parts])
-        report[name] = _compare(probs, classes, reference, holdout, float(target.parity_atol),
-                                float(target.parity_holdout_atol))
+        report[name] = _compare(
+            probs, classes, reference, holdout, float(target.parity_atol), float(target.parity_holdout_atol)
+        )
     report["outputs"] = sorted(answers["grpc"][0]) if answers["grpc"] else []  # gRPC names every output
     if reference is not None:
         report["trained_vs_evaluate_max_abs_diff"] = float(np.abs(reference - holdout).max())
     report["passed"] = versions == {deployment.version} and report["rest"]["passed"] and report["grpc"]["passed"]
     deployment.parity = report
     if not report["passed"]:
-        why = "; ".join(f"{k}: max |diff| {report[k].get('max_abs_diff', float('nan')):.3g} vs the trained model, "
-                        f"{report[k]['max_abs_diff_vs_evaluate']:.3g} vs the evaluate step"
-                        for k in ("rest", "grpc"))
+        why = "; ".join(
+            f"{k}: max |diff| {report[k].get('max_abs_diff', float('nan')):.3g} vs the trained model, "
+            f"{report[k]['max_abs_diff_vs_evaluate']:.3g} vs the evaluate step"
+            for k in ("rest", "grpc")
+        )
         if versions != {deployment.version}:
             why += f"; answered by version(s) {sorted(versions)}"
         result = _fail(cfg, ctx, "parity", f"served predictions differ from the trained model ({why})")
@@ -252,10 +321,12 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         return result
     exact = all(report[k].get("exact") for k in ("rest", "grpc"))
     kind = "bit-exactly" if exact else f"within {target.parity_atol:g}"
-    return {"summary": f"REST and gRPC equal the trained model {kind} on {n} holdout examples (vs the evaluate "
-                       f"step's predictions: max |diff| "
-                       f"{max(report['rest']['max_abs_diff_vs_evaluate'], report['grpc']['max_abs_diff_vs_evaluate']):.2g})",
-            "parity": report}
+    return {
+        "summary": f"REST and gRPC equal the trained model {kind} on {n} holdout examples (vs the evaluate "
+        f"step's predictions: max |diff| "
+        f"{max(report['rest']['max_abs_diff_vs_evaluate'], report['grpc']['max_abs_diff_vs_evaluate']):.2g})",
+        "parity": report,
+    }
 
 
 # -------------------------------------------------------------------------------------- latency
@@ -269,20 +340,27 @@ def latency_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     assert spec is not None
     one = data.x_holdout[:1]
     reps = -(-int(target.large_batch) // len(data.x_holdout))
-    big = np.concatenate([data.x_holdout] * reps)[:int(target.large_batch)]
-    rest, grpc_client = RestClient(spec.rest_url, timeout=target.request_timeout_s), \
-        GrpcClient(spec.grpc_target, timeout=target.request_timeout_s)
+    big = np.concatenate([data.x_holdout] * reps)[: int(target.large_batch)]
+    rest, grpc_client = (
+        RestClient(spec.rest_url, timeout=target.request_timeout_s),
+        GrpcClient(spec.grpc_target, timeout=target.request_timeout_s),
+    )
     name, v, input_name = cfg.model_name, deployment.version, deployment.input_name
     large = f"batch_{len(big)}"
     try:
         result = {
-            "grpc": {"batch_1": timed(lambda: grpc_client.predict(name, {input_name: one}, version=v),
-                                       target.latency_requests),
-                     large: timed(lambda: grpc_client.predict(name, {input_name: big}, version=v),
-                                   target.large_batch_requests)},
-            "rest": {"batch_1": timed(lambda: rest.predict(name, instances=one, version=v), target.latency_requests),
-                     large: timed(lambda: rest.predict(name, instances=big, version=v),
-                                   target.large_batch_requests)},
+            "grpc": {
+                "batch_1": timed(
+                    lambda: grpc_client.predict(name, {input_name: one}, version=v), target.latency_requests
+                ),
+                large: timed(
+                    lambda: grpc_client.predict(name, {input_name: big}, version=v), target.large_batch_requests
+                ),
+            },
+            "rest": {
+                "batch_1": timed(lambda: rest.predict(name, instances=one, version=v), target.latency_requests),
+                large: timed(lambda: rest.predict(name, instances=big, version=v), target.large_batch_requests),
+            },
         }
     except (ServingRequestError, OSError) as err:
         return _fail(cfg, ctx, "latency", f"a request failed: {err}")
@@ -291,23 +369,34 @@ def latency_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         grpc_client.close()
     deployment.latency_ms = result
     g, r = result["grpc"], result["rest"]
-    return {"summary": f"gRPC p50/p99 {g['batch_1']['p50_ms']:.2f}/{g['batch_1']['p99_ms']:.2f} ms (batch 1), "
-                       f"{g[large]['p50_ms']:.2f}/{g[large]['p99_ms']:.2f} ms ({large.replace('_', ' ')}); REST "
-                       f"{r['batch_1']['p50_ms']:.2f}/{r['batch_1']['p99_ms']:.2f} ms, "
-                       f"{r[large]['p50_ms']:.2f}/{r[large]['p99_ms']:.2f} ms",
-            "latency_ms": result}
+    return {
+        "summary": f"gRPC p50/p99 {g['batch_1']['p50_ms']:.2f}/{g['batch_1']['p99_ms']:.2f} ms (batch 1), "
+        f"{g[large]['p50_ms']:.2f}/{g[large]['p99_ms']:.2f} ms ({large.replace('_', ' ')}); REST "
+        f"{r['batch_1']['p50_ms']:.2f}/{r['batch_1']['p99_ms']:.2f} ms, "
+        f"{r[large]['p50_ms']:.2f}/{r[large]['p99_ms']:.2f} ms",
+        "latency_ms": result,
+    }
 
 
 # --------------------------------------------------------------------------------------- report
 def _entry(cfg: Any, deployment: Deployment, status: str) -> dict[str, Any]:
     spec = deployment.spec
-    entry: dict[str, Any] = {"kind": "tfserving", "status": status, "backend": deployment.backend,
-                             "model_name": deployment.model_name, "version": deployment.version,
-                             "version_path": _rel(deployment.version_path), "repository": _rel(deployment.model_dir.parent)}
+    entry: dict[str, Any] = {
+        "kind": "tfserving",
+        "status": status,
+        "backend": deployment.backend,
+        "model_name": deployment.model_name,
+        "version": deployment.version,
+        "version_path": _rel(deployment.version_path),
+        "repository": _rel(deployment.model_dir.parent),
+    }
     if spec is not None:
-        entry.update(host=spec.host, grpc_target=spec.grpc_target,
-                     rest_url=f"{spec.rest_url}/v1/models/{deployment.model_name}",
-                     predict_url=f"{spec.rest_url}/v1/models/{deployment.model_name}:predict")
+        entry.update(
+            host=spec.host,
+            grpc_target=spec.grpc_target,
+            rest_url=f"{spec.rest_url}/v1/models/{deployment.model_name}",
+            predict_url=f"{spec.rest_url}/v1/models/{deployment.model_name}:predict",
+        )
     server = deployment.server
     if server is not None:
         entry["pid"] = server.pid if status == "serving" else None
@@ -341,23 +430,33 @@ def _fail(cfg: Any, ctx: Any, stage: str, reason: str) -> dict[str, Any]:
     except OSError as err:
         moved = f"could not move it: {err}"
     remaining = repository.versions(deployment.model_dir)
-    deployment.rolled_back = {"version": deployment.version, "moved_to": moved,
-                              "now_newest": remaining[-1] if remaining else None}
+    deployment.rolled_back = {
+        "version": deployment.version,
+        "moved_to": moved,
+        "now_newest": remaining[-1] if remaining else None,
+    }
     log_tail: list[str] = []
     if deployment.server is not None:
         log_tail = deployment.server.log_tail()
         deployment.server.stop()
     entry = _entry(cfg, deployment, "rolled_back")
     entry["server_log_tail"] = log_tail
-    return {"summary": f"FAILED ({stage}): {reason} -> automatic rollback: version {deployment.version} set aside "
-                       f"to {moved}", "failed": True, "rolled_back": deployment.rolled_back, "deployments": [entry]}
+    return {
+        "summary": f"FAILED ({stage}): {reason} -> automatic rollback: version {deployment.version} set aside "
+        f"to {moved}",
+        "failed": True,
+        "rolled_back": deployment.rolled_back,
+        "deployments": [entry],
+    }
 
 
 def report_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     deployment = _deployment(ctx)
     if deployment.failed:
-        raise DeploymentFailed(f"{deployment.failed}; version {deployment.version} was rolled back "
-                               f"(set aside to {deployment.rolled_back and deployment.rolled_back['moved_to']})")
+        raise DeploymentFailed(
+            f"{deployment.failed}; version {deployment.version} was rolled back "
+            f"(set aside to {deployment.rolled_back and deployment.rolled_back['moved_to']})"
+        )
     keep = bool(cfg.target.keep_running) and deployment.server is not None
     if keep:
         deployment.handed_over = True
@@ -375,8 +474,11 @@ def report_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         tail = f"; served by the server at {entry['grpc_target']}"
     else:
         tail = f"; server pid {deployment.server.pid if deployment.server else '?'} stopped"
-    return {"summary": f"{deployment.model_name} version {deployment.version} on {deployment.backend}{tail}",
-            "deployments": [entry], "status": status}
+    return {
+        "summary": f"{deployment.model_name} version {deployment.version} on {deployment.backend}{tail}",
+        "deployments": [entry],
+        "status": status,
+    }
 
 
 # ------------------------------------------------------------------------------------- job=serve
@@ -385,26 +487,46 @@ def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     s = cfg.serve
     backend, found = backends.choose(s.server)
     spec = backends.ServerSpec(
-        model_name=s.model_name, base_path=repository.model_dir(s.base_path, s.model_name), host=s.host,
-        grpc_port=s.grpc_port, rest_port=s.rest_port, poll_wait_seconds=max(1, int(round(s.poll_wait_seconds))),
-        batching_parameters_file=_batching_file(s, ctx), enable_warmup=s.warmup,
-        max_load_retries=s.load_retries, max_request_bytes=s.max_request_bytes, docker_image=s.docker_image,
-        model_config_file=Path(s.model_config_file) if s.model_config_file else None).with_free_ports()
+        model_name=s.model_name,
+        base_path=repository.model_dir(s.base_path, s.model_name),
+        host=s.host,
+        grpc_port=s.grpc_port,
+        rest_port=s.rest_port,
+        poll_wait_seconds=max(1, int(round(s.poll_wait_seconds))),
+        batching_parameters_file=_batching_file(s, ctx),
+        enable_warmup=s.warmup,
+        max_load_retries=s.load_retries,
+        max_request_bytes=s.max_request_bytes,
+        docker_image=s.docker_image,
+        model_config_file=Path(s.model_config_file) if s.model_config_file else None,
+    ).with_free_ports()
     if not s.model_config_file and not repository.versions(spec.base_path):
-        raise FileNotFoundError(f"no versions in {_rel(spec.base_path)}: train one first (`tfrun`) or set "
-                                "serve.base_path / serve.model_name")
+        raise FileNotFoundError(
+            f"no versions in {_rel(spec.base_path)}: train one first (`tfrun`) or set "
+            "serve.base_path / serve.model_name"
+        )
     log_path = Path(ctx.run_dir) / "tfserving.log"
     server = backends.start(backend, spec, log_path=log_path, detached=False)
     started = time.monotonic()
-    entry = {"kind": "tfserving", "status": "serving", "backend": backend, "model_name": s.model_name,
-             "grpc_target": spec.grpc_target, "rest_url": f"{spec.rest_url}/v1/models/{s.model_name}",
-             "pid": server.pid, "log": _rel(log_path)}
+    entry = {
+        "kind": "tfserving",
+        "status": "serving",
+        "backend": backend,
+        "model_name": s.model_name,
+        "grpc_target": spec.grpc_target,
+        "rest_url": f"{spec.rest_url}/v1/models/{s.model_name}",
+        "pid": server.pid,
+        "log": _rel(log_path),
+    }
     reason = "stopped"
     try:
         backends.wait_serving(server, s.start_timeout_s)
-        print(f"[tfserving] {backend} server pid {server.pid} serving {s.model_name} from "
-              f"{_rel(spec.base_path)}: gRPC {spec.grpc_target}, REST {spec.rest_url}/v1/models/{s.model_name} "
-              f"(log: {_rel(log_path)}; Ctrl-C stops it)", flush=True)
+        print(
+            f"[tfserving] {backend} server pid {server.pid} serving {s.model_name} from "
+            f"{_rel(spec.base_path)}: gRPC {spec.grpc_target}, REST {spec.rest_url}/v1/models/{s.model_name} "
+            f"(log: {_rel(log_path)}; Ctrl-C stops it)",
+            flush=True,
+        )
         deadline = None if s.duration_s is None else started + float(s.duration_s)
         while server.alive():
             if deadline is not None and time.monotonic() >= deadline:
@@ -418,8 +540,11 @@ def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     finally:
         code = server.stop()
     entry.update(status="stopped", exit_code=code, served_s=round(time.monotonic() - started, 1))
-    return {"summary": f"served {s.model_name} for {entry['served_s']:.1f} s on {backend} ({reason})",
-            "backends": found, "deployments": [entry]}
+    return {
+        "summary": f"served {s.model_name} for {entry['served_s']:.1f} s on {backend} ({reason})",
+        "backends": found,
+        "deployments": [entry],
+    }
 
 
 # ---------------------------------------------------------------------------------- job=rollback
@@ -431,10 +556,15 @@ def rollback_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     done = repository.rollback(model, r.to_version)
     target = done["to_version"]
     moved = {int(v): _rel(p) for v, p in done["set_aside"].items()}
-    result: dict[str, Any] = {"to_version": target, "versions_before": before,
-                              "versions_after": repository.versions(model), "set_aside": moved}
-    summary = (f"{_rel(model)}: newest {before[-1]} -> {target}; set aside "
-               + ", ".join(f"{v} to {p}" for v, p in moved.items()))
+    result: dict[str, Any] = {
+        "to_version": target,
+        "versions_before": before,
+        "versions_after": repository.versions(model),
+        "set_aside": moved,
+    }
+    summary = f"{_rel(model)}: newest {before[-1]} -> {target}; set aside " + ", ".join(
+        f"{v} to {p}" for v, p in moved.items()
+    )
     if r.url:
         client = RestClient(r.url, timeout=10)
         started = time.monotonic()
@@ -449,13 +579,23 @@ def rollback_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             except ServingRequestError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the server at {r.url} did not switch {r.model_name} to version {target} "
-                                   f"within {r.wait_s:g} s (status: {states})")
+                raise TimeoutError(
+                    f"the server at {r.url} did not switch {r.model_name} to version {target} "
+                    f"within {r.wait_s:g} s (status: {states})"
+                )
             time.sleep(0.1)
         client.close()
         result.update(server=r.url, switched_after_s=round(time.monotonic() - started, 3), model_status=states)
         summary += f"; {r.url} serves version {target} after {result['switched_after_s']:.1f} s"
     result["summary"] = summary
-    result["deployments"] = [{"kind": "tfserving_rollback", "model_name": r.model_name, "repository": _rel(model.parent),
-                              "to_version": target, "set_aside": moved, "server": r.url or None}]
+    result["deployments"] = [
+        {
+            "kind": "tfserving_rollback",
+            "model_name": r.model_name,
+            "repository": _rel(model.parent),
+            "to_version": target,
+            "set_aside": moved,
+            "server": r.url or None,
+        }
+    ]
     return result

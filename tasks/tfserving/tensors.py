@@ -34,11 +34,21 @@ _BY_ENUM: dict[int, tuple[Any, str]] = {
 }
 _BY_NUMPY: dict[Any, int] = {np.dtype(v[0]): k for k, v in _BY_ENUM.items() if v[0] is not object}
 
-TYPE_STRINGS = {types_pb2.DT_FLOAT: "float", types_pb2.DT_DOUBLE: "double", types_pb2.DT_INT32: "int32",
-                types_pb2.DT_INT16: "int16", types_pb2.DT_INT8: "int8", types_pb2.DT_UINT8: "uint8",
-                types_pb2.DT_UINT16: "uint16", types_pb2.DT_INT64: "int64", types_pb2.DT_UINT32: "uint32",
-                types_pb2.DT_UINT64: "uint64", types_pb2.DT_BOOL: "bool", types_pb2.DT_HALF: "half",
-                types_pb2.DT_STRING: "string"}
+TYPE_STRINGS = {
+    types_pb2.DT_FLOAT: "float",
+    types_pb2.DT_DOUBLE: "double",
+    types_pb2.DT_INT32: "int32",
+    types_pb2.DT_INT16: "int16",
+    types_pb2.DT_INT8: "int8",
+    types_pb2.DT_UINT8: "uint8",
+    types_pb2.DT_UINT16: "uint16",
+    types_pb2.DT_INT64: "int64",
+    types_pb2.DT_UINT32: "uint32",
+    types_pb2.DT_UINT64: "uint64",
+    types_pb2.DT_BOOL: "bool",
+    types_pb2.DT_HALF: "half",
+    types_pb2.DT_STRING: "string",
+}
 
 
 def dtype_name(enum: int) -> str:
@@ -75,15 +85,19 @@ def to_ndarray(tp: tensor_pb2.TensorProto, *, max_elements: Optional[int] = None
         raise invalid(f"Cannot parse tensor from proto: negative dimension in shape {shape}")
     n = math.prod(shape)
     if max_elements is not None and n > max_elements:
-        raise invalid(f"Cannot parse tensor from proto: shape {shape} has {n} elements, more than the "
-                      f"{max_elements} a request may carry")
+        raise invalid(
+            f"Cannot parse tensor from proto: shape {shape} has {n} elements, more than the "
+            f"{max_elements} a request may carry"
+        )
     if tp.tensor_content:
         if np_dtype is object:
             raise invalid("Cannot parse tensor from proto: string tensors cannot use tensor_content")
         itemsize = np.dtype(np_dtype).itemsize
         if len(tp.tensor_content) != n * itemsize:
-            raise invalid(f"Cannot parse tensor from proto: tensor_content holds {len(tp.tensor_content)} bytes, "
-                          f"shape {shape} of {type_string(tp.dtype)} needs {n * itemsize}")
+            raise invalid(
+                f"Cannot parse tensor from proto: tensor_content holds {len(tp.tensor_content)} bytes, "
+                f"shape {shape} of {type_string(tp.dtype)} needs {n * itemsize}"
+            )
         return np.frombuffer(tp.tensor_content, dtype=np_dtype).reshape(shape)
     values = getattr(tp, field)
     count = len(values)
@@ -130,8 +144,11 @@ def as_tensor_content(arr: np.ndarray) -> tensor_pb2.TensorProto:
     enum = enum_for(arr)
     if enum == types_pb2.DT_STRING:
         return as_proto_field(arr)
-    return tensor_pb2.TensorProto(dtype=enum, tensor_shape=shape_proto(arr.shape),
-                                  tensor_content=np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes())
+    return tensor_pb2.TensorProto(
+        dtype=enum,
+        tensor_shape=shape_proto(arr.shape),
+        tensor_content=np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes(),
+    )
 
 
 def shape_text(shape: Sequence[Optional[int]] | None) -> str:

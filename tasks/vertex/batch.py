@@ -68,17 +68,21 @@ def input_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         run = vertex_run(cfg, ctx)
         prefix = _batch_prefix(cfg, ctx)
         run.ledger.add("gcs_objects", prefix, created=True, details={"holds": "batch instances and results"})
-        report = gcs.upload_tree(run.storage, folder / "input", prefix + "input/", workers=int(cfg.cloud.upload_workers),
-                                 progress=False)
+        report = gcs.upload_tree(
+            run.storage, folder / "input", prefix + "input/", workers=int(cfg.cloud.upload_workers), progress=False
+        )
         state.update(prefix=prefix, input_uris=[f"{prefix}input/{p.name}" for p in paths])
         state["timings_s"]["upload_instances"] = report.seconds
         run.timings_s["upload_instances"] = report.seconds
         where = prefix + "input/"
     from tfrun.tasks.core.record_io import relative
 
-    return {"summary": f"{n} holdout instance(s) in {len(paths)} JSON Lines shard(s) at "
-                       f"{where if where.startswith('gs://') else relative(where)}",
-            "examples": n, "shards": len(paths)}
+    return {
+        "summary": f"{n} holdout instance(s) in {len(paths)} JSON Lines shard(s) at "
+        f"{where if where.startswith('gs://') else relative(where)}",
+        "examples": n,
+        "shards": len(paths),
+    }
 
 
 # ------------------------------------------------------------------------------------------ job
@@ -98,8 +102,9 @@ def _follow(job: Any, target: Any) -> str:
             return state
         if time.monotonic() > deadline:
             job.cancel()
-            raise TimeoutError(f"batch job {job.resource_name} not finished within target.timeout_s="
-                               f"{target.timeout_s:g} s: cancelled")
+            raise TimeoutError(
+                f"batch job {job.resource_name} not finished within target.timeout_s={target.timeout_s:g} s: cancelled"
+            )
         time.sleep(float(target.poll_interval_s))
 
 
@@ -108,27 +113,48 @@ def _cloud_job(cfg: Any, ctx: Any, state: dict[str, Any]) -> dict[str, Any]:
     aiplatform = run.sdk()
     name = f"{target.model_display_name}-{ctx.run_id}"[:128]
     job = aiplatform.BatchPredictionJob.submit(
-        job_display_name=name, model_name=run.model, instances_format="jsonl", predictions_format="jsonl",
-        gcs_source=state["input_uris"], gcs_destination_prefix=state["prefix"] + "output/",
-        machine_type=target.machine_type, accelerator_type=target.accelerator_type,
+        job_display_name=name,
+        model_name=run.model,
+        instances_format="jsonl",
+        predictions_format="jsonl",
+        gcs_source=state["input_uris"],
+        gcs_destination_prefix=state["prefix"] + "output/",
+        machine_type=target.machine_type,
+        accelerator_type=target.accelerator_type,
         accelerator_count=int(target.accelerator_count) or None,
-        starting_replica_count=int(target.starting_replicas), max_replica_count=int(target.max_replicas),
-        labels=run.labels)
-    run.ledger.add("batch_job", job.resource_name, created=True, display_name=name,
-                   details={"machine_type": target.machine_type, "accelerator_type": target.accelerator_type,
-                            "accelerator_count": int(target.accelerator_count),
-                            "starting_replicas": int(target.starting_replicas),
-                            "max_replicas": int(target.max_replicas)})
+        starting_replica_count=int(target.starting_replicas),
+        max_replica_count=int(target.max_replicas),
+        labels=run.labels,
+    )
+    run.ledger.add(
+        "batch_job",
+        job.resource_name,
+        created=True,
+        display_name=name,
+        details={
+            "machine_type": target.machine_type,
+            "accelerator_type": target.accelerator_type,
+            "accelerator_count": int(target.accelerator_count),
+            "starting_replicas": int(target.starting_replicas),
+            "max_replicas": int(target.max_replicas),
+        },
+    )
     state["job"] = job
     final = _follow(job, target)
     if final != "JOB_STATE_SUCCEEDED":
         error = job.error
-        raise RuntimeError(f"batch job {job.resource_name} ended {final}: "
-                           f"{getattr(error, 'message', '') or 'no error message'}")
+        raise RuntimeError(
+            f"batch job {job.resource_name} ended {final}: {getattr(error, 'message', '') or 'no error message'}"
+        )
     stats = job.completion_stats
     run.entry.update(batch_job=job.resource_name, output_directory=job.output_info.gcs_output_directory)
-    return {"job": job.resource_name, "state": final, "output": job.output_info.gcs_output_directory,
-            "successful": int(stats.successful_count), "failed": int(stats.failed_count)}
+    return {
+        "job": job.resource_name,
+        "state": final,
+        "output": job.output_info.gcs_output_directory,
+        "successful": int(stats.successful_count),
+        "failed": int(stats.failed_count),
+    }
 
 
 def _local_job(cfg: Any, ctx: Any, state: dict[str, Any]) -> dict[str, Any]:
@@ -148,8 +174,10 @@ def _local_job(cfg: Any, ctx: Any, state: dict[str, Any]) -> dict[str, Any]:
         rows = [{name: value[i].tolist() for name, value in outputs.items()} for i in range(len(instances))]
         predictions = [next(iter(r.values())) if len(r) == 1 else r for r in rows]
         (out_dir / f"prediction.results-{k:05d}-of-{total:05d}").write_text(
-            "".join(json.dumps({"instance": inst, "prediction": pred}) + "\n"
-                    for inst, pred in zip(instances, predictions)))
+            "".join(
+                json.dumps({"instance": inst, "prediction": pred}) + "\n" for inst, pred in zip(instances, predictions)
+            )
+        )
     state["local_output"] = out_dir
     return {"output": str(out_dir), "state": "local", "successful": state["n"], "failed": 0}
 
@@ -164,8 +192,11 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     if cloud:
         vertex_run(cfg, ctx).timings_s["batch_job"] = seconds
     where = result["job"] if cloud else "the SavedModel on this machine (target.mode=local)"
-    return {"summary": f"{where}: {result['state'].removeprefix('JOB_STATE_')}, {result['successful']} "
-                       f"prediction(s), {result['failed']} failed ({seconds:.1f} s)", **result}
+    return {
+        "summary": f"{where}: {result['state'].removeprefix('JOB_STATE_')}, {result['successful']} "
+        f"prediction(s), {result['failed']} failed ({seconds:.1f} s)",
+        **result,
+    }
 
 
 # ----------------------------------------------------------------------------------------- read
@@ -219,30 +250,49 @@ def read_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     state["timings_s"]["read_back"] = round(time.monotonic() - started, 3)
     if "job" in state:
         vertex_run(cfg, ctx).timings_s["read_back"] = state["timings_s"]["read_back"]
-    report: dict[str, Any] = {"examples": n, "result_files": files["results"], "error_files": files["errors"],
-                              "predictions": n - len(missing), "missing": len(missing),
-                              "unmatched_lines": len(unmatched), "error_lines": len(error_lines),
-                              "first_errors": [client.short_error(Exception(e)) for e in
-                                               (error_lines + [json.dumps(u)[:300] for u in unmatched])[:KEPT_ERROR_LINES]],
-                              "timings_s": state["timings_s"]}
+    report: dict[str, Any] = {
+        "examples": n,
+        "result_files": files["results"],
+        "error_files": files["errors"],
+        "predictions": n - len(missing),
+        "missing": len(missing),
+        "unmatched_lines": len(unmatched),
+        "error_lines": len(error_lines),
+        "first_errors": [
+            client.short_error(Exception(e))
+            for e in (error_lines + [json.dumps(u)[:300] for u in unmatched])[:KEPT_ERROR_LINES]
+        ],
+        "timings_s": state["timings_s"],
+    }
     if missing:
         _set_entry(cfg, ctx, report)
-        raise RuntimeError(f"{len(missing)} of {n} instance(s) have no prediction in the job's output "
-                           f"({report['error_lines']} error line(s); first: {report['first_errors'][:1]})")
+        raise RuntimeError(
+            f"{len(missing)} of {n} instance(s) have no prediction in the job's output "
+            f"({report['error_lines']} error line(s); first: {report['first_errors'][:1]})"
+        )
     served = probabilities(predictions)
     local = np.asarray(ctx.need("holdout_probabilities"), dtype=np.float32)[:n]
     accuracy = float((served.argmax(axis=1) == y).mean())
     local_accuracy = float((local.argmax(axis=1) == y).mean())
-    report.update(accuracy=accuracy, local_accuracy=local_accuracy, accuracy_delta=accuracy - local_accuracy,
-                  class_disagreements=int((served.argmax(axis=1) != local.argmax(axis=1)).sum()),
-                  max_abs_diff_vs_local=float(np.abs(served - local).max()))
+    report.update(
+        accuracy=accuracy,
+        local_accuracy=local_accuracy,
+        accuracy_delta=accuracy - local_accuracy,
+        class_disagreements=int((served.argmax(axis=1) != local.argmax(axis=1)).sum()),
+        max_abs_diff_vs_local=float(np.abs(served - local).max()),
+    )
     _set_entry(cfg, ctx, report)
     if abs(accuracy - local_accuracy) > float(target.max_accuracy_delta):
-        raise RuntimeError(f"batch accuracy {accuracy:.4f} differs from the local model's {local_accuracy:.4f} "
-                           f"on the same {n} examples (allowed: {target.max_accuracy_delta:g})")
-    return {"summary": f"{n} prediction(s) matched to their instances; accuracy {accuracy:.4f} = local "
-                       f"{local_accuracy:.4f}; {report['error_lines']} error line(s)",
-            "batch": report, "metrics": {"batch_accuracy": accuracy}}
+        raise RuntimeError(
+            f"batch accuracy {accuracy:.4f} differs from the local model's {local_accuracy:.4f} "
+            f"on the same {n} examples (allowed: {target.max_accuracy_delta:g})"
+        )
+    return {
+        "summary": f"{n} prediction(s) matched to their instances; accuracy {accuracy:.4f} = local "
+        f"{local_accuracy:.4f}; {report['error_lines']} error line(s)",
+        "batch": report,
+        "metrics": {"batch_accuracy": accuracy},
+    }
 
 
 def _set_entry(cfg: Any, ctx: Any, report: dict[str, Any]) -> None:

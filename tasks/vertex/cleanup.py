@@ -109,8 +109,10 @@ def _remove_one(res: Resource, aiplatform: Any, storage: Any) -> tuple[str, str]
     if res.kind == "endpoint":
         endpoint = aiplatform.Endpoint(res.name)
         if endpoint.list_models():
-            return "kept", ("another model is deployed on it now (not this run's): kept; an endpoint "
-                            "with no model deployed costs nothing")
+            return "kept", (
+                "another model is deployed on it now (not this run's): kept; an endpoint "
+                "with no model deployed costs nothing"
+            )
         endpoint.delete()
         return "removed", "deleted"
     if res.kind in JOB_CLASSES:
@@ -140,15 +142,27 @@ def _labelled(aiplatform: Any, run_label: str) -> list[tuple[str, str, str]]:
     """(kind, name, display name) of Vertex resources carrying this run's label."""
     found = []
     query = f'labels.tfrun-run-id="{run_label}"'
-    for kind, cls in (("model", aiplatform.Model), ("endpoint", aiplatform.Endpoint),
-                      *((kind, getattr(aiplatform, name)) for kind, name in JOB_CLASSES.items())):
+    for kind, cls in (
+        ("model", aiplatform.Model),
+        ("endpoint", aiplatform.Endpoint),
+        *((kind, getattr(aiplatform, name)) for kind, name in JOB_CLASSES.items()),
+    ):
         for item in cls.list(filter=query):
             found.append((kind, item.resource_name, item.display_name))
     return found
 
 
-def remove(resources: list[Resource], cloud: Any, *, run_id: str, reason: str, report: Report,
-           project: str, region: str, run_dir: str) -> list[Resource]:
+def remove(
+    resources: list[Resource],
+    cloud: Any,
+    *,
+    run_id: str,
+    reason: str,
+    report: Report,
+    project: str,
+    region: str,
+    run_dir: str,
+) -> list[Resource]:
     """Remove this run's live resources (labelled orphans included), in dependency order."""
     aiplatform = client.init(cloud)
     storage = gcs.storage_client(cloud)
@@ -156,8 +170,13 @@ def remove(resources: list[Resource], cloud: Any, *, run_id: str, reason: str, r
     try:
         for kind, name, display in _labelled(aiplatform, catalog.label_value(run_id)):
             if name not in known:
-                res = Resource(kind=kind, name=name, created=True, display_name=display,
-                               why="found by this run's tfrun-run-id label (not in the ledger)")
+                res = Resource(
+                    kind=kind,
+                    name=name,
+                    created=True,
+                    display_name=display,
+                    why="found by this run's tfrun-run-id label (not in the ledger)",
+                )
                 res.console, res.remove_command = links(res, project, region, run_dir)
                 resources.append(res)
                 report(res)
@@ -179,8 +198,13 @@ def remove(resources: list[Resource], cloud: Any, *, run_id: str, reason: str, r
                 raise RuntimeError("kept: this run's objects in it could not be removed yet")
             status, why = _remove_one(res, aiplatform, storage)
         except Exception as err:  # noqa: BLE001 - record it and go on with the rest
-            status, why = "failed_to_remove", (f"{client.short_error(err)}; `tfrun-records cleanup` retries, or "
-                                               f"remove it with: {res.remove_command}")
+            status, why = (
+                "failed_to_remove",
+                (
+                    f"{client.short_error(err)}; `tfrun-records cleanup` retries, or "
+                    f"remove it with: {res.remove_command}"
+                ),
+            )
             failed_kinds.add(res.kind)
         res.status, res.why = status, f"{reason}: {why}"
         report(res)
@@ -204,8 +228,16 @@ def main() -> int:
 
     cloud = _namespace(job["cloud"])
     resources = [Resource(**r) for r in job["resources"]]
-    remove(resources, cloud, run_id=job["run_id"], reason=job["reason"], report=report,
-           project=cloud.project, region=cloud.region, run_dir=job.get("run_dir", ""))
+    remove(
+        resources,
+        cloud,
+        run_id=job["run_id"],
+        reason=job["reason"],
+        report=report,
+        project=cloud.project,
+        region=cloud.region,
+        run_dir=job.get("run_dir", ""),
+    )
     return 0
 
 

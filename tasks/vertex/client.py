@@ -22,8 +22,11 @@ def labels(cloud: Any, run_id: str, model_name: str) -> dict[str, str]:
     """The labels every resource a run creates carries: ours first, then cloud.labels."""
     from tfrun.tasks.core.vertex_catalog import label_value
 
-    return {"tfrun-run-id": label_value(run_id), "tfrun-model": label_value(model_name),
-            **{str(k): str(v) for k, v in dict(cloud.labels or {}).items()}}
+    return {
+        "tfrun-run-id": label_value(run_id),
+        "tfrun-model": label_value(model_name),
+        **{str(k): str(v) for k, v in dict(cloud.labels or {}).items()},
+    }
 
 
 def init(cloud: Any) -> Any:
@@ -42,8 +45,13 @@ def init(cloud: Any) -> Any:
     options: dict[str, Any] = {}
     if cloud.api_endpoint:
         options.update(api_endpoint=cloud.api_endpoint, api_transport="rest")
-    aiplatform.init(project=cloud.project, location=cloud.region, credentials=credentials,
-                    staging_bucket=f"gs://{cloud.bucket}/{cloud.prefix}/staging", **options)
+    aiplatform.init(
+        project=cloud.project,
+        location=cloud.region,
+        credentials=credentials,
+        staging_bucket=f"gs://{cloud.bucket}/{cloud.prefix}/staging",
+        **options,
+    )
     return aiplatform
 
 

@@ -66,8 +66,9 @@ def settings_from_env(env: Mapping[str, str], model_dir: str = "") -> ContainerS
             raise ValueError(f"{key}={routes[key]!r} must be a path starting with '/'")
     storage = model_dir or env.get("AIP_STORAGE_URI", "")
     if not storage:
-        raise ValueError("no model to serve: set AIP_STORAGE_URI (gs://BUCKET/PATH or a local folder) "
-                         "or pass --model_base_path")
+        raise ValueError(
+            "no model to serve: set AIP_STORAGE_URI (gs://BUCKET/PATH or a local folder) or pass --model_base_path"
+        )
     if "://" in storage and not storage.startswith("gs://"):
         raise ValueError(f"model location {storage!r}: expected gs://BUCKET/PATH or a local folder")
     return ContainerSettings(port, routes["AIP_HEALTH_ROUTE"], routes["AIP_PREDICT_ROUTE"], storage)
@@ -83,11 +84,16 @@ def savedmodel_dir(root: Path, shown_as: str = "") -> tuple[Path, int]:
     or, in a TF Serving repository (<N>/saved_model.pb), the highest numbered version."""
     if _is_savedmodel(root):
         return root, 1
-    versions = sorted((int(p.name), p) for p in root.iterdir() if p.name.isdigit() and _is_savedmodel(p)) \
-        if root.is_dir() else []
+    versions = (
+        sorted((int(p.name), p) for p in root.iterdir() if p.name.isdigit() and _is_savedmodel(p))
+        if root.is_dir()
+        else []
+    )
     if not versions:
-        raise FileNotFoundError(f"no SavedModel at {shown_as or root}: expected saved_model.pb there or in a "
-                                "numbered version folder (<N>/saved_model.pb)")
+        raise FileNotFoundError(
+            f"no SavedModel at {shown_as or root}: expected saved_model.pb there or in a "
+            "numbered version folder (<N>/saved_model.pb)"
+        )
     return versions[-1][1], versions[-1][0]
 
 
@@ -145,8 +151,9 @@ def load(uri: str, workdir: Optional[Path], args: Any) -> tuple[Any, str]:
     version_text = f" version {version}" if path != root else ""
     extra = f", {replayed} warm-up record(s) replayed" if replayed else ""
     names = ", ".join(sorted(k for k, s in servable.signatures.items() if s.fn is not None))
-    return servable, (f"loaded {where}{version_text}: signatures {names}; "
-                      f"{warm}{extra}; ready in {time.monotonic() - started:.1f} s")
+    return servable, (
+        f"loaded {where}{version_text}: signatures {names}; {warm}{extra}; ready in {time.monotonic() - started:.1f} s"
+    )
 
 
 # ------------------------------------------------------------------------------------------ routes
@@ -167,8 +174,9 @@ class VertexApp:
             if method != "POST":
                 return 405, jsonio.error_body(f'{method} {path}: POST {{"instances": [...]}} to predict')
             return self._answer_predict(body)
-        return 404, jsonio.error_body(f"Not found: {method} {path} (health: GET {self.health_route}, "
-                                      f"predict: POST {self.predict_route})")
+        return 404, jsonio.error_body(
+            f"Not found: {method} {path} (health: GET {self.health_route}, predict: POST {self.predict_route})"
+        )
 
     def _answer_predict(self, body: bytes) -> tuple[int, str]:
         servable = self.servable
@@ -240,8 +248,9 @@ def run(args: Any) -> int:
         return 1
     app = VertexApp(conf.health_route, conf.predict_route)
     try:
-        http = ContainerServer(args.host, conf.port, app, max_request_bytes=args.max_request_bytes,
-                               verbose=args.verbose)
+        http = ContainerServer(
+            args.host, conf.port, app, max_request_bytes=args.max_request_bytes, verbose=args.verbose
+        )
     except OSError as err:
         log(f"Failed to start server. Error: cannot listen on {args.host}:{conf.port}: {err}")
         return 1
@@ -266,8 +275,10 @@ def run(args: Any) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
     http.start()
-    log(f"Vertex container mode on http://{args.host}:{http.port}: health GET {conf.health_route}, "
-        f"predict POST {conf.predict_route}; loading {conf.storage_uri}")
+    log(
+        f"Vertex container mode on http://{args.host}:{http.port}: health GET {conf.health_route}, "
+        f"predict POST {conf.predict_route}; loading {conf.storage_uri}"
+    )
     threading.Thread(target=loader, name="loader", daemon=True).start()
     while not stop.wait(3600):
         pass

@@ -1,12 +1,12 @@
 """target=vertex_endpoint: deploy the uploaded Model to an endpoint, check its answers, time them.
 
-    vertex_deploy   endpoint reused by display name (never deleted then) or created with the run's
-                    labels; Model.deploy with machine, accelerators, replicas and traffic share
-                    (the SDK's traffic rules apply), under target.timeout_s
-    vertex_parity   the holdout through Endpoint.predict, in requests under target.max_payload_bytes,
-                    equal to the trained model's predictions (answers from other models on the
-                    endpoint, when this one is a canary, are retried and counted)
-    vertex_latency  p50/p99 of single-instance Endpoint.predict calls
+vertex_deploy   endpoint reused by display name (never deleted then) or created with the run's
+                labels; Model.deploy with machine, accelerators, replicas and traffic share
+                (the SDK's traffic rules apply), under target.timeout_s
+vertex_parity   the holdout through Endpoint.predict, in requests under target.max_payload_bytes,
+                equal to the trained model's predictions (answers from other models on the
+                endpoint, when this one is a canary, are retried and counted)
+vertex_latency  p50/p99 of single-instance Endpoint.predict calls
 """
 
 from __future__ import annotations
@@ -37,44 +37,81 @@ def deploy_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         run.ledger.add("endpoint", endpoint.resource_name, created=True, display_name=target.endpoint)
         reused = False
     else:
-        run.ledger.add("endpoint", endpoint.resource_name, created=False, display_name=target.endpoint,
-                       why="an endpoint with this display name existed: reused, never deleted by this run")
+        run.ledger.add(
+            "endpoint",
+            endpoint.resource_name,
+            created=False,
+            display_name=target.endpoint,
+            why="an endpoint with this display name existed: reused, never deleted by this run",
+        )
         reused = True
     before = {k: int(v) for k, v in dict(endpoint.traffic_split or {}).items()}
     deployed_name = f"{target.model_display_name}-{run.run_id}"[:128]
     started = time.monotonic()
-    client.with_deadline(lambda: run.model.deploy(
-        endpoint=endpoint, deployed_model_display_name=deployed_name, machine_type=target.machine_type,
-        accelerator_type=target.accelerator_type, accelerator_count=int(target.accelerator_count) or None,
-        min_replica_count=int(target.min_replicas), max_replica_count=int(target.max_replicas),
-        traffic_percentage=int(target.traffic_percentage), sync=True), float(target.timeout_s), "the deploy")
+    client.with_deadline(
+        lambda: run.model.deploy(
+            endpoint=endpoint,
+            deployed_model_display_name=deployed_name,
+            machine_type=target.machine_type,
+            accelerator_type=target.accelerator_type,
+            accelerator_count=int(target.accelerator_count) or None,
+            min_replica_count=int(target.min_replicas),
+            max_replica_count=int(target.max_replicas),
+            traffic_percentage=int(target.traffic_percentage),
+            sync=True,
+        ),
+        float(target.timeout_s),
+        "the deploy",
+    )
     seconds = round(time.monotonic() - started, 3)
     run.timings_s["deploy"] = seconds
     endpoint = aiplatform.Endpoint(endpoint.resource_name)
     ours = [m for m in endpoint.list_models() if m.display_name == deployed_name]
     if not ours:
-        raise RuntimeError(f"the deploy finished but {run.model.resource_name} is not deployed on "
-                           f"{endpoint.resource_name}")
+        raise RuntimeError(
+            f"the deploy finished but {run.model.resource_name} is not deployed on {endpoint.resource_name}"
+        )
     deployed_id = ours[0].id
-    run.ledger.add("deployed_model", f"{endpoint.resource_name}/deployedModels/{deployed_id}", created=True,
-                   display_name=deployed_name,
-                   details={"endpoint": endpoint.resource_name, "traffic_before": before,
-                            "machine_type": target.machine_type, "accelerator_type": target.accelerator_type,
-                            "accelerator_count": int(target.accelerator_count),
-                            "min_replicas": int(target.min_replicas), "max_replicas": int(target.max_replicas)})
+    run.ledger.add(
+        "deployed_model",
+        f"{endpoint.resource_name}/deployedModels/{deployed_id}",
+        created=True,
+        display_name=deployed_name,
+        details={
+            "endpoint": endpoint.resource_name,
+            "traffic_before": before,
+            "machine_type": target.machine_type,
+            "accelerator_type": target.accelerator_type,
+            "accelerator_count": int(target.accelerator_count),
+            "min_replicas": int(target.min_replicas),
+            "max_replicas": int(target.max_replicas),
+        },
+    )
     split = {k: int(v) for k, v in dict(endpoint.traffic_split or {}).items()}
     ctx.state["vertex_endpoint"] = {"endpoint": endpoint, "deployed_model_id": deployed_id}
-    run.entry.update(endpoint=endpoint.resource_name, endpoint_reused=reused, deployed_model_id=deployed_id,
-                     model=run.model.resource_name, traffic_split=split, traffic_before=before,
-                     machine_type=target.machine_type, accelerator_type=target.accelerator_type,
-                     accelerator_count=int(target.accelerator_count), min_replicas=int(target.min_replicas),
-                     max_replicas=int(target.max_replicas))
+    run.entry.update(
+        endpoint=endpoint.resource_name,
+        endpoint_reused=reused,
+        deployed_model_id=deployed_id,
+        model=run.model.resource_name,
+        traffic_split=split,
+        traffic_before=before,
+        machine_type=target.machine_type,
+        accelerator_type=target.accelerator_type,
+        accelerator_count=int(target.accelerator_count),
+        min_replicas=int(target.min_replicas),
+        max_replicas=int(target.max_replicas),
+    )
     how = "reused" if reused else "created"
-    return {"summary": f"deployed model {deployed_id} on endpoint {endpoint.resource_name} ({how}) with "
-                       f"{target.machine_type}, {target.min_replicas}-{target.max_replicas} replica(s), "
-                       f"traffic {split.get(deployed_id, 0)} % ({seconds:.1f} s)",
-            "endpoint": endpoint.resource_name, "deployed_model_id": deployed_id, "traffic_split": split,
-            "seconds_to_deploy": seconds}
+    return {
+        "summary": f"deployed model {deployed_id} on endpoint {endpoint.resource_name} ({how}) with "
+        f"{target.machine_type}, {target.min_replicas}-{target.max_replicas} replica(s), "
+        f"traffic {split.get(deployed_id, 0)} % ({seconds:.1f} s)",
+        "endpoint": endpoint.resource_name,
+        "deployed_model_id": deployed_id,
+        "traffic_split": split,
+        "seconds_to_deploy": seconds,
+    }
 
 
 # --------------------------------------------------------------------------------------- parity
@@ -118,8 +155,10 @@ def _predict_ours(endpoint: Any, instances: list[Any], deployed_id: str, others:
         if answer.deployed_model_id in ("", deployed_id):
             return list(answer.predictions)
         others[answer.deployed_model_id] = others.get(answer.deployed_model_id, 0) + 1
-    raise RuntimeError(f"{MAX_CANARY_TRIES} requests in a row were answered by other deployed models "
-                       f"{sorted(others)}: does this model get any traffic?")
+    raise RuntimeError(
+        f"{MAX_CANARY_TRIES} requests in a row were answered by other deployed models "
+        f"{sorted(others)}: does this model get any traffic?"
+    )
 
 
 def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -134,26 +173,40 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     ranges = chunks(x, int(target.max_payload_bytes))
     # The reference runs the requests' own batches: a served request is one batch, and float32 results can
     # depend on the batch size in the last bit (CPU kernels block matrices by it), so bit-exact means same batches.
-    reference = None if model is None else np.concatenate([trained_predictions(model, x[a:b], b - a)
-                                                           for a, b in ranges])
+    reference = (
+        None if model is None else np.concatenate([trained_predictions(model, x[a:b], b - a) for a, b in ranges])
+    )
     others: dict[str, int] = {}
-    served = np.concatenate([probabilities(_predict_ours(state["endpoint"], x[a:b].tolist(),
-                                                         state["deployed_model_id"], others))
-                             for a, b in ranges])
-    report = compare(served, served.argmax(axis=1), reference, holdout, float(target.parity_atol),
-                     float(target.parity_holdout_atol))
-    report.update(examples=n, requests=len(ranges), largest_request_instances=max(b - a for a, b in ranges),
-                  answers_from_other_models=others, max_payload_bytes=int(target.max_payload_bytes))
+    served = np.concatenate(
+        [
+            probabilities(_predict_ours(state["endpoint"], x[a:b].tolist(), state["deployed_model_id"], others))
+            for a, b in ranges
+        ]
+    )
+    report = compare(
+        served, served.argmax(axis=1), reference, holdout, float(target.parity_atol), float(target.parity_holdout_atol)
+    )
+    report.update(
+        examples=n,
+        requests=len(ranges),
+        largest_request_instances=max(b - a for a, b in ranges),
+        answers_from_other_models=others,
+        max_payload_bytes=int(target.max_payload_bytes),
+    )
     run.entry["parity"] = report
     if not report["passed"]:
-        raise RuntimeError(f"Endpoint.predict answers differ from the trained model: max |diff| "
-                           f"{report.get('max_abs_diff', float('nan')):.3g} (tolerance {target.parity_atol:g}), "
-                           f"{report['max_abs_diff_vs_evaluate']:.3g} vs the evaluate step")
+        raise RuntimeError(
+            f"Endpoint.predict answers differ from the trained model: max |diff| "
+            f"{report.get('max_abs_diff', float('nan')):.3g} (tolerance {target.parity_atol:g}), "
+            f"{report['max_abs_diff_vs_evaluate']:.3g} vs the evaluate step"
+        )
     kind = "bit-exactly" if report.get("exact") else f"within {target.parity_atol:g}"
     extra = f"; {sum(others.values())} answer(s) from other deployed models retried" if others else ""
-    return {"summary": f"Endpoint.predict equals the trained model {kind} on {n} holdout examples "
-                       f"({len(ranges)} request(s) under {target.max_payload_bytes:,} bytes){extra}",
-            "parity": report}
+    return {
+        "summary": f"Endpoint.predict equals the trained model {kind} on {n} holdout examples "
+        f"({len(ranges)} request(s) under {target.max_payload_bytes:,} bytes){extra}",
+        "parity": report,
+    }
 
 
 def latency_step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -176,6 +229,8 @@ def latency_step(cfg: Any, ctx: Any) -> dict[str, Any]:
                 break
     latency = percentiles(samples)
     run.entry["latency_ms"] = {"batch_1": latency}
-    return {"summary": f"Endpoint.predict p50/p99 {latency['p50_ms']:.2f}/{latency['p99_ms']:.2f} ms "
-                       f"(batch 1, {latency['n']} requests answered by this deployment)",
-            "latency_ms": {"batch_1": latency}}
+    return {
+        "summary": f"Endpoint.predict p50/p99 {latency['p50_ms']:.2f}/{latency['p99_ms']:.2f} ms "
+        f"(batch 1, {latency['n']} requests answered by this deployment)",
+        "latency_ms": {"batch_1": latency},
+    }

@@ -74,8 +74,10 @@ def closure(roots: list[str]) -> dict[str, str]:
         try:
             dist = metadata.distribution(req.name)
         except metadata.PackageNotFoundError:
-            raise RuntimeError(f"{req.name} is not installed here, so its version cannot be pinned for the "
-                               "replicas: install tfrun with its cloud extra (scripts/env.sh does)") from None
+            raise RuntimeError(
+                f"{req.name} is not installed here, so its version cannot be pinned for the "
+                "replicas: install tfrun with its cloud extra (scripts/env.sh does)"
+            ) from None
         wanted = tuple(sorted(req.extras))
         if key in found and not wanted:
             continue
@@ -83,8 +85,12 @@ def closure(roots: list[str]) -> dict[str, str]:
         for line in dist.requires or []:
             child = Requirement(line)
             if child.marker is None or any(child.marker.evaluate({"extra": e}) for e in (*wanted, "")):
-                todo.append((child, tuple(e for e in wanted if child.marker is not None
-                                          and child.marker.evaluate({"extra": e}))))
+                todo.append(
+                    (
+                        child,
+                        tuple(e for e in wanted if child.marker is not None and child.marker.evaluate({"extra": e})),
+                    )
+                )
     return found
 
 
@@ -99,8 +105,11 @@ def requirements() -> list[str]:
 
     own = own_requirements()
     pins = closure(own + list(REPLICA_EXTRAS))
-    lines = [f"{name}=={version}{PINNED_PYTHON}" for name, version in sorted(pins.items())
-             if name not in EXACT_EVERYWHERE and name != DIST]
+    lines = [
+        f"{name}=={version}{PINNED_PYTHON}"
+        for name, version in sorted(pins.items())
+        if name not in EXACT_EVERYWHERE and name != DIST
+    ]
     lines += [f"{name}=={pins[name]}" for name in EXACT_EVERYWHERE if name in pins]
     for line in own + list(REPLICA_EXTRAS):
         req = Requirement(line)
@@ -127,15 +136,31 @@ def build_wheel(user_requires: tuple[str, ...] = ()) -> Wheel:
     version = metadata.version(DIST)
     requires = requirements() + list(user_requires)
     info = f"{DIST}-{version}.dist-info"
-    meta = "\n".join(["Metadata-Version: 2.1", f"Name: {DIST}", f"Version: {version}",
-                      "Summary: tfrun, packaged for a Vertex AI job's replicas", "Requires-Python: >=3.10",
-                      *(f"Requires-Dist: {r}" for r in requires)]) + "\n"
-    entries = "[console_scripts]\ntfrun = tfrun.runner.cli:main\ntfrun-records = tfrun.runner.records_cli:main\n" \
-              "tfrun-serve = tfrun.runner.serve_cli:main\n"
+    meta = (
+        "\n".join(
+            [
+                "Metadata-Version: 2.1",
+                f"Name: {DIST}",
+                f"Version: {version}",
+                "Summary: tfrun, packaged for a Vertex AI job's replicas",
+                "Requires-Python: >=3.10",
+                *(f"Requires-Dist: {r}" for r in requires),
+            ]
+        )
+        + "\n"
+    )
+    entries = (
+        "[console_scripts]\ntfrun = tfrun.runner.cli:main\ntfrun-records = tfrun.runner.records_cli:main\n"
+        "tfrun-serve = tfrun.runner.serve_cli:main\n"
+    )
     wheel_file = "Wheel-Version: 1.0\nGenerator: tfrun\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     members = [(name, path.read_bytes()) for name, path in source_files()]
-    members += [(f"{info}/METADATA", meta.encode()), (f"{info}/WHEEL", wheel_file.encode()),
-                (f"{info}/entry_points.txt", entries.encode()), (f"{info}/top_level.txt", b"tfrun\n")]
+    members += [
+        (f"{info}/METADATA", meta.encode()),
+        (f"{info}/WHEEL", wheel_file.encode()),
+        (f"{info}/entry_points.txt", entries.encode()),
+        (f"{info}/top_level.txt", b"tfrun\n"),
+    ]
     record = [_record_line(name, data) for name, data in members] + [f"{info}/RECORD,,"]
     members.append((f"{info}/RECORD", ("\n".join(record) + "\n").encode()))
     buffer = io.BytesIO()

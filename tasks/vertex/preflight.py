@@ -22,8 +22,12 @@ class PreflightError(RuntimeError):
 
 
 def _refused(err: BaseException) -> bool:
-    return (getattr(err, "code", None) in (401, 403)
-            or type(err).__name__ in ("Unauthorized", "Forbidden", "RefreshError", "TransportError"))
+    return getattr(err, "code", None) in (401, 403) or type(err).__name__ in (
+        "Unauthorized",
+        "Forbidden",
+        "RefreshError",
+        "TransportError",
+    )
 
 
 def _bucket(cloud: Any) -> str:
@@ -35,8 +39,10 @@ def _bucket(cloud: Any) -> str:
         bucket = storage.lookup_bucket(cloud.bucket, timeout=10, retry=Retry(timeout=CHECK_DEADLINE_S))
     except Exception as err:  # noqa: BLE001 - every cause becomes one line
         if _refused(err):
-            raise PreflightError(f"cloud.bucket={cloud.bucket}: {where} refused the credentials "
-                                 f"({cloud_auth.label(cloud)}: {client.short_error(err)})") from None
+            raise PreflightError(
+                f"cloud.bucket={cloud.bucket}: {where} refused the credentials "
+                f"({cloud_auth.label(cloud)}: {client.short_error(err)})"
+            ) from None
         raise PreflightError(f"cloud.storage_endpoint: cannot reach {where} ({client.short_error(err)})") from None
     return "exists" if bucket is not None else f"does not exist yet: will be created in {cloud.region}"
 
@@ -46,9 +52,11 @@ def _endpoint(aiplatform: Any, target: Any) -> str:
     found = aiplatform.Endpoint.list(filter=f'display_name="{target.endpoint}"', order_by="create_time")
     deployed = found[0].list_models() if found else []
     if int(target.traffic_percentage) < 100 and not deployed:
-        raise PreflightError(f"target.traffic_percentage={target.traffic_percentage}: endpoint {target.endpoint!r} "
-                             f"{'has no model deployed' if found else 'does not exist yet'}, and the first model on "
-                             "an endpoint takes 100 % of its traffic (a canary needs a model to share it with)")
+        raise PreflightError(
+            f"target.traffic_percentage={target.traffic_percentage}: endpoint {target.endpoint!r} "
+            f"{'has no model deployed' if found else 'does not exist yet'}, and the first model on "
+            "an endpoint takes 100 % of its traffic (a canary needs a model to share it with)"
+        )
     if not found:
         return f"endpoint {target.endpoint!r} will be created"
     return f"endpoint {target.endpoint!r} exists with {len(deployed)} deployed model(s): it will be reused"
@@ -62,11 +70,17 @@ def _vertex(cfg: Any) -> str:
         if target.name == "vertex_endpoint":
             return client.with_deadline(lambda: _endpoint(aiplatform, target), CHECK_DEADLINE_S, "listing endpoints")
         if "model_display_name" in target:
-            client.with_deadline(lambda: aiplatform.Model.list(filter=f'display_name="{target.model_display_name}"'),
-                                 CHECK_DEADLINE_S, "listing models")
+            client.with_deadline(
+                lambda: aiplatform.Model.list(filter=f'display_name="{target.model_display_name}"'),
+                CHECK_DEADLINE_S,
+                "listing models",
+            )
         else:  # a training job (cluster=vertex) with no Vertex target
-            client.with_deadline(lambda: aiplatform.CustomJob.list(filter=f'display_name="{cfg.model_name}"'),
-                                 CHECK_DEADLINE_S, "listing custom jobs")
+            client.with_deadline(
+                lambda: aiplatform.CustomJob.list(filter=f'display_name="{cfg.model_name}"'),
+                CHECK_DEADLINE_S,
+                "listing custom jobs",
+            )
         return "Vertex AI answers"
     except PreflightError:
         raise
@@ -74,8 +88,10 @@ def _vertex(cfg: Any) -> str:
         raise PreflightError(f"cloud.region={cloud.region}: {client.short_error(err)}") from None
     except Exception as err:  # noqa: BLE001 - every cause becomes one line
         if _refused(err):
-            raise PreflightError(f"cloud.project={cloud.project}: {where} refused the credentials "
-                                 f"({cloud_auth.label(cloud)}: {client.short_error(err)})") from None
+            raise PreflightError(
+                f"cloud.project={cloud.project}: {where} refused the credentials "
+                f"({cloud_auth.label(cloud)}: {client.short_error(err)})"
+            ) from None
         raise PreflightError(f"cloud.api_endpoint: cannot reach {where} ({client.short_error(err)})") from None
 
 
@@ -83,5 +99,8 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     cloud_auth.credentials(cfg.cloud)  # CloudAuthError: one line saying how to get credentials
     bucket = _bucket(cfg.cloud)
     vertex = _vertex(cfg)
-    return {"summary": f"credentials ({cloud_auth.label(cfg.cloud)}) accepted; gs://{cfg.cloud.bucket} {bucket}; {vertex}",
-            "bucket": bucket, "vertex": vertex}
+    return {
+        "summary": f"credentials ({cloud_auth.label(cfg.cloud)}) accepted; gs://{cfg.cloud.bucket} {bucket}; {vertex}",
+        "bucket": bucket,
+        "vertex": vertex,
+    }

@@ -37,8 +37,11 @@ def restore_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     if not gcs.list_uris(storage, uri):
         return {"summary": f"{uri} is empty: training starts at epoch 0", "checkpoints": uri}
     files = gcs.download_tree(storage, uri, ctx.run_dir / "backup")
-    return {"summary": f"{files} backup file(s) from {uri}: training resumes where the chief left off",
-            "checkpoints": uri, "files": files}
+    return {
+        "summary": f"{files} backup file(s) from {uri}: training resumes where the chief left off",
+        "checkpoints": uri,
+        "files": files,
+    }
 
 
 def epoch_sync_callback(keras: Any, cfg: Any, run_dir: Path) -> Any:
@@ -54,8 +57,13 @@ def epoch_sync_callback(keras: Any, cfg: Any, run_dir: Path) -> Any:
             backup = run_dir / "backup"
             if dirs["checkpoints"] and backup.is_dir() and any(backup.rglob("*")):
                 local = [p.name for p in backup.iterdir()]
-                gcs.mirror_tree(storage, backup, dirs["checkpoints"], markers=CHECKPOINT_MARKERS,
-                                exclude=tuple(n for n in local if n.startswith(WORKER_DIRS)))
+                gcs.mirror_tree(
+                    storage,
+                    backup,
+                    dirs["checkpoints"],
+                    markers=CHECKPOINT_MARKERS,
+                    exclude=tuple(n for n in local if n.startswith(WORKER_DIRS)),
+                )
             sync_tensorboard(storage, run_dir, dirs["tensorboard"])
 
     return VertexSync()
@@ -78,8 +86,9 @@ def _report_metric(cfg: Any, ctx: Any) -> dict[str, Any]:
     values = {**ctx.state.get("train_metrics", {}), **metrics(ctx.need("holdout_probabilities"), data.y_holdout)}
     name = cfg.optimized_metric
     tag = os.environ.get("CLOUD_ML_HP_METRIC_TAG") or name
-    hypertune.HyperTune().report_hyperparameter_tuning_metric(hyperparameter_metric_tag=tag, metric_value=values[name],
-                                                              global_step=int(cfg.train.epochs))
+    hypertune.HyperTune().report_hyperparameter_tuning_metric(
+        hyperparameter_metric_tag=tag, metric_value=values[name], global_step=int(cfg.train.epochs)
+    )
     return {"tag": tag, "value": values[name], "trial": os.environ.get("CLOUD_ML_TRIAL_ID")}
 
 
@@ -98,8 +107,10 @@ def publish_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         parts.append(f"TensorBoard logs -> {dirs['tensorboard']}")
     if vertex_env.in_trial():
         result["hypertune"] = _report_metric(cfg, ctx)
-        parts.append(f"reported {result['hypertune']['tag']}={result['hypertune']['value']:.4f} for trial "
-                     f"{result['hypertune']['trial']}")
+        parts.append(
+            f"reported {result['hypertune']['tag']}={result['hypertune']['value']:.4f} for trial "
+            f"{result['hypertune']['trial']}"
+        )
     return {"summary": "; ".join(parts) or "no AIP_MODEL_DIR: nothing to publish", **result}
 
 

@@ -35,6 +35,7 @@ def enter(uri: str) -> Path:
     paths = [str(root)] + ([str(root / project_files.PYTHONPATH_DIR)] if manifest.get("pythonpath") else [])
     sys.path[:0] = paths
     os.environ["PYTHONPATH"] = os.pathsep.join(paths + [p for p in [os.environ.get("PYTHONPATH")] if p])
-    print(f"[tfrun] project {uri}: {len(manifest['files'])} file(s), sha256-checked, unpacked into {FOLDER}/",
-          flush=True)
+    print(
+        f"[tfrun] project {uri}: {len(manifest['files'])} file(s), sha256-checked, unpacked into {FOLDER}/", flush=True
+    )
     return root

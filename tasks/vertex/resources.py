@@ -13,8 +13,16 @@ from typing import Any, Callable, Optional
 from tfrun.tasks.core import vertex_catalog as catalog
 
 # Removal order: what depends on a resource goes before it.
-REMOVAL_ORDER = ("deployed_model", "batch_job", "custom_job", "tuning_job", "endpoint", "model", "gcs_objects",
-                 "bucket")
+REMOVAL_ORDER = (
+    "deployed_model",
+    "batch_job",
+    "custom_job",
+    "tuning_job",
+    "endpoint",
+    "model",
+    "gcs_objects",
+    "bucket",
+)
 GCLOUD_JOB_GROUPS = {"custom_job": "custom-jobs", "tuning_job": "hp-tuning-jobs"}
 ALIVE = ("created", "left", "failed_to_remove")  # statuses of a resource that may still exist (and cost money)
 
@@ -46,11 +54,25 @@ class Ledger:
         self.run_dir = run_dir
         self.items: list[Resource] = []
 
-    def add(self, kind: str, name: str, *, created: bool, display_name: str = "", why: str = "",
-            details: Optional[dict[str, Any]] = None) -> Resource:
-        res = Resource(kind=kind, name=name, created=created, status="created" if created else "reused",
-                       why=why or ("created by this run" if created else "existed before this run: never touched"),
-                       display_name=display_name, details=dict(details or {}))
+    def add(
+        self,
+        kind: str,
+        name: str,
+        *,
+        created: bool,
+        display_name: str = "",
+        why: str = "",
+        details: Optional[dict[str, Any]] = None,
+    ) -> Resource:
+        res = Resource(
+            kind=kind,
+            name=name,
+            created=created,
+            status="created" if created else "reused",
+            why=why or ("created by this run" if created else "existed before this run: never touched"),
+            display_name=display_name,
+            details=dict(details or {}),
+        )
         res.console, res.remove_command = links(res, self.project, self.region, self.run_dir)
         self.items.append(res)
         self.report(res)
@@ -72,28 +94,42 @@ def links(res: Resource, project: str, region: str, run_dir: str) -> tuple[str, 
     where = f"--region={region} --project={project}"
     rid = res.resource_id
     if res.kind == "model":
-        return (catalog.console_link("model", project=project, region=region, resource_id=rid),
-                f"gcloud ai models delete {rid} {where}")
+        return (
+            catalog.console_link("model", project=project, region=region, resource_id=rid),
+            f"gcloud ai models delete {rid} {where}",
+        )
     if res.kind == "endpoint":
-        return (catalog.console_link("endpoint", project=project, region=region, resource_id=rid),
-                f"gcloud ai endpoints delete {rid} {where}")
+        return (
+            catalog.console_link("endpoint", project=project, region=region, resource_id=rid),
+            f"gcloud ai endpoints delete {rid} {where}",
+        )
     if res.kind == "deployed_model":
         endpoint_id = res.details.get("endpoint", "").rsplit("/", 1)[-1]
-        return (catalog.console_link("endpoint", project=project, region=region, resource_id=endpoint_id),
-                f"gcloud ai endpoints undeploy-model {endpoint_id} --deployed-model-id={rid} {where}")
+        return (
+            catalog.console_link("endpoint", project=project, region=region, resource_id=endpoint_id),
+            f"gcloud ai endpoints undeploy-model {endpoint_id} --deployed-model-id={rid} {where}",
+        )
     if res.kind in GCLOUD_JOB_GROUPS:  # cancel first if it still runs: a finished job costs nothing
         group = GCLOUD_JOB_GROUPS[res.kind]
-        return (catalog.console_link(res.kind, project=project, region=region, resource_id=rid),
-                f"gcloud ai {group} cancel {rid} {where}; gcloud ai {group} delete {rid} {where}")
+        return (
+            catalog.console_link(res.kind, project=project, region=region, resource_id=rid),
+            f"gcloud ai {group} cancel {rid} {where}; gcloud ai {group} delete {rid} {where}",
+        )
     if res.kind == "batch_job":
         # gcloud has no batch-prediction-jobs group: the REST call (cancel first if it still runs)
-        return (catalog.console_link("batch_job", project=project, region=region, resource_id=rid),
-                f'curl -X DELETE -H "Authorization: Bearer $(gcloud auth print-access-token)" '
-                f"https://{region}-aiplatform.googleapis.com/v1/{res.name}")
+        return (
+            catalog.console_link("batch_job", project=project, region=region, resource_id=rid),
+            f'curl -X DELETE -H "Authorization: Bearer $(gcloud auth print-access-token)" '
+            f"https://{region}-aiplatform.googleapis.com/v1/{res.name}",
+        )
     if res.kind == "bucket":
         bucket = res.name.removeprefix("gs://").rstrip("/")
-        return (catalog.console_link("bucket", project=project, region=region, resource_id=bucket),
-                f"gcloud storage buckets delete gs://{bucket}")
+        return (
+            catalog.console_link("bucket", project=project, region=region, resource_id=bucket),
+            f"gcloud storage buckets delete gs://{bucket}",
+        )
     bucket_path = res.name.removeprefix("gs://").rstrip("/")
-    return (catalog.console_link("bucket", project=project, region=region, resource_id=bucket_path),
-            f"gcloud storage rm --recursive {res.name.rstrip('/')}/")
+    return (
+        catalog.console_link("bucket", project=project, region=region, resource_id=bucket_path),
+        f"gcloud storage rm --recursive {res.name.rstrip('/')}/",
+    )

@@ -25,8 +25,11 @@ def requirement_lines(value: Any) -> tuple[list[tuple[str, str]], Optional[Probl
     if isinstance(value, str):
         path = Path(value).expanduser()
         if not path.is_file():
-            return [], Problem("cluster.requirements", value, "a list of pip requirements (e.g. "
-                               "'[scikit-learn>=1.3]') or the path of an existing requirements file")
+            return [], Problem(
+                "cluster.requirements",
+                value,
+                "a list of pip requirements (e.g. '[scikit-learn>=1.3]') or the path of an existing requirements file",
+            )
         lines = []
         for number, line in enumerate(path.read_text().splitlines(), 1):
             line = line.split(" #", 1)[0].strip()
@@ -45,9 +48,12 @@ def requirement_problems(cluster: Any) -> Iterator[Problem]:
         yield problem
         return
     if lines and cluster.container != "prebuilt":
-        yield Problem("cluster.requirements", cluster.requirements,
-                      f"null with cluster.container={cluster.container}: an image brings its own packages "
-                      "(build them into it), only the prebuilt image installs requirements")
+        yield Problem(
+            "cluster.requirements",
+            cluster.requirements,
+            f"null with cluster.container={cluster.container}: an image brings its own packages "
+            "(build them into it), only the prebuilt image installs requirements",
+        )
         return
     if not lines:
         return
@@ -63,18 +69,29 @@ def requirement_problems(cluster: Any) -> Iterator[Problem]:
             yield Problem(where, line, f"a pip requirement such as 'scikit-learn>=1.3' ({err})")
             continue
         if req.url:
-            yield Problem(where, line, "a requirement from a package index (name and versions): a URL or local "
-                                       "path does not reach the replicas; stage the code with --config-dir's "
-                                       "project instead")
+            yield Problem(
+                where,
+                line,
+                "a requirement from a package index (name and versions): a URL or local "
+                "path does not reach the replicas; stage the code with --config-dir's "
+                "project instead",
+            )
         elif _canonical(req.name) in PINNED_HERE and req.specifier:
-            yield Problem(where, line, f"{req.name} without a version: tfrun pins it for the replicas "
-                                       "(the version installed here)")
+            yield Problem(
+                where,
+                line,
+                f"{req.name} without a version: tfrun pins it for the replicas (the version installed here)",
+            )
 
 
 def plan_of(config: Any, config_dirs: list[str]) -> project_files.ProjectPlan:
     """What this config stages (StagingError for a folder or file that is not there)."""
-    return project_files.plan(Path(os.getcwd()), project_files.config_targets(config).values(), config_dirs,
-                              project_files.data_paths(config) if config.cluster.stage_data else {})
+    return project_files.plan(
+        Path(os.getcwd()),
+        project_files.config_targets(config).values(),
+        config_dirs,
+        project_files.data_paths(config) if config.cluster.stage_data else {},
+    )
 
 
 def staging_problems(config: Any, config_dirs: list[str]) -> Iterator[Problem]:
@@ -83,8 +100,12 @@ def staging_problems(config: Any, config_dirs: list[str]) -> Iterator[Problem]:
     yield from requirement_problems(cluster)
     if not cluster.stage_data:
         for key, value in project_files.data_paths(config).items():
-            yield Problem(key, value, "a gs:// path with cluster.stage_data=false (a local file does not exist on "
-                                      "the replicas): put it on Cloud Storage, or stage it (cluster.stage_data=true)")
+            yield Problem(
+                key,
+                value,
+                "a gs:// path with cluster.stage_data=false (a local file does not exist on "
+                "the replicas): put it on Cloud Storage, or stage it (cluster.stage_data=true)",
+            )
     shipped: Optional[set[str]] = None
     for key, target in project_files.config_targets(config).items():
         top = target.split(".", 1)[0]
@@ -97,9 +118,13 @@ def staging_problems(config: Any, config_dirs: list[str]) -> Iterator[Problem]:
                 continue  # not found at all: the user-code check reports it
             shipped = _shipped(cluster) if shipped is None else shipped
             if not dists & shipped:
-                yield Problem(where, target, f"a module the replicas have: {top} comes from "
-                              f"{', '.join(sorted(dists))}, installed here but neither in tfrun's pinned set nor in "
-                              "cluster.requirements, and not in the working directory or on PYTHONPATH (staged)")
+                yield Problem(
+                    where,
+                    target,
+                    f"a module the replicas have: {top} comes from "
+                    f"{', '.join(sorted(dists))}, installed here but neither in tfrun's pinned set nor in "
+                    "cluster.requirements, and not in the working directory or on PYTHONPATH (staged)",
+                )
     try:
         project = plan_of(config, config_dirs)
     except project_files.StagingError as err:
@@ -108,9 +133,12 @@ def staging_problems(config: Any, config_dirs: list[str]) -> Iterator[Problem]:
     cap = cluster.max_stage_mb * 1_000_000
     if isinstance(cluster.max_stage_mb, int) and cluster.max_stage_mb >= 1 and project.total_bytes > cap:
         largest = ", ".join(f"{f.name} ({project_files.megabytes(f.bytes)})" for f in project.largest())
-        yield Problem("cluster.max_stage_mb", cluster.max_stage_mb,
-                      f"at least {project.total_bytes / 1e6:.0f} to stage this project ({project.describe()}); "
-                      f"largest: {largest}. Leave files out with .gitignore, or put data on Cloud Storage")
+        yield Problem(
+            "cluster.max_stage_mb",
+            cluster.max_stage_mb,
+            f"at least {project.total_bytes / 1e6:.0f} to stage this project ({project.describe()}); "
+            f"largest: {largest}. Leave files out with .gitignore, or put data on Cloud Storage",
+        )
 
 
 def _canonical(name: str) -> str:

@@ -59,8 +59,9 @@ def vertex_run(cfg: Any, ctx: Any) -> VertexRun:
         from tfrun.tasks.core.record_io import relative
 
         ledger = Ledger(ctx.emit, project=str(cloud.project), region=str(cloud.region), run_dir=relative(ctx.run_dir))
-        run = VertexRun(cloud=cloud, ledger=ledger, labels=client.labels(cloud, ctx.run_id, cfg.model_name),
-                        run_id=ctx.run_id)
+        run = VertexRun(
+            cloud=cloud, ledger=ledger, labels=client.labels(cloud, ctx.run_id, cfg.model_name), run_id=ctx.run_id
+        )
         run.storage = gcs.storage_client(cloud)
         ctx.state[STATE] = run
     return ctx.state[STATE]
@@ -70,8 +71,12 @@ def ensure_bucket(run: VertexRun) -> None:
     """cloud.bucket, created in cloud.region when missing; in the ledger either way (created or reused)."""
     cloud = run.cloud
     created = gcs.ensure_bucket(run.storage, cloud.bucket, cloud.region, run.labels)
-    run.ledger.add("bucket", f"gs://{cloud.bucket}", created=created,
-                   why=f"created in {cloud.region} (it did not exist)" if created else "")
+    run.ledger.add(
+        "bucket",
+        f"gs://{cloud.bucket}",
+        created=created,
+        why=f"created in {cloud.region} (it did not exist)" if created else "",
+    )
     if created:
         print(f"[vertex] bucket gs://{cloud.bucket} did not exist: created it in {cloud.region}", flush=True)
 
@@ -92,22 +97,36 @@ def upload_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     if existing:
         differing = gcs.verify_tree(run.storage, local, uri)
         if differing:
-            raise RuntimeError(f"{uri} already holds a different model ({len(differing)} file(s) differ, e.g. "
-                               f"{differing[0]}): it is not this run's to overwrite; choose another cloud.prefix "
-                               "or remove it yourself")
-    entry = run.ledger.add("gcs_objects", uri, created=not existing,
-                           why="" if not existing else "the same files were already there: not this run's to remove")
+            raise RuntimeError(
+                f"{uri} already holds a different model ({len(differing)} file(s) differ, e.g. "
+                f"{differing[0]}): it is not this run's to overwrite; choose another cloud.prefix "
+                "or remove it yourself"
+            )
+    entry = run.ledger.add(
+        "gcs_objects",
+        uri,
+        created=not existing,
+        why="" if not existing else "the same files were already there: not this run's to remove",
+    )
     report = gcs.upload_tree(run.storage, local, uri, workers=int(cloud.upload_workers), progress=True)
     run.model_uri = uri
     run.timings_s["upload"] = report.seconds
     entry.details.update(files=report.files, bytes=report.bytes)
     run.ledger.report(entry)
-    return {"summary": f"{uri}: {report.files} file(s), {report.bytes:,} bytes; {report.uploaded} uploaded, "
-                       f"{report.skipped} identical skipped, crc32c verified ({report.workers} workers, "
-                       f"{report.seconds:.2f} s)",
-            "upload": report.as_dict() | {"blobs": None},
-            "artifacts": [{"kind": "gcs_model", "path": uri, "sha256": export["sha256"],  # the same files, verified
-                           "bytes": export["bytes"]}]}
+    return {
+        "summary": f"{uri}: {report.files} file(s), {report.bytes:,} bytes; {report.uploaded} uploaded, "
+        f"{report.skipped} identical skipped, crc32c verified ({report.workers} workers, "
+        f"{report.seconds:.2f} s)",
+        "upload": report.as_dict() | {"blobs": None},
+        "artifacts": [
+            {
+                "kind": "gcs_model",
+                "path": uri,
+                "sha256": export["sha256"],  # the same files, verified
+                "bytes": export["bytes"],
+            }
+        ],
+    }
 
 
 # ---------------------------------------------------------------------------------------- model
@@ -122,10 +141,12 @@ def serving_image(cfg: Any) -> tuple[str, str]:
     image = catalog.serving_image(choice, region=cloud.region, project=cloud.project, gpu=gpu, tfrun_image=tfrun_image)
     note = ""
     if choice == "prebuilt":
-        note = (f"the newest prebuilt TensorFlow prediction image serves TF {catalog.PREBUILT_TF_PREDICTION_VERSION}, "
-                f"older than the TF {catalog.TRAINED_WITH_TF} this run trained with: ops added since "
-                f"{catalog.PREBUILT_TF_PREDICTION_VERSION} would fail to load (the parity check tells); "
-                "target.serving_container=tfrun serves with this project's own TensorFlow")
+        note = (
+            f"the newest prebuilt TensorFlow prediction image serves TF {catalog.PREBUILT_TF_PREDICTION_VERSION}, "
+            f"older than the TF {catalog.TRAINED_WITH_TF} this run trained with: ops added since "
+            f"{catalog.PREBUILT_TF_PREDICTION_VERSION} would fail to load (the parity check tells); "
+            "target.serving_container=tfrun serves with this project's own TensorFlow"
+        )
     return image, note
 
 
@@ -137,15 +158,28 @@ def model_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         print(f"[vertex] note: {run.image_note}", flush=True)
     started = time.monotonic()
     display_name = cfg.target.get("model_display_name") or cfg.model_name
-    model = aiplatform.Model.upload(display_name=display_name, artifact_uri=run.model_uri,
-                                    serving_container_image_uri=run.image, labels=run.labels, sync=True)
+    model = aiplatform.Model.upload(
+        display_name=display_name,
+        artifact_uri=run.model_uri,
+        serving_container_image_uri=run.image,
+        labels=run.labels,
+        sync=True,
+    )
     run.model = model
-    run.ledger.add("model", model.resource_name, created=True, display_name=display_name,
-                   details={"image": run.image, "artifact_uri": run.model_uri})
+    run.ledger.add(
+        "model",
+        model.resource_name,
+        created=True,
+        display_name=display_name,
+        details={"image": run.image, "artifact_uri": run.model_uri},
+    )
     run.timings_s["model_upload"] = round(time.monotonic() - started, 3)
-    return {"summary": f"{model.resource_name} ({display_name}) from {run.model_uri}, "
-                       f"image {run.image}", "model": model.resource_name, "image": run.image,
-            "image_note": run.image_note or None}
+    return {
+        "summary": f"{model.resource_name} ({display_name}) from {run.model_uri}, image {run.image}",
+        "model": model.resource_name,
+        "image": run.image,
+        "image_note": run.image_note or None,
+    }
 
 
 # --------------------------------------------------------------------------------------- report
@@ -153,9 +187,16 @@ def teardown(cfg: Any, ctx: Any, run: VertexRun, reason: str) -> list[Resource]:
     """Remove this run's live resources now (in this process), reporting each."""
     from tfrun.tasks.core.record_io import relative
 
-    return cleanup.remove(run.ledger.items, cfg.cloud, run_id=run.run_id, reason=reason, report=run.ledger.report,
-                          project=str(cfg.cloud.project), region=str(cfg.cloud.region),
-                          run_dir=relative(ctx.run_dir))
+    return cleanup.remove(
+        run.ledger.items,
+        cfg.cloud,
+        run_id=run.run_id,
+        reason=reason,
+        report=run.ledger.report,
+        project=str(cfg.cloud.project),
+        region=str(cfg.cloud.region),
+        run_dir=relative(ctx.run_dir),
+    )
 
 
 def report_step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -169,18 +210,28 @@ def report_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         teardown(cfg, ctx, run, "target.teardown=true")
         failed = [r for r in run.ledger.items if r.status == "failed_to_remove"]
         if failed:  # the run must not look clean while something still costs money
-            raise TeardownFailed("target.teardown=true could not remove " + "; ".join(
-                f"{r.kind} {r.name} ({r.why})" for r in failed))
+            raise TeardownFailed(
+                "target.teardown=true could not remove " + "; ".join(f"{r.kind} {r.name} ({r.why})" for r in failed)
+            )
         status = "removed"
     else:
-        cost = ("a deployed model is billed per replica-hour" if target.name == "vertex_endpoint"
-                else "Cloud Storage objects are billed while stored")
+        cost = (
+            "a deployed model is billed per replica-hour"
+            if target.name == "vertex_endpoint"
+            else "Cloud Storage objects are billed while stored"
+        )
         why = f"target.teardown=false: kept ({cost}); remove with `tfrun-records cleanup RUN`"
         for res in run.ledger.ours():
             run.ledger.set(res, "left", why)
         status = "serving" if target.name == "vertex_endpoint" else "kept"
-    entry.update(status=status, image=run.image, image_note=run.image_note or None, model_uri=run.model_uri,
-                 timings_s=run.timings_s, resources=[asdict(r) for r in run.ledger.items])
+    entry.update(
+        status=status,
+        image=run.image,
+        image_note=run.image_note or None,
+        model_uri=run.model_uri,
+        timings_s=run.timings_s,
+        resources=[asdict(r) for r in run.ledger.items],
+    )
     names = ", ".join(f"{r.kind} {r.resource_id}: {r.status}" for r in run.ledger.items if r.kind != "bucket")
     tail = "" if target.teardown else "; `tfrun-records cleanup RUN` removes them"
     return {"summary": f"{status}: {names}{tail}", "deployments": [entry]}

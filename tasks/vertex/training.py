@@ -56,15 +56,20 @@ class TypedConfig:
 
 
 def job_spec(cfg: Any, ctx: Any, run: VertexRun, **options: Any) -> training_spec.JobSpec:
-    return training_spec.job_spec(TypedConfig(cfg), ctx.overrides, ctx.run_id, run.labels,
-                                  project=ctx.state.get(PROJECT_STATE), **options)
+    return training_spec.job_spec(
+        TypedConfig(cfg), ctx.overrides, ctx.run_id, run.labels, project=ctx.state.get(PROJECT_STATE), **options
+    )
 
 
 def custom_job(aiplatform: Any, spec: training_spec.JobSpec) -> Any:
     """The aiplatform.CustomJob of a spec (a job to submit, or a tuning job's trial job)."""
-    return aiplatform.CustomJob(display_name=spec.display_name, worker_pool_specs=spec.worker_pool_specs(),
-                                base_output_dir=spec.base_output_dir, labels=spec.labels,
-                                staging_bucket=spec.staging_dir)
+    return aiplatform.CustomJob(
+        display_name=spec.display_name,
+        worker_pool_specs=spec.worker_pool_specs(),
+        base_output_dir=spec.base_output_dir,
+        labels=spec.labels,
+        staging_bucket=spec.staging_dir,
+    )
 
 
 # ------------------------------------------------------------------------------------------- stage
@@ -79,10 +84,16 @@ def stage_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     run = vertex_run(cfg, ctx)
     ensure_bucket(run)
     staging = training_spec.staging_dir(cfg.cloud, ctx.run_id)
-    entry = run.ledger.add("gcs_objects", staging, created=True,
-                           why="created by this run: the job's code and config (removed with the run's resources)")
-    files = {"config.yaml": OmegaConf.to_yaml(OmegaConf.create(redact(OmegaConf.to_container(cfg)))).encode(),
-             "overrides.json": json.dumps(training_spec.replica_args(ctx.overrides)).encode()}
+    entry = run.ledger.add(
+        "gcs_objects",
+        staging,
+        created=True,
+        why="created by this run: the job's code and config (removed with the run's resources)",
+    )
+    files = {
+        "config.yaml": OmegaConf.to_yaml(OmegaConf.create(redact(OmegaConf.to_container(cfg)))).encode(),
+        "overrides.json": json.dumps(training_spec.replica_args(ctx.overrides)).encode(),
+    }
     user_requires = tuple(line for _, line in requirement_lines(cfg.cluster.get("requirements"))[0])
     wheel = build_wheel(user_requires) if cfg.cluster.container == "prebuilt" else None  # an image brings tfrun
     if wheel is not None:
@@ -91,9 +102,16 @@ def stage_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     if project.files:
         archive, manifest = project_files.build(project)
         files.update({project_files.ARCHIVE: archive, project_files.MANIFEST: project_files.manifest_bytes(manifest)})
-        staged = {"uri": staging + project_files.ARCHIVE, "files": len(project.files), "bytes": manifest["bytes"],
-                  "archive_bytes": len(archive), "sha256": hashlib.sha256(archive).hexdigest(),
-                  "modules": project.modules, "config_dirs": project.config_dirs, "data": project.data}
+        staged = {
+            "uri": staging + project_files.ARCHIVE,
+            "files": len(project.files),
+            "bytes": manifest["bytes"],
+            "archive_bytes": len(archive),
+            "sha256": hashlib.sha256(archive).hexdigest(),
+            "modules": project.modules,
+            "config_dirs": project.config_dirs,
+            "data": project.data,
+        }
         ctx.state[PROJECT_STATE] = project
         ctx.state[PROJECT_STATE + "_manifest"] = manifest
     for name, data in files.items():
@@ -101,15 +119,28 @@ def stage_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     entry.details.update(files=len(files), bytes=sum(len(d) for d in files.values()))
     run.ledger.report(entry)
     ctx.state[STATE] = {"staging": staging}
-    code = (f"{wheel.filename} ({len(wheel.data):,} bytes, {len(wheel.requires)} pinned requirement lines"
-            + (f" with {len(user_requires)} of cluster.requirements" if user_requires else "") + "), "
-            if wheel else f"(the image {cfg.cluster.tfrun_image or cfg.cluster.container} brings tfrun) ")
+    code = (
+        f"{wheel.filename} ({len(wheel.data):,} bytes, {len(wheel.requires)} pinned requirement lines"
+        + (f" with {len(user_requires)} of cluster.requirements" if user_requires else "")
+        + "), "
+        if wheel
+        else f"(the image {cfg.cluster.tfrun_image or cfg.cluster.container} brings tfrun) "
+    )
     mine = f"{project_files.ARCHIVE} ({project.describe()}), " if staged else ""
-    return {"summary": f"{staging}: {code}{mine}config.yaml, overrides.json", "staging": staging,
-            "wheel": None if wheel is None else {"uri": staging + wheel.filename, "sha256": wheel.sha256,
-                                                 "bytes": len(wheel.data), "requirements": len(wheel.requires),
-                                                 "user_requirements": list(user_requires)},
-            "project": staged}
+    return {
+        "summary": f"{staging}: {code}{mine}config.yaml, overrides.json",
+        "staging": staging,
+        "wheel": None
+        if wheel is None
+        else {
+            "uri": staging + wheel.filename,
+            "sha256": wheel.sha256,
+            "bytes": len(wheel.data),
+            "requirements": len(wheel.requires),
+            "user_requirements": list(user_requires),
+        },
+        "project": staged,
+    }
 
 
 # --------------------------------------------------------------------------------------------- job
@@ -160,13 +191,25 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     for line in training_spec.describe(spec):
         print(f"[vertex]   {line}", flush=True)
     job = custom_job(aiplatform, spec)
-    outputs = run.ledger.add("gcs_objects", spec.base_output_dir, created=True,
-                             why="created by the job: its model, checkpoints and TensorBoard logs")
+    outputs = run.ledger.add(
+        "gcs_objects",
+        spec.base_output_dir,
+        created=True,
+        why="created by the job: its model, checkpoints and TensorBoard logs",
+    )
     started = time.monotonic()
-    job.submit(restart_job_on_worker_restart=spec.restart_job_on_worker_restart,
-               timeout=int(spec.timeout_s) if spec.timeout_s else None, service_account=spec.service_account)
-    entry = run.ledger.add("custom_job", job.resource_name, created=True, display_name=spec.display_name,
-                           details={"base_output_dir": spec.base_output_dir, "state": job.state.name})
+    job.submit(
+        restart_job_on_worker_restart=spec.restart_job_on_worker_restart,
+        timeout=int(spec.timeout_s) if spec.timeout_s else None,
+        service_account=spec.service_account,
+    )
+    entry = run.ledger.add(
+        "custom_job",
+        job.resource_name,
+        created=True,
+        display_name=spec.display_name,
+        details={"base_output_dir": spec.base_output_dir, "state": job.state.name},
+    )
     print(f"[vertex] submitted {job.resource_name}\n[vertex] console: {entry.console}", flush=True)
     final = follow(job, run, entry, float(cfg.cluster.poll_interval_s), "job")
     seconds = round(time.monotonic() - started, 3)
@@ -174,10 +217,17 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     if final != "JOB_STATE_SUCCEEDED":
         raise VertexJobFailed(f"Vertex job {job.resource_name} ended {final}: {job_error(job)}")
     used = [p for p in spec.pools if p.replicas]
-    return {"summary": f"{job.resource_name} {final} in {seconds:.1f} s ({len(used)} pool(s), "
-                       f"{sum(p.replicas for p in used)} replica(s))",
-            "job": job.resource_name, "state": final, "seconds": seconds, "console": entry.console,
-            "worker_pools": spec.worker_pool_specs(), "image": spec.image, "args": spec.args}
+    return {
+        "summary": f"{job.resource_name} {final} in {seconds:.1f} s ({len(used)} pool(s), "
+        f"{sum(p.replicas for p in used)} replica(s))",
+        "job": job.resource_name,
+        "state": final,
+        "seconds": seconds,
+        "console": entry.console,
+        "worker_pools": spec.worker_pool_specs(),
+        "image": spec.image,
+        "args": spec.args,
+    }
 
 
 # ------------------------------------------------------------------------------------------ result
@@ -188,8 +238,10 @@ def chief_record(run: VertexRun, base_output_dir: str) -> dict[str, Any]:
     try:
         return json.loads(gcs.read_bytes(run.storage, uri))
     except FileNotFoundError:
-        raise VertexJobFailed(f"the job succeeded but its chief wrote no record at {uri}: was the job run by "
-                              "tfrun (cluster=vertex) in every replica?") from None
+        raise VertexJobFailed(
+            f"the job succeeded but its chief wrote no record at {uri}: was the job run by "
+            "tfrun (cluster=vertex) in every replica?"
+        ) from None
 
 
 def same_code_as_staged(cfg: Any, record: dict[str, Any], manifest: dict[str, Any] | None) -> None:
@@ -198,10 +250,11 @@ def same_code_as_staged(cfg: Any, record: dict[str, Any], manifest: dict[str, An
     from tfrun.tasks.core.project_files import config_targets
 
     wanted = config_targets(cfg)
-    ran = ((record.get("code") or {}).get("user") or {})
+    ran = (record.get("code") or {}).get("user") or {}
     if {k: v.get("target") for k, v in ran.items()} != wanted:
-        raise VertexJobFailed(f"the chief ran other code than this run names: targets {sorted(ran)} "
-                              f"vs {sorted(wanted)}")
+        raise VertexJobFailed(
+            f"the chief ran other code than this run names: targets {sorted(ran)} vs {sorted(wanted)}"
+        )
     staged = {f["path"]: f["sha256"] for f in (manifest or {}).get("files", [])}
     modules = (manifest or {}).get("modules", {})
     for key, entry in ran.items():
@@ -209,11 +262,14 @@ def same_code_as_staged(cfg: Any, record: dict[str, Any], manifest: dict[str, An
         if top not in modules:
             continue  # an installed package (cluster.requirements), not the project's code
         if file not in staged:
-            raise VertexJobFailed(f"{key}: the chief imported {entry.get('target')} from {file}, which is not "
-                                  "in the staged project")
+            raise VertexJobFailed(
+                f"{key}: the chief imported {entry.get('target')} from {file}, which is not in the staged project"
+            )
         if staged[file] != entry.get("sha256"):
-            raise VertexJobFailed(f"{key}: the chief's {file} has sha256 {str(entry.get('sha256'))[:12]}, the "
-                                  f"staged file {staged[file][:12]}: not the code this run staged")
+            raise VertexJobFailed(
+                f"{key}: the chief's {file} has sha256 {str(entry.get('sha256'))[:12]}, the "
+                f"staged file {staged[file][:12]}: not the code this run staged"
+            )
 
 
 def _export_artifact(record: dict[str, Any]) -> dict[str, Any]:
@@ -229,15 +285,23 @@ def download_model(cfg: Any, run: VertexRun, model_uri: str, expected_sha256: st
 
     def same_as_the_chiefs(files: list[dict[str, Any]]) -> None:
         if tree_sha256(files) != expected_sha256:
-            raise VertexJobFailed(f"{model_uri} holds other files than the chief exported (tree sha256 "
-                                  f"{tree_sha256(files)[:12]} vs {expected_sha256[:12]}): not taken")
+            raise VertexJobFailed(
+                f"{model_uri} holds other files than the chief exported (tree sha256 "
+                f"{tree_sha256(files)[:12]} vs {expected_sha256[:12]}): not taken"
+            )
 
     version, path, files = new_version(
         Path(cfg.models_dir) / cfg.model_name,
         lambda tmp: gcs.download_tree(run.storage, model_uri, tmp, workers=int(cfg.cloud.upload_workers)),
-        same_as_the_chiefs)
-    return {"path": path, "version": version, "sha256": expected_sha256, "bytes": sum(f["bytes"] for f in files),
-            "files": files}
+        same_as_the_chiefs,
+    )
+    return {
+        "path": path,
+        "version": version,
+        "sha256": expected_sha256,
+        "bytes": sum(f["bytes"] for f in files),
+        "files": files,
+    }
 
 
 def _holdout_from_export(cfg: Any, ctx: Any, path: Path) -> dict[str, Any]:
@@ -254,11 +318,15 @@ def _holdout_from_export(cfg: Any, ctx: Any, path: Path) -> dict[str, Any]:
     ctx.state["loaded_export"] = loaded  # its variables live as long as the signature is used
     serve = loaded.signatures["serving_default"]
     batch = max(int(cfg.train.batch_size), 256)
-    answers = [serve(tf.constant(splits.x_holdout[i:i + batch]))["probabilities"].numpy()
-               for i in range(0, len(splits.x_holdout), batch)]
+    answers = [
+        serve(tf.constant(splits.x_holdout[i : i + batch]))["probabilities"].numpy()
+        for i in range(0, len(splits.x_holdout), batch)
+    ]
     probabilities = np.concatenate(answers).astype("float32")
     ctx.state["holdout_probabilities"] = probabilities
-    ctx.state["model"] = lambda x, training=False: serve(x)["probabilities"]  # the parity reference (tfrun.tasks.parity)
+    ctx.state["model"] = lambda x, training=False: serve(x)[
+        "probabilities"
+    ]  # the parity reference (tfrun.tasks.parity)
     return evaluate.metrics(probabilities, splits.y_holdout)
 
 
@@ -270,8 +338,9 @@ def result_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     record = chief_record(run, state["base_output_dir"])
     if record.get("status") != "succeeded":
         error = record.get("error") or {}
-        raise VertexJobFailed(f"the chief's run ended {record.get('status')}: {error.get('type')}: "
-                              f"{error.get('message')}")
+        raise VertexJobFailed(
+            f"the chief's run ended {record.get('status')}: {error.get('type')}: {error.get('message')}"
+        )
     same_code_as_staged(cfg, record, ctx.state.get(PROJECT_STATE + "_manifest"))
     artifact = _export_artifact(record)
     model_uri = state["base_output_dir"] + "model/"
@@ -283,25 +352,48 @@ def result_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     if cfg.target.name != "none":  # the target's parity checks need the holdout and the model's answers
         here = _holdout_from_export(cfg, ctx, Path(export["path"]))
         if abs(here["holdout_accuracy"] - metrics.get("holdout_accuracy", float("nan"))) > 0:
-            raise VertexJobFailed(f"the job's model scores holdout accuracy {here['holdout_accuracy']:.4f} here, "
-                                  f"the chief recorded {metrics.get('holdout_accuracy')}: not the same model or data")
+            raise VertexJobFailed(
+                f"the job's model scores holdout accuracy {here['holdout_accuracy']:.4f} here, "
+                f"the chief recorded {metrics.get('holdout_accuracy')}: not the same model or data"
+            )
         checked = f"; holdout accuracy here {here['holdout_accuracy']:.4f} = the chief's"
-    chief = {"run_id": record.get("run_id"), "status": record.get("status"), "seconds": record.get("seconds"),
-             "cluster": record.get("cluster"), "resumed_from_epoch": record.get("resumed_from_epoch"),
-             "config_sha256": record.get("config_sha256"), "environment": record.get("environment"),
-             "steps": [{"name": s["name"], "seconds": s["seconds"]} for s in record.get("steps", [])]}
-    local = {"kind": "saved_model", "path": relative(export["path"]), "model_name": cfg.model_name,
-             "version": export["version"], "signature": "serving_default", "input": artifact.get("input"),
-             "outputs": artifact.get("outputs") or output_names(bool(cfg.export.class_id_output)),
-             "sha256": export["sha256"], "bytes": export["bytes"], "files": export["files"],
-             "source": model_uri}
+    chief = {
+        "run_id": record.get("run_id"),
+        "status": record.get("status"),
+        "seconds": record.get("seconds"),
+        "cluster": record.get("cluster"),
+        "resumed_from_epoch": record.get("resumed_from_epoch"),
+        "config_sha256": record.get("config_sha256"),
+        "environment": record.get("environment"),
+        "steps": [{"name": s["name"], "seconds": s["seconds"]} for s in record.get("steps", [])],
+    }
+    local = {
+        "kind": "saved_model",
+        "path": relative(export["path"]),
+        "model_name": cfg.model_name,
+        "version": export["version"],
+        "signature": "serving_default",
+        "input": artifact.get("input"),
+        "outputs": artifact.get("outputs") or output_names(bool(cfg.export.class_id_output)),
+        "sha256": export["sha256"],
+        "bytes": export["bytes"],
+        "files": export["files"],
+        "source": model_uri,
+    }
     resumed = f", resumed after epoch {chief['resumed_from_epoch']}" if chief["resumed_from_epoch"] else ""
-    return {"summary": f"chief {record.get('run_id')}: {metrics.get(cfg.optimized_metric, float('nan')):.4f} "
-                       f"{cfg.optimized_metric}{resumed}; model {model_uri} -> {relative(export['path'])} "
-                       f"(byte-identical){checked}",
-            "metrics": metrics, "weights_sha256": record.get("weights_sha256"), "chief": chief,
-            "model_uri": model_uri, "artifacts": [local, {"kind": "gcs_model", "path": model_uri,
-                                                          "sha256": export["sha256"], "bytes": export["bytes"]}]}
+    return {
+        "summary": f"chief {record.get('run_id')}: {metrics.get(cfg.optimized_metric, float('nan')):.4f} "
+        f"{cfg.optimized_metric}{resumed}; model {model_uri} -> {relative(export['path'])} "
+        f"(byte-identical){checked}",
+        "metrics": metrics,
+        "weights_sha256": record.get("weights_sha256"),
+        "chief": chief,
+        "model_uri": model_uri,
+        "artifacts": [
+            local,
+            {"kind": "gcs_model", "path": model_uri, "sha256": export["sha256"], "bytes": export["bytes"]},
+        ],
+    }
 
 
 def register_step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -309,6 +401,7 @@ def register_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     run = vertex_run(cfg, ctx)
     result = model_step(cfg, ctx)
     for res in run.ledger.ours():
-        run.ledger.set(res, "left", "kept: the trained model and what made it; `tfrun-records cleanup RUN` "
-                                    "removes them")
+        run.ledger.set(
+            res, "left", "kept: the trained model and what made it; `tfrun-records cleanup RUN` removes them"
+        )
     return result

@@ -60,8 +60,11 @@ def project_args(args: list[str], project: Any) -> list[str]:
         return args
     moved = set(project.data)
     kept = [a for a in args if a.split("=", 1)[0].lstrip("+~") not in moved]
-    return ([f"--config-dir={name}" for name in project.config_dirs.values()] + kept
-            + [f"++{key}={value}" for key, value in sorted(project.data.items())])
+    return (
+        [f"--config-dir={name}" for name in project.config_dirs.values()]
+        + kept
+        + [f"++{key}={value}" for key, value in sorted(project.data.items())]
+    )
 
 
 @dataclass
@@ -100,16 +103,24 @@ class JobSpec:
         """aiplatform.CustomJob(worker_pool_specs=...) in Vertex's pool order; {} holds an empty pool's place."""
         env = [{"name": k, "value": v} for k, v in self.env.items()]
         if self.uses_package:
-            code = {"python_package_spec": {"executor_image_uri": self.image, "package_uris": [self.package_uri],
-                                            "python_module": PYTHON_MODULE, "args": list(self.args), "env": env}}
+            code = {
+                "python_package_spec": {
+                    "executor_image_uri": self.image,
+                    "package_uris": [self.package_uri],
+                    "python_module": PYTHON_MODULE,
+                    "args": list(self.args),
+                    "env": env,
+                }
+            }
         else:  # an image whose entrypoint is tfrun (containers/training/Dockerfile)
             code = {"container_spec": {"image_uri": self.image, "args": list(self.args), "env": env}}
         by_role = {p.role: p for p in self.pools if p.replicas}
         specs: list[dict[str, Any]] = []
         for role in ("chief", "worker", "ps"):
             pool = by_role.get(role)
-            specs.append({} if pool is None else {"machine_spec": pool.machine_spec(),
-                                                  "replica_count": pool.replicas, **code})
+            specs.append(
+                {} if pool is None else {"machine_spec": pool.machine_spec(), "replica_count": pool.replicas, **code}
+            )
         while specs and not specs[-1]:
             specs.pop()
         return specs
@@ -123,37 +134,62 @@ def training_image(cluster: Any, region: str, gpu: bool) -> str:
     return cluster.container
 
 
-def job_spec(config: Any, overrides: list[str], run_id: str, labels: dict[str, str], *,
-             display_name: Optional[str] = None, trial_keys: Optional[tuple[str, ...]] = None,
-             project: Any = None) -> JobSpec:
+def job_spec(
+    config: Any,
+    overrides: list[str],
+    run_id: str,
+    labels: dict[str, str],
+    *,
+    display_name: Optional[str] = None,
+    trial_keys: Optional[tuple[str, ...]] = None,
+    project: Any = None,
+) -> JobSpec:
     """The CustomJob (or a tuning job's trial job) of this config; `project`: the staged ProjectPlan, if any."""
     cluster, cloud = config.cluster, config.cloud
     tpu = cluster.machine_type in catalog.TPU_MACHINES
     gpu = cluster.accelerator_type is not None and not tpu
     layout = cluster.layout(config.strategy.name)
-    pools = [Pool("chief", 1, cluster.machine_type, cluster.accelerator_type, cluster.accelerator_count),
-             Pool("worker", layout["worker"], cluster.machine_type, cluster.accelerator_type,
-                  cluster.accelerator_count)]
+    pools = [
+        Pool("chief", 1, cluster.machine_type, cluster.accelerator_type, cluster.accelerator_count),
+        Pool("worker", layout["worker"], cluster.machine_type, cluster.accelerator_type, cluster.accelerator_count),
+    ]
     if layout["ps"]:  # parameter servers hold variables: CPU machines
-        pools.append(Pool("ps", layout["ps"], cluster.ps_machine_type or
-                          (cluster.machine_type if not (gpu or tpu) else "n1-standard-4")))
+        pools.append(
+            Pool(
+                "ps",
+                layout["ps"],
+                cluster.ps_machine_type or (cluster.machine_type if not (gpu or tpu) else "n1-standard-4"),
+            )
+        )
     staging = staging_dir(cloud, run_id)
     image = training_image(cluster, cloud.region, gpu)
     notes = []
     if cluster.container == "prebuilt":
-        notes.append(f"prebuilt TF {catalog.PREBUILT_TF_TRAINING_VERSION} image: pip installs the staged tfrun "
-                     f"wheel and with it TensorFlow {catalog.TRAINED_WITH_TF} (pinned), at every replica's start")
+        notes.append(
+            f"prebuilt TF {catalog.PREBUILT_TF_TRAINING_VERSION} image: pip installs the staged tfrun "
+            f"wheel and with it TensorFlow {catalog.TRAINED_WITH_TF} (pinned), at every replica's start"
+        )
     from tfrun.tasks.vertex.package import wheel_name
 
-    return JobSpec(display_name=display_name or f"{config.model_name}-{run_id}", pools=pools, image=image,
-                   uses_package=cluster.container == "prebuilt",
-                   package_uri=f"{staging}{wheel_name()}",
-                   args=project_args(replica_args(overrides, trial_keys=trial_keys), project),
-                   env={PARENT_RUN_ENV: run_id,
-                        **({PROJECT_ENV: staging + project_files.ARCHIVE} if project and project.files else {})},
-                   base_output_dir=base_output_dir(cloud, config.model_name, run_id), staging_dir=staging,
-                   labels=labels, restart_job_on_worker_restart=cluster.restarts_together(config.strategy.name),
-                   timeout_s=config.run.timeout_s, service_account=cluster.service_account, notes=notes)
+    return JobSpec(
+        display_name=display_name or f"{config.model_name}-{run_id}",
+        pools=pools,
+        image=image,
+        uses_package=cluster.container == "prebuilt",
+        package_uri=f"{staging}{wheel_name()}",
+        args=project_args(replica_args(overrides, trial_keys=trial_keys), project),
+        env={
+            PARENT_RUN_ENV: run_id,
+            **({PROJECT_ENV: staging + project_files.ARCHIVE} if project and project.files else {}),
+        },
+        base_output_dir=base_output_dir(cloud, config.model_name, run_id),
+        staging_dir=staging,
+        labels=labels,
+        restart_job_on_worker_restart=cluster.restarts_together(config.strategy.name),
+        timeout_s=config.run.timeout_s,
+        service_account=cluster.service_account,
+        notes=notes,
+    )
 
 
 def describe(spec: JobSpec) -> list[str]:
@@ -164,16 +200,29 @@ def describe(spec: JobSpec) -> list[str]:
             continue
         gpu = f" + {pool.accelerator_count} x {pool.accelerator_type}" if pool.accelerator_type else ""
         lines.append(f"pool {number} {pool.role:<6} {pool.replicas} x {pool.machine_type}{gpu}")
-    how = (f"python -m {PYTHON_MODULE} (= tfrun) after installing {spec.package_uri}" if spec.uses_package
-           else "the image's entrypoint (tfrun)")
-    lines += [f"image       {spec.image}", f"command     {how}", f"args        {' '.join(spec.args) or '(none)'}",
-              f"output      {spec.base_output_dir} (AIP_MODEL_DIR model/, AIP_CHECKPOINT_DIR checkpoints/, "
-              "AIP_TENSORBOARD_LOG_DIR logs/)",
-              f"staging     {spec.staging_dir} (the wheel, its requirements and the composed config"
-              + (f"; the project, unpacked by every replica before tfrun starts: {spec.env[PROJECT_ENV]})"
-                 if PROJECT_ENV in spec.env else ")"),
-              f"scheduling  restart_job_on_worker_restart={spec.restart_job_on_worker_restart}, timeout "
-              + (f"{spec.timeout_s:g} s (run.timeout_s)" if spec.timeout_s else "Vertex's default of 7 days "
-                 "(set run.timeout_s to bound the cost)"),
-              f"labels      {spec.labels}"]
+    how = (
+        f"python -m {PYTHON_MODULE} (= tfrun) after installing {spec.package_uri}"
+        if spec.uses_package
+        else "the image's entrypoint (tfrun)"
+    )
+    lines += [
+        f"image       {spec.image}",
+        f"command     {how}",
+        f"args        {' '.join(spec.args) or '(none)'}",
+        f"output      {spec.base_output_dir} (AIP_MODEL_DIR model/, AIP_CHECKPOINT_DIR checkpoints/, "
+        "AIP_TENSORBOARD_LOG_DIR logs/)",
+        f"staging     {spec.staging_dir} (the wheel, its requirements and the composed config"
+        + (
+            f"; the project, unpacked by every replica before tfrun starts: {spec.env[PROJECT_ENV]})"
+            if PROJECT_ENV in spec.env
+            else ")"
+        ),
+        f"scheduling  restart_job_on_worker_restart={spec.restart_job_on_worker_restart}, timeout "
+        + (
+            f"{spec.timeout_s:g} s (run.timeout_s)"
+            if spec.timeout_s
+            else "Vertex's default of 7 days (set run.timeout_s to bound the cost)"
+        ),
+        f"labels      {spec.labels}",
+    ]
     return lines + spec.notes

@@ -1,12 +1,12 @@
 """sweep=vertex: one HyperparameterTuningJob whose trials are cluster=vertex runs, summarised like local sweeps.
 
-    vertex_tuning_job  the study (tuning.params as parameter specs, optimized_metric and its goal, counts,
-                       algorithm) around the trial CustomJob of tfrun.tasks.vertex.training_spec; submitted and
-                       followed like a CustomJob (Ctrl-C cancels it)
-    vertex_trials      every trial's record (written by its chief beside its model) into the sweep dir as
-                       trial-<id>/record.json, with the local command line that reproduces it; trials that
-                       failed get a failed record with Vertex's reason. tfrun.runner.sweeps.summary then writes the
-                       table, the best trial and sweep.csv/json/png from them.
+vertex_tuning_job  the study (tuning.params as parameter specs, optimized_metric and its goal, counts,
+                   algorithm) around the trial CustomJob of tfrun.tasks.vertex.training_spec; submitted and
+                   followed like a CustomJob (Ctrl-C cancels it)
+vertex_trials      every trial's record (written by its chief beside its model) into the sweep dir as
+                   trial-<id>/record.json, with the local command line that reproduces it; trials that
+                   failed get a failed record with Vertex's reason. tfrun.runner.sweeps.summary then writes the
+                   table, the best trial and sweep.csv/json/png from them.
 """
 
 from __future__ import annotations
@@ -73,31 +73,65 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     trial_job = custom_job(aiplatform, spec)
     algorithm = {"bayesian": None, "random": "random", "grid": "grid"}[str(tuning.algorithm)]
     job = aiplatform.HyperparameterTuningJob(
-        display_name=tuning.display_name, custom_job=trial_job, metric_spec={cfg.optimized_metric: goal(cfg)},
-        parameter_spec=parameter_specs(params), max_trial_count=int(tuning.max_trial_count),
+        display_name=tuning.display_name,
+        custom_job=trial_job,
+        metric_spec={cfg.optimized_metric: goal(cfg)},
+        parameter_spec=parameter_specs(params),
+        max_trial_count=int(tuning.max_trial_count),
         parallel_trial_count=int(tuning.parallel_trial_count),
-        max_failed_trial_count=int(tuning.max_failed_trial_count), search_algorithm=algorithm,
-        measurement_selection=str(tuning.measurement), labels=spec.labels)
-    outputs = run.ledger.add("gcs_objects", spec.base_output_dir, created=True,
-                             why="created by the trials: their models, checkpoints, logs and records")
+        max_failed_trial_count=int(tuning.max_failed_trial_count),
+        search_algorithm=algorithm,
+        measurement_selection=str(tuning.measurement),
+        labels=spec.labels,
+    )
+    outputs = run.ledger.add(
+        "gcs_objects",
+        spec.base_output_dir,
+        created=True,
+        why="created by the trials: their models, checkpoints, logs and records",
+    )
     started = time.monotonic()
     # HyperparameterTuningJob has no submit(): run(sync=False) creates it from a thread; this step follows it
-    job.run(restart_job_on_worker_restart=spec.restart_job_on_worker_restart,
-            timeout=int(spec.timeout_s) if spec.timeout_s else None, service_account=spec.service_account, sync=False)
+    job.run(
+        restart_job_on_worker_restart=spec.restart_job_on_worker_restart,
+        timeout=int(spec.timeout_s) if spec.timeout_s else None,
+        service_account=spec.service_account,
+        sync=False,
+    )
     job.wait_for_resource_creation()
-    entry = run.ledger.add("tuning_job", job.resource_name, created=True, display_name=tuning.display_name,
-                           details={"base_output_dir": spec.base_output_dir, "state": job.state.name,
-                                    "max_trial_count": int(tuning.max_trial_count)})
+    entry = run.ledger.add(
+        "tuning_job",
+        job.resource_name,
+        created=True,
+        display_name=tuning.display_name,
+        details={
+            "base_output_dir": spec.base_output_dir,
+            "state": job.state.name,
+            "max_trial_count": int(tuning.max_trial_count),
+        },
+    )
     print(f"[vertex] submitted {job.resource_name}\n[vertex] console: {entry.console}", flush=True)
     final = follow(job, run, entry, float(cfg.cluster.poll_interval_s), "tuning job")
-    state.update(job=job, base_output_dir=spec.base_output_dir, outputs=outputs, entry=entry, final=final,
-                 seconds=round(time.monotonic() - started, 3))
+    state.update(
+        job=job,
+        base_output_dir=spec.base_output_dir,
+        outputs=outputs,
+        entry=entry,
+        final=final,
+        seconds=round(time.monotonic() - started, 3),
+    )
     if final not in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"):  # a failed study still has trials to summarise
         raise VertexJobFailed(f"Vertex tuning job {job.resource_name} ended {final}: {job_error(job)}")
-    return {"summary": f"{job.resource_name} {final} in {state['seconds']:.1f} s, {len(job.trials)} trial(s)",
-            "job": job.resource_name, "state": final, "console": entry.console,
-            "trial_worker_pools": spec.worker_pool_specs(), "image": spec.image, "args": spec.args,
-            **({"error": job_error(job)} if final != "JOB_STATE_SUCCEEDED" else {})}
+    return {
+        "summary": f"{job.resource_name} {final} in {state['seconds']:.1f} s, {len(job.trials)} trial(s)",
+        "job": job.resource_name,
+        "state": final,
+        "console": entry.console,
+        "trial_worker_pools": spec.worker_pool_specs(),
+        "image": spec.image,
+        "args": spec.args,
+        **({"error": job_error(job)} if final != "JOB_STATE_SUCCEEDED" else {}),
+    }
 
 
 def local_overrides(cfg: Any, sweep_overrides: list[str], trial_overrides: list[str]) -> list[str]:
@@ -129,11 +163,20 @@ def _config_dir_args(ctx: Any) -> list[str]:
 
 
 def _failed_record(cfg: Any, trial: Any, overrides: list[str], reason: str, job: str) -> dict[str, Any]:
-    return {"schema_version": 1, "run_id": f"trial-{trial.id}", "job": "train", "status": "failed",
-            "command": {"argv": ["tfrun", *overrides], "overrides": overrides},
-            "config": {"optimized_metric": cfg.optimized_metric}, "metrics": {"final": {}, "history": {}},
-            "seconds": None, "error": {"type": "TrialFailed", "message": reason}, "steps": [], "artifacts": [],
-            "vertex_trial": {"job": job, "trial": trial.id, "state": TRIAL_STATES.get(int(trial.state), "?")}}
+    return {
+        "schema_version": 1,
+        "run_id": f"trial-{trial.id}",
+        "job": "train",
+        "status": "failed",
+        "command": {"argv": ["tfrun", *overrides], "overrides": overrides},
+        "config": {"optimized_metric": cfg.optimized_metric},
+        "metrics": {"final": {}, "history": {}},
+        "seconds": None,
+        "error": {"type": "TrialFailed", "message": reason},
+        "steps": [],
+        "artifacts": [],
+        "vertex_trial": {"job": job, "trial": trial.id, "state": TRIAL_STATES.get(int(trial.state), "?")},
+    }
 
 
 def trials_step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -157,34 +200,52 @@ def trials_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         if record is not None:
             given = [o for o in record["command"]["overrides"] if o.split("=", 1)[0] in keys.values()]
             overrides = local_overrides(cfg, ctx.overrides, given or values)
-            record = {**record, "command": {"argv": ["tfrun", *_config_dir_args(ctx), *overrides],
-                                            "overrides": overrides}}
+            record = {
+                **record,
+                "command": {"argv": ["tfrun", *_config_dir_args(ctx), *overrides], "overrides": overrides},
+            }
             if not succeeded and record.get("status") == "succeeded":  # the chief ended well, Vertex says not
                 record.update(status="failed", error={"type": "TrialFailed", "message": trial.infeasible_reason})
         else:
             overrides = local_overrides(cfg, ctx.overrides, values)
-            record = _failed_record(cfg, trial, overrides, trial.infeasible_reason or "the trial wrote no record",
-                                    job.resource_name)
+            record = _failed_record(
+                cfg, trial, overrides, trial.infeasible_reason or "the trial wrote no record", job.resource_name
+            )
             record["command"]["argv"][1:1] = _config_dir_args(ctx)
-        record["vertex_trial"] = {"job": job.resource_name, "trial": trial.id, "record": uri,
-                                  "state": TRIAL_STATES.get(int(trial.state), "?"),
-                                  "final_measurement": [{"metric": m.metric_id, "value": m.value}
-                                                        for m in trial.final_measurement.metrics]}
+        record["vertex_trial"] = {
+            "job": job.resource_name,
+            "trial": trial.id,
+            "record": uri,
+            "state": TRIAL_STATES.get(int(trial.state), "?"),
+            "final_measurement": [{"metric": m.metric_id, "value": m.value} for m in trial.final_measurement.metrics],
+        }
         target = sweep_dir / f"{prefix}trial-{trial.id}"
         target.mkdir(parents=True, exist_ok=True)
         write_json_atomic(target / "record.json", record)
         metric = record.get("metrics", {}).get("final", {}).get(cfg.optimized_metric)
-        rows.append({"trial": trial.id, "state": record["vertex_trial"]["state"], "metric": metric,
-                     "overrides": values, "record": str(target / "record.json")})
+        rows.append(
+            {
+                "trial": trial.id,
+                "state": record["vertex_trial"]["state"],
+                "metric": metric,
+                "overrides": values,
+                "record": str(target / "record.json"),
+            }
+        )
         if succeeded and metric is not None and (best is None or (metric > best[1] if maximize else metric < best[1])):
             best = (trial.id, metric)
     if state["final"] != "JOB_STATE_SUCCEEDED":
-        raise VertexJobFailed(f"Vertex tuning job {job.resource_name} ended {state['final']}: {job_error(job)} "
-                              f"({len(rows)} trial record(s) written to {sweep_dir})")
+        raise VertexJobFailed(
+            f"Vertex tuning job {job.resource_name} ended {state['final']}: {job_error(job)} "
+            f"({len(rows)} trial record(s) written to {sweep_dir})"
+        )
     for res in run.ledger.ours():
         run.ledger.set(res, "left", "kept: the trials' models and records; `tfrun-records cleanup RUN` removes them")
     done = sum(r["state"] == "succeeded" for r in rows)
-    return {"summary": f"{len(rows)} trial(s), {done} succeeded; best trial {best[0] if best else '-'}"
-                       + (f" {cfg.optimized_metric} {best[1]:.4f}" if best else ""),
-            "trials": rows, "best_trial": best[0] if best else None,
-            "metrics": {cfg.optimized_metric: best[1]} if best else {}}
+    return {
+        "summary": f"{len(rows)} trial(s), {done} succeeded; best trial {best[0] if best else '-'}"
+        + (f" {cfg.optimized_metric} {best[1]:.4f}" if best else ""),
+        "trials": rows,
+        "best_trial": best[0] if best else None,
+        "metrics": {cfg.optimized_metric: best[1]} if best else {},
+    }

@@ -43,11 +43,17 @@ def png(size: int, rgb: tuple[int, int, int] = THEME) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows), 9)) \
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
         + chunk(b"IEND", b"")
+    )
 
 
-def build(model_dir: Path, dest: Path, page: dict[str, Any], node_modules: Path = JS / "node_modules") -> dict[str, Any]:
+def build(
+    model_dir: Path, dest: Path, page: dict[str, Any], node_modules: Path = JS / "node_modules"
+) -> dict[str, Any]:
     """Write the bundle for a converted model at `dest` (atomically); its files and sizes."""
     tmp = dest.with_name(f".{dest.name}.tmp")
     if tmp.exists():
@@ -72,18 +78,30 @@ def build(model_dir: Path, dest: Path, page: dict[str, Any], node_modules: Path 
         (tmp / "page.json").write_text(json.dumps(page, indent=1) + "\n")
         for size in (192, 512):
             (tmp / f"icon-{size}.png").write_bytes(png(size))
-        manifest = {"name": page["title"], "short_name": page["title"][:12], "start_url": "./index.html",
-                    "scope": "./", "display": "standalone", "background_color": "#ffffff",
-                    "theme_color": "#%02x%02x%02x" % THEME, "description": page["description"],
-                    "icons": [{"src": f"icon-{s}.png", "sizes": f"{s}x{s}", "type": "image/png", "purpose": "any"}
-                              for s in (192, 512)]}
+        manifest = {
+            "name": page["title"],
+            "short_name": page["title"][:12],
+            "start_url": "./index.html",
+            "scope": "./",
+            "display": "standalone",
+            "background_color": "#ffffff",
+            "theme_color": "#%02x%02x%02x" % THEME,
+            "description": page["description"],
+            "icons": [
+                {"src": f"icon-{s}.png", "sizes": f"{s}x{s}", "type": "image/png", "purpose": "any"} for s in (192, 512)
+            ],
+        }
         (tmp / "manifest.webmanifest").write_text(json.dumps(manifest, indent=1) + "\n")
         files = sorted(p.name for p in tmp.iterdir()) + ["sw.js"]
         digest = hashlib.sha256()
         for name in files[:-1]:
             digest.update(name.encode() + (tmp / name).read_bytes())
-        worker = (PAGE / "sw.js").read_text().replace("__VERSION__", digest.hexdigest()[:16]) \
+        worker = (
+            (PAGE / "sw.js")
+            .read_text()
+            .replace("__VERSION__", digest.hexdigest()[:16])
             .replace("__FILES__", json.dumps(["./", *files]))
+        )
         (tmp / "sw.js").write_text(worker)
         sizes = {name: (tmp / name).stat().st_size for name in files}
         if dest.exists():

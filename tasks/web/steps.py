@@ -56,27 +56,49 @@ def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     quantize = str(target.quantize)
-    args = ["--input_format=tf_saved_model", "--output_format=tfjs_graph_model", "--signature_name=serving_default",
-            "--saved_model_tags=serve", *([f"--quantize_{quantize}=*"] if quantize != "none" else []),
-            str(export["path"]), str(out)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(web_converter_dir(target.get("converter"))), str(SOURCE_ROOT),
-                                                       os.environ.get("PYTHONPATH", "")]),
-               TF_CPP_MIN_LOG_LEVEL="2")
+    args = [
+        "--input_format=tf_saved_model",
+        "--output_format=tfjs_graph_model",
+        "--signature_name=serving_default",
+        "--saved_model_tags=serve",
+        *([f"--quantize_{quantize}=*"] if quantize != "none" else []),
+        str(export["path"]),
+        str(out),
+    ]
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(web_converter_dir(target.get("converter"))), str(SOURCE_ROOT), os.environ.get("PYTHONPATH", "")]
+        ),
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "tfrun.tasks.web.converter", *args], env=env, capture_output=True,
-                          text=True, timeout=float(target.timeout_s))
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfrun.tasks.web.converter", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=float(target.timeout_s),
+    )
     seconds = time.perf_counter() - started
     if proc.returncode != 0 or not (out / "model.json").is_file():
         shutil.rmtree(out, ignore_errors=True)
-        raise WebTargetFailed(f"the tensorflowjs converter failed on {relative(export['path'])}:\n"
-                              f"{_tail(proc.stderr + proc.stdout)}")
+        raise WebTargetFailed(
+            f"the tensorflowjs converter failed on {relative(export['path'])}:\n{_tail(proc.stderr + proc.stdout)}"
+        )
     model = json.loads((out / "model.json").read_text())
     sizes = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
     ctx.state[STATE] = {"graph_model": out, "model_json": model}
-    return {"summary": f"{relative(out)}: model.json + {len(sizes) - 1} weight shard(s), {sum(sizes.values()):,} "
-                       f"bytes (quantize={quantize}) in {seconds:.1f} s",
-            "path": relative(out), "files": sizes, "bytes": sum(sizes.values()), "quantize": quantize,
-            "seconds": round(seconds, 2), "converter": model.get("convertedBy")}
+    return {
+        "summary": f"{relative(out)}: model.json + {len(sizes) - 1} weight shard(s), {sum(sizes.values()):,} "
+        f"bytes (quantize={quantize}) in {seconds:.1f} s",
+        "path": relative(out),
+        "files": sizes,
+        "bytes": sum(sizes.values()),
+        "quantize": quantize,
+        "seconds": round(seconds, 2),
+        "converter": model.get("convertedBy"),
+    }
 
 
 def _tflite_file(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -90,25 +112,35 @@ def _tflite_file(cfg: Any, ctx: Any) -> dict[str, Any]:
     quantization = str(target.quantization)
     representative = None
     if quantization == "int8":
-        representative = tflite.representative_sample(data.x_train, int(target.representative_samples),
-                                                      int(cfg.train.seed))
+        representative = tflite.representative_sample(
+            data.x_train, int(target.representative_samples), int(cfg.train.seed)
+        )
     started = time.perf_counter()
-    content = tflite.convert(quantization=quantization, saved_model_dir=tflite.check_saved_model(export["path"]),
-                             representative=representative, int8_io="float32")
+    content = tflite.convert(
+        quantization=quantization,
+        saved_model_dir=tflite.check_saved_model(export["path"]),
+        representative=representative,
+        int8_io="float32",
+    )
     path = tflite.tflite_path(Path(export["path"]), int(export["version"]), quantization, "float32")
     write_atomic(path, content)
     model = tflite.TfliteModel(path)
     ctx.state[STATE] = {"tflite": path, "tflite_model": model}
-    return {"summary": f"{relative(path)} ({tflite.label(quantization, 'float32')}: {len(content):,} bytes) in "
-                       f"{time.perf_counter() - started:.1f} s", "path": relative(path), "bytes": len(content),
-            "sha256": tflite.sha256_bytes(content), "quantization": quantization}
+    return {
+        "summary": f"{relative(path)} ({tflite.label(quantization, 'float32')}: {len(content):,} bytes) in "
+        f"{time.perf_counter() - started:.1f} s",
+        "path": relative(path),
+        "bytes": len(content),
+        "sha256": tflite.sha256_bytes(content),
+        "quantization": quantization,
+    }
 
 
 # -------------------------------------------------------------------------------------------- bundle
 def _signature(model_json: dict[str, Any]) -> tuple[str, list[int], str, str, int]:
     """(input key, shape without batch, TF.js dtype, output key, classes) of the graph model's signature."""
     signature = model_json["signature"]
-    (name, spec), = signature["inputs"].items()
+    ((name, spec),) = signature["inputs"].items()
     shape = [int(d["size"]) for d in spec["tensorShape"]["dim"]][1:]
     outputs = signature["outputs"]
     output = "probabilities" if "probabilities" in outputs else next(iter(outputs))
@@ -131,12 +163,20 @@ def bundle_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     if len(names) != n_classes:
         raise WebTargetFailed(f"target.class_names has {len(names)} names; the model has {n_classes} classes")
     version = int(export["version"])
-    examples = [{"x": np.asarray(x).ravel().tolist(), "y": int(y)}
-                for x, y in zip(data.x_holdout[:8], data.y_holdout[:8])]
-    page = {"title": f"{cfg.model_name} {version:04d}", "description": f"tfrun's {cfg.model_name}, version {version}, "
-            "running in this browser with TensorFlow.js", "input": {"name": name, "shape": shape, "dtype": dtype},
-            "output": output, "classes": names, "backend": str(target.backend), "scale": float(data.scale),
-            "examples": examples, "format": str(target.format)}
+    examples = [
+        {"x": np.asarray(x).ravel().tolist(), "y": int(y)} for x, y in zip(data.x_holdout[:8], data.y_holdout[:8])
+    ]
+    page = {
+        "title": f"{cfg.model_name} {version:04d}",
+        "description": f"tfrun's {cfg.model_name}, version {version}, running in this browser with TensorFlow.js",
+        "input": {"name": name, "shape": shape, "dtype": dtype},
+        "output": output,
+        "classes": names,
+        "backend": str(target.backend),
+        "scale": float(data.scale),
+        "examples": examples,
+        "format": str(target.format),
+    }
     node_modules = web_node_modules(target.get("node_modules"))
     dest = Path(export["path"]).with_name(f"{version:04d}.web")
     bundle = build(state.get("graph_model") or state["tflite"], dest, page, node_modules)
@@ -145,10 +185,16 @@ def bundle_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         shutil.rmtree(copy)
     shutil.copytree(dest, copy)
     state.update(bundle=bundle, page=page, served=copy)
-    return {"summary": f"{relative(dest)} ({len(bundle['files'])} files, {bundle['bytes']:,} bytes; copy in "
-                       f"{relative(copy)}): {name} {shape} {dtype} -> {output} ({n_classes} classes), backend "
-                       f"{target.backend}", "path": relative(dest), "copy": relative(copy), "bytes": bundle["bytes"],
-            "files": bundle["files"], "sha256": bundle["sha256"]}
+    return {
+        "summary": f"{relative(dest)} ({len(bundle['files'])} files, {bundle['bytes']:,} bytes; copy in "
+        f"{relative(copy)}): {name} {shape} {dtype} -> {output} ({n_classes} classes), backend "
+        f"{target.backend}",
+        "path": relative(dest),
+        "copy": relative(copy),
+        "bytes": bundle["bytes"],
+        "files": bundle["files"],
+        "sha256": bundle["sha256"],
+    }
 
 
 # -------------------------------------------------------------------------------------------- parity
@@ -156,12 +202,16 @@ class StaticServer:
     """`python -m http.server` on a host and port (127.0.0.1, a free one by default) serving one folder; stopped
     by its PID. Its first line says the port it bound; the rest of its output goes to `log` (or nowhere)."""
 
-    def __init__(self, folder: Path, host: str = "127.0.0.1", port: int = 0, log: Path | None = None,
-                 timeout_s: float = 30.0) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "--bind", host, str(port),
-                                      "--directory", str(folder)], stdout=subprocess.PIPE,
-                                     stderr=open(log, "ab") if log else subprocess.DEVNULL, text=True,
-                                     start_new_session=True)
+    def __init__(
+        self, folder: Path, host: str = "127.0.0.1", port: int = 0, log: Path | None = None, timeout_s: float = 30.0
+    ) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-m", "http.server", "--bind", host, str(port), "--directory", str(folder)],
+            stdout=subprocess.PIPE,
+            stderr=open(log, "ab") if log else subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
         self.pid = self.proc.pid
         deadline = time.monotonic() + timeout_s
         line = ""
@@ -186,20 +236,38 @@ class StaticServer:
 
 def _browser_check(target: Any, url: str, inputs: list[list[float]], screenshot: Path, work: Path) -> dict[str, Any]:
     job = work / "browser_job.json"
-    job.write_text(json.dumps({"url": url + "index.html", "browser": str(target.browser), "inputs": inputs,
-                               "batch": 64, "screenshot": str(screenshot), "timeout_ms": int(target.timeout_s * 1000)}))
+    job.write_text(
+        json.dumps(
+            {
+                "url": url + "index.html",
+                "browser": str(target.browser),
+                "inputs": inputs,
+                "batch": 64,
+                "screenshot": str(screenshot),
+                "timeout_ms": int(target.timeout_s * 1000),
+            }
+        )
+    )
     env = dict(os.environ, NODE_PATH=str(web_node_modules(target.get("node_modules"))))
-    proc = subprocess.run([str(target.node), str(JS / "check.mjs"), str(job)], cwd=JS, env=env, capture_output=True,
-                          text=True, timeout=float(target.timeout_s) + 30)
+    proc = subprocess.run(
+        [str(target.node), str(JS / "check.mjs"), str(job)],
+        cwd=JS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=float(target.timeout_s) + 30,
+    )
     job.unlink()
     try:
         result = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        raise WebTargetFailed(f"the browser check failed (exit {proc.returncode}):\n{_tail(proc.stderr + proc.stdout)}") \
-            from None
+        raise WebTargetFailed(
+            f"the browser check failed (exit {proc.returncode}):\n{_tail(proc.stderr + proc.stdout)}"
+        ) from None
     if result.get("error"):
-        raise WebTargetFailed(f"the page failed in {target.browser}: {result['error']}\n"
-                              + "\n".join(result.get("console") or []))
+        raise WebTargetFailed(
+            f"the page failed in {target.browser}: {result['error']}\n" + "\n".join(result.get("console") or [])
+        )
     return result
 
 
@@ -207,11 +275,15 @@ def _compare(browser: np.ndarray, reference: np.ndarray, atol: float) -> dict[st
     diff = np.abs(browser - reference).max(axis=1)
     disagree = np.flatnonzero(browser.argmax(axis=1) != reference.argmax(axis=1))
     worst = np.argsort(-diff)[:5]
-    return {"max_abs_diff": float(diff.max()), "argmax_equal": int(len(browser) - len(disagree)),
-            "examples": int(len(browser)), "within_tolerance": bool(diff.max() <= atol),
-            "worst_rows": [{"row": int(i), "abs_diff": float(diff[i])} for i in worst],
-            "argmax_differs_on_rows": disagree[:20].tolist(),
-            "passed": bool(diff.max() <= atol and len(disagree) == 0)}
+    return {
+        "max_abs_diff": float(diff.max()),
+        "argmax_equal": int(len(browser) - len(disagree)),
+        "examples": int(len(browser)),
+        "within_tolerance": bool(diff.max() <= atol),
+        "worst_rows": [{"row": int(i), "abs_diff": float(diff[i])} for i in worst],
+        "argmax_differs_on_rows": disagree[:20].tolist(),
+        "passed": bool(diff.max() <= atol and len(disagree) == 0),
+    }
 
 
 def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -234,52 +306,83 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     atol = float(target.parity_atol)
     online = _compare(np.asarray(result["probabilities"], dtype=np.float32), reference, atol)
     offline = _compare(np.asarray(result["offline"]["probabilities"], dtype=np.float32), reference, atol)
-    timings = {"web_first_prediction_ms": float(result["first_prediction_ms"]),
-               "web_predict_p50_ms_batch_1": round(float(result["p50_ms"]["batch_1"]), 4),
-               "web_predict_p50_ms_batch_64": round(float(result["p50_ms"]["batch_64"]), 4)}
+    timings = {
+        "web_first_prediction_ms": float(result["first_prediction_ms"]),
+        "web_predict_p50_ms_batch_1": round(float(result["p50_ms"]["batch_1"]), 4),
+        "web_predict_p50_ms_batch_64": round(float(result["p50_ms"]["batch_64"]), 4),
+    }
     browser_probs = np.asarray(result["probabilities"], dtype=np.float32)
-    report = {"online": online, "offline": {**offline, "served_by_service_worker": result["offline"]["controlled"]},
-              "reference": "LiteRT on the same .tflite file" if "tflite" in state else "the trained model",
-              "vs_trained_model": {"max_abs_diff": float(np.abs(browser_probs - trained).max()),
-                                   "argmax_equal": int((browser_probs.argmax(1) == trained.argmax(1)).sum())},
-              "backend": result["backend"], "tolerance": atol, "foreign_requests": result["foreign_requests"],
-              "screenshot": relative(screenshot), "shown": result.get("shown"), "browser": str(target.browser),
-              **timings}
+    report = {
+        "online": online,
+        "offline": {**offline, "served_by_service_worker": result["offline"]["controlled"]},
+        "reference": "LiteRT on the same .tflite file" if "tflite" in state else "the trained model",
+        "vs_trained_model": {
+            "max_abs_diff": float(np.abs(browser_probs - trained).max()),
+            "argmax_equal": int((browser_probs.argmax(1) == trained.argmax(1)).sum()),
+        },
+        "backend": result["backend"],
+        "tolerance": atol,
+        "foreign_requests": result["foreign_requests"],
+        "screenshot": relative(screenshot),
+        "shown": result.get("shown"),
+        "browser": str(target.browser),
+        **timings,
+    }
     bundle = state["bundle"]
-    artifact = {"kind": "web_bundle", "path": relative(bundle["path"]), "model_name": cfg.model_name,
-                "version": int(ctx.need("export")["version"]), "bytes": bundle["bytes"], "files": len(bundle["files"]),
-                "sha256": bundle["sha256"], "format": str(target.format), "quantize": str(target.quantize),
-                "quantization": str(target.quantization), "screenshot": relative(screenshot),
-                "parity": report}
+    artifact = {
+        "kind": "web_bundle",
+        "path": relative(bundle["path"]),
+        "model_name": cfg.model_name,
+        "version": int(ctx.need("export")["version"]),
+        "bytes": bundle["bytes"],
+        "files": len(bundle["files"]),
+        "sha256": bundle["sha256"],
+        "format": str(target.format),
+        "quantize": str(target.quantize),
+        "quantization": str(target.quantization),
+        "screenshot": relative(screenshot),
+        "parity": report,
+    }
     problems = []
     if result["foreign_requests"]:
         problems.append(f"the page asked other hosts: {', '.join(result['foreign_requests'][:3])}")
     for when, check in (("online", online), ("offline", offline)):
         if not check["passed"]:
             rows = ", ".join(f"{w['row']} ({w['abs_diff']:.2e})" for w in check["worst_rows"][:3])
-            problems.append(f"{when}: max |diff| {check['max_abs_diff']:.2e} > target.parity_atol={atol:g} or argmax "
-                            f"differs on {check['examples'] - check['argmax_equal']} row(s); worst rows {rows}")
+            problems.append(
+                f"{when}: max |diff| {check['max_abs_diff']:.2e} > target.parity_atol={atol:g} or argmax "
+                f"differs on {check['examples'] - check['argmax_equal']} row(s); worst rows {rows}"
+            )
     if not result["offline"]["controlled"]:
         problems.append("offline: the reloaded page was not served by the service worker")
     if problems:
         hint = ""
         if cfg.hardware.get("mixed_precision") and all(c["argmax_equal"] == c["examples"] for c in (online, offline)):
-            hint = (" The model was trained with hardware.mixed_precision=true and computes in float16; the page "
-                    "computes in float32 (argmax agrees on every row): a float16-sized target.parity_atol such as "
-                    "1e-3 fits it.")
+            hint = (
+                " The model was trained with hardware.mixed_precision=true and computes in float16; the page "
+                "computes in float32 (argmax agrees on every row): a float16-sized target.parity_atol such as "
+                "1e-3 fits it."
+            )
         shutil.rmtree(bundle["path"], ignore_errors=True)  # not served from the models folder; the run dir keeps it
-        raise WebTargetFailed("the page does not predict like the trained model in the browser: "
-                              + "; ".join(problems) + f" (screenshot {relative(screenshot)}; the bundle was removed "
-                              f"from {relative(bundle['path'])}, its copy stays in {relative(state['served'])}).{hint}")
+        raise WebTargetFailed(
+            "the page does not predict like the trained model in the browser: "
+            + "; ".join(problems)
+            + f" (screenshot {relative(screenshot)}; the bundle was removed "
+            f"from {relative(bundle['path'])}, its copy stays in {relative(state['served'])}).{hint}"
+        )
     metrics = {"web_max_abs_diff": online["max_abs_diff"], "web_bundle_bytes": bundle["bytes"], **timings}
     engine = "tfjs-tflite" if "tflite" in state else f"{result['backend']} backend"
-    return {"summary": f"{engine} in {Path(str(target.browser)).name}: argmax equal on {n}/{n} vs {report['reference']}, "
-                       f"max |diff| {online['max_abs_diff']:.1e} (offline reload: {offline['max_abs_diff']:.1e}, "
-                       f"from the service worker); first prediction {timings['web_first_prediction_ms']:.0f} ms, "
-                       f"p50 {timings['web_predict_p50_ms_batch_1']:.2f} ms (batch 1) / "
-                       f"{timings['web_predict_p50_ms_batch_64']:.2f} ms (batch 64); {relative(screenshot)}",
-            "metrics": metrics, "timing_metrics": list(timings), "artifacts": [artifact],
-            "deployments": [{"kind": "web", "path": relative(bundle["path"]), "status": "checked", "parity": report}]}
+    return {
+        "summary": f"{engine} in {Path(str(target.browser)).name}: argmax equal on {n}/{n} vs {report['reference']}, "
+        f"max |diff| {online['max_abs_diff']:.1e} (offline reload: {offline['max_abs_diff']:.1e}, "
+        f"from the service worker); first prediction {timings['web_first_prediction_ms']:.0f} ms, "
+        f"p50 {timings['web_predict_p50_ms_batch_1']:.2f} ms (batch 1) / "
+        f"{timings['web_predict_p50_ms_batch_64']:.2f} ms (batch 64); {relative(screenshot)}",
+        "metrics": metrics,
+        "timing_metrics": list(timings),
+        "artifacts": [artifact],
+        "deployments": [{"kind": "web", "path": relative(bundle["path"]), "status": "checked", "parity": report}],
+    }
 
 
 # --------------------------------------------------------------------------------------------- serve
@@ -293,12 +396,21 @@ def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     if server.proc.stdout:
         server.proc.stdout.close()  # it goes on without this run; its requests are in the log
     stop = f"kill {server.pid}"
-    print(f"[tfrun] the page is served at {server.url}index.html (pid {server.pid}); stop it with `{stop}`",
-          flush=True)
-    return {"summary": f"{server.url}index.html serves {relative(bundle)} (pid {server.pid}; stop: `{stop}`)",
-            "deployments": [{"kind": "web_server", "url": server.url + "index.html", "pid": server.pid,
-                             "path": relative(bundle), "stop": stop, "status": "serving",
-                             "log": relative(ctx.run_dir / "web" / "server.log")}]}
+    print(f"[tfrun] the page is served at {server.url}index.html (pid {server.pid}); stop it with `{stop}`", flush=True)
+    return {
+        "summary": f"{server.url}index.html serves {relative(bundle)} (pid {server.pid}; stop: `{stop}`)",
+        "deployments": [
+            {
+                "kind": "web_server",
+                "url": server.url + "index.html",
+                "pid": server.pid,
+                "path": relative(bundle),
+                "stop": stop,
+                "status": "serving",
+                "log": relative(ctx.run_dir / "web" / "server.log"),
+            }
+        ],
+    }
 
 
 def serve_bundle_step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -312,13 +424,16 @@ def serve_bundle_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         bundles = [b for b in bundles if int(b.name.split(".")[0]) == int(s.version)]
     if not bundles or not (bundles[-1] / "index.html").is_file():
         which = f"version {s.version}" if s.version is not None else "any version"
-        raise FileNotFoundError(f"no page bundle for {which} in {relative(folder)}: write one with "
-                                f"`tfrun target=web` (or set serve_web.model_name / serve_web.version)")
+        raise FileNotFoundError(
+            f"no page bundle for {which} in {relative(folder)}: write one with "
+            f"`tfrun target=web` (or set serve_web.model_name / serve_web.version)"
+        )
     bundle = bundles[-1]
     server = StaticServer(bundle, str(s.host), int(s.port), log=ctx.run_dir / "web_server.log")
     started, reason = time.monotonic(), "stopped"
-    print(f"[tfrun] serving {relative(bundle)} at {server.url}index.html (pid {server.pid}; Ctrl-C stops it)",
-          flush=True)
+    print(
+        f"[tfrun] serving {relative(bundle)} at {server.url}index.html (pid {server.pid}; Ctrl-C stops it)", flush=True
+    )
     try:
         deadline = None if s.duration_s is None else started + float(s.duration_s)
         while server.proc.poll() is None:
@@ -333,6 +448,16 @@ def serve_bundle_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     finally:
         server.stop()
     served = round(time.monotonic() - started, 1)
-    return {"summary": f"served {relative(bundle)} at {server.url}index.html for {served:.1f} s ({reason})",
-            "deployments": [{"kind": "web_server", "url": server.url + "index.html", "path": relative(bundle),
-                             "status": "stopped", "served_s": served, "pid": server.pid}]}
+    return {
+        "summary": f"served {relative(bundle)} at {server.url}index.html for {served:.1f} s ({reason})",
+        "deployments": [
+            {
+                "kind": "web_server",
+                "url": server.url + "index.html",
+                "path": relative(bundle),
+                "status": "stopped",
+                "served_s": served,
+                "pid": server.pid,
+            }
+        ],
+    }

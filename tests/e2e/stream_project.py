@@ -151,7 +151,18 @@ CONFIGS = {
     "data/own_shards.yaml": "_target_: usercode_stream.records\nown_shards: true\n",
     "data/uncounted.yaml": "_target_: usercode_stream.records\nwith_count: false\n",
     "data/generated.yaml": "_target_: usercode_stream.generated\n",
-    **{f"data/{name}.yaml": f"_target_: usercode_stream.{name}\n" for name in (
-        "raising", "not_a_dataset", "batched", "wrong_shape", "wrong_dtype", "labels_out_of_range",
-        "late_label_out_of_range", "repeated", "no_holdout")},
+    **{
+        f"data/{name}.yaml": f"_target_: usercode_stream.{name}\n"
+        for name in (
+            "raising",
+            "not_a_dataset",
+            "batched",
+            "wrong_shape",
+            "wrong_dtype",
+            "labels_out_of_range",
+            "late_label_out_of_range",
+            "repeated",
+            "no_holdout",
+        )
+    },
 }

@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.helpers import read_record
-from tests.helpers import run_tfrun_cloud
 from tests.fakes.vertex.fixture import init_sdk, reset_sdk
+from tests.helpers import read_record, run_tfrun_cloud
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -46,8 +45,10 @@ def exported_probabilities(workdir: Path, record: dict[str, Any], x: np.ndarray)
 
 
 def test_tf_serving_rest_and_grpc_clients_unchanged(workdir: Path):
-    proc = run_tfrun_cloud(["target=tfserving", "target.server=embedded", "target.keep_running=true",
-                "target.latency_requests=10", *FAST], workdir)
+    proc = run_tfrun_cloud(
+        ["target=tfserving", "target.server=embedded", "target.keep_running=true", "target.latency_requests=10", *FAST],
+        workdir,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")
     entry = next(d for d in record["deployments"] if d["kind"] == "tfserving")
@@ -93,9 +94,20 @@ def test_tf_serving_rest_and_grpc_clients_unchanged(workdir: Path):
 
 
 def test_vertex_online_client_unchanged(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
-    proc = run_tfrun_cloud(["target=vertex_endpoint", "target.latency_requests=3", *FAST, "cloud=gcp",
-                f"cloud.project={PROJECT}", "cloud.bucket=book-online", f"cloud.api_endpoint={fake_vertex.url}",
-                f"cloud.storage_endpoint={gcs_emulator.url}", "cloud.credentials=anonymous"], workdir)
+    proc = run_tfrun_cloud(
+        [
+            "target=vertex_endpoint",
+            "target.latency_requests=3",
+            *FAST,
+            "cloud=gcp",
+            f"cloud.project={PROJECT}",
+            "cloud.bucket=book-online",
+            f"cloud.api_endpoint={fake_vertex.url}",
+            f"cloud.storage_endpoint={gcs_emulator.url}",
+            "cloud.credentials=anonymous",
+        ],
+        workdir,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")
     entry = next(d for d in record["deployments"] if d["kind"] == "vertex_endpoint")

@@ -8,20 +8,30 @@ from pathlib import Path
 
 import pytest
 
-from tfrun.runner.processes.tf_log_filter import level_of
 from tests.helpers import BIN, command_env
+from tfrun.runner.processes.tf_log_filter import level_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-START_UP = ("oneDNN custom operations are on", "Could not find cuda drivers", "failed call to cuInit",
-            "absl::InitializeLog")
+START_UP = (
+    "oneDNN custom operations are on",
+    "Could not find cuda drivers",
+    "failed call to cuInit",
+    "absl::InitializeLog",
+)
 
 
 def test_tensorflow_start_up_lines_go_to_run_log_not_the_console(tmp_path: Path):
     env = command_env()
     env.pop("TF_CPP_MIN_LOG_LEVEL")  # the tests' quiet default would hide what a user sees
-    proc = subprocess.run([str(BIN / "tfrun"), "train.epochs=1", "hydra.run.dir=runs/a"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [str(BIN / "tfrun"), "train.epochs=1", "hydra.run.dir=runs/a"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     console = proc.stdout + proc.stderr
     assert proc.returncode == 0, console
 

@@ -23,8 +23,9 @@ def git(project: Path, *args: str) -> str:
 
 
 def records(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "tfrun-records"), *args], cwd=cwd, env=command_env(), capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [str(BIN / "tfrun-records"), *args], cwd=cwd, env=command_env(), capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +63,11 @@ def test_the_record_names_the_users_code(project: Path, first_run):
     record, _ = first_run
     user = record["code"]["user"]
     head = git(project, "rev-parse", "HEAD")
-    expected = {"data": ("winelab.data.load", "winelab/data.py"),
-                "model": ("winelab.models.build", "winelab/models.py"),
-                "train.extra_callbacks[0]": ("winelab.callbacks.StopAtAccuracy", "winelab/callbacks.py")}
+    expected = {
+        "data": ("winelab.data.load", "winelab/data.py"),
+        "model": ("winelab.models.build", "winelab/models.py"),
+        "train.extra_callbacks[0]": ("winelab.callbacks.StopAtAccuracy", "winelab/callbacks.py"),
+    }
     assert set(user) == set(expected)
     for key, (target, file) in expected.items():
         assert (user[key]["target"], user[key]["file"]) == (target, file)
@@ -74,8 +77,17 @@ def test_the_record_names_the_users_code(project: Path, first_run):
 
 
 def test_a_sweep_over_the_projects_own_key(project: Path):
-    proc = tfrun("-m", "--config-dir", "conf", "experiment=wine", "model.units=8,32", "train.epochs=10",
-                 "hydra.sweep.dir=multiruns/units", cwd=project, timeout=600)
+    proc = tfrun(
+        "-m",
+        "--config-dir",
+        "conf",
+        "experiment=wine",
+        "model.units=8,32",
+        "train.epochs=10",
+        "hydra.sweep.dir=multiruns/units",
+        cwd=project,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     with open(project / "multiruns/units/sweep.csv") as f:
         rows = list(csv.DictReader(f))
@@ -87,14 +99,22 @@ def test_a_sweep_over_the_projects_own_key(project: Path):
 
 
 def test_target_tflite_converts_the_users_model(project: Path):
-    proc = tfrun("--config-dir", "conf", "experiment=wine", "target=tflite", "hydra.run.dir=runs/tflite",
-                 cwd=project, timeout=300)
+    proc = tfrun(
+        "--config-dir",
+        "conf",
+        "experiment=wine",
+        "target=tflite",
+        "hydra.run.dir=runs/tflite",
+        cwd=project,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = read_record(project / "runs/tflite")
     (tflite,) = [a for a in record["artifacts"] if a["kind"] == "tflite"]
     assert (project / tflite["path"]).is_file() and tflite["accepted"] is True
-    assert record["metrics"]["final"]["tflite_accuracy"] == pytest.approx(record["metrics"]["final"]
-                                                                         ["holdout_accuracy"], abs=0.03)
+    assert record["metrics"]["final"]["tflite_accuracy"] == pytest.approx(
+        record["metrics"]["final"]["holdout_accuracy"], abs=0.03
+    )
 
 
 def test_rerun_verify_and_diff_cover_the_users_code(project: Path, first_run):

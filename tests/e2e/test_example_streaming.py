@@ -33,25 +33,43 @@ def test_the_example_trains_from_files_it_never_holds_in_memory(project: Path, f
     assert first_run["status"] == "succeeded"
     assert first_run["metrics"]["final"]["holdout_accuracy"] >= 0.9
     data = step(first_run, "data")
-    assert data["summary"] == ("digits_stream: 1437 streamed train / 0 validation / 360 holdout, input pixels "
-                               "float32[8, 8]")
+    assert data["summary"] == (
+        "digits_stream: 1437 streamed train / 0 validation / 360 holdout, input pixels float32[8, 8]"
+    )
     assert data["streamed"]["train"] == "streamlab.data.load's train factory (load.<locals>.train)"
     assert sorted(p.name for p in (project / "data").glob("*.tfrecord")) == [
-        f"train-0000{i}-of-00004.tfrecord" for i in range(4)]
+        f"train-0000{i}-of-00004.tfrecord" for i in range(4)
+    ]
     assert first_run["code"]["user"]["data"]["target"] == "streamlab.data.load"
     assert first_run["artifacts"][0]["input"] == {"name": "pixels", "dtype": "float32", "shape": [None, 8, 8]}
 
 
 def test_a_rerun_of_a_streamed_run_is_bit_identical(project: Path, first_run: dict):
-    proc = subprocess.run([str(BIN / "tfrun-records"), "rerun", "runs/first", "--verify"], cwd=project,
-                          env=command_env(), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(BIN / "tfrun-records"), "rerun", "runs/first", "--verify"],
+        cwd=project,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "verified: identical metrics and weights" in proc.stdout
 
 
 def test_two_workers_each_read_their_own_shards(project: Path, first_run: dict):
-    proc = tfrun("--config-dir", "conf", "experiment=streaming", "strategy=multi_worker", "cluster=local",
-                 "cluster.workers=2", "train.epochs=5", "hydra.run.dir=runs/workers", cwd=project, timeout=480)
+    proc = tfrun(
+        "--config-dir",
+        "conf",
+        "experiment=streaming",
+        "strategy=multi_worker",
+        "cluster=local",
+        "cluster.workers=2",
+        "train.epochs=5",
+        "hydra.run.dir=runs/workers",
+        cwd=project,
+        timeout=480,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = read_record(project / "runs/workers")
     assert step(record, "strategy")["replicas"] == 2
@@ -61,9 +79,17 @@ def test_two_workers_each_read_their_own_shards(project: Path, first_run: dict):
 
 @pytest.mark.parametrize("qat", [False, True], ids=["post-training", "quantization-aware"])
 def test_int8_tflite_is_calibrated_on_the_stream(project: Path, first_run: dict, qat: bool):
-    proc = tfrun("--config-dir", "conf", "experiment=streaming", "target=tflite", "target.quantization=int8",
-                 f"train.quantization_aware={str(qat).lower()}", f"hydra.run.dir=runs/int8-{qat}", cwd=project,
-                 timeout=300)
+    proc = tfrun(
+        "--config-dir",
+        "conf",
+        "experiment=streaming",
+        "target=tflite",
+        "target.quantization=int8",
+        f"train.quantization_aware={str(qat).lower()}",
+        f"hydra.run.dir=runs/int8-{qat}",
+        cwd=project,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = read_record(project / f"runs/int8-{qat}")
     assert step(record, "tflite_convert")["representative_samples"] == 300

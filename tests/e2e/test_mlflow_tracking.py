@@ -16,8 +16,8 @@ from typing import Any, Iterator
 import numpy as np
 import pytest
 
-from tfrun.runner.records.record import flatten
 from tests.helpers import BIN, command_env, free_port, read_record, tfrun
+from tfrun.runner.records.record import flatten
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -35,10 +35,27 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
-    proc = subprocess.Popen([str(MLFLOW_SERVER), "server", "--host", "127.0.0.1", "--port", str(port),
-                             "--backend-store-uri", f"sqlite:///{store}/mlflow.db", "--artifacts-destination",
-                             str(store / "artifacts"), "--workers", "1"], cwd=store, env=command_env(),
-                            stdout=open(store / "server.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(MLFLOW_SERVER),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{store}/mlflow.db",
+            "--artifacts-destination",
+            str(store / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        cwd=store,
+        env=command_env(),
+        stdout=open(store / "server.log", "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -67,8 +84,10 @@ def client(uri: str) -> Any:
 
 
 def run_of(mlflow: Any, record: dict) -> Any:
-    (run,) = mlflow.search_runs([mlflow.get_experiment_by_name("tfrun").experiment_id],
-                                filter_string=f"tags.`tfrun.run_id` = '{record['run_id']}'")
+    (run,) = mlflow.search_runs(
+        [mlflow.get_experiment_by_name("tfrun").experiment_id],
+        filter_string=f"tags.`tfrun.run_id` = '{record['run_id']}'",
+    )
     return run
 
 
@@ -99,18 +118,38 @@ def tracked(workdir: Path, server: str) -> dict[str, Any]:
     an interrupted one (the backfill test sends these same records again)."""
     done: dict[str, Any] = {}
     done["one"] = tfrun("track=mlflow", f"track.uri={server}", *QUICK, "hydra.run.dir=runs/one", cwd=workdir)
-    done["sweep"] = tfrun("-m", "track=mlflow", f"track.uri={server}", "train.learning_rate=1e-3,1e-2", *QUICK,
-                          "hydra.sweep.dir=multiruns/lr", cwd=workdir)
+    done["sweep"] = tfrun(
+        "-m",
+        "track=mlflow",
+        f"track.uri={server}",
+        "train.learning_rate=1e-3,1e-2",
+        *QUICK,
+        "hydra.sweep.dir=multiruns/lr",
+        cwd=workdir,
+    )
     np.savez(workdir / "bad.npz", x=np.zeros((100, 4), "float32"), labels=np.arange(100) % 2)  # no `y`
-    done["failed"] = tfrun("track=mlflow", f"track.uri={server}", "data=files", "data.path=bad.npz", *QUICK,
-                           "hydra.run.dir=runs/failed", cwd=workdir)
-    proc = subprocess.Popen([str(BIN / "tfrun"), "track=mlflow", f"track.uri={server}", "train.epochs=1000",
-                             "hydra.run.dir=runs/stopped"], cwd=workdir, env=command_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    done["failed"] = tfrun(
+        "track=mlflow",
+        f"track.uri={server}",
+        "data=files",
+        "data.path=bad.npz",
+        *QUICK,
+        "hydra.run.dir=runs/failed",
+        cwd=workdir,
+    )
+    proc = subprocess.Popen(
+        [str(BIN / "tfrun"), "track=mlflow", f"track.uri={server}", "train.epochs=1000", "hydra.run.dir=runs/stopped"],
+        cwd=workdir,
+        env=command_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     path = workdir / "runs/stopped/record.json"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (path.exists() and json.loads(path.read_text())["metrics"]["history"]
-                                               .get("loss")):
+    while time.monotonic() < deadline and not (
+        path.exists() and json.loads(path.read_text())["metrics"]["history"].get("loss")
+    ):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
@@ -136,7 +175,9 @@ def test_a_run_and_a_sweep_appear_as_their_records(workdir: Path, server: str, t
     for child in children:
         job = read_record(workdir / "multiruns/lr" / child.data.tags["tfrun.sweep_job"])
         assert_same(mlflow, child, job, "FINISHED")
-        assert child.data.tags["tfrun.best"] == str(child.data.tags["tfrun.sweep_job"] == summary["best"]["job"]).lower()
+        assert (
+            child.data.tags["tfrun.best"] == str(child.data.tags["tfrun.sweep_job"] == summary["best"]["job"]).lower()
+        )
 
 
 def test_failed_and_interrupted_runs_end_failed_and_killed(workdir: Path, server: str, tracked: dict[str, Any]):
@@ -152,15 +193,21 @@ def test_failed_and_interrupted_runs_end_failed_and_killed(workdir: Path, server
     assert_same(mlflow, run_of(mlflow, record), record, "KILLED")
 
 
-def test_backfill_twice_sends_each_record_once_and_the_local_store_opens_as_it_is(workdir: Path, server: str,
-                                                                                   tracked: dict[str, Any]):
+def test_backfill_twice_sends_each_record_once_and_the_local_store_opens_as_it_is(
+    workdir: Path, server: str, tracked: dict[str, Any]
+):
     """The module's tracked runs (3 runs, a sweep of 2), sent to a new experiment twice."""
     runs = [workdir / "runs" / name for name in ("one", "failed", "stopped")]
     assert all((p / "record.json").is_file() for p in runs), runs
     for attempt in ("first", "again"):
-        proc = subprocess.run([str(BIN / "tfrun-records"), "mlflow", "runs", "multiruns", "--uri", server,
-                               "--experiment", "backfill"], cwd=workdir, env=command_env(), capture_output=True,
-                              text=True, timeout=120)
+        proc = subprocess.run(
+            [str(BIN / "tfrun-records"), "mlflow", "runs", "multiruns", "--uri", server, "--experiment", "backfill"],
+            cwd=workdir,
+            env=command_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         expected = "5 run(s) sent" if attempt == "first" else "0 run(s) sent"
         assert expected in proc.stdout, proc.stdout
@@ -170,8 +217,9 @@ def test_backfill_twice_sends_each_record_once_and_the_local_store_opens_as_it_i
     for path in runs:
         record = read_record(path)
         (run,) = [r for r in backfilled if r.data.tags.get("tfrun.run_id") == record["run_id"]]
-        assert run.info.status == {"succeeded": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}[
-            record["status"]]
+        assert (
+            run.info.status == {"succeeded": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}[record["status"]]
+        )
 
     local = tfrun("track=mlflow", *QUICK, "hydra.run.dir=runs/local", cwd=workdir)  # the default: mlflow.db here
     assert local.returncode == 0, local.stdout + local.stderr
@@ -183,12 +231,20 @@ def test_backfill_twice_sends_each_record_once_and_the_local_store_opens_as_it_i
 def test_an_unreachable_server_warns_unless_it_is_required(tmp_path: Path):
     workdir = tmp_path  # its own folder: the backfill sends every record under the module's runs/
     nowhere = f"http://127.0.0.1:{free_port()}"
-    proc = tfrun("track=mlflow", f"track.uri={nowhere}", "track.timeout_s=1", *QUICK, "hydra.run.dir=runs/w",
-                 cwd=workdir)
+    proc = tfrun(
+        "track=mlflow", f"track.uri={nowhere}", "track.timeout_s=1", *QUICK, "hydra.run.dir=runs/w", cwd=workdir
+    )
     assert proc.returncode == 0 and read_record(workdir / "runs/w")["status"] == "succeeded"
     warnings = [line for line in proc.stderr.splitlines() if "MLflow" in line]
     assert len(warnings) == 1 and "the record has everything" in warnings[0], proc.stderr
-    required = tfrun("track=mlflow", f"track.uri={nowhere}", "track.required=true", "track.timeout_s=1", *QUICK,
-                     "hydra.run.dir=runs/r", cwd=workdir)
+    required = tfrun(
+        "track=mlflow",
+        f"track.uri={nowhere}",
+        "track.required=true",
+        "track.timeout_s=1",
+        *QUICK,
+        "hydra.run.dir=runs/r",
+        cwd=workdir,
+    )
     assert required.returncode == 2 and "track.uri" in required.stderr and "track.required=true" in required.stderr
     assert not (workdir / "runs/r").exists(), "stopped before training"

@@ -38,15 +38,26 @@ def test_the_mirrored_preset_trains_two_replicas_on_fashion_files(tmp_path: Path
     folder.mkdir()
     for prefix, n in (("train", 300), ("t10k", 60)):
         labels = np.arange(n) % 10
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 40, (n, 28, 28)) + labels[:, None, None] * 20)
+        write_idx(
+            folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 40, (n, 28, 28)) + labels[:, None, None] * 20
+        )
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    proc = tfrun("experiment=fashion_cnn_mirrored", f"data.path={folder}", "train.epochs=1", "model.filters=[4]",
-                 "hydra.run.dir=runs/m", cwd=tmp_path)
+    proc = tfrun(
+        "experiment=fashion_cnn_mirrored",
+        f"data.path={folder}",
+        "train.epochs=1",
+        "model.filters=[4]",
+        "hydra.run.dir=runs/m",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = read_record(tmp_path / "runs/m")
     config = record["config"]
-    assert (config["data"]["name"], config["model"]["name"], config["strategy"]["name"]) == \
-        ("fashion_mnist", "cnn", "mirrored")
+    assert (config["data"]["name"], config["model"]["name"], config["strategy"]["name"]) == (
+        "fashion_mnist",
+        "cnn",
+        "mirrored",
+    )
     strategy = next(s["result"] for s in record["steps"] if s["name"] == "strategy")
     assert strategy["strategy"] == "mirrored" and strategy["replicas"] == 2, strategy
     assert strategy["global_batch_size"] == 64 and strategy["per_replica_batch_size"] == 32

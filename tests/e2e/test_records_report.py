@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tfrun.runner.sweeps.summary import summarise
 from tests.helpers import ROOT, free_port, make_record, run_cli, write
+from tfrun.runner.sweeps.summary import summarise
 
 pytestmark = [pytest.mark.e2e]
 
@@ -24,23 +24,55 @@ BROWSER = "/usr/bin/chromium"
 def _runs(root: Path) -> dict[str, float]:
     """Three runs (one failed, one with a deployment) and a two-job sweep; run id -> holdout accuracy."""
     accuracy = {"run-a": 0.91, "run-b": 0.97}
-    write(root / "runs" / "a", make_record(run_id="run-a", started_at="2026-12-01T10:00:00+00:00",
-                                           metrics={"final": {"holdout_accuracy": 0.91, "holdout_loss": 0.3}}))
-    write(root / "runs" / "b", make_record(
-        run_id="run-b", started_at="2026-12-01T11:00:00+00:00",
-        metrics={"final": {"holdout_accuracy": 0.97, "holdout_loss": 0.1}},
-        deployments=[{"kind": "tfserving", "status": "stopped",
-                      "parity": {"rest": {"passed": True, "max_abs_diff": 0.0}, "grpc": {"passed": True}}}]))
-    write(root / "runs" / "c", make_record(run_id="run-c", status="failed", started_at="2026-12-01T12:00:00+00:00",
-                                           metrics={"final": {}}, artifacts=[],
-                                           error={"type": "KeyError", "message": "no y array"}))
+    write(
+        root / "runs" / "a",
+        make_record(
+            run_id="run-a",
+            started_at="2026-12-01T10:00:00+00:00",
+            metrics={"final": {"holdout_accuracy": 0.91, "holdout_loss": 0.3}},
+        ),
+    )
+    write(
+        root / "runs" / "b",
+        make_record(
+            run_id="run-b",
+            started_at="2026-12-01T11:00:00+00:00",
+            metrics={"final": {"holdout_accuracy": 0.97, "holdout_loss": 0.1}},
+            deployments=[
+                {
+                    "kind": "tfserving",
+                    "status": "stopped",
+                    "parity": {"rest": {"passed": True, "max_abs_diff": 0.0}, "grpc": {"passed": True}},
+                }
+            ],
+        ),
+    )
+    write(
+        root / "runs" / "c",
+        make_record(
+            run_id="run-c",
+            status="failed",
+            started_at="2026-12-01T12:00:00+00:00",
+            metrics={"final": {}},
+            artifacts=[],
+            error={"type": "KeyError", "message": "no y array"},
+        ),
+    )
     for job, lr, acc in (("0", "0.001", 0.90), ("1", "0.01", 0.95)):
         run_id = f"sweep-{job}"
         accuracy[run_id] = acc
-        write(root / "multiruns" / "s" / job, make_record(
-            run_id=run_id, started_at=f"2026-12-02T10:0{job}:00+00:00",
-            command={"argv": ["tfrun", "-m", f"train.learning_rate={lr}"], "overrides": [f"train.learning_rate={lr}"]},
-            metrics={"final": {"holdout_accuracy": acc}}))
+        write(
+            root / "multiruns" / "s" / job,
+            make_record(
+                run_id=run_id,
+                started_at=f"2026-12-02T10:0{job}:00+00:00",
+                command={
+                    "argv": ["tfrun", "-m", f"train.learning_rate={lr}"],
+                    "overrides": [f"train.learning_rate={lr}"],
+                },
+                metrics={"final": {"holdout_accuracy": acc}},
+            ),
+        )
     from tfrun.runner.sweeps.summary import write as write_summary
 
     write_summary(summarise(root / "multiruns" / "s"))
@@ -58,16 +90,40 @@ def test_the_report_is_one_file_that_opens_sorts_and_filters_in_a_browser(tmp_pa
     assert data["runs"][0]["record"] == "../runs/a/record.json", "links are relative to the page"
     assert data["runs"][1]["deployments"] == ["tfserving: stopped — rest passed (max |diff| 0.0e+00), grpc passed"]
     assert data["runs"][2]["error"] == "KeyError: no y array"
-    assert data["sweeps"][0]["best"]["job"] == "1" and "train.learning_rate=0.01" in data["sweeps"][0]["best"]["command"]
+    assert (
+        data["sweeps"][0]["best"]["job"] == "1" and "train.learning_rate=0.01" in data["sweeps"][0]["best"]["command"]
+    )
     assert not re.search(r'(src|href)="https?://', page), "nothing is loaded from another host"
 
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port := free_port()),
-                               "--directory", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            str(port := free_port()),
+            "--directory",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        proc = subprocess.run(["node", str(ROOT / "tests" / "e2e" / "report_page.mjs"),
-                               f"http://127.0.0.1:{port}/site/report.html", BROWSER, "m:holdout_accuracy",
-                               str(tmp_path / "report.png")], env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [
+                "node",
+                str(ROOT / "tests" / "e2e" / "report_page.mjs"),
+                f"http://127.0.0.1:{port}/site/report.html",
+                BROWSER,
+                "m:holdout_accuracy",
+                str(tmp_path / "report.png"),
+            ],
+            env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         server.terminate()
         server.wait(10)

@@ -18,7 +18,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 def test_rerun_verify_reproduces_a_deterministic_run_and_catches_a_changed_metric(tmp_path):
-    first = run_command([TFRUN, "train.epochs=3", "train.deterministic=true", f"hydra.run.dir={tmp_path}/runs/a"], tmp_path)
+    first = run_command(
+        [TFRUN, "train.epochs=3", "train.deterministic=true", f"hydra.run.dir={tmp_path}/runs/a"], tmp_path
+    )
     assert first.returncode == 0, first.stdout + first.stderr
     record_path = tmp_path / "runs" / "a" / "record.json"
     original = json.loads(record_path.read_text())

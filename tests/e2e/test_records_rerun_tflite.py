@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN
-from tests.helpers import run_command
+from tests.helpers import BIN, run_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

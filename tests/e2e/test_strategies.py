@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tfrun.runner.processes.cluster_layout import free_ports
 from tests.helpers import BIN, command_env, read_record, tfrun
+from tfrun.runner.processes.cluster_layout import free_ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -50,10 +50,13 @@ def test_strategy_trains_as_well_as_one_device(runs, name: str):
     assert strategy["per_replica_batch_size"] * strategy["replicas"] == strategy["global_batch_size"]
 
 
-@pytest.mark.parametrize("name, tasks", [
-    ("multi_worker", {"worker:0", "worker:1"}),
-    ("parameter_server", {"chief:0", "worker:0", "worker:1", "ps:0"}),
-])
+@pytest.mark.parametrize(
+    "name, tasks",
+    [
+        ("multi_worker", {"worker:0", "worker:1"}),
+        ("parameter_server", {"chief:0", "worker:0", "worker:1", "ps:0"}),
+    ],
+)
 def test_cluster_records_name_tasks_and_logs(runs, name: str, tasks: set[str]):
     workdir, records = runs
     cluster = records[name]["cluster"]
@@ -91,10 +94,23 @@ def test_two_shells_with_tf_config_train_together(workdir: Path):
     procs = []
     for index in range(2):
         env = command_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(
-            [str(BIN / "tfrun"), "strategy=multi_worker", "cluster=tf_config", "train.epochs=2", "train.verbose=0",
-             f"hydra.run.dir=runs/task{index}"], cwd=workdir, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "tfrun"),
+                    "strategy=multi_worker",
+                    "cluster=tf_config",
+                    "train.epochs=2",
+                    "train.verbose=0",
+                    f"hydra.run.dir=runs/task{index}",
+                ],
+                cwd=workdir,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     outputs = [p.communicate(timeout=240)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     chief, worker = read_record(workdir / "runs/task0"), read_record(workdir / "runs/task1")
@@ -107,9 +123,16 @@ def test_two_shells_with_tf_config_train_together(workdir: Path):
 
 def test_worker_that_cannot_start_fails_the_job_fast_and_stops_all(workdir: Path):
     started = time.monotonic()
-    proc = tfrun("strategy=multi_worker", "cluster=local", "cluster.form_timeout_s=60", "train.epochs=50",
-                 "+cluster.task_env={worker_1:{PYTHONHOME:/nonexistent}}", "hydra.run.dir=runs/broken",
-                 cwd=workdir, timeout=120)
+    proc = tfrun(
+        "strategy=multi_worker",
+        "cluster=local",
+        "cluster.form_timeout_s=60",
+        "train.epochs=50",
+        "+cluster.task_env={worker_1:{PYTHONHOME:/nonexistent}}",
+        "hydra.run.dir=runs/broken",
+        cwd=workdir,
+        timeout=120,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert time.monotonic() - started < 60
     record = read_record(workdir / "runs/broken")
@@ -126,9 +149,16 @@ def test_cluster_that_never_forms_ends_at_the_deadline(workdir: Path):
     hang.mkdir()
     (hang / "sitecustomize.py").write_text("import time\ntime.sleep(3600)\n")  # imported at interpreter start
     started = time.monotonic()
-    proc = tfrun("strategy=multi_worker", "cluster=local", "cluster.form_timeout_s=15", "train.epochs=50",
-                 f"+cluster.task_env={{worker_1:{{PYTHONPATH:'{hang}'}}}}",
-                 "hydra.run.dir=runs/never", cwd=workdir, timeout=120)
+    proc = tfrun(
+        "strategy=multi_worker",
+        "cluster=local",
+        "cluster.form_timeout_s=15",
+        "train.epochs=50",
+        f"+cluster.task_env={{worker_1:{{PYTHONPATH:'{hang}'}}}}",
+        "hydra.run.dir=runs/never",
+        cwd=workdir,
+        timeout=120,
+    )
     elapsed = time.monotonic() - started
     record = read_record(workdir / "runs/never")
     assert proc.returncode == 1 and record["error"]["type"] == "ClusterFormationTimeout", record["error"]
@@ -149,18 +179,33 @@ def test_tpu_without_a_tpu_says_what_it_tried(workdir: Path):
 
 def test_unreachable_tpu_address_ends_at_the_deadline(workdir: Path):
     (port,) = free_ports(1)
-    proc = tfrun("strategy=tpu", "hardware=tpu", f"strategy.tpu=grpc://127.0.0.1:{port}",
-                 "strategy.connect_timeout_s=3", "hydra.run.dir=runs/tpu-unreachable", cwd=workdir, timeout=120)
+    proc = tfrun(
+        "strategy=tpu",
+        "hardware=tpu",
+        f"strategy.tpu=grpc://127.0.0.1:{port}",
+        "strategy.connect_timeout_s=3",
+        "hydra.run.dir=runs/tpu-unreachable",
+        cwd=workdir,
+        timeout=120,
+    )
     error = read_record(workdir / "runs/tpu-unreachable")["error"]
     assert proc.returncode == 1 and f"grpc://127.0.0.1:{port}" in error["message"], error
     assert "within strategy.connect_timeout_s=3" in error["message"] or "could not use the TPU" in error["message"]
 
 
 def test_killed_worker_ends_job_and_rerun_resumes(workdir: Path):
-    args = [str(BIN / "tfrun"), "strategy=multi_worker", "cluster=local", "train.epochs=6", "train.batch_size=64",
-            "train.verbose=0", "hydra.run.dir=runs/resume"]
-    proc = subprocess.Popen(args, cwd=workdir, env=command_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    args = [
+        str(BIN / "tfrun"),
+        "strategy=multi_worker",
+        "cluster=local",
+        "train.epochs=6",
+        "train.batch_size=64",
+        "train.verbose=0",
+        "hydra.run.dir=runs/resume",
+    ]
+    proc = subprocess.Popen(
+        args, cwd=workdir, env=command_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     record_path = workdir / "runs/resume/record.json"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:

@@ -23,10 +23,20 @@ def records(sweep: Path) -> dict[str, dict]:
 
 
 def test_grid_with_joblib_summary_and_reproducible_best(workdir: Path):
-    proc = tfrun("-m", "train.learning_rate=0.001,0.003,0.01", "model.n_hidden=1,2", "train.epochs=2",
-                 "data.limit=800", *FAST,
-                 "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweep.dir=multiruns/grid",
-                 cwd=workdir, timeout=600, check=True)
+    proc = tfrun(
+        "-m",
+        "train.learning_rate=0.001,0.003,0.01",
+        "model.n_hidden=1,2",
+        "train.epochs=2",
+        "data.limit=800",
+        *FAST,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweep.dir=multiruns/grid",
+        cwd=workdir,
+        timeout=600,
+        check=True,
+    )
     sweep = workdir / "multiruns/grid"
     jobs = records(sweep)
     assert sorted(jobs) == [str(i) for i in range(6)] and all(r["status"] == "succeeded" for r in jobs.values())
@@ -40,8 +50,9 @@ def test_grid_with_joblib_summary_and_reproducible_best(workdir: Path):
     assert "reproduce: tfrun " in proc.stdout
     command = summary["best"]["command"].split()[1:]
     alone = tfrun(*command, "hydra.run.dir=runs/best", cwd=workdir, check=True)
-    assert read_record(workdir / "runs/best")["metrics"]["final"]["holdout_accuracy"] == summary["best"]["metric"], \
+    assert read_record(workdir / "runs/best")["metrics"]["final"]["holdout_accuracy"] == summary["best"]["metric"], (
         alone.stdout
+    )
 
 
 def _npz(path: Path, with_labels: bool) -> None:
@@ -54,8 +65,16 @@ def _npz(path: Path, with_labels: bool) -> None:
 def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(workdir: Path):
     _npz(workdir / "good.npz", True)
     _npz(workdir / "bad.npz", False)  # no `y` array: fails at run time in the child
-    proc = tfrun("-m", "data=files", "data.path=good.npz,bad.npz", "train.epochs=2", *FAST,
-                 "hydra.sweep.dir=multiruns/failing", cwd=workdir, timeout=300)
+    proc = tfrun(
+        "-m",
+        "data=files",
+        "data.path=good.npz,bad.npz",
+        "train.epochs=2",
+        *FAST,
+        "hydra.sweep.dir=multiruns/failing",
+        cwd=workdir,
+        timeout=300,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the sweep went on, and its exit code says one failed
     assert "1 of 2 jobs did not succeed: job 1 (failed): exit 1" in proc.stdout
     sweep = workdir / "multiruns/failing"
@@ -69,15 +88,27 @@ def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(workdir: P
 
     _npz(workdir / "bad.npz", True)  # fix the data, then resume
     first_job_id = jobs["0"]["run_id"]
-    resume = subprocess.run([str(BIN / "tfrun-records"), "resume", "multiruns/failing"], cwd=workdir,
-                            env=command_env(), capture_output=True, text=True, timeout=300)
+    resume = subprocess.run(
+        [str(BIN / "tfrun-records"), "resume", "multiruns/failing"],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resume.returncode == 0, resume.stdout + resume.stderr
     assert "job 1 (failed)" in resume.stdout and "job 0" not in resume.stdout.split("job  status")[0]
     after = records(sweep)
     assert after["0"]["run_id"] == first_job_id, "the succeeded job was not rerun"
     assert after["1"]["status"] == "succeeded" and after["1"]["previous_attempts"] == [jobs["1"]["run_id"]]
-    nothing = subprocess.run([str(BIN / "tfrun-records"), "resume", "multiruns/failing"], cwd=workdir,
-                             env=command_env(), capture_output=True, text=True, timeout=60)
+    nothing = subprocess.run(
+        [str(BIN / "tfrun-records"), "resume", "multiruns/failing"],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert nothing.returncode == 0 and "nothing to resume" in nothing.stdout
 
 
@@ -90,11 +121,20 @@ def _complete_trials(db: Path) -> int:
 
 
 def test_optuna_sweep_killed_and_restarted_continues_its_study(workdir: Path):
-    args = [str(BIN / "tfrun"), "-m", "sweep=optuna", "hydra.sweeper.n_trials=8", "train.epochs=1", "data.limit=200",
-            *FAST, "hydra.sweep.dir=multiruns/study"]
+    args = [
+        str(BIN / "tfrun"),
+        "-m",
+        "sweep=optuna",
+        "hydra.sweeper.n_trials=8",
+        "train.epochs=1",
+        "data.limit=200",
+        *FAST,
+        "hydra.sweep.dir=multiruns/study",
+    ]
     sweep = workdir / "multiruns/study"
-    first = subprocess.Popen(args, cwd=workdir, env=command_env(), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        args, cwd=workdir, env=command_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and first.poll() is None:
         # the study, not the job records, says when a trial counts: Optuna is told after the job ends. With
@@ -116,13 +156,23 @@ def test_optuna_sweep_killed_and_restarted_continues_its_study(workdir: Path):
     jobs = records(sweep)
     # a job interrupted after its record but before Optuna heard of it is re-run: >= 8 records
     assert sum(r["status"] == "succeeded" for r in jobs.values()) >= 8
-    assert all(jobs[job]["run_id"] == run_id for job, run_id in first_session.items()), \
+    assert all(jobs[job]["run_id"] == run_id for job, run_id in first_session.items()), (
         "the restarted sweep numbered its jobs after the existing ones: no job dir was overwritten"
+    )
 
 
 def test_submitit_local_jobs_each_get_their_own_hardware(workdir: Path):
-    tfrun("-m", "hydra/launcher=submitit_local", "hardware.logical_devices=1,3", "train.epochs=1", *FAST,
-          "hydra.sweep.dir=multiruns/submitit", cwd=workdir, timeout=600, check=True)
+    tfrun(
+        "-m",
+        "hydra/launcher=submitit_local",
+        "hardware.logical_devices=1,3",
+        "train.epochs=1",
+        *FAST,
+        "hydra.sweep.dir=multiruns/submitit",
+        cwd=workdir,
+        timeout=600,
+        check=True,
+    )
     jobs = records(workdir / "multiruns/submitit")
     logical = {name: r["environment"]["devices"]["logical"] for name, r in jobs.items()}
     assert logical == {"0": ["/device:CPU:0"], "1": ["/device:CPU:0", "/device:CPU:1", "/device:CPU:2"]}

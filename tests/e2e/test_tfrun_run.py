@@ -39,8 +39,9 @@ def test_default_job_succeeds_with_accuracy_and_paths(two_default_runs):
     assert len(record["metrics"]["history"]["loss"]) == record["config"]["train"]["epochs"]
     assert (workdir / "runs/first/tensorboard").is_dir()
     assert (workdir / "runs/first/.hydra/config.yaml").is_file()
-    assert not any(str(workdir) in line for line in (workdir / "runs/first/record.json").read_text().splitlines()), \
+    assert not any(str(workdir) in line for line in (workdir / "runs/first/record.json").read_text().splitlines()), (
         "records hold no absolute machine paths"
+    )
 
 
 def test_export_artifact_has_checksums(two_default_runs):
@@ -68,19 +69,31 @@ def test_same_seed_deterministic_runs_have_identical_weights(two_default_runs):
 
 def test_saved_model_cli_shows_serving_signature(two_default_runs):
     workdir, _, _, _ = two_default_runs
-    proc = subprocess.run([str(BIN / "saved_model_cli"), "show", "--dir", "models/digits_mlp/0001", "--all"],
-                          cwd=workdir, env=command_env(), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(BIN / "saved_model_cli"), "show", "--dir", "models/digits_mlp/0001", "--all"],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    serving = out[out.index("signature_def['serving_default']"):]
+    serving = out[out.index("signature_def['serving_default']") :]
     assert "inputs['pixels'] tensor_info:" in serving
     assert "dtype: DT_FLOAT" in serving and "shape: (-1, 8, 8)" in serving
     assert "outputs['probabilities']" in serving and "outputs['class_id']" not in serving  # the book's one output
 
 
 def _start_long_run(workdir: Path, run_dir: str) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "tfrun"), "train.epochs=1000", f"hydra.run.dir={run_dir}"], cwd=workdir,
-                            env=command_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [str(BIN / "tfrun"), "train.epochs=1000", f"hydra.run.dir={run_dir}"],
+        cwd=workdir,
+        env=command_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_for_training(record_path: Path, proc: subprocess.Popen, timeout: float = 120) -> dict:

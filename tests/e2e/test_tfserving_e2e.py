@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import BIN, command_env, read_record, tfrun
 from tfrun.tasks.tfserving.backends import free_port, pid_alive, stop_pid
 from tfrun.tasks.tfserving.clients import GrpcClient, RestClient, ServingRequestError
-from tests.helpers import BIN, command_env, read_record, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -42,8 +42,13 @@ def test_tfrun_target_tfserving_serves_checks_parity_and_records_urls_and_latenc
     _check(proc)
     record = read_record(workdir / "runs/a")
     assert record["status"] == "succeeded"
-    assert record["plan"][-5:] == ["tfserving_push", "tfserving_start", "tfserving_parity", "tfserving_latency",
-                                   "tfserving_report"]
+    assert record["plan"][-5:] == [
+        "tfserving_push",
+        "tfserving_start",
+        "tfserving_parity",
+        "tfserving_latency",
+        "tfserving_report",
+    ]
     d = _deployment(record)
     assert d["status"] == "stopped" and d["backend"] == "embedded" and d["model_name"] == "digits_mlp"
     assert d["version"] == 1 and d["version_path"] == "models/digits_mlp/0001" and d["host"] == "127.0.0.1"
@@ -69,8 +74,14 @@ def test_tfrun_target_tfserving_serves_checks_parity_and_records_urls_and_latenc
 
 
 def test_failed_health_check_rolls_the_new_version_back(workdir: Path):
-    proc = tfrun("target=tfserving", "train.epochs=1", "train.verbose=0", "target.start_timeout_s=0.5",
-                 "hydra.run.dir=runs/b", cwd=workdir)
+    proc = tfrun(
+        "target=tfserving",
+        "train.epochs=1",
+        "train.verbose=0",
+        "target.start_timeout_s=0.5",
+        "hydra.run.dir=runs/b",
+        cwd=workdir,
+    )
     _check(proc, 1)
     record = read_record(workdir / "runs/b")
     assert record["status"] == "failed" and record["error"]["type"] == "DeploymentFailed"
@@ -96,8 +107,9 @@ class Load:
         self.answers: list[tuple[int, str, float, float, object, int | None]] = []  # thread, proto, t0, t1, probs, v
         self.failures: list[str] = []
         self.samples: list[tuple[float, frozenset]] = []
-        self.threads = [threading.Thread(target=self._client, args=(i, "rest" if i % 2 else "grpc"), daemon=True)
-                        for i in range(4)]
+        self.threads = [
+            threading.Thread(target=self._client, args=(i, "rest" if i % 2 else "grpc"), daemon=True) for i in range(4)
+        ]
         self.threads.append(threading.Thread(target=self._monitor, daemon=True))
 
     def start(self) -> None:
@@ -143,12 +155,11 @@ class Load:
 
     def live_latest(self, t0: float, t1: float) -> set[int]:
         """The latest AVAILABLE version in every monitor sample from just before t0 to just after t1."""
-        times = self._times if len(getattr(self, "_times", ())) == len(self.samples) else \
-            [t for t, _ in self.samples]
+        times = self._times if len(getattr(self, "_times", ())) == len(self.samples) else [t for t, _ in self.samples]
         self._times = times
         first = max(bisect.bisect_right(times, t0) - 1, 0)
         last = min(bisect.bisect_left(times, t1), len(times) - 1)
-        return {max(live) for _, live in self.samples[first:last + 1] if live}
+        return {max(live) for _, live in self.samples[first : last + 1] if live}
 
 
 @pytest.fixture(scope="module")
@@ -171,14 +182,23 @@ def rolled(tmp_path_factory: pytest.TempPathFactory):
         load.start()
         time.sleep(1.0)
         marks = {"run2_started": time.monotonic()}
-        run2 = tfrun("target=tfserving", "target.attach=true", f"target.grpc_port={grpc_port}",
-                     f"target.rest_port={rest_port}", "train.seed=7", "export.class_id_output=true", *QUICK,
-                     "hydra.run.dir=runs/v2", cwd=workdir)
+        run2 = tfrun(
+            "target=tfserving",
+            "target.attach=true",
+            f"target.grpc_port={grpc_port}",
+            f"target.rest_port={rest_port}",
+            "train.seed=7",
+            "export.class_id_output=true",
+            *QUICK,
+            "hydra.run.dir=runs/v2",
+            cwd=workdir,
+        )
         _check(run2)
         ref[2] = grpc_client.predict("digits_mlp", {"pixels": x}, version=2)[0]["probabilities"]
         marks["rollback_started"] = time.monotonic()
-        rollback = tfrun("job=rollback", "rollback.to_version=1", f"rollback.url={base}", "hydra.run.dir=runs/rb",
-                         cwd=workdir)
+        rollback = tfrun(
+            "job=rollback", "rollback.to_version=1", f"rollback.url={base}", "hydra.run.dir=runs/rb", cwd=workdir
+        )
         _check(rollback)
         marks["rollback_done"] = time.monotonic()
         deadline = time.monotonic() + 60
@@ -187,8 +207,16 @@ def rolled(tmp_path_factory: pytest.TempPathFactory):
             time.sleep(0.1)
         load.join()
         grpc_client.close()
-        yield {"workdir": workdir, "load": load, "ref": ref, "marks": marks, "pid": pid, "first": first,
-               "run2": read_record(workdir / "runs/v2"), "rollback": read_record(workdir / "runs/rb")}
+        yield {
+            "workdir": workdir,
+            "load": load,
+            "ref": ref,
+            "marks": marks,
+            "pid": pid,
+            "first": first,
+            "run2": read_record(workdir / "runs/v2"),
+            "rollback": read_record(workdir / "runs/rb"),
+        }
     finally:
         assert stop_pid(pid, timeout=20), "the kept server stops by its recorded PID"
 
@@ -244,9 +272,18 @@ def test_attached_run_with_a_different_model_fails_parity_and_rolls_back(rolled)
     workdir, first = rolled["workdir"], rolled["first"]
     base = first["rest_url"].split("/v1/")[0]
     grpc_port, rest_port = first["grpc_target"].rsplit(":", 1)[1], base.rsplit(":", 1)[1]
-    proc = tfrun("target=tfserving", "target.attach=true", f"target.grpc_port={grpc_port}",
-                 f"target.rest_port={rest_port}", "models_dir=other_models", "train.seed=3", "train.epochs=1",
-                 "train.verbose=0", "hydra.run.dir=runs/mismatch", cwd=workdir)
+    proc = tfrun(
+        "target=tfserving",
+        "target.attach=true",
+        f"target.grpc_port={grpc_port}",
+        f"target.rest_port={rest_port}",
+        "models_dir=other_models",
+        "train.seed=3",
+        "train.epochs=1",
+        "train.verbose=0",
+        "hydra.run.dir=runs/mismatch",
+        cwd=workdir,
+    )
     _check(proc, 1)
     record = read_record(workdir / "runs/mismatch")
     d = _deployment(record)
@@ -262,9 +299,20 @@ def test_attached_run_with_a_different_model_fails_parity_and_rolls_back(rolled)
 def test_serve_job_runs_a_server_in_the_foreground_until_ctrl_c(rolled):
     workdir = rolled["workdir"]
     grpc_port, rest_port = free_port(), free_port()
-    proc = subprocess.Popen([str(BIN / "tfrun"), "job=serve", f"serve.grpc_port={grpc_port}",
-                             f"serve.rest_port={rest_port}", "hydra.run.dir=runs/serve"], cwd=workdir,
-                            env=command_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            str(BIN / "tfrun"),
+            "job=serve",
+            f"serve.grpc_port={grpc_port}",
+            f"serve.rest_port={rest_port}",
+            "hydra.run.dir=runs/serve",
+        ],
+        cwd=workdir,
+        env=command_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         rest = RestClient(f"http://127.0.0.1:{rest_port}", retries=0)
         states = rest.wait_available("digits_mlp", timeout=90, alive=lambda: proc.poll() is None)

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import BIN, command_env, read_record
-from tests.helpers import CLOUD_PROJECT as PROJECT, blob_names, cloud_args, run_tfrun_cloud, storage
+from tests.helpers import BIN, blob_names, cloud_args, command_env, read_record, run_tfrun_cloud, storage
+from tests.helpers import CLOUD_PROJECT as PROJECT
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -33,8 +33,16 @@ def live(fake_vertex: Any) -> dict[str, list[Any]]:
 
 
 def test_endpoint_deploys_checks_parity_and_tears_down(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
-    proc = run_tfrun_cloud(["target=vertex_endpoint", "target.teardown=true", "target.latency_requests=5", *FAST,
-                *cloud_args(fake_vertex, gcs_emulator, "e2e-endpoint")], workdir)
+    proc = run_tfrun_cloud(
+        [
+            "target=vertex_endpoint",
+            "target.teardown=true",
+            "target.latency_requests=5",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-endpoint"),
+        ],
+        workdir,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     record = read_record(workdir / "runs" / "r")
@@ -62,8 +70,16 @@ def test_endpoint_deploys_checks_parity_and_tears_down(workdir: Path, fake_verte
 
 
 def test_batch_prediction_accuracy_equals_the_local_models(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
-    proc = run_tfrun_cloud(["target=vertex_batch", "target.shards=3", "target.poll_interval_s=0.5", *FAST,
-                *cloud_args(fake_vertex, gcs_emulator, "e2e-batch")], workdir)
+    proc = run_tfrun_cloud(
+        [
+            "target=vertex_batch",
+            "target.shards=3",
+            "target.poll_interval_s=0.5",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-batch"),
+        ],
+        workdir,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")
     batch = next(d for d in record["deployments"] if d["kind"] == "vertex_batch")["batch"]
@@ -74,8 +90,14 @@ def test_batch_prediction_accuracy_equals_the_local_models(workdir: Path, fake_v
     found = resources(record)
     assert found["batch_job"]["status"] == "left" and found["model"]["status"] == "left"
     # teardown=false leaves them; the cleanup command removes exactly those, after listing them
-    cleanup = subprocess.run([str(BIN / "tfrun-records"), "cleanup", "runs/r", "--yes"], cwd=workdir,
-                             env=command_env(), capture_output=True, text=True, timeout=300)
+    cleanup = subprocess.run(
+        [str(BIN / "tfrun-records"), "cleanup", "runs/r", "--yes"],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
     after = resources(read_record(workdir / "runs" / "r"))
     assert all(r["status"] == "removed" for k, r in after.items() if r["created"] and k != "bucket"), after
@@ -99,17 +121,30 @@ def _preexisting(fake_vertex: Any, gcs_emulator: Any, bucket: str) -> str:
 
     storage(gcs_emulator).create_bucket(bucket)
     storage(gcs_emulator).bucket(bucket).blob("keep/me.txt").upload_from_string(b"not tfrun's")
-    aiplatform.init(project=PROJECT, location="us-central1", api_endpoint=fake_vertex.url, api_transport="rest",
-                    credentials=AnonymousCredentials())
+    aiplatform.init(
+        project=PROJECT,
+        location="us-central1",
+        api_endpoint=fake_vertex.url,
+        api_transport="rest",
+        credentials=AnonymousCredentials(),
+    )
     return aiplatform.Endpoint.create(display_name="shared-endpoint").resource_name
 
 
-def test_failed_deploy_removes_what_the_run_created_and_nothing_else(workdir: Path, fake_vertex: Any,
-                                                                     gcs_emulator: Any):
+def test_failed_deploy_removes_what_the_run_created_and_nothing_else(
+    workdir: Path, fake_vertex: Any, gcs_emulator: Any
+):
     endpoint = _preexisting(fake_vertex, gcs_emulator, "e2e-deploy-fails")
     fake_vertex.fail("POST", r":deployModel$", mode="operation", message="Machine type temporarily unavailable.")
-    proc = run_tfrun_cloud(["target=vertex_endpoint", "target.endpoint=shared-endpoint", *FAST,
-                *cloud_args(fake_vertex, gcs_emulator, "e2e-deploy-fails")], workdir)
+    proc = run_tfrun_cloud(
+        [
+            "target=vertex_endpoint",
+            "target.endpoint=shared-endpoint",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-deploy-fails"),
+        ],
+        workdir,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     record = read_record(workdir / "runs" / "r")
@@ -126,8 +161,15 @@ def test_failed_deploy_removes_what_the_run_created_and_nothing_else(workdir: Pa
 
 def test_failed_batch_job_removes_what_the_run_created(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
     fake_vertex.fail("POST", r"/batchPredictionJobs$", mode="job", message="Replica failed to start.")
-    proc = run_tfrun_cloud(["target=vertex_batch", "target.poll_interval_s=0.5", *FAST,
-                *cloud_args(fake_vertex, gcs_emulator, "e2e-batch-fails")], workdir)
+    proc = run_tfrun_cloud(
+        [
+            "target=vertex_batch",
+            "target.poll_interval_s=0.5",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-batch-fails"),
+        ],
+        workdir,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")
     assert "Replica failed to start" in record["error"]["message"]
@@ -139,17 +181,34 @@ def test_failed_batch_job_removes_what_the_run_created(workdir: Path, fake_verte
 
 
 def test_canary_beside_a_deployed_model_then_traffic_restored(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
-    first = run_tfrun_cloud(["target=vertex_endpoint", "target.latency_requests=2", *FAST,
-                 *cloud_args(fake_vertex, gcs_emulator, "e2e-canary")], workdir)
+    first = run_tfrun_cloud(
+        [
+            "target=vertex_endpoint",
+            "target.latency_requests=2",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-canary"),
+        ],
+        workdir,
+    )
     assert first.returncode == 0, first.stdout + first.stderr
     stable = next(d for d in read_record(workdir / "runs" / "r")["deployments"] if d["kind"] == "vertex_endpoint")
     assert stable["status"] == "serving" and stable["traffic_split"] == {stable["deployed_model_id"]: 100}
     (workdir / "runs" / "r").rename(workdir / "runs" / "stable")
 
     # ~14 instances per request: 26 requests, each first answered by the stable model with p = 0.7
-    canary = run_tfrun_cloud(["target=vertex_endpoint", "target.traffic_percentage=30", "target.teardown=true",
-                  "target.max_payload_bytes=4096", "target.latency_requests=2", "train.seed=7", *FAST,
-                  *cloud_args(fake_vertex, gcs_emulator, "e2e-canary")], workdir)
+    canary = run_tfrun_cloud(
+        [
+            "target=vertex_endpoint",
+            "target.traffic_percentage=30",
+            "target.teardown=true",
+            "target.max_payload_bytes=4096",
+            "target.latency_requests=2",
+            "train.seed=7",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-canary"),
+        ],
+        workdir,
+    )
     assert canary.returncode == 0, canary.stdout + canary.stderr
     record = read_record(workdir / "runs" / "r")
     entry = next(d for d in record["deployments"] if d["kind"] == "vertex_endpoint")
@@ -164,8 +223,14 @@ def test_canary_beside_a_deployed_model_then_traffic_restored(workdir: Path, fak
     assert len(endpoints) == 1
     assert {k: int(v) for k, v in endpoints[0]["trafficSplit"].items()} == {stable["deployed_model_id"]: 100}
 
-    done = subprocess.run([str(BIN / "tfrun-records"), "cleanup", "--all", "runs", "--yes"], cwd=workdir,
-                          env=command_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(BIN / "tfrun-records"), "cleanup", "--all", "runs", "--yes"],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}
 
@@ -174,8 +239,14 @@ def test_missing_credentials_fail_in_one_line_before_training(workdir: Path, fak
     args = [a for a in cloud_args(fake_vertex, gcs_emulator, "e2e-adc") if not a.startswith("cloud.credentials")]
     env = command_env(HOME=str(workdir), GCE_METADATA_HOST="127.0.0.1:1", NO_GCE_CHECK="true")
     env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
-    proc = subprocess.run([str(BIN / "tfrun"), "target=vertex_endpoint", *FAST, *args, "hydra.run.dir=runs/r"],
-                          cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(BIN / "tfrun"), "target=vertex_endpoint", *FAST, *args, "hydra.run.dir=runs/r"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "gcloud auth application-default login" in out and "Traceback" not in out
@@ -192,9 +263,21 @@ def test_ctrl_c_after_deploy_removes_what_the_run_created(workdir: Path, fake_ve
 
     env = command_env()
     env.pop("STORAGE_EMULATOR_HOST", None)
-    proc = subprocess.Popen([str(BIN / "tfrun"), "target=vertex_endpoint", "target.latency_requests=100000", *FAST,
-                             *cloud_args(fake_vertex, gcs_emulator, "e2e-interrupt"), "hydra.run.dir=runs/r"],
-                            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            str(BIN / "tfrun"),
+            "target=vertex_endpoint",
+            "target.latency_requests=100000",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-interrupt"),
+            "hydra.run.dir=runs/r",
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     record_path = workdir / "runs" / "r" / "record.json"
     deadline = time.monotonic() + 180
     try:
@@ -224,16 +307,29 @@ def test_ctrl_c_after_deploy_removes_what_the_run_created(workdir: Path, fake_ve
 
 
 def _cleanup(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "tfrun-records"), "cleanup", *args, "--yes"], cwd=workdir, env=command_env(),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(BIN / "tfrun-records"), "cleanup", *args, "--yes"],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_deploy_past_its_deadline_is_found_and_removed_later(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
     """The deploy goes on server-side after the run gave up: nothing records its id, clean-up still finds it."""
     import time
 
-    proc = run_tfrun_cloud(["target=vertex_endpoint", "target.timeout_s=0.5", *FAST,
-                *cloud_args(fake_vertex, gcs_emulator, "e2e-deadline")], workdir)
+    proc = run_tfrun_cloud(
+        [
+            "target=vertex_endpoint",
+            "target.timeout_s=0.5",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-deadline"),
+        ],
+        workdir,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")
     assert record["error"]["type"] == "TimeoutError" and "target.timeout_s" in record["error"]["message"]
@@ -251,8 +347,16 @@ def test_deploy_past_its_deadline_is_found_and_removed_later(workdir: Path, fake
 
 def test_a_teardown_that_fails_fails_the_run_and_cleanup_retries(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
     fake_vertex.fail("DELETE", r"/models/\d+$", mode="http", times=2, code="UNAVAILABLE", message="try later")
-    proc = run_tfrun_cloud(["target=vertex_batch", "target.teardown=true", "target.poll_interval_s=0.5", *FAST,
-                *cloud_args(fake_vertex, gcs_emulator, "e2e-teardown")], workdir)
+    proc = run_tfrun_cloud(
+        [
+            "target=vertex_batch",
+            "target.teardown=true",
+            "target.poll_interval_s=0.5",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-teardown"),
+        ],
+        workdir,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")
     assert record["error"]["type"] == "TeardownFailed"

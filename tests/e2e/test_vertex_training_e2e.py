@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import BIN, assert_best_line_reproduces, command_env, read_record
-from tests.helpers import blob_names, cloud_args, storage
+from tests.helpers import BIN, assert_best_line_reproduces, blob_names, cloud_args, command_env, read_record, storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -64,14 +63,25 @@ def resource(record: dict, kind: str) -> dict:
     return next(r for r in record["cloud_resources"] if r["kind"] == kind)
 
 
-def test_multi_worker_job_resumes_after_a_killed_worker_and_registers_its_model(workdir: Path, fake_vertex: Any,
-                                                                               gcs_emulator: Any):
+def test_multi_worker_job_resumes_after_a_killed_worker_and_registers_its_model(
+    workdir: Path, fake_vertex: Any, gcs_emulator: Any
+):
     """Done when 1 and 2: a chief and a worker train; the worker is killed mid-job, Vertex restarts the job,
     both resume from AIP_CHECKPOINT_DIR; the model lands at AIP_MODEL_DIR and the local record has it all."""
     log = workdir / "out.log"
-    proc = start(["cluster=vertex", "strategy=multi_worker", "cluster.workers=2", "train.epochs=5",
-                  "cluster.poll_interval_s=0.5", *cloud_args(fake_vertex, gcs_emulator, "e2e-train"),
-                  "hydra.run.dir=runs/r"], workdir, log)
+    proc = start(
+        [
+            "cluster=vertex",
+            "strategy=multi_worker",
+            "cluster.workers=2",
+            "train.epochs=5",
+            "cluster.poll_interval_s=0.5",
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-train"),
+            "hydra.run.dir=runs/r",
+        ],
+        workdir,
+        log,
+    )
     client = storage(gcs_emulator)
 
     def worker_with_a_checkpoint() -> dict | None:
@@ -110,7 +120,7 @@ def test_multi_worker_job_resumes_after_a_killed_worker_and_registers_its_model(
     base = job["details"]["base_output_dir"]
     assert replicas["workerpool0-0"]["env"]["AIP_MODEL_DIR"] == base + "model/"
     bucket, prefix = base[5:].split("/", 1)
-    names = [n[len(prefix):] for n in blob_names(gcs_emulator, bucket) if n.startswith(prefix)]
+    names = [n[len(prefix) :] for n in blob_names(gcs_emulator, bucket) if n.startswith(prefix)]
     assert {"model/saved_model.pb", "record.json"} <= set(names) and any(n.startswith("checkpoints/") for n in names)
     chief_record = json.loads(client.bucket(bucket).blob(prefix + "record.json").download_as_bytes())
     assert chief_record["weights_sha256"] == record["weights_sha256"]
@@ -121,26 +131,60 @@ def test_multi_worker_job_resumes_after_a_killed_worker_and_registers_its_model(
     assert fake_vertex.state()["models"][0]["artifactUri"].rstrip("/") == (base + "model").rstrip("/")
 
     # saved_model_cli (TensorFlow's own tool) reads the job's model
-    cli = subprocess.run([str(BIN / "saved_model_cli"), "show", "--dir", local["path"], "--tag_set", "serve",
-                          "--signature_def", "serving_default"], cwd=workdir, capture_output=True, text=True,
-                         timeout=120)
+    cli = subprocess.run(
+        [
+            str(BIN / "saved_model_cli"),
+            "show",
+            "--dir",
+            local["path"],
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert cli.returncode == 0 and "probabilities" in cli.stdout, cli.stdout + cli.stderr
 
     # what the run created is listed, and `tfrun-records cleanup` removes it all
-    cleanup = subprocess.run([str(BIN / "tfrun-records"), "cleanup", "runs/r", "--yes"], cwd=workdir,
-                             env=command_env(), capture_output=True, text=True, timeout=300)
+    cleanup = subprocess.run(
+        [str(BIN / "tfrun-records"), "cleanup", "runs/r", "--yes"],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
     assert jobs(fake_vertex) == [] and fake_vertex.state()["models"] == []
     assert not [n for n in blob_names(gcs_emulator, bucket) if n.startswith(prefix)]
 
 
-def test_tuning_job_summary_and_its_best_line_reproduce_the_best_trial(workdir: Path, fake_vertex: Any,
-                                                                       gcs_emulator: Any):
+def test_tuning_job_summary_and_its_best_line_reproduce_the_best_trial(
+    workdir: Path, fake_vertex: Any, gcs_emulator: Any
+):
     """Done when 3: 4 trials, 2 at a time; the summary's best line, run here, gives the same metric and weights."""
-    proc = subprocess.run([str(BIN / "tfrun"), "-m", "sweep=vertex", "tuning.max_trial_count=4",
-                           "tuning.parallel_trial_count=2", "train.epochs=2", *FAST,
-                           *cloud_args(fake_vertex, gcs_emulator, "e2e-tune"), "hydra.sweep.dir=multi"],
-                          cwd=workdir, env=command_env(), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            str(BIN / "tfrun"),
+            "-m",
+            "sweep=vertex",
+            "tuning.max_trial_count=4",
+            "tuning.parallel_trial_count=2",
+            "train.epochs=2",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-tune"),
+            "hydra.sweep.dir=multi",
+        ],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     summary = json.loads((workdir / "multi" / "sweep.json").read_text())
@@ -166,12 +210,29 @@ def test_tuning_job_summary_and_its_best_line_reproduce_the_best_trial(workdir: 
 def test_a_failed_trial_is_a_failed_row_of_the_summary(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
     """A grid over one categorical key whose second value the trial's own tfrun refuses: the job goes on
     (max_failed_trial_count=2), the summary shows the trial failed with Vertex's reason, the best is the other."""
-    proc = subprocess.run([str(BIN / "tfrun"), "-m", "sweep=vertex", "tuning.algorithm=grid", "tuning.max_trial_count=2",
-                           "tuning.parallel_trial_count=1", "tuning.max_failed_trial_count=2", "~tuning.params.train",
-                           "~tuning.params.model", "+tuning.params.train.optimizer={type:categorical,values:[adam,nosuch]}",
-                           "train.epochs=1", *FAST, *cloud_args(fake_vertex, gcs_emulator, "e2e-trials"),
-                           "hydra.sweep.dir=multi"], cwd=workdir, env=command_env(), capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [
+            str(BIN / "tfrun"),
+            "-m",
+            "sweep=vertex",
+            "tuning.algorithm=grid",
+            "tuning.max_trial_count=2",
+            "tuning.parallel_trial_count=1",
+            "tuning.max_failed_trial_count=2",
+            "~tuning.params.train",
+            "~tuning.params.model",
+            "+tuning.params.train.optimizer={type:categorical,values:[adam,nosuch]}",
+            "train.epochs=1",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-trials"),
+            "hydra.sweep.dir=multi",
+        ],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out  # the tuning job went on; the exit code says a trial failed
     assert "1 of 2 jobs did not succeed: job trial-2 (failed): exit 1" in out
@@ -191,8 +252,13 @@ def test_failed_and_cancelled_jobs_end_the_run_within_seconds(workdir: Path, fak
     cancel taken); the clean-up itself is a child importing the Vertex SDK (~4 s alone on a slow core, 10 s
     and more when the suite loads the machine): its time is measured by bench/bench_vertex_training.py."""
     cloud = cloud_args(fake_vertex, gcs_emulator, "e2e-fail")
-    fake_vertex.fail("POST", r"/customJobs$", mode="job", code="RESOURCE_EXHAUSTED",
-                     message="quota exceeded for n1-standard-4 in us-central1")
+    fake_vertex.fail(
+        "POST",
+        r"/customJobs$",
+        mode="job",
+        code="RESOURCE_EXHAUSTED",
+        message="quota exceeded for n1-standard-4 in us-central1",
+    )
     log = workdir / "failed.log"
     proc = start(["cluster=vertex", *FAST, *cloud, "hydra.run.dir=runs/failed"], workdir, log)
     wait_for(lambda: any(j["state"] == "JOB_STATE_FAILED" for j in jobs(fake_vertex)), 120, "the job to fail")
@@ -208,8 +274,11 @@ def test_failed_and_cancelled_jobs_end_the_run_within_seconds(workdir: Path, fak
 
     log = workdir / "cancelled.log"
     proc = start(["cluster=vertex", "train.epochs=200", *FAST, *cloud, "hydra.run.dir=runs/cancelled"], workdir, log)
-    wait_for(lambda: any(r["alive"] for r in fake_vertex.replicas()) and "JOB_STATE_RUNNING" in log.read_text(),
-             120, "the job to run")
+    wait_for(
+        lambda: any(r["alive"] for r in fake_vertex.replicas()) and "JOB_STATE_RUNNING" in log.read_text(),
+        120,
+        "the job to run",
+    )
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     reacted = seconds_until("the run interrupted: removing the 4 cloud resource(s) it created", log, sent)
@@ -227,18 +296,36 @@ def test_failed_and_cancelled_jobs_end_the_run_within_seconds(workdir: Path, fak
     assert jobs(fake_vertex) == []
 
 
-@pytest.mark.parametrize("target, step", [
-    (["target=tfserving", "target.server=embedded"], "tfserving_parity"),
-    (["target=tflite", "target.quantization=int8"], "tflite_evaluate"),
-], ids=["tfserving", "tflite-int8"])
-def test_a_local_target_takes_the_jobs_model_as_a_local_export(workdir: Path, fake_vertex: Any, gcs_emulator: Any,
-                                                               target: list[str], step: str):
+@pytest.mark.parametrize(
+    "target, step",
+    [
+        (["target=tfserving", "target.server=embedded"], "tfserving_parity"),
+        (["target=tflite", "target.quantization=int8"], "tflite_evaluate"),
+    ],
+    ids=["tfserving", "tflite-int8"],
+)
+def test_a_local_target_takes_the_jobs_model_as_a_local_export(
+    workdir: Path, fake_vertex: Any, gcs_emulator: Any, target: list[str], step: str
+):
     """cluster=vertex target=tfserving / tflite: the job trains on Vertex, its model comes down as the next local
     version (byte-checked), is registered, and the target runs here on it with its own checks."""
     bucket = f"e2e-{target[0].split('=')[1]}"
-    proc = subprocess.run([str(BIN / "tfrun"), "cluster=vertex", "train.epochs=3", *FAST, *target,
-                           *cloud_args(fake_vertex, gcs_emulator, bucket), "hydra.run.dir=runs/r"],
-                          cwd=workdir, env=command_env(), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            str(BIN / "tfrun"),
+            "cluster=vertex",
+            "train.epochs=3",
+            *FAST,
+            *target,
+            *cloud_args(fake_vertex, gcs_emulator, bucket),
+            "hydra.run.dir=runs/r",
+        ],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     record = read_record(workdir / "runs" / "r")
@@ -258,14 +345,29 @@ def test_a_local_target_takes_the_jobs_model_as_a_local_export(workdir: Path, fa
     assert resource(record, "model")["status"] == "left", "the registered model is kept, as with target=none"
 
 
-def test_a_local_target_that_fails_removes_what_the_run_made_in_the_cloud(workdir: Path, fake_vertex: Any,
-                                                                          gcs_emulator: Any):
+def test_a_local_target_that_fails_removes_what_the_run_made_in_the_cloud(
+    workdir: Path, fake_vertex: Any, gcs_emulator: Any
+):
     """The job succeeded and its model was registered, then TF Serving failed its health check here: the run
     fails, the version is rolled back, and the staged files, job outputs, job and Model are removed."""
-    proc = subprocess.run([str(BIN / "tfrun"), "cluster=vertex", "train.epochs=1", *FAST, "target=tfserving",
-                           "target.server=embedded", "target.start_timeout_s=0.5",
-                           *cloud_args(fake_vertex, gcs_emulator, "e2e-local-fails"), "hydra.run.dir=runs/r"],
-                          cwd=workdir, env=command_env(), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            str(BIN / "tfrun"),
+            "cluster=vertex",
+            "train.epochs=1",
+            *FAST,
+            "target=tfserving",
+            "target.server=embedded",
+            "target.start_timeout_s=0.5",
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-local-fails"),
+            "hydra.run.dir=runs/r",
+        ],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     record = read_record(workdir / "runs" / "r")

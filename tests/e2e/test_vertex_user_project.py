@@ -15,8 +15,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.helpers import BIN, assert_best_line_reproduces, blob_names, cloud_args, command_env, copy_example
-from tests.helpers import read_record, storage
+from tests.helpers import (
+    BIN,
+    assert_best_line_reproduces,
+    blob_names,
+    cloud_args,
+    command_env,
+    copy_example,
+    read_record,
+    storage,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -26,8 +34,9 @@ FAST = ["cluster.poll_interval_s=0.5", "train.callbacks.tensorboard=false", "tra
 def run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     env = command_env()
     env.pop("STORAGE_EMULATOR_HOST", None)  # the config alone must reach the emulator
-    return subprocess.run([str(BIN / "tfrun"), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [str(BIN / "tfrun"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +53,18 @@ def test_the_project_trains_on_a_replica_from_what_was_staged(project: Path, fak
     """Done when 1: winelab's model, data and callback run on the replica from the staged archive; the chief's
     record names the same targets with the same file hashes as the local one; cleanup leaves nothing."""
     bucket = "e2e-user-project"
-    proc = run(["--config-dir", "conf", "experiment=wine", "cluster=vertex", *FAST,
-                *cloud_args(fake_vertex, gcs_emulator, bucket), "hydra.run.dir=runs/r"], project)
+    proc = run(
+        [
+            "--config-dir",
+            "conf",
+            "experiment=wine",
+            "cluster=vertex",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, bucket),
+            "hydra.run.dir=runs/r",
+        ],
+        project,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     record = read_record(project / "runs" / "r")
@@ -55,7 +74,7 @@ def test_the_project_trains_on_a_replica_from_what_was_staged(project: Path, fak
 
     # what travelled: the manifest lists the code and configs, nothing the .gitignore or the rules leave out
     client = storage(gcs_emulator)
-    prefix = staged["uri"][len(f"gs://{bucket}/"):].rsplit("/", 1)[0] + "/"
+    prefix = staged["uri"][len(f"gs://{bucket}/") :].rsplit("/", 1)[0] + "/"
     manifest = json.loads(client.bucket(bucket).blob(prefix + "project.json").download_as_bytes())
     names = {f["path"] for f in manifest["files"]}
     assert {"winelab/models.py", "winelab/data.py", "winelab/callbacks.py", "conf/experiment/wine.yaml"} <= names
@@ -64,8 +83,7 @@ def test_the_project_trains_on_a_replica_from_what_was_staged(project: Path, fak
     # the chief ran the staged code, in a working directory that held nothing else of the user's
     job = next(r for r in record["cloud_resources"] if r["kind"] == "custom_job")
     base = job["details"]["base_output_dir"]
-    chief = json.loads(client.bucket(bucket).blob(base[len(f"gs://{bucket}/"):] + "record.json")
-                       .download_as_bytes())
+    chief = json.loads(client.bucket(bucket).blob(base[len(f"gs://{bucket}/") :] + "record.json").download_as_bytes())
     assert chief["status"] == "succeeded"
     mine = {k: (v["target"], v["sha256"]) for k, v in record["code"]["user"].items()}
     theirs = {k: (v["target"], v["sha256"]) for k, v in chief["code"]["user"].items()}
@@ -81,15 +99,22 @@ def test_the_project_trains_on_a_replica_from_what_was_staged(project: Path, fak
     model = next(r for r in record["cloud_resources"] if r["kind"] == "model")
     assert model["name"] in [m["name"] for m in fake_vertex.state()["models"]], "the job's model is registered"
     assert "project.tar.gz (7 file(s)" in out and "modules winelab; configs conf" in out
-    cleanup = subprocess.run([str(BIN / "tfrun-records"), "cleanup", "runs/r", "--yes"], cwd=project,
-                             env=command_env(), capture_output=True, text=True, timeout=300)
+    cleanup = subprocess.run(
+        [str(BIN / "tfrun-records"), "cleanup", "runs/r", "--yes"],
+        cwd=project,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
     assert not blob_names(gcs_emulator, bucket), blob_names(gcs_emulator, bucket)
     assert model["name"] not in [m["name"] for m in fake_vertex.state()["models"]]
 
 
-def test_a_local_data_file_travels_and_the_replica_is_told_where(project: Path, fake_vertex: Any,
-                                                                 gcs_emulator: Any, tmp_path: Path):
+def test_a_local_data_file_travels_and_the_replica_is_told_where(
+    project: Path, fake_vertex: Any, gcs_emulator: Any, tmp_path: Path
+):
     """A data file outside the project (data=files data.path=/elsewhere/x.npz) is staged under _outside/ and the
     replica's data.path names it there; the replica trains on exactly those bytes."""
     outside = tmp_path / "elsewhere"
@@ -97,8 +122,17 @@ def test_a_local_data_file_travels_and_the_replica_is_told_where(project: Path, 
     rng = np.random.default_rng(0)
     y = np.arange(300) % 3
     np.savez(outside / "blobs.npz", x=(rng.normal(size=(300, 4)) + y[:, None] * 3).astype("float32"), y=y)
-    proc = run(["cluster=vertex", "data=files", f"data.path={outside / 'blobs.npz'}", *FAST,
-                *cloud_args(fake_vertex, gcs_emulator, "e2e-user-data"), "hydra.run.dir=runs/data"], project)
+    proc = run(
+        [
+            "cluster=vertex",
+            "data=files",
+            f"data.path={outside / 'blobs.npz'}",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-user-data"),
+            "hydra.run.dir=runs/data",
+        ],
+        project,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     record = read_record(project / "runs" / "data")
@@ -110,14 +144,29 @@ def test_a_local_data_file_travels_and_the_replica_is_told_where(project: Path, 
     assert record["metrics"]["final"]["holdout_accuracy"] > 0.5  # 3 classes: it learned from the staged file
 
 
-def test_tuning_over_the_projects_own_key_and_its_best_line_reproduces_here(project: Path, fake_vertex: Any,
-                                                                            gcs_emulator: Any):
+def test_tuning_over_the_projects_own_key_and_its_best_line_reproduces_here(
+    project: Path, fake_vertex: Any, gcs_emulator: Any
+):
     """Done when 3: 4 trials (2 at a time) over winelab's model.units; each trial's argument maps back to the
     key; the best trial's printed line, run here, gives its metric and weights."""
-    proc = run(["-m", "--config-dir", "conf", "experiment=wine", "sweep=vertex", "tuning.max_trial_count=4",
-                "tuning.parallel_trial_count=2", "~tuning.params.train", "~tuning.params.model",
-                "+tuning.params.model.units={type:integer,min:8,max:64}", *FAST,
-                *cloud_args(fake_vertex, gcs_emulator, "e2e-user-tune"), "hydra.sweep.dir=multiruns/tune"], project)
+    proc = run(
+        [
+            "-m",
+            "--config-dir",
+            "conf",
+            "experiment=wine",
+            "sweep=vertex",
+            "tuning.max_trial_count=4",
+            "tuning.parallel_trial_count=2",
+            "~tuning.params.train",
+            "~tuning.params.model",
+            "+tuning.params.model.units={type:integer,min:8,max:64}",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-user-tune"),
+            "hydra.sweep.dir=multiruns/tune",
+        ],
+        project,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     summary = json.loads((project / "multiruns/tune/sweep.json").read_text())
@@ -131,17 +180,38 @@ def test_tuning_over_the_projects_own_key_and_its_best_line_reproduces_here(proj
 
 
 def test_the_streaming_example_trains_on_two_replicas_from_its_staged_tfrecord_files(
-        tmp_path_factory: pytest.TempPathFactory, fake_vertex: Any, gcs_emulator: Any):
+    tmp_path_factory: pytest.TempPathFactory, fake_vertex: Any, gcs_emulator: Any
+):
     """Done when 2: examples/streaming's TFRecord shards (data.folder=data, listed in its .gitignore) travel with
     the job as data, and a chief and a worker train on them with strategy=multi_worker."""
     import sys
 
     root = copy_example("streaming", tmp_path_factory.mktemp("user") / "streaming")
-    subprocess.run([sys.executable, "-c", "from pathlib import Path; from streamlab.data import _prepare; "
-                    "_prepare(Path('data').resolve(), 4)"], cwd=root, env=command_env(), check=True, timeout=120)
-    proc = run(["--config-dir", "conf", "experiment=streaming", "cluster=vertex", "strategy=multi_worker",
-                "cluster.workers=2", *FAST, *cloud_args(fake_vertex, gcs_emulator, "e2e-user-stream"),
-                "hydra.run.dir=runs/stream"], root)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from pathlib import Path; from streamlab.data import _prepare; _prepare(Path('data').resolve(), 4)",
+        ],
+        cwd=root,
+        env=command_env(),
+        check=True,
+        timeout=120,
+    )
+    proc = run(
+        [
+            "--config-dir",
+            "conf",
+            "experiment=streaming",
+            "cluster=vertex",
+            "strategy=multi_worker",
+            "cluster.workers=2",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-user-stream"),
+            "hydra.run.dir=runs/stream",
+        ],
+        root,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     record = read_record(root / "runs" / "stream")

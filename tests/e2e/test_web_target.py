@@ -38,8 +38,18 @@ def _assert_checked(workdir: Path, record: dict, version_dir: str) -> dict:
     assert artifact["path"] == f"{version_dir}.web" and artifact["bytes"] > 1_000_000
     bundle = workdir / artifact["path"]
     model = "model.tflite" if artifact["format"] == "tflite" else "model.json"
-    for name in ("index.html", "app.js", "sw.js", "manifest.webmanifest", "icon-192.png", model, "tf.min.js",
-                 "tf-backend-wasm.min.js", "tfjs-backend-wasm-simd.wasm", "page.json"):
+    for name in (
+        "index.html",
+        "app.js",
+        "sw.js",
+        "manifest.webmanifest",
+        "icon-192.png",
+        model,
+        "tf.min.js",
+        "tf-backend-wasm.min.js",
+        "tfjs-backend-wasm-simd.wasm",
+        "page.json",
+    ):
         assert (bundle / name).is_file(), name
     for name in ("index.html", "app.js", "sw.js"):  # the page's own code names no other host
         assert not re.search(r"https?://", (bundle / name).read_text()), name
@@ -60,9 +70,14 @@ def test_the_digits_mlp_predicts_like_the_trained_model_in_the_browser(workdir: 
     assert "argmax equal on 360/360" in proc.stdout and "from the service worker" in proc.stdout
 
     # job=serve_web serves that bundle in the foreground (here for a few seconds)
-    server = subprocess.Popen([str(BIN / "tfrun"), "job=serve_web", "serve_web.port=0", "serve_web.duration_s=4",
-                               "hydra.run.dir=runs/serve"], cwd=workdir, env=command_env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [str(BIN / "tfrun"), "job=serve_web", "serve_web.port=0", "serve_web.duration_s=4", "hydra.run.dir=runs/serve"],
+        cwd=workdir,
+        env=command_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = None
     for line in server.stdout:  # type: ignore[union-attr]
         found = re.search(r"at (http://127\.0\.0\.1:\d+/index\.html)", line)
@@ -82,9 +97,19 @@ def test_a_cnn_with_uint8_input_is_fed_int32_and_names_its_classes(workdir: Path
     y = np.arange(400) % 4
     x = (rng.integers(0, 40, (400, 28, 28)) + y[:, None, None] * 50).astype("uint8").reshape(400, -1)
     np.savez(workdir / "flat.npz", x=x, y=y)
-    proc = tfrun("model=cnn", "model.filters=[4]", "data=files", "data.path=flat.npz", "data.image_shape=[28,28]",
-                 "target=web", "target.class_names=[dim,low,mid,bright]", *QUICK, "hydra.run.dir=runs/cnn",
-                 cwd=workdir, timeout=400)
+    proc = tfrun(
+        "model=cnn",
+        "model.filters=[4]",
+        "data=files",
+        "data.path=flat.npz",
+        "data.image_shape=[28,28]",
+        "target=web",
+        "target.class_names=[dim,low,mid,bright]",
+        *QUICK,
+        "hydra.run.dir=runs/cnn",
+        cwd=workdir,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     record = read_record(workdir / "runs/cnn")
     _assert_checked(workdir, record, "models/files_cnn/0001")
@@ -97,16 +122,24 @@ def test_a_cnn_with_uint8_input_is_fed_int32_and_names_its_classes(workdir: Path
 def test_the_tflite_file_in_the_page_answers_like_litert(workdir: Path, mode: str, label: str):
     """target.format=tflite: the .tflite file (beside the export, as target=tflite names it) in the page with
     @tensorflow/tfjs-tflite; the browser's answers equal LiteRT's on the same file."""
-    proc = tfrun("target=web", "target.format=tflite", f"target.quantization={mode}", *QUICK,
-                 f"hydra.run.dir=runs/{mode}", cwd=workdir, timeout=400)
+    proc = tfrun(
+        "target=web",
+        "target.format=tflite",
+        f"target.quantization={mode}",
+        *QUICK,
+        f"hydra.run.dir=runs/{mode}",
+        cwd=workdir,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     record = read_record(workdir / f"runs/{mode}")
     artifact, _ = _web(record)
     version = artifact["version"]
     report = _assert_checked(workdir, record, f"models/digits_mlp/{version:04d}")
     assert report["reference"] == "LiteRT on the same .tflite file"
-    assert (workdir / artifact["path"] / "model.tflite").read_bytes() == \
-        (workdir / f"models/digits_mlp/{version:04d}.{label}.tflite").read_bytes()
+    assert (workdir / artifact["path"] / "model.tflite").read_bytes() == (
+        workdir / f"models/digits_mlp/{version:04d}.{label}.tflite"
+    ).read_bytes()
     assert report["vs_trained_model"]["argmax_equal"] >= 0.9 * report["online"]["examples"]
 
 
@@ -114,8 +147,17 @@ def test_a_users_own_model_is_a_page_and_stays_served_on_request(tmp_path: Path)
     """examples/wine (its own loader and model, flat input: a numbers box) with target.serve=true: checked, then
     left served on 127.0.0.1 until its printed stop command."""
     project = copy_example("wine", tmp_path / "wine")
-    proc = tfrun("--config-dir", "conf", "experiment=wine", "train.epochs=10", "target=web", "target.serve=true",
-                 "hydra.run.dir=runs/web", cwd=project, timeout=400)
+    proc = tfrun(
+        "--config-dir",
+        "conf",
+        "experiment=wine",
+        "train.epochs=10",
+        "target=web",
+        "target.serve=true",
+        "hydra.run.dir=runs/web",
+        cwd=project,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     record = read_record(project / "runs/web")
     _assert_checked(project, record, "models/wine_tabular/0001")
@@ -133,14 +175,29 @@ def test_a_users_own_model_is_a_page_and_stays_served_on_request(tmp_path: Path)
 def test_a_mixed_precision_export_is_held_to_a_float16_sized_tolerance(workdir: Path):
     """float16 compute (mixed precision) vs the page's float32: the default 1e-5 fails, saying why and what fits;
     target.parity_atol=1e-3 passes with argmax equal on every row."""
-    strict = tfrun("target=web", "hardware.mixed_precision=true", *QUICK, "train.epochs=1", "hydra.run.dir=runs/strict", cwd=workdir,
-                   timeout=400)
+    strict = tfrun(
+        "target=web",
+        "hardware.mixed_precision=true",
+        *QUICK,
+        "train.epochs=1",
+        "hydra.run.dir=runs/strict",
+        cwd=workdir,
+        timeout=400,
+    )
     assert strict.returncode == 1
     error = read_record(workdir / "runs/strict")["error"]["message"]
     assert "computes in float16" in error and "1e-3" in error, error
     assert not (workdir / "models/digits_mlp/0001.web").exists() and (workdir / "runs/strict/web/bundle").is_dir()
-    loose = tfrun("target=web", "hardware.mixed_precision=true", "target.parity_atol=1e-3", *QUICK, "train.epochs=1",
-                  "hydra.run.dir=runs/loose", cwd=workdir, timeout=400)
+    loose = tfrun(
+        "target=web",
+        "hardware.mixed_precision=true",
+        "target.parity_atol=1e-3",
+        *QUICK,
+        "train.epochs=1",
+        "hydra.run.dir=runs/loose",
+        cwd=workdir,
+        timeout=400,
+    )
     assert loose.returncode == 0, loose.stdout[-3000:] + loose.stderr[-3000:]
     report = _web(read_record(workdir / "runs/loose"))[0]["parity"]
     assert report["online"]["passed"] and report["online"]["argmax_equal"] == report["online"]["examples"]

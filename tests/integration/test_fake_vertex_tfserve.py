@@ -56,15 +56,20 @@ def upload_dir(bucket, local: Path, prefix: str) -> str:
 
 
 def results(job) -> list[dict]:
-    return [json.loads(line) for blob in job.iter_outputs() if "prediction.results-" in blob.name
-            for line in blob.download_as_text().splitlines()]
+    return [
+        json.loads(line)
+        for blob in job.iter_outputs()
+        if "prediction.results-" in blob.name
+        for line in blob.download_as_text().splitlines()
+    ]
 
 
 def test_prebuilt_tf_image_runs_tfrun_serve(fake_vertex, gcs_emulator, tmp_path, monkeypatch):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator.url)
     monkeypatch.setattr(jobs, "_JOB_WAIT_TIME", 0.5)
-    client = storage.Client(project="fake-proj", credentials=AnonymousCredentials(),
-                            client_options={"api_endpoint": gcs_emulator.url})
+    client = storage.Client(
+        project="fake-proj", credentials=AnonymousCredentials(), client_options={"api_endpoint": gcs_emulator.url}
+    )
     bucket = client.create_bucket(f"fvtf-{uuid.uuid4().hex[:12]}")
     batch_model(tmp_path / "batch")
     examples_linear_model(tmp_path / "examples")
@@ -73,10 +78,14 @@ def test_prebuilt_tf_image_runs_tfrun_serve(fake_vertex, gcs_emulator, tmp_path,
     init_sdk(fake_vertex)
     try:
         with pytest.raises(exceptions.BadRequest, match="exactly one of: .saved_model.pb"):
-            aiplatform.Model.upload(display_name="wrong-folder", artifact_uri=f"gs://{bucket.name}/models",
-                                    serving_container_image_uri=TF_IMAGE)
-        model = aiplatform.Model.upload(display_name="tf-batch", artifact_uri=batch_uri,
-                                        serving_container_image_uri=TF_IMAGE)
+            aiplatform.Model.upload(
+                display_name="wrong-folder",
+                artifact_uri=f"gs://{bucket.name}/models",
+                serving_container_image_uri=TF_IMAGE,
+            )
+        model = aiplatform.Model.upload(
+            display_name="tf-batch", artifact_uri=batch_uri, serving_container_image_uri=TF_IMAGE
+        )
         endpoint = aiplatform.Endpoint.create(display_name="tf-endpoint")
         model.deploy(endpoint=endpoint, machine_type="n1-standard-4")
         (container,) = fake_vertex.state()["containers"]
@@ -89,18 +98,30 @@ def test_prebuilt_tf_image_runs_tfrun_serve(fake_vertex, gcs_emulator, tmp_path,
         endpoint.delete()
 
         bucket.blob("in/rows.jsonl").upload_from_string("[1, 1, 1]\n[2, 2, 2]\n[3, 3, 3]\n")
-        job = model.batch_predict(job_display_name="tf-jsonl", gcs_source=f"gs://{bucket.name}/in/rows.jsonl",
-                                  gcs_destination_prefix=f"gs://{bucket.name}/out", machine_type="n1-standard-4",
-                                  batch_size=2)
+        job = model.batch_predict(
+            job_display_name="tf-jsonl",
+            gcs_source=f"gs://{bucket.name}/in/rows.jsonl",
+            gcs_destination_prefix=f"gs://{bucket.name}/out",
+            machine_type="n1-standard-4",
+            batch_size=2,
+        )
         assert [line["prediction"] for line in results(job)] == [
-            {"y": [2.0, 2.0, 2.0], "batch": 2}, {"y": [4.0, 4.0, 4.0], "batch": 2}, {"y": [6.0, 6.0, 6.0], "batch": 1}]
+            {"y": [2.0, 2.0, 2.0], "batch": 2},
+            {"y": [4.0, 4.0, 4.0], "batch": 2},
+            {"y": [6.0, 6.0, 6.0], "batch": 1},
+        ]
 
-        examples = aiplatform.Model.upload(display_name="tf-examples", artifact_uri=examples_uri,
-                                           serving_container_image_uri=TF_IMAGE)
+        examples = aiplatform.Model.upload(
+            display_name="tf-examples", artifact_uri=examples_uri, serving_container_image_uri=TF_IMAGE
+        )
         bucket.blob("in/examples.tfrecord").upload_from_string(tfrecord_bytes([example_bytes(x) for x in (0.0, 1.5)]))
-        job = examples.batch_predict(job_display_name="tf-records", instances_format="tf-record",
-                                     gcs_source=f"gs://{bucket.name}/in/examples.tfrecord",
-                                     gcs_destination_prefix=f"gs://{bucket.name}/out", machine_type="n1-standard-4")
+        job = examples.batch_predict(
+            job_display_name="tf-records",
+            instances_format="tf-record",
+            gcs_source=f"gs://{bucket.name}/in/examples.tfrecord",
+            gcs_destination_prefix=f"gs://{bucket.name}/out",
+            machine_type="n1-standard-4",
+        )
         assert [line["prediction"] for line in results(job)] == [1.0, 4.0]
         assert fake_vertex.state()["containers"] == []
     finally:

@@ -13,9 +13,14 @@ from tfrun.runner.sweeps.summary import summarise
 
 def _job(sweep: Path, job: str, status: str, overrides: list[str], metric: float | None) -> None:
     (sweep / job).mkdir(parents=True)
-    record = {"status": status, "seconds": 1.0, "command": {"overrides": overrides},
-              "config": {"optimized_metric": "holdout_accuracy"},
-              "metrics": {"final": {} if metric is None else {"holdout_accuracy": metric}}, "error": None}
+    record = {
+        "status": status,
+        "seconds": 1.0,
+        "command": {"overrides": overrides},
+        "config": {"optimized_metric": "holdout_accuracy"},
+        "metrics": {"final": {} if metric is None else {"holdout_accuracy": metric}},
+        "error": None,
+    }
     (sweep / job / "record.json").write_text(json.dumps(record))
 
 
@@ -37,7 +42,9 @@ def test_tensorboard_reads_the_experiment_and_one_session_per_job(tmp_path: Path
     content = mux.PluginRunToTagToContent(metadata.PLUGIN_NAME)
     experiment = metadata.parse_experiment_plugin_data(content["."][metadata.EXPERIMENT_TAG])
     assert {i.name: i.type for i in experiment.hparam_infos} == {
-        "train.learning_rate": api_pb2.DATA_TYPE_FLOAT64, "train.optimizer": api_pb2.DATA_TYPE_STRING}
+        "train.learning_rate": api_pb2.DATA_TYPE_FLOAT64,
+        "train.optimizer": api_pb2.DATA_TYPE_STRING,
+    }
     assert [m.name.tag for m in experiment.metric_infos] == ["holdout_accuracy"]
     for job, (lr, opt, acc) in jobs.items():
         start = metadata.parse_session_start_info_plugin_data(content[job][metadata.SESSION_START_INFO_TAG])

@@ -50,8 +50,15 @@ def four_modes(workdir: Path) -> dict[str, dict[str, Any]]:
 def big_int8(workdir: Path) -> dict[bool, dict[str, Any]]:
     """int8 on a ~300k-parameter mlp, without and with quantization-aware training; these exports also
     have the opt-in class_id output (export.class_id_output=true), the four modes' have probabilities alone."""
-    records = _sweep(workdir, "big", "target.quantization=int8", "model.n_hidden=2", "model.n_neurons=512",
-                     "train.quantization_aware=false,true", "export.class_id_output=true")
+    records = _sweep(
+        workdir,
+        "big",
+        "target.quantization=int8",
+        "model.n_hidden=2",
+        "model.n_neurons=512",
+        "train.quantization_aware=false,true",
+        "export.class_id_output=true",
+    )
     return {r["config"]["train"]["quantization_aware"]: r for r in records}
 
 
@@ -77,8 +84,15 @@ def test_each_mode_records_accuracy_drop_difference_size_and_latency(workdir: Pa
         assert art["saved_model_latency_us"]["p50"] > art["latency_us"]["p50"]
         assert art["interpreter"]["name"] == "ai_edge_litert" and art["interpreter"]["note"] is None
         final = record["metrics"]["final"]
-        for key in ("tflite_accuracy", "tflite_accuracy_drop", "tflite_max_abs_diff", "tflite_bytes",
-                    "tflite_size_ratio", "tflite_latency_p50_us", "tflite_throughput_per_s"):
+        for key in (
+            "tflite_accuracy",
+            "tflite_accuracy_drop",
+            "tflite_max_abs_diff",
+            "tflite_bytes",
+            "tflite_size_ratio",
+            "tflite_latency_p50_us",
+            "tflite_throughput_per_s",
+        ):
             assert key in final, key
         assert final["tflite_size_ratio"] == pytest.approx(art["bytes"] / art["float32_bytes"], abs=1e-4)
         float_accuracies.add(art["float_accuracy"])
@@ -145,8 +159,14 @@ def test_every_file_answers_in_a_fresh_process_as_the_record_states(workdir: Pat
         npz = workdir / art["predictions"]["path"]
         assert hashlib.sha256(npz.read_bytes()).hexdigest() == art["predictions"]["sha256"]
         items.append({"tflite": str(workdir / art["path"]), "npz": str(npz), "threads": art["threads"]})
-    proc = subprocess.run([sys.executable, "-c", FRESH, json.dumps(items)], cwd=workdir, env=command_env(),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", FRESH, json.dumps(items)],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     answer = json.loads(proc.stdout.strip().splitlines()[-1])
     assert answer["tensorflow_imported"] is False  # LiteRT alone, as on a device
@@ -162,9 +182,18 @@ def test_every_file_answers_in_a_fresh_process_as_the_record_states(workdir: Pat
 
 # -------------------------------------------------------------- bad inputs
 def test_too_few_training_examples_for_the_representative_sample_fails_clearly(workdir: Path):
-    proc = tfrun("target=tflite", "target.quantization=int8", "target.representative_samples=120", "data.limit=150",
-                 "train.epochs=1", "train.verbose=0", "train.callbacks.tensorboard=false", "hydra.run.dir=runs/few",
-                 cwd=workdir, timeout=200)
+    proc = tfrun(
+        "target=tflite",
+        "target.quantization=int8",
+        "target.representative_samples=120",
+        "data.limit=150",
+        "train.epochs=1",
+        "train.verbose=0",
+        "train.callbacks.tensorboard=false",
+        "hydra.run.dir=runs/few",
+        cwd=workdir,
+        timeout=200,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "few")
     assert record["status"] == "failed" and record["error"]["step"] == "tflite_convert"
@@ -192,8 +221,9 @@ def test_an_op_tflite_lacks_names_the_op_and_select_tf_ops(tmp_path: Path):
 
     from tfrun.tasks.tflite import TfliteConversionError, TfliteInterpreterError, TfliteModel, convert
 
-    strings = _tiny_saved_model(tmp_path / "strings",
-                                lambda x: tf.cast(tf.strings.length(tf.strings.as_string(x)), tf.float32))
+    strings = _tiny_saved_model(
+        tmp_path / "strings", lambda x: tf.cast(tf.strings.length(tf.strings.as_string(x)), tf.float32)
+    )
     with pytest.raises(TfliteConversionError) as info:
         convert(quantization="none", saved_model_dir=strings)
     message = str(info.value)
@@ -222,20 +252,50 @@ def test_quality_gate_rejects_a_worse_model_and_keeps_the_file(workdir: Path, fo
     record = four_modes["none"]
     saved_model = _artifact(record, "saved_model")
     cfg = OmegaConf.create({**record["config"], "model_name": "digits_mlp"})
-    data = load_digits(seed=cfg.train.seed, name="digits", input_name="pixels", holdout_fraction=0.2,
-                       validation_fraction=0.1, limit=None, shuffle_buffer=100, image_shape=None)
-    untrained = build_mlp(input_shape=data.input_shape, input_dtype="float32", input_name="pixels", scale=16.0,
-                          n_classes=10, name="mlp", n_hidden=1, n_neurons=4, dropout=0.0)
-    save_serving_model(untrained, tmp_path / "untrained", input_name="pixels", input_shape=data.input_shape,
-                       input_dtype="float32")
+    data = load_digits(
+        seed=cfg.train.seed,
+        name="digits",
+        input_name="pixels",
+        holdout_fraction=0.2,
+        validation_fraction=0.1,
+        limit=None,
+        shuffle_buffer=100,
+        image_shape=None,
+    )
+    untrained = build_mlp(
+        input_shape=data.input_shape,
+        input_dtype="float32",
+        input_name="pixels",
+        scale=16.0,
+        n_classes=10,
+        name="mlp",
+        n_hidden=1,
+        n_neurons=4,
+        dropout=0.0,
+    )
+    save_serving_model(
+        untrained, tmp_path / "untrained", input_name="pixels", input_shape=data.input_shape, input_dtype="float32"
+    )
     bad = tmp_path / "0001.float32.tflite"
     content = convert(quantization="none", saved_model_dir=tmp_path / "untrained")
     write_atomic(bad, content)
     ctx = Context(run_dir=tmp_path, emit=lambda event: None)
-    ctx.state.update(data=data, export={"path": workdir / saved_model["path"], "version": saved_model["version"]},
-                     tflite={"path": bad, "bytes": len(content), "sha256": hashlib.sha256(content).hexdigest(),
-                             "quantization": "none", "label": "float32", "source": "saved_model", "int8_io": None,
-                             "select_tf_ops": False, "float32_bytes": len(content), "size_ratio": 1.0})
+    ctx.state.update(
+        data=data,
+        export={"path": workdir / saved_model["path"], "version": saved_model["version"]},
+        tflite={
+            "path": bad,
+            "bytes": len(content),
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "quantization": "none",
+            "label": "float32",
+            "source": "saved_model",
+            "int8_io": None,
+            "select_tf_ops": False,
+            "float32_bytes": len(content),
+            "size_ratio": 1.0,
+        },
+    )
     result = evaluate_step(cfg, ctx)
     art = result["artifacts"][0]
     assert result["accepted"] is False and art["accepted"] is False

@@ -19,26 +19,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.integration.serving_models import batch_model, digits_model, examples_model, multi_input_model
 from tfrun.tasks.tfserving import backends, repository
 from tfrun.tasks.tfserving.clients import GrpcClient, RestClient, ServingRequestError
-from tests.integration.serving_models import batch_model, digits_model, examples_model, multi_input_model
 
 pytestmark = pytest.mark.slow
 
-BINARY_SKIP = (f"{backends.BINARY} is not on PATH here; these protocol tests run against the real TF Serving "
-               "binary whenever it is")
+BINARY_SKIP = (
+    f"{backends.BINARY} is not on PATH here; these protocol tests run against the real TF Serving binary whenever it is"
+)
 MAX_REQUEST_BYTES = 1 << 20
 X = (np.random.default_rng(7).random((3, 8, 8)) * 16).astype(np.float32)
 
 
 def _config(root: Path) -> str:
     return f"""model_config_list {{
-  config {{ name: "digits" base_path: "{root / 'digits'}" model_platform: "tensorflow"
+  config {{ name: "digits" base_path: "{root / "digits"}" model_platform: "tensorflow"
            model_version_policy {{ specific {{ versions: 1 versions: 2 }} }}
            version_labels {{ key: "stable" value: 1 }} version_labels {{ key: "canary" value: 2 }} }}
-  config {{ name: "swap" base_path: "{root / 'swap'}" model_platform: "tensorflow" }}
-  config {{ name: "multi" base_path: "{root / 'multi'}" model_platform: "tensorflow" }}
-  config {{ name: "examples" base_path: "{root / 'examples'}" model_platform: "tensorflow" }}
+  config {{ name: "swap" base_path: "{root / "swap"}" model_platform: "tensorflow" }}
+  config {{ name: "multi" base_path: "{root / "multi"}" model_platform: "tensorflow" }}
+  config {{ name: "examples" base_path: "{root / "examples"}" model_platform: "tensorflow" }}
 }}
 """
 
@@ -80,8 +81,13 @@ def _start(backend: str, spec: backends.ServerSpec, log: Path) -> backends.Serve
 def server(request: pytest.FixtureRequest, repo: Path, tmp_path_factory: pytest.TempPathFactory):
     if request.param == "binary" and backends.binary_path() is None:
         pytest.skip(BINARY_SKIP)
-    spec = backends.ServerSpec(model_name="digits", base_path=repo / "digits", model_config_file=repo / "models.config",
-                               max_request_bytes=MAX_REQUEST_BYTES, max_load_retries=0)
+    spec = backends.ServerSpec(
+        model_name="digits",
+        base_path=repo / "digits",
+        model_config_file=repo / "models.config",
+        max_request_bytes=MAX_REQUEST_BYTES,
+        max_load_retries=0,
+    )
     log = tmp_path_factory.mktemp("logs") / f"{request.param}.log"
     proc = _start(request.param, spec, log)
     grpc_client = GrpcClient(spec.grpc_target, timeout=30)
@@ -174,24 +180,38 @@ def test_row_columnar_versions_and_labels(server):
 
 def test_multiple_inputs_strings_and_b64(server):
     rest = RestClient(server.spec.rest_url)
-    doc = rest.json("POST", "/v1/models/multi:predict", {"instances": [
-        {"a": [1.5, 2], "b": 3, "name": "ann"}, {"a": [0, 0], "b": -1, "name": {"b64": base64.b64encode(b"bo").decode()}}]})
+    doc = rest.json(
+        "POST",
+        "/v1/models/multi:predict",
+        {
+            "instances": [
+                {"a": [1.5, 2], "b": 3, "name": "ann"},
+                {"a": [0, 0], "b": -1, "name": {"b64": base64.b64encode(b"bo").decode()}},
+            ]
+        },
+    )
     assert doc["predictions"] == [{"greeting": "hello ann", "total": 6.5}, {"greeting": "hello bo", "total": -1.0}]
     g = GrpcClient(server.spec.grpc_target)
-    out, _ = g.predict("multi", {"a": np.array([[1, 1]], np.float32), "b": np.array([2], np.int64),
-                                 "name": np.array([b"cy"], dtype=object)})
+    out, _ = g.predict(
+        "multi",
+        {"a": np.array([[1, 1]], np.float32), "b": np.array([2], np.int64), "name": np.array([b"cy"], dtype=object)},
+    )
     assert out["total"].tolist() == [4.0] and out["greeting"].tolist() == [b"hello cy"]
     g.close()
 
 
 def test_classify_and_regress(server):
     rest = RestClient(server.spec.rest_url)
-    doc = rest.json("POST", "/v1/models/examples:classify",
-                    {"signature_name": "classify_x", "examples": [{"x": 0.0}, {"x": [3.0]}]})
+    doc = rest.json(
+        "POST", "/v1/models/examples:classify", {"signature_name": "classify_x", "examples": [{"x": 0.0}, {"x": [3.0]}]}
+    )
     (neg0, pos0), (neg1, pos1) = doc["results"]
     assert neg0[0] == "neg" and pos0 == ["pos", 0.5] and pos1[1] > 0.9
-    doc = rest.json("POST", "/v1/models/examples:regress", {"signature_name": "regress_x", "context": {"x": 1.0},
-                                                             "examples": [{}, {}]})
+    doc = rest.json(
+        "POST",
+        "/v1/models/examples:regress",
+        {"signature_name": "regress_x", "context": {"x": 1.0}, "examples": [{}, {}]},
+    )
     assert doc["results"] == [3.0, 3.0]
     from tensorflow.core.example import example_pb2
     from tensorflow_serving.apis import classification_pb2, regression_pb2
@@ -213,15 +233,20 @@ def test_classify_and_regress(server):
         request.model_spec.name = "digits"
         request.input.example_list.examples.add().CopyFrom(example_pb2.Example())
         g.call(g.prediction.Classify, request)
-    assert info.value.code == "INVALID_ARGUMENT" and "Expected classification signature method_name" in info.value.message
+    assert (
+        info.value.code == "INVALID_ARGUMENT" and "Expected classification signature method_name" in info.value.message
+    )
     g.close()
 
 
 def test_status_and_metadata(server):
     rest = RestClient(server.spec.rest_url)
     raw = rest.json("GET", "/v1/models/digits/versions/1")
-    assert raw == {"model_version_status": [{"version": "1", "state": "AVAILABLE",
-                                             "status": {"error_code": "OK", "error_message": ""}}]}
+    assert raw == {
+        "model_version_status": [
+            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        ]
+    }
     assert [s["version"] for s in rest.status("digits")] == [2, 1]
     meta = rest.metadata("digits", version=1)
     assert meta["model_spec"]["name"] == "digits" and meta["model_spec"]["version"] == "1"
@@ -248,21 +273,52 @@ BAD_REQUESTS = [
     ("POST", PREDICT, "{not json", 400, "JSON Parse error", False),
     ("POST", PREDICT, "", 400, "The document is empty", False),
     ("POST", PREDICT, "[1, 2]", 400, "Is not object", False),
-    ("POST", PREDICT, json.dumps({"instances": X[:1].tolist(), "inputs": X[:1].tolist()}), 400,
-     "expecting only one of 'inputs' or 'instances' keys to exist", False),
-    ("POST", PREDICT, json.dumps({"signature_name": "serving_default"}), 400, "Missing 'inputs' or 'instances' key", False),
+    (
+        "POST",
+        PREDICT,
+        json.dumps({"instances": X[:1].tolist(), "inputs": X[:1].tolist()}),
+        400,
+        "expecting only one of 'inputs' or 'instances' keys to exist",
+        False,
+    ),
+    (
+        "POST",
+        PREDICT,
+        json.dumps({"signature_name": "serving_default"}),
+        400,
+        "Missing 'inputs' or 'instances' key",
+        False,
+    ),
     ("POST", PREDICT, json.dumps({"instances": []}), 400, "No values in 'instances' array", False),
     ("POST", PREDICT, json.dumps({"instances": [[[1, 2], [3]]]}), 400, "Encountered list at unexpected size", False),
     ("POST", PREDICT, json.dumps({"instances": np.zeros((1, 7, 8)).tolist()}), 400, "shape", True),
     ("POST", PREDICT, json.dumps({"instances": [[["a"] * 8] * 8]}), 400, "is not of expected type: float", False),
     ("POST", PREDICT, json.dumps({"instances": [[[1e300] * 8] * 8]}), 400, "without loss of precision", False),
-    ("POST", PREDICT, json.dumps({"signature_name": 5, "instances": [1]}), 400, "'signature_name' key must be a string",
-     False),
-    ("POST", PREDICT, json.dumps({"signature_name": "nope", "instances": [1]}), 400,
-     'Serving signature name: "nope" not found in signature def', False),
+    (
+        "POST",
+        PREDICT,
+        json.dumps({"signature_name": 5, "instances": [1]}),
+        400,
+        "'signature_name' key must be a string",
+        False,
+    ),
+    (
+        "POST",
+        PREDICT,
+        json.dumps({"signature_name": "nope", "instances": [1]}),
+        400,
+        'Serving signature name: "nope" not found in signature def',
+        False,
+    ),
     ("POST", "/v1/models/nope:predict", GOOD, 404, "Servable not found for request: Latest(nope)", False),
-    ("POST", "/v1/models/digits/versions/9:predict", GOOD, 404, "Servable not found for request: Specific(digits, 9)",
-     False),
+    (
+        "POST",
+        "/v1/models/digits/versions/9:predict",
+        GOOD,
+        404,
+        "Servable not found for request: Specific(digits, 9)",
+        False,
+    ),
     ("POST", "/v1/models/digits/labels/nope:predict", GOOD, 400, "Unrecognized servable version label: nope", False),
     ("POST", "/v1/models/digits/versions/x1:predict", GOOD, 400, "Malformed request", False),
     ("POST", "/v1/models/digits:explain", GOOD, 400, "Malformed request: POST /v1/models/digits:explain", False),
@@ -272,19 +328,35 @@ BAD_REQUESTS = [
     ("GET", "/v1/models/nope", None, 404, "Could not find any versions of model nope", False),
     ("GET", "/v1/models/digits/versions/9", None, 404, "Could not find version 9 of model digits", False),
     ("GET", "/v1/models/nope/metadata", None, 404, "Servable not found for request", False),
-    ("POST", "/v1/models/digits:classify", json.dumps({"examples": [{"x": 1.0}]}), 400,
-     "Expected classification signature method_name to be tensorflow/serving/classify", False),
-    ("POST", "/v1/models/examples:regress", json.dumps({"signature_name": "regress_x"}), 400,
-     "key 'examples' is expected", False),
+    (
+        "POST",
+        "/v1/models/digits:classify",
+        json.dumps({"examples": [{"x": 1.0}]}),
+        400,
+        "Expected classification signature method_name to be tensorflow/serving/classify",
+        False,
+    ),
+    (
+        "POST",
+        "/v1/models/examples:regress",
+        json.dumps({"signature_name": "regress_x"}),
+        400,
+        "key 'examples' is expected",
+        False,
+    ),
     ("POST", PREDICT, json.dumps({"instances": [0.0] * (MAX_REQUEST_BYTES // 4)}), 429, "exceeds the limit", True),
     ("POST", "/v2/models/digits:predict", GOOD, 404, "", True),
 ]
 
 
-@pytest.mark.parametrize("method, path, body, status, words, embedded_only", BAD_REQUESTS,
-                         ids=[f"{i:02d}-{b[4][:40] or b[1]}" for i, b in enumerate(BAD_REQUESTS)])
+@pytest.mark.parametrize(
+    "method, path, body, status, words, embedded_only",
+    BAD_REQUESTS,
+    ids=[f"{i:02d}-{b[4][:40] or b[1]}" for i, b in enumerate(BAD_REQUESTS)],
+)
 def test_bad_rest_request_gets_tf_serving_status_and_error_then_server_answers(
-        server, method, path, body, status, words, embedded_only):
+    server, method, path, body, status, words, embedded_only
+):
     import requests
 
     if embedded_only and server.backend != "embedded":
@@ -316,27 +388,59 @@ def _grpc_bad_requests():
         r.output_filter.extend(filters)
         return r
 
-    short = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto([1, 8, 8]), tensor_content=b"x" * 8)
+    short = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto([1, 8, 8]), tensor_content=b"x" * 8
+    )
     huge = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto([1 << 40, 8, 8]))
     return [
         ("Predict", predict("nope"), "NOT_FOUND", "Servable not found for request: Latest(nope)", False),
         ("Predict", predict(version=9), "NOT_FOUND", "Specific(digits, 9)", False),
         ("Predict", predict(label="nope"), "INVALID_ARGUMENT", "Unrecognized servable version label", False),
         ("Predict", predict(signature="nope"), "FAILED_PRECONDITION", 'Serving signature key "nope" not found.', False),
-        ("Predict", predict(inputs={"pixels": as_tensor_content(X[:1].astype(np.float64))}), "INVALID_ARGUMENT",
-         "to be float but double is provided", False),
-        ("Predict", predict(inputs={"wrong": as_tensor_content(X[:1])}), "INVALID_ARGUMENT",
-         "input size does not match signature", False),
-        ("Predict", predict(inputs={"pixels": as_tensor_content(np.zeros((1, 7, 8), np.float32))}),
-         "INVALID_ARGUMENT", "shape", True),
+        (
+            "Predict",
+            predict(inputs={"pixels": as_tensor_content(X[:1].astype(np.float64))}),
+            "INVALID_ARGUMENT",
+            "to be float but double is provided",
+            False,
+        ),
+        (
+            "Predict",
+            predict(inputs={"wrong": as_tensor_content(X[:1])}),
+            "INVALID_ARGUMENT",
+            "input size does not match signature",
+            False,
+        ),
+        (
+            "Predict",
+            predict(inputs={"pixels": as_tensor_content(np.zeros((1, 7, 8), np.float32))}),
+            "INVALID_ARGUMENT",
+            "shape",
+            True,
+        ),
         ("Predict", predict(inputs={"pixels": short}), "INVALID_ARGUMENT", "", False),
         ("Predict", predict(inputs={"pixels": huge}), "INVALID_ARGUMENT", "", True),
-        ("Predict", predict(filters=["nope"]), "INVALID_ARGUMENT", "output tensor alias not found in signature: nope",
-         False),
-        ("Predict", predict(inputs={"pixels": as_tensor_content(np.zeros((MAX_REQUEST_BYTES // 256, 8, 8), np.float32))}),
-         "RESOURCE_EXHAUSTED", "", True),
-        ("GetModelMetadata", get_model_metadata_pb2.GetModelMetadataRequest(model_spec={"name": "digits"}),
-         "INVALID_ARGUMENT", "must specify at least one metadata_field", False),
+        (
+            "Predict",
+            predict(filters=["nope"]),
+            "INVALID_ARGUMENT",
+            "output tensor alias not found in signature: nope",
+            False,
+        ),
+        (
+            "Predict",
+            predict(inputs={"pixels": as_tensor_content(np.zeros((MAX_REQUEST_BYTES // 256, 8, 8), np.float32))}),
+            "RESOURCE_EXHAUSTED",
+            "",
+            True,
+        ),
+        (
+            "GetModelMetadata",
+            get_model_metadata_pb2.GetModelMetadataRequest(model_spec={"name": "digits"}),
+            "INVALID_ARGUMENT",
+            "must specify at least one metadata_field",
+            False,
+        ),
         ("MultiInference", inference_pb2.MultiInferenceRequest(), "UNIMPLEMENTED", "", True),
     ]
 
@@ -436,8 +540,10 @@ def test_warmup_file_replayed_before_available(server):
 def test_batching_merges_concurrent_requests(repo: Path, tmp_path: Path):
     backend = "embedded" if backends.binary_path() is None else "binary"
     batching = tmp_path / "batching.config"
-    batching.write_text("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 20000 }\n"
-                        "num_batch_threads { value: 1 }\nmax_enqueued_batches { value: 100 }\n")
+    batching.write_text(
+        "max_batch_size { value: 32 }\nbatch_timeout_micros { value: 20000 }\n"
+        "num_batch_threads { value: 1 }\nmax_enqueued_batches { value: 100 }\n"
+    )
     spec = backends.ServerSpec(model_name="batch", base_path=repo / "batch", batching_parameters_file=batching)
     server = _start(backend, spec, tmp_path / "batch.log")
     try:
@@ -479,8 +585,11 @@ def test_batching_merges_concurrent_requests(repo: Path, tmp_path: Path):
         server.stop()
     assert not server.alive()
     if backend == "embedded":  # on stop it logs how much batching merged
-        line = re.search(r"Batching \{name: batch version: 1 signature: serving_default\}: (\d+) task\(s\) in "
-                         r"(\d+) batch\(es\), mean ([\d.]+) rows, largest (\d+)", (tmp_path / "batch.log").read_text())
+        line = re.search(
+            r"Batching \{name: batch version: 1 signature: serving_default\}: (\d+) task\(s\) in "
+            r"(\d+) batch\(es\), mean ([\d.]+) rows, largest (\d+)",
+            (tmp_path / "batch.log").read_text(),
+        )
         assert line, "the embedded server logs its batching summary when it stops"
         tasks, batches, largest = int(line.group(1)), int(line.group(2)), int(line.group(4))
         assert tasks >= 17 and batches < tasks and largest == max(sizes)

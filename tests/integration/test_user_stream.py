@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfrun.tasks.user_calls import UserCodeError
 from tfrun.tasks.data.user_arrays import to_splits
+from tfrun.tasks.user_calls import UserCodeError
 
 pytestmark = pytest.mark.slow
 
@@ -53,29 +53,55 @@ def endless_generator():
 SPEC = (tf.TensorSpec([4, 2], tf.float32), tf.TensorSpec([], tf.int64))
 
 BAD = [
-    pytest.param(make_missing, ["mydata.load's train factory (make_missing) raised FileNotFoundError: no file matches"],
-                 id="factory-raises"),
+    pytest.param(
+        make_missing,
+        ["mydata.load's train factory (make_missing) raised FileNotFoundError: no file matches"],
+        id="factory-raises",
+    ),
     pytest.param(lambda: None, ["returned None (a missing `return`?), not a tf.data.Dataset"], id="returns-none"),
     pytest.param(lambda: (X, Y), ["returned a builtins.tuple, not a tf.data.Dataset"], id="returns-arrays"),
-    pytest.param(lambda: slices().batch(16), ["returned a batched dataset (examples of shape [None, 4, 2], the "
-                                              "holdout's are [4, 2])", "no .batch()"], id="batched"),
-    pytest.param(lambda: slices(X.reshape(300, 8)), ["examples of shape [8], but mydata.load's holdout examples have "
-                                                     "shape [4, 2]"], id="wrong-shape"),
-    pytest.param(lambda: slices(X.astype("float16")), ["examples of dtype float16, but mydata.load's holdout is "
-                                                       "float32"], id="wrong-dtype"),
-    pytest.param(lambda: slices(y=Y.astype("float32")), ["labels of dtype float32 and shape []", "integer class id"],
-                 id="float-labels"),
-    pytest.param(lambda: slices(y=np.eye(3, dtype="int64")[Y]), ["labels of dtype int64 and shape [3]", "one-hot"],
-                 id="one-hot-labels"),
-    pytest.param(lambda: tf.data.Dataset.from_tensor_slices({"x": X, "y": Y}), ["elements are {", "(x, y) pairs"],
-                 id="dict-elements"),
+    pytest.param(
+        lambda: slices().batch(16),
+        ["returned a batched dataset (examples of shape [None, 4, 2], the holdout's are [4, 2])", "no .batch()"],
+        id="batched",
+    ),
+    pytest.param(
+        lambda: slices(X.reshape(300, 8)),
+        ["examples of shape [8], but mydata.load's holdout examples have shape [4, 2]"],
+        id="wrong-shape",
+    ),
+    pytest.param(
+        lambda: slices(X.astype("float16")),
+        ["examples of dtype float16, but mydata.load's holdout is float32"],
+        id="wrong-dtype",
+    ),
+    pytest.param(
+        lambda: slices(y=Y.astype("float32")),
+        ["labels of dtype float32 and shape []", "integer class id"],
+        id="float-labels",
+    ),
+    pytest.param(
+        lambda: slices(y=np.eye(3, dtype="int64")[Y]),
+        ["labels of dtype int64 and shape [3]", "one-hot"],
+        id="one-hot-labels",
+    ),
+    pytest.param(
+        lambda: tf.data.Dataset.from_tensor_slices({"x": X, "y": Y}),
+        ["elements are {", "(x, y) pairs"],
+        id="dict-elements",
+    ),
     pytest.param(lambda: slices().repeat(), ["an endless dataset (a .repeat()?)"], id="endless"),
     pytest.param(lambda: slices().take(0), ["returned an empty dataset"], id="empty"),
-    pytest.param(lambda: slices(y=Y + 1), ["yields a label out of range: 3 (example 2)", "[0, 3) with n_classes=3"],
-                 id="labels-out-of-range"),
-    pytest.param(lambda: tf.data.Dataset.from_generator(endless_generator, output_signature=SPEC),
-                 ["reading the first examples of mydata.load's train factory", "disk read failed at example 3"],
-                 id="reader-fails"),
+    pytest.param(
+        lambda: slices(y=Y + 1),
+        ["yields a label out of range: 3 (example 2)", "[0, 3) with n_classes=3"],
+        id="labels-out-of-range",
+    ),
+    pytest.param(
+        lambda: tf.data.Dataset.from_generator(endless_generator, output_signature=SPEC),
+        ["reading the first examples of mydata.load's train factory", "disk read failed at example 3"],
+        id="reader-fails",
+    ),
 ]
 
 
@@ -153,9 +179,12 @@ def test_steps_per_epoch_where_a_strategy_repeats_the_stream():
     unknown = lambda: slices().filter(lambda x, y: True)  # noqa: E731 - cardinality unknown
     assert steps(unknown, train_examples=64) == 2
     assert steps(unknown, given=5) == 5  # strategy.steps_per_epoch wins
-    with pytest.raises(UserCodeError, match=r"mydata\.load returns a train factory of unknown size; under "
-                                            r"strategy=parameter_server .* return train_examples .* or set "
-                                            r"strategy.steps_per_epoch"):
+    with pytest.raises(
+        UserCodeError,
+        match=r"mydata\.load returns a train factory of unknown size; under "
+        r"strategy=parameter_server .* return train_examples .* or set "
+        r"strategy.steps_per_epoch",
+    ):
         steps(unknown)
 
 
@@ -167,8 +196,11 @@ def test_int8_calibration_examples_come_from_the_stream_seeded():
     assert sample.shape == (100, 4, 2) and sample.dtype == np.float32
     np.testing.assert_array_equal(sample, representative(data, 100, seed=3, buffer=1000))
     assert not np.array_equal(sample, X[:100])  # shuffled, not the first 100
-    with pytest.raises(UserCodeError, match=r"target.representative_samples=400 is more than the 300 examples "
-                                            r"mydata\.load's train factory \(slices\) yields"):
+    with pytest.raises(
+        UserCodeError,
+        match=r"target.representative_samples=400 is more than the 300 examples "
+        r"mydata\.load's train factory \(slices\) yields",
+    ):
         representative(data, 400, seed=3, buffer=1000)
 
 
@@ -189,8 +221,10 @@ def test_a_label_out_of_range_later_in_the_stream_stops_training_naming_the_fact
     with pytest.raises(UserCodeError) as info:
         with reading(data):
             model.fit(verbose=0, **fit_inputs(_cfg(), data, tf.distribute.get_strategy(), 32))
-    assert str(info.value) == (f"training stopped: mydata.load's train factory ({late_bad_label.__qualname__}) yields a "
-                               "label out of range [0, 3) (n_classes=3): 7")
+    assert str(info.value) == (
+        f"training stopped: mydata.load's train factory ({late_bad_label.__qualname__}) yields a "
+        "label out of range [0, 3) (n_classes=3): 7"
+    )
 
 
 def test_reading_leaves_array_data_and_other_errors_alone():

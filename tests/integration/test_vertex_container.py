@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfrun.runner.serve_cli import build_parser
-from tfrun.tasks.vertex import container
 from tests.fakes.gcs import free_port
 from tests.integration.serving_models import batch_model, digits_model, examples_model
+from tfrun.runner.serve_cli import build_parser
+from tfrun.tasks.vertex import container
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -39,12 +39,19 @@ def start(tmp_path: Path, env: dict[str, str], *flags: str) -> tuple[subprocess.
     """`tfrun-serve --vertex FLAGS` with Vertex's variables in env; temp files under tmp_path/tmp."""
     (tmp_path / "tmp").mkdir(exist_ok=True)
     full = {k: v for k, v in os.environ.items() if not k.startswith("AIP_")}
-    full.update(PATH=f"{BIN}{os.pathsep}{full.get('PATH', '')}", TMPDIR=str(tmp_path / "tmp"),
-                TF_CPP_MIN_LOG_LEVEL="2", **env)
+    full.update(
+        PATH=f"{BIN}{os.pathsep}{full.get('PATH', '')}", TMPDIR=str(tmp_path / "tmp"), TF_CPP_MIN_LOG_LEVEL="2", **env
+    )
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(BIN / "tfrun-serve"), "--vertex", *flags], env=full, cwd=tmp_path,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(BIN / "tfrun-serve"), "--vertex", *flags],
+            env=full,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     return proc, log
 
 
@@ -54,8 +61,9 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(10)
 
 
-def call(port: int, method: str, path: str, body: bytes | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, str]:
+def call(
+    port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -107,8 +115,9 @@ def upload(emulator_url: str, local_dir: Path, uri: str) -> None:
 
     from tfrun.tasks import gcs
 
-    client = storage.Client(project="test", credentials=AnonymousCredentials(),
-                            client_options={"api_endpoint": emulator_url})
+    client = storage.Client(
+        project="test", credentials=AnonymousCredentials(), client_options={"api_endpoint": emulator_url}
+    )
     gcs.ensure_bucket(client, BUCKET, "us-central1")
     gcs.upload_tree(client, local_dir, uri, progress=False)
 
@@ -151,12 +160,22 @@ def test_flags_of_the_tf_serving_mode_are_refused_with_vertex(capsys):
 def test_settings_follow_vertex_defaults_and_reject_bad_values():
     conf = container.settings_from_env({"AIP_STORAGE_URI": "gs://b/m"})
     assert conf == container.ContainerSettings(8080, "/health", "/predict", "gs://b/m")
-    conf = container.settings_from_env({"AIP_HTTP_PORT": "9000", "AIP_HEALTH_ROUTE": HEALTH,
-                                        "AIP_PREDICT_ROUTE": PREDICT, "AIP_STORAGE_URI": "gs://b/m"}, "/models/x")
+    conf = container.settings_from_env(
+        {
+            "AIP_HTTP_PORT": "9000",
+            "AIP_HEALTH_ROUTE": HEALTH,
+            "AIP_PREDICT_ROUTE": PREDICT,
+            "AIP_STORAGE_URI": "gs://b/m",
+        },
+        "/models/x",
+    )
     assert conf == container.ContainerSettings(9000, HEALTH, PREDICT, "/models/x")
-    for env, word in (({}, "AIP_STORAGE_URI"), ({"AIP_STORAGE_URI": "s3://b/m"}, "s3://b/m"),
-                      ({"AIP_STORAGE_URI": "gs://b", "AIP_HTTP_PORT": "http"}, "AIP_HTTP_PORT"),
-                      ({"AIP_STORAGE_URI": "gs://b", "AIP_PREDICT_ROUTE": "predict"}, "AIP_PREDICT_ROUTE")):
+    for env, word in (
+        ({}, "AIP_STORAGE_URI"),
+        ({"AIP_STORAGE_URI": "s3://b/m"}, "s3://b/m"),
+        ({"AIP_STORAGE_URI": "gs://b", "AIP_HTTP_PORT": "http"}, "AIP_HTTP_PORT"),
+        ({"AIP_STORAGE_URI": "gs://b", "AIP_PREDICT_ROUTE": "predict"}, "AIP_PREDICT_ROUTE"),
+    ):
         with pytest.raises(ValueError, match=word):
             container.settings_from_env(env)
 
@@ -184,8 +203,14 @@ def test_routes_before_the_model_is_loaded():
 
 def test_a_model_that_cannot_be_fetched_ends_the_container(gcs_emulator, tmp_path: Path):
     port = free_port()
-    proc, log = start(tmp_path, {"AIP_HTTP_PORT": str(port), "AIP_STORAGE_URI": f"gs://{BUCKET}-none/model",
-                                 "STORAGE_EMULATOR_HOST": gcs_emulator.url})
+    proc, log = start(
+        tmp_path,
+        {
+            "AIP_HTTP_PORT": str(port),
+            "AIP_STORAGE_URI": f"gs://{BUCKET}-none/model",
+            "STORAGE_EMULATOR_HOST": gcs_emulator.url,
+        },
+    )
     try:
         assert proc.wait(60) == 1, log.read_text()
     finally:
@@ -203,9 +228,17 @@ def test_vertex_container_serves_a_model_from_gcs(gcs_emulator, tmp_path: Path):
     uri = f"gs://{BUCKET}/models/digits"
     upload(gcs_emulator.url, model, uri)
     port = free_port()
-    proc, log = start(tmp_path, {"AIP_HTTP_PORT": str(port), "AIP_HEALTH_ROUTE": HEALTH,
-                                 "AIP_PREDICT_ROUTE": PREDICT, "AIP_STORAGE_URI": uri,
-                                 "STORAGE_EMULATOR_HOST": gcs_emulator.url}, "--max_request_bytes=65536")
+    proc, log = start(
+        tmp_path,
+        {
+            "AIP_HTTP_PORT": str(port),
+            "AIP_HEALTH_ROUTE": HEALTH,
+            "AIP_PREDICT_ROUTE": PREDICT,
+            "AIP_STORAGE_URI": uri,
+            "STORAGE_EMULATOR_HOST": gcs_emulator.url,
+        },
+        "--max_request_bytes=65536",
+    )
     try:
         seen = wait_ready(proc, log, port, HEALTH)
         assert seen[0] == 503 and seen[-1] == 200, seen  # listening before the model is loaded

@@ -12,9 +12,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf, ValidationError
 
+from tests.helpers import command_env
 from tfrun.runner.config.compose_once import is_single_run, patched
 from tfrun.tasks.core.schema import lazy_store
-from tests.helpers import command_env
 
 # Counts Hydra's compositions and captures what the job sees, without running the job.
 PROBE = """
@@ -44,8 +44,14 @@ print("COMPOSITIONS=" + ",".join(compositions))
 
 
 def _probe(tmp_path: Path, *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-c", PROBE.format(args=list(args))], cwd=tmp_path, env=command_env(),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=list(args))],
+        cwd=tmp_path,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return proc.stdout + proc.stderr
 
 
@@ -79,11 +85,21 @@ def test_a_config_that_sets_multirun_still_sweeps(tmp_path: Path):
     assert out.count("MODE=RunMode.MULTIRUN") == 2, out
 
 
-@pytest.mark.parametrize("argv, single", [
-    ([], True), (["train.epochs=3", "--config-dir", "c"], True), (["-m", "a=1,2"], False),
-    (["--multirun"], False), (["--cfg", "job"], False), (["--cfg"], False), (["--info"], False),
-    (["--hydra-help"], False), (["-h"], False), (["--shell-completion"], False),
-])
+@pytest.mark.parametrize(
+    "argv, single",
+    [
+        ([], True),
+        (["train.epochs=3", "--config-dir", "c"], True),
+        (["-m", "a=1,2"], False),
+        (["--multirun"], False),
+        (["--cfg", "job"], False),
+        (["--cfg"], False),
+        (["--info"], False),
+        (["--hydra-help"], False),
+        (["-h"], False),
+        (["--shell-completion"], False),
+    ],
+)
 def test_single_run_is_read_with_hydras_parser(argv: list[str], single: bool):
     assert is_single_run(argv) is single
 

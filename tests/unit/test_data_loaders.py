@@ -7,13 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import write_idx
 from tfrun.tasks.core import datafiles
 from tfrun.tasks.data import load_digits, load_fashion_mnist, load_files, load_mnist
 
-from tests.helpers import write_idx
-
-COMMON = dict(seed=0, input_name="pixels", holdout_fraction=0.2, validation_fraction=0.1, limit=None,
-              shuffle_buffer=100, image_shape=None)
+COMMON = dict(
+    seed=0,
+    input_name="pixels",
+    holdout_fraction=0.2,
+    validation_fraction=0.1,
+    limit=None,
+    shuffle_buffer=100,
+    image_shape=None,
+)
 
 
 def test_digits_splits_are_disjoint_and_stratified():
@@ -52,8 +58,15 @@ def test_csv_with_label_column_and_image_shape(tmp_path: Path):
     rows = ["label," + ",".join(f"p{i}" for i in range(4))]
     rows += [f"{i % 2}," + ",".join(str((i + j) % 5) for j in range(4)) for i in range(60)]
     path.write_text("\n".join(rows) + "\n")
-    splits = load_files(name="files", path=str(path), format="auto", x_key="x", y_key="y", label_column="label",
-                        **{**COMMON, "image_shape": [2, 2]})
+    splits = load_files(
+        name="files",
+        path=str(path),
+        format="auto",
+        x_key="x",
+        y_key="y",
+        label_column="label",
+        **{**COMMON, "image_shape": [2, 2]},
+    )
     assert splits.input_shape == (2, 2) and splits.n_classes == 2 and splits.scale == 4.0
 
 

@@ -8,35 +8,60 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.helpers import assert_rejected, command_env, tfrun
 from tfrun.runner.processes.cluster_layout import cluster_layout, free_ports, local_cluster_tasks
 from tfrun.tasks.core.schema.distribute import LocalCluster
 from tfrun.tasks.core.tf_config import problems as tf_config_problems
 from tfrun.tasks.strategy import effective_batch, make_cross_device_ops
-from tests.helpers import assert_rejected, command_env, tfrun
 
 BAD = [
     pytest.param(["strategy=tpu"], ["hardware", "cpu", "strategy=tpu"], id="tpu-strategy-without-tpu-hardware"),
     pytest.param(["hardware=tpu"], ["strategy", "default", "hardware=tpu"], id="tpu-hardware-without-tpu-strategy"),
     pytest.param(["strategy=multi_worker"], ["cluster", "none", "local", "tf_config"], id="multi-worker-no-cluster"),
     pytest.param(["strategy=parameter_server"], ["cluster", "none", "local"], id="ps-no-cluster"),
-    pytest.param(["strategy=parameter_server", "cluster=local", "cluster.ps=0"], ["cluster.ps", "0", "at least 1"],
-                 id="ps-zero-ps"),
-    pytest.param(["strategy=mirrored", "strategy.cross_device_ops=nccl"], ["strategy.cross_device_ops", "nccl", "GPUs"],
-                 id="nccl-on-cpu"),
-    pytest.param(["strategy=multi_worker", "cluster=local", "strategy.communication=nccl"],
-                 ["strategy.communication", "nccl", "ring"], id="nccl-communication-on-cpu"),
-    pytest.param(["strategy=mirrored", "hardware.logical_devices=3"], ["train.batch_size", "32", "multiple of the 3",
-                                                                        "batch_policy=round"], id="batch-not-divisible"),
+    pytest.param(
+        ["strategy=parameter_server", "cluster=local", "cluster.ps=0"],
+        ["cluster.ps", "0", "at least 1"],
+        id="ps-zero-ps",
+    ),
+    pytest.param(
+        ["strategy=mirrored", "strategy.cross_device_ops=nccl"],
+        ["strategy.cross_device_ops", "nccl", "GPUs"],
+        id="nccl-on-cpu",
+    ),
+    pytest.param(
+        ["strategy=multi_worker", "cluster=local", "strategy.communication=nccl"],
+        ["strategy.communication", "nccl", "ring"],
+        id="nccl-communication-on-cpu",
+    ),
+    pytest.param(
+        ["strategy=mirrored", "hardware.logical_devices=3"],
+        ["train.batch_size", "32", "multiple of the 3", "batch_policy=round"],
+        id="batch-not-divisible",
+    ),
     pytest.param(["hardware.logical_devices=65"], ["hardware.logical_devices", "65", "[1, 64]"], id="too-many-devices"),
-    pytest.param(["cluster=local"], ["cluster", "local", "none with strategy=default"], id="cluster-without-cluster-strategy"),
-    pytest.param(["strategy=mirrored", "strategy.cross_device_ops=fast"], ["strategy.cross_device_ops", "fast",
-                                                                          "hierarchical_copy"], id="unknown-cross-device-ops"),
+    pytest.param(
+        ["cluster=local"], ["cluster", "local", "none with strategy=default"], id="cluster-without-cluster-strategy"
+    ),
+    pytest.param(
+        ["strategy=mirrored", "strategy.cross_device_ops=fast"],
+        ["strategy.cross_device_ops", "fast", "hierarchical_copy"],
+        id="unknown-cross-device-ops",
+    ),
     pytest.param(["strategy=multi_worker", "cluster=tf_config"], ["TF_CONFIG", "None", "JSON"], id="tf-config-missing"),
-    pytest.param(["strategy=tpu", "hardware=tpu"], ["strategy.tpu", "None", "grpc://HOST:8470"], id="tpu-without-address"),
-    pytest.param(["strategy=multi_worker", "cluster=local", "cluster.workers=0"], ["cluster.workers", "0", ">= 1"],
-                 id="zero-workers"),
-    pytest.param(["strategy=multi_worker", "cluster=local", "+cluster.task_env={gpu_1:{A:b}}"],
-                 ["cluster.task_env.gpu_1", "worker_0"], id="bad-task-env-key"),
+    pytest.param(
+        ["strategy=tpu", "hardware=tpu"], ["strategy.tpu", "None", "grpc://HOST:8470"], id="tpu-without-address"
+    ),
+    pytest.param(
+        ["strategy=multi_worker", "cluster=local", "cluster.workers=0"],
+        ["cluster.workers", "0", ">= 1"],
+        id="zero-workers",
+    ),
+    pytest.param(
+        ["strategy=multi_worker", "cluster=local", "+cluster.task_env={gpu_1:{A:b}}"],
+        ["cluster.task_env.gpu_1", "worker_0"],
+        id="bad-task-env-key",
+    ),
 ]
 
 
@@ -46,15 +71,18 @@ def test_distribution_rules_exit_2(workdir: Path, overrides: list[str], words: l
     assert_rejected(proc, words, workdir / "runs" / "bad")
 
 
-@pytest.mark.parametrize("raw, key", [
-    ("{not json", "TF_CONFIG"),
-    ('{"task": {"type": "worker", "index": 0}}', "TF_CONFIG.cluster"),
-    ('{"cluster": {"worker": ["a:1"]}}', "TF_CONFIG.task"),
-    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}', "TF_CONFIG.task.index"),
-    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "TF_CONFIG.task.type"),
-    ('{"cluster": {"worker": ["no-port"]}, "task": {"type": "worker", "index": 0}}', "TF_CONFIG.cluster"),
-    ('{"cluster": {"boss": ["a:1"]}, "task": {"type": "boss", "index": 0}}', "TF_CONFIG.cluster"),
-])
+@pytest.mark.parametrize(
+    "raw, key",
+    [
+        ("{not json", "TF_CONFIG"),
+        ('{"task": {"type": "worker", "index": 0}}', "TF_CONFIG.cluster"),
+        ('{"cluster": {"worker": ["a:1"]}}', "TF_CONFIG.task"),
+        ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}', "TF_CONFIG.task.index"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "TF_CONFIG.task.type"),
+        ('{"cluster": {"worker": ["no-port"]}, "task": {"type": "worker", "index": 0}}', "TF_CONFIG.cluster"),
+        ('{"cluster": {"boss": ["a:1"]}, "task": {"type": "boss", "index": 0}}', "TF_CONFIG.cluster"),
+    ],
+)
 def test_malformed_tf_config_named(raw: str, key: str):
     problems = list(tf_config_problems(raw))
     assert problems and problems[0].key == key, problems
@@ -70,8 +98,14 @@ def test_malformed_tf_config_through_the_command(workdir: Path):
     import sys
 
     env = command_env(TF_CONFIG='{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 5}}')
-    proc = subprocess.run([str(Path(sys.executable).parent / "tfrun"), "strategy=multi_worker", "cluster=tf_config"],
-                          cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "tfrun"), "strategy=multi_worker", "cluster=tf_config"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "TF_CONFIG.task.index=5" in proc.stderr and "[0, 0]" in proc.stderr
 
 
@@ -83,8 +117,10 @@ def test_layouts():
 
 
 def test_local_parameter_server_tasks_get_their_own_tf_config():
-    config = SimpleNamespace(strategy=SimpleNamespace(name="parameter_server"),
-                             cluster=LocalCluster(workers=2, ps=1, task_env={"worker_1": {"EXTRA": "1"}}))
+    config = SimpleNamespace(
+        strategy=SimpleNamespace(name="parameter_server"),
+        cluster=LocalCluster(workers=2, ps=1, task_env={"worker_1": {"EXTRA": "1"}}),
+    )
     tasks, spec = local_cluster_tasks(config, b"{}", {"BASE": "x"})
     assert [t.name for t in tasks] == ["chief:0", "worker:0", "worker:1", "ps:0"]
     addresses = [a for kind in spec.values() for a in kind]
@@ -125,9 +161,14 @@ class _Ops:
         ReductionToOneDevice = staticmethod(lambda: "ReductionToOneDevice")
 
 
-@pytest.mark.parametrize("choice, on_gpu, expected", [
-    ("auto", True, "NcclAllReduce"), ("auto", False, "ReductionToOneDevice"),
-    ("hierarchical_copy", True, "HierarchicalCopyAllReduce"), ("nccl", True, "NcclAllReduce"),
-])
+@pytest.mark.parametrize(
+    "choice, on_gpu, expected",
+    [
+        ("auto", True, "NcclAllReduce"),
+        ("auto", False, "ReductionToOneDevice"),
+        ("hierarchical_copy", True, "HierarchicalCopyAllReduce"),
+        ("nccl", True, "NcclAllReduce"),
+    ],
+)
 def test_cross_device_ops_choice(choice: str, on_gpu: bool, expected: str):
     assert make_cross_device_ops(_Ops, choice, on_gpu) == expected

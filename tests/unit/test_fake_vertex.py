@@ -49,20 +49,33 @@ def upload(v, name: str, folder: str = "a", **kwargs) -> "aiplatform.Model":
 
 
 def test_deploy_canary_predict_undeploy_delete(vertex):
-    model_a = upload(vertex, "echo-a", labels={"team": "fv"}, serving_container_args=["--port", "$(AIP_HTTP_PORT)"],
-                     serving_container_environment_variables={"GREETING": "on $(AIP_HTTP_PORT)"})
+    model_a = upload(
+        vertex,
+        "echo-a",
+        labels={"team": "fv"},
+        serving_container_args=["--port", "$(AIP_HTTP_PORT)"],
+        serving_container_environment_variables={"GREETING": "on $(AIP_HTTP_PORT)"},
+    )
     assert model_a.resource_name.startswith("projects/") and PROJECT not in model_a.resource_name  # a number
     assert model_a.container_spec.command == ECHO and model_a.labels == {"team": "fv"}
     assert model_a.uri == f"{vertex.gs}/models/a"
     endpoint = aiplatform.Endpoint.create(display_name="fv-endpoint", labels={"team": "fv"})
 
     started = time.perf_counter()
-    model_a.deploy(endpoint=endpoint, machine_type="n1-standard-2", min_replica_count=1, max_replica_count=2,
-                   traffic_percentage=100)
+    model_a.deploy(
+        endpoint=endpoint,
+        machine_type="n1-standard-2",
+        min_replica_count=1,
+        max_replica_count=2,
+        traffic_percentage=100,
+    )
     deploy_seconds = time.perf_counter() - started
     (deployed_a,) = endpoint.list_models()
     assert deployed_a.dedicated_resources.machine_spec.machine_type == "n1-standard-2"
-    assert (deployed_a.dedicated_resources.min_replica_count, deployed_a.dedicated_resources.max_replica_count) == (1, 2)
+    assert (deployed_a.dedicated_resources.min_replica_count, deployed_a.dedicated_resources.max_replica_count) == (
+        1,
+        2,
+    )
     assert endpoint.traffic_split == {deployed_a.id: 100}
 
     (container,) = vertex.fake.state()["containers"]
@@ -82,8 +95,11 @@ def test_deploy_canary_predict_undeploy_delete(vertex):
     assert answer.predictions == [7.0, 5.0]
     assert answer.deployed_model_id == deployed_a.id and answer.model_resource_name == model_a.resource_name
     assert answer.model_version_id == "1"
-    raw = requests.post(f"{vertex.fake.url}/v1/{endpoint.resource_name}:rawPredict",
-                        data=json.dumps({"instances": [[0, 1]]}), headers={"Content-Type": "application/json"})
+    raw = requests.post(
+        f"{vertex.fake.url}/v1/{endpoint.resource_name}:rawPredict",
+        data=json.dumps({"instances": [[0, 1]]}),
+        headers={"Content-Type": "application/json"},
+    )
     assert raw.json() == {"predictions": [2.5]} and raw.headers["X-Vertex-AI-Deployed-Model-Id"] == deployed_a.id
 
     # a 20 % canary: the SDK scales the first model to 80 and sends "0" for the new one
@@ -103,12 +119,16 @@ def test_deploy_canary_predict_undeploy_delete(vertex):
         undeploy(endpoint=endpoint.resource_name, deployed_model_id=deployed_a.id).result()
     assert _status(refused) == "FAILED_PRECONDITION"
     with pytest.raises(exceptions.BadRequest, match="traffic") as refused:
-        undeploy(endpoint=endpoint.resource_name, deployed_model_id=deployed_a.id,
-                 traffic_split={deployed_a.id: 50, deployed_b.id: 50}).result()
+        undeploy(
+            endpoint=endpoint.resource_name,
+            deployed_model_id=deployed_a.id,
+            traffic_split={deployed_a.id: 50, deployed_b.id: 50},
+        ).result()
     assert _status(refused) == "FAILED_PRECONDITION"
     with pytest.raises(exceptions.BadRequest, match="sum to 100") as refused:
-        undeploy(endpoint=endpoint.resource_name, deployed_model_id=deployed_a.id,
-                 traffic_split={deployed_b.id: 90}).result()
+        undeploy(
+            endpoint=endpoint.resource_name, deployed_model_id=deployed_a.id, traffic_split={deployed_b.id: 90}
+        ).result()
     assert _status(refused) == "INVALID_ARGUMENT"
     with pytest.raises(exceptions.BadRequest, match="is deployed or being deployed") as refused:
         model_b.delete()
@@ -144,10 +164,13 @@ def test_list_filters(vertex):
     upload(vertex, "fv-model", labels={"env": "dev"})
     assert [e.resource_name for e in aiplatform.Endpoint.list(filter='display_name="fv-one"')] == [first.resource_name]
     assert [e.display_name for e in aiplatform.Endpoint.list(filter='labels.env="dev"')] == ["fv-one"]
-    assert sorted(e.display_name for e in aiplatform.Endpoint.list(filter='labels.env:* AND NOT displayName="x"')) \
-        == ["fv-one", "fv-two"]
-    assert [m.display_name for m in aiplatform.Model.list(filter='display_name="fv-model" AND labels.env="dev"')] \
-        == ["fv-model"]
+    assert sorted(e.display_name for e in aiplatform.Endpoint.list(filter='labels.env:* AND NOT displayName="x"')) == [
+        "fv-one",
+        "fv-two",
+    ]
+    assert [m.display_name for m in aiplatform.Model.list(filter='display_name="fv-model" AND labels.env="dev"')] == [
+        "fv-model"
+    ]
     assert aiplatform.Model.list(filter='display_name="nope"') == []
     with pytest.raises(exceptions.BadRequest, match="Unsupported field"):
         aiplatform.Endpoint.list(filter='colour="red"')
@@ -169,19 +192,30 @@ def test_batch_predict_jsonl_and_tfrecord(vertex):
     instances = [[1, 1], [2, 0], [0, 3], [1, 2, 3], [5, 5], "{oops"]  # the 4th does not fit, the 6th is no JSON
     vertex.bucket.blob("in/part-0.jsonl").upload_from_string("".join(json.dumps(i) + "\n" for i in instances[:3]))
     vertex.bucket.blob("in/part-1.jsonl").upload_from_string(
-        "".join(json.dumps(i) + "\n" for i in instances[3:5]) + "{oops\n")
+        "".join(json.dumps(i) + "\n" for i in instances[3:5]) + "{oops\n"
+    )
 
     started = time.perf_counter()
-    job = model.batch_predict(job_display_name="fv-jsonl", gcs_source=f"{vertex.gs}/in/*.jsonl",
-                              gcs_destination_prefix=f"{vertex.gs}/out", instances_format="jsonl",
-                              machine_type="n1-standard-2", starting_replica_count=1, max_replica_count=1,
-                              batch_size=1, model_parameters={"scale": 1})
+    job = model.batch_predict(
+        job_display_name="fv-jsonl",
+        gcs_source=f"{vertex.gs}/in/*.jsonl",
+        gcs_destination_prefix=f"{vertex.gs}/out",
+        instances_format="jsonl",
+        machine_type="n1-standard-2",
+        starting_replica_count=1,
+        max_replica_count=1,
+        batch_size=1,
+        model_parameters={"scale": 1},
+    )
     batch_seconds = time.perf_counter() - started
     assert job.state == jobs.gca_job_state.JobState.JOB_STATE_SUCCEEDED
     assert job.output_info.gcs_output_directory.startswith(f"{vertex.gs}/out/prediction-echo-batch-")
     lines, names = _outputs(job)
-    assert names == ["prediction.errors_stats-00000-of-00001", "prediction.results-00000-of-00002",
-                     "prediction.results-00001-of-00002"]
+    assert names == [
+        "prediction.errors_stats-00000-of-00001",
+        "prediction.results-00000-of-00002",
+        "prediction.results-00001-of-00002",
+    ]
     assert [line["instance"] for line in lines] == instances
     assert [line.get("prediction") for line in lines] == [3.5, 2.5, 6.5, None, 15.5, None]
     assert "3 values" in lines[3]["error"]["message"] and "Invalid JSON" in lines[5]["error"]["message"]
@@ -191,21 +225,30 @@ def test_batch_predict_jsonl_and_tfrecord(vertex):
     vertex.bucket.blob("in/data.tfrecord").upload_from_string(records)
     vertex.bucket.blob("in/data.tfrecord.gz").upload_from_string(gzip.compress(records))
     for fmt, source in (("tf-record", "data.tfrecord"), ("tf-record-gzip", "data.tfrecord.gz")):
-        job = model.batch_predict(job_display_name="fv-tfrecord", gcs_source=f"{vertex.gs}/in/{source}",
-                                  gcs_destination_prefix=f"{vertex.gs}/out-{fmt}", instances_format=fmt,
-                                  machine_type="n1-standard-2")
+        job = model.batch_predict(
+            job_display_name="fv-tfrecord",
+            gcs_source=f"{vertex.gs}/in/{source}",
+            gcs_destination_prefix=f"{vertex.gs}/out-{fmt}",
+            instances_format=fmt,
+            machine_type="n1-standard-2",
+        )
         lines, _ = _outputs(job)
         assert [line["prediction"] for line in lines] == [3.5, 12.5]
         assert all(set(line["instance"]) == {"b64"} for line in lines)  # records are sent as {"b64": ...}
     assert vertex.fake.state()["containers"] == []  # each job's container is stopped when the job ends
     assert batch_seconds < 10
 
-    assert [j.display_name for j in aiplatform.BatchPredictionJob.list(filter='display_name="fv-jsonl"')] \
-        == ["fv-jsonl"]
+    assert [j.display_name for j in aiplatform.BatchPredictionJob.list(filter='display_name="fv-jsonl"')] == [
+        "fv-jsonl"
+    ]
     assert len(aiplatform.BatchPredictionJob.list(filter='state="JOB_STATE_SUCCEEDED"')) == 3
     with pytest.raises(exceptions.BadRequest, match="dedicated_resources"):
-        model.batch_predict(job_display_name="no-machine", gcs_source=f"{vertex.gs}/in/data.tfrecord",
-                            gcs_destination_prefix=f"{vertex.gs}/out", instances_format="tf-record")
+        model.batch_predict(
+            job_display_name="no-machine",
+            gcs_source=f"{vertex.gs}/in/data.tfrecord",
+            gcs_destination_prefix=f"{vertex.gs}/out",
+            instances_format="tf-record",
+        )
 
 
 def test_failures_injected_and_real(vertex):
@@ -219,17 +262,26 @@ def test_failures_injected_and_real(vertex):
     crashing = upload(vertex, "echo-crash", serving_container_environment_variables={"ECHO_EXIT_CODE": "3"})
     with pytest.raises(exceptions.FailedPrecondition, match="exited unexpectedly .exit code 3"):
         crashing.deploy(endpoint=endpoint, machine_type="n1-standard-2")
-    no_command = upload(vertex, "no-command", serving_container_command=None,
-                        serving_container_image_uri="us-docker.pkg.dev/acme/serving/custom:1")
+    no_command = upload(
+        vertex,
+        "no-command",
+        serving_container_command=None,
+        serving_container_image_uri="us-docker.pkg.dev/acme/serving/custom:1",
+    )
     with pytest.raises(exceptions.FailedPrecondition, match="Failed to pull image"):
         no_command.deploy(endpoint=endpoint, machine_type="n1-standard-2")
-    slow = upload(vertex, "echo-slow", serving_container_environment_variables={"ECHO_LOAD_SECONDS": "30"},
-                  serving_container_deployment_timeout=1)
+    slow = upload(
+        vertex,
+        "echo-slow",
+        serving_container_environment_variables={"ECHO_LOAD_SECONDS": "30"},
+        serving_container_deployment_timeout=1,
+    )
     with pytest.raises(exceptions.FailedPrecondition, match="never became ready within 1 s"):
         slow.deploy(endpoint=endpoint, machine_type="n1-standard-2")
     with pytest.raises(exceptions.BadRequest, match="not supported for machine type"):
-        model.deploy(endpoint=endpoint, machine_type="e2-standard-4", accelerator_type="NVIDIA_TESLA_T4",
-                     accelerator_count=1)
+        model.deploy(
+            endpoint=endpoint, machine_type="e2-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1
+        )
     with pytest.raises(exceptions.BadRequest, match="Machine type"):
         model.deploy(endpoint=endpoint, machine_type="n9-huge-3")
     with pytest.raises(exceptions.BadRequest, match="min_replica_count"):
@@ -247,8 +299,12 @@ def test_failures_injected_and_real(vertex):
     vertex.bucket.blob("in/one.jsonl").upload_from_string("[1, 1]\n")
     fake.fail("POST", r"/batchPredictionJobs$", mode="job", code="INTERNAL", message="worker pool lost")
     with pytest.raises(RuntimeError, match="worker pool lost"):
-        batch_model.batch_predict(job_display_name="fv-doomed", gcs_source=f"{vertex.gs}/in/one.jsonl",
-                                  gcs_destination_prefix=f"{vertex.gs}/out", machine_type="n1-standard-2")
+        batch_model.batch_predict(
+            job_display_name="fv-doomed",
+            gcs_source=f"{vertex.gs}/in/one.jsonl",
+            gcs_destination_prefix=f"{vertex.gs}/out",
+            machine_type="n1-standard-2",
+        )
     (job,) = fake.state()["batchPredictionJobs"]
     assert job["state"] == "JOB_STATE_FAILED" and job["error"] == {"code": 13, "message": "worker pool lost"}
     assert fake.faults() == []
@@ -265,9 +321,13 @@ def test_batch_cancel_delete_and_reset(vertex):
     fake = vertex.fake
     model = upload(vertex, "echo-slow-batch", serving_container_environment_variables={"ECHO_LOAD_SECONDS": "30"})
     vertex.bucket.blob("in/one.jsonl").upload_from_string("[1, 1]\n")
-    job = aiplatform.BatchPredictionJob.submit(job_display_name="fv-cancel", model_name=model,
-                                               gcs_source=f"{vertex.gs}/in/one.jsonl",
-                                               gcs_destination_prefix=f"{vertex.gs}/out", machine_type="n1-standard-2")
+    job = aiplatform.BatchPredictionJob.submit(
+        job_display_name="fv-cancel",
+        model_name=model,
+        gcs_source=f"{vertex.gs}/in/one.jsonl",
+        gcs_destination_prefix=f"{vertex.gs}/out",
+        machine_type="n1-standard-2",
+    )
     deadline = time.monotonic() + 10
     while not fake.state()["containers"]:  # RUNNING, its container loading
         assert time.monotonic() < deadline
@@ -290,7 +350,13 @@ def test_batch_cancel_delete_and_reset(vertex):
     fake.fail("GET", "/models", times=5)
     fake.reset()  # forgets every resource, fault and call, and stops every container
     state = fake.state()
-    assert (state["models"], state["endpoints"], state["containers"], fake.faults(), fake.calls()) == ([], [], [], [], [])
+    assert (state["models"], state["endpoints"], state["containers"], fake.faults(), fake.calls()) == (
+        [],
+        [],
+        [],
+        [],
+        [],
+    )
     assert _gone(container["pid"])
 
 
@@ -298,8 +364,13 @@ def test_standalone_server_stops_its_containers(vertex, gcs_emulator, tmp_path):
     own = start_fake_vertex(gcs_emulator.url, tmp_path)
     try:
         aiplatform.init(api_endpoint=own.url)
-        model = upload(vertex, "echo-standalone", serving_container_predict_route="/score",
-                       serving_container_health_route="/ready", serving_container_ports=[9000])
+        model = upload(
+            vertex,
+            "echo-standalone",
+            serving_container_predict_route="/score",
+            serving_container_health_route="/ready",
+            serving_container_ports=[9000],
+        )
         assert model.container_spec.ports[0].container_port == 9000
         endpoint = aiplatform.Endpoint.create(display_name="fv-standalone")
         model.deploy(endpoint=endpoint, machine_type="e2-standard-4")

@@ -23,8 +23,8 @@ from google.api_core import exceptions  # noqa: E402
 from google.cloud.aiplatform import hyperparameter_tuning as hpt  # noqa: E402
 from google.cloud.aiplatform import jobs  # noqa: E402
 
-from tests.fakes.vertex import study  # noqa: E402
 from tests.fakes.processes import gone as _gone  # noqa: E402
+from tests.fakes.vertex import study  # noqa: E402
 from tests.fakes.vertex.fixture import sdk_with_bucket, start_fake_vertex  # noqa: E402
 from tests.fakes.vertex.replica_script import score  # noqa: E402
 
@@ -34,9 +34,12 @@ SUCCEEDED, INFEASIBLE = 4, 5  # Trial.State
 
 
 def pool(replicas: int = 1, args: tuple[str, ...] = (), **spec) -> dict:
-    return {"machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": replicas,
-            "container_spec": {"image_uri": "us-docker.pkg.dev/acme/train:1", "command": SCRIPT, "args": list(args)},
-            **spec}
+    return {
+        "machine_spec": {"machine_type": "n1-standard-4"},
+        "replica_count": replicas,
+        "container_spec": {"image_uri": "us-docker.pkg.dev/acme/train:1", "command": SCRIPT, "args": list(args)},
+        **spec,
+    }
 
 
 @pytest.fixture
@@ -50,8 +53,9 @@ def vertex(fake_vertex, gcs_emulator, monkeypatch):
             found = [json.loads(b.download_as_bytes()) for b in blobs if "/replicas/" in b.name]
             return sorted(found, key=lambda r: r["started"])
 
-        yield SimpleNamespace(fake=fake_vertex, bucket=bucket, gs=f"gs://{bucket.name}", records=records,
-                              emulator=gcs_emulator)
+        yield SimpleNamespace(
+            fake=fake_vertex, bucket=bucket, gs=f"gs://{bucket.name}", records=records, emulator=gcs_emulator
+        )
 
 
 def wait_until(predicate, timeout: float = 15.0, what: str = "condition"):
@@ -66,8 +70,11 @@ def wait_until(predicate, timeout: float = 15.0, what: str = "condition"):
 
 def test_four_pools_get_vertex_cluster_env(vertex):
     job = aiplatform.CustomJob(
-        display_name="fvt-cluster", labels={"team": "fvt"}, base_output_dir=f"{vertex.gs}/out",
-        worker_pool_specs=[pool(1, ("--sleep", "1")), pool(2), pool(1, ("--sleep", "60")), pool(1)])
+        display_name="fvt-cluster",
+        labels={"team": "fvt"},
+        base_output_dir=f"{vertex.gs}/out",
+        worker_pool_specs=[pool(1, ("--sleep", "1")), pool(2), pool(1, ("--sleep", "60")), pool(1)],
+    )
     started = time.perf_counter()
     job.run()
     seconds = time.perf_counter() - started
@@ -81,8 +88,13 @@ def test_four_pools_get_vertex_cluster_env(vertex):
     assert (len(cluster["chief"]), len(cluster["worker"]), len(cluster["ps"])) == (1, 2, 1)
     addresses = cluster["chief"] + cluster["worker"] + cluster["ps"]
     assert len(set(addresses)) == 4 and all(a.startswith("127.0.0.1:") for a in addresses)
-    expected_tasks = {"workerpool0-0": ("chief", 0), "workerpool1-0": ("worker", 0), "workerpool1-1": ("worker", 1),
-                      "workerpool2-0": ("ps", 0), "workerpool3-0": ("evaluator", 0)}
+    expected_tasks = {
+        "workerpool0-0": ("chief", 0),
+        "workerpool1-0": ("worker", 0),
+        "workerpool1-1": ("worker", 1),
+        "workerpool2-0": ("ps", 0),
+        "workerpool3-0": ("evaluator", 0),
+    }
     for name, (kind, index) in expected_tasks.items():
         config = tf_configs[name]
         assert config["cluster"] == cluster and config["environment"] == "cloud"
@@ -94,7 +106,10 @@ def test_four_pools_get_vertex_cluster_env(vertex):
         assert spec["environment"] == "cloud"
         pools = spec["cluster"]
         assert (pools["workerpool0"], pools["workerpool1"], pools["workerpool2"]) == (
-            cluster["chief"], cluster["worker"], cluster["ps"])
+            cluster["chief"],
+            cluster["worker"],
+            cluster["ps"],
+        )
         assert len(pools["workerpool3"]) == 1
         env = records[name]["env"]
         assert env["AIP_MODEL_DIR"] == f"{vertex.gs}/out/model/"
@@ -120,8 +135,11 @@ def test_four_pools_get_vertex_cluster_env(vertex):
 
 
 def test_failing_replica_fails_the_job_with_its_log(vertex):
-    job = aiplatform.CustomJob(display_name="fvt-fail", base_output_dir=f"{vertex.gs}/fail",
-                               worker_pool_specs=[pool(1, ("--sleep", "30")), pool(1, ("--exit", "1"))])
+    job = aiplatform.CustomJob(
+        display_name="fvt-fail",
+        base_output_dir=f"{vertex.gs}/fail",
+        worker_pool_specs=[pool(1, ("--sleep", "30")), pool(1, ("--exit", "1"))],
+    )
     started = time.perf_counter()
     with pytest.raises(RuntimeError, match="The replica workerpool1-0 exited with a non-zero status of 1"):
         job.run()
@@ -135,24 +153,36 @@ def test_failing_replica_fails_the_job_with_its_log(vertex):
     with pytest.raises(RuntimeError, match="longer than its timeout of 1 s"):
         slow.run(timeout=1)  # scheduling.timeout
     assert slow.error.code == 4 and _gone(vertex.fake.replicas(slow.name)[0]["pid"])
-    missing = aiplatform.CustomJob(display_name="fvt-no-binary", worker_pool_specs=[
-        pool(1, container_spec={"image_uri": "example.com/x:1", "command": ["/nonexistent/train"]})])
+    missing = aiplatform.CustomJob(
+        display_name="fvt-no-binary",
+        worker_pool_specs=[pool(1, container_spec={"image_uri": "example.com/x:1", "command": ["/nonexistent/train"]})],
+    )
     with pytest.raises(RuntimeError, match="non-zero status of 127"):
         missing.run()
 
 
 def test_killed_replica_is_restarted(vertex):
     def submit(name: str, **options) -> "aiplatform.CustomJob":
-        job = aiplatform.CustomJob(display_name=name, base_output_dir=f"{vertex.gs}/{name}",
-                                   worker_pool_specs=[pool(1, ("--sleep", "4")), pool(1, ("--sleep", "1.5"))])
+        job = aiplatform.CustomJob(
+            display_name=name,
+            base_output_dir=f"{vertex.gs}/{name}",
+            worker_pool_specs=[pool(1, ("--sleep", "4")), pool(1, ("--sleep", "1.5"))],
+        )
         job.submit(**options)
         return job
 
     def kill_worker(job) -> dict:
-        worker = wait_until(lambda: next((r for r in vertex.fake.replicas(job.name)
-                                          if r["name"] == "workerpool1-0" and r["alive"]), None), what="worker")
+        worker = wait_until(
+            lambda: next(
+                (r for r in vertex.fake.replicas(job.name) if r["name"] == "workerpool1-0" and r["alive"]), None
+            ),
+            what="worker",
+        )
         for replica in ("workerpool0-0", "workerpool1-0"):  # both started: a slow chief must not miss its first run
-            wait_until(lambda replica=replica: vertex.records(f"{job.display_name}/model/replicas/{replica}"), what=f"{replica}'s record")
+            wait_until(
+                lambda replica=replica: vertex.records(f"{job.display_name}/model/replicas/{replica}"),
+                what=f"{replica}'s record",
+            )
         os.kill(worker["pid"], signal.SIGKILL)
         return worker
 
@@ -185,12 +215,20 @@ def test_killed_replica_is_restarted(vertex):
 
 
 def test_cancel_stops_every_replica(vertex):
-    job = aiplatform.CustomJob(display_name="fvt-cancel", base_output_dir=f"{vertex.gs}/cancel",
-                               worker_pool_specs=[pool(1, ("--sleep", "60")), pool(2, ("--sleep", "60")),
-                                                  pool(1, ("--sleep", "60"))])
+    job = aiplatform.CustomJob(
+        display_name="fvt-cancel",
+        base_output_dir=f"{vertex.gs}/cancel",
+        worker_pool_specs=[pool(1, ("--sleep", "60")), pool(2, ("--sleep", "60")), pool(1, ("--sleep", "60"))],
+    )
     job.submit()
-    replicas = wait_until(lambda: [r for r in vertex.fake.replicas(job.name) if r["alive"]] if len(
-        [r for r in vertex.fake.replicas(job.name) if r["alive"]]) == 4 else None, what="4 replicas")
+    replicas = wait_until(
+        lambda: (
+            [r for r in vertex.fake.replicas(job.name) if r["alive"]]
+            if len([r for r in vertex.fake.replicas(job.name) if r["alive"]]) == 4
+            else None
+        ),
+        what="4 replicas",
+    )
     assert job.state == JobState.JOB_STATE_RUNNING
     with pytest.raises(exceptions.BadRequest, match="cancel it before deleting"):
         job.delete()
@@ -212,47 +250,80 @@ def test_python_package_spec_images_and_validation(vertex):
     executor = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
 
     def package_pool(uri: str) -> dict:
-        return {"machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 1,
-                "python_package_spec": {"executor_image_uri": executor, "package_uris": [uri],
-                                        "python_module": "tests.fakes.vertex.replica_script",
-                                        "args": ["--sleep", "0"],
-                                        "env": [{"name": "WHERE", "value": "$(AIP_MODEL_DIR)"}]}}
+        return {
+            "machine_spec": {"machine_type": "n1-standard-4"},
+            "replica_count": 1,
+            "python_package_spec": {
+                "executor_image_uri": executor,
+                "package_uris": [uri],
+                "python_module": "tests.fakes.vertex.replica_script",
+                "args": ["--sleep", "0"],
+                "env": [{"name": "WHERE", "value": "$(AIP_MODEL_DIR)"}],
+            },
+        }
 
-    job = aiplatform.CustomJob(display_name="fvt-package", base_output_dir=f"{vertex.gs}/pkg-out",
-                               worker_pool_specs=[package_pool(f"{vertex.gs}/pkg/trainer-0.1.tar.gz")])
+    job = aiplatform.CustomJob(
+        display_name="fvt-package",
+        base_output_dir=f"{vertex.gs}/pkg-out",
+        worker_pool_specs=[package_pool(f"{vertex.gs}/pkg/trainer-0.1.tar.gz")],
+    )
     job.run()
     (record,) = vertex.records("pkg-out/model/replicas/")
     assert record["argv"] == ["--sleep", "0"] and record["env"]["AIP_MODEL_DIR"] == f"{vertex.gs}/pkg-out/model/"
     assert vertex.fake.replicas(job.name)[0]["env"]["WHERE"] == f"{vertex.gs}/pkg-out/model/"
 
-    missing = aiplatform.CustomJob(display_name="fvt-missing", base_output_dir=f"{vertex.gs}/missing",
-                                   worker_pool_specs=[package_pool(f"{vertex.gs}/pkg/missing.tar.gz")])
+    missing = aiplatform.CustomJob(
+        display_name="fvt-missing",
+        base_output_dir=f"{vertex.gs}/missing",
+        worker_pool_specs=[package_pool(f"{vertex.gs}/pkg/missing.tar.gz")],
+    )
     with pytest.raises(RuntimeError, match=f"No URLs matched: {vertex.gs}/pkg/missing.tar.gz"):
         missing.run()
     assert vertex.fake.replicas(missing.name) == []
-    no_command = aiplatform.CustomJob(display_name="fvt-image", worker_pool_specs=[
-        {"machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 1,
-         "container_spec": {"image_uri": "us-docker.pkg.dev/acme/no-entrypoint:1"}}])
+    no_command = aiplatform.CustomJob(
+        display_name="fvt-image",
+        worker_pool_specs=[
+            {
+                "machine_spec": {"machine_type": "n1-standard-4"},
+                "replica_count": 1,
+                "container_spec": {"image_uri": "us-docker.pkg.dev/acme/no-entrypoint:1"},
+            }
+        ],
+    )
     with pytest.raises(RuntimeError, match="has no container_spec.command"):
         no_command.run()
 
-    for pools, message in (([pool(2)], "must be 1"), ([pool(), pool()] * 3, "at most 4"),
-                           ([pool(1, machine_spec={"machine_type": "n9-huge"})], "Machine type"),
-                           ([{"machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 1}], "exactly one")):
+    for pools, message in (
+        ([pool(2)], "must be 1"),
+        ([pool(), pool()] * 3, "at most 4"),
+        ([pool(1, machine_spec={"machine_type": "n9-huge"})], "Machine type"),
+        ([{"machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 1}], "exactly one"),
+    ):
         with pytest.raises(exceptions.BadRequest, match=message):
             aiplatform.CustomJob(display_name="fvt-bad", worker_pool_specs=pools).submit()
 
 
-def _tuning_job(vertex, name: str, args: tuple[str, ...], *, trials: int = 4, parallel: int = 2,
-                max_failed: int = 0) -> "aiplatform.HyperparameterTuningJob":
-    trial_job = aiplatform.CustomJob(display_name=f"{name}-trial", base_output_dir=f"{vertex.gs}/{name}",
-                                     worker_pool_specs=[pool(1, ("--report", *args))])
+def _tuning_job(
+    vertex, name: str, args: tuple[str, ...], *, trials: int = 4, parallel: int = 2, max_failed: int = 0
+) -> "aiplatform.HyperparameterTuningJob":
+    trial_job = aiplatform.CustomJob(
+        display_name=f"{name}-trial",
+        base_output_dir=f"{vertex.gs}/{name}",
+        worker_pool_specs=[pool(1, ("--report", *args))],
+    )
     return aiplatform.HyperparameterTuningJob(
-        display_name=name, custom_job=trial_job, metric_spec={"score": "maximize"},
-        parameter_spec={"lr": hpt.DoubleParameterSpec(min=1e-4, max=1e-1, scale="log"),
-                        "units": hpt.IntegerParameterSpec(min=8, max=64, scale="linear"),
-                        "act": hpt.CategoricalParameterSpec(values=["relu", "tanh", "gelu"])},
-        max_trial_count=trials, parallel_trial_count=parallel, max_failed_trial_count=max_failed)
+        display_name=name,
+        custom_job=trial_job,
+        metric_spec={"score": "maximize"},
+        parameter_spec={
+            "lr": hpt.DoubleParameterSpec(min=1e-4, max=1e-1, scale="log"),
+            "units": hpt.IntegerParameterSpec(min=8, max=64, scale="linear"),
+            "act": hpt.CategoricalParameterSpec(values=["relu", "tanh", "gelu"]),
+        },
+        max_trial_count=trials,
+        parallel_trial_count=parallel,
+        max_failed_trial_count=max_failed,
+    )
 
 
 def test_tuning_job_runs_its_trials(vertex):
@@ -275,8 +346,11 @@ def test_tuning_job_runs_its_trials(vertex):
         assert 1e-4 <= params["lr"] <= 1e-1 and 8 <= params["units"] <= 64 and params["units"] == int(params["units"])
         assert params["act"] in ("relu", "tanh", "gelu")
         record = records[trial.id]
-        assert record["argv"][-3:] == [f"--lr={params['lr']!r}", f"--units={int(params['units'])}",
-                                       f"--act={params['act']}"]
+        assert record["argv"][-3:] == [
+            f"--lr={params['lr']!r}",
+            f"--units={int(params['units'])}",
+            f"--act={params['act']}",
+        ]
         env = record["env"]
         assert env["AIP_MODEL_DIR"] == f"{vertex.gs}/fvt-hp/{trial.id}/model/"
         assert env["AIP_CHECKPOINT_DIR"] == f"{vertex.gs}/fvt-hp/{trial.id}/checkpoints/"
@@ -312,9 +386,12 @@ def test_tuning_failures_cancel_and_faults(vertex):
 
     running = _tuning_job(vertex, "fvt-hp-cancel", ("--sleep", "60"))
     running.run(sync=False)
-    alive = wait_until(lambda: (lambda rs: rs if len(rs) == 2 else None)(
-        [r for r in vertex.fake.replicas() if r["alive"] and "fvt-hp-cancel" in r["env"]["AIP_MODEL_DIR"]]),
-        what="2 trials running")
+    alive = wait_until(
+        lambda: (lambda rs: rs if len(rs) == 2 else None)(
+            [r for r in vertex.fake.replicas() if r["alive"] and "fvt-hp-cancel" in r["env"]["AIP_MODEL_DIR"]]
+        ),
+        what="2 trials running",
+    )
     running.wait_for_resource_creation()  # run(sync=False) stores the created job in a background thread
     running.cancel()
     with pytest.raises(RuntimeError, match="CANCELED"):
@@ -336,16 +413,24 @@ def test_tuning_failures_cancel_and_faults(vertex):
 
 
 def test_suggestions_honour_types_scales_and_seed():
-    spec = study.check_study({"metrics": [{"metricId": "m", "goal": 1}], "parameters": [
-        {"parameterId": "lr", "doubleValueSpec": {"minValue": 1e-4, "maxValue": 1.0}, "scaleType": 2},
-        {"parameterId": "x", "doubleValueSpec": {"minValue": 1.0, "maxValue": 100.0}, "scaleType": 3},
-        {"parameterId": "n", "integerValueSpec": {"minValue": "1", "maxValue": "1000"}, "scaleType": 2},
-        {"parameterId": "k", "integerValueSpec": {"minValue": "2", "maxValue": "5"}, "scaleType": 1},
-        {"parameterId": "bs", "discreteValueSpec": {"values": [16, 32, 64, 128]}},
-        {"parameterId": "act", "categoricalValueSpec": {"values": ["relu", "tanh"]}}]})
+    spec = study.check_study(
+        {
+            "metrics": [{"metricId": "m", "goal": 1}],
+            "parameters": [
+                {"parameterId": "lr", "doubleValueSpec": {"minValue": 1e-4, "maxValue": 1.0}, "scaleType": 2},
+                {"parameterId": "x", "doubleValueSpec": {"minValue": 1.0, "maxValue": 100.0}, "scaleType": 3},
+                {"parameterId": "n", "integerValueSpec": {"minValue": "1", "maxValue": "1000"}, "scaleType": 2},
+                {"parameterId": "k", "integerValueSpec": {"minValue": "2", "maxValue": "5"}, "scaleType": 1},
+                {"parameterId": "bs", "discreteValueSpec": {"values": [16, 32, 64, 128]}},
+                {"parameterId": "act", "categoricalValueSpec": {"values": ["relu", "tanh"]}},
+            ],
+        }
+    )
     draws = [s for _, s in zip(range(4000), study.suggestions(spec, random.Random(5)))]
-    values = {p: [next(v["value"] for v in d if v["parameterId"] == p) for d in draws]
-              for p in ("lr", "x", "n", "k", "bs", "act")}
+    values = {
+        p: [next(v["value"] for v in d if v["parameterId"] == p) for d in draws]
+        for p in ("lr", "x", "n", "k", "bs", "act")
+    }
     assert all(1e-4 <= v <= 1.0 for v in values["lr"]) and all(isinstance(v, int) for v in values["n"] + values["k"])
     assert 0.45 < sum(v < 1e-2 for v in values["lr"]) / 4000 < 0.55  # log-uniform: half below the geometric mean
     assert 0.45 < sum(v > 91 for v in values["x"]) / 4000 < 0.55  # reverse log: half within 10 % of max
@@ -355,15 +440,23 @@ def test_suggestions_honour_types_scales_and_seed():
     again = [s for _, s in zip(range(5), study.suggestions(spec, random.Random(5)))]
     assert again == draws[:5]  # deterministic for a seed
 
-    grid = study.check_study({"metrics": [{"metricId": "m", "goal": "MINIMIZE"}], "algorithm": 2, "parameters": [
-        {"parameterId": "k", "integerValueSpec": {"minValue": "1", "maxValue": "2"}},
-        {"parameterId": "act", "categoricalValueSpec": {"values": ["a", "b"]}}]})
+    grid = study.check_study(
+        {
+            "metrics": [{"metricId": "m", "goal": "MINIMIZE"}],
+            "algorithm": 2,
+            "parameters": [
+                {"parameterId": "k", "integerValueSpec": {"minValue": "1", "maxValue": "2"}},
+                {"parameterId": "act", "categoricalValueSpec": {"values": ["a", "b"]}},
+            ],
+        }
+    )
     points = [tuple(v["value"] for v in s) for _, s in zip(range(5), study.suggestions(grid, random.Random()))]
     assert points == [(1, "a"), (1, "b"), (2, "a"), (2, "b"), (1, "a")]
-    for bad, message in (({"parameterId": "lr", "doubleValueSpec": {"minValue": 0, "maxValue": 1}, "scaleType": 2},
-                          "greater than 0"),
-                         ({"parameterId": "bs", "discreteValueSpec": {"values": [4, 2]}}, "increasing"),
-                         ({"parameterId": "x"}, "exactly one")):
+    for bad, message in (
+        ({"parameterId": "lr", "doubleValueSpec": {"minValue": 0, "maxValue": 1}, "scaleType": 2}, "greater than 0"),
+        ({"parameterId": "bs", "discreteValueSpec": {"values": [4, 2]}}, "increasing"),
+        ({"parameterId": "x"}, "exactly one"),
+    ):
         with pytest.raises(Exception, match=message):
             study.check_study({"metrics": [{"metricId": "m", "goal": 1}], "parameters": [bad]})
 

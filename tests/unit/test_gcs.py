@@ -21,17 +21,27 @@ from types import SimpleNamespace
 import google_crc32c
 import pytest
 
-from tfrun.tasks import cloud_auth, gcs
-from tests.helpers import ROOT
 from tests.fakes.gcs import corrupt_blob
+from tests.helpers import ROOT
+from tfrun.tasks import cloud_auth, gcs
 
 SMALL_FILES = 110
 
 
 def cloud(emulator_url: str | None = None, **overrides) -> SimpleNamespace:
-    values = dict(name="gcp", project="tfrun-test", region="us-central1", bucket=None, prefix="tfrun",
-                  credentials="adc", api_endpoint=None, storage_endpoint=emulator_url, labels={}, dry_run=False,
-                  upload_workers=8)
+    values = dict(
+        name="gcp",
+        project="tfrun-test",
+        region="us-central1",
+        bucket=None,
+        prefix="tfrun",
+        credentials="adc",
+        api_endpoint=None,
+        storage_endpoint=emulator_url,
+        labels={},
+        dry_run=False,
+        upload_workers=8,
+    )
     values.update(overrides)
     return SimpleNamespace(**values)
 
@@ -66,8 +76,9 @@ def export_dir(tmp_path: Path) -> Path:
         "assets/vocab.txt": "\n".join(f"token{i}" for i in range(3000)).encode(),
         "assets.extra/tf_serving_warmup_requests": rng.randbytes(4_000),
     }
-    files.update({f"assets/shards/shard_{i:03d}.txt": rng.randbytes(rng.randint(200, 20_000))
-                  for i in range(SMALL_FILES)})
+    files.update(
+        {f"assets/shards/shard_{i:03d}.txt": rng.randbytes(rng.randint(200, 20_000)) for i in range(SMALL_FILES)}
+    )
     for rel, data in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
@@ -120,8 +131,9 @@ def test_reupload_of_an_identical_tree_transfers_nothing(client, bucket, export_
     assert gcs.verify_tree(client, export_dir, uri) == []
 
 
-def test_a_corrupted_blob_is_found_by_verify_and_replaced_by_a_reupload(gcs_emulator, client, bucket, export_dir,
-                                                                          caplog):
+def test_a_corrupted_blob_is_found_by_verify_and_replaced_by_a_reupload(
+    gcs_emulator, client, bucket, export_dir, caplog
+):
     uri = f"gs://{bucket}/m"
     gcs.upload_tree(client, export_dir, uri, progress=False)
     index = export_dir / "variables" / "variables.index"
@@ -137,14 +149,18 @@ def test_a_corrupted_blob_is_found_by_verify_and_replaced_by_a_reupload(gcs_emul
     # the two damaged files, plus saved_model.pb: deleted first, written again after the variables
     assert report.uploaded == 3 and report.skipped == report.files - 3
     assert {r["name"] for r in report.blobs if r["uploaded"]} == {
-        "m/variables/variables.index", "m/assets/shards/shard_007.txt", "m/saved_model.pb"}
+        "m/variables/variables.index",
+        "m/assets/shards/shard_007.txt",
+        "m/saved_model.pb",
+    }
     assert gcs.verify_tree(client, export_dir, uri) == []
     stored = {b.name: b.generation for b in client.list_blobs(bucket)}
     assert stored.pop("m/saved_model.pb") > max(stored.values())
 
 
-def test_an_upload_answer_that_differs_from_the_local_file_raises_integrity_error(gcs_emulator, client, bucket,
-                                                                                 tmp_path):
+def test_an_upload_answer_that_differs_from_the_local_file_raises_integrity_error(
+    gcs_emulator, client, bucket, tmp_path
+):
     local = tmp_path / "weights.bin"
     local.write_bytes(b"0123456789" * 100)
     gcs.write_bytes(client, f"gs://{bucket}/w/weights.bin", local.read_bytes())
@@ -185,8 +201,10 @@ def test_single_objects_listing_and_deletion(client, bucket):
     gcs.write_bytes(client, f"gs://{bucket}/batch/in/shard-1.jsonl", b'{"x": 2}\n')
     gcs.write_bytes(client, f"gs://{bucket}/batchother/keep.txt", b"keep")
     assert gcs.read_bytes(client, f"gs://{bucket}/batch/in/shard-1.jsonl") == b'{"x": 2}\n'
-    assert gcs.list_uris(client, f"gs://{bucket}/batch") == [f"gs://{bucket}/batch/in/shard-0.jsonl",
-                                                             f"gs://{bucket}/batch/in/shard-1.jsonl"]
+    assert gcs.list_uris(client, f"gs://{bucket}/batch") == [
+        f"gs://{bucket}/batch/in/shard-0.jsonl",
+        f"gs://{bucket}/batch/in/shard-1.jsonl",
+    ]
     with pytest.raises(FileNotFoundError, match=f"gs://{bucket}/batch/none"):
         gcs.read_bytes(client, f"gs://{bucket}/batch/none")
     with pytest.raises(ValueError, match="refusing"):
@@ -240,11 +258,22 @@ def service_account_json(path: Path) -> Path:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    path.write_text(json.dumps({"type": "service_account", "project_id": "tfrun-test", "private_key_id": "k1",
-                                "private_key": pem, "client_email": "runner@tfrun-test.iam.gserviceaccount.com",
-                                "client_id": "1", "token_uri": "https://oauth2.googleapis.com/token"}))
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "tfrun-test",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "runner@tfrun-test.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": "https://oauth2.googleapis.com/token",
+            }
+        )
+    )
     return path
 
 
@@ -263,15 +292,25 @@ def test_anonymous_and_service_account_credentials(tmp_path, gcs_emulator):
     assert isinstance(client._credentials, service_account.Credentials)
 
 
-@pytest.mark.parametrize("content, reason", [
-    (None, "no such file"),
-    ("{not json", "is not valid JSON"),
-    ('{"type": "service_account"}', "missing fields"),
-    (json.dumps({"type": "service_account", "client_email": "a@b.iam.gserviceaccount.com",
-                 "token_uri": "https://oauth2.googleapis.com/token",
-                 "private_key": "-----BEGIN PRIVATE KEY-----\nSECRETMATERIAL\n-----END PRIVATE KEY-----\n"}),
-     "not a usable service-account key file"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (None, "no such file"),
+        ("{not json", "is not valid JSON"),
+        ('{"type": "service_account"}', "missing fields"),
+        (
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "client_email": "a@b.iam.gserviceaccount.com",
+                    "token_uri": "https://oauth2.googleapis.com/token",
+                    "private_key": "-----BEGIN PRIVATE KEY-----\nSECRETMATERIAL\n-----END PRIVATE KEY-----\n",
+                }
+            ),
+            "not a usable service-account key file",
+        ),
+    ],
+)
 def test_a_bad_key_file_is_one_line_naming_the_key_and_path(tmp_path, content, reason):
     path = tmp_path / "key.json"
     if content is not None:
@@ -291,15 +330,28 @@ def adc_in_a_clean_process(tmp_path: Path, **env: str) -> tuple[str, int]:
         metadata.bind(("127.0.0.1", 0))
         metadata.listen(8)
         host = f"127.0.0.1:{metadata.getsockname()[1]}"
-        child_env = {k: v for k, v in os.environ.items()
-                     if not k.startswith(("GOOGLE_", "CLOUDSDK_", "GCE_")) and k not in ("NO_GCE_CHECK",)}
-        child_env.update(HOME=str(tmp_path), CLOUDSDK_CONFIG=str(tmp_path / "gcloud"), NO_GCE_CHECK="true",
-                         GCE_METADATA_HOST=host, GCE_METADATA_IP=host, PYTHONPATH=str(ROOT), **env)
-        code = ("import types\nfrom tasks import cloud_auth\n"
-                "try:\n    cloud_auth.credentials(types.SimpleNamespace(credentials='adc'))\n"
-                "except cloud_auth.CloudAuthError as exc:\n    print(exc)\n")
-        out = subprocess.run([sys.executable, "-c", code], env=child_env, capture_output=True, text=True,
-                             timeout=60, check=True).stdout
+        child_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GOOGLE_", "CLOUDSDK_", "GCE_")) and k not in ("NO_GCE_CHECK",)
+        }
+        child_env.update(
+            HOME=str(tmp_path),
+            CLOUDSDK_CONFIG=str(tmp_path / "gcloud"),
+            NO_GCE_CHECK="true",
+            GCE_METADATA_HOST=host,
+            GCE_METADATA_IP=host,
+            PYTHONPATH=str(ROOT),
+            **env,
+        )
+        code = (
+            "import types\nfrom tasks import cloud_auth\n"
+            "try:\n    cloud_auth.credentials(types.SimpleNamespace(credentials='adc'))\n"
+            "except cloud_auth.CloudAuthError as exc:\n    print(exc)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=child_env, capture_output=True, text=True, timeout=60, check=True
+        ).stdout
         metadata.setblocking(False)
         connections = 0
         while True:

@@ -27,11 +27,13 @@ class RecordingTF:
         self.config = SimpleNamespace(
             threading=SimpleNamespace(
                 set_intra_op_parallelism_threads=lambda n: rec(("intra_op_threads", n)),
-                set_inter_op_parallelism_threads=lambda n: rec(("inter_op_threads", n))),
+                set_inter_op_parallelism_threads=lambda n: rec(("inter_op_threads", n)),
+            ),
             set_soft_device_placement=lambda on: rec(("soft_placement", on)),
             list_physical_devices=lambda kind=None: {"GPU": self._gpus, "CPU": [self._cpu]}.get(kind, []),
             set_logical_device_configuration=lambda dev, confs: rec(
-                ("logical_devices", dev.name, [c.memory_limit for c in confs])),
+                ("logical_devices", dev.name, [c.memory_limit for c in confs])
+            ),
             LogicalDeviceConfiguration=lambda memory_limit=None: SimpleNamespace(memory_limit=memory_limit),
             experimental=SimpleNamespace(set_memory_growth=lambda dev, on: rec(("memory_growth", dev.name, on))),
             list_logical_devices=lambda: [],
@@ -56,7 +58,9 @@ def test_gpu_memory_growth_on_every_visible_gpu():
     tf = RecordingTF(gpus=2)
     configure(tf, kind="multi_gpu", memory_growth=True, log_device_placement=True, soft_placement=False)
     assert [c for c in tf.calls if c[0] == "memory_growth"] == [
-        ("memory_growth", "/physical_device:GPU:0", True), ("memory_growth", "/physical_device:GPU:1", True)]
+        ("memory_growth", "/physical_device:GPU:0", True),
+        ("memory_growth", "/physical_device:GPU:1", True),
+    ]
     assert ("log_device_placement", True) in tf.calls and ("soft_placement", False) in tf.calls
 
 

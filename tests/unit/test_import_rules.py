@@ -107,8 +107,11 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_nothing_under_tasks_imports_runner():
-    back = {m: sorted(t for t in targets if t == "tfrun" or t.startswith("tfrun.runner"))
-            for m, targets in import_graph().items() if m.startswith("tfrun.tasks")}
+    back = {
+        m: sorted(t for t in targets if t == "tfrun" or t.startswith("tfrun.runner"))
+        for m, targets in import_graph().items()
+        if m.startswith("tfrun.tasks")
+    }
     assert not {m: t for m, t in back.items() if t}, "tasks/ must not import runner (ARCHITECTURE.md)"
 
 
@@ -128,8 +131,12 @@ def test_the_core_imports_only_the_standard_library_omegaconf_and_hydra():
             continue
         for name in _imported_names(module, path):
             top = name.split(".")[0]
-            if name.startswith("tfrun.tasks.core") or top == "__future__" or top in sys.stdlib_module_names \
-                    or top in CORE_MAY_IMPORT:
+            if (
+                name.startswith("tfrun.tasks.core")
+                or top == "__future__"
+                or top in sys.stdlib_module_names
+                or top in CORE_MAY_IMPORT
+            ):
                 continue
             outside.setdefault(module, []).append(name)
     assert outside == {}

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import tfrun
 from tfrun.runner.config.validate import validate
-from tests.helpers import ROOT, tfrun
 
 SHIPPED = ("digits_tflite_int8", "fashion_cnn_mirrored")
 
@@ -64,8 +64,12 @@ def test_shipped_presets_pass_validation(compose_cfg, tmp_path: Path):
     assert config.target.quantization.value == "int8"
     fashion = tmp_path / "fashion"
     fashion.mkdir()
-    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-                 "t10k-labels-idx1-ubyte.gz"):
+    for name in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
         (fashion / name).write_bytes(b"")
     config = validate(compose_cfg("experiment=fashion_cnn_mirrored", f"data.path={fashion}"))
     assert config.strategy.name == "mirrored" and config.hardware.logical_devices == 2
@@ -75,8 +79,11 @@ def test_help_lists_the_presets_and_a_users_own(tmp_path: Path):
     write_preset(tmp_path / "my_conf", "mine", "train:\n  epochs: 3\n")
     line = next(x for x in tfrun("--help", cwd=tmp_path).stdout.splitlines() if x.strip().startswith("experiment:"))
     assert "(none)" in line and all(name in line for name in SHIPPED) and "mine" not in line
-    line = next(x for x in tfrun("--config-dir", "my_conf", "--help", cwd=tmp_path).stdout.splitlines()
-                if x.strip().startswith("experiment:"))
+    line = next(
+        x
+        for x in tfrun("--config-dir", "my_conf", "--help", cwd=tmp_path).stdout.splitlines()
+        if x.strip().startswith("experiment:")
+    )
     assert "mine" in line
 
 
@@ -88,8 +95,11 @@ def test_help_lists_a_users_groups_and_options_marked_with_their_folder(tmp_path
         (tmp_path / "my_conf" / name).write_text("{}\n")
     folder = "my_conf" if how != "hydra.searchpath" else str(tmp_path / "my_conf")
     where = [how, folder] if how != "hydra.searchpath" else [f"hydra.searchpath=[file://{folder}]"]
-    lines = {x.split(":")[0].strip(): x for x in tfrun(*where, "--help", cwd=tmp_path).stdout.splitlines()
-             if x.startswith("  ") and ":" in x}
+    lines = {
+        x.split(":")[0].strip(): x
+        for x in tfrun(*where, "--help", cwd=tmp_path).stdout.splitlines()
+        if x.startswith("  ") and ":" in x
+    }
     assert lines["model"].split(":", 1)[1].strip().split(", ")[:2] == ["mlp", "cnn"]
     assert f"tiny (from {folder})" in lines["model"] and "mlp (from" not in lines["model"]
     assert f"adam (from {folder}), sgd (from {folder})" in lines["optimizer"]
@@ -99,10 +109,16 @@ def test_help_lists_a_users_groups_and_options_marked_with_their_folder(tmp_path
 
 @pytest.mark.parametrize("how", ["--config-dir", "hydra.searchpath"])
 def test_a_users_own_preset(tmp_path: Path, how: str):
-    write_preset(tmp_path / "my_conf", "mine", "defaults:\n  - override /model: cnn\n  - override /target: tflite\n"
-                                               "model:\n  filters: [8]\ntarget:\n  quantization: float16\n"
-                                               "train:\n  epochs: 3\n")
-    where = ["--config-dir", "my_conf"] if how == "--config-dir" else [f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]"]
+    write_preset(
+        tmp_path / "my_conf",
+        "mine",
+        "defaults:\n  - override /model: cnn\n  - override /target: tflite\n"
+        "model:\n  filters: [8]\ntarget:\n  quantization: float16\n"
+        "train:\n  epochs: 3\n",
+    )
+    where = (
+        ["--config-dir", "my_conf"] if how == "--config-dir" else [f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]"]
+    )
     cfg = job_config(*where, "experiment=mine", "train.epochs=4", cwd=tmp_path)
     assert cfg["model"]["name"] == "cnn" and cfg["model"]["filters"] == [8]
     assert cfg["target"]["quantization"] == "float16" and cfg["train"]["epochs"] == 4
@@ -124,23 +140,32 @@ def test_a_preset_naming_an_unknown_option_is_a_config_error(tmp_path: Path):
 def test_an_unknown_preset_lists_the_presets(tmp_path: Path):
     proc = tfrun("experiment=digits_tflite_int9", cwd=tmp_path, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "  - experiment='digits_tflite_int9' is not allowed: expected one of digits_tflite_int8, " \
-           "fashion_cnn_mirrored (given on the command line" in proc.stderr
+    assert (
+        "  - experiment='digits_tflite_int9' is not allowed: expected one of digits_tflite_int8, "
+        "fashion_cnn_mirrored (given on the command line" in proc.stderr
+    )
 
 
 def test_an_unknown_option_on_the_command_line_says_so(tmp_path: Path):
     proc = tfrun("experiment=digits_tflite_int8", "target=tflight", cwd=tmp_path, timeout=60)
     assert proc.returncode == 2
-    assert "  - target='tflight' is not allowed: expected one of none, tflite, tfserving, vertex_batch, " \
-           "vertex_endpoint, web (given on the command line" in proc.stderr
+    assert (
+        "  - target='tflight' is not allowed: expected one of none, tflite, tfserving, vertex_batch, "
+        "vertex_endpoint, web (given on the command line" in proc.stderr
+    )
 
 
-@pytest.mark.parametrize("body, expected", [
-    ("train:\n  epoch: 5\n", ["In 'experiment/bad'", "Key 'epoch' not in 'TrainConfig'", "full_key: train.epoch"]),
-    ("defaults:\n  - override /target: tflite\ntarget:\n  quantization: int4\n",
-     ["In 'experiment/bad'", "Invalid value 'int4', expected one of [none, dynamic, float16, int8]"]),
-    ("defaults:\n  - /data: fashion_mnist\n", ["Multiple values for data", "(with preset experiment=bad)"]),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("train:\n  epoch: 5\n", ["In 'experiment/bad'", "Key 'epoch' not in 'TrainConfig'", "full_key: train.epoch"]),
+        (
+            "defaults:\n  - override /target: tflite\ntarget:\n  quantization: int4\n",
+            ["In 'experiment/bad'", "Invalid value 'int4', expected one of [none, dynamic, float16, int8]"],
+        ),
+        ("defaults:\n  - /data: fashion_mnist\n", ["Multiple values for data", "(with preset experiment=bad)"]),
+    ],
+)
 def test_other_preset_mistakes_are_config_errors(tmp_path: Path, body: str, expected: list[str]):
     write_preset(tmp_path / "my_conf", "bad", body)
     proc = tfrun("--config-dir", "my_conf", "experiment=bad", cwd=tmp_path, timeout=60)
@@ -161,5 +186,7 @@ def test_a_key_the_schema_lacks_on_the_command_line_is_named_with_close_matches(
 def test_a_preset_chosen_with_plus_says_to_drop_it(tmp_path: Path):
     proc = tfrun("+experiment=digits_tflite_int8", cwd=tmp_path, timeout=60)
     assert proc.returncode == 2
-    assert "  - +experiment='digits_tflite_int8' is not allowed: expected experiment=digits_tflite_int8, " \
-           "without '+'" in proc.stderr, proc.stderr
+    assert (
+        "  - +experiment='digits_tflite_int8' is not allowed: expected experiment=digits_tflite_int8, "
+        "without '+'" in proc.stderr
+    ), proc.stderr

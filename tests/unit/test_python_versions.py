@@ -43,8 +43,11 @@ def test_requires_python_admits_exactly_the_versions_that_resolve():
 
 def test_classifiers_name_the_versions_that_resolve():
     ok, _ = resolved_versions()
-    named = {c.rsplit(" :: ", 1)[1] for c in project().get("classifiers", [])
-             if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)}
+    named = {
+        c.rsplit(" :: ", 1)[1]
+        for c in project().get("classifiers", [])
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    }
     assert named == ok
 
 

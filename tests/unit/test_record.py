@@ -19,8 +19,10 @@ def test_atomic_write_leaves_no_temp_files(tmp_path: Path):
 
 def test_redact_hides_secret_looking_keys_and_overrides():
     config = {"cloud": {"api_key": "abc", "project": "p", "token": None}, "db": {"password": "pw"}}
-    assert redact(config) == {"cloud": {"api_key": REDACTED, "project": "p", "token": None},
-                              "db": {"password": REDACTED}}
+    assert redact(config) == {
+        "cloud": {"api_key": REDACTED, "project": "p", "token": None},
+        "db": {"password": REDACTED},
+    }
     assert redact(["cloud.access_token=xyz", "train.epochs=3"]) == [f"cloud.access_token={REDACTED}", "train.epochs=3"]
 
 

@@ -13,16 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from tfrun.runner.records import record as records
-from tfrun.runner import records_cli
-
 from tests.helpers import WEIGHTS, dead_pid, make_record, run_cli, write
+from tfrun.runner import records_cli
+from tfrun.runner.records import record as records
 
 
 # ----------------------------------------------------------------------------------------- list
 def test_list_table_sorted_by_start_time_with_overrides_metric_and_dir(tmp_path, capsys):
-    later = make_record(run_id="run-later", started_at="2026-11-26T12:00:00.000+00:00", seconds=33.25,
-                        command={"argv": [], "overrides": ["model.n_hidden=3", "train.epochs=5"]})
+    later = make_record(
+        run_id="run-later",
+        started_at="2026-11-26T12:00:00.000+00:00",
+        seconds=33.25,
+        command={"argv": [], "overrides": ["model.n_hidden=3", "train.epochs=5"]},
+    )
     earlier = make_record(run_id="run-earlier", started_at="2026-11-26T09:00:00.000+00:00")
     earlier["metrics"]["final"]["holdout_accuracy"] = 0.5
     write(tmp_path / "runs" / "a", later)  # written first, listed second
@@ -120,18 +123,39 @@ def test_show_summarises_the_run(tmp_path, capsys):
     code, out, _ = run_cli(capsys, "show", str(run))
 
     assert code == 0
-    expected = ["succeeded", "2026-11-26T10:00:00", "train.epochs=2 model=cnn",
-                make_record()["config_sha256"][:12], "4edb82b4614f", "clean", "tensorflow 2.21.0", "3.11.7",
-                "/device:CPU:0", "2 epoch(s); loss 1.1937", "1.71 s", "holdout_accuracy", "0.8528",
-                "models/digits_mlp/0001", "222,248 bytes", "1c05cdd2992f", WEIGHTS]
+    expected = [
+        "succeeded",
+        "2026-11-26T10:00:00",
+        "train.epochs=2 model=cnn",
+        make_record()["config_sha256"][:12],
+        "4edb82b4614f",
+        "clean",
+        "tensorflow 2.21.0",
+        "3.11.7",
+        "/device:CPU:0",
+        "2 epoch(s); loss 1.1937",
+        "1.71 s",
+        "holdout_accuracy",
+        "0.8528",
+        "models/digits_mlp/0001",
+        "222,248 bytes",
+        "1c05cdd2992f",
+        WEIGHTS,
+    ]
     for text in expected:
         assert text in out, text
     assert "error" not in out.lower().split("steps")[0]
 
 
 def test_show_failed_run_has_error_and_log_tail(tmp_path, capsys):
-    error = {"type": "ValueError", "message": "bad shape", "step": "train", "exit_code": 1,
-             "log_tail": ["Epoch 1/2", "ValueError: bad shape"], "traceback": "Traceback ..."}
+    error = {
+        "type": "ValueError",
+        "message": "bad shape",
+        "step": "train",
+        "exit_code": 1,
+        "log_tail": ["Epoch 1/2", "ValueError: bad shape"],
+        "traceback": "Traceback ...",
+    }
     run = write(tmp_path / "run", make_record(status="failed", error=error, weights_sha256=None))
 
     code, out, _ = run_cli(capsys, "show", str(run / "record.json"))
@@ -201,7 +225,11 @@ def test_diff_tells_int_from_float(tmp_path, capsys):
 
 def test_flatten_makes_dotted_keys():
     assert records.flatten({"a": {"b": 1, "c": {"d": [1, 2]}, "e": {}}, "f": None}) == {
-        "a.b": 1, "a.c.d": [1, 2], "a.e": {}, "f": None}
+        "a.b": 1,
+        "a.c.d": [1, 2],
+        "a.e": {},
+        "f": None,
+    }
 
 
 # ---------------------------------------------------------------------------------------- errors

@@ -8,18 +8,33 @@ from pathlib import Path
 
 import pytest
 
-from tfrun.runner.config import dirs as config_dirs
 from tests.helpers import make_record, run_cli, write
+from tfrun.runner.config import dirs as config_dirs
 
-USER = {"model": {"target": "mymodels.build", "file": "mymodels.py", "sha256": "aa" * 32, "git_commit": "c1" * 20,
-                  "git_dirty": False, "git_diff_sha256": None},
-        "data": {"target": "mydata.load", "file": "mydata.py", "sha256": "bb" * 32, "git_commit": "c1" * 20,
-                 "git_dirty": False, "git_diff_sha256": None}}
+USER = {
+    "model": {
+        "target": "mymodels.build",
+        "file": "mymodels.py",
+        "sha256": "aa" * 32,
+        "git_commit": "c1" * 20,
+        "git_dirty": False,
+        "git_diff_sha256": None,
+    },
+    "data": {
+        "target": "mydata.load",
+        "file": "mydata.py",
+        "sha256": "bb" * 32,
+        "git_commit": "c1" * 20,
+        "git_dirty": False,
+        "git_diff_sha256": None,
+    },
+}
 
 
 def user_record(**user_changes: dict) -> dict:
-    record = make_record(command={"argv": ["tfrun", "--config-dir", "my_conf", "model=tiny"],
-                                  "overrides": ["model=tiny"]})
+    record = make_record(
+        command={"argv": ["tfrun", "--config-dir", "my_conf", "model=tiny"], "overrides": ["model=tiny"]}
+    )
     user = copy.deepcopy(USER)
     for key, change in user_changes.items():
         user[key].update(change)
@@ -70,21 +85,31 @@ def test_show_lists_the_users_code(tmp_path, capsys):
     assert "user code  data: mydata.load in mydata.py" in out
 
 
-@pytest.mark.parametrize("argv, flags", [
-    (["tfrun", "--config-dir", "my_conf", "model=tiny"], ["--config-dir=my_conf"]),
-    (["tfrun", "-cd", "a b", "-cn", "other", "x=1"], ["--config-dir=a b", "--config-name=other"]),
-    (["tfrun", "--config-path=/abs/conf", "-m", "a=1,2"], ["--config-path=/abs/conf"]),
-    (["tfrun", "model=tiny"], []),
-])
+@pytest.mark.parametrize(
+    "argv, flags",
+    [
+        (["tfrun", "--config-dir", "my_conf", "model=tiny"], ["--config-dir=my_conf"]),
+        (["tfrun", "-cd", "a b", "-cn", "other", "x=1"], ["--config-dir=a b", "--config-name=other"]),
+        (["tfrun", "--config-path=/abs/conf", "-m", "a=1,2"], ["--config-path=/abs/conf"]),
+        (["tfrun", "model=tiny"], []),
+    ],
+)
 def test_config_source_flags_are_read_from_a_recorded_argv(argv: list[str], flags: list[str]):
     assert config_dirs.from_argv(argv) == flags
 
 
 def test_config_dirs_of_a_sweep_come_from_its_multirun_manifest():
-    manifest = {"hydra": {"runtime": {"config_sources": [
-        {"path": "hydra.conf", "schema": "pkg", "provider": "hydra"},
-        {"path": "/work/conf", "schema": "file", "provider": "main"},
-        {"path": "/home/me/project/conf", "schema": "file", "provider": "command-line"}]}}}
+    manifest = {
+        "hydra": {
+            "runtime": {
+                "config_sources": [
+                    {"path": "hydra.conf", "schema": "pkg", "provider": "hydra"},
+                    {"path": "/work/conf", "schema": "file", "provider": "main"},
+                    {"path": "/home/me/project/conf", "schema": "file", "provider": "command-line"},
+                ]
+            }
+        }
+    }
     assert config_dirs.from_multirun(manifest) == ["--config-dir=/home/me/project/conf"]
 
 
@@ -93,8 +118,10 @@ def test_the_sweep_reproduce_line_keeps_the_config_dir(tmp_path: Path):
 
     for job, units in (("0", 8), ("1", 32)):
         record = user_record()
-        record["command"] = {"argv": ["tfrun", "-m", "--config-dir", "conf", "model.units=8,32"],
-                             "overrides": ["experiment=wine", f"model.units={units}"]}
+        record["command"] = {
+            "argv": ["tfrun", "-m", "--config-dir", "conf", "model.units=8,32"],
+            "overrides": ["experiment=wine", f"model.units={units}"],
+        }
         record["metrics"]["final"]["holdout_accuracy"] = units / 100
         write(tmp_path / job, record)
     assert summarise(tmp_path).best_command() == "tfrun --config-dir=conf experiment=wine model.units=32"

@@ -9,31 +9,58 @@ from typing import Any
 
 import pytest
 
-from tfrun.runner.records import reproducible
 from tests.helpers import make_record, run_cli, write
+from tfrun.runner.records import reproducible
 
 TFLITE_SHA = "7d" * 32
 
 
-def tflite_record(latency: float = 1.55, throughput: float = 9540401.9, sm_latency: float = 176.66,
-                  **changes: Any) -> dict[str, Any]:
+def tflite_record(
+    latency: float = 1.55, throughput: float = 9540401.9, sm_latency: float = 176.66, **changes: Any
+) -> dict[str, Any]:
     """A target=tflite run's record as tfrun writes it: the evaluate step declares its timing metrics."""
     data = make_record(**changes)
-    data["steps"].append({"name": "tflite_evaluate", "status": "succeeded", "seconds": 0.39,
-                          "result": {"summary": "accuracy 0.8528", "accepted": True, "accuracy_drop": 0.0,
-                                     "timing_metrics": ["tflite_latency_p50_us", "tflite_throughput_per_s",
-                                                        "saved_model_latency_p50_us"]}})
-    data["metrics"]["final"].update({"tflite_accuracy": 0.8527777777777777, "tflite_bytes": 38764,
-                                     "tflite_max_abs_diff": 2.384185791015625e-07, "tflite_latency_p50_us": latency,
-                                     "tflite_throughput_per_s": throughput, "saved_model_latency_p50_us": sm_latency})
-    data["artifacts"].append({"kind": "tflite", "path": "models/digits_mlp/0001.float32.tflite", "version": 1,
-                              "label": "float32", "sha256": TFLITE_SHA, "bytes": 38764, "reproducible": True,
-                              "latency_us": {"p50": latency}})
+    data["steps"].append(
+        {
+            "name": "tflite_evaluate",
+            "status": "succeeded",
+            "seconds": 0.39,
+            "result": {
+                "summary": "accuracy 0.8528",
+                "accepted": True,
+                "accuracy_drop": 0.0,
+                "timing_metrics": ["tflite_latency_p50_us", "tflite_throughput_per_s", "saved_model_latency_p50_us"],
+            },
+        }
+    )
+    data["metrics"]["final"].update(
+        {
+            "tflite_accuracy": 0.8527777777777777,
+            "tflite_bytes": 38764,
+            "tflite_max_abs_diff": 2.384185791015625e-07,
+            "tflite_latency_p50_us": latency,
+            "tflite_throughput_per_s": throughput,
+            "saved_model_latency_p50_us": sm_latency,
+        }
+    )
+    data["artifacts"].append(
+        {
+            "kind": "tflite",
+            "path": "models/digits_mlp/0001.float32.tflite",
+            "version": 1,
+            "label": "float32",
+            "sha256": TFLITE_SHA,
+            "bytes": 38764,
+            "reproducible": True,
+            "latency_us": {"p50": latency},
+        }
+    )
     return data
 
 
-def test_rerun_verify_passes_a_tflite_run_whose_timings_changed_and_shows_them_side_by_side(tmp_path, capsys,
-                                                                                          fake_tfrun):
+def test_rerun_verify_passes_a_tflite_run_whose_timings_changed_and_shows_them_side_by_side(
+    tmp_path, capsys, fake_tfrun
+):
     run = write(tmp_path / "run", tflite_record())
     rerun = tflite_record(latency=1.56, throughput=9690054.1, sm_latency=184.09, run_id="again")
     rerun["artifacts"][0]["path"] = "models/digits_mlp/0002"  # a new version: paths and SavedModel bytes differ
@@ -70,11 +97,18 @@ def test_rerun_verify_still_fails_on_a_changed_accuracy_or_tflite_file(tmp_path,
 
 def test_timings_of_steps_that_declare_nothing_are_known_by_name(tmp_path, capsys, fake_tfrun):
     """An older record, or a future step: no declaration, so the naming rule decides."""
+
     def record(scale: float) -> dict[str, Any]:
         data = make_record()
-        data["metrics"]["final"].update({"serving_grpc_p99_ms": 7.8 * scale, "fit_seconds": 3.7 * scale,
-                                         "examples_per_s": 1000.0 / scale, "push_duration": 0.06 * scale,
-                                         "served_accuracy": 0.97})
+        data["metrics"]["final"].update(
+            {
+                "serving_grpc_p99_ms": 7.8 * scale,
+                "fit_seconds": 3.7 * scale,
+                "examples_per_s": 1000.0 / scale,
+                "push_duration": 0.06 * scale,
+                "served_accuracy": 0.97,
+            }
+        )
         return data
 
     run = write(tmp_path / "run", record(1.0))
@@ -125,18 +159,52 @@ def test_records_without_timings_print_no_timing_block(tmp_path, capsys, fake_tf
     assert out.rstrip().endswith("verified: identical metrics and weights")
 
 
-@pytest.mark.parametrize("name", [
-    "tflite_latency_p50_us", "tflite_throughput_per_s", "saved_model_latency_p50_us", "convert_seconds",
-    "grpc_p99_ms", "epoch_time", "step_time_ms", "examples_per_second", "latency", "fit_duration_s",
-    "elapsed", "requests_qps", "wall_time_sec", "inference_ns"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tflite_latency_p50_us",
+        "tflite_throughput_per_s",
+        "saved_model_latency_p50_us",
+        "convert_seconds",
+        "grpc_p99_ms",
+        "epoch_time",
+        "step_time_ms",
+        "examples_per_second",
+        "latency",
+        "fit_duration_s",
+        "elapsed",
+        "requests_qps",
+        "wall_time_sec",
+        "inference_ns",
+    ],
+)
 def test_timing_names(name):
     assert reproducible.named_like_a_timing(name)
 
 
-@pytest.mark.parametrize("name", [
-    "loss", "accuracy", "val_loss", "val_accuracy", "holdout_accuracy", "holdout_loss", "tflite_accuracy",
-    "tflite_accuracy_drop", "tflite_bytes", "tflite_float32_bytes", "tflite_size_ratio", "tflite_max_abs_diff",
-    "tflite_agreement", "learning_rate", "epochs_run", "parameters", "loss_min", "sensitivity"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "holdout_accuracy",
+        "holdout_loss",
+        "tflite_accuracy",
+        "tflite_accuracy_drop",
+        "tflite_bytes",
+        "tflite_float32_bytes",
+        "tflite_size_ratio",
+        "tflite_max_abs_diff",
+        "tflite_agreement",
+        "learning_rate",
+        "epochs_run",
+        "parameters",
+        "loss_min",
+        "sensitivity",
+    ],
+)
 def test_names_that_are_not_timings(name):
     assert not reproducible.named_like_a_timing(name)
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.helpers import tfrun
 from tfrun.runner.config.validate import validate
 from tfrun.tasks.export import output_names
 from tfrun.tasks.parity import compare
 from tfrun.tasks.tfserving.steps import served_outputs
-from tests.helpers import tfrun
 
 P = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], dtype=np.float32)
 

@@ -10,9 +10,16 @@ from sklearn.model_selection import train_test_split as sk_split
 from tfrun.tasks.data.stratified import train_test_split
 
 CASES = [  # (rows, classes, imbalance, test_size, seed)
-    (1797, 10, False, 0.2, 0), (1437, 10, False, 0.1, 42), (200, 10, False, 0.2, 7), (160, 10, False, 0.1, 0),
-    (101, 3, True, 0.25, 3), (57, 2, True, 0.3, 11), (1000, 7, True, 0.15, 123), (31, 4, False, 0.5, 5),
-    (400, 4, False, 0.2, 1), (999, 13, True, 0.33, 2026),
+    (1797, 10, False, 0.2, 0),
+    (1437, 10, False, 0.1, 42),
+    (200, 10, False, 0.2, 7),
+    (160, 10, False, 0.1, 0),
+    (101, 3, True, 0.25, 3),
+    (57, 2, True, 0.3, 11),
+    (1000, 7, True, 0.15, 123),
+    (31, 4, False, 0.5, 5),
+    (400, 4, False, 0.2, 1),
+    (999, 13, True, 0.33, 2026),
 ]
 
 
@@ -20,8 +27,13 @@ CASES = [  # (rows, classes, imbalance, test_size, seed)
 def test_the_same_rows_in_the_same_order_as_scikit_learn(rows, classes, imbalanced, test_size, seed):
     rng = np.random.default_rng(seed)
     weights = rng.random(classes) + (0.05 if imbalanced else 5.0)
-    y = np.concatenate([np.arange(classes), np.arange(classes),  # every class at least twice
-                        rng.choice(classes, rows - 2 * classes, p=weights / weights.sum())]).astype("int64")
+    y = np.concatenate(
+        [
+            np.arange(classes),
+            np.arange(classes),  # every class at least twice
+            rng.choice(classes, rows - 2 * classes, p=weights / weights.sum()),
+        ]
+    ).astype("int64")
     rng.shuffle(y)
     x = rng.random((rows, 3)).astype("float32")
     ours = train_test_split(x, y, test_size=test_size, seed=seed)
@@ -30,12 +42,15 @@ def test_the_same_rows_in_the_same_order_as_scikit_learn(rows, classes, imbalanc
         assert a.dtype == b.dtype and np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("y, test_size", [
-    (np.array([0, 0, 1, 1, 2, 3]), 0.4),     # classes with one member
-    (np.arange(10) % 5, 0.2),                # test set smaller than the number of classes
-    (np.arange(10) % 5, 0.6),                # train set smaller than the number of classes
-    (np.array([0, 1]), 0.99),                # empty train set
-])
+@pytest.mark.parametrize(
+    "y, test_size",
+    [
+        (np.array([0, 0, 1, 1, 2, 3]), 0.4),  # classes with one member
+        (np.arange(10) % 5, 0.2),  # test set smaller than the number of classes
+        (np.arange(10) % 5, 0.6),  # train set smaller than the number of classes
+        (np.array([0, 1]), 0.99),  # empty train set
+    ],
+)
 def test_the_same_refusals_as_scikit_learn(y, test_size):
     x = np.zeros((len(y), 2))
     with pytest.raises(ValueError) as theirs:

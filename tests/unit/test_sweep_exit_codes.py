@@ -32,4 +32,3 @@ def test_jobs_that_each_fail_differently_all_run_then_the_sweep_exits_1(workdir:
     assert "2 of 2 jobs did not succeed: job 0 (failed), job 1 (failed): exit 1" in proc.stdout, out
     assert "Traceback" not in out
     assert not log.exists(), log.read_text()
-

@@ -10,20 +10,38 @@ from pathlib import Path
 from tfrun.runner.sweeps.summary import collect, render, summarise, swept, unsuccessful
 
 
-def _job(sweep: Path, job: str, status: str, overrides: list[str], metric: float | None,
-         name: str = "holdout_accuracy", error: dict | None = None) -> None:
+def _job(
+    sweep: Path,
+    job: str,
+    status: str,
+    overrides: list[str],
+    metric: float | None,
+    name: str = "holdout_accuracy",
+    error: dict | None = None,
+) -> None:
     (sweep / job).mkdir(parents=True)
-    record = {"status": status, "seconds": 1.5, "command": {"overrides": overrides},
-              "config": {"optimized_metric": name},
-              "metrics": {"final": {} if metric is None else {name: metric}}, "error": error}
+    record = {
+        "status": status,
+        "seconds": 1.5,
+        "command": {"overrides": overrides},
+        "config": {"optimized_metric": name},
+        "metrics": {"final": {} if metric is None else {name: metric}},
+        "error": error,
+    }
     (sweep / job / "record.json").write_text(json.dumps(record))
 
 
 def test_best_first_failures_last_and_reproduce_line(tmp_path: Path):
     _job(tmp_path, "0", "succeeded", ["train.learning_rate=0.001", "model.n_hidden=1", "train.epochs=3"], 0.91)
     _job(tmp_path, "1", "succeeded", ["train.learning_rate=0.01", "model.n_hidden=1", "train.epochs=3"], 0.97)
-    _job(tmp_path, "2", "failed", ["train.learning_rate=0.1", "model.n_hidden=1", "train.epochs=3"], None,
-         error={"type": "KeyError", "message": "boom"})
+    _job(
+        tmp_path,
+        "2",
+        "failed",
+        ["train.learning_rate=0.1", "model.n_hidden=1", "train.epochs=3"],
+        None,
+        error={"type": "KeyError", "message": "boom"},
+    )
     summary = summarise(tmp_path)
     assert [r.job for r in summary.sorted_rows()] == ["1", "0", "2"]
     assert summary.best_command() == "tfrun train.learning_rate=0.01 model.n_hidden=1 train.epochs=3"
@@ -57,8 +75,10 @@ def test_no_success_means_no_best(tmp_path: Path):
 def test_swept_parameters():
     from tfrun.runner.sweeps.summary import Row
 
-    rows = [Row("0", "succeeded", ["a=1", "b=2"], 1.0, {}, 1.0, None, "0"),
-            Row("1", "succeeded", ["a=3", "b=2"], 1.0, {}, 1.0, None, "1")]
+    rows = [
+        Row("0", "succeeded", ["a=1", "b=2"], 1.0, {}, 1.0, None, "0"),
+        Row("1", "succeeded", ["a=3", "b=2"], 1.0, {}, 1.0, None, "1"),
+    ]
     assert swept(rows) == ["a"]
 
 
@@ -76,4 +96,3 @@ def test_a_tuning_job_that_failed_before_any_trial_is_named(tmp_path: Path):
     (tmp_path / "0").mkdir()
     (tmp_path / "0" / "record.json").write_text(json.dumps({"status": "failed", "job": "tune"}))
     assert unsuccessful(tmp_path, since=0.0) == (["the tuning job (failed)"], 0)
-

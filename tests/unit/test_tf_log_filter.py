@@ -8,20 +8,30 @@ import pytest
 from tfrun.runner.processes.tf_log_filter import DEFAULT_LEVEL, ConsoleFilter, configured_level, level_of
 
 NOTICE = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
-ONEDNN = (b"I0000 00:00:1795976480.504595    4280 port.cc:153] oneDNN custom operations are on. You may see "
-          b"slightly different numerical results.\n")
+ONEDNN = (
+    b"I0000 00:00:1795976480.504595    4280 port.cc:153] oneDNN custom operations are on. You may see "
+    b"slightly different numerical results.\n"
+)
 CUDA = b"I0000 00:00:1795976480.505143    4280 cudart_stub.cc:31] Could not find cuda drivers on your machine.\n"
-CPU_GUARD = (b"I0000 00:00:1795976480.902632    4280 cpu_feature_guard.cc:227] This TensorFlow binary is optimized.\n"
-             b"To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow.\n")
-CUINIT = (b"E0000 00:00:1795976483.304345    4280 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
-          b"Failed call to cuInit: UNKNOWN ERROR (303)\n")
+CPU_GUARD = (
+    b"I0000 00:00:1795976480.902632    4280 cpu_feature_guard.cc:227] This TensorFlow binary is optimized.\n"
+    b"To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow.\n"
+)
+CUINIT = (
+    b"E0000 00:00:1795976483.304345    4280 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+    b"Failed call to cuInit: UNKNOWN ERROR (303)\n"
+)
 IGNORED = b"W0000 00:00:1795976484.835242    4280 tf_tfl_flatbuffer_helpers.cc:364] Ignored output_format.\n"
-LEGACY = (b"2026-11-29 18:22:31.123456: I tensorflow/core/platform/cpu_feature_guard.cc:182] This TensorFlow "
-          b"binary is optimized\n")
+LEGACY = (
+    b"2026-11-29 18:22:31.123456: I tensorflow/core/platform/cpu_feature_guard.cc:182] This TensorFlow "
+    b"binary is optimized\n"
+)
 FATAL = b"F0000 00:00:1795976484.835242    4280 stream_executor.cc:10] Check failed: device\n"
 LITE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
-OURS = (b"[tfrun] \xe2\x86\x92 train\nEpoch 1/2\n41/41 - 1s - loss: 2.0061 - accuracy: 0.4996\n"
-        b"/x/keras.py:12: UserWarning: `input_shape` is deprecated\n  warnings.warn(\n")
+OURS = (
+    b"[tfrun] \xe2\x86\x92 train\nEpoch 1/2\n41/41 - 1s - loss: 2.0061 - accuracy: 0.4996\n"
+    b"/x/keras.py:12: UserWarning: `input_shape` is deprecated\n  warnings.warn(\n"
+)
 
 
 def shown(chunks: list[bytes], level: int = DEFAULT_LEVEL) -> bytes:
@@ -30,17 +40,32 @@ def shown(chunks: list[bytes], level: int = DEFAULT_LEVEL) -> bytes:
 
 
 def test_start_up_lines_are_hidden_and_the_rest_passes_unchanged():
-    out = shown([NOTICE + ONEDNN + CUDA + CPU_GUARD + b"[tfrun] \xe2\x86\x92 hardware\n" + CUINIT + OURS
-                 + IGNORED + LITE + LEGACY])
+    out = shown(
+        [
+            NOTICE
+            + ONEDNN
+            + CUDA
+            + CPU_GUARD
+            + b"[tfrun] \xe2\x86\x92 hardware\n"
+            + CUINIT
+            + OURS
+            + IGNORED
+            + LITE
+            + LEGACY
+        ]
+    )
     assert out == b"[tfrun] \xe2\x86\x92 hardware\n" + OURS
 
 
-@pytest.mark.parametrize("level, visible", [
-    (0, [NOTICE, ONEDNN, CUINIT, IGNORED, FATAL, LITE]),
-    (1, [NOTICE, CUINIT, IGNORED, FATAL]),
-    (2, [CUINIT, FATAL]),
-    (3, [FATAL]),
-])
+@pytest.mark.parametrize(
+    "level, visible",
+    [
+        (0, [NOTICE, ONEDNN, CUINIT, IGNORED, FATAL, LITE]),
+        (1, [NOTICE, CUINIT, IGNORED, FATAL]),
+        (2, [CUINIT, FATAL]),
+        (3, [FATAL]),
+    ],
+)
 def test_the_level_counts_like_tf_cpp_min_log_level(level, visible):
     lines = [NOTICE, ONEDNN, CUINIT, IGNORED, FATAL, LITE]
     assert shown([b"".join(lines)], level) == b"".join(visible)
@@ -64,13 +89,16 @@ def test_other_output_is_not_held_back():
 
 
 def test_a_line_that_only_looks_like_a_start_is_shown():
-    assert shown([b"I0000 not a log line\n", b"2026-11-29 is a date\n"]) == b"I0000 not a log line\n2026-11-29 is a date\n"
+    assert (
+        shown([b"I0000 not a log line\n", b"2026-11-29 is a date\n"]) == b"I0000 not a log line\n2026-11-29 is a date\n"
+    )
 
 
 def test_the_continuation_of_a_shown_line_is_shown():
     assert shown([CPU_GUARD], level=0) == CPU_GUARD
     assert shown([b"To enable the following instructions: it is ordinary text here\n"]) == (
-        b"To enable the following instructions: it is ordinary text here\n")
+        b"To enable the following instructions: it is ordinary text here\n"
+    )
 
 
 def test_a_hidden_line_left_without_a_newline_stays_hidden():

@@ -10,11 +10,11 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
+from tests.helpers import command_env, tfrun
 from tfrun.runner.config.validate import validate
 from tfrun.runner.steps import STEPS
 from tfrun.tasks.core import schema
 from tfrun.tasks.core.plans import plan
-from tests.helpers import command_env, tfrun
 
 
 # ---------------------------------------------------------------- schema
@@ -43,30 +43,42 @@ def test_quantization_modes_are_an_enum(compose_cfg):
     for mode in ("none", "dynamic", "float16", "int8"):
         config = validate(compose_cfg("target=tflite", f"target.quantization={mode}"))
         assert config.target.quantization.value == mode
-    config = validate(compose_cfg("target=tflite", "target.quantization=int8", "target.int8_io=float32",
-                                  "target.source=keras", "target.select_tf_ops=true", "train.quantization_aware=true"))
+    config = validate(
+        compose_cfg(
+            "target=tflite",
+            "target.quantization=int8",
+            "target.int8_io=float32",
+            "target.source=keras",
+            "target.select_tf_ops=true",
+            "train.quantization_aware=true",
+        )
+    )
     assert (config.target.int8_io.value, config.target.source.value) == ("float32", "keras")
     assert config.target.select_tf_ops and config.train.quantization_aware
 
 
 def test_resolved_config_reaches_the_child_as_plain_strings(compose_cfg):
-    resolved = OmegaConf.to_container(compose_cfg("target=tflite", "target.quantization=float16"), resolve=True,
-                                      enum_to_str=True)
+    resolved = OmegaConf.to_container(
+        compose_cfg("target=tflite", "target.quantization=float16"), resolve=True, enum_to_str=True
+    )
     assert resolved["target"]["quantization"] == "float16"
     assert resolved["target"]["source"] == "saved_model"
 
 
-@pytest.mark.parametrize("fields, key", [
-    ({"quantization": schema.Quantization.int8, "representative_samples": 99}, "target.representative_samples"),
-    ({"representative_samples": 0}, "target.representative_samples"),
-    ({"threads": 0}, "target.threads"),
-    ({"max_accuracy_drop": -0.1}, "target.max_accuracy_drop"),
-    ({"max_accuracy_drop": 1.5}, "target.max_accuracy_drop"),
-    ({"latency_repeats": 5}, "target.latency_repeats"),
-    ({"throughput_batch": 0}, "target.throughput_batch"),
-    ({"steps": ["tflite_evaluate", "tflite_gate"]}, "target.steps"),
-    ({"steps": ["tflite_convert", "tflite_gate"]}, "target.steps"),
-])
+@pytest.mark.parametrize(
+    "fields, key",
+    [
+        ({"quantization": schema.Quantization.int8, "representative_samples": 99}, "target.representative_samples"),
+        ({"representative_samples": 0}, "target.representative_samples"),
+        ({"threads": 0}, "target.threads"),
+        ({"max_accuracy_drop": -0.1}, "target.max_accuracy_drop"),
+        ({"max_accuracy_drop": 1.5}, "target.max_accuracy_drop"),
+        ({"latency_repeats": 5}, "target.latency_repeats"),
+        ({"throughput_batch": 0}, "target.throughput_batch"),
+        ({"steps": ["tflite_evaluate", "tflite_gate"]}, "target.steps"),
+        ({"steps": ["tflite_convert", "tflite_gate"]}, "target.steps"),
+    ],
+)
 def test_problems_name_the_key(fields: dict, key: str):
     problems = list(schema.TfliteTarget(**fields).problems())
     assert [p.key for p in problems] == [key], problems
@@ -78,26 +90,36 @@ def test_defaults_and_partial_plans_are_fine():
     assert list(schema.TfliteTarget(steps=["tflite_convert"]).problems()) == []
     assert list(schema.TfliteTarget(steps=["tflite_convert", "tflite_evaluate"]).problems()) == []
     # fewer than 100 samples are only a problem when int8 uses them
-    assert list(schema.TfliteTarget(quantization=schema.Quantization.dynamic,
-                                    representative_samples=10).problems()) == []
+    assert (
+        list(schema.TfliteTarget(quantization=schema.Quantization.dynamic, representative_samples=10).problems()) == []
+    )
 
 
 # ------------------------------------------------- the real command, exit 2
 BAD = [
-    pytest.param(["target.quantization=int4"], ["target.quantization", "int4", "none, dynamic, float16, int8"],
-                 id="invalid-quantization-name"),
-    pytest.param(["target.quantization=int8", "target.representative_samples=10"],
-                 ["target.representative_samples", "10", ">= 100", "int8"], id="int8-too-few-representative"),
+    pytest.param(
+        ["target.quantization=int4"],
+        ["target.quantization", "int4", "none, dynamic, float16, int8"],
+        id="invalid-quantization-name",
+    ),
+    pytest.param(
+        ["target.quantization=int8", "target.representative_samples=10"],
+        ["target.representative_samples", "10", ">= 100", "int8"],
+        id="int8-too-few-representative",
+    ),
     pytest.param(["target.threads=0"], ["target.threads", "0", "[1, 64]"], id="zero-threads"),
-    pytest.param(["target.max_accuracy_drop=1.5"], ["target.max_accuracy_drop", "1.5", "[0.0, 1.0]"],
-                 id="drop-out-of-range"),
+    pytest.param(
+        ["target.max_accuracy_drop=1.5"], ["target.max_accuracy_drop", "1.5", "[0.0, 1.0]"], id="drop-out-of-range"
+    ),
     pytest.param(["target.latency_repeats=1"], ["target.latency_repeats", "1", "[10, "], id="too-few-repeats"),
     pytest.param(["target.int8_io=uint8"], ["target.int8_io", "uint8", "int8, float32"], id="bad-io-type"),
     pytest.param(["target.source=h5"], ["target.source", "h5", "saved_model, keras"], id="bad-source"),
-    pytest.param(["target.steps=[tflite_evaluate]"], ["target.steps", "tflite_evaluate", "tflite_convert"],
-                 id="evaluate-before-convert"),
-    pytest.param(["train.quantization_aware=maybe"], ["train.quantization_aware", "maybe", "bool"],
-                 id="qat-not-bool"),
+    pytest.param(
+        ["target.steps=[tflite_evaluate]"],
+        ["target.steps", "tflite_evaluate", "tflite_convert"],
+        id="evaluate-before-convert",
+    ),
+    pytest.param(["train.quantization_aware=maybe"], ["train.quantization_aware", "maybe", "bool"], id="qat-not-bool"),
 ]
 
 
@@ -135,8 +157,9 @@ print("HEAVY=" + ",".join(heavy))
 
 
 def test_rejected_tflite_config_imports_no_tensorflow(tmp_path: Path):
-    proc = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, env=command_env(), capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=tmp_path, env=command_env(), capture_output=True, text=True, timeout=60
+    )
     assert "CODE=2" in proc.stdout, proc.stdout + proc.stderr
     assert "HEAVY=\n" in proc.stdout, proc.stdout
 
@@ -189,8 +212,9 @@ def test_conversion_errors_name_the_ops_and_the_option():
     err = conversion_error(RuntimeError(CUSTOM_MESSAGE), quantization="int8", select_tf_ops=True)
     assert err.custom_ops == ["Erfinv"] and "Erfinv" in str(err)
     assert "does not help" in str(err)
-    err = conversion_error(RuntimeError("something odd happened\nerror: boom"), quantization="int8",
-                           select_tf_ops=False)
+    err = conversion_error(
+        RuntimeError("something odd happened\nerror: boom"), quantization="int8", select_tf_ops=False
+    )
     assert "error: boom" in str(err) and "target.select_tf_ops=true" in str(err)
 
 
@@ -198,9 +222,18 @@ def test_missing_export_fails_with_a_clear_message(tmp_path: Path):
     from tfrun.tasks.context import Context
     from tfrun.tasks.tflite import TfliteError, convert_step
 
-    cfg = OmegaConf.create({"target": {"quantization": "none", "int8_io": "int8", "source": "saved_model",
-                                       "select_tf_ops": False, "representative_samples": 300},
-                            "train": {"seed": 1}})
+    cfg = OmegaConf.create(
+        {
+            "target": {
+                "quantization": "none",
+                "int8_io": "int8",
+                "source": "saved_model",
+                "select_tf_ops": False,
+                "representative_samples": 300,
+            },
+            "train": {"seed": 1},
+        }
+    )
     ctx = Context(run_dir=tmp_path, emit=lambda event: None)
     with pytest.raises(RuntimeError, match="step needs 'export'"):
         convert_step(cfg, ctx)
@@ -212,9 +245,18 @@ def test_missing_export_fails_with_a_clear_message(tmp_path: Path):
 def test_gate_fails_with_both_accuracies(tmp_path: Path):
     from tfrun.tasks.tflite import TfliteQualityGateError, gate_step
 
-    ctx = SimpleNamespace(state={"tflite": {"label": "int8", "path": tmp_path / "0001.int8.tflite"},
-                                 "tflite_evaluation": {"accepted": False, "accuracy": 0.91, "float_accuracy": 0.9667,
-                                                       "accuracy_drop": 0.0567, "max_accuracy_drop": 0.01}})
+    ctx = SimpleNamespace(
+        state={
+            "tflite": {"label": "int8", "path": tmp_path / "0001.int8.tflite"},
+            "tflite_evaluation": {
+                "accepted": False,
+                "accuracy": 0.91,
+                "float_accuracy": 0.9667,
+                "accuracy_drop": 0.0567,
+                "max_accuracy_drop": 0.01,
+            },
+        }
+    )
     ctx.need = lambda key: ctx.state[key]
     with pytest.raises(TfliteQualityGateError) as info:
         gate_step(None, ctx)

@@ -51,8 +51,12 @@ def concurrent(scheduler: BatchScheduler, n: int, rows: int = 1):
 
 def test_concurrent_requests_are_merged_and_answered_with_their_own_rows():
     model = Model()
-    scheduler = BatchScheduler(model, BatchingParameters(max_batch_size=16, batch_timeout_micros=20_000,
-                                                         num_batch_threads=1, max_enqueued_batches=10))
+    scheduler = BatchScheduler(
+        model,
+        BatchingParameters(
+            max_batch_size=16, batch_timeout_micros=20_000, num_batch_threads=1, max_enqueued_batches=10
+        ),
+    )
     try:
         results, errors = concurrent(scheduler, 16)
     finally:
@@ -66,8 +70,9 @@ def test_concurrent_requests_are_merged_and_answered_with_their_own_rows():
 
 def test_batches_respect_max_batch_size_and_pad_to_allowed_sizes():
     model = Model(0.0)
-    params = BatchingParameters(max_batch_size=8, batch_timeout_micros=50_000, num_batch_threads=1,
-                                allowed_batch_sizes=[4, 8])
+    params = BatchingParameters(
+        max_batch_size=8, batch_timeout_micros=50_000, num_batch_threads=1, allowed_batch_sizes=[4, 8]
+    )
     scheduler = BatchScheduler(model, params)
     try:
         results, errors = concurrent(scheduler, 3)
@@ -80,8 +85,9 @@ def test_batches_respect_max_batch_size_and_pad_to_allowed_sizes():
 
 def test_large_requests_split_or_rejected():
     model = Model(0.0)
-    split = BatchScheduler(model, BatchingParameters(max_batch_size=4, num_batch_threads=1,
-                                                     enable_large_batch_splitting=True))
+    split = BatchScheduler(
+        model, BatchingParameters(max_batch_size=4, num_batch_threads=1, enable_large_batch_splitting=True)
+    )
     whole = BatchScheduler(model, BatchingParameters(max_batch_size=4, num_batch_threads=1))
     try:
         x = np.arange(30, dtype=np.float32).reshape(10, 3)
@@ -105,8 +111,7 @@ def test_full_queue_is_unavailable_and_model_errors_reach_every_caller():
         gate.wait(5)
         return {"y": inputs["x"]}
 
-    scheduler = BatchScheduler(slow, BatchingParameters(max_batch_size=1, num_batch_threads=1,
-                                                        max_enqueued_batches=1))
+    scheduler = BatchScheduler(slow, BatchingParameters(max_batch_size=1, num_batch_threads=1, max_enqueued_batches=1))
     try:
         first = threading.Thread(target=scheduler.run, args=({"x": np.zeros((1, 1))},))
         first.start()
@@ -127,8 +132,9 @@ def test_full_queue_is_unavailable_and_model_errors_reach_every_caller():
     def broken(inputs):
         raise ServingError(Code.INVALID_ARGUMENT, "bad row")
 
-    scheduler = BatchScheduler(broken, BatchingParameters(max_batch_size=8, batch_timeout_micros=20_000,
-                                                          num_batch_threads=1))
+    scheduler = BatchScheduler(
+        broken, BatchingParameters(max_batch_size=8, batch_timeout_micros=20_000, num_batch_threads=1)
+    )
     try:
         _, errors = concurrent(scheduler, 4)
         assert len(errors) == 4 and all(isinstance(e, ServingError) and e.message == "bad row" for e in errors)
@@ -140,16 +146,19 @@ def gather_async(scheduler: BatchScheduler, inputs: list[np.ndarray], timeout: f
     """`run_async` from one event loop for every input at once; results or exceptions, in order."""
 
     async def main():
-        return await asyncio.gather(*(scheduler.run_async({"x": x}, timeout) for x in inputs),
-                                    return_exceptions=True)
+        return await asyncio.gather(*(scheduler.run_async({"x": x}, timeout) for x in inputs), return_exceptions=True)
 
     return asyncio.run(main())
 
 
 def test_async_callers_on_one_loop_share_a_batch_and_get_their_rows():
     model = Model()
-    scheduler = BatchScheduler(model, BatchingParameters(max_batch_size=16, batch_timeout_micros=50_000,
-                                                         num_batch_threads=1, max_enqueued_batches=10))
+    scheduler = BatchScheduler(
+        model,
+        BatchingParameters(
+            max_batch_size=16, batch_timeout_micros=50_000, num_batch_threads=1, max_enqueued_batches=10
+        ),
+    )
     try:
         results = gather_async(scheduler, [np.full((1, 3), float(i), np.float32) for i in range(16)])
     finally:
@@ -161,8 +170,9 @@ def test_async_callers_on_one_loop_share_a_batch_and_get_their_rows():
 
 def test_async_large_request_is_split_and_joined_in_order():
     model = Model(seconds=0)
-    scheduler = BatchScheduler(model, BatchingParameters(max_batch_size=4, batch_timeout_micros=1000,
-                                                         enable_large_batch_splitting=True))
+    scheduler = BatchScheduler(
+        model, BatchingParameters(max_batch_size=4, batch_timeout_micros=1000, enable_large_batch_splitting=True)
+    )
     x = np.arange(30, dtype=np.float32).reshape(10, 3)
     try:
         [result] = gather_async(scheduler, [x])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import command_env, tfrun
 from tfrun.runner.config.validate import validate
 from tfrun.runner.steps import STEPS
 from tfrun.tasks.core import schema
@@ -24,14 +25,15 @@ from tfrun.tasks.tfserving.config import (
 )
 from tfrun.tasks.tfserving.manager import versions_on_disk
 from tfrun.tasks.tfserving.status import Code, ServingError
-from tests.helpers import command_env, tfrun
 
 
 # ---------------------------------------------------------------------------------------- schema
 def test_tfserving_target_defaults_bind_loopback_on_free_ports(compose_cfg):
     config = validate(compose_cfg("target=tfserving"))
     target = config.target
-    assert isinstance(target, schema.TfservingTarget) and schema.SCHEMAS["target"]["tfserving"] is schema.TfservingTarget
+    assert (
+        isinstance(target, schema.TfservingTarget) and schema.SCHEMAS["target"]["tfserving"] is schema.TfservingTarget
+    )
     assert target.host == "127.0.0.1" and target.grpc_port == 0 and target.rest_port == 0
     assert target.server is schema.ServingServer.auto and target.keep_running is False
     assert target.base_path == "models" and target.parity_atol == 0.0
@@ -52,8 +54,16 @@ BAD = [
     (["target=tfserving", "target.grpc_port=70000"], "target.grpc_port"),
     (["target=tfserving", "target.grpc_port=9000", "target.rest_port=9000"], "target.rest_port"),
     (["target=tfserving", "target.attach=true"], "target.grpc_port"),
-    (["target=tfserving", "target.attach=true", "target.keep_running=true", "target.grpc_port=1",
-      "target.rest_port=2"], "target.keep_running"),
+    (
+        [
+            "target=tfserving",
+            "target.attach=true",
+            "target.keep_running=true",
+            "target.grpc_port=1",
+            "target.rest_port=2",
+        ],
+        "target.keep_running",
+    ),
     (["target=tfserving", "target.batching.max_batch_size=0"], "target.batching.max_batch_size"),
     (["target=tfserving", "target.batching.allowed_batch_sizes=[8,4]"], "target.batching.allowed_batch_sizes"),
     (["target=tfserving", "target.latency_requests=1"], "target.latency_requests"),
@@ -83,7 +93,8 @@ def test_bad_server_choice_exits_2_through_tfrun(workdir: Path):
 
 # --------------------------------------------------------------------------------- config files
 def test_model_config_file_policies_and_labels(tmp_path: Path):
-    configs = parse_model_config_text("""
+    configs = parse_model_config_text(
+        """
         model_config_list {
           config { name: "a" base_path: "/models/a" model_platform: "tensorflow" }
           config { name: "b" base_path: "rel/b" model_version_policy { all {} } }
@@ -91,7 +102,9 @@ def test_model_config_file_policies_and_labels(tmp_path: Path):
                    model_version_policy { specific { versions: 1 versions: 3 } }
                    version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 3 } }
           config { name: "d" base_path: "/models/d" model_version_policy { latest { num_versions: 2 } } }
-        }""", relative_to=tmp_path)
+        }""",
+        relative_to=tmp_path,
+    )
     a, b, c, d = configs
     assert a.policy == VersionPolicy() and a.policy.aspired([1, 2, 3]) == {3}
     assert b.base_path == str(tmp_path / "rel" / "b") and b.policy.aspired([1, 2]) == {1, 2}
@@ -115,8 +128,13 @@ def test_batching_parameters_file():
         allowed_batch_sizes: 32
         pad_variable_length_inputs: true
     """)
-    assert (params.max_batch_size, params.batch_timeout_micros, params.max_enqueued_batches,
-            params.num_batch_threads, params.allowed_batch_sizes) == (32, 500, 100, 4, [8, 32])
+    assert (
+        params.max_batch_size,
+        params.batch_timeout_micros,
+        params.max_enqueued_batches,
+        params.num_batch_threads,
+        params.allowed_batch_sizes,
+    ) == (32, 500, 100, 4, [8, 32])
     assert parse_batching_parameters(params.to_text()).allowed_batch_sizes == [8, 32]
     with pytest.raises(ServingError, match="Last entry in allowed_batch_sizes must match max_batch_size"):
         parse_batching_parameters("max_batch_size { value: 16 } allowed_batch_sizes: 8")
@@ -174,18 +192,35 @@ print("HEAVY=" + ",".join(heavy))
 
 
 def test_runner_and_serve_cli_import_no_tensorflow_grpc_or_requests(tmp_path: Path):
-    proc = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, env=command_env(), capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=tmp_path, env=command_env(), capture_output=True, text=True, timeout=60
+    )
     assert "HEAVY=\n" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_tfrun_serve_help_and_flags(tmp_path: Path):
-    proc = subprocess.run([str(Path(sys.executable).parent / "tfrun-serve"), "--help"], cwd=tmp_path,
-                          env=command_env(), capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "tfrun-serve"), "--help"],
+        cwd=tmp_path,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0
-    for flag in ("--port", "--rest_api_port", "--model_name", "--model_base_path", "--model_config_file",
-                 "--file_system_poll_wait_seconds", "--enable_batching", "--batching_parameters_file",
-                 "--enable_model_warmup", "--host", "127.0.0.1"):
+    for flag in (
+        "--port",
+        "--rest_api_port",
+        "--model_name",
+        "--model_base_path",
+        "--model_config_file",
+        "--file_system_poll_wait_seconds",
+        "--enable_batching",
+        "--batching_parameters_file",
+        "--enable_model_warmup",
+        "--host",
+        "127.0.0.1",
+    ):
         assert flag in proc.stdout, flag
 
 
@@ -200,14 +235,22 @@ def test_backend_choice_and_command_lines(tmp_path: Path):
     if found["docker"] != "available":
         with pytest.raises(RuntimeError, match="target.server=docker is not available here"):
             backends.choose("docker")
-    spec = backends.ServerSpec(model_name="m", base_path=tmp_path / "m", grpc_port=9000, rest_port=9001,
-                               batching_parameters_file=tmp_path / "b.config", enable_warmup=False)
+    spec = backends.ServerSpec(
+        model_name="m",
+        base_path=tmp_path / "m",
+        grpc_port=9000,
+        rest_port=9001,
+        batching_parameters_file=tmp_path / "b.config",
+        enable_warmup=False,
+    )
     embedded = backends.command("embedded", spec)
     assert embedded[1:3] == ["-m", "tfrun.runner.serve_cli"] and "--host=127.0.0.1" in embedded
     assert f"--model_base_path={tmp_path / 'm'}" in embedded and "--enable_batching=true" in embedded
     assert "--enable_model_warmup=false" in embedded and "--port=9000" in embedded
     docker = backends.command("docker", spec)
-    assert docker[:3] == ["docker", "run", "--rm"] and "127.0.0.1:9000:8500" in docker and "127.0.0.1:9001:8501" in docker
+    assert (
+        docker[:3] == ["docker", "run", "--rm"] and "127.0.0.1:9000:8500" in docker and "127.0.0.1:9001:8501" in docker
+    )
     assert f"type=bind,source={tmp_path / 'm'},target=/models/m,readonly" in docker
     assert "--model_base_path=/models/m" in docker and "--batching_parameters_file=/config/batching.config" in docker
     assert docker[docker.index("--entrypoint") + 2] == spec.docker_image

@@ -50,8 +50,9 @@ def test_row_format_with_named_inputs_and_columnar_format():
 
 def test_b64_strings_and_nan_infinity_tokens():
     blob = bytes(range(256))
-    inputs, _ = parse(json.dumps({"instances": [{"b64": base64.b64encode(blob).decode()}, "text"]}),
-                      {"x": InputInfo("DT_STRING")})
+    inputs, _ = parse(
+        json.dumps({"instances": [{"b64": base64.b64encode(blob).decode()}, "text"]}), {"x": InputInfo("DT_STRING")}
+    )
     assert inputs["x"].tolist() == [blob, b"text"]
     inputs, _ = parse('{"inputs": [NaN, Infinity, -Infinity]}')
     values = inputs["pixels"]
@@ -98,8 +99,10 @@ def test_named_input_errors():
     assert "does not have named input: c" in error('{"instances": [{"a": [1], "b": 1, "c": 2}]}', TWO).message
     assert "instances is a plain list, but expecting list of objects" in error('{"instances": [[1]]}', TWO).message
     assert "Missing named input: b in 'inputs' object." in error('{"inputs": {"a": [1]}}', TWO).message
-    assert "not formatted correctly for base64 data" not in error('{"instances": [1.5]}', {
-        "x": InputInfo("DT_INT32")}).message
+    assert (
+        "not formatted correctly for base64 data"
+        not in error('{"instances": [1.5]}', {"x": InputInfo("DT_INT32")}).message
+    )
     assert "is not of expected type: int32" in error('{"instances": [1.5]}', {"x": InputInfo("DT_INT32")}).message
     assert "Unable to base64 decode" in error('{"instances": [{"b64": "%%%"}]}', {"x": InputInfo("DT_STRING")}).message
 
@@ -125,11 +128,14 @@ def test_floats_are_written_like_tf_serving():
 
 
 def test_row_and_columnar_responses():
-    outputs = {"probabilities": np.array([[0.25, 0.75], [1.0, 0.0]], dtype=np.float32),
-               "class_id": np.array([1, 0], dtype=np.int64)}
+    outputs = {
+        "probabilities": np.array([[0.25, 0.75], [1.0, 0.0]], dtype=np.float32),
+        "class_id": np.array([1, 0], dtype=np.int64),
+    }
     row = json.loads(jsonio.predict_response(outputs, jsonio.ROW))
-    assert row == {"predictions": [{"class_id": 1, "probabilities": [0.25, 0.75]},
-                                   {"class_id": 0, "probabilities": [1.0, 0.0]}]}
+    assert row == {
+        "predictions": [{"class_id": 1, "probabilities": [0.25, 0.75]}, {"class_id": 0, "probabilities": [1.0, 0.0]}]
+    }
     col = json.loads(jsonio.predict_response(outputs, jsonio.COLUMNAR))
     assert col == {"outputs": {"class_id": [1, 0], "probabilities": [[0.25, 0.75], [1.0, 0.0]]}}
     single = json.loads(jsonio.predict_response({"y": np.array([[1.5]], dtype=np.float32)}, jsonio.ROW))
@@ -143,9 +149,14 @@ def test_row_and_columnar_responses():
 
 def test_tensor_json_is_exact_and_short():
     rng = np.random.default_rng(2)
-    for arr in (rng.normal(size=(3, 4, 5)).astype(np.float32), rng.normal(size=(7,)),
-                np.round(rng.random((2, 8, 8)) * 16).astype(np.float32), rng.integers(-5, 5, (3, 2)),
-                np.array([True, False]), np.zeros((2, 0), np.float32)):
+    for arr in (
+        rng.normal(size=(3, 4, 5)).astype(np.float32),
+        rng.normal(size=(7,)),
+        np.round(rng.random((2, 8, 8)) * 16).astype(np.float32),
+        rng.integers(-5, 5, (3, 2)),
+        np.array([True, False]),
+        np.zeros((2, 0), np.float32),
+    ):
         back = np.asarray(json.loads(jsonio.tensor_json(arr)), dtype=arr.dtype)
         assert back.shape == arr.shape and np.array_equal(back, arr)
     assert jsonio.tensor_json(np.array([[1.0, 2.0]], np.float32)) == "[[1,2]]"
@@ -154,12 +165,22 @@ def test_tensor_json_is_exact_and_short():
 
 def test_classify_examples_from_json():
     context, examples = jsonio.example_dicts(
-        {"context": {"lang": "en"}, "examples": [{"x": 1.5, "tags": ["a", "b"], "n": [1, 2], "flag": True},
-                                                 {"x": [2.5], "raw": {"b64": base64.b64encode(b"\x01").decode()}}]},
-        "classify")
+        {
+            "context": {"lang": "en"},
+            "examples": [
+                {"x": 1.5, "tags": ["a", "b"], "n": [1, 2], "flag": True},
+                {"x": [2.5], "raw": {"b64": base64.b64encode(b"\x01").decode()}},
+            ],
+        },
+        "classify",
+    )
     assert context == {"lang": ("bytes", [b"en"])}
-    assert examples[0] == {"x": ("float", [1.5]), "tags": ("bytes", [b"a", b"b"]), "n": ("int64", [1, 2]),
-                           "flag": ("int64", [1])}
+    assert examples[0] == {
+        "x": ("float", [1.5]),
+        "tags": ("bytes", [b"a", b"b"]),
+        "n": ("int64", [1, 2]),
+        "flag": ("int64", [1]),
+    }
     assert examples[1]["raw"] == ("bytes", [b"\x01"])
     with pytest.raises(ServingError, match="key 'examples' is expected"):
         jsonio.example_dicts({"instances": []}, "classify")

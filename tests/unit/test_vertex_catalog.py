@@ -29,25 +29,40 @@ def test_regions_without_prebuilt_images_are_refused_like_the_sdk(region: str):
     assert catalog.region_problem(region)
 
 
-@pytest.mark.parametrize("machine, accelerator, count, ok", [
-    ("n1-standard-4", None, 0, True),
-    ("n1-standard-4", "NVIDIA_TESLA_T4", 1, True),
-    ("n1-highmem-8", "NVIDIA_TESLA_V100", 8, True),
-    ("n1-standard-4", "NVIDIA_TESLA_T4", 3, False),
-    ("n1-standard-4", "NVIDIA_L4", 1, False),
-    ("e2-standard-4", "NVIDIA_TESLA_T4", 1, False),
-    ("a2-highgpu-2g", "NVIDIA_TESLA_A100", 2, True),
-    ("a2-highgpu-2g", "NVIDIA_TESLA_A100", 1, False),
-    ("g2-standard-24", "NVIDIA_L4", 2, True),
-    ("n1-standard-4", None, 1, False),
-])
+@pytest.mark.parametrize(
+    "machine, accelerator, count, ok",
+    [
+        ("n1-standard-4", None, 0, True),
+        ("n1-standard-4", "NVIDIA_TESLA_T4", 1, True),
+        ("n1-highmem-8", "NVIDIA_TESLA_V100", 8, True),
+        ("n1-standard-4", "NVIDIA_TESLA_T4", 3, False),
+        ("n1-standard-4", "NVIDIA_L4", 1, False),
+        ("e2-standard-4", "NVIDIA_TESLA_T4", 1, False),
+        ("a2-highgpu-2g", "NVIDIA_TESLA_A100", 2, True),
+        ("a2-highgpu-2g", "NVIDIA_TESLA_A100", 1, False),
+        ("g2-standard-24", "NVIDIA_L4", 2, True),
+        ("n1-standard-4", None, 1, False),
+    ],
+)
 def test_accelerator_rules(machine: str, accelerator, count: int, ok: bool):
     assert (catalog.accelerator_problem(machine, accelerator, count) is None) == ok
 
 
-@pytest.mark.parametrize("name, ok", [("my-models", True), ("a.b.c", True), ("ab", False), ("Models", False),
-                                      ("-models", False), ("goog-x", False), ("my-google-x", False),
-                                      ("192.168.1.1", False), ("x" * 64, False), ("a_b-c.d", True)])
+@pytest.mark.parametrize(
+    "name, ok",
+    [
+        ("my-models", True),
+        ("a.b.c", True),
+        ("ab", False),
+        ("Models", False),
+        ("-models", False),
+        ("goog-x", False),
+        ("my-google-x", False),
+        ("192.168.1.1", False),
+        ("x" * 64, False),
+        ("a_b-c.d", True),
+    ],
+)
 def test_bucket_names(name: str, ok: bool):
     assert (catalog.bucket_problem(name) is None) == ok
 

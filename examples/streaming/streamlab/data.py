@@ -30,8 +30,14 @@ def load(*, folder: str = "data", shards: int = 4) -> dict:
         """One pass over the shards, one (pixels, label) example at a time: unbatched, not repeated."""
         return tf.data.TFRecordDataset(files).map(_parse)
 
-    return {"train": train, "holdout": (x_holdout, y_holdout), "n_classes": 10, "train_examples": train_examples,
-            "input_name": "pixels", "scale": 16.0}
+    return {
+        "train": train,
+        "holdout": (x_holdout, y_holdout),
+        "n_classes": 10,
+        "train_examples": train_examples,
+        "input_name": "pixels",
+        "scale": 16.0,
+    }
 
 
 def _parse(record: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -52,8 +58,10 @@ def _prepare(root: Path, shards: int) -> None:
         path = root / f"train-{shard:05d}-of-{shards:05d}.tfrecord"
         with tf.io.TFRecordWriter(f"{path}.{os.getpid()}") as writer:
             for pixels, label in zip(x_train[shard::shards], y_train[shard::shards]):
-                features = {"pixels": tf.train.Feature(float_list=tf.train.FloatList(value=pixels.ravel())),
-                            "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)]))}
+                features = {
+                    "pixels": tf.train.Feature(float_list=tf.train.FloatList(value=pixels.ravel())),
+                    "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
+                }
                 writer.write(tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString())
         os.replace(f"{path}.{os.getpid()}", path)
     temporary = root / f"holdout.{os.getpid()}.npz"

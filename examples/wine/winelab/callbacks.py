@@ -15,5 +15,7 @@ class StopAtAccuracy(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if (logs or {}).get(self.monitor, 0.0) >= self.threshold:
-            print(f"StopAtAccuracy: {self.monitor} {logs[self.monitor]:.4f} >= {self.threshold} after epoch {epoch + 1}")
+            print(
+                f"StopAtAccuracy: {self.monitor} {logs[self.monitor]:.4f} >= {self.threshold} after epoch {epoch + 1}"
+            )
             self.model.stop_training = True

@@ -5,8 +5,16 @@ from __future__ import annotations
 from typing import Sequence
 
 
-def build(*, input_shape: Sequence[int], input_dtype: str, input_name: str, n_classes: int,
-          units: int = 32, depth: int = 2, dropout: float = 0.0):
+def build(
+    *,
+    input_shape: Sequence[int],
+    input_dtype: str,
+    input_name: str,
+    n_classes: int,
+    units: int = 32,
+    depth: int = 2,
+    dropout: float = 0.0,
+):
     """BatchNormalization first (it learns each feature's scale, so the export takes raw measurements),
     then `depth` Dense(units, relu) layers and a softmax over the classes."""
     import tf_keras as keras

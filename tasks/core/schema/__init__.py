@@ -71,7 +71,9 @@ class DataConfig:
         if not self.input_name.isidentifier():
             yield Problem("data.input_name", self.input_name, "a Python-identifier-like name, e.g. pixels")
         if self.image_shape is not None and (len(self.image_shape) not in (2, 3) or min(self.image_shape) < 1):
-            yield Problem("data.image_shape", self.image_shape, "[height, width] or [height, width, channels], all >= 1")
+            yield Problem(
+                "data.image_shape", self.image_shape, "[height, width] or [height, width, channels], all >= 1"
+            )
 
 
 @dataclass
@@ -127,8 +129,9 @@ class FilesData(DataConfig):
         yield from super().problems()
         fmt = datafiles.files_format(self.path, self.format.value)
         if fmt is None:
-            yield Problem("data.format", self.format.value,
-                          f"npz or csv (could not infer it from data.path={self.path!r})")
+            yield Problem(
+                "data.format", self.format.value, f"npz or csv (could not infer it from data.path={self.path!r})"
+            )
         if not datafiles.is_readable_file(self.path):
             yield Problem("data.path", self.path, "an existing, readable .npz or .csv file")
 
@@ -277,34 +280,60 @@ class HardwareConfig:
     def problems(self) -> Iterator[Problem]:
         yield from at_least("hardware.intra_op_threads", self.intra_op_threads, 0)
         yield from at_least("hardware.inter_op_threads", self.inter_op_threads, 0)
-        yield from between("hardware.logical_devices", self.logical_devices, 1, MAX_LOGICAL_CPUS,
-                           low_inclusive=True, high_inclusive=True)
+        yield from between(
+            "hardware.logical_devices",
+            self.logical_devices,
+            1,
+            MAX_LOGICAL_CPUS,
+            low_inclusive=True,
+            high_inclusive=True,
+        )
         if self.kind is not DeviceKind.cpu and self.logical_devices != 1:
-            yield Problem("hardware.logical_devices", self.logical_devices,
-                          "1 unless hardware=cpu (split GPUs with hardware=split_gpu)")
+            yield Problem(
+                "hardware.logical_devices",
+                self.logical_devices,
+                "1 unless hardware=cpu (split GPUs with hardware=split_gpu)",
+            )
         if self.visible_devices is not None and (not self.visible_devices or min(self.visible_devices) < 0):
-            yield Problem("hardware.visible_devices", self.visible_devices,
-                          "null (all GPUs) or a non-empty list of GPU indices >= 0")
+            yield Problem(
+                "hardware.visible_devices",
+                self.visible_devices,
+                "null (all GPUs) or a non-empty list of GPU indices >= 0",
+            )
         if self.memory_growth and self.memory_limit_mb is not None:
-            yield Problem("hardware.memory_limit_mb", self.memory_limit_mb,
-                          "null when hardware.memory_growth=true (choose growth or a fixed limit)")
+            yield Problem(
+                "hardware.memory_limit_mb",
+                self.memory_limit_mb,
+                "null when hardware.memory_growth=true (choose growth or a fixed limit)",
+            )
         if self.memory_limit_mb is not None:
             yield from at_least("hardware.memory_limit_mb", self.memory_limit_mb, 1)
         if self.kind is DeviceKind.split_gpu:
             if not self.logical_gpu_memory_mb or min(self.logical_gpu_memory_mb) < 1:
-                yield Problem("hardware.logical_gpu_memory_mb", self.logical_gpu_memory_mb,
-                              "a list of memory limits in MB, one per logical GPU, e.g. [2048, 2048]")
+                yield Problem(
+                    "hardware.logical_gpu_memory_mb",
+                    self.logical_gpu_memory_mb,
+                    "a list of memory limits in MB, one per logical GPU, e.g. [2048, 2048]",
+                )
             if self.memory_growth or self.memory_limit_mb is not None:
-                yield Problem("hardware.memory_growth", self.memory_growth,
-                              "false with split_gpu (the split sets each logical GPU's memory)")
+                yield Problem(
+                    "hardware.memory_growth",
+                    self.memory_growth,
+                    "false with split_gpu (the split sets each logical GPU's memory)",
+                )
         elif self.logical_gpu_memory_mb is not None:
-            yield Problem("hardware.logical_gpu_memory_mb", self.logical_gpu_memory_mb,
-                          "null unless hardware=split_gpu")
-        if self.kind is DeviceKind.cpu and (self.memory_growth or self.memory_limit_mb is not None
-                                            or self.visible_devices is not None):
-            yield Problem("hardware.kind", self.kind.value,
-                          "gpu, multi_gpu or split_gpu when GPU settings (memory_growth, "
-                          "memory_limit_mb, visible_devices) are set")
+            yield Problem(
+                "hardware.logical_gpu_memory_mb", self.logical_gpu_memory_mb, "null unless hardware=split_gpu"
+            )
+        if self.kind is DeviceKind.cpu and (
+            self.memory_growth or self.memory_limit_mb is not None or self.visible_devices is not None
+        ):
+            yield Problem(
+                "hardware.kind",
+                self.kind.value,
+                "gpu, multi_gpu or split_gpu when GPU settings (memory_growth, "
+                "memory_limit_mb, visible_devices) are set",
+            )
 
 
 # ---------------------------------------------------------------------- run
@@ -323,7 +352,9 @@ class RunConfig:
     timeout_s: Optional[float] = None  # kill the job after this many seconds
     log_tail_lines: int = 40  # lines of child output kept in a failed record
     stop_grace_s: float = 10.0  # time a child gets to stop after SIGINT before SIGKILL
-    tf_log_level: int = 3  # TensorFlow C++ log lines on the console: 0 all, 1 WARNING+, 2 ERROR+, 3 FATAL only; run.log keeps all
+    tf_log_level: int = (
+        3  # TensorFlow C++ log lines on the console: 0 all, 1 WARNING+, 2 ERROR+, 3 FATAL only; run.log keeps all
+    )
 
     def problems(self) -> Iterator[Problem]:
         if self.timeout_s is not None and not self.timeout_s > 0:
@@ -370,10 +401,22 @@ class Config:
     optimized_metric: str = "holdout_accuracy"
 
     def groups(self) -> list[Any]:
-        return [self.data, self.model, self.train, self.hardware, self.strategy, self.cluster, self.target, self.cloud,
-                self.track,
-                self.run,
-                self.serve, self.rollback, self.serve_web, self.tuning]
+        return [
+            self.data,
+            self.model,
+            self.train,
+            self.hardware,
+            self.strategy,
+            self.cluster,
+            self.target,
+            self.cloud,
+            self.track,
+            self.run,
+            self.serve,
+            self.rollback,
+            self.serve_web,
+            self.tuning,
+        ]
 
 
 SCHEMAS: dict[str, dict[str, type]] = {
@@ -381,8 +424,12 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "model": {"mlp": MlpModel, "cnn": CnnModel},
     "strategy": STRATEGIES,
     "cluster": {**CLUSTERS, "vertex": VertexCluster},
-    "target": {"none": NoTarget, "tflite": TfliteTarget, "vertex_endpoint": VertexEndpointTarget,
-               "vertex_batch": VertexBatchTarget},
+    "target": {
+        "none": NoTarget,
+        "tflite": TfliteTarget,
+        "vertex_endpoint": VertexEndpointTarget,
+        "vertex_batch": VertexBatchTarget,
+    },
     "cloud": {"none": NoCloud, "gcp": GcpCloud},
     "track": {"none": NoTrack, "mlflow": MlflowTrack},
 }

@@ -64,13 +64,23 @@ class GcpCloud(CloudConfig):
     def problems(self) -> Iterator[Problem]:
         if not self.project:
             yield Problem("cloud.project", self.project, "your Google Cloud project id, e.g. cloud.project=my-project")
-        elif not (6 <= len(self.project) <= 30 and self.project[0].isalpha()
-                  and all(c.islower() or c.isdigit() or c == "-" for c in self.project)):
-            yield Problem("cloud.project", self.project,
-                          "a project id: 6-30 lowercase letters, digits or '-', starting with a letter")
+        elif not (
+            6 <= len(self.project) <= 30
+            and self.project[0].isalpha()
+            and all(c.islower() or c.isdigit() or c == "-" for c in self.project)
+        ):
+            yield Problem(
+                "cloud.project",
+                self.project,
+                "a project id: 6-30 lowercase letters, digits or '-', starting with a letter",
+            )
         if not self.bucket:
-            yield Problem("cloud.bucket", self.bucket, "a Cloud Storage bucket name, e.g. cloud.bucket=my-models "
-                                                       "(created in cloud.region if it does not exist)")
+            yield Problem(
+                "cloud.bucket",
+                self.bucket,
+                "a Cloud Storage bucket name, e.g. cloud.bucket=my-models "
+                "(created in cloud.region if it does not exist)",
+            )
         else:
             why = catalog.bucket_problem(self.bucket)
             if why:
@@ -78,18 +88,23 @@ class GcpCloud(CloudConfig):
         if not catalog.REGION_RE.match(self.region or ""):
             yield Problem("cloud.region", self.region, "a region such as us-central1, europe-west4 or asia-east1")
         if not self.prefix or self.prefix.startswith("/") or self.prefix.endswith("/") or "//" in self.prefix:
-            yield Problem("cloud.prefix", self.prefix, "a folder path inside the bucket without leading or "
-                                                       "trailing '/', e.g. tfrun or team/tfrun")
+            yield Problem(
+                "cloud.prefix",
+                self.prefix,
+                "a folder path inside the bucket without leading or trailing '/', e.g. tfrun or team/tfrun",
+            )
         if self.credentials not in CREDENTIAL_MODES and not os.path.isfile(os.path.expanduser(self.credentials)):
-            yield Problem("cloud.credentials", self.credentials,
-                          "adc (application default credentials), anonymous (emulators only) or the path of an "
-                          "existing service-account JSON file")
+            yield Problem(
+                "cloud.credentials",
+                self.credentials,
+                "adc (application default credentials), anonymous (emulators only) or the path of an "
+                "existing service-account JSON file",
+            )
         yield from _endpoint_problem("cloud.api_endpoint", self.api_endpoint)
         yield from _endpoint_problem("cloud.storage_endpoint", self.storage_endpoint)
         for key, value, allowed in catalog.label_problems(dict(self.labels)):
             yield Problem(f"cloud.labels.{key}", value, allowed)
-        yield from between("cloud.upload_workers", self.upload_workers, 1, 64, low_inclusive=True,
-                           high_inclusive=True)
+        yield from between("cloud.upload_workers", self.upload_workers, 1, 64, low_inclusive=True, high_inclusive=True)
 
 
 # ------------------------------------------------------------- vertex targets
@@ -102,10 +117,22 @@ class InstancesFormat(Enum):
     jsonl = "jsonl"  # one JSON instance per line (what Vertex forwards as-is to the serving container)
 
 
-VERTEX_ENDPOINT_STEPS = ("vertex_upload", "vertex_model", "vertex_deploy", "vertex_parity", "vertex_latency",
-                         "vertex_report")
-VERTEX_BATCH_STEPS = ("vertex_upload", "vertex_model", "vertex_batch_input", "vertex_batch_job",
-                      "vertex_batch_read", "vertex_report")
+VERTEX_ENDPOINT_STEPS = (
+    "vertex_upload",
+    "vertex_model",
+    "vertex_deploy",
+    "vertex_parity",
+    "vertex_latency",
+    "vertex_report",
+)
+VERTEX_BATCH_STEPS = (
+    "vertex_upload",
+    "vertex_model",
+    "vertex_batch_input",
+    "vertex_batch_job",
+    "vertex_batch_read",
+    "vertex_report",
+)
 LOCAL_BATCH_STEPS = ("vertex_batch_input", "vertex_batch_job", "vertex_batch_read", "vertex_report")
 
 
@@ -129,14 +156,20 @@ class VertexTarget(TargetConfig):
             yield Problem("target.model_display_name", self.model_display_name, "1-128 characters")
         choice = self.serving_container
         if choice not in ("prebuilt", "tfrun") and ("/" not in choice or any(c.isspace() for c in choice)):
-            yield Problem("target.serving_container", choice,
-                          "prebuilt (Google's newest TensorFlow image), tfrun (this project's server, "
-                          "containers/serving/) or an image URI such as us-docker.pkg.dev/PROJECT/REPO/IMAGE:TAG")
+            yield Problem(
+                "target.serving_container",
+                choice,
+                "prebuilt (Google's newest TensorFlow image), tfrun (this project's server, "
+                "containers/serving/) or an image URI such as us-docker.pkg.dev/PROJECT/REPO/IMAGE:TAG",
+            )
         if choice == "tfrun" and not self.tfrun_image:
-            yield Problem("target.tfrun_image", self.tfrun_image,
-                          "the URI of the tfrun-serving image you built and pushed when target.serving_container="
-                          "tfrun (containers/serving/README.md), e.g. us-central1-docker.pkg.dev/PROJECT/tfrun/"
-                          "tfrun-serving:0.1.0")
+            yield Problem(
+                "target.tfrun_image",
+                self.tfrun_image,
+                "the URI of the tfrun-serving image you built and pushed when target.serving_container="
+                "tfrun (containers/serving/README.md), e.g. us-central1-docker.pkg.dev/PROJECT/tfrun/"
+                "tfrun-serving:0.1.0",
+            )
         why = catalog.machine_problem(self.machine_type)
         if why:
             yield Problem("target.machine_type", self.machine_type, why)
@@ -181,13 +214,16 @@ class VertexEndpointTarget(ParityOptions, VertexTarget):
         yield from self._vertex_problems("target.min_replicas", self.min_replicas)
         if not self.endpoint or len(self.endpoint) > 128:
             yield Problem("target.endpoint", self.endpoint, "an endpoint display name of 1-128 characters")
-        yield from between("target.traffic_percentage", self.traffic_percentage, 1, 100, low_inclusive=True,
-                           high_inclusive=True)
+        yield from between(
+            "target.traffic_percentage", self.traffic_percentage, 1, 100, low_inclusive=True, high_inclusive=True
+        )
         yield from self.parity_problems()
-        yield from between("target.max_payload_bytes", self.max_payload_bytes, 1024, 1_500_000,
-                           low_inclusive=True, high_inclusive=True)
-        yield from between("target.latency_requests", self.latency_requests, 1, 100_000, low_inclusive=True,
-                           high_inclusive=True)
+        yield from between(
+            "target.max_payload_bytes", self.max_payload_bytes, 1024, 1_500_000, low_inclusive=True, high_inclusive=True
+        )
+        yield from between(
+            "target.latency_requests", self.latency_requests, 1, 100_000, low_inclusive=True, high_inclusive=True
+        )
 
 
 @dataclass
@@ -209,8 +245,9 @@ class VertexBatchTarget(VertexTarget):
         yield from between("target.shards", self.shards, 1, 1000, low_inclusive=True, high_inclusive=True)
         if self.examples is not None:
             yield from at_least("target.examples", self.examples, 1)
-        yield from between("target.max_accuracy_delta", self.max_accuracy_delta, 0.0, 1.0, low_inclusive=True,
-                           high_inclusive=True)
+        yield from between(
+            "target.max_accuracy_delta", self.max_accuracy_delta, 0.0, 1.0, low_inclusive=True, high_inclusive=True
+        )
 
     def planned_steps(self) -> list[str]:
         """target.mode=local sends nothing to the cloud: no upload, no Vertex Model."""
@@ -228,15 +265,25 @@ def cloud_problems(config: Any) -> Iterator[Problem]:
     target, cloud = config.target, config.cloud
     uses_cloud = isinstance(target, VertexTarget) and target.cloud_steps
     if uses_cloud and not cloud.enabled:
-        how = " (or target.mode=local to run the batch on this machine)" if isinstance(target, VertexBatchTarget) else ""
-        yield Problem("cloud", cloud.name, f"gcp with target={target.name}: set cloud=gcp cloud.project=... "
-                                           f"cloud.bucket=...{how}")
-    if uses_cloud and cloud.enabled and target.serving_container == "prebuilt" \
-            and catalog.REGION_RE.match(cloud.region or ""):
+        how = (
+            " (or target.mode=local to run the batch on this machine)" if isinstance(target, VertexBatchTarget) else ""
+        )
+        yield Problem(
+            "cloud", cloud.name, f"gcp with target={target.name}: set cloud=gcp cloud.project=... cloud.bucket=...{how}"
+        )
+    if (
+        uses_cloud
+        and cloud.enabled
+        and target.serving_container == "prebuilt"
+        and catalog.REGION_RE.match(cloud.region or "")
+    ):
         why = catalog.region_problem(cloud.region)
         if why:
             yield Problem("cloud.region", cloud.region, why)
     if cloud.enabled and cloud.dry_run and not uses_cloud and config.cluster.name != "vertex":
-        yield Problem("cloud.dry_run", cloud.dry_run,
-                      "false unless a cloud target (target=vertex_endpoint or vertex_batch) or cluster=vertex "
-                      "is chosen: there is no cloud plan to show")
+        yield Problem(
+            "cloud.dry_run",
+            cloud.dry_run,
+            "false unless a cloud target (target=vertex_endpoint or vertex_batch) or cluster=vertex "
+            "is chosen: there is no cloud plan to show",
+        )

@@ -130,9 +130,12 @@ class TpuStrategy(StrategyConfig):
 
     def problems(self) -> Iterator[Problem]:
         if not (self.tpu or os.environ.get("TPU_NAME")):
-            yield Problem("strategy.tpu", self.tpu,
-                          "the TPU to use: `local` on a TPU VM, the TPU node's name, or grpc://HOST:8470 "
-                          "(or set TPU_NAME in the environment)")
+            yield Problem(
+                "strategy.tpu",
+                self.tpu,
+                "the TPU to use: `local` on a TPU VM, the TPU node's name, or grpc://HOST:8470 "
+                "(or set TPU_NAME in the environment)",
+            )
         if not self.connect_timeout_s > 0:
             yield Problem("strategy.connect_timeout_s", self.connect_timeout_s, "a number of seconds > 0")
 
@@ -238,34 +241,58 @@ def cross_problems(config: Any) -> Iterator[Problem]:
     if kind == "tpu" and strategy.name != "tpu":
         yield Problem("strategy", strategy.name, "tpu when hardware=tpu")
     if strategy.needs_cluster and cluster.name == "none":
-        yield Problem("cluster", cluster.name,
-                      f"local (processes on this machine), tf_config (TF_CONFIG from the environment) or vertex "
-                      f"(a Vertex AI job) when strategy={strategy.name}")
+        yield Problem(
+            "cluster",
+            cluster.name,
+            f"local (processes on this machine), tf_config (TF_CONFIG from the environment) or vertex "
+            f"(a Vertex AI job) when strategy={strategy.name}",
+        )
     if not strategy.needs_cluster and cluster.name not in ("none", "vertex"):
-        yield Problem("cluster", cluster.name, f"none with strategy={strategy.name} (one process); "
-                                               "use strategy=multi_worker or parameter_server for a cluster")
+        yield Problem(
+            "cluster",
+            cluster.name,
+            f"none with strategy={strategy.name} (one process); "
+            "use strategy=multi_worker or parameter_server for a cluster",
+        )
     if strategy.name == "parameter_server" and cluster.name == "local" and cluster.ps == 0:
         yield Problem("cluster.ps", cluster.ps, "at least 1 parameter server with strategy=parameter_server")
     if strategy.name == "parameter_server" and cluster.name == "local" and cluster.chief:
-        yield Problem("cluster.chief", cluster.chief,
-                      "false with strategy=parameter_server (the tfrun process is the chief/coordinator)")
-    nccl = (getattr(strategy, "cross_device_ops", None) is CrossDeviceOps.nccl
-            or getattr(strategy, "communication", None) is Communication.nccl)
+        yield Problem(
+            "cluster.chief",
+            cluster.chief,
+            "false with strategy=parameter_server (the tfrun process is the chief/coordinator)",
+        )
+    nccl = (
+        getattr(strategy, "cross_device_ops", None) is CrossDeviceOps.nccl
+        or getattr(strategy, "communication", None) is Communication.nccl
+    )
     if nccl and kind in ("cpu", "tpu"):
         option = "cross_device_ops" if strategy.name == "mirrored" else "communication"
-        yield Problem(f"strategy.{option}", "nccl", "auto, hierarchical_copy or reduction_to_one_device on CPUs "
-                      "(NCCL needs GPUs)" if option == "cross_device_ops" else "auto or ring on CPUs (NCCL needs GPUs)")
+        yield Problem(
+            f"strategy.{option}",
+            "nccl",
+            "auto, hierarchical_copy or reduction_to_one_device on CPUs (NCCL needs GPUs)"
+            if option == "cross_device_ops"
+            else "auto or ring on CPUs (NCCL needs GPUs)",
+        )
     replicas = expected_replicas(config)
     if replicas and train.batch_size % replicas:
         if train.batch_policy.value == "error":
             rounded = round_batch(train.batch_size, replicas)
-            yield Problem("train.batch_size", train.batch_size,
-                          f"a multiple of the {replicas} replicas (e.g. {rounded}), "
-                          "or train.batch_policy=round to adjust it and record the change")
+            yield Problem(
+                "train.batch_size",
+                train.batch_size,
+                f"a multiple of the {replicas} replicas (e.g. {rounded}), "
+                "or train.batch_policy=round to adjust it and record the change",
+            )
 
 
 STRATEGIES: dict[str, type] = {
-    "default": DefaultStrategy, "mirrored": MirroredStrategy, "central_storage": CentralStorageStrategy,
-    "multi_worker": MultiWorkerStrategy, "parameter_server": ParameterServerStrategy, "tpu": TpuStrategy,
+    "default": DefaultStrategy,
+    "mirrored": MirroredStrategy,
+    "central_storage": CentralStorageStrategy,
+    "multi_worker": MultiWorkerStrategy,
+    "parameter_server": ParameterServerStrategy,
+    "tpu": TpuStrategy,
 }
 CLUSTERS: dict[str, type] = {"none": NoCluster, "local": LocalCluster, "tf_config": TfConfigCluster}

@@ -21,8 +21,9 @@ class LazyConfigNode(ConfigNode):
     the made DictConfig is shared (a one-item list) by the copies, never handed out itself.
     """
 
-    def __init__(self, name: str, schema: type, group: str | None, package: str | None = None,
-                 provider: str | None = None) -> None:
+    def __init__(
+        self, name: str, schema: type, group: str | None, package: str | None = None, provider: str | None = None
+    ) -> None:
         self._schema = schema
         self._made: list[DictConfig] = []
         node: Any = None  # made when first read
@@ -40,8 +41,9 @@ class LazyConfigNode(ConfigNode):
             self._made = [value]
 
 
-def store(name: str, schema: type, group: str | None = None, package: str | None = None,
-          provider: str | None = None) -> None:
+def store(
+    name: str, schema: type, group: str | None = None, package: str | None = None, provider: str | None = None
+) -> None:
     """ConfigStore.instance().store(name, node=schema, group, package, provider), made on first load."""
     folder = ConfigStore.instance().repo
     for part in (group or "").split("/"):

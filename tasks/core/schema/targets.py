@@ -82,23 +82,33 @@ class TfliteTarget(TargetConfig):
     def problems(self) -> Iterator[Problem]:
         if self.quantization is Quantization.int8:
             if self.representative_samples < MIN_REPRESENTATIVE_SAMPLES:
-                yield Problem("target.representative_samples", self.representative_samples,
-                              f"a number >= {MIN_REPRESENTATIVE_SAMPLES} when target.quantization=int8 "
-                              "(fewer calibration examples give unreliable int8 ranges)")
+                yield Problem(
+                    "target.representative_samples",
+                    self.representative_samples,
+                    f"a number >= {MIN_REPRESENTATIVE_SAMPLES} when target.quantization=int8 "
+                    "(fewer calibration examples give unreliable int8 ranges)",
+                )
         else:
             yield from at_least("target.representative_samples", self.representative_samples, 1)
         yield from between("target.threads", self.threads, 1, 64, low_inclusive=True, high_inclusive=True)
-        yield from between("target.max_accuracy_drop", self.max_accuracy_drop, 0.0, 1.0,
-                           low_inclusive=True, high_inclusive=True)
-        yield from between("target.latency_repeats", self.latency_repeats, 10, 1_000_000,
-                           low_inclusive=True, high_inclusive=True)
-        yield from between("target.throughput_batch", self.throughput_batch, 1, 65_536,
-                           low_inclusive=True, high_inclusive=True)
+        yield from between(
+            "target.max_accuracy_drop", self.max_accuracy_drop, 0.0, 1.0, low_inclusive=True, high_inclusive=True
+        )
+        yield from between(
+            "target.latency_repeats", self.latency_repeats, 10, 1_000_000, low_inclusive=True, high_inclusive=True
+        )
+        yield from between(
+            "target.throughput_batch", self.throughput_batch, 1, 65_536, low_inclusive=True, high_inclusive=True
+        )
         known = [s for s in self.steps if s in TFLITE_STEPS]
-        if known != list(TFLITE_STEPS[:len(known)]):  # each needs the ones before it
-            yield Problem("target.steps", self.steps,
-                          "tflite steps in the order " + " -> ".join(TFLITE_STEPS)
-                          + " (evaluation needs the converted file; the gate needs the evaluation)")
+        if known != list(TFLITE_STEPS[: len(known)]):  # each needs the ones before it
+            yield Problem(
+                "target.steps",
+                self.steps,
+                "tflite steps in the order "
+                + " -> ".join(TFLITE_STEPS)
+                + " (evaluation needs the converted file; the gate needs the evaluation)",
+            )
 
 
 # ------------------------------------------------------------- TF Serving
@@ -126,14 +136,19 @@ class ServingBatching:
     def problems(self, prefix: str) -> Iterator[Problem]:
         yield from at_least(f"{prefix}.max_batch_size", self.max_batch_size, 1)
         yield from at_least(f"{prefix}.batch_timeout_micros", self.batch_timeout_micros, 0)
-        yield from between(f"{prefix}.num_batch_threads", self.num_batch_threads, 1, 256,
-                           low_inclusive=True, high_inclusive=True)
+        yield from between(
+            f"{prefix}.num_batch_threads", self.num_batch_threads, 1, 256, low_inclusive=True, high_inclusive=True
+        )
         yield from at_least(f"{prefix}.max_enqueued_batches", self.max_enqueued_batches, 1)
         sizes = self.allowed_batch_sizes
-        if sizes is not None and (not sizes or min(sizes) < 1 or list(sizes) != sorted(set(sizes))
-                                  or sizes[-1] != self.max_batch_size):
-            yield Problem(f"{prefix}.allowed_batch_sizes", sizes,
-                          f"null or increasing sizes >= 1 ending with max_batch_size ({self.max_batch_size})")
+        if sizes is not None and (
+            not sizes or min(sizes) < 1 or list(sizes) != sorted(set(sizes)) or sizes[-1] != self.max_batch_size
+        ):
+            yield Problem(
+                f"{prefix}.allowed_batch_sizes",
+                sizes,
+                f"null or increasing sizes >= 1 ending with max_batch_size ({self.max_batch_size})",
+            )
 
 
 @dataclass
@@ -158,14 +173,14 @@ class ServingOptions:
         if not self.host or any(c.isspace() for c in self.host):
             yield Problem(f"{prefix}.host", self.host, "an address to bind, e.g. 127.0.0.1 (the default)")
         for key in ("grpc_port", "rest_port"):
-            yield from between(f"{prefix}.{key}", getattr(self, key), 0, 65535,
-                               low_inclusive=True, high_inclusive=True)
+            yield from between(f"{prefix}.{key}", getattr(self, key), 0, 65535, low_inclusive=True, high_inclusive=True)
         if self.grpc_port and self.grpc_port == self.rest_port:
             yield Problem(f"{prefix}.rest_port", self.rest_port, f"a port other than {prefix}.grpc_port")
         if not self.base_path:
             yield Problem(f"{prefix}.base_path", self.base_path, "the model repository folder, e.g. models")
-        yield from between(f"{prefix}.poll_wait_seconds", self.poll_wait_seconds, 1, 3600,
-                           low_inclusive=True, high_inclusive=True)
+        yield from between(
+            f"{prefix}.poll_wait_seconds", self.poll_wait_seconds, 1, 3600, low_inclusive=True, high_inclusive=True
+        )
         yield from self.batching.problems(f"{prefix}.batching")
         yield from at_least(f"{prefix}.load_retries", self.load_retries, 0)
         yield from at_least(f"{prefix}.max_request_bytes", self.max_request_bytes, 1024)
@@ -208,22 +223,30 @@ class TfservingTarget(ServingOptions, ParityOptions, TargetConfig):
     def problems(self) -> Iterator[Problem]:
         yield from self.serving_problems("target")
         if self.attach and not (self.grpc_port and self.rest_port):
-            yield Problem("target.grpc_port", self.grpc_port,
-                          "the running server's ports (target.grpc_port and target.rest_port) when target.attach=true")
+            yield Problem(
+                "target.grpc_port",
+                self.grpc_port,
+                "the running server's ports (target.grpc_port and target.rest_port) when target.attach=true",
+            )
         if self.attach and self.keep_running:
-            yield Problem("target.keep_running", self.keep_running,
-                          "false when target.attach=true (an attached server is not this run's to keep or stop)")
+            yield Problem(
+                "target.keep_running",
+                self.keep_running,
+                "false when target.attach=true (an attached server is not this run's to keep or stop)",
+            )
         yield from self.parity_problems()
-        yield from between("target.latency_requests", self.latency_requests, 10, 1_000_000,
-                           low_inclusive=True, high_inclusive=True)
+        yield from between(
+            "target.latency_requests", self.latency_requests, 10, 1_000_000, low_inclusive=True, high_inclusive=True
+        )
         yield from between("target.large_batch", self.large_batch, 1, 65_536, low_inclusive=True, high_inclusive=True)
         yield from at_least("target.large_batch_requests", self.large_batch_requests, 1)
-        yield from between("target.warmup_records", self.warmup_records, 0, 1000, low_inclusive=True,
-                           high_inclusive=True)
+        yield from between(
+            "target.warmup_records", self.warmup_records, 0, 1000, low_inclusive=True, high_inclusive=True
+        )
         if not self.request_timeout_s > 0:
             yield Problem("target.request_timeout_s", self.request_timeout_s, "a number of seconds > 0")
         known = [s for s in self.steps if s in TFSERVING_STEPS]
-        if known != list(TFSERVING_STEPS[:len(known)]):
+        if known != list(TFSERVING_STEPS[: len(known)]):
             yield Problem("target.steps", self.steps, "tfserving steps in the order " + " -> ".join(TFSERVING_STEPS))
 
 
@@ -332,19 +355,32 @@ class WebTarget(TargetConfig):
         yield from at_least("target.parity_atol", self.parity_atol, 0.0)
         if self.format is WebFormat.tflite:
             if self.quantization.value not in WEB_TFLITE_MODES:
-                yield Problem("target.quantization", self.quantization.value,
-                              f"one of {', '.join(WEB_TFLITE_MODES)} with target.format=tflite: the browser's "
-                              "TFLite runtime (@tensorflow/tfjs-tflite) cannot load the dynamic-range ops TF 2.21 "
-                              "writes (FULLY_CONNECTED version 12); use float16 or int8")
+                yield Problem(
+                    "target.quantization",
+                    self.quantization.value,
+                    f"one of {', '.join(WEB_TFLITE_MODES)} with target.format=tflite: the browser's "
+                    "TFLite runtime (@tensorflow/tfjs-tflite) cannot load the dynamic-range ops TF 2.21 "
+                    "writes (FULLY_CONNECTED version 12); use float16 or int8",
+                )
             if self.quantize is not WebQuantize.none:
-                yield Problem("target.quantize", self.quantize.value, "none with target.format=tflite "
-                              "(target.quantization chooses the .tflite file's mode)")
+                yield Problem(
+                    "target.quantize",
+                    self.quantize.value,
+                    "none with target.format=tflite (target.quantization chooses the .tflite file's mode)",
+                )
             if self.quantization is Quantization.int8 and self.representative_samples < MIN_REPRESENTATIVE_SAMPLES:
-                yield Problem("target.representative_samples", self.representative_samples,
-                              f"a number >= {MIN_REPRESENTATIVE_SAMPLES} when target.quantization=int8")
+                yield Problem(
+                    "target.representative_samples",
+                    self.representative_samples,
+                    f"a number >= {MIN_REPRESENTATIVE_SAMPLES} when target.quantization=int8",
+                )
         elif self.quantization is not Quantization.none:
-            yield Problem("target.quantization", self.quantization.value, "none with target.format=graph_model "
-                          "(target.quantize chooses its weight quantization), or target.format=tflite")
+            yield Problem(
+                "target.quantization",
+                self.quantization.value,
+                "none with target.format=graph_model "
+                "(target.quantize chooses its weight quantization), or target.format=tflite",
+            )
         if self.parity_examples is not None:
             yield from at_least("target.parity_examples", self.parity_examples, 1)
         if not self.timeout_s > 0:
@@ -361,19 +397,36 @@ class WebTarget(TargetConfig):
         if shutil.which(self.node) is None:
             yield Problem("target.node", self.node, f"Node.js on PATH (apt-get install nodejs npm), then {WEB_SETUP}")
         modules = web_node_modules(self.node_modules)
-        for package in ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-tflite", "puppeteer-core"):
+        for package in (
+            "@tensorflow/tfjs",
+            "@tensorflow/tfjs-backend-wasm",
+            "@tensorflow/tfjs-tflite",
+            "puppeteer-core",
+        ):
             if not (modules / package / "package.json").is_file():
-                yield Problem("target.node_modules", str(modules), f"the npm packages of tasks/web/js installed "
-                              f"({package} is missing): run {WEB_SETUP} (npm ci)")
+                yield Problem(
+                    "target.node_modules",
+                    str(modules),
+                    f"the npm packages of tasks/web/js installed ({package} is missing): run {WEB_SETUP} (npm ci)",
+                )
                 break
         if not (os.path.isfile(self.browser) and os.access(self.browser, os.X_OK)):
-            yield Problem("target.browser", self.browser, f"a Chromium executable: apt-get install chromium "
-                          f"({WEB_SETUP} does), or target.browser=PATH")
+            yield Problem(
+                "target.browser",
+                self.browser,
+                f"a Chromium executable: apt-get install chromium ({WEB_SETUP} does), or target.browser=PATH",
+            )
         converter = web_converter_dir(self.converter)
-        if self.format is WebFormat.graph_model and \
-                not (converter / "tensorflowjs" / "converters" / "converter.py").is_file():
-            yield Problem("target.converter", str(converter), f"the tensorflowjs converter installed there: run "
-                          f"{WEB_SETUP} (pip install --no-deps --target, beside the pinned set)")
+        if (
+            self.format is WebFormat.graph_model
+            and not (converter / "tensorflowjs" / "converters" / "converter.py").is_file()
+        ):
+            yield Problem(
+                "target.converter",
+                str(converter),
+                f"the tensorflowjs converter installed there: run "
+                f"{WEB_SETUP} (pip install --no-deps --target, beside the pinned set)",
+            )
 
 
 @dataclass

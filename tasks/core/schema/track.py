@@ -49,11 +49,18 @@ class MlflowTrack(TrackConfig):
 
     def problems(self) -> Iterator[Problem]:
         if not _installed("mlflow"):
-            yield Problem("track", "mlflow", "the mlflow extra installed: pip install 'tfrun[mlflow]' "
-                                             "(scripts/env.sh mlflow), or track=none")
+            yield Problem(
+                "track",
+                "mlflow",
+                "the mlflow extra installed: pip install 'tfrun[mlflow]' (scripts/env.sh mlflow), or track=none",
+            )
         if self.uri is not None and not URI.match(self.uri):
-            yield Problem("track.uri", self.uri, "null (a local store, sqlite:///mlflow.db), http(s)://HOST[:PORT] "
-                                                 "of a tracking server, sqlite:///PATH or file:PATH")
+            yield Problem(
+                "track.uri",
+                self.uri,
+                "null (a local store, sqlite:///mlflow.db), http(s)://HOST[:PORT] "
+                "of a tracking server, sqlite:///PATH or file:PATH",
+            )
         if not self.experiment:
             yield Problem("track.experiment", self.experiment, "an experiment name, e.g. tfrun")
         yield from at_least("track.timeout_s", self.timeout_s, 0.1)

@@ -55,8 +55,10 @@ class VertexCluster(ClusterConfig):
         yield from at_least("cluster.workers", self.workers, 1)
         if self.ps is not None:
             yield from at_least("cluster.ps", self.ps, 0)
-        for key, machine in (("cluster.machine_type", self.machine_type),
-                             ("cluster.ps_machine_type", self.ps_machine_type)):
+        for key, machine in (
+            ("cluster.machine_type", self.machine_type),
+            ("cluster.ps_machine_type", self.ps_machine_type),
+        ):
             if machine is not None and key.endswith("ps_machine_type") and machine in catalog.TPU_MACHINES:
                 yield Problem(key, machine, "a CPU machine type for parameter servers, e.g. n1-standard-4")
             elif machine is not None and machine not in catalog.TPU_MACHINES:
@@ -69,15 +71,26 @@ class VertexCluster(ClusterConfig):
             yield Problem(key, self.accelerator_count if self.accelerator_type else self.accelerator_type, why)
         choice = self.container
         if choice not in ("prebuilt", "tfrun") and ("/" not in choice or any(c.isspace() for c in choice)):
-            yield Problem("cluster.container", choice, "prebuilt (Google's newest TensorFlow training image with "
-                          "tfrun installed on top), tfrun (the image of containers/training/) or an image URI "
-                          "whose entrypoint is tfrun")
+            yield Problem(
+                "cluster.container",
+                choice,
+                "prebuilt (Google's newest TensorFlow training image with "
+                "tfrun installed on top), tfrun (the image of containers/training/) or an image URI "
+                "whose entrypoint is tfrun",
+            )
         if choice == "tfrun" and not self.tfrun_image:
-            yield Problem("cluster.tfrun_image", self.tfrun_image, "the URI of the tfrun-training image you built "
-                          "and pushed (containers/training/README.md) when cluster.container=tfrun")
+            yield Problem(
+                "cluster.tfrun_image",
+                self.tfrun_image,
+                "the URI of the tfrun-training image you built "
+                "and pushed (containers/training/README.md) when cluster.container=tfrun",
+            )
         if self.serving_container != "prebuilt" and "/" not in self.serving_container:
-            yield Problem("cluster.serving_container", self.serving_container,
-                          "prebuilt or a serving image URI for the Model registered from the job")
+            yield Problem(
+                "cluster.serving_container",
+                self.serving_container,
+                "prebuilt or a serving image URI for the Model registered from the job",
+            )
         yield from between("cluster.poll_interval_s", self.poll_interval_s, 0.0, 300.0, high_inclusive=True)
 
     # --- what the job looks like, shared by the dry run, the job spec and the validation ---
@@ -187,8 +200,13 @@ def search_space(params: Any, prefix: str = "") -> tuple[dict[str, SearchParam],
     for name, node in dict(params or {}).items():
         key = f"{prefix}{name}"
         if not isinstance(node, dict) or not node:
-            problems.append(Problem(f"tuning.params.{key}", node, "a search spec such as {type: double, min: 1e-4, "
-                                                                  "max: 1e-1, scale: log}, under the config key"))
+            problems.append(
+                Problem(
+                    f"tuning.params.{key}",
+                    node,
+                    "a search spec such as {type: double, min: 1e-4, max: 1e-1, scale: log}, under the config key",
+                )
+            )
         elif "type" in node:
             param, wrong = search_param(f"tuning.params.{key}", node)
             problems += wrong
@@ -224,16 +242,26 @@ class TuningConfig:
         yield from at_least("tuning.parallel_trial_count", self.parallel_trial_count, 1)
         yield from at_least("tuning.max_failed_trial_count", self.max_failed_trial_count, 0)
         if self.parallel_trial_count > self.max_trial_count:
-            yield Problem("tuning.parallel_trial_count", self.parallel_trial_count,
-                          f"at most tuning.max_trial_count ({self.max_trial_count})")
+            yield Problem(
+                "tuning.parallel_trial_count",
+                self.parallel_trial_count,
+                f"at most tuning.max_trial_count ({self.max_trial_count})",
+            )
         if self.max_failed_trial_count > self.max_trial_count:
-            yield Problem("tuning.max_failed_trial_count", self.max_failed_trial_count,
-                          f"at most tuning.max_trial_count ({self.max_trial_count})")
+            yield Problem(
+                "tuning.max_failed_trial_count",
+                self.max_failed_trial_count,
+                f"at most tuning.max_trial_count ({self.max_trial_count})",
+            )
         space, problems = search_space(self.params)
         yield from problems
         if not space and not problems:
-            yield Problem("tuning.params", {}, "at least one parameter, e.g. "
-                          "+tuning.params.train.learning_rate={type:double,min:1e-4,max:1e-1,scale:log}")
+            yield Problem(
+                "tuning.params",
+                {},
+                "at least one parameter, e.g. "
+                "+tuning.params.train.learning_rate={type:double,min:1e-4,max:1e-1,scale:log}",
+            )
         for key, spec in space.items():
             yield from _param_problems(f"tuning.params.{key}", spec, self.algorithm)
 
@@ -265,8 +293,7 @@ def _param_problems(key: str, spec: SearchParam, algorithm: Algorithm) -> Iterat
         return
     values = list(spec.values or [])
     if not values or len({str(v) for v in values}) != len(values):
-        yield Problem(f"{key}.values", spec.values, f"a non-empty list of distinct values for a {kind.value} "
-                                                    "parameter")
+        yield Problem(f"{key}.values", spec.values, f"a non-empty list of distinct values for a {kind.value} parameter")
     elif kind is ParamType.discrete:
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             yield Problem(f"{key}.values", spec.values, "numbers for a discrete parameter (categorical for words)")
@@ -307,46 +334,79 @@ def vertex_training_problems(config: Any, multirun: bool = True) -> Iterator[Pro
     if tuning.enabled:
         for key in tuning.space():
             if not _has_key(config, key):
-                yield Problem(f"tuning.params.{key}", key, "a key of the composed config (`tfrun --cfg job` "
-                                                           "lists them), e.g. train.learning_rate")
+                yield Problem(
+                    f"tuning.params.{key}",
+                    key,
+                    "a key of the composed config (`tfrun --cfg job` lists them), e.g. train.learning_rate",
+                )
             elif key.split(".", 1)[0] in ("cluster", "cloud", "tuning", "run", "job", "strategy", "hardware"):
-                yield Problem(f"tuning.params.{key}", key, "a training key (data, model, train, export...): "
-                                                           "trials share the job's machines and cloud settings")
+                yield Problem(
+                    f"tuning.params.{key}",
+                    key,
+                    "a training key (data, model, train, export...): "
+                    "trials share the job's machines and cloud settings",
+                )
     if cluster.name != "vertex":
         return
     if not cloud.enabled:
-        yield Problem("cloud", cloud.name, "gcp with cluster=vertex: set cloud=gcp cloud.project=... "
-                                           "cloud.bucket=... (the job's code, checkpoints and model go there)")
+        yield Problem(
+            "cloud",
+            cloud.name,
+            "gcp with cluster=vertex: set cloud=gcp cloud.project=... "
+            "cloud.bucket=... (the job's code, checkpoints and model go there)",
+        )
     if tune and config.target.name != "none":
-        yield Problem("target", config.target.name, "none with sweep=vertex (trials are not deployed: deploy the "
-                                                    "best trial with its reproduce line and target=...)")
+        yield Problem(
+            "target",
+            config.target.name,
+            "none with sweep=vertex (trials are not deployed: deploy the "
+            "best trial with its reproduce line and target=...)",
+        )
     source = getattr(config.target, "source", None)
     if not tune and getattr(source, "value", source) == "keras":
-        yield Problem("target.source", "keras", "saved_model with cluster=vertex (the Keras model stays on the "
-                                                "job's machines; its SavedModel is downloaded and hash-checked)")
+        yield Problem(
+            "target.source",
+            "keras",
+            "saved_model with cluster=vertex (the Keras model stays on the "
+            "job's machines; its SavedModel is downloaded and hash-checked)",
+        )
     layout = cluster.layout(strategy.name)
     if strategy.name == "parameter_server" and layout["ps"] < 1:
-        yield Problem("cluster.ps", cluster.ps, "at least 1 parameter server with strategy=parameter_server "
-                                                "(worker pool 2)")
+        yield Problem(
+            "cluster.ps", cluster.ps, "at least 1 parameter server with strategy=parameter_server (worker pool 2)"
+        )
     if strategy.name not in ("multi_worker", "parameter_server") and cluster.workers != 1:
-        yield Problem("cluster.workers", cluster.workers, f"1 with strategy={strategy.name} (one machine); "
-                      "strategy=multi_worker or parameter_server for more")
+        yield Problem(
+            "cluster.workers",
+            cluster.workers,
+            f"1 with strategy={strategy.name} (one machine); strategy=multi_worker or parameter_server for more",
+        )
     if strategy.name != "parameter_server" and cluster.ps not in (None, 0):
         yield Problem("cluster.ps", cluster.ps, "null or 0 unless strategy=parameter_server")
     tpu_machine = cluster.machine_type in catalog.TPU_MACHINES
     if strategy.name == "tpu" and not tpu_machine:
-        yield Problem("cluster.machine_type", cluster.machine_type,
-                      f"a TPU machine with strategy=tpu: {', '.join(catalog.TPU_MACHINES)}")
+        yield Problem(
+            "cluster.machine_type",
+            cluster.machine_type,
+            f"a TPU machine with strategy=tpu: {', '.join(catalog.TPU_MACHINES)}",
+        )
     if tpu_machine and strategy.name != "tpu":
         yield Problem("strategy", strategy.name, f"tpu with cluster.machine_type={cluster.machine_type}")
     kind = config.hardware.kind.value
     gpu = cluster.accelerator_type is not None and not tpu_machine
     if kind in ("gpu", "multi_gpu", "split_gpu") and not gpu:
-        yield Problem("cluster.accelerator_type", cluster.accelerator_type,
-                      f"a GPU type (e.g. NVIDIA_TESLA_T4) with hardware={kind}: the replicas need GPUs")
+        yield Problem(
+            "cluster.accelerator_type",
+            cluster.accelerator_type,
+            f"a GPU type (e.g. NVIDIA_TESLA_T4) with hardware={kind}: the replicas need GPUs",
+        )
     if kind == "cpu" and gpu:
-        yield Problem("hardware", kind, f"gpu or multi_gpu with cluster.accelerator_type={cluster.accelerator_type} "
-                                        "(hardware=cpu hides the GPUs you would pay for)")
+        yield Problem(
+            "hardware",
+            kind,
+            f"gpu or multi_gpu with cluster.accelerator_type={cluster.accelerator_type} "
+            "(hardware=cpu hides the GPUs you would pay for)",
+        )
     if cloud.enabled and cluster.container == "prebuilt" and catalog.REGION_RE.match(cloud.region or ""):
         why = catalog.region_problem(cloud.region)
         if why:

@@ -57,40 +57,60 @@ class BatchService(JobService):
         body = req.json()
         self._display_name(body)
         if not body.get("model"):
-            raise ApiError("INVALID_ARGUMENT", "List of found errors:\t1.Field: batch_prediction_job.model; "
-                           "Message: Required field is not set.")
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                "List of found errors:\t1.Field: batch_prediction_job.model; Message: Required field is not set.",
+            )
         inputs = body.get("inputConfig") or {}
         outputs = body.get("outputConfig") or {}
         with self.store.lock:
             model = self.fake.model_service.resolve(body["model"])
             fmt = inputs.get("instancesFormat", "")
             if fmt not in model["supportedInputStorageFormats"]:
-                raise ApiError("INVALID_ARGUMENT", f'Model "{model["name"]}" does not support instances format '
-                               f'"{fmt}"; supported: {", ".join(model["supportedInputStorageFormats"])}.')
+                raise ApiError(
+                    "INVALID_ARGUMENT",
+                    f'Model "{model["name"]}" does not support instances format '
+                    f'"{fmt}"; supported: {", ".join(model["supportedInputStorageFormats"])}.',
+                )
             if not ((inputs.get("gcsSource") or {}).get("uris") or inputs.get("bigquerySource")):
-                raise ApiError("INVALID_ARGUMENT", "batch_prediction_job.input_config needs gcs_source.uris or "
-                               "bigquery_source.")
+                raise ApiError(
+                    "INVALID_ARGUMENT", "batch_prediction_job.input_config needs gcs_source.uris or bigquery_source."
+                )
             out_fmt = outputs.get("predictionsFormat", "")
             if out_fmt not in model["supportedOutputStorageFormats"]:
-                raise ApiError("INVALID_ARGUMENT", f'Model "{model["name"]}" does not support predictions format '
-                               f'"{out_fmt}".')
+                raise ApiError(
+                    "INVALID_ARGUMENT", f'Model "{model["name"]}" does not support predictions format "{out_fmt}".'
+                )
             prefix = (outputs.get("gcsDestination") or {}).get("outputUriPrefix", "")
             if not prefix and not outputs.get("bigqueryDestination"):
-                raise ApiError("INVALID_ARGUMENT", "batch_prediction_job.output_config needs gcs_destination or "
-                               "bigquery_destination.")
+                raise ApiError(
+                    "INVALID_ARGUMENT",
+                    "batch_prediction_job.output_config needs gcs_destination or bigquery_destination.",
+                )
             if prefix and not prefix.startswith("gs://"):
                 raise ApiError("INVALID_ARGUMENT", f"output_uri_prefix {prefix!r} must be a gs:// URI.")
             dedicated = check_batch_dedicated(body.get("dedicatedResources"))
             batch_size = int((body.get("manualBatchTuningParameters") or {}).get("batchSize", 0) or 0)
             if batch_size < 0:
                 raise ApiError("INVALID_ARGUMENT", "manual_batch_tuning_parameters.batch_size cannot be negative.")
-            job, cancelled, rule = self._new(req, project, location, {
-                **body, "model": model["name"], "modelVersionId": "1", "dedicatedResources": dedicated,
-                "etag": etag(), "_batch_size": batch_size or DEFAULT_BATCH_SIZE})
+            job, cancelled, rule = self._new(
+                req,
+                project,
+                location,
+                {
+                    **body,
+                    "model": model["name"],
+                    "modelVersionId": "1",
+                    "dedicatedResources": dedicated,
+                    "etag": etag(),
+                    "_batch_size": batch_size or DEFAULT_BATCH_SIZE,
+                },
+            )
             answer = dict(job)
         job_id = job["name"].rsplit("/", 1)[-1]
-        threading.Thread(target=self._run, args=(job, model, rule, cancelled), name=f"batch-{job_id}",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._run, args=(job, model, rule, cancelled), name=f"batch-{job_id}", daemon=True
+        ).start()
         return answer
 
     def _filter_view(self, job: dict) -> dict:
@@ -123,8 +143,11 @@ class BatchService(JobService):
         config = job.get("inputConfig") or {}
         fmt = config.get("instancesFormat")
         if fmt not in EMULATED_INPUTS or config.get("bigquerySource"):
-            raise ApiError("UNIMPLEMENTED", f'fake-vertex does not emulate instances format "{fmt}" '
-                           f"(emulated: {', '.join(sorted(EMULATED_INPUTS))}).")
+            raise ApiError(
+                "UNIMPLEMENTED",
+                f'fake-vertex does not emulate instances format "{fmt}" '
+                f"(emulated: {', '.join(sorted(EMULATED_INPUTS))}).",
+            )
         outputs = job.get("outputConfig") or {}
         if outputs.get("predictionsFormat") != "jsonl" or not outputs.get("gcsDestination"):
             raise ApiError("UNIMPLEMENTED", "fake-vertex emulates jsonl predictions written to Cloud Storage only.")
@@ -148,8 +171,14 @@ class BatchService(JobService):
 
     def _predict_all(self, job: dict, job_id: str, model: dict, cancelled: threading.Event) -> list[list[dict]]:
         inputs = self._read_inputs(job)
-        container = self.fake.launcher.start(job_id, "batch", model, project_number=job["name"].split("/")[1],
-                                             endpoint_id=job_id, machine_spec=job["dedicatedResources"]["machineSpec"])
+        container = self.fake.launcher.start(
+            job_id,
+            "batch",
+            model,
+            project_number=job["name"].split("/")[1],
+            endpoint_id=job_id,
+            machine_spec=job["dedicatedResources"]["machineSpec"],
+        )
         self.fake.launcher.wait_healthy(container, self.fake.deploy_timeout, cancelled)
         parameters = job.get("modelParameters")
         results = []
@@ -158,7 +187,7 @@ class BatchService(JobService):
             for start in range(0, len(instances), job["_batch_size"]):
                 if cancelled.is_set():
                     raise _Cancelled()
-                chunk = instances[start:start + job["_batch_size"]]
+                chunk = instances[start : start + job["_batch_size"]]
                 lines.extend(self._predict_chunk(container, chunk, parameters))
             results.append(lines)
         return results
@@ -168,30 +197,44 @@ class BatchService(JobService):
         if bad:  # lines that are not JSON fail alone; the others are still sent
             good = [item for item in chunk if not isinstance(item, _BadLine)]
             answered = iter(self._predict_chunk(container, good, parameters) if good else [])
-            return [{"instance": item.text, "error": {"code": 3, "message": item.error}}
-                    if isinstance(item, _BadLine) else next(answered) for item in chunk]
+            return [
+                {"instance": item.text, "error": {"code": 3, "message": item.error}}
+                if isinstance(item, _BadLine)
+                else next(answered)
+                for item in chunk
+            ]
         payload: dict = {"instances": chunk}
         if parameters is not None:
             payload["parameters"] = parameters
         try:
-            status, data, _ = self.fake.launcher.call(container, "POST", container.predict_route,
-                                                      json.dumps(payload).encode(),
-                                                      {"Content-Type": "application/json"},
-                                                      timeout=self.fake.predict_timeout)
+            status, data, _ = self.fake.launcher.call(
+                container,
+                "POST",
+                container.predict_route,
+                json.dumps(payload).encode(),
+                {"Content-Type": "application/json"},
+                timeout=self.fake.predict_timeout,
+            )
         except OSError as exc:
-            return [{"instance": item, "error": {"code": 14, "message": f"The model server did not answer: {exc}"}}
-                    for item in chunk]
+            return [
+                {"instance": item, "error": {"code": 14, "message": f"The model server did not answer: {exc}"}}
+                for item in chunk
+            ]
         if status != 200:
             message = data.decode(errors="replace")
             return [{"instance": item, "error": {"code": _rpc_code(status), "message": message}} for item in chunk]
         try:
             predictions = json.loads(data)["predictions"]
             if not isinstance(predictions, list) or len(predictions) != len(chunk):
-                raise ValueError(f"{len(predictions) if isinstance(predictions, list) else 'no'} predictions for "
-                                 f"{len(chunk)} instances")
+                raise ValueError(
+                    f"{len(predictions) if isinstance(predictions, list) else 'no'} predictions for "
+                    f"{len(chunk)} instances"
+                )
         except (ValueError, KeyError, TypeError) as exc:
-            return [{"instance": item, "error": {"code": 13, "message": f"Invalid model server response: {exc}"}}
-                    for item in chunk]
+            return [
+                {"instance": item, "error": {"code": 13, "message": f"Invalid model server response: {exc}"}}
+                for item in chunk
+            ]
         return [{"instance": item, "prediction": prediction} for item, prediction in zip(chunk, predictions)]
 
     def _write(self, job: dict, model: dict, results: list[list[dict]]) -> None:
@@ -204,8 +247,9 @@ class BatchService(JobService):
         succeeded = failed = 0
         for index, lines in enumerate(results):
             text = "".join(json.dumps(line) + "\n" for line in lines)
-            self.fake.gcs.write(f"{folder}/prediction.results-{index:05d}-of-{total:05d}", text.encode(),
-                                "application/jsonl")
+            self.fake.gcs.write(
+                f"{folder}/prediction.results-{index:05d}-of-{total:05d}", text.encode(), "application/jsonl"
+            )
             for line in lines:
                 if "error" in line:
                     failed += 1
@@ -214,9 +258,17 @@ class BatchService(JobService):
                     succeeded += 1
         stats = "".join(json.dumps({"errorMessage": m, "count": n}) + "\n" for m, n in errors.most_common())
         self.fake.gcs.write(f"{folder}/prediction.errors_stats-00000-of-00001", stats.encode(), "application/jsonl")
-        self._set(job, "JOB_STATE_SUCCEEDED", endTime=now(), outputInfo={"gcsOutputDirectory": folder},
-                  completionStats={"successfulCount": int64(succeeded), "failedCount": int64(failed),
-                                   "incompleteCount": int64(0)})
+        self._set(
+            job,
+            "JOB_STATE_SUCCEEDED",
+            endTime=now(),
+            outputInfo={"gcsOutputDirectory": folder},
+            completionStats={
+                "successfulCount": int64(succeeded),
+                "failedCount": int64(failed),
+                "incompleteCount": int64(0),
+            },
+        )
 
 
 class _BadLine:

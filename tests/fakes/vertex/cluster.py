@@ -60,8 +60,11 @@ def check_job_spec(spec: Any, where: str = "custom_job.job_spec") -> dict:
     if not pools or not pools[0]:
         raise ApiError("INVALID_ARGUMENT", f"{where}.worker_pool_specs[0] (the primary replica) is required.")
     if len(pools) > 4:
-        raise ApiError("INVALID_ARGUMENT", f"{where}.worker_pool_specs: at most 4 worker pools are allowed "
-                       f"(chief, workers, parameter servers, evaluators); got {len(pools)}.")
+        raise ApiError(
+            "INVALID_ARGUMENT",
+            f"{where}.worker_pool_specs: at most 4 worker pools are allowed "
+            f"(chief, workers, parameter servers, evaluators); got {len(pools)}.",
+        )
     checked = []
     for number, pool in enumerate(pools):
         at = f"{where}.worker_pool_specs[{number}]"
@@ -72,25 +75,32 @@ def check_job_spec(spec: Any, where: str = "custom_job.job_spec") -> dict:
         if count < 1:
             raise ApiError("INVALID_ARGUMENT", f"{at}.replica_count must be greater than 0.")
         if number == 0 and count != 1:
-            raise ApiError("INVALID_ARGUMENT", f"{at}.replica_count must be 1: the first worker pool holds "
-                           f"the primary replica only (got {count}).")
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                f"{at}.replica_count must be 1: the first worker pool holds the primary replica only (got {count}).",
+            )
         container, package = pool.get("containerSpec"), pool.get("pythonPackageSpec")
         if bool(container) == bool(package):
-            raise ApiError("INVALID_ARGUMENT", f"{at}: exactly one of container_spec and python_package_spec "
-                           "is required.")
+            raise ApiError(
+                "INVALID_ARGUMENT", f"{at}: exactly one of container_spec and python_package_spec is required."
+            )
         if container and not container.get("imageUri"):
             raise ApiError("INVALID_ARGUMENT", f"{at}.container_spec.image_uri is required.")
         if package:
-            for key, name in (("executorImageUri", "executor_image_uri"), ("packageUris", "package_uris"),
-                              ("pythonModule", "python_module")):
+            for key, name in (
+                ("executorImageUri", "executor_image_uri"),
+                ("packageUris", "package_uris"),
+                ("pythonModule", "python_module"),
+            ):
                 if not package.get(key):
                     raise ApiError("INVALID_ARGUMENT", f"{at}.python_package_spec.{name} is required.")
         machine = check_machine_spec(pool.get("machineSpec") or {}, at)
         checked.append(dict(pool, replicaCount=count, machineSpec=machine))
     base = (spec.get("baseOutputDirectory") or {}).get("outputUriPrefix", "")
     if base and not base.startswith("gs://"):
-        raise ApiError("INVALID_ARGUMENT", f"{where}.base_output_directory.output_uri_prefix must be a gs:// URI, "
-                       f"got {base!r}.")
+        raise ApiError(
+            "INVALID_ARGUMENT", f"{where}.base_output_directory.output_uri_prefix must be a gs:// URI, got {base!r}."
+        )
     return dict(spec, workerPoolSpecs=checked)
 
 
@@ -134,21 +144,40 @@ def _argv(pool: dict, env: dict[str, str], extra_args: list[str], gcs: "Gcs", na
         image = container["imageUri"]
         if "tfrun-training" in image and (tfrun := _tfrun()) is not None:
             return [tfrun, *args]
-        raise ApiError("INVALID_ARGUMENT", f"The replica {name} could not be started: image \"{image}\" has no "
-                       "container_spec.command and fake-vertex cannot run an image's own entrypoint (it runs "
-                       "replicas as local processes, without Docker; images named *tfrun-training* run `tfrun`).")
+        raise ApiError(
+            "INVALID_ARGUMENT",
+            f'The replica {name} could not be started: image "{image}" has no '
+            "container_spec.command and fake-vertex cannot run an image's own entrypoint (it runs "
+            "replicas as local processes, without Docker; images named *tfrun-training* run `tfrun`).",
+        )
     package = pool["pythonPackageSpec"]
     for uri in package["packageUris"]:
         if not gcs.exists(uri):
-            raise ApiError("INVALID_ARGUMENT", f"The replica {name} exited with a non-zero status of 1. "
-                           f"Termination reason: Error.\nCommandException: No URLs matched: {uri}\n"
-                           f"(fake-vertex: the package is not in the GCS emulator)")
-    return [sys.executable, "-m", package["pythonModule"],
-            *[expand(part, env) for part in package.get("args", [])], *extra_args]
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                f"The replica {name} exited with a non-zero status of 1. "
+                f"Termination reason: Error.\nCommandException: No URLs matched: {uri}\n"
+                f"(fake-vertex: the package is not in the GCS emulator)",
+            )
+    return [
+        sys.executable,
+        "-m",
+        package["pythonModule"],
+        *[expand(part, env) for part in package.get("args", [])],
+        *extra_args,
+    ]
 
 
-def plan_replicas(spec: dict, job_id: str, workdir: Path, gcs: "Gcs", storage_endpoint: str | None, *,
-                  trial: dict | None = None, metric_tag: str = "") -> list[ReplicaPlan]:
+def plan_replicas(
+    spec: dict,
+    job_id: str,
+    workdir: Path,
+    gcs: "Gcs",
+    storage_endpoint: str | None,
+    *,
+    trial: dict | None = None,
+    metric_tag: str = "",
+) -> list[ReplicaPlan]:
     """Every replica of a validated job spec with its argv and Vertex environment (ApiError: the job fails)."""
     pools = spec["workerPoolSpecs"]
     addresses = [[f"127.0.0.1:{free_port()}" for _ in range(pool.get("replicaCount", 0))] for pool in pools]
@@ -168,18 +197,36 @@ def plan_replicas(spec: dict, job_id: str, workdir: Path, gcs: "Gcs", storage_en
             replica_dir = workdir / name
             replica_dir.mkdir(parents=True, exist_ok=True)
             env = {
-                "TF_CONFIG": json.dumps({"cluster": cluster, "environment": "cloud",
-                                         "task": {"type": TASK_TYPES[number], **task}, "job": job_view}),
-                "CLUSTER_SPEC": json.dumps({"cluster": pool_cluster, "environment": "cloud",
-                                            "task": {"type": f"workerpool{number}", **task}, "job": job_view}),
+                "TF_CONFIG": json.dumps(
+                    {
+                        "cluster": cluster,
+                        "environment": "cloud",
+                        "task": {"type": TASK_TYPES[number], **task},
+                        "job": job_view,
+                    }
+                ),
+                "CLUSTER_SPEC": json.dumps(
+                    {
+                        "cluster": pool_cluster,
+                        "environment": "cloud",
+                        "task": {"type": f"workerpool{number}", **task},
+                        "job": job_view,
+                    }
+                ),
                 "CLOUD_ML_JOB_ID": job_id,
             }
             if base:
-                env.update(AIP_MODEL_DIR=f"{base}/model/", AIP_CHECKPOINT_DIR=f"{base}/checkpoints/",
-                           AIP_TENSORBOARD_LOG_DIR=f"{base}/logs/")
+                env.update(
+                    AIP_MODEL_DIR=f"{base}/model/",
+                    AIP_CHECKPOINT_DIR=f"{base}/checkpoints/",
+                    AIP_TENSORBOARD_LOG_DIR=f"{base}/logs/",
+                )
             if trial:
-                env.update(CLOUD_ML_TRIAL_ID=trial_id, CLOUD_ML_HP_METRIC_TAG=metric_tag,
-                           CLOUD_ML_HP_METRIC_FILE=str(replica_dir / "hypertune" / "output.metrics"))
+                env.update(
+                    CLOUD_ML_TRIAL_ID=trial_id,
+                    CLOUD_ML_HP_METRIC_TAG=metric_tag,
+                    CLOUD_ML_HP_METRIC_FILE=str(replica_dir / "hypertune" / "output.metrics"),
+                )
             if storage_endpoint:
                 env["STORAGE_EMULATOR_HOST"] = storage_endpoint
             code = pool.get("containerSpec") or pool.get("pythonPackageSpec") or {}

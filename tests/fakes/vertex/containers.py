@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from .wire import ApiError
-
 from tests.helpers import free_port
+
+from .wire import ApiError
 
 PREBUILT_TF = re.compile(r"(^|/)vertex-ai/prediction/tf2-")
 _VAR = re.compile(r"\$\$\(([A-Za-z_][A-Za-z0-9_]*)\)|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
@@ -43,10 +43,12 @@ _VAR = re.compile(r"\$\$\(([A-Za-z_][A-Za-z0-9_]*)\)|\$\(([A-Za-z_][A-Za-z0-9_]*
 
 def expand(text: str, env: Mapping[str, str]) -> str:
     """Kubernetes/Vertex `$(VAR)` expansion: known variables replaced, unknown left as written, `$$(` escapes."""
+
     def replace(match: re.Match) -> str:
         if match.group(1) is not None:
             return f"$({match.group(1)})"
         return env.get(match.group(2), match.group(0))
+
     return _VAR.sub(replace, text)
 
 
@@ -65,13 +67,18 @@ def command_for(spec: dict, env: Mapping[str, str]) -> list[str]:
     if PREBUILT_TF.search(image) or "tfrun-serving" in image:
         serve = tfrun_serve()
         if serve is None:
-            raise ApiError("FAILED_PRECONDITION", f'Image "{image}": the stand-in `tfrun-serve --vertex` was not '
-                           "found next to the Python interpreter or on PATH.")
+            raise ApiError(
+                "FAILED_PRECONDITION",
+                f'Image "{image}": the stand-in `tfrun-serve --vertex` was not '
+                "found next to the Python interpreter or on PATH.",
+            )
         return [serve, "--vertex", *args]
-    raise ApiError("FAILED_PRECONDITION",
-                   f'Failed to pull image "{image}": the image has no containerSpec.command and is not a '
-                   "TensorFlow prediction image or a tfrun-serving image (fake-vertex runs containers as local "
-                   "processes, without Docker).")
+    raise ApiError(
+        "FAILED_PRECONDITION",
+        f'Failed to pull image "{image}": the image has no containerSpec.command and is not a '
+        "TensorFlow prediction image or a tfrun-serving image (fake-vertex runs containers as local "
+        "processes, without Docker).",
+    )
 
 
 @dataclass
@@ -121,10 +128,20 @@ class Container:
             return ""
 
     def as_dict(self) -> dict:
-        return {"key": self.key, "purpose": self.purpose, "pid": self.pid, "alive": self.alive(),
-                "returncode": self.process.returncode, "port": self.port, "argv": self.argv,
-                "healthRoute": self.health_route, "predictRoute": self.predict_route,
-                "log": str(self.log_path), "env": self.env, "started": self.started}
+        return {
+            "key": self.key,
+            "purpose": self.purpose,
+            "pid": self.pid,
+            "alive": self.alive(),
+            "returncode": self.process.returncode,
+            "port": self.port,
+            "argv": self.argv,
+            "healthRoute": self.health_route,
+            "predictRoute": self.predict_route,
+            "log": str(self.log_path),
+            "env": self.env,
+            "started": self.started,
+        }
 
 
 class Launcher:
@@ -138,8 +155,9 @@ class Launcher:
         self.running: dict[str, Container] = {}
         self.closed = False  # set when the fake stops: no container may start after that
 
-    def start(self, key: str, purpose: str, model: dict, *, project_number: str, endpoint_id: str,
-              machine_spec: dict) -> Container:
+    def start(
+        self, key: str, purpose: str, model: dict, *, project_number: str, endpoint_id: str, machine_spec: dict
+    ) -> Container:
         spec = model.get("containerSpec", {})
         port = free_port()
         default_route = f"/v1/endpoints/{endpoint_id}/deployedModels/{key}"
@@ -172,13 +190,22 @@ class Launcher:
             if self.closed:
                 raise ApiError("UNAVAILABLE", "fake-vertex is stopping.")
             try:
-                process = subprocess.Popen(argv, env=full_env, stdin=subprocess.DEVNULL, stdout=log,
-                                           stderr=subprocess.STDOUT, start_new_session=True)
+                process = subprocess.Popen(
+                    argv,
+                    env=full_env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             except OSError as exc:
-                raise ApiError("FAILED_PRECONDITION", f"Model server could not start: {exc}. "
-                               f"Model server logs can be found at {log_path}.") from None
-            container = Container(key, purpose, argv, env, port, env["AIP_HEALTH_ROUTE"], env["AIP_PREDICT_ROUTE"],
-                                  log_path, process)
+                raise ApiError(
+                    "FAILED_PRECONDITION",
+                    f"Model server could not start: {exc}. Model server logs can be found at {log_path}.",
+                ) from None
+            container = Container(
+                key, purpose, argv, env, port, env["AIP_HEALTH_ROUTE"], env["AIP_PREDICT_ROUTE"], log_path, process
+            )
             self.running[key] = container
         return container
 
@@ -188,9 +215,11 @@ class Launcher:
         delay = 0.05
         while True:
             if container.process.poll() is not None:
-                raise ApiError("FAILED_PRECONDITION",
-                               f"Model server exited unexpectedly (exit code {container.process.returncode}). "
-                               f"Model server logs can be found at {container.log_path}.")
+                raise ApiError(
+                    "FAILED_PRECONDITION",
+                    f"Model server exited unexpectedly (exit code {container.process.returncode}). "
+                    f"Model server logs can be found at {container.log_path}.",
+                )
             if cancelled is not None and cancelled.is_set():
                 raise ApiError("CANCELLED", "Operation cancelled.")
             try:
@@ -200,16 +229,24 @@ class Launcher:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise ApiError("FAILED_PRECONDITION",
-                               f"Model server never became ready within {timeout:g} s. Please validate that your "
-                               "model file or container configuration are valid. "
-                               f"Model server logs can be found at {container.log_path}.")
+                raise ApiError(
+                    "FAILED_PRECONDITION",
+                    f"Model server never became ready within {timeout:g} s. Please validate that your "
+                    "model file or container configuration are valid. "
+                    f"Model server logs can be found at {container.log_path}.",
+                )
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
 
     @staticmethod
-    def call(container: Container, method: str, route: str, body: bytes | None,
-             headers: Mapping[str, str] | None = None, timeout: float = 60.0) -> tuple[int, bytes, dict]:
+    def call(
+        container: Container,
+        method: str,
+        route: str,
+        body: bytes | None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> tuple[int, bytes, dict]:
         """One HTTP request to a container: (status, body, headers). OSError when it cannot be reached."""
         conn = http.client.HTTPConnection("127.0.0.1", container.port, timeout=timeout)
         try:

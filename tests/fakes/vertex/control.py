@@ -63,9 +63,15 @@ class Control:
             raise ApiError("INVALID_ARGUMENT", "a fault rule needs 'method' and 'path'") from None
         except (re.error, ValueError) as exc:
             raise ApiError("INVALID_ARGUMENT", f"bad fault rule: {exc}") from None
-        rule = FaultRule(method=str(spec.get("method", "*")).upper(), path=spec["path"], mode=mode,
-                         times=int(spec.get("times", 1)), status=status,
-                         message=spec.get("message") or FaultRule.message, _pattern=pattern)
+        rule = FaultRule(
+            method=str(spec.get("method", "*")).upper(),
+            path=spec["path"],
+            mode=mode,
+            times=int(spec.get("times", 1)),
+            status=status,
+            message=spec.get("message") or FaultRule.message,
+            _pattern=pattern,
+        )
         if status == "OK":
             raise ApiError("INVALID_ARGUMENT", "a fault needs an error status, not OK")
         with self.lock:
@@ -87,10 +93,17 @@ class Control:
 
     def log(self, method: str, path: str, query: str, status: int, started: float, seconds: float) -> None:
         with self.lock:
-            self.calls.append({"method": method, "path": path, "query": query, "status": status,
-                               "time": round(started, 6), "ms": round(seconds * 1000, 3)})
+            self.calls.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "query": query,
+                    "status": status,
+                    "time": round(started, 6),
+                    "ms": round(seconds * 1000, 3),
+                }
+            )
 
     def snapshot(self) -> dict:
         with self.lock:
             return {"calls": list(self.calls), "rules": [r.as_dict() for r in self.rules]}
-

@@ -49,8 +49,9 @@ class TrainingJobService(JobService):
         """Start the job's thread; the job as create answers it."""
         with self.store.lock:
             answer = dict(job)
-        threading.Thread(target=self._run, args=(job, rule, cancelled), name=f"{self.thread_prefix}-{job['name']}",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._run, args=(job, rule, cancelled), name=f"{self.thread_prefix}-{job['name']}", daemon=True
+        ).start()
         return answer
 
     def _run(self, job: dict, rule: "FaultRule | None", cancelled: threading.Event) -> None:
@@ -60,8 +61,7 @@ class TrainingJobService(JobService):
                 return
             self._work(job, cancelled)
         except Exception as exc:  # a bug of the fake: fail the job visibly
-            self._end(job, "JOB_STATE_FAILED", {"code": 13,
-                                                "message": f"fake-vertex {self.bug_label} error: {exc!r}"})
+            self._end(job, "JOB_STATE_FAILED", {"code": 13, "message": f"fake-vertex {self.bug_label} error: {exc!r}"})
 
     def _work(self, job: dict, cancelled: threading.Event) -> None:
         raise NotImplementedError
@@ -72,21 +72,37 @@ class TrainingJobService(JobService):
         restarts = 0 if scheduling.get("disableRetries") else self.fake.training.max_restarts
         return restarts, bool(scheduling.get("restartJobOnWorkerRestart")), seconds(scheduling.get("timeout"))
 
-    def run_replicas(self, spec: dict, job_name: str, job_id: str, cancelled: threading.Event, *,
-                     trial: dict | None = None, metric_tag: str = "",
-                     on_start: Callable[[], None] | None = None) -> tuple[str, ApiError | None, ReplicaSet | None]:
+    def run_replicas(
+        self,
+        spec: dict,
+        job_name: str,
+        job_id: str,
+        cancelled: threading.Event,
+        *,
+        trial: dict | None = None,
+        metric_tag: str = "",
+        on_start: Callable[[], None] | None = None,
+    ) -> tuple[str, ApiError | None, ReplicaSet | None]:
         """Plan, start and watch one set of replicas (a job or a trial): (state, error, the replicas)."""
         trial_id = trial["id"] if trial else None
         if cancelled.is_set():
             return "CANCELLED", None, None
         try:
-            plans = plan_replicas(spec, job_id, self.fake.training.folder(job_id, trial_id), self.fake.gcs,
-                                  self.fake.storage_endpoint, trial=trial, metric_tag=metric_tag)
+            plans = plan_replicas(
+                spec,
+                job_id,
+                self.fake.training.folder(job_id, trial_id),
+                self.fake.gcs,
+                self.fake.storage_endpoint,
+                trial=trial,
+                metric_tag=metric_tag,
+            )
         except ApiError as error:
             return "FAILED", error, None
         restarts, restart_all, timeout = self._restart_policy(spec)
-        replicas = ReplicaSet(plans, job_name, trial_id, max_restarts=restarts, restart_all=restart_all,
-                              timeout=timeout)
+        replicas = ReplicaSet(
+            plans, job_name, trial_id, max_restarts=restarts, restart_all=restart_all, timeout=timeout
+        )
         self.fake.training.add(job_name, trial_id, replicas)
         if on_start is not None:
             on_start()
@@ -108,6 +124,11 @@ class CustomJobService(TrainingJobService):
         return self._launch(*self._new(req, project, location, {**body, "jobSpec": spec}))
 
     def _work(self, job: dict, cancelled: threading.Event) -> None:
-        state, error, _ = self.run_replicas(job["jobSpec"], job["name"], job["name"].rsplit("/", 1)[-1], cancelled,
-                                            on_start=lambda: self._mark_running(job))
+        state, error, _ = self.run_replicas(
+            job["jobSpec"],
+            job["name"],
+            job["name"].rsplit("/", 1)[-1],
+            cancelled,
+            on_start=lambda: self._mark_running(job),
+        )
         self._end(job, "JOB_STATE_CANCELLED" if cancelled.is_set() else f"JOB_STATE_{state}", error)

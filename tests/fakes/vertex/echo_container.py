@@ -28,7 +28,7 @@ MODEL: dict[str, Any] = {}
 
 def load(uri: str) -> dict:
     if uri.startswith("gs://"):
-        bucket, _, prefix = uri[len("gs://"):].partition("/")
+        bucket, _, prefix = uri[len("gs://") :].partition("/")
         name = f"{prefix.rstrip('/')}/model.json" if prefix else "model.json"
         host = os.environ["STORAGE_EMULATOR_HOST"].rstrip("/")
         url = f"{host}/storage/v1/b/{quote(bucket, safe='')}/o/{quote(name, safe='')}?alt=media"
@@ -79,8 +79,9 @@ class Handler(BaseHTTPRequestHandler):
             rows = [features(instance) for instance in body["instances"]]
         except (KeyError, TypeError, ValueError) as exc:
             return self._send(400, {"error": str(exc)})
-        predictions = [scale * (sum(w * v for w, v in zip(MODEL["weights"], row)) + MODEL.get("bias", 0.0))
-                       for row in rows]
+        predictions = [
+            scale * (sum(w * v for w, v in zip(MODEL["weights"], row)) + MODEL.get("bias", 0.0)) for row in rows
+        ]
         self._send(200, {"predictions": predictions})
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -49,8 +49,10 @@ class EndpointService:
     def create(self, req: "Request", project: str, location: str) -> dict:
         body = req.json()
         if not body.get("displayName"):
-            raise ApiError("INVALID_ARGUMENT", "List of found errors:\t1.Field: endpoint.display_name; "
-                           "Message: Required field is not set.")
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                "List of found errors:\t1.Field: endpoint.display_name; Message: Required field is not set.",
+            )
         if body.get("network") or body.get("privateServiceConnectConfig"):
             raise ApiError("UNIMPLEMENTED", "fake-vertex emulates public endpoints only.")
         endpoint_id = req.query.get("endpointId") or req.query.get("endpoint_id") or self.fake.new_id()
@@ -58,14 +60,27 @@ class EndpointService:
             raise ApiError("INVALID_ARGUMENT", f"endpoint_id {endpoint_id!r} is not valid.")
         name = self.store.name(project, location, "endpoints", endpoint_id)
         stamp = now()
-        endpoint = {**body, "name": name, "createTime": stamp, "updateTime": stamp, "etag": etag(),
-                    "deployedModels": [], "trafficSplit": {}, "_pending": {}}
+        endpoint = {
+            **body,
+            "name": name,
+            "createTime": stamp,
+            "updateTime": stamp,
+            "etag": etag(),
+            "deployedModels": [],
+            "trafficSplit": {},
+            "_pending": {},
+        }
         with self.store.lock:
             if name in self.store.resources["endpoints"]:
                 raise ApiError("ALREADY_EXISTS", f'Endpoint "{name}" already exists.')
-            return self.fake.quick_operation(req, name, "CreateEndpointOperationMetadata",
-                                             lambda: self.store.put("endpoints", endpoint), "Endpoint",
-                                             self.view(endpoint))
+            return self.fake.quick_operation(
+                req,
+                name,
+                "CreateEndpointOperationMetadata",
+                lambda: self.store.put("endpoints", endpoint),
+                "Endpoint",
+                self.view(endpoint),
+            )
 
     def _endpoint(self, project: str, location: str, endpoint: str) -> dict:
         return self.store.get("endpoints", self.store.name(project, location, "endpoints", endpoint), "Endpoint")
@@ -76,9 +91,15 @@ class EndpointService:
 
     def list(self, req: "Request", project: str, location: str) -> dict:
         with self.store.lock:
-            page, token = self.store.list("endpoints", self.store.parent(project, location),
-                                          req.query.get("filter"), FILTER_FIELDS, req.int_query("pageSize"),
-                                          req.query.get("pageToken"), view=self._filter_view)
+            page, token = self.store.list(
+                "endpoints",
+                self.store.parent(project, location),
+                req.query.get("filter"),
+                FILTER_FIELDS,
+                req.int_query("pageSize"),
+                req.query.get("pageToken"),
+                view=self._filter_view,
+            )
         out: dict = {"endpoints": [self.view(e) for e in page]} if page else {}
         if token:
             out["nextPageToken"] = token
@@ -112,10 +133,17 @@ class EndpointService:
             stored = self._endpoint(project, location, endpoint)
             busy = [d["id"] for d in stored["deployedModels"]] + list(stored["_pending"])
             if busy:
-                raise ApiError("FAILED_PRECONDITION", f'The Endpoint "{stored["name"]}" has deployed or deploying '
-                               f"models ({', '.join(busy)}): undeploy them before deleting the Endpoint.")
-            return self.fake.quick_operation(req, self.store.parent(project, location), "DeleteOperationMetadata",
-                                             lambda: self.store.delete("endpoints", stored["name"]))
+                raise ApiError(
+                    "FAILED_PRECONDITION",
+                    f'The Endpoint "{stored["name"]}" has deployed or deploying '
+                    f"models ({', '.join(busy)}): undeploy them before deleting the Endpoint.",
+                )
+            return self.fake.quick_operation(
+                req,
+                self.store.parent(project, location),
+                "DeleteOperationMetadata",
+                lambda: self.store.delete("endpoints", stored["name"]),
+            )
 
     # traffic -----------------------------------------------------------------------------------------
     @staticmethod
@@ -128,8 +156,11 @@ class EndpointService:
         out = {}
         for key, value in split.items():
             if key not in known:
-                raise ApiError("INVALID_ARGUMENT", f'Traffic split refers to DeployedModel "{key}", which is not '
-                               f'deployed to Endpoint "{endpoint["name"]}".')
+                raise ApiError(
+                    "INVALID_ARGUMENT",
+                    f'Traffic split refers to DeployedModel "{key}", which is not '
+                    f'deployed to Endpoint "{endpoint["name"]}".',
+                )
             try:
                 percent = int(value)
             except (TypeError, ValueError):
@@ -146,28 +177,41 @@ class EndpointService:
         body = req.json()
         requested = dict(body.get("deployedModel") or {})
         if not requested.get("model"):
-            raise ApiError("INVALID_ARGUMENT", "List of found errors:\t1.Field: deployed_model.model; "
-                           "Message: Required field is not set.")
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                "List of found errors:\t1.Field: deployed_model.model; Message: Required field is not set.",
+            )
         with self.store.lock:
             stored = self._endpoint(project, location, endpoint)
             model = self.fake.model_service.resolve(requested["model"])
             if "dedicatedResources" not in requested:
                 kind = "shared_resources" if "sharedResources" in requested else "automatic_resources"
-                raise ApiError("INVALID_ARGUMENT", f'Model "{model["name"]}" does not support {kind}: '
-                               "deployed_model.dedicated_resources is required.")
+                raise ApiError(
+                    "INVALID_ARGUMENT",
+                    f'Model "{model["name"]}" does not support {kind}: deployed_model.dedicated_resources is required.',
+                )
             dedicated = check_dedicated(requested["dedicatedResources"])
             split = self._check_split(stored, body.get("trafficSplit") or {}, new_key="0")
             deployed_id = self.fake.new_id()
-            deployed = {**requested, "id": deployed_id, "model": model["name"], "modelVersionId": "1",
-                        "displayName": requested.get("displayName") or model["displayName"],
-                        "dedicatedResources": dedicated}
+            deployed = {
+                **requested,
+                "id": deployed_id,
+                "model": model["name"],
+                "modelVersionId": "1",
+                "displayName": requested.get("displayName") or model["displayName"],
+                "dedicatedResources": dedicated,
+            }
             op, go_on = self.fake.start_operation(req, stored["name"], "DeployModelOperationMetadata")
             if not go_on:
                 return op
             stored["_pending"][deployed_id] = deployed
             model["_deployments"].append({"endpoint": stored["name"], "deployedModelId": deployed_id})
-        threading.Thread(target=self._deploy_worker, args=(op, stored, deployed, model, split),
-                         name=f"deploy-{deployed_id}", daemon=True).start()
+        threading.Thread(
+            target=self._deploy_worker,
+            args=(op, stored, deployed, model, split),
+            name=f"deploy-{deployed_id}",
+            daemon=True,
+        ).start()
         return op
 
     def _deploy_timeout(self, model: dict) -> float:
@@ -181,9 +225,13 @@ class EndpointService:
         deployed_id = deployed["id"]
         try:
             container = self.fake.launcher.start(
-                deployed_id, "endpoint", model, project_number=endpoint["name"].split("/")[1],
+                deployed_id,
+                "endpoint",
+                model,
+                project_number=endpoint["name"].split("/")[1],
                 endpoint_id=endpoint["name"].rsplit("/", 1)[-1],
-                machine_spec=deployed["dedicatedResources"]["machineSpec"])
+                machine_spec=deployed["dedicatedResources"]["machineSpec"],
+            )
             self.fake.launcher.wait_healthy(container, self._deploy_timeout(model), self.fake.ops.cancel_event(op))
             with self.store.lock:
                 final = {deployed_id if key == "0" else key: value for key, value in split.items()}
@@ -192,8 +240,10 @@ class EndpointService:
                     raise ApiError("ABORTED", "The traffic split refers to a DeployedModel undeployed meanwhile.")
                 endpoint["_pending"].pop(deployed_id, None)
                 deployed["createTime"] = now()
-                deployed["status"] = {"availableReplicaCount": deployed["dedicatedResources"]["minReplicaCount"],
-                                      "lastUpdateTime": deployed["createTime"]}
+                deployed["status"] = {
+                    "availableReplicaCount": deployed["dedicatedResources"]["minReplicaCount"],
+                    "lastUpdateTime": deployed["createTime"],
+                }
                 endpoint["deployedModels"].append(deployed)
                 if final:
                     endpoint["trafficSplit"] = final
@@ -215,37 +265,47 @@ class EndpointService:
 
     @staticmethod
     def _forget(model: dict, endpoint_name: str, deployed_id: str) -> None:
-        model["_deployments"] = [ref for ref in model["_deployments"]
-                                 if (ref["endpoint"], ref["deployedModelId"]) != (endpoint_name, deployed_id)]
+        model["_deployments"] = [
+            ref
+            for ref in model["_deployments"]
+            if (ref["endpoint"], ref["deployedModelId"]) != (endpoint_name, deployed_id)
+        ]
 
     def undeploy(self, req: "Request", project: str, location: str, endpoint: str) -> dict:
         body = req.json()
         deployed_id = body.get("deployedModelId")
         if not deployed_id:
-            raise ApiError("INVALID_ARGUMENT", "List of found errors:\t1.Field: deployed_model_id; "
-                           "Message: Required field is not set.")
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                "List of found errors:\t1.Field: deployed_model_id; Message: Required field is not set.",
+            )
         with self.store.lock:
             stored = self._endpoint(project, location, endpoint)
             if deployed_id in stored["_pending"]:
                 raise ApiError("FAILED_PRECONDITION", f'DeployedModel "{deployed_id}" is being deployed.')
             deployed = next((d for d in stored["deployedModels"] if d["id"] == deployed_id), None)
             if deployed is None:
-                raise ApiError("NOT_FOUND", f'DeployedModel "{deployed_id}" not found in Endpoint '
-                               f'"{stored["name"]}".')
+                raise ApiError("NOT_FOUND", f'DeployedModel "{deployed_id}" not found in Endpoint "{stored["name"]}".')
             others = [d for d in stored["deployedModels"] if d["id"] != deployed_id]
             requested = body.get("trafficSplit") or {}
             if requested:
                 split = self._check_split(stored, requested)
                 if split.get(deployed_id, 0) > 0:
-                    raise ApiError("FAILED_PRECONDITION", f'DeployedModel "{deployed_id}" would still have '
-                                   f"{split[deployed_id]}% of the traffic: the traffic split must give it none.")
+                    raise ApiError(
+                        "FAILED_PRECONDITION",
+                        f'DeployedModel "{deployed_id}" would still have '
+                        f"{split[deployed_id]}% of the traffic: the traffic split must give it none.",
+                    )
                 split.pop(deployed_id, None)
             else:
                 current = stored["trafficSplit"].get(deployed_id, 0)
                 if current > 0 and others:
-                    raise ApiError("FAILED_PRECONDITION", f'DeployedModel "{deployed_id}" has {current}% of the '
-                                   "Endpoint's traffic: undeploy it with a traffic split that moves its traffic "
-                                   "to the other DeployedModels.")
+                    raise ApiError(
+                        "FAILED_PRECONDITION",
+                        f'DeployedModel "{deployed_id}" has {current}% of the '
+                        "Endpoint's traffic: undeploy it with a traffic split that moves its traffic "
+                        "to the other DeployedModels.",
+                    )
                 split = {k: v for k, v in stored["trafficSplit"].items() if k != deployed_id}
             op, go_on = self.fake.start_operation(req, stored["name"], "UndeployModelOperationMetadata")
             if not go_on:
@@ -268,8 +328,10 @@ class EndpointService:
         if not weighted:
             if not live:
                 raise ApiError("FAILED_PRECONDITION", f'Endpoint "{endpoint["name"]}" has no deployed model.')
-            raise ApiError("FAILED_PRECONDITION", f'Endpoint "{endpoint["name"]}" has no traffic split: no '
-                           "DeployedModel receives traffic.")
+            raise ApiError(
+                "FAILED_PRECONDITION",
+                f'Endpoint "{endpoint["name"]}" has no traffic split: no DeployedModel receives traffic.',
+            )
         keys, weights = zip(*weighted)
         return live[self.fake.rng.choices(keys, weights=weights)[0]]
 
@@ -289,8 +351,9 @@ class EndpointService:
         body = req.json()
         instances = body.get("instances")
         if not isinstance(instances, list) or not instances:
-            raise ApiError("INVALID_ARGUMENT", "List of found errors:\t1.Field: instances; "
-                           "Message: Required field is not set.")
+            raise ApiError(
+                "INVALID_ARGUMENT", "List of found errors:\t1.Field: instances; Message: Required field is not set."
+            )
         deployed, model, container = self._target(project, location, endpoint)
         payload = {"instances": instances}
         if "parameters" in body:
@@ -302,10 +365,16 @@ class EndpointService:
             answer = json.loads(data)
             predictions = answer["predictions"]
         except (ValueError, KeyError, TypeError):
-            raise ApiError("INTERNAL", "The model server's response is not JSON with a 'predictions' field: "
-                           f"{data[:200]!r}") from None
-        return {"predictions": predictions, "deployedModelId": deployed["id"], "model": deployed["model"],
-                "modelDisplayName": model.get("displayName", ""), "modelVersionId": "1"}
+            raise ApiError(
+                "INTERNAL", f"The model server's response is not JSON with a 'predictions' field: {data[:200]!r}"
+            ) from None
+        return {
+            "predictions": predictions,
+            "deployedModelId": deployed["id"],
+            "model": deployed["model"],
+            "modelDisplayName": model.get("displayName", ""),
+            "modelVersionId": "1",
+        }
 
     def raw_predict(self, req: "Request", project: str, location: str, endpoint: str) -> "Raw":
         from .server import Raw
@@ -315,17 +384,28 @@ class EndpointService:
         deployed, model, container = self._target(project, location, endpoint)
         content_type = req.headers.get("Content-Type", "application/json")
         status, data = self._call(container, req.raw, content_type)
-        return Raw(status, data, {"Content-Type": "application/json",
-                                  "X-Vertex-AI-Deployed-Model-Id": deployed["id"],
-                                  "X-Vertex-AI-Model": deployed["model"],
-                                  "X-Vertex-AI-Model-Display-Name": model.get("displayName", ""),
-                                  "X-Vertex-AI-Model-Version-Id": "1"})
+        return Raw(
+            status,
+            data,
+            {
+                "Content-Type": "application/json",
+                "X-Vertex-AI-Deployed-Model-Id": deployed["id"],
+                "X-Vertex-AI-Model": deployed["model"],
+                "X-Vertex-AI-Model-Display-Name": model.get("displayName", ""),
+                "X-Vertex-AI-Model-Version-Id": "1",
+            },
+        )
 
     def _call(self, container, body: bytes, content_type: str) -> tuple[int, bytes]:
         try:
-            status, data, _headers = self.fake.launcher.call(container, "POST", container.predict_route, body,
-                                                             {"Content-Type": content_type},
-                                                             timeout=self.fake.predict_timeout)
+            status, data, _headers = self.fake.launcher.call(
+                container,
+                "POST",
+                container.predict_route,
+                body,
+                {"Content-Type": content_type},
+                timeout=self.fake.predict_timeout,
+            )
         except OSError as exc:
             raise ApiError("UNAVAILABLE", f"The model server did not answer: {exc}") from None
         return status, data

@@ -13,8 +13,10 @@ from typing import Any, Callable
 
 from .wire import ApiError, camel
 
-_TOKEN = re.compile(r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<op><=|>=|!=|=|<|>|:)|(?P<paren>[()])'
-                    r'|(?P<word>[^\s()=!<>:"]+))')
+_TOKEN = re.compile(
+    r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<op><=|>=|!=|=|<|>|:)|(?P<paren>[()])'
+    r'|(?P<word>[^\s()=!<>:"]+))'
+)
 
 Predicate = Callable[[dict], bool]
 
@@ -113,21 +115,30 @@ class _Parser:
         getter = self._getter(field)
         if op == ":":
             return lambda r: (getter(r) is not None) if value == "*" else _has(getter(r), value)
-        compare = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-                   ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}[op]
+        compare = {
+            "=": lambda a, b: a == b,
+            "!=": lambda a, b: a != b,
+            "<": lambda a, b: a < b,
+            ">": lambda a, b: a > b,
+            "<=": lambda a, b: a <= b,
+            ">=": lambda a, b: a >= b,
+        }[op]
 
         def predicate(resource: dict) -> bool:
             actual = getter(resource)
             if actual is None:
                 return op == "!=" or (op == "=" and value == "")
             return compare(str(actual), value)
+
         return predicate
 
     def _getter(self, field: str) -> Callable[[dict], Any]:
         path = [camel(part) if i == 0 else part for i, part in enumerate(field.split("."))]
         if path[0] not in self.allowed:
-            raise ApiError("INVALID_ARGUMENT", f"Unsupported field in filter: {field!r}. "
-                           f"Supported fields: {', '.join(sorted(self.allowed))}.")
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                f"Unsupported field in filter: {field!r}. Supported fields: {', '.join(sorted(self.allowed))}.",
+            )
         if path[0] == "labels" and len(path) != 2:
             raise ApiError("INVALID_ARGUMENT", f"Invalid filter {self.text!r}: use labels.<key>.")
 
@@ -138,6 +149,7 @@ class _Parser:
                     return None
                 value = value[part]
             return value
+
         return get
 
 

@@ -48,8 +48,9 @@ class FakeVertex:
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return json.loads(response.read() or b"{}")
@@ -59,17 +60,30 @@ class FakeVertex:
     def calls(self, method: str | None = None, path: str | None = None) -> list[dict]:
         """Logged Vertex calls (method, path, query, status, time, ms), optionally filtered (path: regex)."""
         calls = self._call("GET", "/_fake/calls")["calls"]
-        return [c for c in calls if (method is None or c["method"] == method)
-                and (path is None or re.search(path, c["path"]))]
+        return [
+            c
+            for c in calls
+            if (method is None or c["method"] == method) and (path is None or re.search(path, c["path"]))
+        ]
 
     def clear_calls(self) -> None:
         self._call("DELETE", "/_fake/calls")
 
-    def fail(self, method: str, path: str, mode: str = "http", times: int = 1, code: int | str = "INTERNAL",
-             message: str | None = None) -> dict:
+    def fail(
+        self,
+        method: str,
+        path: str,
+        mode: str = "http",
+        times: int = 1,
+        code: int | str = "INTERNAL",
+        message: str | None = None,
+    ) -> dict:
         """Make the next `times` calls matching METHOD and the path regex fail (mode http|operation|job)."""
-        return self._call("POST", "/_fake/faults", {"method": method, "path": path, "mode": mode, "times": times,
-                                                    "code": code, "message": message})
+        return self._call(
+            "POST",
+            "/_fake/faults",
+            {"method": method, "path": path, "mode": mode, "times": times, "code": code, "message": message},
+        )
 
     def faults(self) -> list[dict]:
         return self._call("GET", "/_fake/faults")["faults"]
@@ -81,9 +95,12 @@ class FakeVertex:
     def replicas(self, job: str | None = None, trial: str | None = None) -> list[dict]:
         """Training replicas (name, pool, index, taskType, pid, alive, restarts, log, env, ...), optionally of
         one job (resource name or id) and trial id."""
-        return [r for r in self.state()["replicas"]
-                if (job is None or r["job"] == job or r["job"].rsplit("/", 1)[-1] == job)
-                and (trial is None or r["trial"] == trial)]
+        return [
+            r
+            for r in self.state()["replicas"]
+            if (job is None or r["job"] == job or r["job"].rsplit("/", 1)[-1] == job)
+            and (trial is None or r["trial"] == trial)
+        ]
 
     def settings(self, **values: Any) -> dict:
         """Read, or change (e.g. maxReplicaRestarts=0), the fake's settings; reset() restores them."""
@@ -105,14 +122,29 @@ class FakeVertex:
         processes.stop(self.process, timeout, group=True)
 
 
-def start_fake_vertex(storage_endpoint: str | None = None, workdir: Path | str | None = None, *,
-                      deploy_timeout: float = 60.0, seed: int | None = None, timeout: float = 20.0) -> FakeVertex:
+def start_fake_vertex(
+    storage_endpoint: str | None = None,
+    workdir: Path | str | None = None,
+    *,
+    deploy_timeout: float = 60.0,
+    seed: int | None = None,
+    timeout: float = 20.0,
+) -> FakeVertex:
     """Start fake-vertex on 127.0.0.1 (a free port) and wait until it listens."""
     workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="fake-vertex-"))
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "fake-vertex.log"
-    argv = [sys.executable, "-m", "tests.fakes.vertex", "--port", "0", "--workdir", str(workdir),
-            "--deploy-timeout", str(deploy_timeout)]
+    argv = [
+        sys.executable,
+        "-m",
+        "tests.fakes.vertex",
+        "--port",
+        "0",
+        "--workdir",
+        str(workdir),
+        "--deploy-timeout",
+        str(deploy_timeout),
+    ]
     if storage_endpoint:
         argv += ["--storage-endpoint", storage_endpoint]
     if seed is not None:
@@ -120,8 +152,15 @@ def start_fake_vertex(storage_endpoint: str | None = None, workdir: Path | str |
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     fake = FakeVertex("", process.pid, process, workdir, log_path, storage_endpoint)
     deadline = time.monotonic() + timeout
     while True:
@@ -137,14 +176,21 @@ def start_fake_vertex(storage_endpoint: str | None = None, workdir: Path | str |
         time.sleep(0.02)
 
 
-def init_sdk(fake: FakeVertex, project: str = "fake-proj", location: str = "us-central1",
-             staging_bucket: str | None = None) -> None:
+def init_sdk(
+    fake: FakeVertex, project: str = "fake-proj", location: str = "us-central1", staging_bucket: str | None = None
+) -> None:
     """aiplatform.init against this fake: REST transport, anonymous credentials (never a Google endpoint)."""
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import aiplatform
 
-    aiplatform.init(project=project, location=location, api_endpoint=fake.url, api_transport="rest",
-                    credentials=AnonymousCredentials(), staging_bucket=staging_bucket)
+    aiplatform.init(
+        project=project,
+        location=location,
+        api_endpoint=fake.url,
+        api_transport="rest",
+        credentials=AnonymousCredentials(),
+        staging_bucket=staging_bucket,
+    )
 
 
 def reset_sdk() -> None:
@@ -155,8 +201,9 @@ def reset_sdk() -> None:
 
 
 @contextmanager
-def sdk_with_bucket(fake: FakeVertex, gcs_emulator: Any, monkeypatch: pytest.MonkeyPatch, bucket_prefix: str,
-                    project: str = "fake-proj") -> Iterator[tuple[Any, Any]]:
+def sdk_with_bucket(
+    fake: FakeVertex, gcs_emulator: Any, monkeypatch: pytest.MonkeyPatch, bucket_prefix: str, project: str = "fake-proj"
+) -> Iterator[tuple[Any, Any]]:
     """aiplatform.init against `fake` with a fresh bucket `<bucket_prefix>-<random>` in the GCS emulator
     (staging under gs://<bucket>/staging) and job polling every 0.2 s instead of 5 s: (storage client, bucket).
     reset_sdk() on the way out, so no later test inherits this fake's endpoint."""
@@ -165,8 +212,9 @@ def sdk_with_bucket(fake: FakeVertex, gcs_emulator: Any, monkeypatch: pytest.Mon
     from google.cloud.aiplatform import jobs
 
     monkeypatch.setattr(jobs, "_JOB_WAIT_TIME", 0.2)  # the SDK sleeps 5 s between job polls
-    client = storage.Client(project=project, credentials=AnonymousCredentials(),
-                            client_options={"api_endpoint": gcs_emulator.url})
+    client = storage.Client(
+        project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": gcs_emulator.url}
+    )
     bucket = client.create_bucket(f"{bucket_prefix}-{uuid.uuid4().hex[:12]}")
     init_sdk(fake, project, staging_bucket=f"gs://{bucket.name}/staging")
     try:

@@ -22,14 +22,19 @@ class Gcs:
 
     def client(self) -> Any:
         if self.endpoint is None:
-            raise ApiError("FAILED_PRECONDITION", "fake-vertex was started without --storage-endpoint: "
-                           "it cannot read or write gs:// URIs.")
+            raise ApiError(
+                "FAILED_PRECONDITION",
+                "fake-vertex was started without --storage-endpoint: it cannot read or write gs:// URIs.",
+            )
         if self._client is None:
             from google.auth.credentials import AnonymousCredentials
             from google.cloud import storage
 
-            self._client = storage.Client(project="fake-vertex", credentials=AnonymousCredentials(),
-                                          client_options={"api_endpoint": self.endpoint})
+            self._client = storage.Client(
+                project="fake-vertex",
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": self.endpoint},
+            )
         return self._client
 
     def expand(self, uri: str) -> list[str]:
@@ -38,8 +43,9 @@ class Gcs:
         if "*" not in name:
             return [uri]
         prefix = name.split("*", 1)[0]
-        names = sorted(b.name for b in self.client().list_blobs(bucket, prefix=prefix)
-                       if fnmatch.fnmatchcase(b.name, name))
+        names = sorted(
+            b.name for b in self.client().list_blobs(bucket, prefix=prefix) if fnmatch.fnmatchcase(b.name, name)
+        )
         return [f"gs://{bucket}/{n}" for n in names]
 
     def read(self, uri: str) -> bytes:
@@ -63,13 +69,13 @@ class Gcs:
     def names_under(self, uri: str) -> list[str]:
         """Object names directly or deeper under a gs:// folder, relative to it."""
         bucket, prefix = split(uri.rstrip("/") + "/")
-        return [b.name[len(prefix):] for b in self.client().list_blobs(bucket, prefix=prefix)]
+        return [b.name[len(prefix) :] for b in self.client().list_blobs(bucket, prefix=prefix)]
 
 
 def split(uri: str) -> tuple[str, str]:
     if not uri.startswith("gs://"):
         raise ApiError("INVALID_ARGUMENT", f"{uri!r} is not a Cloud Storage URI (gs://bucket/path).")
-    bucket, _, name = uri[len("gs://"):].partition("/")
+    bucket, _, name = uri[len("gs://") :].partition("/")
     if not bucket:
         raise ApiError("INVALID_ARGUMENT", f"{uri!r} names no bucket.")
     return bucket, name
@@ -90,7 +96,7 @@ def tfrecords(data: bytes, uri: str) -> Iterator[bytes]:
             raise ApiError("INVALID_ARGUMENT", f"{uri}: truncated TFRecord header at byte {pos}.")
         (length,) = struct.unpack_from("<Q", data, pos)
         (length_crc,) = struct.unpack_from("<I", data, pos + 8)
-        if _masked_crc(data[pos:pos + 8]) != length_crc:
+        if _masked_crc(data[pos : pos + 8]) != length_crc:
             raise ApiError("INVALID_ARGUMENT", f"{uri}: corrupt TFRecord length at byte {pos}.")
         start, end = pos + 12, pos + 12 + length
         if end + 4 > len(data):

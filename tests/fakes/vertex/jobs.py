@@ -18,8 +18,13 @@ if TYPE_CHECKING:
     from .server import Fake, Request
 
 FILTER_FIELDS = {"displayName", "labels", "state", "name", "createTime", "updateTime", "startTime", "endTime"}
-TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED",
-            "JOB_STATE_PARTIALLY_SUCCEEDED"}
+TERMINAL = {
+    "JOB_STATE_SUCCEEDED",
+    "JOB_STATE_FAILED",
+    "JOB_STATE_CANCELLED",
+    "JOB_STATE_EXPIRED",
+    "JOB_STATE_PARTIALLY_SUCCEEDED",
+}
 CANCELLED_ERROR = {"code": 1, "message": "CANCELED"}
 
 
@@ -36,12 +41,18 @@ class JobService:
         self.store = fake.store
         self.cancel_events: dict[str, threading.Event] = {}
 
-    def _new(self, req: "Request", project: str, location: str, fields: dict) -> tuple[dict, threading.Event,
-                                                                                    "FaultRule | None"]:
+    def _new(
+        self, req: "Request", project: str, location: str, fields: dict
+    ) -> tuple[dict, threading.Event, "FaultRule | None"]:
         """Store a new PENDING job; its cancel event and the injected `job` fault of this call, if any."""
         stamp = now()
-        job = {**fields, "name": self.store.name(project, location, self.collection, self.fake.new_id()),
-               "state": "JOB_STATE_PENDING", "createTime": stamp, "updateTime": stamp}
+        job = {
+            **fields,
+            "name": self.store.name(project, location, self.collection, self.fake.new_id()),
+            "state": "JOB_STATE_PENDING",
+            "createTime": stamp,
+            "updateTime": stamp,
+        }
         with self.store.lock:
             self.store.put(self.collection, job)
             self.cancel_events[job["name"]] = cancelled = threading.Event()
@@ -49,8 +60,10 @@ class JobService:
 
     def _display_name(self, body: dict) -> None:
         if not body.get("displayName"):
-            raise ApiError("INVALID_ARGUMENT", f"List of found errors:\t1.Field: {self.snake}.display_name; "
-                           "Message: Required field is not set.")
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                f"List of found errors:\t1.Field: {self.snake}.display_name; Message: Required field is not set.",
+            )
 
     def _job(self, project: str, location: str, job: str) -> dict:
         return self.store.get(self.collection, self.store.name(project, location, self.collection, job), self.noun)
@@ -65,9 +78,15 @@ class JobService:
 
     def list(self, req: "Request", project: str, location: str) -> dict:
         with self.store.lock:
-            page, token = self.store.list(self.collection, self.store.parent(project, location),
-                                          req.query.get("filter"), self.filter_fields, req.int_query("pageSize"),
-                                          req.query.get("pageToken"), view=self._filter_view)
+            page, token = self.store.list(
+                self.collection,
+                self.store.parent(project, location),
+                req.query.get("filter"),
+                self.filter_fields,
+                req.int_query("pageSize"),
+                req.query.get("pageToken"),
+                view=self._filter_view,
+            )
         out: dict = {self.collection: page} if page else {}
         if token:
             out["nextPageToken"] = token
@@ -77,8 +96,10 @@ class JobService:
         with self.store.lock:
             stored = self._job(project, location, job)
             if stored["state"] in TERMINAL:
-                raise ApiError("FAILED_PRECONDITION", f'{self.noun} "{stored["name"]}" is in state '
-                               f'{stored["state"]} and cannot be cancelled.')
+                raise ApiError(
+                    "FAILED_PRECONDITION",
+                    f'{self.noun} "{stored["name"]}" is in state {stored["state"]} and cannot be cancelled.',
+                )
             if stored["state"] != "JOB_STATE_CANCELLING":
                 self._set(stored, "JOB_STATE_CANCELLING")
                 self.cancel_events[stored["name"]].set()
@@ -88,10 +109,16 @@ class JobService:
         with self.store.lock:
             stored = self._job(project, location, job)
             if stored["state"] not in TERMINAL:
-                raise ApiError("FAILED_PRECONDITION", f'{self.noun} "{stored["name"]}" is in state '
-                               f"{stored['state']}: cancel it before deleting it.")
-            return self.fake.quick_operation(req, self.store.parent(project, location), "DeleteOperationMetadata",
-                                             lambda: self._remove(stored["name"]))
+                raise ApiError(
+                    "FAILED_PRECONDITION",
+                    f'{self.noun} "{stored["name"]}" is in state {stored["state"]}: cancel it before deleting it.',
+                )
+            return self.fake.quick_operation(
+                req,
+                self.store.parent(project, location),
+                "DeleteOperationMetadata",
+                lambda: self._remove(stored["name"]),
+            )
 
     def _remove(self, name: str) -> None:
         self.store.delete(self.collection, name)

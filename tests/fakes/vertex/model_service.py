@@ -34,8 +34,11 @@ class ModelService:
         base, _, version = name.partition("@")
         model = self.store.get("models", base, "Model")
         if version and version not in (model["versionId"], *model["versionAliases"]):
-            raise ApiError("NOT_FOUND", f'Model "{model["name"]}@{version}" not found: only version '
-                           f'{model["versionId"]} exists (fake-vertex keeps one version per model).')
+            raise ApiError(
+                "NOT_FOUND",
+                f'Model "{model["name"]}@{version}" not found: only version '
+                f"{model['versionId']} exists (fake-vertex keeps one version per model).",
+            )
         return model
 
     def view(self, model: dict) -> dict:
@@ -46,12 +49,16 @@ class ModelService:
         body = req.json()
         request_model = dict(body.get("model") or {})
         if not request_model.get("displayName"):
-            raise ApiError("INVALID_ARGUMENT", "List of found errors:\t1.Field: model.display_name; "
-                           "Message: Required field is not set.")
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                "List of found errors:\t1.Field: model.display_name; Message: Required field is not set.",
+            )
         spec = request_model.get("containerSpec") or {}
         if not spec.get("imageUri"):
-            raise ApiError("INVALID_ARGUMENT", "List of found errors:\t1.Field: model.container_spec.image_uri; "
-                           "Message: Required field is not set.")
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                "List of found errors:\t1.Field: model.container_spec.image_uri; Message: Required field is not set.",
+            )
         if body.get("parentModel"):
             raise ApiError("UNIMPLEMENTED", "fake-vertex does not emulate model versions (parentModel).")
         artifact = request_model.get("artifactUri", "")
@@ -64,24 +71,43 @@ class ModelService:
             raise ApiError("INVALID_ARGUMENT", f"model_id {model_id!r} must match [a-z0-9][a-z0-9-]{{0,62}}.")
         name = self.store.name(project, location, "models", model_id)
         stamp = now()
-        model = {**request_model, "name": name, "versionId": "1", "versionAliases": ["default"],
-                 "createTime": stamp, "updateTime": stamp, "versionCreateTime": stamp, "versionUpdateTime": stamp,
-                 "etag": etag(), "supportedDeploymentResourcesTypes": ["DEDICATED_RESOURCES"],
-                 "supportedInputStorageFormats": INPUT_FORMATS, "supportedOutputStorageFormats": OUTPUT_FORMATS,
-                 "modelSourceInfo": {"sourceType": "CUSTOM"}, "_deployments": []}
+        model = {
+            **request_model,
+            "name": name,
+            "versionId": "1",
+            "versionAliases": ["default"],
+            "createTime": stamp,
+            "updateTime": stamp,
+            "versionCreateTime": stamp,
+            "versionUpdateTime": stamp,
+            "etag": etag(),
+            "supportedDeploymentResourcesTypes": ["DEDICATED_RESOURCES"],
+            "supportedInputStorageFormats": INPUT_FORMATS,
+            "supportedOutputStorageFormats": OUTPUT_FORMATS,
+            "modelSourceInfo": {"sourceType": "CUSTOM"},
+            "_deployments": [],
+        }
         with self.store.lock:
             if name in self.store.resources["models"]:
                 raise ApiError("ALREADY_EXISTS", f'Model "{name}" already exists.')
-            return self.fake.quick_operation(req, name, "UploadModelOperationMetadata",
-                                             lambda: self.store.put("models", model), "UploadModelResponse",
-                                             {"model": name, "modelVersionId": "1"})
+            return self.fake.quick_operation(
+                req,
+                name,
+                "UploadModelOperationMetadata",
+                lambda: self.store.put("models", model),
+                "UploadModelResponse",
+                {"model": name, "modelVersionId": "1"},
+            )
 
     def _check_saved_model(self, artifact: str) -> None:
         top = [n for n in self.fake.gcs.names_under(artifact) if "/" not in n]
         found = [n for n in top if n in ("saved_model.pb", "saved_model.pbtxt")]
         if len(found) != 1:
-            raise ApiError("INVALID_ARGUMENT", f"Model directory {artifact.rstrip('/')}/ is expected to contain "
-                           "exactly one of: [saved_model.pb, saved_model.pbtxt].")
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                f"Model directory {artifact.rstrip('/')}/ is expected to contain "
+                "exactly one of: [saved_model.pb, saved_model.pbtxt].",
+            )
 
     def get(self, req: "Request", project: str, location: str, model: str) -> dict:
         with self.store.lock:
@@ -89,9 +115,15 @@ class ModelService:
 
     def list(self, req: "Request", project: str, location: str) -> dict:
         with self.store.lock:
-            page, token = self.store.list("models", self.store.parent(project, location), req.query.get("filter"),
-                                          FILTER_FIELDS, req.int_query("pageSize"), req.query.get("pageToken"),
-                                          view=self.view)
+            page, token = self.store.list(
+                "models",
+                self.store.parent(project, location),
+                req.query.get("filter"),
+                FILTER_FIELDS,
+                req.int_query("pageSize"),
+                req.query.get("pageToken"),
+                view=self.view,
+            )
         out: dict = {"models": page} if page else {}
         if token:
             out["nextPageToken"] = token
@@ -119,7 +151,14 @@ class ModelService:
             stored = self.resolve(name)
             if stored["_deployments"]:
                 endpoints = sorted({ref["endpoint"] for ref in stored["_deployments"]})
-                raise ApiError("FAILED_PRECONDITION", f'The Model "{stored["name"]}" is deployed or being deployed '
-                               f"at the following Endpoint(s): {', '.join(endpoints)}.")
-            return self.fake.quick_operation(req, self.store.parent(project, location), "DeleteOperationMetadata",
-                                             lambda: self.store.delete("models", stored["name"]))
+                raise ApiError(
+                    "FAILED_PRECONDITION",
+                    f'The Model "{stored["name"]}" is deployed or being deployed '
+                    f"at the following Endpoint(s): {', '.join(endpoints)}.",
+                )
+            return self.fake.quick_operation(
+                req,
+                self.store.parent(project, location),
+                "DeleteOperationMetadata",
+                lambda: self.store.delete("models", stored["name"]),
+            )

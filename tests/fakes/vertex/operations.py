@@ -35,10 +35,14 @@ class Operations:
     def start(self, under: str, metadata_type: str) -> dict:
         """A new, running operation named `<under>/operations/<id>`."""
         stamp = now()
-        op = {"name": f"{under}/operations/{new_id()}",
-              "metadata": {"@type": TYPE_PREFIX + metadata_type,
-                           "genericMetadata": {"createTime": stamp, "updateTime": stamp}},
-              "done": False}
+        op = {
+            "name": f"{under}/operations/{new_id()}",
+            "metadata": {
+                "@type": TYPE_PREFIX + metadata_type,
+                "genericMetadata": {"createTime": stamp, "updateTime": stamp},
+            },
+            "done": False,
+        }
         with self.store.lock:
             self.ops[op["name"]] = op
             self.cancel_events[op["name"]] = threading.Event()

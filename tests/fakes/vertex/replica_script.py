@@ -32,15 +32,23 @@ VERTEX_VARS = ("TF_CONFIG", "CLUSTER_SPEC", "AIP_", "CLOUD_ML_", "STORAGE_EMULAT
 def score(params: dict[str, str]) -> float:
     """The metric a trial reports, from its parameters (tests compute the same)."""
     lr = float(params.get("lr", 0.01))
-    return 1 - abs(math.log10(lr) + 2) / 3 + int(params.get("units", 0)) / 1000 + (
-        0.05 if params.get("act") == "relu" else 0)
+    return (
+        1
+        - abs(math.log10(lr) + 2) / 3
+        + int(params.get("units", 0)) / 1000
+        + (0.05 if params.get("act") == "relu" else 0)
+    )
 
 
 def upload(uri: str, data: bytes) -> None:
-    bucket, _, name = uri[len("gs://"):].partition("/")
+    bucket, _, name = uri[len("gs://") :].partition("/")
     host = os.environ["STORAGE_EMULATOR_HOST"].rstrip("/")
-    request = urllib.request.Request(f"{host}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={quote(name)}",
-                                     data=data, method="POST", headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{host}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={quote(name)}",
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         response.read()
 
@@ -49,8 +57,15 @@ def report(tag: str, value: float, step: int, reports: list[dict]) -> None:
     """What cloudml-hypertune's report_hyperparameter_tuning_metric does (file rewritten each time)."""
     path = Path(os.environ.get("CLOUD_ML_HP_METRIC_FILE", "/tmp/hypertune/output.metrics"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    reports.append({"timestamp": time.time(), "trial": os.environ.get("CLOUD_ML_TRIAL_ID", "0"), tag: str(value),
-                    "global_step": str(step), "checkpoint_path": ""})
+    reports.append(
+        {
+            "timestamp": time.time(),
+            "trial": os.environ.get("CLOUD_ML_TRIAL_ID", "0"),
+            tag: str(value),
+            "global_step": str(step),
+            "checkpoint_path": "",
+        }
+    )
     path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in reports))
 
 
@@ -66,9 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     cluster_spec = json.loads(os.environ.get("CLUSTER_SPEC", "{}"))
     task = cluster_spec.get("task", {})
     name = f"{task.get('type', 'workerpool0')}-{task.get('index', 0)}"
-    record = {"name": name, "taskType": json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("type"),
-              "pid": os.getpid(), "argv": sys.argv[1:], "cwd": os.getcwd(), "started": time.time(), "ended": None,
-              "params": params, "env": {k: v for k, v in os.environ.items() if k.startswith(VERTEX_VARS)}}
+    record = {
+        "name": name,
+        "taskType": json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("type"),
+        "pid": os.getpid(),
+        "argv": sys.argv[1:],
+        "cwd": os.getcwd(),
+        "started": time.time(),
+        "ended": None,
+        "params": params,
+        "env": {k: v for k, v in os.environ.items() if k.startswith(VERTEX_VARS)},
+    }
     target = f"{os.environ['AIP_MODEL_DIR'].rstrip('/')}/replicas/{name}-{os.getpid()}.json"
     upload(target, json.dumps(record).encode())
     print(f"replica {name} (pid {os.getpid()}) started with {sys.argv[1:]}", flush=True)

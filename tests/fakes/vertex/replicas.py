@@ -56,9 +56,15 @@ class Replica:
     def start(self) -> None:
         self.stopping, self.ended = False, None
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.plan.argv, env=process_env(self.plan.env), cwd=self.plan.workdir,
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                self.plan.argv,
+                env=process_env(self.plan.env),
+                cwd=self.plan.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.pids.append(self.process.pid)
         self.started = time.time()
 
@@ -91,12 +97,26 @@ class Replica:
 
     def as_dict(self) -> dict:
         process = self.process
-        return {"job": self.job, "trial": self.trial, "name": self.name, "pool": self.plan.pool,
-                "index": self.plan.index, "taskType": self.plan.task_type, "address": self.plan.address,
-                "pid": process.pid if process else None, "alive": self.alive(), "pids": list(self.pids),
-                "returncode": process.returncode if process else None, "restarts": self.restarts,
-                "log": str(self.log_path), "workdir": str(self.plan.workdir), "argv": self.plan.argv,
-                "env": self.plan.env, "started": self.started, "ended": self.ended}
+        return {
+            "job": self.job,
+            "trial": self.trial,
+            "name": self.name,
+            "pool": self.plan.pool,
+            "index": self.plan.index,
+            "taskType": self.plan.task_type,
+            "address": self.plan.address,
+            "pid": process.pid if process else None,
+            "alive": self.alive(),
+            "pids": list(self.pids),
+            "returncode": process.returncode if process else None,
+            "restarts": self.restarts,
+            "log": str(self.log_path),
+            "workdir": str(self.plan.workdir),
+            "argv": self.plan.argv,
+            "env": self.plan.env,
+            "started": self.started,
+            "ended": self.ended,
+        }
 
 
 def _signal_group(pid: int, signum: int) -> None:
@@ -113,21 +133,30 @@ def failure(replica: Replica, returncode: int) -> ApiError:
             signame = signal.Signals(-returncode).name
         except ValueError:
             signame = "unknown signal"
-        status = (f"{128 - returncode} (killed by signal {-returncode}, {signame}, after {replica.restarts} "
-                  f"restart(s))")
+        status = f"{128 - returncode} (killed by signal {-returncode}, {signame}, after {replica.restarts} restart(s))"
     else:
         status = str(returncode)
-    message = (f"The replica {replica.name} exited with a non-zero status of {status}. Termination reason: "
-               f"Error.\n{replica.log_tail()}\nTo find out more about why your job exited please check the "
-               f"logs: {replica.log_path}")
+    message = (
+        f"The replica {replica.name} exited with a non-zero status of {status}. Termination reason: "
+        f"Error.\n{replica.log_tail()}\nTo find out more about why your job exited please check the "
+        f"logs: {replica.log_path}"
+    )
     return ApiError("INVALID_ARGUMENT", message)
 
 
 class ReplicaSet:
     """The replicas of one job or trial, started together and judged together."""
 
-    def __init__(self, plans: list[ReplicaPlan], job: str, trial: str | None, *, max_restarts: int,
-                 restart_all: bool, timeout: float | None) -> None:
+    def __init__(
+        self,
+        plans: list[ReplicaPlan],
+        job: str,
+        trial: str | None,
+        *,
+        max_restarts: int,
+        restart_all: bool,
+        timeout: float | None,
+    ) -> None:
         self.replicas = [Replica(plan, plan.workdir.parent / f"{plan.name}.log", job, trial) for plan in plans]
         self.max_restarts = max_restarts
         self.restart_all = restart_all
@@ -148,10 +177,13 @@ class ReplicaSet:
                 replica.start()
             except OSError as exc:
                 replica.note(f"cannot execute {replica.plan.argv[0]!r}: {exc}")
-                raise ApiError("INVALID_ARGUMENT", f"The replica {replica.name} exited with a non-zero status of "
-                               f"127. Termination reason: Error.\nexec {replica.plan.argv[0]!r} failed: {exc}\n"
-                               f"To find out more about why your job exited please check the logs: "
-                               f"{replica.log_path}") from None
+                raise ApiError(
+                    "INVALID_ARGUMENT",
+                    f"The replica {replica.name} exited with a non-zero status of "
+                    f"127. Termination reason: Error.\nexec {replica.plan.argv[0]!r} failed: {exc}\n"
+                    f"To find out more about why your job exited please check the logs: "
+                    f"{replica.log_path}",
+                ) from None
 
     def halt(self) -> None:
         """Stop every replica for good (the fake stops or resets): none starts or restarts after this."""
@@ -183,8 +215,11 @@ class ReplicaSet:
                 if cancelled.wait(POLL) or self.halted:
                     return "CANCELLED", None
                 if deadline is not None and time.monotonic() > deadline:
-                    return "FAILED", ApiError("DEADLINE_EXCEEDED", f"The job ran longer than its timeout of "
-                                              f"{self.timeout:g} s (scheduling.timeout) and was stopped.")
+                    return "FAILED", ApiError(
+                        "DEADLINE_EXCEEDED",
+                        f"The job ran longer than its timeout of "
+                        f"{self.timeout:g} s (scheduling.timeout) and was stopped.",
+                    )
                 outcome = self._look()
                 if outcome is not None:
                     return outcome
@@ -225,9 +260,11 @@ class ReplicaSet:
             self.stop(but=replica)
         for member in group:
             member.restarts += 1
-            member.note(f"{'the job is' if self.restart_all else 'replica'} restarted (" + (
-                f"killed by signal {-code}" if member is replica else f"{replica.name} was killed") +
-                f"), restart {member.restarts} of {self.max_restarts}")
+            member.note(
+                f"{'the job is' if self.restart_all else 'replica'} restarted ("
+                + (f"killed by signal {-code}" if member is replica else f"{replica.name} was killed")
+                + f"), restart {member.restarts} of {self.max_restarts}"
+            )
             self._start(member)
 
     def snapshot(self) -> list[dict]:

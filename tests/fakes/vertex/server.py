@@ -97,9 +97,15 @@ class Request:
 class Fake:
     """The whole fake: resources, operations, containers, control; `route()` answers one request."""
 
-    def __init__(self, workdir: Path | None = None, storage_endpoint: str | None = None,
-                 deploy_timeout: float = 120.0, predict_timeout: float = 60.0, seed: int | None = None,
-                 max_replica_restarts: int = 1) -> None:
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        storage_endpoint: str | None = None,
+        deploy_timeout: float = 120.0,
+        predict_timeout: float = 60.0,
+        seed: int | None = None,
+        max_replica_restarts: int = 1,
+    ) -> None:
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="fake-vertex-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.storage_endpoint = storage_endpoint
@@ -135,8 +141,15 @@ class Fake:
         timer.start()
         return op, False
 
-    def quick_operation(self, req: Request, under: str, metadata_type: str, work: Callable[[], Any],
-                        response_type: str | None = None, response: dict | None = None) -> dict:
+    def quick_operation(
+        self,
+        req: Request,
+        under: str,
+        metadata_type: str,
+        work: Callable[[], Any],
+        response_type: str | None = None,
+        response: dict | None = None,
+    ) -> dict:
         """An operation whose work is quick: `work()` runs and the operation is done (with the response) before
         the call answers, unless an `operation` fault fails it (start_operation)."""
         op, go_on = self.start_operation(req, under, metadata_type)
@@ -242,8 +255,10 @@ class Fake:
         with self.store.lock:
             return {
                 "models": [self.model_service.view(m) for m in self.store.all("models")],
-                "endpoints": [{**self.endpoint_service.view(e), "pendingDeployedModels": list(e["_pending"])}
-                              for e in self.store.all("endpoints")],
+                "endpoints": [
+                    {**self.endpoint_service.view(e), "pendingDeployedModels": list(e["_pending"])}
+                    for e in self.store.all("endpoints")
+                ],
                 "batchPredictionJobs": self.store.all("batchPredictionJobs"),
                 "customJobs": self.store.all("customJobs"),
                 "hyperparameterTuningJobs": self.store.all("hyperparameterTuningJobs"),
@@ -325,8 +340,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         split = urlsplit(self.path)
         if not split.path.startswith("/_fake/"):
-            self.server.fake.control.log(self.command, unquote(split.path), split.query, status, started_wall,
-                                         time.perf_counter() - started)
+            self.server.fake.control.log(
+                self.command, unquote(split.path), split.query, status, started_wall, time.perf_counter() - started
+            )
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
 

@@ -66,9 +66,16 @@ class Store:
     def delete(self, collection: str, name: str) -> None:
         self.resources[collection].pop(self.normalise(name), None)
 
-    def list(self, collection: str, parent: str, filter_text: str | None, allowed: set[str],
-             page_size: int | None, page_token: str | None,
-             view: Callable[[dict], dict] = lambda r: r) -> tuple[list[dict], str | None]:
+    def list(
+        self,
+        collection: str,
+        parent: str,
+        filter_text: str | None,
+        allowed: set[str],
+        page_size: int | None,
+        page_token: str | None,
+        view: Callable[[dict], dict] = lambda r: r,
+    ) -> tuple[list[dict], str | None]:
         """One page of the resources under `parent` that pass the filter, and the next page token."""
         predicate = compile_filter(filter_text, allowed)
         prefix = self.normalise(parent) + f"/{collection}/"
@@ -76,7 +83,7 @@ class Store:
         matches = [r for r in matches if predicate(r)]
         start = _decode_token(page_token)
         size = page_size if page_size and page_size > 0 else 100
-        page = matches[start:start + size]
+        page = matches[start : start + size]
         next_token = _encode_token(start + size) if start + size < len(matches) else None
         return page, next_token
 
@@ -94,7 +101,7 @@ def _decode_token(token: str | None) -> int:
     try:
         text = base64.urlsafe_b64decode(token.encode()).decode()
         if text.startswith("offset:"):
-            return int(text[len("offset:"):])
+            return int(text[len("offset:") :])
     except (ValueError, UnicodeDecodeError):
         pass
     raise ApiError("INVALID_ARGUMENT", f"Invalid page token {token!r}.")

@@ -57,8 +57,7 @@ def check_study(spec: Any) -> dict:
     for n, metric in enumerate(spec["metrics"]):
         goal = enum(GOALS, metric.get("goal"), f"{where}.metrics[{n}].goal")
         if not metric.get("metricId") or goal not in GOALS.values():
-            raise ApiError("INVALID_ARGUMENT", f"{where}.metrics[{n}] needs metric_id and goal "
-                           "(MAXIMIZE or MINIMIZE).")
+            raise ApiError("INVALID_ARGUMENT", f"{where}.metrics[{n}] needs metric_id and goal (MAXIMIZE or MINIMIZE).")
         metrics.append({**metric, "goal": goal})
     if not spec.get("parameters"):
         raise ApiError("INVALID_ARGUMENT", f"{where}.parameters is required.")
@@ -70,11 +69,19 @@ def check_study(spec: Any) -> dict:
         seen.add(parameter["parameterId"])
     algorithm = enum(ALGORITHMS, spec.get("algorithm"), f"{where}.algorithm")
     if algorithm == "GRID_SEARCH" and any("doubleValueSpec" in p for p in parameters):
-        raise ApiError("INVALID_ARGUMENT", "GRID_SEARCH requires every parameter to be INTEGER, CATEGORICAL or "
-                       "DISCRETE; a DOUBLE parameter has no grid.")
+        raise ApiError(
+            "INVALID_ARGUMENT",
+            "GRID_SEARCH requires every parameter to be INTEGER, CATEGORICAL or "
+            "DISCRETE; a DOUBLE parameter has no grid.",
+        )
     selection = enum(SELECTIONS, spec.get("measurementSelectionType"), f"{where}.measurement_selection_type")
-    return {**spec, "metrics": metrics, "parameters": parameters, "algorithm": algorithm,
-            "measurementSelectionType": selection}
+    return {
+        **spec,
+        "metrics": metrics,
+        "parameters": parameters,
+        "algorithm": algorithm,
+        "measurementSelectionType": selection,
+    }
 
 
 def _check_parameter(parameter: dict, where: str) -> dict:
@@ -84,8 +91,11 @@ def _check_parameter(parameter: dict, where: str) -> dict:
         raise ApiError("UNIMPLEMENTED", "fake-vertex does not emulate conditional parameter specs.")
     kinds = [kind for kind in KINDS if kind in parameter]
     if len(kinds) != 1:
-        raise ApiError("INVALID_ARGUMENT", f"{where}: exactly one of double_value_spec, integer_value_spec, "
-                       "categorical_value_spec and discrete_value_spec is required.")
+        raise ApiError(
+            "INVALID_ARGUMENT",
+            f"{where}: exactly one of double_value_spec, integer_value_spec, "
+            "categorical_value_spec and discrete_value_spec is required.",
+        )
     kind, value_spec = kinds[0], dict(parameter[kinds[0]])
     scale = enum(SCALES, parameter.get("scaleType"), f"{where}.scale_type")
     if kind in ("doubleValueSpec", "integerValueSpec"):
@@ -102,13 +112,14 @@ def _check_parameter(parameter: dict, where: str) -> dict:
     elif kind == "categoricalValueSpec":
         values = value_spec.get("values") or []
         if not values or len(set(values)) != len(values):
-            raise ApiError("INVALID_ARGUMENT", f"{where}.categorical_value_spec.values must be distinct and "
-                           "non-empty.")
+            raise ApiError("INVALID_ARGUMENT", f"{where}.categorical_value_spec.values must be distinct and non-empty.")
     else:
         values = [float(v) for v in value_spec.get("values") or []]
         if not values or any(b - a < 1e-10 for a, b in zip(values, values[1:])):
-            raise ApiError("INVALID_ARGUMENT", f"{where}.discrete_value_spec.values must be non-empty, in "
-                           "increasing order and at least 1e-10 apart.")
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                f"{where}.discrete_value_spec.values must be non-empty, in increasing order and at least 1e-10 apart.",
+            )
         value_spec["values"] = values
         low, high = values[0], values[-1]
     if scale in ("UNIT_LOG_SCALE", "UNIT_REVERSE_LOG_SCALE") and kind != "categoricalValueSpec" and low <= 0:
@@ -136,16 +147,18 @@ def suggest_one(rng: random.Random, parameter: dict) -> Any:
         spec = parameter["integerValueSpec"]
         if scale == "SCALE_TYPE_UNSPECIFIED" or scale == "UNIT_LINEAR_SCALE":
             return rng.randint(spec["minValue"], spec["maxValue"])
-        return min(spec["maxValue"], max(spec["minValue"], round(_draw(rng, spec["minValue"], spec["maxValue"],
-                                                                       scale))))
+        return min(
+            spec["maxValue"], max(spec["minValue"], round(_draw(rng, spec["minValue"], spec["maxValue"], scale)))
+        )
     if "categoricalValueSpec" in parameter:
         return rng.choice(parameter["categoricalValueSpec"]["values"])
     values = parameter["discreteValueSpec"]["values"]
     if scale == "SCALE_TYPE_UNSPECIFIED":
         return rng.choice(values)
     point = _draw(rng, values[0], values[-1], scale)
-    distance = (lambda v: abs(math.log(v) - math.log(point))) if scale != "UNIT_LINEAR_SCALE" else \
-        (lambda v: abs(v - point))
+    distance = (
+        (lambda v: abs(math.log(v) - math.log(point))) if scale != "UNIT_LINEAR_SCALE" else (lambda v: abs(v - point))
+    )
     return min(values, key=distance)
 
 

@@ -57,23 +57,40 @@ class TuningJobService(TrainingJobService):
         self._display_name(body)
         study = check_study(body.get("studySpec"))
         counts = {}
-        for key, snake in (("maxTrialCount", "max_trial_count"), ("parallelTrialCount", "parallel_trial_count"),
-                           ("maxFailedTrialCount", "max_failed_trial_count")):
+        for key, snake in (
+            ("maxTrialCount", "max_trial_count"),
+            ("parallelTrialCount", "parallel_trial_count"),
+            ("maxFailedTrialCount", "max_failed_trial_count"),
+        ):
             counts[key] = int(body.get(key, 0) or 0)
             if counts[key] < (0 if key == "maxFailedTrialCount" else 1):
-                raise ApiError("INVALID_ARGUMENT", f"{self.snake}.{snake} must be greater than "
-                               f"{'or equal to 0' if key == 'maxFailedTrialCount' else '0'}.")
+                raise ApiError(
+                    "INVALID_ARGUMENT",
+                    f"{self.snake}.{snake} must be greater than "
+                    f"{'or equal to 0' if key == 'maxFailedTrialCount' else '0'}.",
+                )
         if counts["parallelTrialCount"] > counts["maxTrialCount"]:
-            raise ApiError("INVALID_ARGUMENT", f"{self.snake}.parallel_trial_count ({counts['parallelTrialCount']}) "
-                           f"must be less than or equal to max_trial_count ({counts['maxTrialCount']}).")
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                f"{self.snake}.parallel_trial_count ({counts['parallelTrialCount']}) "
+                f"must be less than or equal to max_trial_count ({counts['maxTrialCount']}).",
+            )
         if counts["maxFailedTrialCount"] > counts["maxTrialCount"]:
-            raise ApiError("INVALID_ARGUMENT", f"{self.snake}.max_failed_trial_count must be less than or equal "
-                           "to max_trial_count.")
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                f"{self.snake}.max_failed_trial_count must be less than or equal to max_trial_count.",
+            )
         spec = check_job_spec(body.get("trialJobSpec"), f"{self.snake}.trial_job_spec")
         with self.store.lock:
             rng = random.Random(self.seeds.getrandbits(64))
-        return self._launch(*self._new(req, project, location, {
-            **body, **counts, "trialJobSpec": spec, "trials": [], "_study": study, "_rng": rng}))
+        return self._launch(
+            *self._new(
+                req,
+                project,
+                location,
+                {**body, **counts, "trialJobSpec": spec, "trials": [], "_study": study, "_rng": rng},
+            )
+        )
 
     # the run ------------------------------------------------------------------------------------------
     def _work(self, job: dict, cancelled: threading.Event) -> None:
@@ -88,16 +105,24 @@ class TuningJobService(TrainingJobService):
         launched = failed = succeeded = 0
         stop: ApiError | None = None
         while True:
-            while not cancelled.is_set() and stop is None and len(active) < job["parallelTrialCount"] \
-                    and launched < job["maxTrialCount"]:
+            while (
+                not cancelled.is_set()
+                and stop is None
+                and len(active) < job["parallelTrialCount"]
+                and launched < job["maxTrialCount"]
+            ):
                 launched += 1
                 trial = {"id": str(launched), "state": "ACTIVE", "parameters": next(suggest), "startTime": now()}
                 with self.store.lock:
                     job["trials"].append(trial)
                     self._set(job, job["state"])
                 active[trial["id"]] = (trial, threading.Event())
-                threading.Thread(target=self._trial, args=(job, job_id, trial, active[trial["id"]][1], finished),
-                                 name=f"trial-{job_id}-{launched}", daemon=True).start()
+                threading.Thread(
+                    target=self._trial,
+                    args=(job, job_id, trial, active[trial["id"]][1], finished),
+                    name=f"trial-{job_id}-{launched}",
+                    daemon=True,
+                ).start()
             if not active:
                 break
             try:
@@ -117,21 +142,30 @@ class TuningJobService(TrainingJobService):
         if stop is not None:
             return "JOB_STATE_FAILED", stop
         if not succeeded:
-            return "JOB_STATE_FAILED", ApiError("INVALID_ARGUMENT", f"All {failed} trials failed. Trial 1: "
-                                                f"{job['trials'][0].get('infeasibleReason', '')}")
+            return "JOB_STATE_FAILED", ApiError(
+                "INVALID_ARGUMENT",
+                f"All {failed} trials failed. Trial 1: {job['trials'][0].get('infeasibleReason', '')}",
+            )
         return "JOB_STATE_SUCCEEDED", None
 
     def _trial(self, job: dict, job_id: str, trial: dict, stop: threading.Event, finished: queue.Queue) -> None:
         try:
-            state, error, replicas = self.run_replicas(job["trialJobSpec"], job["name"], job_id, stop, trial=trial,
-                                                       metric_tag=job["_study"]["metrics"][0]["metricId"])
+            state, error, replicas = self.run_replicas(
+                job["trialJobSpec"],
+                job["name"],
+                job_id,
+                stop,
+                trial=trial,
+                metric_tag=job["_study"]["metrics"][0]["metricId"],
+            )
             metric_file = Path(replicas.chief.plan.env["CLOUD_ML_HP_METRIC_FILE"]) if replicas else None
             finished.put((trial, state, error, metric_file))
         except Exception as exc:  # a bug of the fake: the trial fails visibly
             finished.put((trial, "FAILED", ApiError("INTERNAL", f"fake-vertex trial error: {exc!r}"), None))
 
-    def _finish_trial(self, job: dict, trial: dict, state: str, error: ApiError | None,
-                      metric_file: Path | None) -> bool:
+    def _finish_trial(
+        self, job: dict, trial: dict, state: str, error: ApiError | None, metric_file: Path | None
+    ) -> bool:
         """Record a trial's end in the job; whether it succeeded."""
         fields: dict[str, Any] = {"endTime": now()}
         ok = False
@@ -144,11 +178,16 @@ class TuningJobService(TrainingJobService):
                 ok = True
             else:
                 metric = job["_study"]["metrics"][0]["metricId"]
-                fields.update(state="INFEASIBLE", infeasibleReason=f"The trial ended without reporting the metric "
-                              f"{metric!r} (cloudml-hypertune writes it to CLOUD_ML_HP_METRIC_FILE).")
+                fields.update(
+                    state="INFEASIBLE",
+                    infeasibleReason=f"The trial ended without reporting the metric "
+                    f"{metric!r} (cloudml-hypertune writes it to CLOUD_ML_HP_METRIC_FILE).",
+                )
         elif state == "CANCELLED":
-            fields.update(state="INFEASIBLE", infeasibleReason="The trial was stopped before it ended: the tuning "
-                          "job was cancelled or failed.")
+            fields.update(
+                state="INFEASIBLE",
+                infeasibleReason="The trial was stopped before it ended: the tuning job was cancelled or failed.",
+            )
         else:
             fields.update(state="INFEASIBLE", infeasibleReason=error.message if error else "The trial failed.")
         with self.store.lock:
@@ -161,14 +200,23 @@ class TuningJobService(TrainingJobService):
         limit = job["maxFailedTrialCount"]
         reason = trial.get("infeasibleReason", "")
         if limit > 0 and failed >= limit:
-            return ApiError("INVALID_ARGUMENT", f"{failed} trials failed, the maximum allowed "
-                            f"(max_failed_trial_count {limit}). Trial {trial['id']}: {reason}")
+            return ApiError(
+                "INVALID_ARGUMENT",
+                f"{failed} trials failed, the maximum allowed "
+                f"(max_failed_trial_count {limit}). Trial {trial['id']}: {reason}",
+            )
         if limit == 0 and trial["id"] == "1":
-            return ApiError("INVALID_ARGUMENT", f"The first trial failed, so the job was stopped (a failure in "
-                            f"the first trial suggests a problem in the training code). Trial 1: {reason}")
+            return ApiError(
+                "INVALID_ARGUMENT",
+                f"The first trial failed, so the job was stopped (a failure in "
+                f"the first trial suggests a problem in the training code). Trial 1: {reason}",
+            )
         if limit == 0 and failed >= math.ceil(job["maxTrialCount"] / 2):
-            return ApiError("INVALID_ARGUMENT", f"{failed} of {job['maxTrialCount']} trials failed, too many "
-                            f"(fake-vertex's rule when max_failed_trial_count is 0). Trial {trial['id']}: {reason}")
+            return ApiError(
+                "INVALID_ARGUMENT",
+                f"{failed} of {job['maxTrialCount']} trials failed, too many "
+                f"(fake-vertex's rule when max_failed_trial_count is 0). Trial {trial['id']}: {reason}",
+            )
         return None
 
 

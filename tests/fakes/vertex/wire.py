@@ -14,15 +14,37 @@ from typing import Any
 
 # canonical status name -> (google.rpc.Code, HTTP status), as in google/rpc/code.proto
 STATUS: dict[str, tuple[int, int]] = {
-    "OK": (0, 200), "CANCELLED": (1, 499), "UNKNOWN": (2, 500), "INVALID_ARGUMENT": (3, 400),
-    "DEADLINE_EXCEEDED": (4, 504), "NOT_FOUND": (5, 404), "ALREADY_EXISTS": (6, 409),
-    "PERMISSION_DENIED": (7, 403), "RESOURCE_EXHAUSTED": (8, 429), "FAILED_PRECONDITION": (9, 400),
-    "ABORTED": (10, 409), "OUT_OF_RANGE": (11, 400), "UNIMPLEMENTED": (12, 501), "INTERNAL": (13, 500),
-    "UNAVAILABLE": (14, 503), "DATA_LOSS": (15, 500), "UNAUTHENTICATED": (16, 401),
+    "OK": (0, 200),
+    "CANCELLED": (1, 499),
+    "UNKNOWN": (2, 500),
+    "INVALID_ARGUMENT": (3, 400),
+    "DEADLINE_EXCEEDED": (4, 504),
+    "NOT_FOUND": (5, 404),
+    "ALREADY_EXISTS": (6, 409),
+    "PERMISSION_DENIED": (7, 403),
+    "RESOURCE_EXHAUSTED": (8, 429),
+    "FAILED_PRECONDITION": (9, 400),
+    "ABORTED": (10, 409),
+    "OUT_OF_RANGE": (11, 400),
+    "UNIMPLEMENTED": (12, 501),
+    "INTERNAL": (13, 500),
+    "UNAVAILABLE": (14, 503),
+    "DATA_LOSS": (15, 500),
+    "UNAUTHENTICATED": (16, 401),
 }
-_BY_HTTP = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-            409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL", 501: "UNIMPLEMENTED",
-            503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+_BY_HTTP = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 
 
 def status_name(code: int | str) -> str:
@@ -57,20 +79,57 @@ class ApiError(Exception):
 
 # Enum fields of the resources this fake keeps (aiplatform v1 protos): JSON key -> names by number.
 ENUMS: dict[str, dict[str, int]] = {
-    "state": {"JOB_STATE_UNSPECIFIED": 0, "JOB_STATE_QUEUED": 1, "JOB_STATE_PENDING": 2, "JOB_STATE_RUNNING": 3,
-              "JOB_STATE_SUCCEEDED": 4, "JOB_STATE_FAILED": 5, "JOB_STATE_CANCELLING": 6,
-              "JOB_STATE_CANCELLED": 7, "JOB_STATE_PAUSED": 8, "JOB_STATE_EXPIRED": 9, "JOB_STATE_UPDATING": 10,
-              "JOB_STATE_PARTIALLY_SUCCEEDED": 11},
-    "acceleratorType": {"ACCELERATOR_TYPE_UNSPECIFIED": 0, "NVIDIA_TESLA_K80": 1, "NVIDIA_TESLA_P100": 2,
-                        "NVIDIA_TESLA_V100": 3, "NVIDIA_TESLA_P4": 4, "NVIDIA_TESLA_T4": 5, "TPU_V2": 6,
-                        "TPU_V3": 7, "NVIDIA_TESLA_A100": 8, "NVIDIA_A100_80GB": 9, "TPU_V4_POD": 10,
-                        "NVIDIA_L4": 11, "TPU_V5_LITEPOD": 12, "NVIDIA_H100_80GB": 13,
-                        "NVIDIA_H100_MEGA_80GB": 14, "NVIDIA_H200_141GB": 15, "NVIDIA_B200": 16,
-                        "NVIDIA_GB200": 17, "NVIDIA_RTX_PRO_6000": 18},
-    "supportedDeploymentResourcesTypes": {"DEPLOYMENT_RESOURCES_TYPE_UNSPECIFIED": 0, "DEDICATED_RESOURCES": 1,
-                                          "AUTOMATIC_RESOURCES": 2, "SHARED_RESOURCES": 3},
-    "sourceType": {"MODEL_SOURCE_TYPE_UNSPECIFIED": 0, "AUTOML": 1, "CUSTOM": 2, "BQML": 3, "MODEL_GARDEN": 4,
-                   "GENIE": 5, "CUSTOM_TEXT_EMBEDDING": 6, "MARKETPLACE": 7},
+    "state": {
+        "JOB_STATE_UNSPECIFIED": 0,
+        "JOB_STATE_QUEUED": 1,
+        "JOB_STATE_PENDING": 2,
+        "JOB_STATE_RUNNING": 3,
+        "JOB_STATE_SUCCEEDED": 4,
+        "JOB_STATE_FAILED": 5,
+        "JOB_STATE_CANCELLING": 6,
+        "JOB_STATE_CANCELLED": 7,
+        "JOB_STATE_PAUSED": 8,
+        "JOB_STATE_EXPIRED": 9,
+        "JOB_STATE_UPDATING": 10,
+        "JOB_STATE_PARTIALLY_SUCCEEDED": 11,
+    },
+    "acceleratorType": {
+        "ACCELERATOR_TYPE_UNSPECIFIED": 0,
+        "NVIDIA_TESLA_K80": 1,
+        "NVIDIA_TESLA_P100": 2,
+        "NVIDIA_TESLA_V100": 3,
+        "NVIDIA_TESLA_P4": 4,
+        "NVIDIA_TESLA_T4": 5,
+        "TPU_V2": 6,
+        "TPU_V3": 7,
+        "NVIDIA_TESLA_A100": 8,
+        "NVIDIA_A100_80GB": 9,
+        "TPU_V4_POD": 10,
+        "NVIDIA_L4": 11,
+        "TPU_V5_LITEPOD": 12,
+        "NVIDIA_H100_80GB": 13,
+        "NVIDIA_H100_MEGA_80GB": 14,
+        "NVIDIA_H200_141GB": 15,
+        "NVIDIA_B200": 16,
+        "NVIDIA_GB200": 17,
+        "NVIDIA_RTX_PRO_6000": 18,
+    },
+    "supportedDeploymentResourcesTypes": {
+        "DEPLOYMENT_RESOURCES_TYPE_UNSPECIFIED": 0,
+        "DEDICATED_RESOURCES": 1,
+        "AUTOMATIC_RESOURCES": 2,
+        "SHARED_RESOURCES": 3,
+    },
+    "sourceType": {
+        "MODEL_SOURCE_TYPE_UNSPECIFIED": 0,
+        "AUTOML": 1,
+        "CUSTOM": 2,
+        "BQML": 3,
+        "MODEL_GARDEN": 4,
+        "GENIE": 5,
+        "CUSTOM_TEXT_EMBEDDING": 6,
+        "MARKETPLACE": 7,
+    },
 }
 _NAMES = {key: {number: name for name, number in table.items()} for key, table in ENUMS.items()}
 # Trial.State (study.proto) shares the JSON key "state" with JobState; its names never clash with JobState's,
@@ -79,8 +138,22 @@ OUTPUT_ENUMS: dict[str, dict[str, int]] = {
     "state": {"STATE_UNSPECIFIED": 0, "REQUESTED": 1, "ACTIVE": 2, "STOPPING": 3, "SUCCEEDED": 4, "INFEASIBLE": 5},
 }
 # user-defined maps and payloads: never read as enums (a label may well be called "state")
-FREE_FORM = frozenset({"labels", "modelParameters", "instances", "parameters", "predictions", "instance",
-                       "prediction", "metadata", "predictSchemata", "explanationSpec", "env", "userMetadata"})
+FREE_FORM = frozenset(
+    {
+        "labels",
+        "modelParameters",
+        "instances",
+        "parameters",
+        "predictions",
+        "instance",
+        "prediction",
+        "metadata",
+        "predictSchemata",
+        "explanationSpec",
+        "env",
+        "userMetadata",
+    }
+)
 
 
 def enum_name(key: str, value: Any) -> str:
@@ -122,9 +195,14 @@ def _number(key: str, name: str) -> int:
 def normalise_enums(value: Any) -> Any:
     """Turn every enum in a request body into its name, whichever encoding the client used."""
     if isinstance(value, dict):
-        return {key: item if key in FREE_FORM
-                else ([enum_name(key, v) for v in item] if isinstance(item, list) else enum_name(key, item))
-                if key in ENUMS else normalise_enums(item) for key, item in value.items()}
+        return {
+            key: item
+            if key in FREE_FORM
+            else ([enum_name(key, v) for v in item] if isinstance(item, list) else enum_name(key, item))
+            if key in ENUMS
+            else normalise_enums(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         return [normalise_enums(item) for item in value]
     return value
