@@ -45,6 +45,7 @@ class VertexCluster(ClusterConfig):
     poll_interval_s: float = 10.0  # how often the job's state is read
     serving_container: str = "prebuilt"  # the Model registered from the job: prebuilt | an image URI
     service_account: Optional[str] = None  # the replicas' identity (null = Vertex's default)
+    form_timeout_s: float = 600.0  # the replicas start on separate VMs (conf/cluster/vertex.yaml says the same)
     # The user's project (tfrun.tasks.core.project_files): code, --config-dir folders and data files go with the job.
     max_stage_mb: int = 256  # over this, the run stops before uploading (naming the largest files)
     stage_data: bool = True  # local files named by data keys travel with the job (false: they must be gs://)
