@@ -1,14 +1,16 @@
-"""`tfrun --help`: the config groups and their options, read from the config folder.
+"""`tfrun --help`: the config groups, their options and the `job` key, from `runner/config/reference.py`.
 
-Hydra's own help composes and lists every group of every installed plugin,
-which takes seconds; this reads file names only. `tfrun --hydra-help` still
-shows Hydra's flags.
+Hydra's own help composes and lists every group of every installed plugin, which takes seconds; this reads
+file names and header comments only (the same source as the documentation's reference page). `tfrun
+--hydra-help` still shows Hydra's flags.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+from tfrun.runner.config import reference
 
 HELP_FLAGS = ("-h", "--help")
 
@@ -26,40 +28,7 @@ Change any value with KEY=VALUE, e.g. train.epochs=5 model.n_hidden=3 hardware.l
 Each run writes runs/DATE/TIME/record.json; `tfrun-records --help` lists, compares and reruns them.
 Exit codes: 0 succeeded, 1 failed, 2 bad config (nothing run), 130 interrupted."""
 
-GROUPS = ("data", "model", "train", "hardware", "strategy", "cluster", "target", "cloud", "sweep", "experiment")
-DEFAULTS = {
-    "data": "digits",
-    "model": "mlp",
-    "train": "default",
-    "hardware": "cpu",
-    "strategy": "default",
-    "cluster": "none",
-    "target": "none",
-    "cloud": "none",
-    "sweep": "none",
-}
-OPTIONAL = {"experiment": "(none)"}  # groups with no option by default: presets that set several groups at once
 NOTES = {"experiment": "   (presets: several groups and values at once; the command line wins)"}
-
-
-def options(conf_dir: Path, group: str, extra_dirs: tuple[Path, ...] = ()) -> list[str]:
-    """The group's options, the default first; one found only in a user's folder is marked with that folder."""
-    own = {p.stem for p in (conf_dir / group).glob("*.yaml")}
-    names = sorted(own | {p.stem for d in extra_dirs for p in (d / group).glob("*.yaml")})
-    default = DEFAULTS.get(group)
-    first = [default] if default in names else ([OPTIONAL[group]] if group in OPTIONAL else [])
-    return [_marked(n, own, group, extra_dirs) for n in first + [n for n in names if n != default]]
-
-
-def _marked(name: str, own: set[str], group: str, extra_dirs: tuple[Path, ...]) -> str:
-    folders = [str(d) for d in extra_dirs if (d / group / f"{name}.yaml").is_file()]
-    return f"{name} (from {', '.join(folders)})" if folders and name not in own else name
-
-
-def user_groups(conf_dir: Path, extra_dirs: tuple[Path, ...]) -> list[str]:
-    """Groups only a user's folder has (e.g. conf/optimizer/*.yaml), nested ones as a/b."""
-    found = {str(p.parent.relative_to(d)) for d in extra_dirs if d.is_dir() for p in d.rglob("*.yaml") if p.parent != d}
-    return sorted(g for g in found if g not in GROUPS and not g.startswith("hydra") and not (conf_dir / g).is_dir())
 
 
 def user_config_dirs(argv: list[str]) -> tuple[Path, ...]:
@@ -75,18 +44,17 @@ def user_config_dirs(argv: list[str]) -> tuple[Path, ...]:
     return tuple(dirs)
 
 
+def _name(option: reference.Option) -> str:
+    return f"{option.name} (from {option.folder})" if option.folder else option.name
+
+
 def render(conf_dir: Path, argv: list[str] | None = None) -> str:
-    extra = user_config_dirs(argv or [])
     lines = [HEADER]
-    for group in GROUPS:
-        lines.append(f"  {group + ':':<11} {', '.join(options(conf_dir, group, extra))}{NOTES.get(group, '')}")
-    for group in user_groups(conf_dir, extra):
-        lines.append(f"  {group + ':':<11} {', '.join(options(conf_dir, group, extra))}")
-    launchers = options(conf_dir, "hydra/launcher")
-    lines.append(
-        f"  {'hydra/launcher:':<10} basic, joblib, submitit_local, submitit_slurm"
-        + "".join(f", {name}" for name in launchers)
-    )
+    for group in reference.groups(conf_dir, user_config_dirs(argv or [])):
+        names = ([reference.NO_OPTION] if group.optional else []) + [_name(o) for o in group.options]
+        lines.append(f"  {group.name + ':':<11} {', '.join(names)}{NOTES.get(group.name, '')}")
+    lines.append("\nWhat one run does (job=VALUE; the default comes first):")
+    lines += [f"  {value:<11} {why}" for value, why in reference.job_values()]
     lines.append(FOOTER)
     return "\n".join(lines)
 
