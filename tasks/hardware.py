@@ -12,6 +12,8 @@ from typing import Any, Optional, Sequence
 class HardwareUnavailable(RuntimeError):
     """The config asks for devices this machine's TensorFlow does not see."""
 
+    user_facing = True  # the message says what to do: the child reports it alone, without a traceback
+
 
 def configure(
     tf: Any,
