@@ -9,17 +9,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
 
 import hydra
-import hydra._internal.utils as hydra_utils
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
-from tfrun.runner.config import compose_errors, compose_once
+from tfrun.runner.config import compose_errors
 from tfrun.runner.config import help as help_text
 from tfrun.runner.processes import warm_child as prestart
-from tfrun.tasks.core import schema, vertex_env
+from tfrun.tasks.core import hydra_adapter, schema, vertex_env
 from tfrun.tasks.core.paths import CONFIG_PATH
 
 schema.register()
@@ -48,28 +46,31 @@ def _conf_dir() -> Path:
     return Path(CONFIG_PATH)
 
 
-def _guard_composition(run_and_report: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Hydra's run_and_report, with composition errors raised before any job reported in tfrun's
-    format and exit 2 (Hydra prints its own text, which for a preset's unknown option names
-    neither the preset nor the key). HYDRA_FULL_ERROR=1 keeps Hydra's traceback."""
+def _report_composition_error(exc: Exception) -> None:
+    """A composition error raised before any job, in tfrun's format with exit 2 (Hydra prints its own text,
+    which for a preset's unknown option names neither the preset nor the key). HYDRA_FULL_ERROR=1 keeps
+    Hydra's traceback; any other error is Hydra's to report."""
+    if not isinstance(exc, ConfigCompositionException) or _job_started or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        return
+    compose_errors.report(exc, sys.argv[1:])
+    raise SystemExit(2) from None
 
-    def guarded(func: Any) -> Any:
-        def call() -> Any:
-            try:
-                return func()
-            except ConfigCompositionException as exc:
-                if _job_started or os.environ.get("HYDRA_FULL_ERROR") == "1":
-                    raise
-                compose_errors.report(exc, sys.argv[1:])
-                raise SystemExit(2) from None
 
-        return run_and_report(call)
+def _version() -> str:
+    """tfrun's installed version (Hydra's own --version would print Hydra's)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return guarded
+    try:
+        return version("tfrun")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def main() -> None:
     """Entry point. Hydra reports composition errors with exit 1; tfrun makes them 2 (bad config)."""
+    if "--version" in sys.argv[1:]:  # answered before any composition or warm child
+        print(f"tfrun {_version()}")
+        return
     if help_text.wants_help(sys.argv[1:]):
         print(help_text.render(_conf_dir(), sys.argv[1:]))
         return
@@ -78,13 +79,13 @@ def main() -> None:
 
         enter(os.environ[vertex_env.PROJECT_ENV])
     if vertex_env.in_trial():  # Vertex appends a tuning trial's values as --<parameter id>=<value>
-        flags = {o.lstrip("-") for a in hydra_utils.get_args_parser()._actions for o in a.option_strings}
-        sys.argv[1:] = vertex_env.trial_overrides(sys.argv[1:], flags)
+        sys.argv[1:] = vertex_env.trial_overrides(sys.argv[1:], hydra_adapter.hydra_flags())
     prestart.start(sys.argv[1:])  # TensorFlow's import in the child overlaps Hydra's composition
-    run_and_report = hydra_utils.run_and_report  # looked up at call time by hydra.main's _run_hydra
-    hydra_utils.run_and_report = _guard_composition(run_and_report)
     try:
-        with compose_once.patched(compose_once.is_single_run(sys.argv[1:])):
+        with (
+            hydra_adapter.errors_first_to(_report_composition_error),
+            hydra_adapter.compose_patched(hydra_adapter.is_single_run(sys.argv[1:])),
+        ):
             _app()
     except SystemExit as exc:
         from tfrun.runner.sweeps.callback import SweepFailed
@@ -96,7 +97,6 @@ def main() -> None:
         print("[tfrun] interrupted", flush=True)
         raise SystemExit(130) from None
     finally:
-        hydra_utils.run_and_report = run_and_report
         prestart.discard()
 
 

@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.vertex and not (args.model_base_path or args.model_config_file):
+        print(
+            "tfrun-serve: no model to serve: give --model_base_path=FOLDER (with --model_name=NAME) "
+            "or --model_config_file=FILE",
+            file=sys.stderr,
+        )
+        return 2
     if args.max_request_bytes < 1024:
         print("tfrun-serve: --max_request_bytes must be >= 1024", file=sys.stderr)
         return 2
