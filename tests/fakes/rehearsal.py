@@ -3,48 +3,63 @@
     .venv/bin/python -m tests.fakes.rehearsal          (from the repository root; Ctrl-C stops both)
 
 Starts fake-gcs-server and tests.fakes.vertex on 127.0.0.1 (free ports), prints the `cloud.*`
-overrides that point tfrun at them, and stops both by PID on Ctrl-C or SIGTERM. Nothing leaves
-this machine; the cloud resources tfrun creates live only in these two processes.
+overrides that point tfrun at them, and stops both by PID on Ctrl-C or SIGTERM, then removes its temporary
+folder (also when stopped while starting). Nothing leaves this machine; the cloud resources tfrun creates
+live only in these two processes.
 """
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any, NoReturn
 
 from tests.fakes.gcs import start_emulator
 from tests.fakes.vertex.fixture import start_fake_vertex
 
 
+def _interrupt(_signum: int, _frame: Any) -> NoReturn:
+    """SIGTERM stops it as Ctrl-C does: through the same clean-up."""
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # before anything exists that would need cleaning up
     work = Path(tempfile.mkdtemp(prefix="tfrun-rehearsal-"))
-    emulator = start_emulator(work / "gcs")
-    fake = start_fake_vertex(emulator.url, work / "vertex")
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        with ExitStack() as running:  # stops whichever servers started, even if Ctrl-C comes while starting
+            running.callback(shutil.rmtree, work, ignore_errors=True)  # last: after both servers stopped
+            emulator = start_emulator(work / "gcs")
+            running.callback(emulator.stop)
+            fake = start_fake_vertex(emulator.url, work / "vertex")
+            running.callback(fake.stop)
+            return _serve(emulator, fake, work)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _serve(emulator: Any, fake: Any, work: Path) -> int:
+    """Print how to use the two servers, then wait for Ctrl-C (or one of them exiting)."""
     overrides = (
         f"cloud=gcp cloud.project=rehearsal cloud.bucket=rehearsal-models cloud.credentials=anonymous "
         f"cloud.api_endpoint={fake.url} cloud.storage_endpoint={emulator.url}"
     )
     print(
         f"GCS emulator  {emulator.url} (pid {emulator.pid})\nVertex server {fake.url} (pid {fake.pid}; "
-        f"state: {fake.url}/_fake/state)\n\nIn another shell:\n"
+        f"state: {fake.url}/_fake/state)\nTheir files: {work} (removed when they stop)\n\nIn another shell:\n"
         f"  tfrun target=vertex_endpoint {overrides}\n"
         f"  tfrun target=vertex_batch {overrides}\n\nCtrl-C stops both.",
         flush=True,
     )
-    try:
-        while fake.process.poll() is None and emulator.process.poll() is None:
-            time.sleep(0.5)
-        print("a service exited by itself", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        fake.stop()
-        emulator.stop()
+    while fake.process.poll() is None and emulator.process.poll() is None:
+        time.sleep(0.5)
+    print("a service exited by itself", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

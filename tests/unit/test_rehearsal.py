@@ -1,0 +1,59 @@
+"""The offline Vertex rehearsal (`python -m tests.fakes.rehearsal`) leaves nothing behind when stopped."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, command_env
+
+pytest.importorskip("google.cloud.aiplatform")
+
+
+def _start(tmp_path: Path) -> subprocess.Popen:
+    env = command_env(TMPDIR=str(tmp_path))  # its temporary folder is made here, where the test can see it
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.rehearsal"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_for(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("when", ["starting", "ready"])
+def test_ctrl_c_removes_its_temporary_folder(tmp_path: Path, when: str):
+    """SIGINT as soon as its folder exists (the servers still starting), or once it says Ctrl-C stops both."""
+    proc = _start(tmp_path)
+    try:
+        assert _wait_for(lambda: any(tmp_path.glob("tfrun-rehearsal-*")), 60), "no folder was made"
+        if when == "ready":
+            line = ""
+            while "Ctrl-C stops both" not in line:
+                line = proc.stdout.readline()
+                assert line, "it ended before saying it was ready"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out, out
+    assert not list(tmp_path.glob("tfrun-rehearsal-*")), f"left behind: {list(tmp_path.iterdir())}\n{out}"
