@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from tfrun.tasks.core import hydra_adapter
 from tfrun.tasks.core.problems import Problem, did_you_mean
 
 PRESET_GROUP = "experiment"
@@ -26,15 +27,17 @@ _PARENT = re.compile(r"^In '([^']+)': ")
 _SEARCH_PATH_LINE = re.compile(r"^\s*provider=[^,]+, path=(\S+)\s*$")
 
 
+def _command_line_overrides(argv: Iterable[str]) -> list[Any]:
+    """Hydra's overrides of the command line's `KEY=VALUE` words ([] if Hydra cannot parse one: it reports it)."""
+    try:
+        return hydra_adapter.parse_overrides(a for a in argv if not a.startswith("-") and "=" in a)
+    except Exception:
+        return []
+
+
 def command_line_choices(argv: Iterable[str]) -> dict[str, list[str]]:
     """{group: [options]} chosen by `GROUP=OPTION` overrides (sweeps give several options)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    tokens = [a for a in argv if not a.startswith("-") and "=" in a]
-    try:
-        overrides = OverridesParser.create().parse_overrides(tokens)
-    except Exception:  # an override Hydra cannot parse is reported by Hydra itself
-        return {}
+    overrides = _command_line_overrides(argv)
     choices: dict[str, list[str]] = {}
     for o in overrides:
         if o.is_delete():
@@ -128,11 +131,8 @@ def missing_option_problem(exc: Any, argv: list[str]) -> Optional[Problem]:
 
 
 def _command_line_values(argv: list[str]) -> dict[str, str]:
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    tokens = [a for a in argv if not a.startswith("-") and "=" in a]
     try:
-        return {o.key_or_group: o.get_value_element_as_str() for o in OverridesParser.create().parse_overrides(tokens)}
+        return {o.key_or_group: o.get_value_element_as_str() for o in _command_line_overrides(argv)}
     except Exception:
         return {}
 

@@ -35,7 +35,7 @@ _warm: Optional[WarmChild] = None
 
 def is_single_run(argv: list[str]) -> bool:
     """One run, as Hydra's own parser reads argv (no -m, --cfg, --help, --info, completion)."""
-    from tfrun.runner.config.compose_once import is_single_run as hydra_single_run
+    from tfrun.tasks.core.hydra_adapter import is_single_run as hydra_single_run
 
     return hydra_single_run(argv)
 

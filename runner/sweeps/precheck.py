@@ -13,21 +13,16 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, open_dict
 
+from tfrun.tasks.core import hydra_adapter
 from tfrun.tasks.core.problems import ConfigError, Problem
-
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 def planned_jobs(config: DictConfig) -> list[list[str]] | None:
     """Every job's overrides, as the basic sweeper will launch them; None for other sweepers."""
-    if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
+    if not hydra_adapter.is_basic_sweeper(config.hydra.sweeper):
         return None
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
-    overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
-    return BasicSweeper.split_arguments(overrides, None)[0]
+    return hydra_adapter.basic_sweep_jobs([*params, *config.hydra.overrides.task])
 
 
 def shared_problems(config: DictConfig) -> list[Problem]:
@@ -35,19 +30,13 @@ def shared_problems(config: DictConfig) -> list[Problem]:
     jobs = planned_jobs(config)
     if not jobs:
         return []
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-
     from tfrun.runner.config import dirs as config_dirs
     from tfrun.runner.config.validate import validate
 
-    loader = GlobalHydra.instance().config_loader()
     shared: dict[str, Problem] | None = None
-    previous = HydraConfig.instance().cfg
-    try:
+    with hydra_adapter.sweep_job_composer(config) as compose:
         for overrides in jobs:
-            job_cfg = loader.load_sweep_config(master_config=config, sweep_overrides=list(overrides))
-            HydraConfig.instance().set_config(job_cfg)  # as the launcher does: the job's own choices
+            job_cfg = compose(overrides)  # and HydraConfig says the job's own choices, as the launcher sets them
             sources = config_dirs.command_line_dirs(job_cfg.hydra)
             with open_dict(job_cfg):
                 del job_cfg["hydra"]
@@ -59,6 +48,4 @@ def shared_problems(config: DictConfig) -> list[Problem]:
                 shared = found if shared is None else {k: v for k, v in shared.items() if k in found}
             if not shared:
                 return []
-    finally:
-        HydraConfig.instance().cfg = previous  # type: ignore[assignment]
     return list((shared or {}).values())

@@ -12,14 +12,13 @@ import subprocess
 from pathlib import Path
 
 from tfrun.runner.records.record import RECORD_NAME, load
+from tfrun.tasks.core import hydra_adapter
 
 RERUN_STATUSES = ("failed", "interrupted", "running")
 
 
 def planned_jobs(sweep_dir: Path) -> list[list[str]]:
     """Every job's overrides, in Hydra's job-number order."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
     manifest = sweep_dir / "multirun.yaml"
@@ -29,10 +28,7 @@ def planned_jobs(sweep_dir: Path) -> list[list[str]]:
             "(Optuna sweeps resume by running the same command again)"
         )
     config = OmegaConf.load(manifest)
-    overrides = [o for o in config.hydra.overrides.task]
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
-    return [list(job) for batch in batches for job in batch]
+    return hydra_adapter.basic_sweep_jobs(config.hydra.overrides.task)
 
 
 def jobs_to_rerun(sweep_dir: Path) -> list[tuple[int, list[str], str]]:

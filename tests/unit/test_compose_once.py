@@ -1,4 +1,5 @@
-"""A single run composes its config once (tfrun.runner.config.compose_once); lazily stored schemas load as before."""
+"""A single run composes its config once (tfrun.tasks.core.hydra_adapter.compose_patched); lazily stored schemas load
+as before."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf, ValidationError
 
 from tests.helpers import command_env
-from tfrun.runner.config.compose_once import is_single_run, patched
-from tfrun.tasks.core.schema import lazy_store
+from tfrun.tasks.core.hydra_adapter import compose_patched, is_single_run, store_lazily
 
 # Counts Hydra's compositions and captures what the job sees, without running the job.
 PROBE = """
@@ -110,7 +110,7 @@ class _Schema:
 
 
 def test_a_lazily_stored_schema_loads_fresh_typed_copies():
-    lazy_store.store(group="test_lazy", name="schema", schema=_Schema)
+    store_lazily(group="test_lazy", name="schema", schema=_Schema)
     store = ConfigStore.instance()
     first = store.load("test_lazy/schema.yaml").node
     first.epochs = 5
@@ -127,6 +127,6 @@ def test_a_defaults_list_that_interpolates_still_resolves(tmp_path: Path):
     (tmp_path / "config.yaml").write_text("defaults:\n  - a: x\n  - b: ${a}_y\n  - _self_\n")
     (tmp_path / "a" / "x.yaml").write_text("v: 1\n")
     (tmp_path / "b" / "x_y.yaml").write_text("w: 2\n")
-    with patched(single_run=False), initialize_config_dir(config_dir=str(tmp_path), version_base="1.3"):
+    with compose_patched(single_run=False), initialize_config_dir(config_dir=str(tmp_path), version_base="1.3"):
         cfg = compose(config_name="config", overrides=["a=x"])
     assert cfg.a.v == 1 and cfg.b.w == 2

@@ -1,8 +1,8 @@
 """The import rule of ARCHITECTURE.md, read from the source (every import, function-level ones too).
 
 runner -> tasks -> tfrun.tasks.core, never back; no circles; the core imports only the standard library,
-omegaconf and hydra; runner/ keeps at most 10 top-level files; every step in tfrun.runner.steps names a
-function that exists.
+omegaconf and hydra; Hydra's private API is used in one module only (tfrun.tasks.core.hydra_adapter); runner/
+keeps at most 10 top-level files; every step in tfrun.runner.steps names a function that exists.
 """
 
 from __future__ import annotations
@@ -15,6 +15,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE_MAY_IMPORT = {"omegaconf", "hydra"}
+HYDRA_ADAPTER = "tfrun.tasks.core.hydra_adapter"
+HYDRA_PRIVATE = (  # undocumented modules (the adapter's docstring says what of them it uses)
+    "hydra._internal",
+    "hydra.core.override_parser",
+    "hydra.core.global_hydra",
+    "hydra.core.default_element",
+)
 
 
 def _modules() -> dict[str, Path]:
@@ -140,6 +147,27 @@ def test_the_core_imports_only_the_standard_library_omegaconf_and_hydra():
                 continue
             outside.setdefault(module, []).append(name)
     assert outside == {}
+
+
+def test_only_the_adapter_uses_hydras_private_api():
+    """Imports of Hydra's undocumented modules, and `hydra._internal` named anywhere (a `_target_`), stay in
+    tfrun.tasks.core.hydra_adapter, so upgrading Hydra means re-checking one module."""
+    found = {}
+    for module, path in MODULES.items():
+        if module == HYDRA_ADAPTER:
+            continue
+        private = [n for n in _imported_names(module, path) if n.startswith(HYDRA_PRIVATE)]
+        if "hydra._internal" in path.read_text():
+            private.append("hydra._internal (named in the text)")
+        if private:
+            found[module] = private
+    assert found == {}, f"use {HYDRA_ADAPTER} instead: {found}"
+
+
+def test_the_private_api_check_finds_an_import(tmp_path: Path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from hydra.core.global_hydra import GlobalHydra\n")
+    assert [n for n in _imported_names("probe", probe) if n.startswith(HYDRA_PRIVATE)] == ["hydra.core.global_hydra"]
 
 
 def test_runner_imports_not_the_python_api():

@@ -14,9 +14,8 @@ from typing import Any, Iterator, List, Optional
 
 from omegaconf import MISSING
 
-from tfrun.tasks.core import datafiles
+from tfrun.tasks.core import datafiles, hydra_adapter
 from tfrun.tasks.core.problems import Problem, at_least, between, one_of
-from tfrun.tasks.core.schema import lazy_store
 from tfrun.tasks.core.schema.cloud import (  # noqa: F401 (re-exported)
     GcpCloud,
     NoCloud,
@@ -440,7 +439,7 @@ SCHEMAS["target"]["web"] = WebTarget
 
 def register() -> None:
     """Put the schemas where the YAML options' defaults lists find them (made when first loaded)."""
-    lazy_store.store(name="tfrun_schema", schema=Config)
+    hydra_adapter.store_lazily(name="tfrun_schema", schema=Config)
     for group, options in SCHEMAS.items():
         for name, node in options.items():
-            lazy_store.store(group=f"schema/{group}", name=name, schema=node)
+            hydra_adapter.store_lazily(group=f"schema/{group}", name=name, schema=node)
