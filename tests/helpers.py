@@ -23,6 +23,7 @@ import pytest
 
 from tfrun.runner import records_cli
 from tfrun.runner.records import record as records
+from tfrun.runner.records import rerun_cli
 
 # ---- Running tfrun's own commands the way a user does
 BIN = Path(sys.executable).parent
@@ -277,7 +278,7 @@ class FakeTfrun:
         self.tmp_path = tmp_path
         script = tmp_path / "fake_tfrun.py"
         script.write_text(self.SCRIPT)
-        monkeypatch.setattr(records_cli, "tfrun_command", lambda: [sys.executable, str(script)])
+        monkeypatch.setattr(rerun_cli, "tfrun_command", lambda: [sys.executable, str(script)])
         self.monkeypatch = monkeypatch
 
     def will_write(self, data: dict[str, Any] | None, exit_code: int = 0) -> None:

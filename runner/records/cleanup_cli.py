@@ -4,7 +4,8 @@ Lists every resource the runs created that may still exist (status `created` or 
 then removes them through the same clean-up child the runner uses after a failure, and writes
 each resource's new status into its record. Resources a run reused (not created) are never
 touched. A run whose runner is still alive is skipped: its runner owns the record. Earlier attempts kept
-under a run dir's attempts/ are included, and failed removals are tried again.
+under a run dir's attempts/ are included, and failed removals are tried again. A damaged record is one
+line naming it and is left alone; the others are cleaned up (exit 2 at the end when it was a RUN named).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from tfrun.runner.records import cloud_cleanup
+from tfrun.runner.records import cloud_cleanup, reading
 from tfrun.runner.records import record as records
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -70,8 +71,14 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     # an earlier attempt in the same run dir (moved to attempts/ by a re-run) may have left resources too
     paths = [q for p in found for q in [p, *sorted((p.parent / "attempts").glob("*.json"))]]
     todo = []
+    named_bad = False  # a RUN asked for by name is damaged: exit 2 after cleaning up the others
     for path in paths:
-        data = records.load(path)
+        try:
+            data = reading.read(path)
+        except reading.BadRecord as err:
+            reading.say_skipped(err)
+            named_bad = named_bad or (not args.all and path in found)
+            continue
         live = cloud_cleanup.live(data.get("cloud_resources") or [])
         if not live:
             continue
@@ -81,11 +88,12 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
             print("  skipped: its tfrun process is still running (it cleans up itself)")
             continue
         todo.append((path, data))
+    done = EXIT_USAGE if named_bad else EXIT_OK
     if not todo:
         print("nothing to clean up")
-        return EXIT_OK
+        return done
     if args.dry_run:
-        return EXIT_OK
+        return done
     if not args.yes:
         if not sys.stdin.isatty():
             print("tfrun-records: add --yes to remove them without a prompt", file=sys.stderr)
@@ -108,7 +116,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
                 print(f"  {r['kind']} {r['name']}: {r['status']} ({r.get('why', '')})")
         if any(r.get("status") == "failed_to_remove" for r in updated):
             worst = EXIT_FAILED
-    return worst
+    return done or worst
 
 
 def add_parser(sub: Any) -> None:

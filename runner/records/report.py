@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tfrun.runner.records import reading
 from tfrun.runner.records import record as records
 
 METRIC_ORDER = ("holdout_accuracy", "holdout_loss")  # the sortable metric columns, with each run's optimized
@@ -72,8 +73,16 @@ def run_row(path: Path, data: dict[str, Any], base: Path) -> dict[str, Any]:
     }
 
 
-def sweep_section(sweep_json: Path, base: Path) -> dict[str, Any]:
-    summary = json.loads(sweep_json.read_text())
+def sweep_section(sweep_json: Path, base: Path) -> dict[str, Any] | None:
+    """A sweep's part of the page; None (and one line on stderr) for a damaged sweep.json."""
+    try:
+        summary = json.loads(sweep_json.read_text())
+    except (OSError, ValueError) as err:
+        summary = err
+    if not isinstance(summary, dict) or not isinstance(summary.get("jobs") or [], list):
+        why = f"not valid JSON ({summary})" if isinstance(summary, Exception) else "not a sweep summary"
+        reading.say_skipped(reading.BadRecord(sweep_json, why))
+        return None
     plot = sweep_json.with_name("sweep.png")
     return {
         "dir": _rel(sweep_json.parent, base),
@@ -85,15 +94,10 @@ def sweep_section(sweep_json: Path, base: Path) -> dict[str, Any]:
 
 
 def collect(directories: list[str], base: Path) -> dict[str, Any]:
-    runs = []
-    for path in records.find_all(directories):
-        try:
-            data = records.load(path)
-        except (OSError, ValueError):
-            continue  # `tfrun-records list` names unreadable records; the page shows what can be read
-        runs.append(run_row(path, data, base))
+    runs = [run_row(path, data, base) for path, data in reading.read_all(records.find_all(directories))]
     runs.sort(key=lambda r: str(r["started"] or ""))
-    sweeps = [sweep_section(p, base) for d in directories for p in sorted(Path(d).rglob("sweep.json"))]
+    found = [sweep_section(p, base) for d in directories for p in sorted(Path(d).rglob("sweep.json"))]
+    sweeps = [s for s in found if s is not None]
     optimized = {r.pop("optimized_metric") for r in runs}
     columns = [m for m in METRIC_ORDER if any(m in r["metrics"] for r in runs)]
     columns += sorted(m for m in optimized if m and m not in columns and any(m in r["metrics"] for r in runs))

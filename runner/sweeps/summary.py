@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Optional
 
 from tfrun.runner.config import dirs as config_dirs
-from tfrun.runner.records.record import RECORD_NAME, load
+from tfrun.runner.records import reading
+from tfrun.runner.records.record import RECORD_NAME
 
 HYDRA_PREFIXES = ("hydra.", "hydra/", "+hydra.", "sweep=")
 
@@ -89,8 +90,8 @@ def collect(sweep_dir: Path) -> Summary:
     rows: list[Row] = []
     metric_name = "holdout_accuracy"
     goal = None  # sweep=vertex's tuning.goal, when its job is here
-    for record_path in sorted(sweep_dir.glob(f"*/{RECORD_NAME}"), key=lambda p: _job_order(p.parent.name)):
-        record = load(record_path)
+    paths = sorted(sweep_dir.glob(f"*/{RECORD_NAME}"), key=lambda p: _job_order(p.parent.name))
+    for record_path, record in reading.read_all(paths):  # a damaged record: one line, left out
         if record.get("job") == "tune":  # sweep=vertex's own job: its trials are the rows (trial-<id>/)
             goal = ((record.get("config") or {}).get("tuning") or {}).get("goal")
             continue
@@ -124,7 +125,10 @@ def unsuccessful(sweep_dir: Path, since: float) -> tuple[list[str], int]:
     for record_path in sorted(sweep_dir.glob(f"*/{RECORD_NAME}"), key=lambda p: _job_order(p.parent.name)):
         if record_path.stat().st_mtime < since:
             continue
-        record = load(record_path)
+        try:
+            record = reading.read(record_path)
+        except reading.BadRecord:
+            record = {"status": "damaged"}
         status = record.get("status", "unknown")
         tune = record.get("job") == "tune"
         total += 0 if tune else 1

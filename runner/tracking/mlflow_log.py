@@ -12,11 +12,14 @@ record path and command line; artifacts the record and the run log. A record alr
 from __future__ import annotations
 
 import json
+import logging
+import re
 import shlex
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from tfrun.runner.records import reading
 from tfrun.runner.records import record as records
 
 STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
@@ -39,9 +42,24 @@ def client(uri: str, timeout_s: float = 5.0) -> Any:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0.5")
+    quiet_retries()
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
+
+
+class _NoRetryLines(logging.Filter):
+    """urllib3's "Retrying (Retry(total=1, ...)) after connection broken by ..." warnings: the retries are ours,
+    and their outcome is the one warning line of `warn` (a run under Hydra has logging set up to print them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Retrying")
+
+
+def quiet_retries() -> None:
+    pool = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _NoRetryLines) for f in pool.filters):
+        pool.addFilter(_NoRetryLines())
 
 
 def experiment_id(mlflow: Any, name: str) -> str:
@@ -166,16 +184,36 @@ def log_sweep(mlflow: Any, experiment: str, sweep_dir: Path) -> tuple[str, int]:
     for row in summary.rows:
         path = sweep_dir / row.run_dir / records.RECORD_NAME
         tags = {"tfrun.sweep_job": row.job, "tfrun.best": str(best is not None and row.job == best.job).lower()}
-        _, new = log_record(mlflow, experiment, path, records.load(path), parent=parent, extra_tags=tags)
+        _, new = log_record(mlflow, experiment, path, reading.read(path), parent=parent, extra_tags=tags)
         sent += new
     return parent, sent
 
 
+def describe(err: BaseException) -> str:
+    """What went wrong, in whole words: a server that did not answer says so and why (no URL query, no pool
+    internals); anything else is its first line, shortened at a word boundary."""
+    chain, seen = [], err
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = str(err)
+    no_answer = any(
+        type(e).__name__ in ("ConnectionError", "MaxRetryError", "ConnectTimeout", "ReadTimeout") for e in chain
+    )
+    if no_answer or "Max retries exceeded" in text:
+        server = re.search(r"https?://[^/\s'\"]+", text)
+        reason = re.search(r"\[Errno -?\d+\] ([^\"')]+)|(timed out|Read timed out)", text)
+        where = f" at {server.group(0)}" if server else ""
+        why = f" ({(reason.group(1) or reason.group(2)).strip()})" if reason else ""
+        return f"the tracking server{where} did not answer{why}"
+    line = f"{type(err).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+    return line if len(line) <= 200 else line[:200].rsplit(" ", 1)[0] + " …"
+
+
 def warn(what: str, err: BaseException) -> None:
-    """One line: tracking never fails a run (track.required=true checks the server before training instead)."""
+    """One whole line: tracking never fails a run (track.required=true checks the server before training instead)."""
     print(
-        f"[tfrun] warning: MLflow {what} failed ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
-        "the record has everything",
+        f"[tfrun] warning: MLflow {what} failed: {describe(err)}; the record has everything",
         file=sys.stderr,
         flush=True,
     )

@@ -130,7 +130,7 @@ def test_rerun_verify_and_diff_cover_the_users_code(project: Path, first_run):
         assert changed.returncode == 1, changed.stdout + changed.stderr
         assert "code.user.model.sha256: " in changed.stdout
         diff = records("diff", "runs/first", "runs/changed", cwd=project)
-        assert diff.returncode == 0
+        assert diff.returncode == 1, diff.stdout + diff.stderr  # the runs differ, as `diff` says
         for key in ("code.user.model.sha256", "code.user.model.git_dirty: false != true"):
             assert key in diff.stdout, diff.stdout
         assert "code.user.data.sha256" not in diff.stdout  # only the file that changed

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import WEIGHTS, dead_pid, make_record, run_cli, write
-from tfrun.runner import records_cli
 from tfrun.runner.records import record as records
+from tfrun.runner.records import rerun_cli
 
 
 # ----------------------------------------------------------------------------------------- list
@@ -190,7 +190,7 @@ def test_diff_names_config_metric_weight_code_and_package_differences(tmp_path, 
 
     code, out, _ = run_cli(capsys, "diff", str(tmp_path / "a"), str(tmp_path / "b"))
 
-    assert code == 0
+    assert code == 1  # as `diff`: the runs differ
     assert "config.train.learning_rate: 0.001 != 0.01" in out
     assert "config.model.dropout: <absent> != 0.2" in out
     assert "metrics.final.holdout_accuracy: 0.8527777791023254 != 0.9" in out
@@ -390,6 +390,6 @@ def test_rerun_quotes_a_run_dir_hydra_could_not_parse(tmp_path, capsys, fake_tfr
 
 
 def test_tfrun_command_is_this_pythons_tfrun():
-    cmd = records_cli.tfrun_command()
+    cmd = rerun_cli.tfrun_command()
     assert cmd[0] == sys.executable
     assert cmd[1] == str(Path(sys.executable).parent / "tfrun")

@@ -48,7 +48,7 @@ def test_diff_names_the_user_file_that_changed(tmp_path, capsys):
 
     code, out, _ = run_cli(capsys, "diff", str(a), str(b))
 
-    assert code == 0
+    assert code == 1  # they differ
     assert "code.user.model.sha256: aaaaaaaaaaaa.. != cccccccccccc.." in out
     assert "code.user.model.git_dirty: false != true" in out
     assert "code.user.data" not in out
