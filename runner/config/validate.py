@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from tfrun.runner.config import unknown_keys, user_nodes
 from tfrun.runner.steps import STEPS
 from tfrun.tasks.core.problems import ConfigError, Problem
-from tfrun.tasks.core.schema import Config, cloud_problems, cross_problems, vertex_training_problems
+from tfrun.tasks.core.schema import Config, FilesData, cloud_problems, cross_problems, vertex_training_problems
 
 KNOWN_METRICS = ("holdout_accuracy", "holdout_loss", "val_accuracy", "val_loss", "accuracy", "loss")
 
@@ -27,6 +27,8 @@ def cross_group_problems(config: Config) -> Iterator[Problem]:
             f"[height, width] or [height, width, channels] when model={config.model.name} "
             "(a convolutional model needs images; flat files data has no image shape)",
         )
+    if config.job.value == "serve":  # the server kind job=serve would start (any job validates serve's keys)
+        yield from config.serve.server_problems("serve")
     for step in config.target.steps:
         if step not in STEPS:
             yield Problem("target.steps", step, "step names from: " + ", ".join(sorted(STEPS)))
@@ -55,6 +57,15 @@ def cross_group_problems(config: Config) -> Iterator[Problem]:
         )
 
 
+def data_file_problems(data: FilesData) -> list[Problem]:
+    """A readable data=files file's contents (labels, arrays), read with numpy and csv, never TensorFlow."""
+    from tfrun.tasks.core import datafiles
+    from tfrun.tasks.data import file_check  # numpy: imported only for data=files
+
+    fmt = datafiles.files_format(data.path, data.format.value) or ""
+    return list(file_check.problems(data.path, fmt, data.x_key, data.y_key, data.label_column))
+
+
 def validate(
     cfg: DictConfig,
     multirun: bool = False,
@@ -74,6 +85,8 @@ def validate(
     problems += list(user_nodes.retargeted_problems(config))
     problems += list(cross_group_problems(config)) + list(cross_problems(config)) + list(cloud_problems(config))
     problems += list(vertex_training_problems(config, multirun))
+    if isinstance(config.data, FilesData) and not any(p.key.startswith("data.") for p in problems):
+        problems += list(data_file_problems(config.data))
     if config.cluster.name == "vertex" and not problems:  # walks the project: only for an otherwise valid config
         from tfrun.tasks.vertex.staging_rules import staging_problems
 

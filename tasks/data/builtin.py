@@ -159,17 +159,9 @@ def load_files(
                 raise KeyError(f"{path} has no array(s) {missing} (data.x_key/data.y_key); it has {f.files}")
             x, y = f[x_key], f[y_key]
     elif fmt == "csv":
-        import csv
+        from tfrun.tasks.data.file_check import read_csv
 
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-        header, body = rows[0], rows[1:]
-        if label_column not in header:
-            raise KeyError(f"{path} has no column {label_column!r} (data.label_column); columns: {header}")
-        label_at = header.index(label_column)
-        table = np.array([[float(v) for v in row] for row in body if row], dtype="float32")
-        y = table[:, label_at].astype("int64")
-        x = np.delete(table, label_at, axis=1)
+        x, y = read_csv(path, label_column)
     else:
         raise ValueError(f"data.format={format!r}: expected npz or csv")
     scale = float(np.abs(x).max()) or 1.0
