@@ -11,19 +11,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from tfrun.runner.records import legacy
 from tfrun.tasks.core.record_io import (  # noqa: F401 (the record's helpers, re-exported for its readers)
     RECORD_NAME,
     REDACTED,
     SCHEMA_VERSION,
     STATUSES,
     config_hash,
-    load,
     now_iso,
     redact,
     relative,
     sanitize,
     write_json_atomic,
 )
+from tfrun.tasks.core.record_io import load as load_as_written
 
 
 class Record:
@@ -126,6 +127,11 @@ class Record:
 
 
 # --- reading records back (tfrun-records, sweep summaries, tests) ---------------------------
+def load(path: Path | str) -> dict[str, Any]:
+    """A record from its file or run dir, as the current schema writes it (older ones upgraded: legacy.upgrade)."""
+    return legacy.upgrade(load_as_written(path))
+
+
 def locate(path: Path | str) -> Path:
     """The record file of a run given its run dir or the file itself.
 

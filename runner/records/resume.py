@@ -7,21 +7,15 @@ copied, not moved, so the earlier run dir stays as it was.
 
 from __future__ import annotations
 
-import copy
 import shutil
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-from tfrun.runner.records.record import config_hash, find_all, load
+from tfrun.runner.records.record import find_all, load
+from tfrun.tasks.core.record_io import resume_key  # noqa: F401 (the key's home: records of any version compute it)
 
 SEARCH_DIRS = ("runs", "multiruns")
 UNFINISHED = ("failed", "interrupted")
-
-
-def resume_key(resolved: dict[str, Any]) -> str:
-    config = copy.deepcopy(resolved)
-    config.get("train", {}).pop("resume", None)
-    return config_hash(config)
 
 
 def latest_unfinished(key: str, exclude: Path) -> Optional[Path]:

@@ -6,6 +6,7 @@ uses these, so every record hides the same secrets and machine paths the same wa
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ from typing import Any
 from tfrun.tasks.core.files import write_atomic
 from tfrun.tasks.core.paths import SOURCE_ROOT
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: tfrun's own code named tfrun.tasks.* / tfrun.runner.* (1: tasks.*, runner.*)
 RECORD_NAME = "record.json"
 STATUSES = ("running", "succeeded", "failed", "interrupted")
 
@@ -71,6 +72,13 @@ def relative(path: Path | str) -> str:
 def config_hash(config: dict[str, Any]) -> str:
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def resume_key(resolved: dict[str, Any]) -> str:
+    """What `train.resume` matches runs by: the config hash without train.resume itself."""
+    config = copy.deepcopy(resolved)
+    config.get("train", {}).pop("resume", None)
+    return config_hash(config)
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

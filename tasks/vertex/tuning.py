@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tfrun.tasks import gcs
+from tfrun.tasks.core.record_io import SCHEMA_VERSION
 from tfrun.tasks.core.vertex_env import parameter_id, record_uri
 from tfrun.tasks.vertex import training_spec
 from tfrun.tasks.vertex.steps import vertex_run
@@ -164,7 +165,7 @@ def _config_dir_args(ctx: Any) -> list[str]:
 
 def _failed_record(cfg: Any, trial: Any, overrides: list[str], reason: str, job: str) -> dict[str, Any]:
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "run_id": f"trial-{trial.id}",
         "job": "train",
         "status": "failed",

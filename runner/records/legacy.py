@@ -1,0 +1,102 @@
+"""Records of older schema versions, read as records written now.
+
+Schema 1 is every record written before tfrun became one package: its config names tfrun's own code by the old
+top-level modules (`_target_: tasks.data.load_digits`, Hydra callbacks `runner.sweep_callback.SweepSummary`).
+`upgrade` maps those names to today's (`tfrun.tasks.data.load_digits`, `tfrun.runner.sweeps.callback.SweepSummary`),
+in the resolved config and in the recorded command (which `tfrun-records rerun` replays), and recomputes the
+hashes taken over the config, so an old run shows, diffs, reruns and verifies like a new one. Only tfrun's own old
+names are mapped, and only in records older than the current schema: a user's `_target_` (listed under
+`code.user`) and anything in a current record are left as they are. The file itself is never rewritten; what was
+recorded before the mapping is kept under `upgraded_from`.
+
+A pure function of the parsed record: it imports nothing that reads files, and leaves a value of an unexpected
+shape (a damaged record) as it is, so the validating loader can say what is wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from tfrun.tasks.core.record_io import SCHEMA_VERSION, config_hash, resume_key
+
+PACKAGE = "tfrun"
+OLD_PACKAGES = ("tasks", "runner")  # top-level import names before the move; now tfrun.tasks, tfrun.runner
+RENAMED_MODULES = {  # old modules that did not just move under tfrun (the two aliases removed with the move)
+    "runner.sweep_callback": "tfrun.runner.sweeps.callback",
+    "runner.optuna_resume": "tfrun.runner.sweeps.optuna_resume",
+}
+TARGET_KEY = "_target_"
+_OLD_PATH = re.compile(r"(?<![\w.])(?:%s)\.[A-Za-z_][\w.:]*" % "|".join(OLD_PACKAGES))
+_TARGET_IN_VALUE = re.compile(r"""(%s['"]?\s*[:=]\s*['"]?)([A-Za-z_][\w.:]*)""" % TARGET_KEY)
+
+
+def module_path(path: str) -> str:
+    """Today's dotted path for one of tfrun's old ones (`tasks.model.build_mlp`); any other path unchanged."""
+    for old, new in RENAMED_MODULES.items():
+        if path == old or path.startswith((f"{old}.", f"{old}:")):
+            return new + path[len(old) :]
+    head = re.split(r"[.:]", path, maxsplit=1)[0]
+    return f"{PACKAGE}.{path}" if head in OLD_PACKAGES and path != head else path
+
+
+def override(text: str) -> str:
+    """An override (`strategy._target_=tasks.strategy.mirrored`, `+train.extra_callbacks=[{_target_: ...}]`) with
+    tfrun's old module paths mapped where a `_target_` takes them; other values (file names...) unchanged."""
+    key, eq, value = text.partition("=")
+    if not eq:
+        return text
+    if key.lstrip("+~").endswith(TARGET_KEY):  # the value is one path, or a sweep's choice of them
+        return f"{key}={_OLD_PATH.sub(lambda m: module_path(m.group(0)), value)}"
+    return f"{key}={_TARGET_IN_VALUE.sub(lambda m: m.group(1) + module_path(m.group(2)), value)}"
+
+
+def config(node: Any, user_keys: frozenset[str] = frozenset(), where: str = "") -> Any:
+    """A copy of a resolved config with every `_target_` of tfrun's mapped; the nodes at `user_keys` (config keys
+    as `code.user` names them: `model`, `train.extra_callbacks[0]`) are the user's and kept."""
+    if isinstance(node, dict):
+        mine = where not in user_keys
+        return {
+            k: module_path(v)
+            if k == TARGET_KEY and isinstance(v, str) and mine
+            else config(v, user_keys, f"{where}.{k}" if where else str(k))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [config(v, user_keys, f"{where}[{i}]") for i, v in enumerate(node)]
+    return node
+
+
+def _version(record: dict[str, Any]) -> int:
+    version = record.get("schema_version", 1)
+    return version if isinstance(version, int) and not isinstance(version, bool) else SCHEMA_VERSION
+
+
+def upgrade(record: Any) -> Any:
+    """The record as the current schema writes it (a new dict); a current or damaged record as it is."""
+    if not isinstance(record, dict) or _version(record) >= SCHEMA_VERSION:
+        return record
+    new = copy.deepcopy(record)
+    before: dict[str, Any] = {"schema_version": _version(record)}
+    code = record.get("code")
+    user = code.get("user") if isinstance(code, dict) else None
+    user_keys = frozenset(user) if isinstance(user, dict) else frozenset()
+    old = record.get("config")
+    if isinstance(old, dict):
+        new["config"] = config(old, user_keys)
+        # a hash can be taken again only when the record holds what was hashed (nothing in it was redacted)
+        if record.get("config_sha256") == config_hash(old):
+            new["config_sha256"] = config_hash(new["config"])
+            before["config_sha256"] = record["config_sha256"]
+        if "resume_key" in record and record["resume_key"] == resume_key(old):
+            new["resume_key"] = resume_key(new["config"])
+            before["resume_key"] = record["resume_key"]
+    command = record.get("command")
+    if isinstance(command, dict):
+        for key in ("overrides", "argv"):
+            if isinstance(command.get(key), list):
+                new["command"][key] = [override(v) if isinstance(v, str) else v for v in command[key]]
+    new["schema_version"] = SCHEMA_VERSION
+    new["upgraded_from"] = before
+    return new
