@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from tfrun.runner.records import legacy
 from tfrun.runner.records import record as records
 
 NUMBER = (int, float)
@@ -142,7 +143,8 @@ def _metric_problem(data: dict[str, Any]) -> str | None:
 
 
 def read(path: Path | str) -> dict[str, Any]:
-    """The record in the file at `path`, type-checked; BadRecord naming the file and the first problem."""
+    """The record in the file at `path`, type-checked, as the current schema writes it (an older one upgraded by
+    tfrun.runner.records.legacy); BadRecord naming the file and the first problem."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -157,7 +159,7 @@ def read(path: Path | str) -> dict[str, Any]:
     why = problem(data)
     if why:
         raise BadRecord(path, why)
-    return data
+    return legacy.upgrade(data)
 
 
 def read_run(run: Path | str) -> tuple[Path, dict[str, Any]]:
