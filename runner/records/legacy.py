@@ -100,3 +100,18 @@ def upgrade(record: Any) -> Any:
     new["schema_version"] = SCHEMA_VERSION
     new["upgraded_from"] = before
     return new
+
+
+def sweep_overrides(manifest: Any) -> list[str]:
+    """The task overrides of a sweep's multirun.yaml (as plain data), mapped when a tfrun of schema 1 made the sweep.
+
+    The file holds no schema version: an older tfrun is known by the Hydra callbacks it installed, which name its
+    old modules (`runner.sweeps.callback.SweepSummary`)."""
+    hydra = manifest.get("hydra") if isinstance(manifest, dict) else None
+    hydra = hydra if isinstance(hydra, dict) else {}
+    overrides = hydra.get("overrides") if isinstance(hydra.get("overrides"), dict) else {}
+    task = [str(o) for o in overrides.get("task") or []]
+    callbacks = hydra.get("callbacks") if isinstance(hydra.get("callbacks"), dict) else {}
+    targets = [c.get(TARGET_KEY) for c in callbacks.values() if isinstance(c, dict)]
+    old = any(isinstance(t, str) and module_path(t) != t for t in targets)
+    return [override(o) for o in task] if old else task

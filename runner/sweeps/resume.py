@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from tfrun.runner.records import legacy
 from tfrun.runner.records.record import RECORD_NAME, load
 from tfrun.tasks.core import hydra_adapter
 
@@ -27,8 +28,8 @@ def planned_jobs(sweep_dir: Path) -> list[list[str]]:
             f"{manifest} not found: resume needs a grid sweep made by tfrun -m "
             "(Optuna sweeps resume by running the same command again)"
         )
-    config = OmegaConf.load(manifest)
-    return hydra_adapter.basic_sweep_jobs(config.hydra.overrides.task)
+    config = OmegaConf.to_container(OmegaConf.load(manifest))
+    return hydra_adapter.basic_sweep_jobs(legacy.sweep_overrides(config))
 
 
 def jobs_to_rerun(sweep_dir: Path) -> list[tuple[int, list[str], str]]:

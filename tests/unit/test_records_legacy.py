@@ -171,3 +171,42 @@ def test_a_damaged_record_is_passed_on_for_the_loader_to_name(damaged):
         assert new["config"] == "oops" and new["command"] == {"overrides": "x"}
     else:
         assert new is damaged
+
+
+def old_sweep(tmp_path: Path, task: list[str]) -> Path:
+    """A copy of the fixture's sweep whose multirun.yaml holds `task` as its overrides."""
+    from omegaconf import OmegaConf
+
+    manifest = OmegaConf.load(FIXTURE / "sweep" / "multirun.yaml")
+    manifest.hydra.overrides.task = task
+    sweep = tmp_path / "multiruns" / "s"
+    sweep.mkdir(parents=True)
+    OmegaConf.save(manifest, sweep / "multirun.yaml")
+    return sweep
+
+
+def test_an_old_sweeps_jobs_are_planned_with_todays_module_paths(tmp_path):
+    from tfrun.runner.sweeps.resume import planned_jobs
+
+    assert planned_jobs(FIXTURE / "sweep") == [
+        ["train.epochs=1", "model.n_hidden=1"],
+        ["train.epochs=1", "model.n_hidden=2"],
+    ]
+    sweep = old_sweep(
+        tmp_path, ["data._target_=tasks.data.load_digits", "strategy._target_=tasks.strategy.mirrored,mypkg.s"]
+    )
+    assert planned_jobs(sweep) == [
+        ["data._target_=tfrun.tasks.data.load_digits", "strategy._target_=tfrun.tasks.strategy.mirrored"],
+        ["data._target_=tfrun.tasks.data.load_digits", "strategy._target_=mypkg.s"],
+    ]
+
+
+def test_a_current_sweeps_overrides_are_never_mapped():
+    manifest = {
+        "hydra": {
+            "callbacks": {"sweep_summary": {"_target_": "tfrun.runner.sweeps.callback.SweepSummary"}},
+            "overrides": {"task": ["data._target_=tasks.load"]},  # the user's own tasks.py
+        }
+    }
+    assert legacy.sweep_overrides(manifest) == ["data._target_=tasks.load"]
+    assert legacy.sweep_overrides({"hydra": None}) == [] == legacy.sweep_overrides("damaged")
