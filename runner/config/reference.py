@@ -320,6 +320,26 @@ def _key_table(keys: list[Key]) -> list[str]:
     return rows + [f"| `{k.key}` | {_code(k.default)} | {_cell(k.note)} |" for k in keys]
 
 
+def group_table(found: list[Group], page: str = "") -> list[str]:
+    """The groups as a Markdown table, one line each; names link to their section of the reference page."""
+    lines = ["| group | options | default | what it decides |", "|---|---|---|---|"]
+    for group in found:
+        names = ", ".join(f"[`{o.name}`]({page}#{_anchor(group.name, o.name)})" for o in group.options)
+        default = f"`{group.default}`" if group.default else NO_OPTION
+        lines.append(f"| [`{group.name}`]({page}#{_anchor(group.name)}) | {names} | {default} | {_cell(group.note)} |")
+    return lines
+
+
+def option_table(group: Group, page: str = "") -> list[str]:
+    """One group's options as a Markdown table: each with the first sentence of its file's comment."""
+    lines = [f"| `{group.name}=` | what it is |", "|---|---|"]
+    for option in group.options:
+        default = " (default)" if option.name == group.default else ""
+        link = f"[`{option.name}`]({page}#{_anchor(group.name, option.name)})"
+        lines.append(f"| {link}{default} | {_cell(option.summary)} |")
+    return lines
+
+
 def markdown(conf_dir: Path) -> str:
     """The reference page: the group table, the top-level keys, then every option's keys."""
     found = groups(conf_dir)
@@ -333,14 +353,11 @@ def markdown(conf_dir: Path) -> str:
         "",
         "## Groups",
         "",
-        "| group | options | default | what it decides |",
-        "|---|---|---|---|",
+        *group_table(found),
+        "",
+        "## Top-level keys",
+        "",
     ]
-    for group in found:
-        names = ", ".join(f"[`{o.name}`](#{_anchor(group.name, o.name)})" for o in group.options)
-        default = f"`{group.default}`" if group.default else NO_OPTION
-        lines.append(f"| [`{group.name}`](#{_anchor(group.name)}) | {names} | {default} | {_cell(group.note)} |")
-    lines += ["", "## Top-level keys", ""]
     sections = section_keys(conf_dir)
     lines += ["| key | default | what it sets |", "|---|---|---|"]
     for key in sections.pop(""):
