@@ -149,9 +149,14 @@ def read(path: Path | str) -> dict[str, Any]:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except json.JSONDecodeError as err:
-        cut = err.pos >= len(err.doc.rstrip())  # the text ended before the JSON did
-        what = "truncated JSON (it ends before the record does)" if cut else "not valid JSON"
-        raise BadRecord(path, f"{what}: {err.msg} at line {err.lineno} column {err.colno}") from None
+        if not err.doc.strip():
+            raise BadRecord(path, "an empty file, not a record") from None
+        if err.pos >= len(err.doc.rstrip()) or err.msg.startswith("Unterminated string"):  # the file ended early
+            raise BadRecord(
+                path, f"truncated JSON (the file ends inside the record, after line {err.lineno})"
+            ) from None
+        why = err.msg.removesuffix(" at")
+        raise BadRecord(path, f"not valid JSON ({why}, line {err.lineno} column {err.colno})") from None
     except UnicodeDecodeError:
         raise BadRecord(path, "not valid JSON (not UTF-8 text)") from None
     except OSError as err:

@@ -237,6 +237,8 @@ def test_an_unreachable_server_warns_unless_it_is_required(tmp_path: Path):
     assert proc.returncode == 0 and read_record(workdir / "runs/w")["status"] == "succeeded"
     warnings = [line for line in proc.stderr.splitlines() if "MLflow" in line]
     assert len(warnings) == 1 and "the record has everything" in warnings[0], proc.stderr
+    assert f"the tracking server at {nowhere} did not answer" in warnings[0], warnings[0]
+    assert "Retrying" not in proc.stderr, proc.stderr  # urllib3's retry lines: the one warning says it all
     required = tfrun(
         "track=mlflow",
         f"track.uri={nowhere}",
