@@ -27,6 +27,9 @@ from tfrun.tasks.core.problems import ConfigError
 from tfrun.tasks.core.schema import Config
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "interrupted": 130}
+# A file to which each record this command starts appends its absolute path, one line each (a sweep's jobs in
+# launch order): how tfrun.run and tfrun.sweep (tfrun.runner.api) find their records without guessing.
+RECORD_LOG_ENV = "TFRUN_RECORD_LOG"
 
 
 def run(
@@ -64,6 +67,7 @@ def run(
         resume_key=resume.resume_key(resolved),
         resumed_from_run=_resume_source(config, resolved, run_dir),
     )
+    announce(record)
     print(f"[tfrun] run {record.data['run_id']} in {relative(run_dir)} (plan: {' → '.join(plan)})", flush=True)
     supervisor = Supervisor(
         record,
@@ -112,6 +116,7 @@ def record_config_error(run_dir: Path, run_id: str, err: ConfigError, overrides:
         code=provenance.code_state(),
         environment=provenance.machine(),
     )
+    announce(record)
     record.finish(
         "failed",
         {
@@ -120,6 +125,15 @@ def record_config_error(run_dir: Path, run_id: str, err: ConfigError, overrides:
             "problems": [{"key": p.key, "value": repr(p.value), "allowed": p.allowed} for p in err.problems],
         },
     )
+
+
+def announce(record: Record) -> None:
+    """Append the record's path to the file RECORD_LOG_ENV names, if set (appends of one short line are atomic,
+    so a sweep's parallel jobs can share the file)."""
+    log = os.environ.get(RECORD_LOG_ENV)
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{record.path.resolve()}\n")
 
 
 def plan_of(config: Config) -> list[str]:

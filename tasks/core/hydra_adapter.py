@@ -25,6 +25,11 @@ hydra). What it relies on, and what for:
 - `GlobalHydra.instance().config_loader().load_sweep_config(master_config, sweep_overrides)` and
   `HydraConfig.instance().set_config` / `.cfg`: a grid job's config as the launcher makes it
   (`sweep_job_composer`).
+- `hydra._internal.utils.create_automatic_config_search_path(None, None, config_path)`, `ConfigSearchPath.prepend
+  (provider="command-line", path, anchor=SearchPathQuery(provider="schema"))` (what `_run_hydra` does for
+  `--config-dir`), `Hydra.create_main_hydra2(task_name, config_search_path)`, `Hydra.compose_config(config_name,
+  overrides, run_mode, with_log_configuration)` and `GlobalHydra.instance().hydra`: the command's composition in
+  this process, for the Python API (`composer`).
 """
 
 from __future__ import annotations
@@ -308,3 +313,45 @@ def compose_patched(single_run: bool) -> Iterator[None]:
                 delattr(owner, name)
             else:
                 setattr(owner, name, value)
+
+
+# ------------------------------------------------------------------ the command's composition, in-process
+@contextmanager
+def composer(config_path: str, config_dir: str | None = None) -> Iterator[Callable[[list[str], bool], DictConfig]]:
+    """Within: `compose(overrides, multirun)` gives the config (with its `hydra` node) that `hydra.main` over
+    `config_path` composes for that command line, `--config-dir config_dir` included (prepended before the
+    structured schemas, as `_run_hydra` does), with GlobalHydra and HydraConfig set as for the command's run, so
+    `sweep_job_composer` and validation work as in the command. The process's own GlobalHydra and HydraConfig
+    (a notebook's `hydra.initialize`, say) are restored after."""
+    import os
+
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    search_path = hydra_utils.create_automatic_config_search_path(None, None, config_path)
+    if config_dir is not None:
+        search_path.prepend(
+            provider="command-line",
+            path=f"file://{os.path.abspath(config_dir)}",
+            anchor=SearchPathQuery(provider="schema"),
+        )
+    global_hydra = GlobalHydra.instance()
+    previous = (global_hydra.hydra, HydraConfig.instance().cfg)
+    global_hydra.hydra = None
+    try:
+        hydra = Hydra.create_main_hydra2(task_name="tfrun", config_search_path=search_path)
+
+        def compose(overrides: list[str], multirun: bool = False) -> DictConfig:
+            cfg = hydra.compose_config(
+                "config",
+                list(overrides),
+                run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN,
+                with_log_configuration=False,
+            )
+            HydraConfig.instance().set_config(cfg)
+            return cfg
+
+        yield compose
+    finally:
+        global_hydra.hydra, HydraConfig.instance().cfg = previous  # type: ignore[assignment]
