@@ -73,7 +73,7 @@ class Group:
 
 @dataclass(frozen=True)
 class Key:
-    key: str  # dotted, from the group or section (train.callbacks.tensorboard)
+    key: str  # dotted, as on the command line (train.callbacks.tensorboard)
     default: Any  # the option's value: its YAML file's, else the schema dataclass's
     note: str  # the YAML line's comment, else the dataclass field's
 
@@ -198,7 +198,7 @@ def option_keys(conf_dir: Path, group: str, option: str) -> list[Key]:
     comments = yaml_comments(path)
     notes = field_comments(schema)
     return [
-        Key(key, values.get(key, default), comments.get(key) or notes.get(key, ""))
+        Key(f"{group}.{key}", values.get(key, default), comments.get(key) or notes.get(key, ""))
         for key, default in schema_defaults(schema)
     ]
 
