@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from tests.helpers import command_env
+from tfrun.runner.config import reference
 
 ROOT = Path(__file__).resolve().parents[2]
 README_LIMIT = 250
@@ -98,3 +99,42 @@ def test_readme_is_short_and_maps_the_docs():
     assert all((ROOT / link).is_file() for link in linked), linked
     written = {f"docs/{page}" for page in nav_pages(mkdocs_config()) if page not in GENERATED}
     assert written <= linked, f"README's map leaves out {sorted(written - linked)}"
+
+
+def reference_defaults() -> dict[str, set[str]]:
+    """Every key the reference lists, with the defaults it has over the options that declare it."""
+    conf = ROOT / "conf"
+    keys = [k for g in reference.groups(conf) for o in g.options for k in _keys(conf, g.name, o.name)]
+    keys += [k for section in reference.section_keys(conf).values() for k in section]
+    found: dict[str, set[str]] = {}
+    for key in keys:
+        found.setdefault(key.key, set()).add(reference.shown(key.default))
+    return found
+
+
+def _keys(conf: Path, group: str, option: str) -> list[reference.Key]:
+    return reference.option_keys(conf, group, option) if (conf / group / f"{option}.yaml").is_file() else []
+
+
+def _same(written: str, defaults: set[str]) -> bool:
+    def number(text: str) -> float | None:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+    return written in defaults or (number(written) is not None and number(written) in {number(d) for d in defaults})
+
+
+def test_hand_written_key_tables_agree_with_the_reference():
+    """A page's own `| `group.key` | default | ... |` rows name keys that exist, with a default one of the options has."""
+    known = reference_defaults()
+    wrong = []
+    for page in (ROOT / "docs").rglob("*.md"):
+        for key, written in re.findall(r"^\| `([a-z_]+\.[a-z_.]+)` \| ([^|]+?) \|", page.read_text(), flags=re.M):
+            value = written.strip("`")
+            if key not in known:
+                wrong.append(f"{page.name}: {key} is no key of the reference")
+            elif "," not in value and not _same(value, known[key]):
+                wrong.append(f"{page.name}: {key} default {value} (the reference: {sorted(known[key])})")
+    assert not wrong, wrong
