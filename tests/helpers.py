@@ -177,7 +177,7 @@ def make_record(**changes: Any) -> dict[str, Any]:
         "optimized_metric": "holdout_accuracy",
     }
     data: dict[str, Any] = {
-        "schema_version": 1,
+        "schema_version": records.SCHEMA_VERSION,
         "run_id": "20261126-100000-aaaaaa",
         "status": "succeeded",
         "started_at": "2026-11-26T10:00:00.000+00:00",

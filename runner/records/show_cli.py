@@ -48,6 +48,7 @@ def header_lines(path: Path, data: dict[str, Any]) -> list[str]:
         _kv("ended", f"{fmt(data.get('ended_at'))}  ({fmt_seconds(data.get('seconds'))} s)"),
         _kv("overrides", " ".join(overrides(data)) or "(none)"),
         _kv("config", f"sha256 {short_hash(data.get('config_sha256'))}  optimized metric {metric}"),
+        *upgrade_lines(data),
         _kv("code", f"git {short_hash(code.get('git_commit'))} ({code_state})"),
         *user_code_lines(code),
         _kv(
@@ -58,6 +59,21 @@ def header_lines(path: Path, data: dict[str, Any]) -> list[str]:
         _kv("packages", packages or "(not recorded)"),
         _kv("devices", ", ".join(map(str, devices)) or "(not recorded)"),
         _kv("seed", f"{fmt(repro.get('seed'))}, deterministic {fmt(repro.get('deterministic'))}"),
+    ]
+
+
+def upgrade_lines(data: dict[str, Any]) -> list[str]:
+    """For a record of an older schema: that it was read as today's (tfrun.runner.records.legacy), with what it held."""
+    before = section(data, "upgraded_from")
+    if not before:
+        return []
+    written = f"; config sha256 as written {short_hash(before['config_sha256'])}" if "config_sha256" in before else ""
+    return [
+        _kv(
+            "schema",
+            f"{fmt(before.get('schema_version'))}, read as {fmt(data.get('schema_version'))} "
+            f"(tfrun's old module paths mapped{written})",
+        )
     ]
 
 
