@@ -200,10 +200,13 @@ def describe(err: BaseException) -> str:
     no_answer = any(
         type(e).__name__ in ("ConnectionError", "MaxRetryError", "ConnectTimeout", "ReadTimeout") for e in chain
     )
-    if no_answer or "Max retries exceeded" in text:
+    if no_answer or "Max retries exceeded" in text or "timed out" in text:
         server = re.search(r"https?://[^/\s'\"]+", text)
-        reason = re.search(r"\[Errno -?\d+\] ([^\"')]+)|(timed out|Read timed out)", text)
         where = f" at {server.group(0)}" if server else ""
+        failing = re.search(r"ResponseError\('([^']+)'\)", text)  # it answered, with errors, every try
+        if failing:
+            return f"the tracking server{where} kept failing ({failing.group(1)})"
+        reason = re.search(r"\[Errno -?\d+\] ([^\"')]+)|(timed out)", text)
         why = f" ({(reason.group(1) or reason.group(2)).strip()})" if reason else ""
         return f"the tracking server{where} did not answer{why}"
     line = f"{type(err).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
