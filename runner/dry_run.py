@@ -12,12 +12,12 @@ from typing import Any
 from tfrun.tasks import cloud_auth
 from tfrun.tasks.core import project_files
 from tfrun.tasks.core import vertex_catalog as catalog
-from tfrun.tasks.export import existing_versions
+from tfrun.tasks.export import next_version
 from tfrun.tasks.vertex import client
 
 
 def _next_version(config: Any) -> int:
-    return max(existing_versions(Path(config.models_dir) / config.model_name), default=0) + 1
+    return next_version(Path(config.models_dir) / config.model_name)
 
 
 def _machine(target: Any) -> str:

@@ -3,6 +3,11 @@
 The model is written to a temp dir beside the versions and renamed into
 place, so a reader (TF Serving's version watcher, another run) never sees a
 half-written model; a rename that loses a race takes the next number.
+
+A number once used is never given again: the next version is one above every number the model's
+folder has seen — versions served, their sibling files (`0003.int8.tflite`, `0003.web`) and versions
+moved out of the served set (`.rolled-back/0003-<time>`). A client or cache pinned to version 3 never
+gets another model under that number.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,18 +24,41 @@ from typing import Any, Callable
 from tfrun.tasks.core.files import sha256_file
 
 VERSION_DIGITS = 4
+ROLLED_BACK = ".rolled-back"  # where versions go when they leave the served set (tasks/tfserving/repository.py)
+MOVED_TO = (ROLLED_BACK,)  # every folder inside a model's folder that versions are moved to
+_NUMBERED = re.compile(r"(\d+)(?:$|[.-])")  # 0003, 0003.int8.tflite, 0003.web, 0003-20260101-120000
 
 
 def existing_versions(base: Path) -> list[int]:
+    """The versions a server would load now: numbered folders directly in base."""
     if not base.is_dir():
         return []
     return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
 
 
+def _numbers(folder: Path) -> set[int]:
+    if not folder.is_dir():
+        return set()
+    return {int(m.group(1)) for m in (_NUMBERED.match(p.name) for p in folder.iterdir()) if m}
+
+
+def used_versions(base: Path) -> set[int]:
+    """Every version number base has given: served, with files named after it, or moved aside."""
+    used = _numbers(base)
+    for moved in MOVED_TO:
+        used |= _numbers(base / moved)
+    return used
+
+
+def next_version(base: Path) -> int:
+    """One above every number base has used, so no number ever names two models."""
+    return max(used_versions(base), default=0) + 1
+
+
 def publish(tmp_dir: Path, base: Path) -> tuple[int, Path]:
-    """Rename a finished export to the next free version; atomic, safe against concurrent writers."""
+    """Rename a finished export to the next unused version; atomic, safe against concurrent writers."""
     while True:
-        version = max(existing_versions(base), default=0) + 1
+        version = next_version(base)
         target = base / f"{version:0{VERSION_DIGITS}d}"
         try:
             os.rename(tmp_dir, target)  # fails if target exists and is not empty

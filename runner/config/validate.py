@@ -27,6 +27,8 @@ def cross_group_problems(config: Config) -> Iterator[Problem]:
             f"[height, width] or [height, width, channels] when model={config.model.name} "
             "(a convolutional model needs images; flat files data has no image shape)",
         )
+    if config.job.value == "serve":  # the server kind job=serve would start (any job validates serve's keys)
+        yield from config.serve.server_problems("serve")
     for step in config.target.steps:
         if step not in STEPS:
             yield Problem("target.steps", step, "step names from: " + ", ".join(sorted(STEPS)))

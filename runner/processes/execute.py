@@ -229,6 +229,7 @@ def _report(record: Record, config: Config) -> float | None:
     if metric is not None:
         print(f"[tfrun] {config.optimized_metric} = {metric:.4f}", flush=True)
     for artifact in data["artifacts"]:
-        print(f"[tfrun] {artifact['kind']}: {artifact['path']}", flush=True)
+        moved = f" (moved to {artifact['moved_to']})" if artifact.get("moved_to") else ""
+        print(f"[tfrun] {artifact['kind']}: {artifact['path']}{moved}", flush=True)
     print(f"[tfrun] record: {relative(record.path)}", flush=True)
     return metric

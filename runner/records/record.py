@@ -85,9 +85,19 @@ class Record:
         step.update(status="succeeded", seconds=round(seconds, 3), result=result)
         self.data["metrics"]["final"].update(result.pop("metrics", {}) if isinstance(result, dict) else {})
         self.data["artifacts"].extend(result.pop("artifacts", []))
+        for move in result.pop("moved", []):
+            self.artifact_moved(move["path"], move["moved_to"])
         if "weights_sha256" in result:
             self.data["weights_sha256"] = result["weights_sha256"]
         self.data["deployments"].extend(result.pop("deployments", []))
+
+    def artifact_moved(self, path: str, moved_to: str) -> None:
+        """A step moved a folder an earlier artifact lives in (a rolled-back version): each such artifact gets
+        `moved_to`, where it is now, so the record never names a path that holds another model or nothing."""
+        for artifact in self.data["artifacts"]:
+            where = artifact.get("path")
+            if isinstance(where, str) and (where == path or where.startswith(path.rstrip("/") + "/")):
+                artifact["moved_to"] = moved_to + where[len(path) :]
 
     def cloud_resource(self, resource: dict[str, Any]) -> None:
         """Add or update one cloud resource (by kind and name): what a run created must never be lost."""

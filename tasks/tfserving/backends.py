@@ -14,7 +14,6 @@ publishes the ports on the chosen host address only.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,37 +24,17 @@ from pathlib import Path
 from typing import Optional
 
 from tfrun.tasks.core.processes import die_with_parent
+from tfrun.tasks.core.serving_backends import BINARY, binary_path, missing
 
 BACKENDS = ("binary", "docker", "embedded")
-BINARY = "tensorflow_model_server"
 CONTAINER_GRPC, CONTAINER_REST = 8500, 8501
-
-
-def binary_path() -> Optional[str]:
-    return shutil.which(BINARY)
-
-
-def docker_available(timeout: float = 10.0) -> bool:
-    """A Docker CLI whose engine answers `docker info`."""
-    docker = shutil.which("docker")
-    if docker is None:
-        return False
-    try:
-        return (
-            subprocess.run(
-                [docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=timeout
-            ).returncode
-            == 0
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 def availability() -> dict[str, str]:
     """backend -> 'available' or why not."""
     return {
-        "binary": "available" if binary_path() else f"{BINARY} is not on PATH",
-        "docker": "available" if docker_available() else "no Docker engine answers `docker info`",
+        "binary": missing("binary") or "available",
+        "docker": missing("docker") or "available",
         "embedded": "available",
     }
 

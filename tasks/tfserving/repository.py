@@ -3,7 +3,8 @@
 A version appears in one rename (written to a hidden temp folder beside it, `saved_model.pb`
 copied last), so a watcher never loads half a model. Rollback moves newer versions out of the
 way into `<model>/.rolled-back/` (a name no server parses as a version), newest last, so a
-server on the `latest` policy goes straight back to the target version. Nothing is deleted.
+server on the `latest` policy goes straight back to the target version. Nothing is deleted, and
+a number set aside is never given to another model (tfrun.tasks.export.next_version counts them).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from tfrun.tasks.export import VERSION_DIGITS, existing_versions
+from tfrun.tasks.export import ROLLED_BACK, VERSION_DIGITS, existing_versions, next_version, used_versions
 
-ROLLED_BACK = ".rolled-back"
 WARMUP_RELATIVE = Path("assets.extra") / "tf_serving_warmup_requests"
 
 
@@ -39,7 +39,7 @@ def versions(model: Path) -> list[int]:
 
 
 def push(export_path: Path, model: Path, version: int) -> tuple[int, Path, bool]:
-    """Put an export into the repository as `version` (the next free one if taken).
+    """Put an export into the repository as `version` (the next unused one if that number was ever used).
 
     Returns (version, path, copied). An export already inside `model` is used where it is.
     """
@@ -59,14 +59,14 @@ def push(export_path: Path, model: Path, version: int) -> tuple[int, Path, bool]
         while True:
             target = model / f"{candidate:0{VERSION_DIGITS}d}"
             try:
-                if any(v == candidate for v in versions(model)):
+                if candidate in used_versions(model):
                     raise FileExistsError(target)
                 os.rename(tmp, target)
                 return candidate, target, True
             except OSError as err:
                 if not isinstance(err, FileExistsError) and err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise
-                candidate = max(versions(model), default=0) + 1
+                candidate = next_version(model)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -83,6 +83,15 @@ def set_aside(model: Path, version: int) -> Path:
         dst, n = holding / f"{src.name}-{time.strftime('%Y%m%d-%H%M%S')}-{n}", n + 1
     os.rename(src, dst)
     return dst
+
+
+def put_back(model: Path, moved: Path) -> Path:
+    """Undo set_aside: the folder goes back under its version name (a rollback the server did not follow)."""
+    original = model / Path(moved).name.split("-", 1)[0]
+    if original.exists():
+        raise FileExistsError(f"{original} exists: {moved} was left where it is")
+    os.rename(moved, original)
+    return original
 
 
 def rollback_versions(model: Path, to_version: Optional[int]) -> tuple[int, list[int]]:

@@ -424,9 +424,11 @@ def _fail(cfg: Any, ctx: Any, stage: str, reason: str) -> dict[str, Any]:
     deployment = _deployment(ctx)
     deployment.failed = f"{stage} failed: {reason}"
     moved: Optional[str] = None
+    moved_artifacts: list[dict[str, str]] = []
     try:
         if deployment.version_path.exists():
             moved = _rel(repository.set_aside(deployment.model_dir, deployment.version))
+            moved_artifacts.append({"path": _rel(deployment.version_path), "moved_to": moved})
     except OSError as err:
         moved = f"could not move it: {err}"
     remaining = repository.versions(deployment.model_dir)
@@ -447,6 +449,7 @@ def _fail(cfg: Any, ctx: Any, stage: str, reason: str) -> dict[str, Any]:
         "failed": True,
         "rolled_back": deployment.rolled_back,
         "deployments": [entry],
+        "moved": moved_artifacts,  # the record marks the artifacts in the moved folder (the export, its warm-up)
     }
 
 
@@ -548,45 +551,95 @@ def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- job=rollback
+PROBE_S = 5.0  # how long job=rollback waits for rollback.url's first answer before touching anything
+
+
+class RollbackFailed(RuntimeError):
+    """job=rollback could not do what was asked; the message says what it did (the repository is as before)."""
+
+    user_facing = True  # the message is the whole story: no traceback
+
+
+def _server_status(client: RestClient, model_name: str) -> list[dict[str, Any]]:
+    """The model's version states at the server, or RollbackFailed naming why the server gave none."""
+    try:
+        return client.status(model_name)
+    except (ServingRequestError, OSError) as err:
+        raise RollbackFailed(
+            f"rollback.url={client.url} did not answer for model {model_name!r} within {client.timeout:g} s "
+            f"({err}); nothing was moved: start the server, fix rollback.url, or leave rollback.url unset to "
+            "roll the repository back without waiting for a server"
+        ) from None
+
+
+def _wait_switched(client: RestClient, model_name: str, target: int, moved: set[int], wait_s: float) -> Any:
+    """(seconds, states) once the server serves `target` and none of `moved`; None when wait_s passes first."""
+    started = time.monotonic()
+    states: list[dict[str, Any]] = []
+    while True:
+        try:
+            states = client.status(model_name)
+            live = {s["version"] for s in states if s["state"] == "AVAILABLE"}
+            if target in live and not live & moved:
+                return round(time.monotonic() - started, 3), states
+        except (ServingRequestError, OSError):
+            pass
+        if time.monotonic() - started > wait_s:
+            return None
+        time.sleep(0.1)
+
+
+def _put_back(model: Path, moved: dict[int, Path]) -> list[str]:
+    """Every version set aside returned to its place, newest first; what could not be, said."""
+    notes = []
+    for version, path in sorted(moved.items(), reverse=True):
+        try:
+            notes.append(f"{version} back to {_rel(repository.put_back(model, path))}")
+        except OSError as err:
+            notes.append(f"{version} left in {_rel(path)} ({err})")
+    return notes
+
+
 def rollback_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    """job=rollback: set newer versions aside; with rollback.url, wait until that server serves the target."""
+    """job=rollback: set newer versions aside; with rollback.url, only once that server answers, and wait until
+    it serves the target (if it does not within rollback.wait_s, the versions are put back)."""
     r = cfg.rollback
     model = repository.model_dir(r.base_path, r.model_name)
     before = repository.versions(model)
-    done = repository.rollback(model, r.to_version)
-    target = done["to_version"]
-    moved = {int(v): _rel(p) for v, p in done["set_aside"].items()}
-    result: dict[str, Any] = {
-        "to_version": target,
-        "versions_before": before,
-        "versions_after": repository.versions(model),
-        "set_aside": moved,
-    }
-    summary = f"{_rel(model)}: newest {before[-1]} -> {target}; set aside " + ", ".join(
-        f"{v} to {p}" for v, p in moved.items()
-    )
-    if r.url:
-        client = RestClient(r.url, timeout=10)
-        started = time.monotonic()
-        deadline = started + float(r.wait_s)
-        states: list[dict[str, Any]] = []
-        while True:
-            try:
-                states = client.status(r.model_name)
-                live = {s["version"] for s in states if s["state"] == "AVAILABLE"}
-                if target in live and not live & set(moved):
-                    break
-            except ServingRequestError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"the server at {r.url} did not switch {r.model_name} to version {target} "
-                    f"within {r.wait_s:g} s (status: {states})"
+    try:
+        target, newer = repository.rollback_versions(model, r.to_version)
+    except (FileNotFoundError, ValueError) as err:
+        raise RollbackFailed(f"{err}; nothing was moved") from None
+    client = RestClient(r.url, timeout=PROBE_S, retries=0) if r.url else None
+    try:
+        if client is not None:
+            _server_status(client, r.model_name)  # it answers before anything is touched
+        done = repository.rollback(model, target)
+        moved_paths = {int(v): Path(p) for v, p in done["set_aside"].items()}
+        moved = {v: _rel(p) for v, p in moved_paths.items()}
+        result: dict[str, Any] = {
+            "to_version": target,
+            "versions_before": before,
+            "versions_after": repository.versions(model),
+            "set_aside": moved,
+        }
+        summary = f"{_rel(model)}: newest {before[-1]} -> {target}; set aside " + ", ".join(
+            f"{v} to {p}" for v, p in moved.items()
+        )
+        if client is not None:
+            switched = _wait_switched(client, r.model_name, target, set(moved), float(r.wait_s))
+            if switched is None:
+                notes = _put_back(model, moved_paths)
+                raise RollbackFailed(
+                    f"the server at {r.url} did not switch {r.model_name} to version {target} within "
+                    f"rollback.wait_s={r.wait_s:g} s, so the rollback was undone: version(s) {', '.join(notes)}; "
+                    f"the repository holds {', '.join(map(str, repository.versions(model)))} as before"
                 )
-            time.sleep(0.1)
-        client.close()
-        result.update(server=r.url, switched_after_s=round(time.monotonic() - started, 3), model_status=states)
-        summary += f"; {r.url} serves version {target} after {result['switched_after_s']:.1f} s"
+            result.update(server=r.url, switched_after_s=switched[0], model_status=switched[1])
+            summary += f"; {r.url} serves version {target} after {switched[0]:.1f} s"
+    finally:
+        if client is not None:
+            client.close()
     result["summary"] = summary
     result["deployments"] = [
         {

@@ -51,3 +51,23 @@ def test_step_results_move_metrics_and_artifacts(tmp_path: Path):
     assert data["steps"][0]["seconds"] == 1.235
     assert data["status"] == "failed" and data["error"]["message"] == "boom" and data["seconds"] >= 0
     assert os.listdir(tmp_path) == ["record.json"]
+
+
+def test_a_moved_folder_updates_the_artifacts_inside_it(tmp_path: Path):
+    """Issue 30: a rolled-back version's record still named models/m/0002, which the next export reused."""
+    rec = Record.start(tmp_path, run_id="r")
+    rec.step_started("export")
+    rec.step_finished(
+        "export", 1.0, {"artifacts": [{"kind": "saved_model", "path": "models/m/0002"}, {"kind": "x", "path": "other"}]}
+    )
+    rec.step_started("tfserving_push")
+    warm = {"kind": "tfserving_warmup", "path": "models/m/0002/assets.extra/tf_serving_warmup_requests"}
+    rec.step_finished("tfserving_push", 1.0, {"artifacts": [warm]})
+    rec.step_started("tfserving_start")
+    moved = "models/m/.rolled-back/0002-20260101-120000"
+    rec.step_finished("tfserving_start", 1.0, {"moved": [{"path": "models/m/0002", "moved_to": moved}]})
+    saved, other, warmup = rec.data["artifacts"]
+    assert saved["path"] == "models/m/0002" and saved["moved_to"] == moved
+    assert warmup["moved_to"] == moved + "/assets.extra/tf_serving_warmup_requests"
+    assert "moved_to" not in other
+    assert "moved" not in rec.data["steps"][-1]["result"]

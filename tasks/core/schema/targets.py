@@ -189,6 +189,18 @@ class ServingOptions:
         if not self.start_timeout_s > 0:
             yield Problem(f"{prefix}.start_timeout_s", self.start_timeout_s, "a number of seconds > 0")
 
+    def server_problems(self, prefix: str) -> Iterator[Problem]:
+        """A server kind that cannot run on this machine, found before training rather than after it."""
+        from tfrun.tasks.core.serving_backends import available_kinds, missing
+
+        why = missing(self.server.value)
+        if why is not None:
+            yield Problem(
+                f"{prefix}.server",
+                self.server.value,
+                f"a server this machine can run: {', '.join(available_kinds())} ({self.server.value}: {why})",
+            )
+
 
 @dataclass
 class ParityOptions:
@@ -222,6 +234,8 @@ class TfservingTarget(ServingOptions, ParityOptions, TargetConfig):
 
     def problems(self) -> Iterator[Problem]:
         yield from self.serving_problems("target")
+        if not self.attach:  # an attached server is already running, whatever its kind
+            yield from self.server_problems("target")
         if self.attach and not (self.grpc_port and self.rest_port):
             yield Problem(
                 "target.grpc_port",
