@@ -31,7 +31,7 @@ def describe(data: dict[str, Any], job: str | None = None) -> str:
         parts += running[-1:]
         history = metrics.get("history") or {}
         done = max((len(v) for v in history.values() if isinstance(v, list)), default=0)
-        if done:
+        if done and running[-1:] in ([], ["train"]):  # after training, the step under way says enough
             epochs = ((data.get("config") or {}).get("train") or {}).get("epochs")
             parts.append(f"epoch {done}/{epochs}" if epochs else f"epoch {done}")
             parts += [
