@@ -125,6 +125,11 @@ def ensure_bucket(client: Any, name: str, location: str, labels: dict[str, str] 
         raise PermissionError(f"cloud.bucket={name}: access denied ({exc.message})") from None
 
 
+def bucket_exists(client: Any, name: str) -> bool:
+    """Whether bucket `name` exists (clean-up tells a bucket already gone from one it must keep)."""
+    return client.lookup_bucket(name) is not None
+
+
 def delete_bucket_if_empty(client: Any, name: str) -> bool:
     """Delete bucket `name` if it holds no objects; True when deleted (False if missing or not empty)."""
     from google.api_core.exceptions import Conflict, NotFound

@@ -6,6 +6,11 @@ each resource's new status into its record. Resources a run reused (not created)
 touched. A run whose runner is still alive is skipped: its runner owns the record. Earlier attempts kept
 under a run dir's attempts/ are included, and failed removals are tried again. A damaged record is one
 line naming it and is left alone; the others are cleaned up (exit 2 at the end when it was a RUN named).
+
+Runs are cleaned up in dependency order, as one run's resources are: a run whose objects sit in a bucket
+another run created (tfrun's own bucket, made by the first run that used it), or whose model is deployed
+on another run's endpoint, goes before that run, so the bucket or endpoint is empty when its turn comes.
+What is still `kept` (a bucket holding the user's own files) is tried again by the next clean-up.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 from tfrun.runner.records import cloud_cleanup, reading
 from tfrun.runner.records import record as records
+from tfrun.tasks.vertex.resources import REMOVAL_ORDER
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -31,6 +37,35 @@ def resource_lines(data: dict[str, Any]) -> list[str]:
             lines.append(f"  {'':<15} {'':<16} console: {r.get('console', '')}")
             lines.append(f"  {'':<15} {'':<16} remove:  {r.get('remove_command', '')}")
     return lines
+
+
+def _container(r: dict[str, Any]) -> tuple[str, str] | None:
+    """The bucket or endpoint a resource sits in, as (kind, name) of that container's ledger entry."""
+    if r["kind"] == "gcs_objects":
+        return "bucket", "gs://" + r["name"].removeprefix("gs://").split("/", 1)[0]
+    if r["kind"] == "deployed_model":
+        return "endpoint", str((r.get("details") or {}).get("endpoint", ""))
+    return None
+
+
+def in_dependency_order(todo: list[tuple[Any, dict[str, Any]]]) -> list[tuple[Any, dict[str, Any]]]:
+    """The runs, each before any run whose bucket or endpoint holds its live resources (else as found)."""
+    maker: dict[tuple[str, str], int] = {}
+    for i, (_, data) in enumerate(todo):
+        for r in cloud_cleanup.live(data.get("cloud_resources") or []):
+            if r["kind"] in ("bucket", "endpoint"):
+                maker[(r["kind"], r["name"])] = i
+    waits_for: dict[int, set[int]] = {i: set() for i in range(len(todo))}  # a container's maker waits for its users
+    for j, (_, data) in enumerate(todo):
+        for r in cloud_cleanup.live(data.get("cloud_resources") or []):
+            i = maker.get(_container(r) or ("", ""))
+            if i is not None and i != j:
+                waits_for[i].add(j)
+    order: list[int] = []
+    while len(order) < len(todo):
+        ready = [i for i in waits_for if i not in order and not (waits_for[i] - set(order))]
+        order.append(ready[0] if ready else min(i for i in waits_for if i not in order))  # a cycle: as found
+    return [todo[i] for i in order]
 
 
 def _runner_alive(data: dict[str, Any]) -> bool:
@@ -101,7 +136,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         if input(f"Remove the live resources of {len(todo)} run(s)? [y/N] ").strip().lower() not in ("y", "yes"):
             return EXIT_OK
     worst = EXIT_OK
-    for path, data in todo:
+    for path, data in in_dependency_order(todo):
         updated = cloud_cleanup.remove(
             _cloud(data, args),
             data["run_id"],
@@ -111,7 +146,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         )
         data["cloud_resources"] = updated
         records.write_json_atomic(path, data)
-        for r in updated:
+        for r in sorted(updated, key=lambda r: REMOVAL_ORDER.index(r["kind"]) if r["kind"] in REMOVAL_ORDER else 0):
             if r.get("created"):
                 print(f"  {r['kind']} {r['name']}: {r['status']} ({r.get('why', '')})")
         if any(r.get("status") == "failed_to_remove" for r in updated):

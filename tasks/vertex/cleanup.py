@@ -111,7 +111,7 @@ def _remove_one(res: Resource, aiplatform: Any, storage: Any) -> tuple[str, str]
         if endpoint.list_models():
             return "kept", (
                 "another model is deployed on it now (not this run's): kept; an endpoint "
-                "with no model deployed costs nothing"
+                "with no model deployed costs nothing, and `tfrun-records cleanup` tries again once it has none"
             )
         endpoint.delete()
         return "removed", "deleted"
@@ -132,9 +132,13 @@ def _remove_one(res: Resource, aiplatform: Any, storage: Any) -> tuple[str, str]
         return "removed", f"{n} object(s) deleted"
     if res.kind == "bucket":
         name = res.name.removeprefix("gs://").rstrip("/")
+        if not gcs.bucket_exists(storage, name):
+            return "removed", "already gone"
         if gcs.delete_bucket_if_empty(storage, name):
             return "removed", "deleted (it was empty)"
-        return "kept", "holds objects this run did not write: kept"
+        return "kept", (
+            "holds objects this run did not write: kept; `tfrun-records cleanup` tries again once they are gone"
+        )
     raise ValueError(f"unknown resource kind {res.kind!r}")
 
 

@@ -23,8 +23,21 @@ REMOVAL_ORDER = (
     "gcs_objects",
     "bucket",
 )
+# What keeping each kind costs: the why of every resource a run keeps (target.teardown=false), each its own.
+KEPT_COST = {
+    "deployed_model": "a deployed model is billed per replica-hour",
+    "batch_job": "a finished batch job costs nothing; its results are stored objects",
+    "custom_job": "a finished job costs nothing; its outputs are stored objects",
+    "tuning_job": "a finished job costs nothing; its trials' outputs are stored objects",
+    "endpoint": "an endpoint costs nothing while no model is deployed on it",
+    "model": "a registered Vertex Model costs nothing; its files are stored objects",
+    "gcs_objects": "Cloud Storage objects are billed while stored",
+    "bucket": "a bucket costs only what it stores",
+}
 GCLOUD_JOB_GROUPS = {"custom_job": "custom-jobs", "tuning_job": "hp-tuning-jobs"}
-ALIVE = ("created", "left", "failed_to_remove")  # statuses of a resource that may still exist (and cost money)
+# statuses of a resource that may still exist (and cost money); clean-up tries each again, `kept` too (a bucket
+# kept for the user's files, an endpoint kept for another model: empty later, removed then)
+ALIVE = ("created", "left", "failed_to_remove", "kept")
 
 
 @dataclass

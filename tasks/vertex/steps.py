@@ -20,7 +20,7 @@ from typing import Any, Optional
 from tfrun.tasks import gcs
 from tfrun.tasks.core import vertex_catalog as catalog
 from tfrun.tasks.vertex import cleanup, client
-from tfrun.tasks.vertex.resources import Ledger, Resource
+from tfrun.tasks.vertex.resources import KEPT_COST, Ledger, Resource
 
 STATE = "vertex"
 
@@ -215,13 +215,8 @@ def report_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             )
         status = "removed"
     else:
-        cost = (
-            "a deployed model is billed per replica-hour"
-            if target.name == "vertex_endpoint"
-            else "Cloud Storage objects are billed while stored"
-        )
-        why = f"target.teardown=false: kept ({cost}); remove with `tfrun-records cleanup RUN`"
         for res in run.ledger.ours():
+            why = f"target.teardown=false: kept ({KEPT_COST[res.kind]}); remove with `tfrun-records cleanup RUN`"
             run.ledger.set(res, "left", why)
         status = "serving" if target.name == "vertex_endpoint" else "kept"
     entry.update(
