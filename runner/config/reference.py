@@ -194,41 +194,38 @@ def option_keys(conf_dir: Path, group: str, option: str) -> list[Key]:
     schema = schema_of(group, option)
     if schema is None:
         return []
-    values = flat(yaml_values(path))
-    comments = yaml_comments(path)
-    notes = field_comments(schema)
-    return [
-        Key(f"{group}.{key}", values.get(key, default), comments.get(key) or notes.get(key, ""))
-        for key, default in schema_defaults(schema)
-    ]
+    return _keys(group, schema, flat(yaml_values(path)), yaml_comments(path))
 
 
 def section_keys(conf_dir: Path) -> dict[str, list[Key]]:
     """Config's top-level keys that are not groups (job, models_dir, …) and its sections (run.*, tuning.*, …)."""
     values = flat(yaml_values(conf_dir / "config.yaml"))
     comments = yaml_comments(conf_dir / "config.yaml")
-    notes = field_comments(Config)
     chosen = set(primary_defaults(conf_dir))
-    out: dict[str, list[Key]] = {"": []}
-    for field in dataclasses.fields(Config):
-        if field.name in chosen:
-            continue
-        value = _field_default(field)
-        if dataclasses.is_dataclass(value):
-            own = field_comments(type(value))
-            out[field.name] = [
-                Key(
-                    f"{field.name}.{k}",
-                    values.get(f"{field.name}.{k}", d),
-                    comments.get(f"{field.name}.{k}") or own.get(k, ""),
-                )
-                for k, d in schema_defaults(type(value))
-            ]
-        else:
-            out[""].append(
-                Key(field.name, values.get(field.name, value), comments.get(field.name) or notes.get(field.name, ""))
-            )
+    top = [f for f in dataclasses.fields(Config) if f.name not in chosen]
+    out = {"": [k for k in _keys("", Config, values, comments) if "." not in k.key and k.key in {f.name for f in top}]}
+    for field in top:
+        made = _field_default(field)
+        if dataclasses.is_dataclass(made):
+            inner = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith(f"{field.name}.")}
+            notes = {k.split(".", 1)[1]: v for k, v in comments.items() if k.startswith(f"{field.name}.")}
+            out[field.name] = _keys(field.name, type(made), inner, notes)
     return out
+
+
+def _keys(prefix: str, schema: type, values: dict[str, Any], comments: dict[str, str]) -> list[Key]:
+    """The schema's keys under `prefix`: the YAML's value and comment where it has them, else the dataclass's;
+    an enum's note ends with its allowed values."""
+    notes = field_comments(schema)
+    found = []
+    for key, default in schema_defaults(schema):
+        note = comments.get(key) or notes.get(key, "")
+        if isinstance(default, enum.Enum):
+            allowed = [str(e.value) for e in type(default)]
+            if not all(a in note for a in allowed):
+                note = (note + "; " if note else "") + "one of " + ", ".join(allowed)
+        found.append(Key(f"{prefix}.{key}" if prefix else key, values.get(key, default), note))
+    return found
 
 
 def _field_default(field: dataclasses.Field) -> Any:
@@ -273,10 +270,13 @@ def _comment(rest: str) -> str:
 
 
 def field_comments(schema: type) -> dict[str, str]:
-    """Each field's end-of-line comment in the dataclass's source, nested dataclasses' by dotted key."""
+    """Each field's comment in the dataclass's source (at the end of its line, else just above it), nested
+    dataclasses' by dotted key."""
     found: dict[str, str] = {}
     for cls in reversed([c for c in schema.__mro__ if dataclasses.is_dataclass(c)]):
         source = inspect.getsource(cls)
+        above = re.findall(r"^    # (.*)\n    (\w+): ", source, flags=re.M)  # a comment line just above the field
+        found.update({name: text for text, name in above})
         found.update(re.findall(r"^    (\w+): [^#\n]*?#\s*(.*)$", source, flags=re.M))
     for field in dataclasses.fields(schema):
         value = _field_default(field)
