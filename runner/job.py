@@ -7,6 +7,7 @@ without loading them.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import sys
@@ -43,8 +44,21 @@ def _run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
+def _work_from_launch_folder(hydra_cfg: Any) -> None:
+    """hydra.job.chdir=true put us in the run dir: go back, so every path means what it means without it.
+
+    data.path, models_dir, --config-dir, the user's modules and the paths tfrun prints are all relative to
+    the folder tfrun was started from (Hydra's runtime.cwd); the run dir is absolute. Hydra returns to its own
+    folder after the job, as it does after any job it chdir'd for.
+    """
+    launch = hydra_cfg.runtime.cwd
+    if launch and os.getcwd() != launch:
+        os.chdir(launch)
+
+
 def run_job(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
+    _work_from_launch_folder(hydra_cfg)
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     overrides = list(hydra_cfg.overrides.task)
