@@ -19,6 +19,7 @@ HEADER = """tfrun: train, export, deploy and record a TensorFlow model from conf
 Usage: tfrun [GROUP=OPTION ...] [KEY=VALUE ...]      one run
        tfrun -m KEY=V1,V2 ... [hydra/launcher=joblib]  a sweep (one job per combination)
        tfrun --cfg job [overrides]                    print the composed config, run nothing
+       tfrun --version                                tfrun's version
        tfrun --hydra-help                             Hydra's own flags
 
 Config groups (GROUP=OPTION; the default comes first):"""
