@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Optional
 
+from tfrun.runner.processes import cluster_probe
 from tfrun.runner.processes.tf_log_filter import DEFAULT_LEVEL, ConsoleFilter
 from tfrun.runner.records.record import Record, relative, sanitize
 from tfrun.tasks.core.processes import die_with_parent
@@ -112,6 +113,7 @@ class Supervisor:
         self.interrupt: int | None = None
         self.failure: dict[str, Any] | None = None  # why the runner stopped the job
         self.formed = form_timeout_s is None
+        self.joining_since: float | None = None  # when the first task began to wait for the others (strategy step)
         self.servers_stopped = False
 
     # ------------------------------------------------------------------ run
@@ -220,7 +222,9 @@ class Supervisor:
             now = time.monotonic()
             self._note_exits(now)
             if stop_sent_at is None and self._should_stop(started, now):
-                self._stop_all(signal.SIGINT)
+                # a cluster that never formed has nothing to save: stopped at once, so the job ends on time
+                unformed = (self.failure or {}).get("type") == "ClusterFormationTimeout"
+                self._stop_all(signal.SIGKILL if unformed else signal.SIGINT)
                 stop_sent_at = now
             elif stop_sent_at is not None and now - stop_sent_at > self.stop_grace_s:
                 self._stop_all(signal.SIGKILL)
@@ -258,6 +262,24 @@ class Supervisor:
                     _print(f"[tfrun] task {task.spec.name} {how}")
                     self._save_task_table()
 
+    def _formation_failure(self) -> dict[str, Any]:
+        """Why the cluster did not form: the tasks of its spec (TF_CONFIG) whose addresses do not answer."""
+        spec = cluster_probe.cluster_spec(t.spec.env for t in self.tasks)
+        missing = cluster_probe.absent(spec)
+        if missing:
+            why = f"task(s) that never came: {', '.join(missing)}"
+        elif spec:
+            why = "every task's address answers, but they did not join one cluster (do all share this TF_CONFIG?)"
+        else:
+            why = f"tasks still waiting: {', '.join(t.spec.name for t in self.tasks if t.proc.poll() is None)}"
+        return {
+            "type": "ClusterFormationTimeout",
+            "message": f"the cluster did not form within cluster.form_timeout_s={self.form_timeout_s:g} s of the "
+            f"first task starting to join; {why}. Start every task of the cluster, each with its own "
+            "TF_CONFIG task, and check that they can reach each other's addresses",
+            "missing_tasks": missing,
+        }
+
     def _reporter(self) -> _Task | None:
         return next((t for t in self.tasks if t.spec.reports), None)
 
@@ -270,14 +292,8 @@ class Supervisor:
                 "message": f"the job exceeded run.timeout_s={self.timeout_s} and was stopped",
             }
             return True
-        if not self.formed and now - started > self.form_timeout_s:
-            waiting = [t.spec.name for t in self.tasks if t.proc.poll() is None]
-            self.failure = {
-                "type": "ClusterFormationTimeout",
-                "message": f"the cluster did not form within cluster.form_timeout_s="
-                f"{self.form_timeout_s} s (tasks still waiting: {', '.join(waiting)}); "
-                "check that every task can start and reach the others' addresses",
-            }
+        if not self.formed and self.joining_since is not None and now - self.joining_since > self.form_timeout_s:
+            self.failure = self._formation_failure()
             return True
         reporter = self._reporter()
         if reporter is not None and reporter.proc.returncode == 0:
@@ -347,6 +363,8 @@ class Supervisor:
         kind = event["event"]
         if kind == "step_error":
             task.error = {k: event[k] for k in ("type", "message", "step", "traceback")}
+        if kind == "step_start" and event["step"] == "strategy" and self.joining_since is None:
+            self.joining_since = time.monotonic()  # TensorFlow's import before this does not count
         if kind == "step_end" and event["step"] == "strategy":
             self.formed = True
         if not task.spec.reports:
