@@ -94,6 +94,9 @@ def main() -> None:
             raise SystemExit(2) from None
         raise
     except KeyboardInterrupt:  # Ctrl-C during a sweep: the running job's record already says interrupted
+        from tfrun.runner.sweeps import interruption
+
+        interruption.interrupted()  # a sweep's records left running finished, the summary of what finished
         print("[tfrun] interrupted", flush=True)
         raise SystemExit(130) from None
     finally:

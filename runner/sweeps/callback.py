@@ -32,24 +32,20 @@ class SweepSummary(Callback):
                 ConfigError(problems), "invalid configuration in every job of the sweep (nothing was launched)"
             )
             raise SystemExit(CONFIG_ERROR_EXIT)
+        from tfrun.runner.sweeps import interruption
+
+        interruption.begin(config, self.started)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from tfrun.runner.sweeps import hparams
-        from tfrun.runner.sweeps.summary import collect, render, unsuccessful, write
+        from tfrun.runner.sweeps import interruption
+        from tfrun.runner.sweeps.report import print_summary
+        from tfrun.runner.sweeps.summary import unsuccessful
 
+        interruption.end()
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        summary = collect(sweep_dir)
-        if summary.rows:  # none: nothing ran (a dry run), or sweep=vertex's job failed before any trial
-            write(summary)
-            hparams.write(summary)
-            print(render(summary), flush=True)
-            print(
-                f"[tfrun] sweep summary: {sweep_dir}/sweep.csv, sweep.json, sweep.png; HParams dashboard: "
-                f"tensorboard --logdir {sweep_dir}",
-                flush=True,
-            )
+        if print_summary(sweep_dir, self.started):
             from tfrun.runner import tracking
 
             tracking.after_sweep(config.get("track"), sweep_dir)

@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-STATUS = {"succeeded": "STATUS_SUCCESS", "failed": "STATUS_FAILURE", "interrupted": "STATUS_ABORTED"}
+# TensorBoard's statuses are UNKNOWN, SUCCESS, FAILURE and RUNNING: an interrupted job is neither a success nor a
+# failure of its settings, so UNKNOWN (there is no STATUS_ABORTED: naming it broke every summary with such a job)
+STATUS = {"succeeded": "STATUS_SUCCESS", "failed": "STATUS_FAILURE", "interrupted": "STATUS_UNKNOWN"}
 
 
 def _value(text: Any) -> Any:
@@ -103,7 +105,8 @@ def write(summary: Any, suffix: str = ".tfrun-hparams") -> list[Path]:
             scalar.value.add(tag=metric, simple_value=float(row.metric))
             events.append(scalar)
         end = plugin_data_pb2.SessionEndInfo(
-            status=getattr(api_pb2, STATUS.get(row.status, "STATUS_UNKNOWN")), end_time_secs=time.time()
+            status=getattr(api_pb2, STATUS.get(row.status, "STATUS_UNKNOWN"), api_pb2.STATUS_UNKNOWN),
+            end_time_secs=time.time(),
         )
         events.append(_summary(metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_end_info=end)))
         written.append(_write(summary.sweep_dir / row.run_dir, events, suffix))

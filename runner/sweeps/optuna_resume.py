@@ -1,4 +1,4 @@
-"""Make a restarted Optuna sweep continue its study instead of starting over.
+"""Make a restarted Optuna sweep continue its study instead of starting over, and only with its own settings.
 
 Hydra's Optuna sweeper with a persistent `storage` loads the study again,
 but would run n_trials *more* trials and number its jobs from 0, writing
@@ -6,6 +6,10 @@ into the earlier job dirs. This Hydra callback runs before the sweeper is
 made: it marks trials a killed sweep left RUNNING as FAIL, lowers n_trials
 by the trials already finished, and numbers new job dirs after the
 existing trials (through an override every job config receives).
+
+A study is continued only by a sweep with the settings it was made with (the fixed overrides, the search space
+and the direction, kept in the study's user attrs): another sweep under the same name stops with exit 2 before
+any job runs (tfrun.runner.sweeps.study_settings), instead of silently adding trials of another setting.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict, read_write
+
+from tfrun.runner.sweeps import study_settings
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,7 @@ class ResumeOptunaStudy(Callback):
         study = optuna.create_study(
             study_name=sweeper.study_name, storage=sweeper.storage, directions=directions, load_if_exists=True
         )
+        study_settings.check(study, config)  # exit 2 when it was made with other settings
         for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)  # its sweep was killed
         finished = len(

@@ -137,6 +137,23 @@ def unsuccessful(sweep_dir: Path, since: float) -> tuple[list[str], int]:
     return failed, total
 
 
+def sessions(sweep_dir: Path, since: float) -> tuple[int, int]:
+    """How many jobs this invocation ran (records written since `since`) and how many came from before (an
+    earlier run of the same sweep: a continued Optuna study, a resumed grid). sweep=vertex's own job counts not."""
+    now = before = 0
+    for record_path in sweep_dir.glob(f"*/{RECORD_NAME}"):
+        try:
+            if reading.read(record_path).get("job") == "tune":
+                continue
+        except reading.BadRecord:
+            pass  # still one of the sweep's jobs
+        if record_path.stat().st_mtime < since:
+            before += 1
+        else:
+            now += 1
+    return now, before
+
+
 def swept(rows: list[Row]) -> list[str]:
     """Parameters whose value differs between jobs (the ones worth a column and a plot)."""
     params = sorted({k for r in rows for k in r.params})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -177,3 +178,96 @@ def test_submitit_local_jobs_each_get_their_own_hardware(workdir: Path):
     logical = {name: r["environment"]["devices"]["logical"] for name, r in jobs.items()}
     assert logical == {"0": ["/device:CPU:0"], "1": ["/device:CPU:0", "/device:CPU:1", "/device:CPU:2"]}
     assert all(r["status"] == "succeeded" for r in jobs.values())
+
+
+def test_optuna_study_is_continued_only_with_the_settings_it_was_made_with(workdir: Path):
+    """Same study name, another fixed override: exit 2 before any job, naming the difference and the ways out;
+    the same settings with more trials continue it, and the summary says which jobs ran now."""
+    base = ["-m", "sweep=optuna", "data.limit=200", *FAST, "hydra.sweeper.n_jobs=1"]
+    sweep = workdir / "multiruns/optuna/digits_mlp"  # the default sweep dir follows the study name
+    first = tfrun(*base, "hydra.sweeper.n_trials=2", "train.epochs=1", cwd=workdir, timeout=600, check=True)
+    assert sorted(records(sweep)) == ["0", "1"]
+
+    other = tfrun(*base, "hydra.sweeper.n_trials=2", "train.epochs=2", cwd=workdir, timeout=300)
+    message = other.stdout + other.stderr
+    assert other.returncode == 2, message
+    for words in ("digits_mlp", "train.epochs=1", "train.epochs=2", "hydra.sweeper.study_name=", "optuna.db"):
+        assert words in message, f"{words!r} missing from:\n{message}"
+    assert "Traceback" not in message and "reproduce:" not in message
+    assert sorted(records(sweep)) == ["0", "1"], "no job ran"
+
+    space = tfrun(
+        *base,
+        "hydra.sweeper.n_trials=2",
+        "train.epochs=1",
+        "hydra.sweeper.params.model.n_hidden=range(1,2)",
+        cwd=workdir,
+        timeout=300,
+    )
+    assert space.returncode == 2 and "model.n_hidden" in space.stderr, space.stdout + space.stderr
+
+    more = tfrun(*base, "hydra.sweeper.n_trials=3", "train.epochs=1", cwd=workdir, timeout=600, check=True)
+    assert "1 job(s) ran now, 2 came from before" in more.stdout, more.stdout
+    assert "2 job(s) ran now, 0 came from before" in first.stdout, first.stdout
+    assert sorted(records(sweep)) == ["0", "1", "2"]
+    assert all(r["config"]["train"]["epochs"] == 1 for r in records(sweep).values())
+
+
+def _training(record_path: Path) -> bool:
+    """The record says its job is running its train step (read while it may be replaced: atomic, but retried)."""
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        return False
+    return record["status"] == "running" and any(
+        s["name"] == "train" and s["status"] == "running" for s in record["steps"]
+    )
+
+
+def test_ctrl_c_on_a_joblib_sweep_leaves_every_started_job_interrupted_and_prints_the_summary(workdir: Path):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) while both workers train: exit 130, each
+    started job's record `interrupted` (not `running`), the queued third job never started, a summary, no
+    traceback; resume would rerun all three."""
+    sweep = workdir / "multiruns/joblib"
+    proc = subprocess.Popen(
+        [
+            str(BIN / "tfrun"),
+            "-m",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            "train.epochs=1000,1001,1002",
+            *FAST,
+            "hydra.sweep.dir=multiruns/joblib",
+        ],
+        cwd=workdir,
+        env=command_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if sum(_training(p) for p in sweep.glob("*/record.json")) == 2:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the sweep ended before both jobs trained"
+        time.sleep(1)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, out
+    jobs = records(sweep)
+    assert sorted(jobs) == ["0", "1"], f"the queued job started: {sorted(jobs)}\n{out}"
+    assert {job: r["status"] for job, r in jobs.items()} == {"0": "interrupted", "1": "interrupted"}, out
+    assert "Traceback" not in out, out
+    assert "best: no job succeeded" in out and "2 job(s) ran now, 0 came from before" in out, out
+    assert (sweep / "sweep.json").is_file() and not (sweep / ".tfrun-stopping").exists()
+    assert not (sweep / "2").exists(), "the queued job left a folder"
+    from tfrun.runner.sweeps.resume import jobs_to_rerun
+
+    assert [(n, why) for n, _, why in jobs_to_rerun(sweep)] == [(0, "interrupted"), (1, "interrupted"), (2, "missing")]
