@@ -58,28 +58,31 @@ def _csv_problems(path: str, label_column: str) -> Iterator[Problem]:
                 f"a column of {path}, whose header has: {', '.join(header)} (set data.label_column=<the class column>)",
             )
             return
-        at, seen = header.index(label_column), set()
+        at, width, seen = header.index(label_column), len(header), {}  # label text -> class id, parsed once
         for row in reader:
-            if not row:
-                continue
-            if len(row) != len(header):
+            if len(row) != width:
+                if not row:
+                    continue
                 yield Problem(
                     "data.path",
                     path,
-                    f"rows of {len(header)} fields like its header; line {reader.line_num} has {len(row)} fields",
+                    f"rows of {width} fields like its header; line {reader.line_num} has {len(row)} fields",
                 )
                 return
-            label = _label(row[at])
+            text = row[at]
+            if text in seen:
+                continue
+            label = _label(text)
             if label is None:
                 yield Problem(
                     "data.path",
                     path,
-                    f"class ids 0..n-1 in column {label_column!r}; line {reader.line_num} has {row[at]!r} "
+                    f"class ids 0..n-1 in column {label_column!r}; line {reader.line_num} has {text!r} "
                     f"(for class names or other values, {RENUMBER})",
                 )
                 return
-            seen.add(label)
-    yield from _label_set_problems(path, f"column {label_column!r}", seen)
+            seen[text] = label
+    yield from _label_set_problems(path, f"column {label_column!r}", seen.values())
 
 
 def read_csv(path: str, label_column: str) -> tuple[Any, Any]:
