@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import command_env, read_record
+from tests.helpers import command_env, free_port, read_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -137,6 +137,18 @@ def test_compose_returns_the_validated_config(tmp_path: Path):
     assert sorted(p.key for p in err.value.problems) == ["train.batch_size", "train.epochs"]
     with pytest.raises(tfrun.ConfigError, match="--config-dir"):
         tfrun.compose("-m")
+
+
+def test_a_check_only_the_command_makes_raises_config_error_too(tmp_path: Path):
+    """track.required=true: the tracking server must answer, which the command checks (exit 2, nothing run)."""
+    import tfrun
+
+    uri = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(tfrun.ConfigError) as err:
+        tfrun.run("track=mlflow", "track.required=true", f"track.uri={uri}", "track.timeout_s=1", cwd=tmp_path)
+    (problem,) = err.value.problems
+    assert str(problem).startswith(f"track.uri='{uri}' is not allowed: expected a tracking server that answers")
+    assert not list(tmp_path.rglob("record.json")), "nothing ran"
 
 
 def test_sweep_returns_jobs_best_and_table(tmp_path: Path):
