@@ -27,7 +27,7 @@ def _machine(target: Any) -> str:
 
 def lines(config: Any, run_id: str, overrides: list[str], config_dirs: list[str] | None = None) -> list[str]:
     """What `cloud.dry_run=true` prints for this config."""
-    if config.cluster.name == "vertex":
+    if config.cluster.on_vertex:
         return vertex_job_lines(config, run_id, overrides, config_dirs or [])
     return deployment_lines(config, run_id)
 
@@ -98,7 +98,7 @@ def vertex_job_lines(config: Any, run_id: str, overrides: list[str], config_dirs
                 tfrun_image=None,
             )
         )
-        if config.target.name != "none":
+        if config.target.deploys:
             lines.append(
                 f"  5. then        target={config.target.name} here, on the job's model downloaded as "
                 f"{config.models_dir}/{config.model_name}/{_next_version(config):04d} (hash-checked): "
@@ -151,7 +151,7 @@ def deployment_lines(config: Any, run_id: str) -> list[str]:
             f"                 (prebuilt TF {catalog.PREBUILT_TF_PREDICTION_VERSION}, older than the TF "
             f"{catalog.TRAINED_WITH_TF} this project trains with)"
         )
-    if target.name == "vertex_endpoint":
+    if target.serves_online:
         lines += [
             f"  5. endpoint    display name {target.endpoint!r}: reused if one exists, else "
             f"{parent}/endpoints/<id> created",

@@ -20,6 +20,14 @@ def worker_dir(path: Path) -> Path:
     return path if is_chief() else path.parent / f".{path.name}-{task_name().replace(':', '-')}"
 
 
+def on_vertex(cluster: Any) -> bool:
+    """cluster=vertex (`cluster` is the config's node or the option's name). Ask only inside a Vertex replica
+    (vertex_env.inside_vertex() first): it imports the schemas, which a training process needs nowhere else."""
+    from tfrun.tasks.core.schema import option_class
+
+    return option_class("cluster", cluster).on_vertex
+
+
 def local_io_device(cluster_name: str, strategy: Any) -> Optional[str]:
     """The device that saves for a Vertex job under ParameterServerStrategy: this process's CPU.
 
@@ -28,8 +36,8 @@ def local_io_device(cluster_name: str, strategy: Any) -> Optional[str]:
     """
     spec = tf_config()
     if (
-        cluster_name != "vertex"
-        or not vertex_env.inside_vertex()
+        not vertex_env.inside_vertex()  # first: the schema is read only inside a Vertex replica
+        or not on_vertex(cluster_name)
         or not spec
         or not type(strategy).__name__.startswith("ParameterServerStrategy")
     ):

@@ -71,7 +71,7 @@ def _callbacks(
         callbacks.append(callback)
         if initial_epoch:
             ctx.emit({"event": "resumed", "epoch": initial_epoch})
-    if cfg.cluster.name == "vertex" and vertex_env.inside_vertex():  # the backup and logs to Vertex's AIP_* dirs
+    if vertex_env.inside_vertex() and cluster.on_vertex(cfg.cluster):  # the backup and logs to Vertex's AIP_* dirs
         from tfrun.tasks.vertex.replica import epoch_sync_callback
 
         callbacks.append(epoch_sync_callback(keras, cfg, run_dir))

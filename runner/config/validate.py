@@ -87,7 +87,7 @@ def validate(
     problems += list(vertex_training_problems(config, multirun))
     if isinstance(config.data, FilesData) and not any(p.key.startswith("data.") for p in problems):
         problems += list(data_file_problems(config.data))
-    if config.cluster.name == "vertex" and not problems:  # walks the project: only for an otherwise valid config
+    if config.cluster.on_vertex and not problems:  # walks the project: only for an otherwise valid config
         from tfrun.tasks.vertex.staging_rules import staging_problems
 
         problems += list(staging_problems(config, list(user_config_dirs)))

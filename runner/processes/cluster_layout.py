@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 from tfrun.runner.processes.supervisor import TaskSpec, child_command, server_command
+from tfrun.tasks.core.schema import option_class
 
 HOST = "127.0.0.1"
 
@@ -27,7 +28,7 @@ def free_ports(n: int) -> list[int]:
 
 def cluster_layout(strategy: str, workers: int, ps: int | None, chief: bool) -> dict[str, int]:
     """How many tasks of each type. With parameter servers the tfrun process is the chief (coordinator)."""
-    if strategy == "parameter_server":
+    if option_class("strategy", strategy).chief_dispatches:
         return {"chief": 1, "worker": workers, "ps": 1 if ps is None else ps}
     layout = {"worker": workers}
     if chief:
@@ -48,7 +49,7 @@ def local_cluster_tasks(config: Any, job: bytes, env: dict[str, str]) -> tuple[l
             task_env = dict(env)
             task_env["TF_CONFIG"] = json.dumps({"cluster": spec, "task": {"type": kind, "index": index}})
             task_env.update(config.cluster.task_env.get(f"{kind}_{index}", {}))
-            runs_plan = strategy != "parameter_server" or kind == "chief"
+            runs_plan = not option_class("strategy", strategy).chief_dispatches or kind == "chief"
             tasks.append(
                 TaskSpec(
                     name=f"{kind}:{index}",

@@ -153,12 +153,12 @@ def _command(overrides: list[str]) -> dict[str, list[str]]:
 
 def _forms_a_cluster(config: Config, replica: bool) -> bool:
     """Whether this machine's tasks must join a cluster in time (a Vertex job's submitter joins none)."""
-    return config.strategy.needs_cluster and (config.cluster.name != "vertex" or replica)
+    return config.strategy.needs_cluster and (not config.cluster.on_vertex or replica)
 
 
 def _in_vertex_replica(config: Config) -> bool:
     """cluster=vertex inside one of the job's replicas (Vertex's environment says so): train, do not submit."""
-    return config.cluster.name == "vertex" and vertex_env.inside_vertex()
+    return config.cluster.on_vertex and vertex_env.inside_vertex()
 
 
 def _publish_replica_record(record: Record) -> None:
@@ -199,7 +199,7 @@ def _tasks(config: Config, record: Record, job: bytes, warm_allowed: bool) -> li
     env = child_environment(config.hardware)
     if _in_vertex_replica(config):  # Vertex started this replica with its TF_CONFIG: one process of the cluster
         role = vertex_env.task().get("type", "chief")
-        serves = config.strategy.name == "parameter_server" and role in ("worker", "ps")
+        serves = config.strategy.chief_dispatches and role in ("worker", "ps")
         record.data["cluster"] = {"kind": "vertex", "task": vertex_env.task(), "job": os.environ.get("CLOUD_ML_JOB_ID")}
         return [
             TaskSpec(
@@ -211,7 +211,7 @@ def _tasks(config: Config, record: Record, job: bytes, warm_allowed: bool) -> li
                 runs_plan=not serves,
             )
         ]
-    if config.cluster.name != "local":
+    if not config.cluster.local_processes:
         warm = prestart.take(env) if warm_allowed else None
         return [TaskSpec(name="main", cmd=child_command(), env=env, stdin=job, reports=True, warm=warm)]
     prestart.discard()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from tfrun.runner.processes.child_env import child_environment
-from tfrun.tasks.core.schema import HardwareConfig
+from tfrun.tasks.core.schema import HardwareConfig, option_class
 
 
 @dataclass
@@ -46,7 +46,9 @@ def takes_another_child(argv: list[str]) -> bool:
     on a core the run needs (a preset that sets these is still found out after validation)."""
     for arg in argv:
         key, _, value = arg.lstrip("+~").partition("=")
-        if (key == "cluster" and value == "local") or (key == "hardware" and value not in ("", "cpu")):
+        if (key == "cluster" and option_class("cluster", value).local_processes) or (
+            key == "hardware" and value not in ("", "cpu")
+        ):
             return True
     return False
 

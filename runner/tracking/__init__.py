@@ -5,12 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+from tfrun.tasks.core.schema import option_class
 from tfrun.tasks.core.schema.track import LOCAL_STORE
+
+
+def logs_to_mlflow(track: Any) -> bool:
+    """track=mlflow: `track` typed, the multirun's DictConfig node, or None (a config without the group)."""
+    return track is not None and option_class("track", track).logs_to_mlflow
 
 
 def _open(track: Any) -> Optional[tuple[Any, str, str]]:
     """track=mlflow (typed, or the multirun's DictConfig node): (client, experiment id, uri); else None."""
-    if track is None or getattr(track, "name", "none") != "mlflow":
+    if not logs_to_mlflow(track):
         return None
     from tfrun.runner.tracking import mlflow_log
 
@@ -21,7 +27,7 @@ def _open(track: Any) -> Optional[tuple[Any, str, str]]:
 
 def after_run(track: Any, run_dir: Path, data: dict[str, Any]) -> None:
     """track=mlflow: the finished run's record as an MLflow run; a failure to log is one warning line."""
-    if getattr(track, "name", "none") != "mlflow":
+    if not logs_to_mlflow(track):
         return
     from tfrun.runner.records.record import RECORD_NAME
     from tfrun.runner.tracking import mlflow_log
@@ -36,7 +42,7 @@ def after_run(track: Any, run_dir: Path, data: dict[str, Any]) -> None:
 
 def after_sweep(track: Any, sweep_dir: Path) -> None:
     """track=mlflow: a finished multirun as a parent MLflow run with one nested child per job."""
-    if track is None or getattr(track, "name", "none") != "mlflow":
+    if not logs_to_mlflow(track):
         return
     from tfrun.runner.tracking import mlflow_log
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tfrun.tasks import cloud_auth, gcs
+from tfrun.tasks.core.schema import option_class
 from tfrun.tasks.vertex import client
 
 CHECK_DEADLINE_S = 15.0
@@ -67,7 +68,7 @@ def _vertex(cfg: Any) -> str:
     where = cloud.api_endpoint or f"Vertex AI in {cloud.region}"
     try:
         aiplatform = client.init(cloud)
-        if target.name == "vertex_endpoint":
+        if option_class("target", target).serves_online:
             return client.with_deadline(lambda: _endpoint(aiplatform, target), CHECK_DEADLINE_S, "listing endpoints")
         if "model_display_name" in target:
             client.with_deadline(

@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 from tfrun.tasks import gcs
 from tfrun.tasks.core import vertex_catalog as catalog
+from tfrun.tasks.core.schema import option_class
 from tfrun.tasks.vertex import cleanup, client
 from tfrun.tasks.vertex.resources import KEPT_COST, Ledger, Resource
 
@@ -218,7 +219,7 @@ def report_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         for res in run.ledger.ours():
             why = f"target.teardown=false: kept ({KEPT_COST[res.kind]}); remove with `tfrun-records cleanup RUN`"
             run.ledger.set(res, "left", why)
-        status = "serving" if target.name == "vertex_endpoint" else "kept"
+        status = option_class("target", target).kept_status
     entry.update(
         status=status,
         image=run.image,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tfrun.tasks import gcs
+from tfrun.tasks.core.schema import option_class
 from tfrun.tasks.core.vertex_catalog import TERMINAL_JOB_STATES
 from tfrun.tasks.vertex import client, training_spec
 from tfrun.tasks.vertex.resources import Resource
@@ -349,7 +350,9 @@ def result_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     run.model_uri = model_uri
     metrics = dict(record.get("metrics", {}).get("final", {}))
     checked = ""
-    if cfg.target.name != "none":  # the target's parity checks need the holdout and the model's answers
+    if option_class(
+        "target", cfg.target
+    ).deploys:  # the target's parity checks need the holdout and the model's answers
         here = _holdout_from_export(cfg, ctx, Path(export["path"]))
         if abs(here["holdout_accuracy"] - metrics.get("holdout_accuracy", float("nan"))) > 0:
             raise VertexJobFailed(

@@ -18,6 +18,7 @@ from typing import Any
 
 from tfrun.tasks import gcs
 from tfrun.tasks.core.record_io import SCHEMA_VERSION
+from tfrun.tasks.core.schema import option_class
 from tfrun.tasks.core.vertex_env import parameter_id, record_uri
 from tfrun.tasks.vertex import training_spec
 from tfrun.tasks.vertex.steps import vertex_run
@@ -140,7 +141,7 @@ def local_overrides(cfg: Any, sweep_overrides: list[str], trial_overrides: list[
     sweep, then the trial's values (as the trial received them, so floats are the same floats)."""
     keys = {o.split("=", 1)[0] for o in trial_overrides}
     base = [o for o in sweep_overrides if not o.startswith(SWEEP_ONLY) and o.split("=", 1)[0].lstrip("+") not in keys]
-    if cfg.strategy.name in ("multi_worker", "parameter_server"):
+    if option_class("strategy", cfg.strategy).needs_cluster:
         base.append("cluster=local")
     return base + trial_overrides
 

@@ -14,7 +14,7 @@ from typing import Any, Iterator, List, Optional
 
 from omegaconf import MISSING
 
-from tfrun.tasks.core import datafiles, hydra_adapter
+from tfrun.tasks.core import datafiles
 from tfrun.tasks.core.problems import Problem, at_least, between, one_of
 from tfrun.tasks.core.schema.cloud import (  # noqa: F401 (re-exported)
     GcpCloud,
@@ -23,7 +23,13 @@ from tfrun.tasks.core.schema.cloud import (  # noqa: F401 (re-exported)
     VertexEndpointTarget,
     cloud_problems,
 )
-from tfrun.tasks.core.schema.distribute import CLUSTERS, STRATEGIES, cross_problems  # noqa: F401 (re-exported)
+from tfrun.tasks.core.schema.distribute import (  # noqa: F401 (re-exported)
+    CLUSTERS,
+    STRATEGIES,
+    ClusterConfig,
+    StrategyConfig,
+    cross_problems,
+)
 from tfrun.tasks.core.schema.targets import (  # noqa: F401 (re-exported)
     MIN_REPRESENTATIVE_SAMPLES,
     TFLITE_STEPS,
@@ -43,7 +49,7 @@ from tfrun.tasks.core.schema.targets import (  # noqa: F401 (re-exported)
     TfservingTarget,
     WebTarget,
 )
-from tfrun.tasks.core.schema.track import MlflowTrack, NoTrack  # noqa: F401 (re-exported)
+from tfrun.tasks.core.schema.track import MlflowTrack, NoTrack, TrackConfig  # noqa: F401 (re-exported)
 from tfrun.tasks.core.schema.vertex import TuningConfig, VertexCluster, vertex_training_problems  # noqa: F401 (re-exported)
 
 
@@ -435,10 +441,26 @@ SCHEMAS: dict[str, dict[str, type]] = {
 
 SCHEMAS["target"]["tfserving"] = TfservingTarget
 SCHEMAS["target"]["web"] = WebTarget
+GROUP_BASES: dict[str, type] = {
+    "strategy": StrategyConfig,
+    "cluster": ClusterConfig,
+    "target": TargetConfig,
+    "track": TrackConfig,
+}
+
+
+def option_class(group: str, node: Any) -> type:
+    """The dataclass of a group's choice where the config is no dataclass: `node` is its DictConfig (a child's
+    cfg, a multirun's config) or its name. Its class attributes (`deploys`, `on_vertex`, ...) say what the
+    option is, as they do on the validated config. A name the schemas do not know has its group's defaults."""
+    name = node if isinstance(node, str) else getattr(node, "name", None)
+    return SCHEMAS[group].get(str(name), GROUP_BASES[group])
 
 
 def register() -> None:
     """Put the schemas where the YAML options' defaults lists find them (made when first loaded)."""
+    from tfrun.tasks.core import hydra_adapter  # a child that only reads the schemas imports no Hydra
+
     hydra_adapter.store_lazily(name="tfrun_schema", schema=Config)
     for group, options in SCHEMAS.items():
         for name, node in options.items():

@@ -151,6 +151,8 @@ class VertexTarget(TargetConfig):
     timeout_s: float = 1800.0  # deadline for a deploy or a batch job
     poll_interval_s: float = 2.0  # how often a running batch job or operation is looked at
 
+    kept_status = "kept"  # the deployment's status when target.teardown=false
+
     def _vertex_problems(self, min_key: str, min_replicas: int) -> Iterator[Problem]:
         if not self.model_display_name or len(self.model_display_name) > 128:
             yield Problem("target.model_display_name", self.model_display_name, "1-128 characters")
@@ -209,6 +211,9 @@ class VertexEndpointTarget(ParityOptions, VertexTarget):
     traffic_percentage: int = 100  # < 100 deploys a canary beside the models already on the endpoint
     max_payload_bytes: int = 1_500_000  # Vertex's online request limit: requests are chunked under it
     latency_requests: int = 50
+
+    serves_online = True
+    kept_status = "serving"
 
     def problems(self) -> Iterator[Problem]:
         yield from self._vertex_problems("target.min_replicas", self.min_replicas)
@@ -280,7 +285,7 @@ def cloud_problems(config: Any) -> Iterator[Problem]:
         why = catalog.region_problem(cloud.region)
         if why:
             yield Problem("cloud.region", cloud.region, why)
-    if cloud.enabled and cloud.dry_run and not uses_cloud and config.cluster.name != "vertex":
+    if cloud.enabled and cloud.dry_run and not uses_cloud and not config.cluster.on_vertex:
         yield Problem(
             "cloud.dry_run",
             cloud.dry_run,

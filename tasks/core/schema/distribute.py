@@ -30,6 +30,7 @@ class StrategyConfig:
         return iter(())
 
     needs_cluster = False  # runs over several processes (TF_CONFIG)
+    chief_dispatches = False  # only the chief runs the plan; worker and ps tasks run a server (parameter servers)
 
 
 @dataclass
@@ -111,6 +112,7 @@ class ParameterServerStrategy(StrategyConfig):
     max_shards: int = 1  # 1 = no partitioning; at most the number of ps tasks is useful
     steps_per_epoch: Optional[int] = None  # null = one pass over the training split
     needs_cluster = True
+    chief_dispatches = True
 
     def problems(self) -> Iterator[Problem]:
         yield from at_least("strategy.min_shard_bytes", self.min_shard_bytes, 1)
@@ -146,6 +148,11 @@ class ClusterConfig:
     name: str = MISSING
     form_timeout_s: float = 60.0  # every task must have joined within this time
 
+    # What each option is (class attributes, not config keys; a child's DictConfig asks
+    # tfrun.tasks.core.schema.option_class):
+    local_processes = False  # the runner starts every task of the cluster on this machine
+    on_vertex = False  # the run is a Vertex AI CustomJob: this machine submits it, its replicas train
+
     def problems(self) -> Iterator[Problem]:
         if not self.form_timeout_s > 0:
             yield Problem("cluster.form_timeout_s", self.form_timeout_s, "a number of seconds > 0")
@@ -165,6 +172,7 @@ class LocalCluster(ClusterConfig):
     """The runner starts every task on 127.0.0.1 and supervises them."""
 
     name: str = "local"
+    local_processes = True
     workers: int = 2
     ps: Optional[int] = None  # null = 1 with strategy=parameter_server, else 0
     chief: bool = False  # multi_worker: an extra chief task (else worker 0 is the chief)

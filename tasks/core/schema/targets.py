@@ -25,6 +25,11 @@ class TargetConfig:
     name: str = MISSING
     steps: List[str] = field(default_factory=list)
 
+    # What each option is, asked by the code instead of comparing names (class attributes, not config keys;
+    # a child's DictConfig asks tfrun.tasks.core.schema.option_class):
+    deploys = True  # takes the export somewhere (target=none does not)
+    serves_online = False  # deploys to a Vertex endpoint that answers requests (billed per replica-hour)
+
     def problems(self) -> Iterator[Problem]:
         return iter(())
 
@@ -40,6 +45,7 @@ class TargetConfig:
 @dataclass
 class NoTarget(TargetConfig):
     name: str = "none"
+    deploys = False
 
 
 class Quantization(Enum):

@@ -23,6 +23,7 @@ URI = re.compile(r"^(https?://[^\s/]+(/\S*)?|sqlite:///\S+|file:\S+|databricks(:
 @dataclass
 class TrackConfig:
     name: str = MISSING
+    logs_to_mlflow = False  # what the option is (a class attribute, not a config key)
 
     def problems(self) -> Iterator[Problem]:
         return iter(())
@@ -38,6 +39,7 @@ class MlflowTrack(TrackConfig):
     """MLflow tracking: params, per-epoch and final metrics, tags and artifacts of every run, from its record."""
 
     name: str = "mlflow"
+    logs_to_mlflow = True
     uri: Optional[str] = None  # null = sqlite:///mlflow.db here; http(s)://host:port for a tracking server
     experiment: str = "tfrun"  # the MLflow experiment (created if missing)
     required: bool = False  # true: an unreachable server stops the run before training (exit 2)

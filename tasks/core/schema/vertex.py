@@ -33,6 +33,7 @@ class VertexCluster(ClusterConfig):
     """The run becomes a Vertex AI CustomJob: pool 0 the chief, 1 the workers, 2 the parameter servers."""
 
     name: str = "vertex"
+    on_vertex = True
     machine_type: str = "n1-standard-4"
     accelerator_type: Optional[str] = None  # e.g. NVIDIA_TESLA_T4 (hardware=gpu|multi_gpu), TPU_V3 (strategy=tpu)
     accelerator_count: int = 0
@@ -324,7 +325,7 @@ def vertex_training_problems(config: Any, multirun: bool = True) -> Iterator[Pro
     """Rules across cluster=vertex, sweep=vertex and the other groups."""
     cluster, strategy, tuning, cloud = config.cluster, config.strategy, config.tuning, config.cloud
     tune = config.job.value == "tune"
-    if tune and cluster.name != "vertex":
+    if tune and not cluster.on_vertex:
         yield Problem("cluster", cluster.name, "vertex with sweep=vertex (each trial is a Vertex CustomJob)")
     if tune and not tuning.enabled:
         yield Problem("tuning.enabled", tuning.enabled, "true with job=tune (choose sweep=vertex)")
@@ -347,7 +348,7 @@ def vertex_training_problems(config: Any, multirun: bool = True) -> Iterator[Pro
                     "a training key (data, model, train, export...): "
                     "trials share the job's machines and cloud settings",
                 )
-    if cluster.name != "vertex":
+    if not cluster.on_vertex:
         return
     if not cloud.enabled:
         yield Problem(
@@ -356,7 +357,7 @@ def vertex_training_problems(config: Any, multirun: bool = True) -> Iterator[Pro
             "gcp with cluster=vertex: set cloud=gcp cloud.project=... "
             "cloud.bucket=... (the job's code, checkpoints and model go there)",
         )
-    if tune and config.target.name != "none":
+    if tune and config.target.deploys:
         yield Problem(
             "target",
             config.target.name,
