@@ -62,6 +62,12 @@ def run_job(cfg: DictConfig) -> float:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     overrides = list(hydra_cfg.overrides.task)
+    if multirun:
+        from tfrun.runner.sweeps import interruption
+
+        if interruption.stopping(Path(hydra_cfg.runtime.cwd) / hydra_cfg.sweep.dir):
+            _remove_if_only_hydra(run_dir)  # a joblib worker's queued job, after Ctrl-C: it never started
+            return FAILED_METRIC
     user_dirs = config_dirs.command_line_dirs(hydra_cfg)
     try:
         config = validate(cfg, multirun, user_dirs, config_dirs.searchpath_dirs(hydra_cfg))
