@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, read_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -22,11 +22,8 @@ KERNEL = "tfrun-test-python"
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[int, list[tuple[float, str, str]]], Path]:
-    """The notebook after a run, and when each output message of each cell arrived."""
-    import nbformat
-    from nbclient import NotebookClient
-
+def kernels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A JUPYTER_PATH folder whose kernel KERNEL is this Python (whatever `python3` elsewhere is)."""
     kernels = tmp_path_factory.mktemp("jupyter")
     spec = kernels / "kernels" / KERNEL / "kernel.json"
     spec.parent.mkdir(parents=True)
@@ -40,6 +37,17 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[int, l
             }
         )
     )
+    return kernels
+
+
+@pytest.fixture(scope="module")
+def executed(
+    kernels: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Any, dict[int, list[tuple[float, str, str]]], Path]:
+    """The notebook after a run, and when each output message of each cell arrived."""
+    import nbformat
+    from nbclient import NotebookClient
+
     workdir = tmp_path_factory.mktemp("notebook")
     (workdir / "tasks.py").write_text("import invoke  # a project's own tasks.py must not matter\n")
     arrivals: dict[int, list[tuple[float, str, str]]] = {}
@@ -124,3 +132,41 @@ def test_lines_and_progress_reach_the_cell_while_the_run_goes(executed):
     _, sweep = _code_cell(nb, "tfrun.sweep(")
     (progress,) = [out for out in sweep.outputs if out.output_type == "display_data"]
     assert progress.data["text/plain"].startswith("tfrun job 1 · succeeded")
+
+
+@pytest.mark.timeout(600)
+def test_interrupt_kernel_stops_the_run_and_leaves_an_interrupted_record(kernels: Path, tmp_path: Path):
+    """Jupyter's "interrupt kernel" (SIGINT to the kernel) during tfrun.run: the record ends `interrupted` and the
+    cell ends with KeyboardInterrupt; the kernel lives on."""
+    from jupyter_client.manager import start_new_kernel
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_PATH", str(kernels))
+        km, kc = start_new_kernel(kernel_name=KERNEL, cwd=str(tmp_path))
+    try:
+        kc.execute("import tfrun\nrecord = tfrun.run('train.epochs=500', 'hydra.run.dir=runs/long')")
+        seen, error, interrupted = [], None, False
+        deadline = time.monotonic() + 500
+        while time.monotonic() < deadline:
+            msg = kc.get_iopub_msg(timeout=deadline - time.monotonic())
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                seen.append(content["text"])
+                if not interrupted and " - loss: " in content["text"]:  # an epoch ended: training is under way
+                    km.interrupt_kernel()
+                    interrupted = True
+            elif kind == "error":
+                error = content["ename"]
+            elif kind == "status" and content["execution_state"] == "idle" and interrupted:
+                break
+        assert interrupted and error == "KeyboardInterrupt", "".join(seen)
+        record = read_record(tmp_path / "runs" / "long")
+        assert record["status"] == "interrupted" and record["error"]["signal"] == "SIGINT"
+        kc.execute("print(tfrun.load('runs/long').status)")  # the kernel is still there
+        reply = ""
+        while "interrupted" not in reply:
+            msg = kc.get_iopub_msg(timeout=60)
+            reply += msg["content"].get("text", "") if msg["msg_type"] == "stream" else ""
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
