@@ -404,12 +404,22 @@ class Supervisor:
             error["traceback"] = sanitize(error["traceback"])
         return error
 
+    def _plan_done(self) -> bool:
+        """Every planned step ended and succeeded (a step that catches the stop, like job=serve's, ends so)."""
+        plan = self.record.data.get("plan") or []
+        done = [s["name"] for s in self.record.data["steps"] if s["status"] == "succeeded"]
+        return bool(plan) and done == list(plan)
+
     def _outcome(self) -> Outcome:
         reporter = self._reporter() or self.tasks[0]
         step = self.record.current_step()
         returncode = reporter.proc.returncode
         if self.interrupt is not None:
             name = signal.Signals(self.interrupt).name
+            if returncode == 0 and self._plan_done():  # the signal was how it ended (job=serve: Ctrl-C stops it)
+                self.record.data["stopped_by"] = name
+                _print(f"[tfrun] stopped by {name} once every step had finished")
+                return Outcome("succeeded")
             return Outcome(
                 "interrupted",
                 {

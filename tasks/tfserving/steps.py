@@ -521,7 +521,7 @@ def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         "pid": server.pid,
         "log": _rel(log_path),
     }
-    reason = "stopped"
+    reason, serving = "stopped", False
     try:
         backends.wait_serving(server, s.start_timeout_s)
         print(
@@ -530,6 +530,7 @@ def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             f"(log: {_rel(log_path)}; Ctrl-C stops it)",
             flush=True,
         )
+        serving = True
         deadline = None if s.duration_s is None else started + float(s.duration_s)
         while server.alive():
             if deadline is not None and time.monotonic() >= deadline:
@@ -538,11 +539,13 @@ def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             time.sleep(0.2)
         else:
             raise RuntimeError("the server exited by itself:\n" + "\n".join(server.log_tail()))
-    except KeyboardInterrupt:
-        reason = "interrupted"
+    except KeyboardInterrupt:  # how job=serve is meant to end: the runner passes Ctrl-C and SIGTERM on as SIGINT
+        if not serving:  # stopped before it served anything: the job was interrupted, not ended
+            raise
+        reason = "stopped by Ctrl-C or SIGTERM"
     finally:
         code = server.stop()
-    entry.update(status="stopped", exit_code=code, served_s=round(time.monotonic() - started, 1))
+    entry.update(status="stopped", stopped=reason, exit_code=code, served_s=round(time.monotonic() - started, 1))
     return {
         "summary": f"served {s.model_name} for {entry['served_s']:.1f} s on {backend} ({reason})",
         "backends": found,

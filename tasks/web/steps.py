@@ -443,8 +443,8 @@ def serve_bundle_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             time.sleep(0.2)
         else:
             raise WebTargetFailed(f"the static server exited by itself (code {server.proc.returncode})")
-    except KeyboardInterrupt:
-        reason = "interrupted"
+    except KeyboardInterrupt:  # how job=serve_web is meant to end (the run is recorded as succeeded, stopped_by)
+        reason = "stopped by Ctrl-C or SIGTERM"
     finally:
         server.stop()
     served = round(time.monotonic() - started, 1)

@@ -331,10 +331,12 @@ def test_serve_job_runs_a_server_in_the_foreground_until_ctrl_c(rolled):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, out[-3000:]
+    assert proc.returncode == 0, out[-3000:]  # Ctrl-C is how job=serve ends: stopped, not interrupted
     assert "serving digits_mlp" in out and f"127.0.0.1:{grpc_port}" in out
     record = read_record(workdir / "runs/serve")
-    assert record["status"] == "interrupted" and record["plan"] == ["tfserving_serve"]
+    assert (
+        record["status"] == "succeeded" and record["stopped_by"] == "SIGINT" and record["plan"] == ["tfserving_serve"]
+    )
     (d,) = record["deployments"]
     assert d["status"] == "stopped" and d["backend"] == "embedded"
     assert not pid_alive(d["pid"]), "the foreground server stops with the job"
