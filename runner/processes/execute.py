@@ -96,8 +96,8 @@ def run(
 
         tracking.after_run(config.track, run_dir, record.data)
     metric = _report(record, config)
-    if outcome.status == "interrupted" and multirun:
-        raise KeyboardInterrupt  # Ctrl-C stops the whole sweep, not just this job
+    if multirun and (outcome.status == "interrupted" or record.data.get("stopped_by")):
+        raise KeyboardInterrupt  # Ctrl-C stops the whole sweep, not just this job (even one that had just finished)
     if not multirun and outcome.status != "succeeded":
         raise SystemExit(EXIT_CODES[outcome.status])
     return metric
