@@ -35,7 +35,7 @@ def cross_group_problems(config: Config) -> Iterator[Problem]:
     if config.optimized_metric not in KNOWN_METRICS:
         yield Problem("optimized_metric", config.optimized_metric, "one of " + ", ".join(KNOWN_METRICS))
     elif config.optimized_metric.startswith("val_") and (
-        config.data.validation_fraction <= 0 or config.strategy.name == "parameter_server"
+        config.data.validation_fraction <= 0 or not config.strategy.validates
     ):
         yield Problem(
             "optimized_metric",

@@ -17,6 +17,7 @@ TRAITS = [
     ("cluster", "local_processes", {"local"}),
     ("strategy", "needs_cluster", {"multi_worker", "parameter_server"}),
     ("strategy", "chief_dispatches", {"parameter_server"}),
+    ("strategy", "validates", {n for n in SCHEMAS["strategy"] if n != "parameter_server"}),
     ("track", "logs_to_mlflow", {"mlflow"}),
 ]
 

@@ -31,6 +31,7 @@ class StrategyConfig:
 
     needs_cluster = False  # runs over several processes (TF_CONFIG)
     chief_dispatches = False  # only the chief runs the plan; worker and ps tasks run a server (parameter servers)
+    validates = True  # training reports val_* metrics (Keras' fit with validation data)
 
 
 @dataclass
@@ -113,6 +114,7 @@ class ParameterServerStrategy(StrategyConfig):
     steps_per_epoch: Optional[int] = None  # null = one pass over the training split
     needs_cluster = True
     chief_dispatches = True
+    validates = False  # the coordinator's fit takes no validation data (tfrun.tasks.train.fit_inputs)
 
     def problems(self) -> Iterator[Problem]:
         yield from at_least("strategy.min_shard_bytes", self.min_shard_bytes, 1)
