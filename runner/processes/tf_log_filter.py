@@ -4,8 +4,9 @@ On a CPU-only machine every run prints `oneDNN custom operations are on`, `Could
 drivers` and an `E0000 ... failed call to cuInit` that looks like an error but is not. Most of them
 are written before absl's logging is initialised, so TF_CPP_MIN_LOG_LEVEL does not hide them, and
 hiding them in the child would also take them out of run.log. So the supervisor's console relay
-drops the C++ log lines (TensorFlow's absl format, its older dated format, and the TFLite runtime's
-`INFO: ...` lines) below `run.tf_log_level`; the log files keep everything.
+drops the C++ log lines (TensorFlow's absl format, its older dated format, the TFLite runtime's
+`INFO: ...` lines and the int8 quantizer's bare `fully_quantize: ...` line, counted as INFO) below
+`run.tf_log_level`; the log files keep everything.
 
 run.tf_log_level counts like TF_CPP_MIN_LOG_LEVEL (0 INFO, 1 WARNING, 2 ERROR, 3 FATAL): the console
 shows C++ log lines at that level and above. The default, 3, shows only FATAL ones (a crash);
@@ -28,6 +29,9 @@ _LEGACY = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IWEF]) \S+:\d+\] 
 _ABSL_NOTICE = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 _LITE = re.compile(rb"(INFO|WARNING|ERROR): (?=\S)")  # the TFLite runtime's logger: `INFO: Created TensorFlow Lite ...`
 _LITE_LEVELS = {b"INFO": 0, b"WARNING": 1, b"ERROR": 2}
+# the MLIR quantizer (TFLite int8 conversion) writes this line to stderr with no log header
+_QUANTIZER = re.compile(rb"fully_quantize: \d+, inference_type: ")
+_QUANTIZER_PREFIX = b"fully_quantize: "
 _CONTINUATIONS = (b"To enable the following instructions:",)  # cpu_feature_guard's second line
 # what a line's first bytes may be while it could still become one of the above (held back until known)
 _ABSL_START = re.compile(rb"[IWEF](\d{0,3}|\d{4}( [\d:.]*( +\d*( [^\s\]]*)?)?)?)")
@@ -42,6 +46,8 @@ def level_of(line: bytes) -> int | None:
         return LEVELS[match.group(1).decode()]
     if line.startswith(_ABSL_NOTICE):
         return LEVELS["W"]
+    if _QUANTIZER.match(line):
+        return LEVELS["I"]
     match = _LITE.match(line)
     return _LITE_LEVELS[match.group(1)] if match else None
 
@@ -118,6 +124,8 @@ class ConsoleFilter:
         if _ABSL.match(start) or _LEGACY.match(start) or _LITE.match(start) or _ABSL_NOTICE.startswith(start):
             return True
         if any(name.startswith(start) or start.startswith(name + b":") for name in _LITE_LEVELS):
+            return True
+        if _QUANTIZER_PREFIX.startswith(start) or start.startswith(_QUANTIZER_PREFIX):
             return True
         if self.dropped_previous and any(c.startswith(start) or start.startswith(c) for c in _CONTINUATIONS):
             return True

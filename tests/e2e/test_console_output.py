@@ -43,3 +43,31 @@ def test_tensorflow_start_up_lines_go_to_run_log_not_the_console(tmp_path: Path)
         assert text not in console, f"{text!r} on the console:\n{console}"
     assert not [line for line in console.splitlines() if level_of(line.encode()) is not None]
     assert "[tfrun] succeeded" in console and " - loss: " in console  # tfrun's lines and the epoch line
+
+
+def test_int8_conversion_lines_go_to_run_log_not_the_console(tmp_path: Path):
+    env = command_env()
+    env.pop("TF_CPP_MIN_LOG_LEVEL")
+    proc = subprocess.run(
+        [
+            str(BIN / "tfrun"),
+            "target=tflite",
+            "target.quantization=int8",
+            "target.max_accuracy_drop=1.0",  # one epoch: the gate is not what this test is about
+            "train.epochs=1",
+            "train.verbose=0",
+            "hydra.run.dir=runs/int8",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    console = proc.stdout + proc.stderr
+    assert proc.returncode == 0, console
+    log = (tmp_path / "runs" / "int8" / "run.log").read_text()
+    assert "fully_quantize: " in log, "the converter's line is kept in run.log"
+    assert "fully_quantize" not in console and "inference_type" not in console, console
+    assert not [line for line in console.splitlines() if level_of(line.encode()) is not None]
+    assert "tflite_convert" in console and "[tfrun] succeeded" in console

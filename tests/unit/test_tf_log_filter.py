@@ -123,3 +123,16 @@ def test_the_level_comes_from_run_tf_log_level_with_a_default():
         tf_log_level = 0
 
     assert configured_level(Run()) == 0 and configured_level(object()) == DEFAULT_LEVEL == 3
+
+
+# The MLIR quantizer's line during int8 conversion (issue 30): plain text, no log header, C++ all the same.
+QUANTIZER = b"fully_quantize: 0, inference_type: 6, input_inference_type: INT8, output_inference_type: INT8\n"
+
+
+def test_the_int8_quantizer_line_goes_to_run_log_only():
+    assert level_of(QUANTIZER.rstrip(b"\n")) == 0
+    assert shown([OURS, QUANTIZER, LITE, OURS]) == OURS + OURS
+    split = [QUANTIZER[:5], QUANTIZER[5:20], QUANTIZER[20:]]  # held while it could still be that line
+    assert shown(split) == b""
+    assert shown([QUANTIZER], level=0) == QUANTIZER
+    assert shown([b"fully_quantized weights: yes\n"]) == b"fully_quantized weights: yes\n"
