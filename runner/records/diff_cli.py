@@ -114,6 +114,9 @@ def add_parser(sub: Any) -> None:
         "diff",
         help="config, metric, weights, code and package differences of two runs "
         "(exit 0 equal, 1 different, 2 a record missing or damaged)",
+        description="Config, final metric, weights, code and package differences of two runs (timings are shown, "
+        "not compared). Exit status as diff's: 0 the runs do not differ, 1 they differ, 2 a record is missing "
+        "or damaged.",
     )
     p.add_argument("run_a", metavar="RUN_A")
     p.add_argument("run_b", metavar="RUN_B")
