@@ -56,20 +56,23 @@ def test_grid_with_joblib_summary_and_reproducible_best(workdir: Path):
     )
 
 
-def _npz(path: Path, with_labels: bool) -> None:
+def _csv(path: Path, good: bool) -> None:
     rng = np.random.default_rng(0)
     y = np.arange(200) % 2
-    x = rng.normal(size=(200, 4)).astype("float32") + y[:, None] * 2
-    np.savez(path, x=x, **({"y": y} if with_labels else {"labels": y}))
+    x = rng.normal(size=(200, 4)) + y[:, None] * 2
+    rows = [",".join(f"{v:.3f}" for v in row) + f",{label}" for row, label in zip(x, y)]
+    if not good:  # a text feature: validation reads only the labels, so the loader meets it in the child
+        rows[150] = "0.1,0.2,n/a,0.4,1"
+    path.write_text("a,b,c,d,label\n" + "\n".join(rows) + "\n")
 
 
 def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(workdir: Path):
-    _npz(workdir / "good.npz", True)
-    _npz(workdir / "bad.npz", False)  # no `y` array: fails at run time in the child
+    _csv(workdir / "good.csv", True)
+    _csv(workdir / "bad.csv", False)  # fails at run time in the child
     proc = tfrun(
         "-m",
         "data=files",
-        "data.path=good.npz,bad.npz",
+        "data.path=good.csv,bad.csv",
         "train.epochs=2",
         *FAST,
         "hydra.sweep.dir=multiruns/failing",
@@ -81,13 +84,13 @@ def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(workdir: P
     sweep = workdir / "multiruns/failing"
     jobs = records(sweep)
     assert jobs["0"]["status"] == "succeeded" and jobs["1"]["status"] == "failed"
-    assert "data.y_key" in jobs["1"]["error"]["message"]
+    assert "bad.csv line 152: column 'c' holds 'n/a'" in jobs["1"]["error"]["message"]
     summary = json.loads((sweep / "sweep.json").read_text())
     failed = next(j for j in summary["jobs"] if j["job"] == "1")
-    assert failed["status"] == "failed" and "KeyError" in failed["error"]
-    assert "job 1 failed: KeyError" in proc.stdout
+    assert failed["status"] == "failed" and "DataFileError" in failed["error"]
+    assert "job 1 failed: DataFileError" in proc.stdout
 
-    _npz(workdir / "bad.npz", True)  # fix the data, then resume
+    _csv(workdir / "bad.csv", True)  # fix the data, then resume
     first_job_id = jobs["0"]["run_id"]
     resume = subprocess.run(
         [str(BIN / "tfrun-records"), "resume", "multiruns/failing"],
