@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 from tfrun.tasks.core.problems import ConfigError, Problem
 
+PROBLEM_LINE = re.compile(r"^([^=\s]+)=(.*) is not allowed: expected (.*)$")
 NOT_AN_OVERRIDE = "a KEY=VALUE override as a string (config_dir= gives --config-dir; tfrun.sweep runs a multirun)"
 
 
@@ -120,4 +122,9 @@ def reported_problems(lines: Sequence[str]) -> list[Problem]:
             texts[-1].append(line.strip())
     if not texts:
         texts = [[line.rstrip() for line in lines if line.strip()] or ["tfrun exited with code 2"]]
-    return [Reported("config", None, t[0], text="\n    ".join(t)) for t in texts]
+    problems: list[Problem] = []
+    for text in texts:
+        named = PROBLEM_LINE.match(text[0])  # Problem's own format: key, value (as repr) and what is allowed
+        key, value, allowed = named.groups() if named else ("config", None, text[0])
+        problems.append(Reported(key, value, allowed, text="\n    ".join(text)))
+    return problems

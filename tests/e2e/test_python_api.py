@@ -148,6 +148,7 @@ def test_a_check_only_the_command_makes_raises_config_error_too(tmp_path: Path):
         tfrun.run("track=mlflow", "track.required=true", f"track.uri={uri}", "track.timeout_s=1", cwd=tmp_path)
     (problem,) = err.value.problems
     assert str(problem).startswith(f"track.uri='{uri}' is not allowed: expected a tracking server that answers")
+    assert problem.key == "track.uri"
     assert not list(tmp_path.rglob("record.json")), "nothing ran"
 
 

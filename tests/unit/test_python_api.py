@@ -92,6 +92,8 @@ def test_the_commands_own_report_becomes_the_problems():
         "track.uri='http://127.0.0.1:9' is not allowed: expected a tracking server that answers",
         "Could not override 'x'\n    Key 'x' is not in struct",
     ]
+    assert (problems[0].key, problems[0].value) == ("track.uri", "'http://127.0.0.1:9'")
+    assert problems[1].key == "config"
     assert [str(p) for p in reported_problems(["something else went wrong"])] == ["something else went wrong"]
 
 
