@@ -77,22 +77,21 @@ class _Relay:
         self.errors: collections.deque[str] = collections.deque(maxlen=ERROR_LINES)
         self._error_partial = ""
         assert proc.stdout is not None and proc.stderr is not None
-        for pipe, target in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr)):
+        for pipe, target, kept in ((proc.stdout, sys.stdout, False), (proc.stderr, sys.stderr, True)):
             os.set_blocking(pipe.fileno(), False)
-            self.selector.register(
-                pipe, selectors.EVENT_READ, (target, codecs.getincrementaldecoder("utf-8")("replace"))
-            )
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            self.selector.register(pipe, selectors.EVENT_READ, (target, decoder, kept))
 
     def pump(self, timeout: float) -> None:
         for key, _ in self.selector.select(timeout):
-            target, decoder = key.data
+            target, decoder, kept = key.data
             data = os.read(key.fd, 65536)
             text = decoder.decode(data, final=not data)
             if not data:
                 self.selector.unregister(key.fileobj)
             if text:
                 _write(target, text)
-                if target is sys.stderr:
+                if kept:
                     *lines, self._error_partial = (self._error_partial + text).split("\n")
                     self.errors.extend(lines)
 
