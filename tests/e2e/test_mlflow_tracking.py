@@ -13,7 +13,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 import pytest
 
 from tests.helpers import BIN, command_env, free_port, read_record, tfrun
@@ -127,12 +126,14 @@ def tracked(workdir: Path, server: str) -> dict[str, Any]:
         "hydra.sweep.dir=multiruns/lr",
         cwd=workdir,
     )
-    np.savez(workdir / "bad.npz", x=np.zeros((100, 4), "float32"), labels=np.arange(100) % 2)  # no `y`
+    rows = [f"{i % 7},{i % 2}" for i in range(100)]
+    rows[60] = "seven,0"  # a text feature: the loader meets it in the child (validation reads only the labels)
+    (workdir / "bad.csv").write_text("a,label\n" + "\n".join(rows) + "\n")
     done["failed"] = tfrun(
         "track=mlflow",
         f"track.uri={server}",
         "data=files",
-        "data.path=bad.npz",
+        "data.path=bad.csv",
         *QUICK,
         "hydra.run.dir=runs/failed",
         cwd=workdir,
@@ -186,7 +187,7 @@ def test_failed_and_interrupted_runs_end_failed_and_killed(workdir: Path, server
     record = read_record(workdir / "runs/failed")
     run = run_of(mlflow, record)
     assert_same(mlflow, run, record, "FAILED")
-    assert run.data.tags["tfrun.error"].startswith("KeyError")
+    assert run.data.tags["tfrun.error"].startswith("DataFileError")
 
     assert tracked["stopped"].returncode == 130, tracked["stopped"].stdout
     record = read_record(workdir / "runs/stopped")
