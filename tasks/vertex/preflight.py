@@ -31,6 +31,15 @@ def _refused(err: BaseException) -> bool:
     )
 
 
+def _failure(err: BaseException, cloud: Any, refused_key: str, where: str, endpoint_key: str) -> PreflightError:
+    """One line for a service that refused the credentials (naming `refused_key`) or could not be reached."""
+    if _refused(err):
+        return PreflightError(
+            f"{refused_key}: {where} refused the credentials ({cloud_auth.label(cloud)}: {client.short_error(err)})"
+        )
+    return PreflightError(f"{endpoint_key}: cannot reach {where} ({client.short_error(err)})")
+
+
 def _bucket(cloud: Any) -> str:
     from google.api_core.retry import Retry
 
@@ -39,12 +48,7 @@ def _bucket(cloud: Any) -> str:
     try:
         bucket = storage.lookup_bucket(cloud.bucket, timeout=10, retry=Retry(timeout=CHECK_DEADLINE_S))
     except Exception as err:  # noqa: BLE001 - every cause becomes one line
-        if _refused(err):
-            raise PreflightError(
-                f"cloud.bucket={cloud.bucket}: {where} refused the credentials "
-                f"({cloud_auth.label(cloud)}: {client.short_error(err)})"
-            ) from None
-        raise PreflightError(f"cloud.storage_endpoint: cannot reach {where} ({client.short_error(err)})") from None
+        raise _failure(err, cloud, f"cloud.bucket={cloud.bucket}", where, "cloud.storage_endpoint") from None
     return "exists" if bucket is not None else f"does not exist yet: will be created in {cloud.region}"
 
 
@@ -88,12 +92,7 @@ def _vertex(cfg: Any) -> str:
     except ValueError as err:  # the SDK's own checks, e.g. an unsupported region
         raise PreflightError(f"cloud.region={cloud.region}: {client.short_error(err)}") from None
     except Exception as err:  # noqa: BLE001 - every cause becomes one line
-        if _refused(err):
-            raise PreflightError(
-                f"cloud.project={cloud.project}: {where} refused the credentials "
-                f"({cloud_auth.label(cloud)}: {client.short_error(err)})"
-            ) from None
-        raise PreflightError(f"cloud.api_endpoint: cannot reach {where} ({client.short_error(err)})") from None
+        raise _failure(err, cloud, f"cloud.project={cloud.project}", where, "cloud.api_endpoint") from None
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:

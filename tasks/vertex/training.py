@@ -73,6 +73,20 @@ def custom_job(aiplatform: Any, spec: training_spec.JobSpec) -> Any:
     )
 
 
+def submit_options(spec: training_spec.JobSpec) -> dict[str, Any]:
+    """What a CustomJob's submit() and a tuning job's run() take beside the spec: restarts, deadline, identity."""
+    return {
+        "restart_job_on_worker_restart": spec.restart_job_on_worker_restart,
+        "timeout": int(spec.timeout_s) if spec.timeout_s else None,
+        "service_account": spec.service_account,
+    }
+
+
+def add_outputs(run: VertexRun, spec: training_spec.JobSpec, why: str) -> Resource:
+    """The job's output folder in the ledger before it is submitted (created by the job, removed with it)."""
+    return run.ledger.add("gcs_objects", spec.base_output_dir, created=True, why=why)
+
+
 # ------------------------------------------------------------------------------------------- stage
 def stage_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     from omegaconf import OmegaConf
@@ -192,18 +206,9 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     for line in training_spec.describe(spec):
         print(f"[vertex]   {line}", flush=True)
     job = custom_job(aiplatform, spec)
-    outputs = run.ledger.add(
-        "gcs_objects",
-        spec.base_output_dir,
-        created=True,
-        why="created by the job: its model, checkpoints and TensorBoard logs",
-    )
+    outputs = add_outputs(run, spec, "created by the job: its model, checkpoints and TensorBoard logs")
     started = time.monotonic()
-    job.submit(
-        restart_job_on_worker_restart=spec.restart_job_on_worker_restart,
-        timeout=int(spec.timeout_s) if spec.timeout_s else None,
-        service_account=spec.service_account,
-    )
+    job.submit(**submit_options(spec))
     entry = run.ledger.add(
         "custom_job",
         job.resource_name,

@@ -22,7 +22,16 @@ from tfrun.tasks.core.schema import option_class
 from tfrun.tasks.core.vertex_env import parameter_id, record_uri
 from tfrun.tasks.vertex import training_spec
 from tfrun.tasks.vertex.steps import vertex_run
-from tfrun.tasks.vertex.training import STATE, VertexJobFailed, custom_job, follow, job_error, job_spec
+from tfrun.tasks.vertex.training import (
+    STATE,
+    VertexJobFailed,
+    add_outputs,
+    custom_job,
+    follow,
+    job_error,
+    job_spec,
+    submit_options,
+)
 
 TRIAL_STATES = {0: "unspecified", 1: "requested", 2: "active", 3: "stopping", 4: "succeeded", 5: "infeasible"}
 # Keys a local rerun of a trial must not take from the sweep's command line.
@@ -86,20 +95,10 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         measurement_selection=str(tuning.measurement),
         labels=spec.labels,
     )
-    outputs = run.ledger.add(
-        "gcs_objects",
-        spec.base_output_dir,
-        created=True,
-        why="created by the trials: their models, checkpoints, logs and records",
-    )
+    outputs = add_outputs(run, spec, "created by the trials: their models, checkpoints, logs and records")
     started = time.monotonic()
     # HyperparameterTuningJob has no submit(): run(sync=False) creates it from a thread; this step follows it
-    job.run(
-        restart_job_on_worker_restart=spec.restart_job_on_worker_restart,
-        timeout=int(spec.timeout_s) if spec.timeout_s else None,
-        service_account=spec.service_account,
-        sync=False,
-    )
+    job.run(**submit_options(spec), sync=False)
     job.wait_for_resource_creation()
     entry = run.ledger.add(
         "tuning_job",
