@@ -33,6 +33,8 @@ STATE = "tfserving"
 class DeploymentFailed(RuntimeError):
     """The new version failed its health check or parity and was rolled back."""
 
+    user_facing = True  # the message says what failed and where the version went: no traceback
+
 
 @dataclass
 class Deployment:

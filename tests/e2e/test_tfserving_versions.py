@@ -39,6 +39,7 @@ def test_a_rolled_back_version_number_is_never_given_again(workdir: Path):
     assert saved["moved_to"].startswith("models/digits_mlp/.rolled-back/0001-"), saved
     assert (workdir / saved["moved_to"] / "saved_model.pb").is_file()
     assert f"saved_model: models/digits_mlp/0001 (moved to {saved['moved_to']})" in failed.stdout
+    assert "Traceback" not in failed.stdout + failed.stderr and "DeploymentFailed" in failed.stdout
 
     again = tfrun("train.epochs=1", "train.verbose=0", "hydra.run.dir=runs/next", cwd=workdir)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
