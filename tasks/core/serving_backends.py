@@ -7,6 +7,7 @@ chooses among the same answers when the server starts.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from typing import Optional
@@ -23,8 +24,12 @@ def binary_path() -> Optional[str]:
 def docker_available(timeout: float = DOCKER_CHECK_S) -> bool:
     """A Docker CLI whose engine answers `docker info`."""
     docker = shutil.which("docker")
-    if docker is None:
-        return False
+    return docker is not None and _engine_answers(docker, timeout)
+
+
+@functools.lru_cache(maxsize=8)
+def _engine_answers(docker: str, timeout: float) -> bool:
+    """Asked once per process and CLI: a sweep validates every job's config, each would wait for the engine."""
     try:
         answer = subprocess.run(
             [docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=timeout
