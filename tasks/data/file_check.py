@@ -5,7 +5,7 @@ lengths) are config errors: exit 2 naming the file, the column or array and the 
 reads the labels only (an npz's x array only by its header) and stops at the first bad row, so it stays
 cheap for big files. Labels must be every integer 0..n-1: tfrun builds an n-class model whose answers are
 those class ids, so other labels ({5, 7}, class names) are refused with how to renumber them, never mapped
-silently. numpy is imported only for an npz; nothing here imports TensorFlow.
+silently. It uses numpy (an npz) and the csv module (a CSV), never TensorFlow.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def _label_set_problems(path: str, where: str, labels: Iterable[int]) -> Iterato
     """Labels must be every integer 0..n-1, with n >= 2 (tfrun's model has one output per class id)."""
     found = sorted(set(labels))
     if not found:
-        yield Problem("data.path", path, "at least one example (a row under the header); it has none")
+        yield Problem("data.path", path, f"at least one example in {where}; it has none")
         return
     shown = ", ".join(str(v) for v in found[:10]) + (f", ... ({len(found)} labels)" if len(found) > 10 else "")
     if len(found) < 2:
