@@ -232,9 +232,9 @@ def expected_replicas(config: Any) -> Optional[int]:
     if strategy.name in ("default", "tpu"):
         return 1 if strategy.name == "default" else None
     if strategy.name == "multi_worker" and local is not None:
-        if cluster.name == "local":
+        if cluster.local_processes:
             return local * (cluster.workers + int(cluster.chief))
-        if cluster.name == "vertex":
+        if cluster.on_vertex:
             return local * cluster.workers
         return None  # tf_config: known once TensorFlow reads the cluster
     if strategy.name == "parameter_server":
@@ -257,16 +257,16 @@ def cross_problems(config: Any) -> Iterator[Problem]:
             f"local (processes on this machine), tf_config (TF_CONFIG from the environment) or vertex "
             f"(a Vertex AI job) when strategy={strategy.name}",
         )
-    if not strategy.needs_cluster and cluster.name not in ("none", "vertex"):
+    if not strategy.needs_cluster and cluster.name != "none" and not cluster.on_vertex:
         yield Problem(
             "cluster",
             cluster.name,
             f"none with strategy={strategy.name} (one process); "
             "use strategy=multi_worker or parameter_server for a cluster",
         )
-    if strategy.name == "parameter_server" and cluster.name == "local" and cluster.ps == 0:
+    if strategy.chief_dispatches and cluster.local_processes and cluster.ps == 0:
         yield Problem("cluster.ps", cluster.ps, "at least 1 parameter server with strategy=parameter_server")
-    if strategy.name == "parameter_server" and cluster.name == "local" and cluster.chief:
+    if strategy.chief_dispatches and cluster.local_processes and cluster.chief:
         yield Problem(
             "cluster.chief",
             cluster.chief,

@@ -373,17 +373,17 @@ def vertex_training_problems(config: Any, multirun: bool = True) -> Iterator[Pro
             "job's machines; its SavedModel is downloaded and hash-checked)",
         )
     layout = cluster.layout(strategy.name)
-    if strategy.name == "parameter_server" and layout["ps"] < 1:
+    if strategy.chief_dispatches and layout["ps"] < 1:
         yield Problem(
             "cluster.ps", cluster.ps, "at least 1 parameter server with strategy=parameter_server (worker pool 2)"
         )
-    if strategy.name not in ("multi_worker", "parameter_server") and cluster.workers != 1:
+    if not strategy.needs_cluster and cluster.workers != 1:
         yield Problem(
             "cluster.workers",
             cluster.workers,
             f"1 with strategy={strategy.name} (one machine); strategy=multi_worker or parameter_server for more",
         )
-    if strategy.name != "parameter_server" and cluster.ps not in (None, 0):
+    if not strategy.chief_dispatches and cluster.ps not in (None, 0):
         yield Problem("cluster.ps", cluster.ps, "null or 0 unless strategy=parameter_server")
     tpu_machine = cluster.machine_type in catalog.TPU_MACHINES
     if strategy.name == "tpu" and not tpu_machine:
