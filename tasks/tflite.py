@@ -56,6 +56,8 @@ class TfliteInterpreterError(TfliteError):
 class TfliteQualityGateError(TfliteError):
     """The converted model lost more accuracy than target.max_accuracy_drop allows."""
 
+    user_facing = True  # the message names both accuracies and the knob: the child reports it alone
+
 
 # ------------------------------------------------------------------ naming
 def label(quantization: str, int8_io: str = "int8") -> str:

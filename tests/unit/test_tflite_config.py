@@ -260,6 +260,7 @@ def test_gate_fails_with_both_accuracies(tmp_path: Path):
     ctx.need = lambda key: ctx.state[key]
     with pytest.raises(TfliteQualityGateError) as info:
         gate_step(None, ctx)
+    assert info.value.user_facing  # a rejected model is its message alone, no traceback
     message = str(info.value)
     for word in ("0.9100", "0.9667", "0.0567", "target.max_accuracy_drop=0.01", "accepted=false", "0001.int8.tflite"):
         assert word in message, message
