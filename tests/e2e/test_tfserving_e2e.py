@@ -333,6 +333,9 @@ def test_serve_job_runs_a_server_in_the_foreground_until_ctrl_c(rolled):
             proc.wait()
     assert proc.returncode == 0, out[-3000:]  # Ctrl-C is how job=serve ends: stopped, not interrupted
     assert "serving digits_mlp" in out and f"127.0.0.1:{grpc_port}" in out
+    assert "Interrupted" not in out and "during step None" not in out and "Traceback" not in out, out
+    assert "(stopped by Ctrl-C or SIGTERM)" in out and "[tfrun] stopped by SIGINT" in out
+    assert "[tfrun] succeeded" in out
     record = read_record(workdir / "runs/serve")
     assert (
         record["status"] == "succeeded" and record["stopped_by"] == "SIGINT" and record["plan"] == ["tfserving_serve"]
