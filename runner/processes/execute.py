@@ -18,7 +18,14 @@ from tfrun.runner.processes import tf_log_filter
 from tfrun.runner.processes import warm_child as prestart
 from tfrun.runner.processes.child_env import PYTHON_HASH_SEED, child_environment
 from tfrun.runner.processes.cluster_layout import local_cluster_tasks
-from tfrun.runner.processes.supervisor import Supervisor, TaskSpec, child_command, job_input, server_command
+from tfrun.runner.processes.supervisor import (
+    Supervisor,
+    TaskSpec,
+    child_command,
+    job_child_command,
+    job_input,
+    server_command,
+)
 from tfrun.runner.records import cloud_cleanup, provenance, resume
 from tfrun.runner.records.record import Record, config_hash, redact, relative
 from tfrun.tasks.core import vertex_env
@@ -213,7 +220,7 @@ def _tasks(config: Config, record: Record, job: bytes, warm_allowed: bool) -> li
         ]
     if not config.cluster.local_processes:
         warm = prestart.take(env) if warm_allowed else None
-        return [TaskSpec(name="main", cmd=child_command(), env=env, stdin=job, reports=True, warm=warm)]
+        return [TaskSpec(name="main", cmd=job_child_command(), env=env, stdin=job, reports=True, warm=warm)]
     prestart.discard()
     tasks, spec = local_cluster_tasks(config, job, env)
     record.data["cluster"] = {"kind": "local", "spec": spec, "tasks": []}

@@ -175,6 +175,8 @@ class Supervisor:
             log = open(path, "ab")
         out_fd = os.dup(proc.stdout.fileno())
         proc.stdout.close()
+        if spec.reports:  # how it started; a zygote's client says "forked" (or why not) on its events pipe
+            self.record.data["child"] = {"start": "warm" if spec.warm is not None else "fresh"}
         return _Task(spec, proc, out_fd, events_read, log, ConsoleFilter(self.tf_log_level))
 
     def _save_task_table(self) -> None:
@@ -370,6 +372,8 @@ class Supervisor:
         if not task.spec.reports:
             return
         record = self.record
+        if kind == "child":
+            record.data["child"] = event["child"]
         if kind == "step_start":
             record.step_started(event["step"])
             _print(f"[tfrun] → {event['step']}")
@@ -466,6 +470,15 @@ class Supervisor:
 def child_command() -> list[str]:
     """The plan-running child; the events fd is appended by the supervisor."""
     return [sys.executable, "-m", "tfrun.runner.child"]
+
+
+def job_child_command() -> list[str]:
+    """A single-process job's child: forked from the zygote TFRUN_ZYGOTE names when one is set (its client turns
+    into the fresh child when the zygote cannot fork it), else a fresh one."""
+    from tfrun.runner.processes import zygote
+
+    path = zygote.socket_path()
+    return zygote.client_command(path) if path else child_command()
 
 
 def server_command() -> list[str]:

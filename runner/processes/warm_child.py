@@ -58,6 +58,10 @@ def start(argv: list[str]) -> None:
     global _warm
     if _warm is not None or not is_single_run(argv) or takes_another_child(argv) or os.environ.get("TFRUN_NO_PRESTART"):
         return
+    from tfrun.runner.processes import zygote
+
+    if zygote.socket_path():  # the job forks from a zygote that imported TensorFlow already
+        return
     from tfrun.runner.processes.supervisor import child_command
 
     env = child_environment(HardwareConfig())
