@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, command_env
 
 pytest_plugins = [
     "tests.fakes.gcs",
@@ -34,3 +35,22 @@ def compose_cfg():
 def workdir(tmp_path: Path) -> Path:
     """An empty directory to launch tfrun from (runs/ and models/ land here)."""
     return tmp_path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _zygote():
+    """One zygote (tfrun.runner.processes.zygote) per test process: every `tfrun` command a test starts forks its
+    job from it instead of importing TensorFlow again (a test that must see a fresh process sets TFRUN_NO_FORK=1).
+    tests/unit/conftest.py replaces this fixture: unit tests run no TensorFlow."""
+    from tfrun.runner.processes import zygote
+
+    if not zygote.enabled() or os.environ.get(zygote.ZYGOTE_ENV):
+        yield None
+        return
+    started = zygote.start(base=command_env())
+    os.environ[zygote.ZYGOTE_ENV] = started.path
+    try:
+        yield started
+    finally:
+        os.environ.pop(zygote.ZYGOTE_ENV, None)
+        started.stop()

@@ -137,7 +137,7 @@ def run_command(args: list[str], cwd: Path, on_tick: Callable[[list[Path]], None
         proc = subprocess.Popen(
             [*tfrun_command(), *args],
             cwd=cwd,
-            env={**os.environ, RECORD_LOG_ENV: str(log)},
+            env={**os.environ, RECORD_LOG_ENV: str(log), **_zygote_env()},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -158,6 +158,14 @@ def run_command(args: list[str], cwd: Path, on_tick: Callable[[list[Path]], None
         finally:
             relay.close()
         return Finished(proc.returncode, recorded(log), list(relay.errors))
+
+
+def _zygote_env() -> dict[str, str]:
+    """The session's zygote: each call's jobs fork from a warm TensorFlow (TFRUN_NO_FORK=1: fresh processes)."""
+    from tfrun.runner.processes import zygote
+
+    path = zygote.for_session()
+    return {zygote.ZYGOTE_ENV: path} if path else {}
 
 
 def _stop(proc: subprocess.Popen, relay: _Relay, tick: Callable[[], None]) -> None:

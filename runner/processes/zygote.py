@@ -20,6 +20,7 @@ TFRUN_ZYGOTE=SOCKET_PATH tells the runner to use a zygote; TFRUN_NO_FORK=1 turns
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -39,7 +40,7 @@ NO_FORK_ENV = "TFRUN_NO_FORK"
 CHILD_MODULE = "tfrun.runner.child"
 # Variables read while Python, TensorFlow, CUDA, OpenMP, Keras or the locale start: a job forks only when each of
 # them is the same (or unset) in its environment and the zygote's.
-IMPORT_TIME_PREFIXES = ("TF_", "TFRUN_ZYGOTE_", "CUDA_", "NVIDIA_", "XLA_", "PYTHON", "LD_", "OMP_", "KMP_", "MKL_")
+IMPORT_TIME_PREFIXES = ("TF_", "CUDA_", "NVIDIA_", "XLA_", "PYTHON", "LD_", "OMP_", "KMP_", "MKL_")
 IMPORT_TIME_PREFIXES += ("OPENBLAS_", "KERAS_", "LC_", "GRPC_", "ABSL_")
 IMPORT_TIME_NAMES = ("LANG", "HOME", "TF_USE_LEGACY_KERAS")
 FDS = (0, 1, 2)  # then the events fd
@@ -120,6 +121,41 @@ def start(base: Optional[dict[str, str]] = None) -> Zygote:
         start_new_session=True,  # a terminal's Ctrl-C is for the jobs; the zygote ends with its parent
     )
     return Zygote(proc, folder, path)
+
+
+def start_for_sweep() -> Optional[Zygote]:
+    """A zygote for a multirun's jobs, named in os.environ so the basic launcher's in-process jobs and joblib's
+    workers (started after this) use it; None when forking is off or a zygote is already set (tfrun.sweep's)."""
+    if not enabled() or os.environ.get(ZYGOTE_ENV):
+        return None
+    zygote = start()
+    os.environ[ZYGOTE_ENV] = zygote.path
+    atexit.register(zygote.stop)  # a sweep that ends by an exception; a killed one: the zygote sees its parent go
+    return zygote
+
+
+def stop_for_sweep(zygote: Zygote) -> None:
+    if os.environ.get(ZYGOTE_ENV) == zygote.path:
+        del os.environ[ZYGOTE_ENV]
+    zygote.stop()
+    atexit.unregister(zygote.stop)
+
+
+_session: Optional[Zygote] = None
+
+
+def for_session() -> Optional[str]:
+    """The Python session's zygote (tfrun.run / tfrun.sweep): started on first use, stopped at exit; its socket
+    path, or None when forking is off. A zygote already named in the environment is used as it is."""
+    global _session
+    if not enabled():
+        return None
+    if os.environ.get(ZYGOTE_ENV):
+        return os.environ[ZYGOTE_ENV]
+    if _session is None or _session.proc.poll() is not None:
+        _session = start()
+        atexit.register(_session.stop)
+    return _session.path
 
 
 # ------------------------------------------------------------------------------------------------ the server
@@ -209,8 +245,7 @@ def serve(path: str) -> int:
             if listener is not None:
                 listener.close()
                 listener = None
-                if os.path.exists(path):
-                    os.unlink(path)
+                _remove(path)
             if not workers:
                 return 0
         watched = [wake_read] + ([listener] if listener is not None else [])
@@ -244,6 +279,17 @@ def serve(path: str) -> int:
                 _send(conn, {"pid": pid})
             except OSError:
                 pass  # the client died: the worker sees the same and stops itself
+
+
+def _remove(path: str) -> None:
+    """Its socket, ready mark and private folder (when empty): a zygote whose parent was killed cleans up itself."""
+    for name in (path, path + READY_SUFFIX):
+        if os.path.exists(name):
+            os.unlink(name)
+    try:
+        os.rmdir(os.path.dirname(path))
+    except OSError:
+        pass
 
 
 def _answer_no(conn: socket.socket, fds: list[int], why: str) -> None:
@@ -405,7 +451,7 @@ def run(path: str, events_fd: int) -> int:
         _child_event(events_fd, {"start": "fresh", "zygote": answer.get("reason", "no answer")})
         os.execv(sys.executable, [*fresh_command(), str(events_fd)])
     pid = int(answer["pid"])
-    _child_event(events_fd, {"start": "forked"})
+    _child_event(events_fd, {"start": "forked", "pid": pid})  # the job's process, in a session of its own
 
     def forward(signum: int, _frame: Any) -> None:
         try:

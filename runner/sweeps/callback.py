@@ -17,6 +17,7 @@ class SweepFailed(SystemExit):
 
 class SweepSummary(Callback):
     started = 0.0  # when this invocation's multirun began: records older than that are an earlier session's
+    zygote: Any = None  # the sweep's jobs fork from it (tfrun.runner.processes.zygote), unless TFRUN_NO_FORK=1
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from tfrun.runner.sweeps.precheck import shared_problems
@@ -35,6 +36,9 @@ class SweepSummary(Callback):
         from tfrun.runner.sweeps import interruption
 
         interruption.begin(config, self.started)
+        from tfrun.runner.processes import zygote
+
+        self.zygote = zygote.start_for_sweep()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from tfrun.runner.sweeps import interruption
@@ -42,6 +46,11 @@ class SweepSummary(Callback):
         from tfrun.runner.sweeps.summary import unsuccessful
 
         interruption.end()
+        if self.zygote is not None:
+            from tfrun.runner.processes import zygote
+
+            zygote.stop_for_sweep(self.zygote)
+            self.zygote = None
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return

@@ -91,6 +91,7 @@ def test_the_wheel_runs_the_default_job_from_an_empty_folder(wheel: Path, tmp_pa
     )
     assert where.startswith(str(site)), where
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["TFRUN_NO_FORK"] = "1"  # the wheel's own child, started fresh (not the test environment's zygote)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.run(
         [str(venv / "bin" / "tfrun"), "hydra.run.dir=runs/default"],

@@ -15,6 +15,12 @@ def _no_warm_child(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TFRUN_NO_PRESTART", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _zygote():
+    """No zygote for the unit tests (tests/conftest.py starts one for the others): they run no TensorFlow."""
+    yield None
+
+
 @pytest.fixture
 def fake_tfrun(tmp_path, monkeypatch) -> FakeTfrun:
     return FakeTfrun(tmp_path, monkeypatch)

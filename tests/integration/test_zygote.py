@@ -1,0 +1,149 @@
+"""Jobs forked from a warm TensorFlow (tfrun.runner.processes.zygote): same results as a fresh process, a fresh
+process when the import-time environment differs, and nothing left running when the runner or the zygote's parent
+is killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import BIN, command_env, read_record
+from tfrun.runner.processes import zygote as zygote_module
+
+
+@pytest.fixture
+def zygote(_zygote) -> zygote_module.Zygote:
+    """This test process's zygote (tests/conftest.py), once it has imported TensorFlow."""
+    if _zygote is None:
+        pytest.skip("forking is off (TFRUN_NO_FORK=1) or another zygote is set")
+    assert _zygote.ready(180), "the zygote did not finish its imports"
+    return _zygote
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie nobody reaped yet (it runs nothing any more)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _gone(pid):
+            return True
+        time.sleep(0.1)
+    return _gone(pid)
+
+
+def _run(workdir: Path, run_dir: str, **env: str) -> dict:
+    proc = subprocess.run(
+        [str(BIN / "tfrun"), "train.epochs=2", "train.verbose=0", f"hydra.run.dir={run_dir}"],
+        cwd=workdir,
+        env=command_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return read_record(workdir / run_dir)
+
+
+def test_forked_job_gives_the_fresh_jobs_metrics_and_weights(zygote, workdir: Path):
+    forked = _run(workdir, "runs/forked")
+    fresh = _run(workdir, "runs/fresh", TFRUN_NO_FORK="1", TFRUN_NO_PRESTART="1")
+    assert forked["child"]["start"] == "forked", forked["child"]
+    assert fresh["child"] == {"start": "fresh"}
+    assert forked["weights_sha256"] and forked["weights_sha256"] == fresh["weights_sha256"]
+    assert forked["metrics"]["final"] == fresh["metrics"]["final"]
+    timing = {"epoch_seconds"}
+    history = {k: v for k, v in forked["metrics"]["history"].items() if k not in timing}
+    assert history == {k: v for k, v in fresh["metrics"]["history"].items() if k not in timing}
+    assert forked["status"] == fresh["status"] == "succeeded"
+
+
+def test_another_import_time_environment_runs_fresh(zygote, workdir: Path):
+    record = _run(workdir, "runs/onednn", TF_ENABLE_ONEDNN_OPTS="0")
+    assert record["child"]["start"] == "fresh"
+    assert "TF_ENABLE_ONEDNN_OPTS" in record["child"]["zygote"]
+
+
+def _start_long_run(workdir: Path, run_dir: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "tfrun"), "train.epochs=1000", f"hydra.run.dir={run_dir}"],
+        cwd=workdir,
+        env=command_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _training(record_path: Path, proc: subprocess.Popen, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[0]
+        if record_path.exists():
+            record = json.loads(record_path.read_text())
+            if record["metrics"]["history"].get("loss"):
+                return record
+        time.sleep(0.2)
+    raise AssertionError("training did not start in time")
+
+
+def test_sigint_to_the_runner_leaves_an_interrupted_record(zygote, workdir: Path):
+    proc = _start_long_run(workdir, "runs/interrupted")
+    record = _training(workdir / "runs/interrupted/record.json", proc)
+    assert record["child"]["start"] == "forked"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    record = read_record(workdir / "runs/interrupted")
+    assert record["status"] == "interrupted" and record["error"]["signal"] == "SIGINT"
+    assert record["error"]["step"] == "train"
+    assert _wait_gone(record["child"]["pid"], 5)
+
+
+@pytest.mark.parametrize("victim", ["runner group", "client"])
+def test_a_killed_runner_or_client_leaves_no_worker(zygote, workdir: Path, victim: str):
+    proc = _start_long_run(workdir, "runs/killed")
+    record = _training(workdir / "runs/killed/record.json", proc)
+    worker = record["child"]["pid"]
+    assert record["child"]["start"] == "forked" and not _gone(worker)
+    if victim == "client":  # SIGKILL: it forwards nothing; the worker sees its connection close
+        os.kill(record["pids"]["child"], signal.SIGKILL)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+    assert _wait_gone(worker, 5), f"worker {worker} still runs after the {victim} was killed"
+    proc.communicate(timeout=60)
+
+
+def test_the_zygote_exits_when_its_parent_dies(tmp_path: Path):
+    script = (
+        "import sys, time\n"
+        "from tfrun.runner.processes import zygote\n"
+        "z = zygote.start()\n"
+        "print(z.proc.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], env=command_env(), stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    try:
+        pid = int(parent.stdout.readline())
+        time.sleep(1)
+        assert not _gone(pid)
+    finally:
+        parent.kill()
+        parent.wait()
+    assert _wait_gone(pid, 15), f"zygote {pid} outlived its parent"
