@@ -1,0 +1,302 @@
+"""The zygote's server and its forked workers (tfrun.runner.processes.zygote says why and how it is used).
+
+`python -m tfrun.runner.processes.zygote_server SOCKET_PATH`: imports what every job needs, then a single-threaded
+select loop (fork from a multi-threaded process is unsafe) forks one worker per request, reaps it on SIGCHLD (a
+self-pipe) and sends its wait status to its client. It exits on SIGTERM or when its parent dies, once its workers
+have ended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from tfrun.runner.processes.zygote import (
+    ACCEPT_TIMEOUT_S,
+    CHILD_MODULE,
+    FDS,
+    HEADER,
+    READY_SUFFIX,
+    import_time_env,
+)
+
+
+def _preload() -> None:
+    """What every job imports before its first step (tfrun.runner.child's own imports and its --warm preload), and
+    nothing that starts TensorFlow's runtime. The child module itself is left to runpy, which runs it as __main__."""
+    import tensorflow  # noqa: F401
+    import tf_keras  # noqa: F401
+    from omegaconf import OmegaConf  # noqa: F401
+
+    from tfrun.runner import steps  # noqa: F401
+    from tfrun.tasks.context import Context  # noqa: F401
+
+
+def _mismatch(request: dict[str, Any]) -> Optional[str]:
+    """Why this job cannot fork from here (None: it can): its import-time environment or folder differ."""
+    mine, theirs = import_time_env(dict(os.environ)), import_time_env(request["env"])
+    for key in sorted(set(mine) | set(theirs)):
+        if mine.get(key) != theirs.get(key):
+            return f"{key} differs from the zygote's"
+    if request.get("executable") != sys.executable:
+        return "another Python"
+    cwd = request["cwd"]
+    if any(p and not os.path.isabs(p) for p in request["env"].get("PYTHONPATH", "").split(os.pathsep)):
+        return "PYTHONPATH has a relative entry"
+    loaded = {name.partition(".")[0] for name in sys.modules}
+    try:
+        entries = os.listdir(cwd)
+    except OSError:
+        return "its folder cannot be listed"
+    for entry in entries:
+        name = entry.partition(".")[0]
+        module = entry.endswith((".py", ".pyc", ".so")) or os.path.isfile(os.path.join(cwd, entry, "__init__.py"))
+        if module and name in loaded:
+            return f"its folder has {entry}, which would replace the module {name} the zygote imported"
+    return None
+
+
+def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    conn.settimeout(ACCEPT_TIMEOUT_S)
+    data, fds, _flags, _addr = socket.recv_fds(conn, HEADER.size, len(FDS) + 1)
+    while len(data) < HEADER.size:
+        data += _exactly(conn, HEADER.size - len(data))
+    (size,) = HEADER.unpack(data)
+    return json.loads(_exactly(conn, size)), fds
+
+
+def _exactly(conn: socket.socket, size: int) -> bytes:
+    chunks = b""
+    while len(chunks) < size:
+        chunk = conn.recv(size - len(chunks))
+        if not chunk:
+            raise ConnectionError("the client went away")
+        chunks += chunk
+    return chunks
+
+
+def _send(conn: socket.socket, message: dict[str, Any]) -> None:
+    conn.sendall(json.dumps(message).encode() + b"\n")
+
+
+def serve(path: str) -> int:
+    import select
+
+    parent = os.getppid()
+    stopping = False
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # the wakeup fd makes select return
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    listener: Optional[socket.socket] = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)  # a job that comes while TensorFlow is still importing waits in the backlog
+    _preload()
+    Path(path + READY_SUFFIX).touch()
+    workers: dict[int, socket.socket] = {}
+    while True:
+        if stopping or os.getppid() != parent:
+            if listener is not None:
+                listener.close()
+                listener = None
+                _remove(path)
+            if not workers:
+                return 0
+        watched = [wake_read] + ([listener] if listener is not None else [])
+        readable, _, _ = select.select(watched, [], [], 1.0)
+        if wake_read in readable:
+            while True:
+                try:
+                    if not os.read(wake_read, 512):
+                        break
+                except BlockingIOError:
+                    break
+        _reap(workers)
+        if listener is not None and listener in readable:
+            conn, _ = listener.accept()
+            try:
+                request, fds = _receive(conn)
+            except (OSError, ValueError, ConnectionError):
+                conn.close()
+                continue
+            why = _mismatch(request)
+            if why is not None:
+                _answer_no(conn, fds, why)
+                continue
+            pid = os.fork()
+            if pid == 0:
+                _worker(conn, fds, request, [listener, *workers.values()], (wake_read, wake_write))
+            for fd in fds:
+                os.close(fd)
+            workers[pid] = conn
+            try:
+                _send(conn, {"pid": pid})
+            except OSError:
+                pass  # the client died: the worker sees the same and stops itself
+
+
+def _remove(path: str) -> None:
+    """Its socket, ready mark and private folder (when empty): a zygote whose parent was killed cleans up itself."""
+    for name in (path, path + READY_SUFFIX):
+        if os.path.exists(name):
+            os.unlink(name)
+    try:
+        os.rmdir(os.path.dirname(path))
+    except OSError:
+        pass
+
+
+def _answer_no(conn: socket.socket, fds: list[int], why: str) -> None:
+    for fd in fds:
+        os.close(fd)
+    try:
+        _send(conn, {"fork": False, "reason": why})
+    except OSError:
+        pass
+    conn.close()
+
+
+def _reap(workers: dict[int, socket.socket]) -> None:
+    while workers:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = workers.pop(pid, None)
+        if conn is not None:
+            try:
+                _send(conn, {"status": status})
+            except OSError:
+                pass
+            conn.close()
+
+
+# ------------------------------------------------------------------------------------------------ the worker
+def _worker(
+    conn: socket.socket, fds: list[int], request: dict[str, Any], inherited: list[Any], wake: tuple[int, int]
+) -> None:
+    """The forked job: made to look like `python -m tfrun.runner.child EVENTS_FD` started by the supervisor, then
+    run as that. Never returns into the zygote's loop."""
+    code = 1
+    try:
+        for item in inherited:
+            if item is not None:
+                item.close()
+        signal.set_wakeup_fd(-1)
+        for fd in wake:
+            os.close(fd)
+        os.setsid()
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh Python: KeyboardInterrupt
+        watch = conn.detach()
+        watch = _high(watch)
+        events_fd = int(request["events_fd"])
+        high = [_high(fd) for fd in fds]  # so no dup2 below overwrites a received fd not yet placed
+        for fd, target in zip(high, [*FDS, events_fd]):
+            os.dup2(fd, target, inheritable=True)
+            os.close(fd)
+        _job_process(request, events_fd)
+        _watch_client(watch)
+        code = _run_child()
+    except BaseException:  # the worker's own set-up failed: said on the job's stderr, exit 1
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+
+def _high(fd: int) -> int:
+    import fcntl
+
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64)
+    os.close(fd)
+    return moved
+
+
+def _job_process(request: dict[str, Any], events_fd: int) -> None:
+    """The job's environment, folder, argv and seeds, as a fresh process has them. sys.stdin/stdout/stderr are kept:
+    they write to fds 0-2, which now are the job's, and were configured by the same PYTHON* variables for
+    non-terminal streams (and loggers made at import, e.g. absl's, hold them)."""
+    import random
+
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    sys.path[0] = request["cwd"]
+    sys.argv = ["-m", str(events_fd)]
+    random.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    if "tempfile" in sys.modules:
+        sys.modules["tempfile"].tempdir = None  # from the job's TMPDIR when first asked
+
+
+def _watch_client(fd: int) -> None:
+    """The client's end closing (it was SIGKILLed, say) stops this job's whole process group at once."""
+    import threading
+
+    os.set_blocking(fd, True)  # the zygote read the request with a timeout, which made it non-blocking
+
+    def watch() -> None:
+        while True:
+            try:
+                if not os.read(fd, 4096):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="tfrun-zygote-client", daemon=True).start()
+
+
+def _run_child() -> int:
+    """runpy, as `python -m` runs a module; the exit status Python would give."""
+    import runpy
+    import traceback
+
+    try:
+        runpy.run_module(CHILD_MODULE, run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        if exc.code is None:
+            return 0
+        if isinstance(exc.code, int):
+            return exc.code
+        print(exc.code, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)  # Python's own exit on an uncaught KeyboardInterrupt
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve(sys.argv[1]))
