@@ -122,12 +122,26 @@ def start(base: Optional[dict[str, str]] = None) -> Zygote:
     return Zygote(proc, folder, path)
 
 
-def start_for_sweep() -> Optional[Zygote]:
+# joblib's loky workers get these, each `cpu_count // n_jobs` unless set (joblib's LokyBackend._prepare_worker_env):
+# the thread pools they size are made at import, so a joblib sweep's zygote starts with the same values.
+JOBLIB_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+JOBLIB_THREAD_VARS += ("VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def joblib_worker_env(n_jobs: int) -> dict[str, str]:
+    from joblib import cpu_count
+
+    jobs = cpu_count() if n_jobs < 0 else max(n_jobs, 1)
+    return {var: os.environ.get(var, str(max(cpu_count() // jobs, 1))) for var in JOBLIB_THREAD_VARS}
+
+
+def start_for_sweep(joblib_jobs: Optional[int] = None) -> Optional[Zygote]:
     """A zygote for a multirun's jobs, named in os.environ so the basic launcher's in-process jobs and joblib's
-    workers (started after this) use it; None when forking is off or a zygote is already set (tfrun.sweep's)."""
+    workers (started after this; `joblib_jobs` their n_jobs) use it; None when forking is off or a zygote is
+    already set (tfrun.sweep's)."""
     if not enabled() or os.environ.get(ZYGOTE_ENV):
         return None
-    zygote = start()
+    zygote = start(None if joblib_jobs is None else {**os.environ, **joblib_worker_env(joblib_jobs)})
     os.environ[ZYGOTE_ENV] = zygote.path
     atexit.register(zygote.stop)  # a sweep that ends by an exception; a killed one: the zygote sees its parent go
     return zygote

@@ -38,7 +38,9 @@ class SweepSummary(Callback):
         interruption.begin(config, self.started)
         from tfrun.runner.processes import zygote
 
-        self.zygote = zygote.start_for_sweep()
+        launcher = config.hydra.get("launcher") or {}
+        joblib = "joblib" in str(launcher.get("_target_", "")).lower()
+        self.zygote = zygote.start_for_sweep(int(launcher.get("n_jobs") or -1) if joblib else None)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from tfrun.runner.sweeps import interruption
