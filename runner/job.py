@@ -19,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from tfrun.runner.config import deploy
 from tfrun.runner.config import dirs as config_dirs
 from tfrun.runner.config.validate import validate
 from tfrun.tasks.core.problems import ConfigError
@@ -70,6 +71,7 @@ def run_job(cfg: DictConfig) -> float:
             return FAILED_METRIC
     user_dirs = config_dirs.command_line_dirs(hydra_cfg)
     try:
+        deploy.prepare(cfg, overrides)  # job=deploy: its source checked, its data config adopted
         config = validate(cfg, multirun, user_dirs, config_dirs.searchpath_dirs(hydra_cfg))
         _tracker_answers(config)
     except ConfigError as err:

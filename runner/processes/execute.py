@@ -144,8 +144,8 @@ def announce(record: Record) -> None:
 
 
 def plan_of(config: Config) -> list[str]:
-    """This machine's plan. Jobs without training (serve, rollback) do not run the target's steps."""
-    training = config.job.value == "train"
+    """This machine's plan. Jobs without a model to deploy (serve, rollback) do not run the target's steps."""
+    training = config.job.value in ("train", "deploy")
     return config.cluster.machine_steps(
         config.job.value,
         config.target.planned_steps() if training else [],

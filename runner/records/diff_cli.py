@@ -53,6 +53,7 @@ def metric_differences(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]
     )
     if not _same(a.get("weights_sha256"), b.get("weights_sha256")):
         found.append(("weights_sha256", a.get("weights_sha256"), b.get("weights_sha256")))
+    found += compare("source", reproducible.source_hashes(a), reproducible.source_hashes(b))
     return found + compare("artifacts", reproducible.artifact_hashes(a), reproducible.artifact_hashes(b))
 
 

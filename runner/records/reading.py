@@ -49,6 +49,7 @@ FIELDS: dict[str, tuple[type, ...]] = {
     "error": OBJECT + NONE,
     "previous_attempts": LIST + NONE,
     "cloud_resources": LIST,
+    "source": OBJECT + NONE,
 }
 # (section, field) -> types, checked when the section is an object
 NESTED: dict[tuple[str, str], tuple[type, ...]] = {

@@ -89,6 +89,8 @@ class Record:
             self.artifact_moved(move["path"], move["moved_to"])
         if "weights_sha256" in result:
             self.data["weights_sha256"] = result["weights_sha256"]
+        if isinstance(result.get("source"), dict):  # job=deploy: the model it deployed, and its run
+            self.data["source"] = result["source"]
         self.data["deployments"].extend(result.pop("deployments", []))
 
     def artifact_moved(self, path: str, moved_to: str) -> None:

@@ -71,6 +71,12 @@ def timing_pairs(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, A
     return [(f"metrics.final.{k}", final_a.get(k), final_b.get(k)) for k in names]
 
 
+def source_hashes(data: dict[str, Any]) -> dict[str, Any]:
+    """job=deploy: the sha256 of the source SavedModel it deployed (a rerun deploys the same bytes)."""
+    source = data.get("source")
+    return {"source.sha256": source.get("sha256")} if isinstance(source, dict) else {}
+
+
 def artifact_hashes(data: dict[str, Any]) -> dict[str, Any]:
     """sha256 of the artifacts marked reproducible, keyed by kind and label (paths and versions differ per run)."""
     hashes: dict[str, Any] = {}

@@ -348,6 +348,7 @@ class Job(Enum):
     rollback = "rollback"  # serve an older version again (TF Serving repository)
     tune = "tune"  # a Vertex AI hyperparameter tuning job over tuning.params (sweep=vertex)
     serve_web = "serve_web"  # a static server in the foreground on an existing target=web bundle
+    deploy = "deploy"  # no training: the SavedModel `source` names, deployed to the target and checked against it
 
 
 @dataclass
@@ -401,6 +402,7 @@ class Config:
     serve_web: ServeWebConfig = field(default_factory=ServeWebConfig)  # job=serve_web
     tuning: TuningConfig = field(default_factory=TuningConfig)  # sweep=vertex
     job: Job = Job.train
+    source: Optional[str] = None  # job=deploy: a run dir, its record.json, a SavedModel folder or MULTIRUN/best
     models_dir: str = "models"
     model_name: str = "${data.name}_${model.name}"
     optimized_metric: str = "holdout_accuracy"
