@@ -80,11 +80,8 @@ def test_a_saved_model_folder_finds_the_run_that_exported_it_or_has_no_record(he
     folder = _export(here)
     _record(here, "runs/day/train", folder)
     found = sources.resolve("models/digits_mlp/0003")
-    assert (
-        found.kind == "saved_model"
-        and found.record_path == Path("runs/day/train/record.json").resolve()
-        or (found.record_path is not None and found.record_path.resolve() == (here / "runs/day/train/record.json"))
-    )
+    assert found.kind == "saved_model" and found.record_path is not None
+    assert found.record_path.resolve() == (here / "runs/day/train/record.json").resolve()
     alone = _export(here, "elsewhere/0001")
     source = sources.resolve(str(alone))
     assert source.record is None and source.data_config is None and source.model_name == "elsewhere"
