@@ -1,0 +1,56 @@
+"""When a job may fork from the zygote (tfrun.runner.processes.zygote_server._mismatch): only with the import-time
+environment, the Python and the modules its folder would provide all as in the zygote. Run here against this
+process, which plays the zygote (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from tfrun.runner.processes import zygote
+from tfrun.runner.processes.zygote_server import _mismatch
+
+
+def _request(tmp_path: Path, **env: str) -> dict:
+    return {"env": {**os.environ, **env}, "cwd": str(tmp_path), "executable": sys.executable, "events_fd": 5}
+
+
+def test_the_same_environment_forks(tmp_path: Path):
+    assert _mismatch(_request(tmp_path, TFRUN_RECORD_LOG="/elsewhere", PATH="/bin")) is None
+
+
+def test_an_import_time_variable_that_differs_runs_fresh(tmp_path: Path):
+    for key in ("TF_ENABLE_ONEDNN_OPTS", "CUDA_VISIBLE_DEVICES", "PYTHONPATH", "OMP_NUM_THREADS", "LD_PRELOAD"):
+        why = _mismatch(_request(tmp_path, **{key: "/x" if key in ("PYTHONPATH", "LD_PRELOAD") else "7"}))
+        assert why is not None and key in why, (key, why)
+
+
+def test_another_python_runs_fresh(tmp_path: Path):
+    assert _mismatch({**_request(tmp_path), "executable": "/usr/bin/python3"}) == "another Python"
+
+
+def test_a_relative_pythonpath_entry_runs_fresh(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "src")
+    assert "relative" in _mismatch(_request(tmp_path))
+
+
+def test_a_project_module_that_shadows_an_imported_one_runs_fresh(tmp_path: Path):
+    (tmp_path / "json.py").write_text("")  # json is imported here: a fresh `python -m` would take this one
+    why = _mismatch(_request(tmp_path))
+    assert why is not None and "json.py" in why
+    (tmp_path / "json.py").unlink()
+    (tmp_path / "my_tasks.py").write_text("")
+    assert _mismatch(_request(tmp_path)) is None
+
+
+def test_import_time_env_keeps_what_python_tf_and_cuda_read_at_start():
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "-1", "PYTHONHASHSEED": "0", "PATH": "/bin"}
+    assert zygote.import_time_env({**env, "TFRUN_RECORD_LOG": "x"}) == {k: v for k, v in env.items() if k != "PATH"}
+
+
+def test_forking_is_off_with_tfrun_no_fork(monkeypatch):
+    monkeypatch.setenv(zygote.ZYGOTE_ENV, "/tmp/socket")
+    assert zygote.socket_path() == "/tmp/socket"
+    monkeypatch.setenv(zygote.NO_FORK_ENV, "1")
+    assert zygote.socket_path() is None
