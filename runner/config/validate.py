@@ -10,7 +10,7 @@ from typing import Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
-from tfrun.runner.config import deploy, unknown_keys, user_nodes
+from tfrun.runner.config import deploy, job_inputs, unknown_keys, user_nodes
 from tfrun.runner.steps import STEPS
 from tfrun.tasks.core.problems import ConfigError, Problem
 from tfrun.tasks.core.schema import Config, FilesData, cloud_problems, cross_problems, vertex_training_problems
@@ -28,6 +28,7 @@ def cross_group_problems(config: Config) -> Iterator[Problem]:
             "(a convolutional model needs images; flat files data has no image shape)",
         )
     yield from deploy.problems(config)
+    yield from job_inputs.problems(config)
     if config.job.value == "serve":  # the server kind job=serve would start (any job validates serve's keys)
         yield from config.serve.server_problems("serve")
     for step in config.target.steps:
