@@ -21,7 +21,7 @@ RECORD_NAME = "record.json"
 GRAPH = "saved_model.pb"
 BEST = "best"  # <multirun dir>/best: the sweep's best job
 REGISTRY_PREFIX = "models:/"  # a model registry reference (not supported yet)
-RECORD_FOLDERS = ("runs/*/*", "multiruns/*/*/*")  # where a SavedModel's run record is looked for (Hydra's dirs)
+RECORD_FOLDERS = ("runs/**", "multiruns/**")  # where a SavedModel's run record is looked for (Hydra's dirs)
 SERVING_EXTRAS = "assets.extra/"  # TF Serving's warm-up file, written into a served version after its export
 
 
@@ -214,9 +214,10 @@ def check(source: Source) -> str:
         for p in sorted(q for q in folder.rglob("*") if q.is_file())
     ]
     recorded = (source.artifact or {}).get("files")
-    if isinstance(recorded, list) and recorded:
-        want = {str(f.get("path")): f.get("sha256") for f in recorded if isinstance(f, dict)}
-        have = {f["path"]: f["sha256"] for f in files if f["path"] in want or not f["path"].startswith(SERVING_EXTRAS)}
+    want = {str(f.get("path")): f.get("sha256") for f in recorded or [] if isinstance(f, dict)}
+    files = [f for f in files if f["path"] in want or not f["path"].startswith(SERVING_EXTRAS)]  # not the model's
+    if want:
+        have = {f["path"]: f["sha256"] for f in files}
         for name in sorted(set(want) | set(have)):
             if name not in have:
                 raise SourceError(f"{folder / name} is missing (the record {source.record_path} names it)")

@@ -82,6 +82,9 @@ def test_a_saved_model_folder_finds_the_run_that_exported_it_or_has_no_record(he
     found = sources.resolve("models/digits_mlp/0003")
     assert found.kind == "saved_model" and found.record_path is not None
     assert found.record_path.resolve() == (here / "runs/day/train/record.json").resolve()
+    other = _export(here, "models/digits_mlp/0004")
+    _record(here, "runs/named", other)  # hydra.run.dir=runs/NAME: one level, found too
+    assert sources.resolve("models/digits_mlp/0004").record_path.resolve() == (here / "runs/named/record.json")
     alone = _export(here, "elsewhere/0001")
     source = sources.resolve(str(alone))
     assert source.record is None and source.data_config is None and source.model_name == "elsewhere"
@@ -118,7 +121,8 @@ def test_a_file_added_or_removed_since_the_export_is_named_but_tf_servings_warmu
     _record(here, "runs/day/train", folder)
     (folder / "assets.extra").mkdir()
     (folder / "assets.extra/tf_serving_warmup_requests").write_bytes(b"warm")
-    sources.check(sources.resolve("runs/day/train"))
+    recorded = json.loads((here / "runs/day/train/record.json").read_text())["artifacts"][0]["sha256"]
+    assert sources.check(sources.resolve("runs/day/train")) == recorded  # the warm-up file is not the model's
     (folder / "variables/variables.index").unlink()
     with pytest.raises(sources.SourceError, match=r"variables\.index is missing"):
         sources.check(sources.resolve("runs/day/train"))
