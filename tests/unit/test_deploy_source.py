@@ -146,3 +146,15 @@ def test_the_runner_adopts_the_source_runs_data_and_name_unless_the_command_line
     cfg = OmegaConf.create({"job": "deploy", "source": "runs/day/train", "data": {}, "model_name": "x"})
     with pytest.raises(ConfigError, match=r"source='runs/day/train'.*variables\.data-00000-of-00001 has changed"):
         deploy.prepare(cfg, [])
+
+
+def test_a_vertex_training_run_resolves_to_the_model_it_downloaded_and_hash_checked(here: Path):
+    folder = _export(here)
+    path = _record(here, "runs/vertex", folder)
+    record = json.loads(path.read_text())
+    local = {**record["artifacts"][0], "source": "gs://bucket/job/model/"}  # tasks/vertex/training.py result_step
+    gcs = {"kind": "gcs_model", "path": "gs://bucket/job/model/", "sha256": local["sha256"], "bytes": 1}
+    record["artifacts"] = [local, gcs]
+    path.write_text(json.dumps(record))
+    source = sources.resolve("runs/vertex")
+    assert source.saved_model == Path("models/digits_mlp/0003") and sources.check(source) == local["sha256"]
