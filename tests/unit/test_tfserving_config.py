@@ -41,13 +41,21 @@ def test_tfserving_target_defaults_bind_loopback_on_free_ports(compose_cfg):
     assert all(STEPS[s].startswith("tfrun.tasks.tfserving.steps:") for s in schema.TFSERVING_STEPS)
 
 
-def test_serve_and_rollback_jobs_plan_without_training(compose_cfg):
+def test_serve_and_rollback_jobs_plan_without_training(compose_cfg, tmp_path: Path):
     config = validate(compose_cfg("job=serve", "target=tfserving"))
     assert config.job is schema.Job.serve and config.serve.grpc_port == 8500 and config.serve.rest_port == 8501
     assert config.serve.model_name == "digits_mlp" and config.serve.host == "127.0.0.1"
     assert JOB_STEPS["serve"] == ["tfserving_serve"] and JOB_STEPS["rollback"] == ["tfserving_rollback"]
-    config = validate(compose_cfg("job=rollback", "rollback.to_version=1", "rollback.url=http://127.0.0.1:8501"))
-    assert config.rollback.to_version == 1 and config.rollback.base_path == "models"
+    for version in ("0001", "0002"):  # validation asks the repository for a version to roll back to
+        (tmp_path / "digits_mlp" / version).mkdir(parents=True)
+    config = validate(
+        compose_cfg(
+            "job=rollback", "rollback.to_version=1", "rollback.url=http://127.0.0.1:8501", f"models_dir={tmp_path}"
+        )
+    )
+    assert config.rollback.to_version == 1 and config.rollback.base_path == str(tmp_path)
+    with pytest.raises(ConfigError, match="a repository with a version to roll back to"):
+        validate(compose_cfg("job=rollback", f"models_dir={tmp_path / 'none'}"))
 
 
 BAD = [
