@@ -368,3 +368,47 @@ def test_a_teardown_that_fails_fails_the_run_and_cleanup_retries(workdir: Path, 
     assert done.returncode == 0, done.stdout + done.stderr
     assert all(r["status"] in ("removed", "reused") for r in read_record(workdir / "runs" / "r")["cloud_resources"])
     assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}
+
+
+def test_job_deploy_puts_one_trained_run_on_an_endpoint_and_in_a_batch_job(
+    workdir: Path, fake_vertex: Any, gcs_emulator: Any
+):
+    """`tfrun job=deploy source=<run dir>`: no training, each target checked against the source SavedModel."""
+    trained = run_tfrun_cloud([*FAST], workdir)  # trained here, once, with no cloud
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    train = read_record(workdir / "runs" / "r")
+    env = command_env()
+    env.pop("STORAGE_EMULATOR_HOST", None)
+    targets = {
+        "vertex_endpoint": ["target.teardown=true", "target.latency_requests=5"],
+        "vertex_batch": ["target.teardown=true", "target.poll_interval_s=0.5"],
+    }
+    for target, extra in targets.items():
+        args = [
+            "job=deploy",
+            "source=runs/r",
+            f"target={target}",
+            *extra,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-deploy-job"),
+        ]
+        proc = subprocess.run(
+            [str(BIN / "tfrun"), *args, f"hydra.run.dir=runs/{target}"],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=420,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        record = read_record(workdir / "runs" / target)
+        steps = [s["name"] for s in record["steps"]]
+        assert record["job"] == "deploy" and steps[:4] == ["vertex_preflight", "hardware", "data", "source"], steps
+        assert "train" not in steps
+        assert record["source"]["run_id"] == train["run_id"] and record["weights_sha256"] == train["weights_sha256"]
+        entry = next(d for d in record["deployments"] if d["kind"] == target)
+        if target == "vertex_endpoint":
+            assert entry["parity"]["passed"] and entry["parity"]["exact"], entry["parity"]
+        else:
+            assert entry["batch"]["accuracy"] == entry["batch"]["local_accuracy"], entry["batch"]
+            assert entry["batch"]["local_accuracy"] == train["metrics"]["final"]["holdout_accuracy"]
+    assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}
