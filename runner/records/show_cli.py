@@ -129,6 +129,15 @@ def artifact_lines(data: dict[str, Any]) -> list[str]:
             f"sha256 {short_hash(a.get('sha256'))}"
         )
     lines.append(_kv("weights", f"sha256 {fmt(data.get('weights_sha256'))}"))
+    source = data.get("source")
+    if isinstance(source, dict):  # job=deploy: the model it deployed, and the run that made it
+        lines.append(
+            _kv(
+                "source",
+                f"{fmt(source.get('saved_model'))}  sha256 {short_hash(source.get('sha256'))}  "
+                f"from run {fmt(source.get('run_id'))} ({fmt(source.get('record'))})",
+            )
+        )
     for d in data.get("deployments") or []:
         scalars = d.items() if isinstance(d, dict) else []
         lines.append(

@@ -158,3 +158,11 @@ def test_a_vertex_training_run_resolves_to_the_model_it_downloaded_and_hash_chec
     path.write_text(json.dumps(record))
     source = sources.resolve("runs/vertex")
     assert source.saved_model == Path("models/digits_mlp/0003") and sources.check(source) == local["sha256"]
+
+
+def test_records_show_names_a_deploys_source():
+    from tfrun.runner.records import show_cli
+
+    source = {"saved_model": "models/m/0003", "sha256": "a" * 64, "run_id": "r1", "record": "runs/t/record.json"}
+    lines = show_cli.artifact_lines({"artifacts": [], "weights_sha256": None, "source": source})
+    assert any(line.startswith("source") and "models/m/0003" in line and "from run r1" in line for line in lines)
