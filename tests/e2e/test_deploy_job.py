@@ -78,6 +78,18 @@ def test_tfserving_serves_the_source_version_in_place_with_parity(trained: Path)
     push = next(s["result"] for s in record["steps"] if s["name"] == "tfserving_push")
     assert push["copied"] is False and push["path"] == "models/digits_mlp/0001"
 
+    # another repository: the source is copied in as a new version (a number that folder never used)
+    (trained / "serving/digits_mlp/.rolled-back/0001-20260101-000000").mkdir(parents=True)
+    record = _deploy(trained, "tfserving-copy", "source=runs/train", "target=tfserving", "target.base_path=serving")
+    push = next(s["result"] for s in record["steps"] if s["name"] == "tfserving_push")
+    assert push["copied"] is True and push["path"] == "serving/digits_mlp/0002", push
+    for name in ("saved_model.pb", *(p.name for p in (trained / "models/digits_mlp/0001/variables").iterdir())):
+        sub = "" if name == "saved_model.pb" else "variables/"
+        assert (trained / "serving/digits_mlp/0002" / sub / name).read_bytes() == (
+            trained / "models/digits_mlp/0001" / sub / name
+        ).read_bytes()
+    assert record["deployments"][0]["parity"]["passed"]
+
 
 def test_web_page_predicts_like_the_source(trained: Path):
     record = _deploy(trained, "web", "source=runs/train", "target=web", timeout=600)
