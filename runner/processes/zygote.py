@@ -135,19 +135,27 @@ def joblib_worker_env(n_jobs: int) -> dict[str, str]:
     return {var: os.environ.get(var, str(max(cpu_count() // jobs, 1))) for var in JOBLIB_THREAD_VARS}
 
 
-def start_for_sweep(joblib_jobs: Optional[int] = None) -> Optional[Zygote]:
+_sweep: Optional[Zygote] = None  # module-level: joblib pickles the sweep's callbacks, which cannot hold a process
+
+
+def start_for_sweep(joblib_jobs: Optional[int] = None) -> None:
     """A zygote for a multirun's jobs, named in os.environ so the basic launcher's in-process jobs and joblib's
-    workers (started after this; `joblib_jobs` their n_jobs) use it; None when forking is off or a zygote is
+    workers (started after this; `joblib_jobs` their n_jobs) use it; none when forking is off or a zygote is
     already set (tfrun.sweep's)."""
+    global _sweep
     if not enabled() or os.environ.get(ZYGOTE_ENV):
-        return None
-    zygote = start(None if joblib_jobs is None else {**os.environ, **joblib_worker_env(joblib_jobs)})
-    os.environ[ZYGOTE_ENV] = zygote.path
-    atexit.register(zygote.stop)  # a sweep that ends by an exception; a killed one: the zygote sees its parent go
-    return zygote
+        return
+    extra = {} if joblib_jobs is None else joblib_worker_env(joblib_jobs)  # imports joblib, which sets a variable
+    _sweep = start({**os.environ, **extra})
+    os.environ[ZYGOTE_ENV] = _sweep.path
+    atexit.register(_sweep.stop)  # a sweep that ends by an exception; a killed one: the zygote sees its parent go
 
 
-def stop_for_sweep(zygote: Zygote) -> None:
+def stop_for_sweep() -> None:
+    global _sweep
+    zygote, _sweep = _sweep, None
+    if zygote is None:
+        return
     if os.environ.get(ZYGOTE_ENV) == zygote.path:
         del os.environ[ZYGOTE_ENV]
     zygote.stop()

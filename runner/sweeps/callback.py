@@ -17,7 +17,6 @@ class SweepFailed(SystemExit):
 
 class SweepSummary(Callback):
     started = 0.0  # when this invocation's multirun began: records older than that are an earlier session's
-    zygote: Any = None  # the sweep's jobs fork from it (tfrun.runner.processes.zygote), unless TFRUN_NO_FORK=1
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from tfrun.runner.sweeps.precheck import shared_problems
@@ -40,7 +39,7 @@ class SweepSummary(Callback):
 
         launcher = config.hydra.get("launcher") or {}
         joblib = "joblib" in str(launcher.get("_target_", "")).lower()
-        self.zygote = zygote.start_for_sweep(int(launcher.get("n_jobs") or -1) if joblib else None)
+        zygote.start_for_sweep(int(launcher.get("n_jobs") or -1) if joblib else None)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from tfrun.runner.sweeps import interruption
@@ -48,11 +47,9 @@ class SweepSummary(Callback):
         from tfrun.runner.sweeps.summary import unsuccessful
 
         interruption.end()
-        if self.zygote is not None:
-            from tfrun.runner.processes import zygote
+        from tfrun.runner.processes import zygote
 
-            zygote.stop_for_sweep(self.zygote)
-            self.zygote = None
+        zygote.stop_for_sweep()  # the jobs forked from it (unless TFRUN_NO_FORK=1) have ended
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
