@@ -12,6 +12,7 @@ from typing import Any
 
 from tfrun.tasks.core import sources
 from tfrun.tasks.export import PROBABILITIES
+from tfrun.tasks.parity import REFERENCE_STATE
 
 SIGNATURE = "serving_default"
 
@@ -68,6 +69,7 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     )
     ctx.state["holdout_probabilities"] = probabilities
     ctx.state["model"] = lambda t, training=False: serve(t)[PROBABILITIES]  # the parity reference (tasks/parity.py)
+    ctx.state[REFERENCE_STATE] = f"the source SavedModel {relative(path)}"
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     version = int(path.name) if path.name.isdigit() else 1  # tfserving_push takes the next unused number anyway
     ctx.state["export"] = {"path": path, "version": version, "sha256": sha256, "bytes": size}

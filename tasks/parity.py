@@ -11,6 +11,13 @@ from typing import Any, Optional
 
 import numpy as np
 
+REFERENCE_STATE = "parity_reference"  # in ctx.state: what the checks compare with, when not a trained model
+
+
+def reference_name(ctx: Any) -> str:
+    """What a target's parity check compares with: the trained model, or job=deploy's source SavedModel."""
+    return str(ctx.state.get(REFERENCE_STATE, "the trained model"))
+
 
 def trained_predictions(model: Any, x: np.ndarray, batch: int) -> np.ndarray:
     """The trained model's probabilities computed the way the export computes them.

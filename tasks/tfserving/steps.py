@@ -23,7 +23,7 @@ from typing import Any, Optional
 import numpy as np
 
 from tfrun.tasks.parity import compare as _compare
-from tfrun.tasks.parity import trained_predictions
+from tfrun.tasks.parity import reference_name, trained_predictions
 from tfrun.tasks.tfserving import backends, repository
 from tfrun.tasks.tfserving.clients import GrpcClient, NotAvailable, RestClient, ServingRequestError, timed
 
@@ -293,7 +293,7 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         "examples": n,
         "batch_size": batch,
         "answered_by_versions": sorted(versions),
-        "reference": "the trained model, as exported (tf.function over [None, ...] inputs)"
+        "reference": f"{reference_name(ctx)}, as exported (tf.function over [None, ...] inputs)"
         if reference is not None
         else "the evaluate step's predictions",
         "tolerance": float(target.parity_atol),
@@ -312,19 +312,19 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     deployment.parity = report
     if not report["passed"]:
         why = "; ".join(
-            f"{k}: max |diff| {report[k].get('max_abs_diff', float('nan')):.3g} vs the trained model, "
+            f"{k}: max |diff| {report[k].get('max_abs_diff', float('nan')):.3g} vs {reference_name(ctx)}, "
             f"{report[k]['max_abs_diff_vs_evaluate']:.3g} vs the evaluate step"
             for k in ("rest", "grpc")
         )
         if versions != {deployment.version}:
             why += f"; answered by version(s) {sorted(versions)}"
-        result = _fail(cfg, ctx, "parity", f"served predictions differ from the trained model ({why})")
+        result = _fail(cfg, ctx, "parity", f"served predictions differ from {reference_name(ctx)} ({why})")
         result["parity"] = report
         return result
     exact = all(report[k].get("exact") for k in ("rest", "grpc"))
     kind = "bit-exactly" if exact else f"within {target.parity_atol:g}"
     return {
-        "summary": f"REST and gRPC equal the trained model {kind} on {n} holdout examples (vs the evaluate "
+        "summary": f"REST and gRPC equal {reference_name(ctx)} {kind} on {n} holdout examples (vs the evaluate "
         f"step's predictions: max |diff| "
         f"{max(report['rest']['max_abs_diff_vs_evaluate'], report['grpc']['max_abs_diff_vs_evaluate']):.2g})",
         "parity": report,

@@ -162,7 +162,7 @@ def _predict_ours(endpoint: Any, instances: list[Any], deployed_id: str, others:
 
 
 def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
-    from tfrun.tasks.parity import compare, trained_predictions
+    from tfrun.tasks.parity import compare, reference_name, trained_predictions
 
     run, target = vertex_run(cfg, ctx), cfg.target
     state = ctx.need("vertex_endpoint")
@@ -196,14 +196,14 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     run.entry["parity"] = report
     if not report["passed"]:
         raise RuntimeError(
-            f"Endpoint.predict answers differ from the trained model: max |diff| "
+            f"Endpoint.predict answers differ from {reference_name(ctx)}: max |diff| "
             f"{report.get('max_abs_diff', float('nan')):.3g} (tolerance {target.parity_atol:g}), "
             f"{report['max_abs_diff_vs_evaluate']:.3g} vs the evaluate step"
         )
     kind = "bit-exactly" if report.get("exact") else f"within {target.parity_atol:g}"
     extra = f"; {sum(others.values())} answer(s) from other deployed models retried" if others else ""
     return {
-        "summary": f"Endpoint.predict equals the trained model {kind} on {n} holdout examples "
+        "summary": f"Endpoint.predict equals {reference_name(ctx)} {kind} on {n} holdout examples "
         f"({len(ranges)} request(s) under {target.max_payload_bytes:,} bytes){extra}",
         "parity": report,
     }

@@ -288,7 +288,7 @@ def _compare(browser: np.ndarray, reference: np.ndarray, atol: float) -> dict[st
 
 def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     from tfrun.tasks.core.record_io import relative
-    from tfrun.tasks.parity import trained_predictions
+    from tfrun.tasks.parity import reference_name, trained_predictions
 
     target, data, state = cfg.target, ctx.need("data"), ctx.need(STATE)
     n = min(int(target.parity_examples or len(data.x_holdout)), len(data.x_holdout))
@@ -315,7 +315,7 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     report = {
         "online": online,
         "offline": {**offline, "served_by_service_worker": result["offline"]["controlled"]},
-        "reference": "LiteRT on the same .tflite file" if "tflite" in state else "the trained model",
+        "reference": "LiteRT on the same .tflite file" if "tflite" in state else reference_name(ctx),
         "vs_trained_model": {
             "max_abs_diff": float(np.abs(browser_probs - trained).max()),
             "argmax_equal": int((browser_probs.argmax(1) == trained.argmax(1)).sum()),
@@ -365,7 +365,7 @@ def parity_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             )
         shutil.rmtree(bundle["path"], ignore_errors=True)  # not served from the models folder; the run dir keeps it
         raise WebTargetFailed(
-            "the page does not predict like the trained model in the browser: "
+            f"the page does not predict like {reference_name(ctx)} in the browser: "
             + "; ".join(problems)
             + f" (screenshot {relative(screenshot)}; the bundle was removed "
             f"from {relative(bundle['path'])}, its copy stays in {relative(state['served'])}).{hint}"

@@ -74,7 +74,7 @@ def test_tfserving_serves_the_source_version_in_place_with_parity(trained: Path)
     parity = next(s["result"] for s in record["steps"] if s["name"] == "tfserving_parity")
     deployment = record["deployments"][0]
     assert deployment["parity"]["passed"] is True, deployment
-    assert parity["summary"].startswith("REST and gRPC equal"), parity["summary"]
+    assert parity["summary"].startswith("REST and gRPC equal the source SavedModel models/digits_mlp/0001 bit-exactly")
     push = next(s["result"] for s in record["steps"] if s["name"] == "tfserving_push")
     assert push["copied"] is False and push["path"] == "models/digits_mlp/0001"
 
