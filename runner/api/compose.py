@@ -80,15 +80,18 @@ def _composition_problem(exc: Exception, argv: list[str], compose_errors: Any) -
 
 def validated(cfg: Any, multirun: bool = False) -> Any:
     """tfrun's validation of a composed config (as tfrun.runner.job.run_job calls it): the typed Config."""
-    from omegaconf import open_dict
+    from omegaconf import OmegaConf, open_dict
 
+    from tfrun.runner.config import deploy
     from tfrun.runner.config import dirs as config_dirs
     from tfrun.runner.config.validate import validate
 
     user_dirs = config_dirs.command_line_dirs(cfg.hydra)
     searchpath_dirs = config_dirs.searchpath_dirs(cfg.hydra)
+    overrides = [str(o) for o in OmegaConf.select(cfg, "hydra.overrides.task", default=None) or []]
     with open_dict(cfg):
         del cfg["hydra"]
+    deploy.prepare(cfg, overrides)  # job=deploy: its source checked, its data config adopted (as run_job does)
     return validate(cfg, multirun, user_dirs, searchpath_dirs)
 
 
