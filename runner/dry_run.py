@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tfrun.tasks import cloud_auth
-from tfrun.tasks.core import project_files
+from tfrun.tasks.core import project_files, sources
 from tfrun.tasks.core import vertex_catalog as catalog
 from tfrun.tasks.export import next_version
 from tfrun.tasks.vertex import client
@@ -125,6 +125,13 @@ def deployment_lines(config: Any, run_id: str) -> list[str]:
     """The plan as lines of text."""
     cloud, target = config.cloud, config.target
     version = _next_version(config)
+    first = f"  1. train and export locally: {config.models_dir}/{config.model_name}/{version:04d} (version number as of now)"
+    if config.job.value == "deploy":  # no training: the source SavedModel (checked by the runner before this)
+        source = sources.resolve(str(config.source))
+        version = int(source.saved_model.name) if source.saved_model.name.isdigit() else 1
+        run_id = source.link("")["run_id"]
+        run = f"run {run_id}" if run_id else "no run record"
+        first = f"  1. deploy the source SavedModel {source.saved_model} ({run}; its files as recorded), no training"
     parent = f"projects/{cloud.project}/locations/{cloud.region}"
     labels = client.labels(cloud, run_id, config.model_name)
     model_uri = f"gs://{cloud.bucket}/{cloud.prefix}/{config.model_name}/{version:04d}/"
@@ -139,8 +146,7 @@ def deployment_lines(config: Any, run_id: str) -> list[str]:
     storage = cloud.storage_endpoint or "https://storage.googleapis.com"
     lines = [
         "tfrun dry run (cloud.dry_run=true): nothing is trained, created or sent; the run would",
-        f"  1. train and export locally: {config.models_dir}/{config.model_name}/{version:04d} "
-        "(version number as of now)",
+        first,
         f"  2. bucket      gs://{cloud.bucket} in {cloud.region}: used if it exists, else created (labels {labels})",
         f"  3. upload      {model_uri} (parallel x{cloud.upload_workers}, crc32c-checked, saved_model.pb last)",
         f"  4. model       {parent}/models/<id assigned by Vertex> display name {target.model_display_name!r}",

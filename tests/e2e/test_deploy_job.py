@@ -150,3 +150,19 @@ def test_the_best_job_of_a_sweep(tmp_path: Path):
     assert record["source"]["kind"] == "sweep_best" and record["source"]["run_id"] == best["run_id"]
     export = next(a for a in best["artifacts"] if a["kind"] == "saved_model")
     assert record["source"]["saved_model"] == export["path"] and record["source"]["sha256"] == export["sha256"]
+
+
+def test_the_dry_run_of_a_vertex_deploy_names_the_source_not_a_training(trained: Path):
+    args = [
+        "target=vertex_endpoint",
+        "cloud=gcp",
+        "cloud.project=my-proj",
+        "cloud.bucket=my-bucket",
+        "cloud.dry_run=true",
+    ]
+    proc = tfrun("job=deploy", "source=runs/train", *args, "hydra.run.dir=runs/dry", cwd=trained, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    run_id = read_record(trained / "runs/train")["run_id"]
+    assert f"1. deploy the source SavedModel models/digits_mlp/0001 (run {run_id}" in proc.stdout, proc.stdout
+    assert "gs://my-bucket/tfrun/digits_mlp/0001/" in proc.stdout and "train and export" not in proc.stdout
+    assert not (trained / "runs/dry").exists()
