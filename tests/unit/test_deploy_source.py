@@ -166,3 +166,20 @@ def test_records_show_names_a_deploys_source():
     source = {"saved_model": "models/m/0003", "sha256": "a" * 64, "run_id": "r1", "record": "runs/t/record.json"}
     lines = show_cli.artifact_lines({"artifacts": [], "weights_sha256": None, "source": source})
     assert any(line.startswith("source") and "models/m/0003" in line and "from run r1" in line for line in lines)
+
+
+def test_job_deploy_rules_on_the_rest_of_the_config(compose_cfg, here: Path):
+    from tfrun.runner.config.validate import validate
+
+    def keys(*overrides: str) -> set[str]:
+        try:
+            validate(compose_cfg(*overrides))
+        except ConfigError as err:
+            return {p.key for p in err.problems}
+        return set()
+
+    assert keys("job=deploy", "source=x", "target=tflite") == set()
+    assert keys("job=deploy", "source=x") == {"target"}  # target=none deploys nothing
+    assert keys("job=deploy", "source=x", "target=tflite", "target.source=keras") == {"target.source"}
+    assert keys("job=deploy", "source=x", "target=tflite", "cluster=local", "strategy=multi_worker") >= {"cluster"}
+    assert keys("source=runs/x") == {"source"}  # job=train reads no source
