@@ -99,8 +99,23 @@ def _from_record(given: str, record_path: Path, kind: str) -> Source:
     if artifact is None or not artifact.get("path"):
         status = record.get("status")
         raise SourceError(f"{record_path} names no exported SavedModel (the run's status: {status})")
-    path = Path(str(artifact["path"]))  # relative to the folder the run was launched from
-    return Source(given, kind, path, record_path, record, artifact)
+    return Source(
+        given, kind, _exported_path(record_path, record, str(artifact["path"])), record_path, record, artifact
+    )
+
+
+def _exported_path(record_path: Path, record: dict[str, Any], path: str) -> Path:
+    """Where the record's export is from here: its path is relative to the folder the run was launched from,
+    which is this one, or (a record given from another folder) the one its `run_dir` is relative to."""
+    exported = Path(path)
+    run_dir = Path(str(record.get("run_dir") or ""))
+    if exported.is_absolute() or exported.exists() or run_dir.is_absolute() or not run_dir.parts:
+        return exported
+    folder = record_path.resolve().parent
+    if folder.parts[-len(run_dir.parts) :] != run_dir.parts:
+        return exported
+    launch = folder.parents[len(run_dir.parts) - 1]
+    return launch / exported if (launch / exported).exists() else exported
 
 
 def _run(given: str, path: Path) -> Optional[Source]:

@@ -183,3 +183,17 @@ def test_job_deploy_rules_on_the_rest_of_the_config(compose_cfg, here: Path):
     assert keys("job=deploy", "source=x", "target=tflite", "target.source=keras") == {"target.source"}
     assert keys("job=deploy", "source=x", "target=tflite", "cluster=local", "strategy=multi_worker") >= {"cluster"}
     assert keys("source=runs/x") == {"source"}  # job=train reads no source
+
+
+def test_a_record_given_from_another_folder_finds_its_export_beside_its_run(here: Path, monkeypatch):
+    project = here / "project"
+    folder = _export(project)
+    path = _record(project, "runs/day/train", folder)
+    record = json.loads(path.read_text())
+    record["run_dir"] = "runs/day/train"
+    path.write_text(json.dumps(record))
+    (here / "elsewhere").mkdir()
+    monkeypatch.chdir(here / "elsewhere")
+    source = sources.resolve(str(path))
+    assert source.saved_model.resolve() == folder.resolve()
+    assert sources.check(source) == record["artifacts"][0]["sha256"]
