@@ -106,7 +106,7 @@ class Load:
         self.lock = threading.Lock()
         self.answers: list[tuple[int, str, float, float, object, int | None]] = []  # thread, proto, t0, t1, probs, v
         self.failures: list[str] = []
-        self.samples: list[tuple[float, frozenset]] = []
+        self.samples: list[tuple[float, float, frozenset]] = []  # (sent, answered, AVAILABLE versions)
         self.threads = [
             threading.Thread(target=self._client, args=(i, "rest" if i % 2 else "grpc"), daemon=True) for i in range(4)
         ]
@@ -146,20 +146,26 @@ class Load:
         client = GrpcClient(self.grpc_target)
         while not self.stop.is_set():
             try:
+                sent = time.monotonic()
                 live = frozenset(s["version"] for s in client.status(self.model) if s["state"] == "AVAILABLE")
-                self.samples.append((time.monotonic(), live))
+                self.samples.append((sent, time.monotonic(), live))
             except ServingRequestError as err:
                 self.failures.append(f"status: {err}")
             time.sleep(0.02)
         client.close()
 
     def live_latest(self, t0: float, t1: float) -> set[int]:
-        """The latest AVAILABLE version in every monitor sample from just before t0 to just after t1."""
-        times = self._times if len(getattr(self, "_times", ())) == len(self.samples) else [t for t, _ in self.samples]
-        self._times = times
-        first = max(bisect.bisect_right(times, t0) - 1, 0)
-        last = min(bisect.bisect_left(times, t1), len(times) - 1)
-        return {max(live) for _, live in self.samples[first : last + 1] if live}
+        """Every version that may have been the latest AVAILABLE one during [t0, t1].
+
+        A sample's state was read at some moment between its sending and its answer (a loaded machine can stretch
+        that): from the last sample answered by t0 to the first sample sent after t1, both ends included.
+        """
+        if len(getattr(self, "_answered", ())) != len(self.samples):
+            self._sent = [sent for sent, _, _ in self.samples]
+            self._answered = [answered for _, answered, _ in self.samples]
+        first = max(bisect.bisect_right(self._answered, t0) - 1, 0)
+        last = min(bisect.bisect_left(self._sent, t1), len(self.samples) - 1)
+        return {max(live) for _, _, live in self.samples[first : last + 1] if live}
 
 
 @pytest.fixture(scope="module")
