@@ -56,9 +56,18 @@ def _mismatch(request: dict[str, Any]) -> Optional[str]:
     for entry in entries:
         name = entry.partition(".")[0]
         module = entry.endswith((".py", ".pyc", ".so")) or os.path.isfile(os.path.join(cwd, entry, "__init__.py"))
-        if module and name in loaded:
+        if module and name in loaded and not _same_file(name, os.path.join(cwd, entry)):
             return f"its folder has {entry}, which would replace the module {name} the zygote imported"
     return None
+
+
+def _same_file(module: str, entry: str) -> bool:
+    """The zygote's module `module` was imported from `entry` (a package folder or a file) itself."""
+    origin = getattr(sys.modules.get(module), "__file__", None)
+    if not origin:
+        return False
+    origin, entry = os.path.realpath(origin), os.path.realpath(entry)
+    return origin == entry or origin.startswith(entry + os.sep)
 
 
 def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:

@@ -16,6 +16,8 @@ import pytest
 
 from tests.helpers import BIN, command_env, read_record
 from tfrun.runner.processes import zygote as zygote_module
+from tfrun.runner.processes.child_env import child_environment
+from tfrun.tasks.core.schema import HardwareConfig
 
 
 @pytest.fixture
@@ -114,18 +116,42 @@ def test_sigint_to_the_runner_leaves_an_interrupted_record(zygote, workdir: Path
     assert _wait_gone(record["child"]["pid"], 5)
 
 
-@pytest.mark.parametrize("victim", ["runner group", "client"])
-def test_a_killed_runner_or_client_leaves_no_worker(zygote, workdir: Path, victim: str):
+def test_a_killed_runner_leaves_no_worker(zygote, workdir: Path):
     proc = _start_long_run(workdir, "runs/killed")
     record = _training(workdir / "runs/killed/record.json", proc)
     worker = record["child"]["pid"]
     assert record["child"]["start"] == "forked" and not _gone(worker)
-    if victim == "client":  # SIGKILL: it forwards nothing; the worker sees its connection close
-        os.kill(record["pids"]["child"], signal.SIGKILL)
-    else:
-        os.killpg(proc.pid, signal.SIGKILL)
-    assert _wait_gone(worker, 5), f"worker {worker} still runs after the {victim} was killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    assert _wait_gone(worker, 5), f"worker {worker} still runs after the runner was killed"
     proc.communicate(timeout=60)
+
+
+def test_a_sigkilled_client_leaves_no_silent_worker(zygote, workdir: Path):
+    """The client killed by SIGKILL forwards nothing; its worker, waiting silently for its job on stdin (so no
+    broken pipe stops it), must see the connection close and stop."""
+    events_read, events_write = os.pipe()
+    client = subprocess.Popen(
+        [*zygote_module.client_command(zygote.path), str(events_write)],
+        env=child_environment(HardwareConfig(), base=command_env()),
+        stdin=subprocess.PIPE,  # kept open, never written: the child waits for its job
+        stdout=subprocess.DEVNULL,
+        pass_fds=(events_write,),
+        cwd=workdir,
+    )
+    os.close(events_write)
+    try:
+        with os.fdopen(events_read) as events:
+            started = json.loads(events.readline())["child"]
+        assert started["start"] == "forked", started
+        time.sleep(1)
+        assert not _gone(started["pid"])
+        client.kill()
+        client.wait()
+        assert _wait_gone(started["pid"], 5), f"worker {started['pid']} still runs after its client was killed"
+    finally:
+        client.kill()
+        client.stdin.close()
+        client.wait()
 
 
 def test_the_zygote_exits_when_its_parent_dies(tmp_path: Path):

@@ -44,6 +44,14 @@ def test_a_project_module_that_shadows_an_imported_one_runs_fresh(tmp_path: Path
     assert _mismatch(_request(tmp_path)) is None
 
 
+def test_the_folder_a_module_was_imported_from_forks():
+    """Running from tfrun's own checkout: its tfrun/ is the package the zygote imported, not another one."""
+    import tfrun
+
+    checkout = Path(tfrun.__file__).resolve().parent.parent
+    assert _mismatch(_request(checkout)) is None
+
+
 def test_import_time_env_keeps_what_python_tf_and_cuda_read_at_start():
     env = {"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "-1", "PYTHONHASHSEED": "0", "PATH": "/bin"}
     assert zygote.import_time_env({**env, "TFRUN_RECORD_LOG": "x"}) == {k: v for k, v in env.items() if k != "PATH"}
