@@ -6,7 +6,8 @@ import json
 import socket
 from typing import Any
 
-from tfrun.runner.processes.supervisor import TaskSpec, child_command, server_command
+from tfrun.runner.processes.commands import child_command, server_command
+from tfrun.runner.processes.supervisor import TaskSpec
 from tfrun.tasks.core.schema import option_class
 
 HOST = "127.0.0.1"

@@ -18,14 +18,8 @@ from tfrun.runner.processes import tf_log_filter
 from tfrun.runner.processes import warm_child as prestart
 from tfrun.runner.processes.child_env import PYTHON_HASH_SEED, child_environment
 from tfrun.runner.processes.cluster_layout import local_cluster_tasks
-from tfrun.runner.processes.supervisor import (
-    Supervisor,
-    TaskSpec,
-    child_command,
-    job_child_command,
-    job_input,
-    server_command,
-)
+from tfrun.runner.processes.commands import child_command, job_child_command, job_input, server_command
+from tfrun.runner.processes.supervisor import Supervisor, TaskSpec
 from tfrun.runner.records import cloud_cleanup, provenance, resume
 from tfrun.runner.records.record import Record, config_hash, redact, relative
 from tfrun.tasks.core import vertex_env

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, BinaryIO, Optional
 
 from tfrun.runner.processes import cluster_probe
@@ -465,44 +464,3 @@ class Supervisor:
         if "traceback" in error:
             error["traceback"] = sanitize(error["traceback"])
         return Outcome("failed", error)
-
-
-def child_command() -> list[str]:
-    """The plan-running child; the events fd is appended by the supervisor."""
-    return [sys.executable, "-m", "tfrun.runner.child"]
-
-
-def job_child_command() -> list[str]:
-    """A single-process job's child: forked from the zygote TFRUN_ZYGOTE names when one is set (its client turns
-    into the fresh child when the zygote cannot fork it), else a fresh one."""
-    from tfrun.runner.processes import zygote
-
-    path = zygote.socket_path()
-    return zygote.client_command(path) if path else child_command()
-
-
-def server_command() -> list[str]:
-    """A ps or worker server of a parameter-server cluster."""
-    return [sys.executable, "-m", "tfrun.tasks.cluster_server"]
-
-
-def job_input(
-    run_dir: Path,
-    config: dict[str, Any],
-    plan: list[str],
-    run_id: str = "",
-    overrides: list[str] | None = None,
-    config_dirs: list[str] | None = None,
-) -> bytes:
-    """The child's stdin. `overrides` as typed (not redacted) and the --config-dir folders: a Vertex job's
-    replicas run them again."""
-    return json.dumps(
-        {
-            "run_dir": str(run_dir),
-            "config": config,
-            "plan": plan,
-            "run_id": run_id,
-            "overrides": overrides or [],
-            "config_dirs": config_dirs or [],
-        }
-    ).encode()

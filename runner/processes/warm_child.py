@@ -62,7 +62,7 @@ def start(argv: list[str]) -> None:
 
     if zygote.socket_path():  # the job forks from a zygote that imported TensorFlow already
         return
-    from tfrun.runner.processes.supervisor import child_command
+    from tfrun.runner.processes.commands import child_command
 
     env = child_environment(HardwareConfig())
     events_read, events_write = os.pipe()
