@@ -73,6 +73,11 @@ def _version(record: dict[str, Any]) -> int:
     return version if isinstance(version, int) and not isinstance(version, bool) else SCHEMA_VERSION
 
 
+# Top-level config keys the current schema has that schema 1 records lack, with the value that leaves such a run as
+# it was (a rerun composes them; without them here its config would differ from the original's by their defaults).
+ADDED_CONFIG_KEYS: dict[str, Any] = {"source": None}  # job=deploy's source
+
+
 def upgrade(record: Any) -> Any:
     """The record as the current schema writes it (a new dict); a current or damaged record as it is."""
     if not isinstance(record, dict) or _version(record) >= SCHEMA_VERSION:
@@ -85,6 +90,8 @@ def upgrade(record: Any) -> Any:
     old = record.get("config")
     if isinstance(old, dict):
         new["config"] = config(old, user_keys)
+        for key, value in ADDED_CONFIG_KEYS.items():
+            new["config"].setdefault(key, value)
         # a hash can be taken again only when the record holds what was hashed (nothing in it was redacted)
         if record.get("config_sha256") == config_hash(old):
             new["config_sha256"] = config_hash(new["config"])

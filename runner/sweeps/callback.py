@@ -35,11 +35,12 @@ class SweepSummary(Callback):
         from tfrun.runner.sweeps import interruption
 
         interruption.begin(config, self.started)
-        from tfrun.runner.processes import zygote
+        if _trains_here(config):
+            from tfrun.runner.processes import zygote
 
-        launcher = config.hydra.get("launcher") or {}
-        joblib = "joblib" in str(launcher.get("_target_", "")).lower()
-        zygote.start_for_sweep(int(launcher.get("n_jobs") or -1) if joblib else None)
+            launcher = config.hydra.get("launcher") or {}
+            joblib = "joblib" in str(launcher.get("_target_", "")).lower()
+            zygote.start_for_sweep(int(launcher.get("n_jobs") or -1) if joblib else None)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from tfrun.runner.sweeps import interruption
@@ -66,3 +67,12 @@ class SweepSummary(Callback):
                 flush=True,
             )
             raise SweepFailed(1)
+
+
+def _trains_here(config: DictConfig) -> bool:
+    """Whether the sweep's jobs run TensorFlow on this machine, so forking them from a warm one pays: not for a
+    dry run (it imports no TensorFlow) nor for jobs that Vertex AI runs."""
+    from tfrun.tasks.core.schema import option_class
+
+    cloud = config.get("cloud") or {}
+    return not cloud.get("dry_run", False) and not option_class("cluster", config.get("cluster")).on_vertex

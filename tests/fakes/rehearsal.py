@@ -30,10 +30,12 @@ def _interrupt(_signum: int, _frame: Any) -> NoReturn:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # before anything exists that would need cleaning up
+    # The folder is made with Ctrl-C held back, so a signal that comes as it appears lands inside the try below.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     work = Path(tempfile.mkdtemp(prefix="tfrun-rehearsal-"))
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
         with ExitStack() as running:  # stops whichever servers started, even if Ctrl-C comes while starting
-            running.callback(shutil.rmtree, work, ignore_errors=True)  # last: after both servers stopped
             emulator = start_emulator(work / "gcs")
             running.callback(emulator.stop)
             fake = start_fake_vertex(emulator.url, work / "vertex")
@@ -41,6 +43,8 @@ def main() -> int:
             return _serve(emulator, fake, work)
     except KeyboardInterrupt:
         return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # last: after both servers stopped
 
 
 def _serve(emulator: Any, fake: Any, work: Path) -> int:
