@@ -258,6 +258,7 @@ class ReplicaSet:
         group = self.replicas if self.restart_all else [replica]
         if self.restart_all:
             self.stop(but=replica)
+        _wait_until_free([member.plan.address for member in group])
         for member in group:
             member.restarts += 1
             member.note(
@@ -313,3 +314,21 @@ class Training:
         with self.lock:
             sets = list(self.sets.values())
         return [replica for replicas in sets for replica in replicas.snapshot()]
+
+
+def _wait_until_free(addresses: list[str], timeout: float = 15.0) -> None:
+    """Wait (bounded) until nothing listens on the replicas' addresses: a restarted replica takes its old address
+    (as on Vertex), and the training process of the one it replaces leaves with its runner a moment later."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((host, int(port)))
+                    break
+                except OSError:
+                    time.sleep(0.1)
