@@ -29,12 +29,17 @@ def _interrupt(_signum: int, _frame: Any) -> NoReturn:
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, _interrupt)  # before anything exists that would need cleaning up
-    # The folder is made with Ctrl-C held back, so a signal that comes as it appears lands inside the try below.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    # Before anything exists that would need cleaning up: the folder is made with Ctrl-C only noted (a handler, not a signal mask: another thread would take a
+    # process-directed signal), so a signal that comes as it appears is raised inside the try below.
+    noted: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: noted.append(signum))
     work = Path(tempfile.mkdtemp(prefix="tfrun-rehearsal-"))
     try:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
+        if noted:
+            raise KeyboardInterrupt
         with ExitStack() as running:  # stops whichever servers started, even if Ctrl-C comes while starting
             emulator = start_emulator(work / "gcs")
             running.callback(emulator.stop)
