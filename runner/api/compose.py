@@ -65,13 +65,7 @@ def composed(overrides: Sequence[str], config_dir: str | Path | None, cwd: Path,
 
 def _composition_problem(exc: Exception, argv: list[str], compose_errors: Any) -> Problem:
     """The problem the command prints for a composition error (tfrun.runner.config.compose_errors.report)."""
-    from hydra.errors import MissingConfigException
-
-    problem = (
-        compose_errors.missing_option_problem(exc, argv)
-        if isinstance(exc, MissingConfigException)
-        else compose_errors.override_problem(exc, argv) or compose_errors.appended_group_problem(exc, argv)
-    )
+    problem = compose_errors.problem_of(exc, argv)
     if problem is not None:
         return problem
     first, *rest = compose_errors.other_problem_lines(exc, argv) or [exc.__class__.__name__]

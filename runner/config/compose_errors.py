@@ -193,15 +193,18 @@ def appended_group_problem(exc: BaseException, argv: list[str]) -> Optional[Prob
     )
 
 
-def report(exc: BaseException, argv: list[str]) -> None:
-    """Write the error in tfrun's format to stderr."""
+def problem_of(exc: BaseException, argv: list[str]) -> Problem | None:
+    """The one problem a composition error is, when tfrun knows it (else its lines: other_problem_lines)."""
     from hydra.errors import MissingConfigException
 
-    problem = (
-        missing_option_problem(exc, argv)
-        if isinstance(exc, MissingConfigException)
-        else override_problem(exc, argv) or appended_group_problem(exc, argv)
-    )
+    if isinstance(exc, MissingConfigException):
+        return missing_option_problem(exc, argv)
+    return override_problem(exc, argv) or appended_group_problem(exc, argv)
+
+
+def report(exc: BaseException, argv: list[str]) -> None:
+    """Write the error in tfrun's format to stderr."""
+    problem = problem_of(exc, argv)
     sys.stderr.write(HEADER + "\n")
     if problem is not None:
         sys.stderr.write(f"  - {problem}\n")
