@@ -20,7 +20,9 @@ from tfrun.tasks.core.paths import SOURCE_ROOT
 
 SCHEMA_VERSION = 2  # 2: tfrun's own code named tfrun.tasks.* / tfrun.runner.* (1: tasks.*, runner.*)
 RECORD_NAME = "record.json"
-STATUSES = ("running", "succeeded", "failed", "interrupted")
+STATUSES = ("running", "succeeded", "failed", "interrupted", "pruned")
+# pruned: stopped early by the sweep's pruner (its trial was not promising): not a failure
+PRUNED = "pruned"
 
 _SECRET_KEY = re.compile(r"(token|passw|secret|credential|api[_-]?key|private[_-]?key|auth)", re.I)
 REDACTED = "***redacted***"
