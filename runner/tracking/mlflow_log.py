@@ -2,7 +2,8 @@
 run with one nested child per job, the best one tagged) and old records (`tfrun-records mlflow`).
 
 Each MLflow run is made from the finished record, so it is never left RUNNING: its status is the record's
-(succeeded -> FINISHED, failed -> FAILED, interrupted -> KILLED) with the error as a tag. Params are the
+(succeeded -> FINISHED, failed -> FAILED, interrupted -> KILLED, pruned -> KILLED: stopped early by the sweep's pruner,
+not a failure; the `tfrun.status` tag says which) with the error as a tag. Params are the
 flattened config (values cut to MLflow's length limit; the whole config is the `config.json` artifact),
 metrics the per-epoch history with its step and the final metrics, tags tfrun's run id, status, git commit,
 record path and command line; artifacts the record and the run log. A record already sent is found by its
@@ -22,7 +23,8 @@ from typing import Any, Optional
 from tfrun.runner.records import reading
 from tfrun.runner.records import record as records
 
-STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "interrupted": "KILLED", "pruned": "KILLED"}
+NOT_FAILED = ("succeeded", "pruned")  # a sweep whose jobs all ended so is FINISHED
 MAX_PARAM = 6000  # MLflow's limit on a param value (longer ones are cut, the config artifact has them whole)
 MAX_KEY = 250
 RUN_ID_TAG = "tfrun.run_id"
@@ -163,7 +165,7 @@ def log_sweep(mlflow: Any, experiment: str, sweep_dir: Path) -> tuple[str, int]:
     parent = _existing(mlflow, experiment, SWEEP_TAG, key)
     best = summary.best
     if parent is None:
-        status = "FINISHED" if summary.rows and all(r.status == "succeeded" for r in summary.rows) else "FAILED"
+        status = "FINISHED" if summary.rows and all(r.status in NOT_FAILED for r in summary.rows) else "FAILED"
         run = mlflow.create_run(
             experiment,
             tags={
