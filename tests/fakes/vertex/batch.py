@@ -100,7 +100,7 @@ class BatchService(JobService):
                 {
                     **body,
                     "model": model["name"],
-                    "modelVersionId": "1",
+                    "modelVersionId": model["versionId"],
                     "dedicatedResources": dedicated,
                     "etag": etag(),
                     "_batch_size": batch_size or DEFAULT_BATCH_SIZE,
@@ -114,7 +114,7 @@ class BatchService(JobService):
         return answer
 
     def _filter_view(self, job: dict) -> dict:
-        model = self.store.resources["models"].get(job["model"], {})
+        model = self.fake.model_service.version_of(job["model"], job["modelVersionId"]) or {}
         return {**job, "modelDisplayName": model.get("displayName", "")}
 
     # the run -----------------------------------------------------------------------------------------

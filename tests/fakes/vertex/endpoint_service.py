@@ -7,6 +7,8 @@
   when its health route answers 200, or fails (FAILED_PRECONDITION, with the container's log) when the
   process exits or is not healthy within containerSpec.deploymentTimeout (else the fake's default).
   An empty trafficSplit leaves the endpoint's split as it is (the new model gets no traffic).
+* deployModel takes a Model name with a version (`@2`, `@alias`) or its default version; the DeployedModel
+  names the Model without one and its `modelVersionId`.
 * undeployModel: a deployed model that has traffic can be undeployed only when the request's trafficSplit
   moves its traffic elsewhere, or when it is the endpoint's last model; its process is stopped.
 * delete of an endpoint with deployed (or deploying) models is FAILED_PRECONDITION.
@@ -197,7 +199,7 @@ class EndpointService:
                 **requested,
                 "id": deployed_id,
                 "model": model["name"],
-                "modelVersionId": "1",
+                "modelVersionId": model["versionId"],
                 "displayName": requested.get("displayName") or model["displayName"],
                 "dedicatedResources": dedicated,
             }
@@ -314,7 +316,7 @@ class EndpointService:
             stored["trafficSplit"] = split if others else {}
             stored["updateTime"] = now()
             stored["etag"] = etag()
-            model = self.store.resources["models"].get(deployed["model"])
+            model = self.fake.model_service.version_of(deployed["model"], deployed["modelVersionId"])
             if model is not None:
                 self._forget(model, stored["name"], deployed_id)
         self.fake.launcher.stop(deployed_id)
@@ -339,7 +341,7 @@ class EndpointService:
         with self.store.lock:
             stored = self._endpoint(project, location, endpoint)
             deployed = self._route(stored)
-            model = self.store.resources["models"].get(deployed["model"], {})
+            model = self.fake.model_service.version_of(deployed["model"], deployed["modelVersionId"]) or {}
             container = self.fake.launcher.running.get(deployed["id"])
         if container is None or not container.alive():
             raise ApiError("UNAVAILABLE", f'DeployedModel "{deployed["id"]}": the model server is not running.')
@@ -373,7 +375,7 @@ class EndpointService:
             "deployedModelId": deployed["id"],
             "model": deployed["model"],
             "modelDisplayName": model.get("displayName", ""),
-            "modelVersionId": "1",
+            "modelVersionId": deployed["modelVersionId"],
         }
 
     def raw_predict(self, req: "Request", project: str, location: str, endpoint: str) -> "Raw":
@@ -392,7 +394,7 @@ class EndpointService:
                 "X-Vertex-AI-Deployed-Model-Id": deployed["id"],
                 "X-Vertex-AI-Model": deployed["model"],
                 "X-Vertex-AI-Model-Display-Name": model.get("displayName", ""),
-                "X-Vertex-AI-Model-Version-Id": "1",
+                "X-Vertex-AI-Model-Version-Id": deployed["modelVersionId"],
             },
         )
 

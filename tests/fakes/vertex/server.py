@@ -169,6 +169,9 @@ class Fake:
             ("GET", loc + r"/models/(?P<model>[^/:]+)", m.get),
             ("PATCH", loc + r"/models/(?P<model>[^/:]+)", m.patch),
             ("DELETE", loc + r"/models/(?P<model>[^/:]+)", m.delete),
+            ("GET", loc + r"/models/(?P<model>[^/:]+):listVersions", m.list_versions),
+            ("POST", loc + r"/models/(?P<model>[^/:]+):mergeVersionAliases", m.merge_aliases),
+            ("DELETE", loc + r"/models/(?P<model>[^/:]+):deleteVersion", m.delete_version),
             ("POST", loc + r"/endpoints", e.create),
             ("GET", loc + r"/endpoints", e.list),
             ("GET", loc + r"/endpoints/(?P<endpoint>[^/:]+)", e.get),
@@ -254,7 +257,7 @@ class Fake:
     def state(self) -> dict:
         with self.store.lock:
             return {
-                "models": [self.model_service.view(m) for m in self.store.all("models")],
+                "models": self.model_service.versions(),
                 "endpoints": [
                     {**self.endpoint_service.view(e), "pendingDeployedModels": list(e["_pending"])}
                     for e in self.store.all("endpoints")
