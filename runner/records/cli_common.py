@@ -15,6 +15,7 @@ from typing import Any
 
 from tfrun.runner.records import reading
 from tfrun.runner.records import record as records
+from tfrun.tasks.core.record_io import PRUNED
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DIRS = ("runs", "multiruns")
@@ -76,7 +77,10 @@ def is_stale(data: dict[str, Any]) -> bool:
 
 
 def display_status(data: dict[str, Any]) -> str:
+    """The status as `show` prints it: a stale run and a pruned one say what that means."""
     status = str(data.get("status", "?"))
+    if status == PRUNED:
+        return f"{status} (stopped early by the sweep's pruner: not a failure)"
     return f"{status} (stale)" if is_stale(data) else status
 
 

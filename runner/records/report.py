@@ -131,6 +131,7 @@ PAGE = r"""<!doctype html>
  td.num { text-align: right; font-variant-numeric: tabular-nums; }
  td .muted { display: inline-block; max-width: 22rem; } td:first-child { white-space: nowrap; }
  .failed, .interrupted { color: #a00; } .succeeded { color: #060; } .muted { color: #666; font-size: .85rem; }
+ .pruned { color: #8a5a00; font-style: italic; } /* stopped early by the sweep's pruner: not a failure */
  code { background: #f3f3f3; padding: 0 .2rem; } img { max-width: 100%; border: 1px solid #ddd; }
  input { font-size: 1rem; padding: .2rem .4rem; width: 24rem; }
 </style></head><body>
@@ -192,7 +193,11 @@ function draw() {
   head.querySelectorAll("th").forEach((th) => {
     th.classList.toggle("sorted", th.dataset.key === sortKey); th.classList.toggle("up", th.dataset.key === sortKey && ascending);
   });
-  document.getElementById("counts").textContent = `${shown.length} of ${data.runs.length} runs · ${data.sweeps.length} sweep(s)`;
+  const byStatus = {};
+  shown.forEach((r) => { byStatus[r.status] = (byStatus[r.status] || 0) + 1; });
+  const tally = Object.entries(byStatus).sort().map(([k, n]) => `${n} ${k}`).join(", ");
+  document.getElementById("counts").textContent =
+    `${shown.length} of ${data.runs.length} runs (${tally}) · ${data.sweeps.length} sweep(s)`;
 }
 document.getElementById("sweeps").innerHTML = data.sweeps.map((s) => `
   <h2>Sweep <a href="${esc(s.dir)}/sweep.json">${esc(s.dir)}</a></h2>

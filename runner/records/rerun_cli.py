@@ -3,7 +3,8 @@
 The rerun goes to RUN/reruns/<timestamp> (or --run-dir). Without --verify it exits with tfrun's exit code;
 with --verify, 0 only for a succeeded rerun whose final metrics, weights and reproducible artifacts are
 identical (timings are shown, not compared). A record that cannot be replayed (running, redacted
-overrides, damaged) is exit 2 before tfrun starts.
+overrides, damaged) is exit 2 before tfrun starts; so is --verify of a pruned run (its sweep's pruner stopped it:
+alone, it trains to the end).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tfrun.runner.records.diff_cli import (
     timing_lines,
     user_code_differences,
 )
+from tfrun.tasks.core.record_io import PRUNED
 
 
 def tfrun_command() -> list[str]:
@@ -122,6 +124,13 @@ def verify(original: dict[str, Any], new: dict[str, Any], exit_code: int) -> int
 def cmd_rerun(args: argparse.Namespace) -> int:
     path, original = load_run(args.run)
     replay = rerunnable_overrides(path, original)
+    if original.get("status") == PRUNED:
+        if args.verify:
+            raise UsageError(
+                f"{path} was pruned (stopped early by its sweep's pruner): a rerun alone trains to the end, so "
+                "--verify has nothing to compare; rerun it without --verify"
+            )
+        print(f"[tfrun-records] {path.parent} was pruned by its sweep's pruner: the rerun trains it to the end")
     run_dir = Path(args.run_dir) if args.run_dir else default_rerun_dir(path.parent)
     if (run_dir / records.RECORD_NAME).exists():
         raise UsageError(f"{run_dir} already holds a record; choose another --run-dir")

@@ -15,7 +15,7 @@ from tfrun.runner.records.record import find_all, load
 from tfrun.tasks.core.record_io import resume_key  # noqa: F401 (the key's home: records of any version compute it)
 
 SEARCH_DIRS = ("runs", "multiruns")
-UNFINISHED = ("failed", "interrupted")
+UNFINISHED = ("failed", "interrupted")  # not "pruned": the sweep's pruner ended it on purpose, it is not resumed
 
 
 def latest_unfinished(key: str, exclude: Path) -> Optional[Path]:

@@ -1,5 +1,7 @@
 """`tfrun-records resume SWEEP_DIR`: rerun only a grid sweep's missing, failed, interrupted or damaged jobs.
 
+A pruned job (stopped early by the sweep's pruner) is finished, not failed: it is rerun only with --pruned.
+
 A job whose record is damaged is named (one line: the file and what is wrong) and rerun like a failed job;
 the damaged record is kept under the job dir's attempts/. Exit 0 when every rerun succeeded, 1 otherwise.
 """
@@ -39,11 +41,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
     try:
         sweep_resume.planned_jobs(sweep_dir)  # a grid sweep's own manifest, before any record is moved
         set_damaged_aside(sweep_dir)
-        todo = sweep_resume.jobs_to_rerun(sweep_dir)
+        todo = sweep_resume.jobs_to_rerun(sweep_dir, pruned=args.pruned)
     except FileNotFoundError as err:
         raise UsageError(str(err)) from None
     if not todo:
-        print(f"[tfrun-records] every job of {sweep_dir} succeeded: nothing to resume")
+        done = "succeeded" if args.pruned else "succeeded or was pruned"
+        print(f"[tfrun-records] every job of {sweep_dir} {done}: nothing to resume")
         return EXIT_OK
     worst = EXIT_OK
     for number, job_overrides, why in todo:
@@ -55,6 +58,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("resume", help="rerun only a grid sweep's missing, failed, interrupted or damaged jobs")
+    p = sub.add_parser(
+        "resume",
+        help="rerun only a grid sweep's missing, failed, interrupted or damaged jobs (pruned ones: --pruned)",
+        description="Rerun only a grid sweep's missing, failed, interrupted or damaged jobs, each in its own job "
+        "dir. A pruned job (stopped early by the sweep's pruner) is not a failure and is not rerun unless --pruned.",
+    )
     p.add_argument("sweep_dir", metavar="SWEEP_DIR")
+    p.add_argument(
+        "--pruned", action="store_true", help="also rerun the jobs the sweep's pruner stopped (status pruned)"
+    )
     p.set_defaults(func=cmd_resume)

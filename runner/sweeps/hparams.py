@@ -14,8 +14,15 @@ from pathlib import Path
 from typing import Any
 
 # TensorBoard's statuses are UNKNOWN, SUCCESS, FAILURE and RUNNING: an interrupted job is neither a success nor a
-# failure of its settings, so UNKNOWN (there is no STATUS_ABORTED: naming it broke every summary with such a job)
-STATUS = {"succeeded": "STATUS_SUCCESS", "failed": "STATUS_FAILURE", "interrupted": "STATUS_UNKNOWN"}
+# failure of its settings, so UNKNOWN (there is no STATUS_ABORTED: naming it broke every summary with such a job).
+# A pruned job (stopped early by the sweep's pruner) is no failure either, nor a completed training whose metric
+# compares with the others': UNKNOWN too, so the dashboard's "Success" filter shows finished jobs alone.
+STATUS = {
+    "succeeded": "STATUS_SUCCESS",
+    "failed": "STATUS_FAILURE",
+    "interrupted": "STATUS_UNKNOWN",
+    "pruned": "STATUS_UNKNOWN",
+}
 
 
 def _value(text: Any) -> Any:

@@ -1,4 +1,5 @@
-"""`tfrun-records resume SWEEP_DIR`: rerun only the grid jobs that are missing, failed or interrupted.
+"""`tfrun-records resume SWEEP_DIR`: rerun only the grid jobs that are missing, failed or interrupted (pruned ones
+with --pruned).
 
 The job list is rebuilt from the sweep's own multirun.yaml with Hydra's
 basic sweeper, so job numbers and overrides are exactly the original ones;
@@ -14,8 +15,9 @@ from pathlib import Path
 from tfrun.runner.records import legacy
 from tfrun.runner.records.record import RECORD_NAME, load
 from tfrun.tasks.core import hydra_adapter
+from tfrun.tasks.core.record_io import PRUNED
 
-RERUN_STATUSES = ("failed", "interrupted", "running")
+RERUN_STATUSES = ("failed", "interrupted", "running")  # not "pruned": the sweep's pruner stopped it, on purpose
 
 
 def planned_jobs(sweep_dir: Path) -> list[list[str]]:
@@ -32,8 +34,10 @@ def planned_jobs(sweep_dir: Path) -> list[list[str]]:
     return hydra_adapter.basic_sweep_jobs(legacy.sweep_overrides(config))
 
 
-def jobs_to_rerun(sweep_dir: Path) -> list[tuple[int, list[str], str]]:
-    """(job number, overrides, why) for each job without a succeeded record."""
+def jobs_to_rerun(sweep_dir: Path, pruned: bool = False) -> list[tuple[int, list[str], str]]:
+    """(job number, overrides, why) for each job without a finished record: missing, failed, interrupted or stale;
+    a pruned job only when `pruned` (its pruner judged it, so by default it counts as done)."""
+    statuses = (*RERUN_STATUSES, PRUNED) if pruned else RERUN_STATUSES
     todo = []
     for number, overrides in enumerate(planned_jobs(sweep_dir)):
         path = sweep_dir / str(number) / RECORD_NAME
@@ -41,7 +45,7 @@ def jobs_to_rerun(sweep_dir: Path) -> list[tuple[int, list[str], str]]:
             todo.append((number, overrides, "missing"))
             continue
         status = load(path).get("status")
-        if status in RERUN_STATUSES:
+        if status in statuses:
             todo.append((number, overrides, status))
     return todo
 

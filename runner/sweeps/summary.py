@@ -18,8 +18,10 @@ from typing import Optional
 from tfrun.runner.config import dirs as config_dirs
 from tfrun.runner.records import reading
 from tfrun.runner.records.record import RECORD_NAME
+from tfrun.tasks.core.record_io import PRUNED
 
 HYDRA_PREFIXES = ("hydra.", "hydra/", "+hydra.", "sweep=")
+NOT_FAILED = ("succeeded", PRUNED)  # a pruned job was stopped by the sweep's pruner: the sweep still exits 0
 
 
 @dataclass
@@ -118,8 +120,8 @@ def collect(sweep_dir: Path) -> Summary:
 
 def unsuccessful(sweep_dir: Path, since: float) -> tuple[list[str], int]:
     """The jobs whose records were written since `since` (this invocation's, not an earlier session's of a resumed
-    sweep) and did not succeed, as "job N (status)", and how many jobs that is in all. sweep=vertex's own job is
-    named only when it failed (its trials are the jobs)."""
+    sweep) and failed (neither succeeded nor pruned), as "job N (status)", and how many jobs that is in all.
+    sweep=vertex's own job is named only when it failed (its trials are the jobs)."""
     failed: list[str] = []
     total = 0
     for record_path in sorted(sweep_dir.glob(f"*/{RECORD_NAME}"), key=lambda p: _job_order(p.parent.name)):
@@ -132,7 +134,7 @@ def unsuccessful(sweep_dir: Path, since: float) -> tuple[list[str], int]:
         status = record.get("status", "unknown")
         tune = record.get("job") == "tune"
         total += 0 if tune else 1
-        if status != "succeeded":
+        if status not in NOT_FAILED:
             failed.append(f"{'the tuning job' if tune else 'job ' + record_path.parent.name} ({status})")
     return failed, total
 
