@@ -3,6 +3,7 @@
     tfrun-serve --port=8500 --rest_api_port=8501 --model_name=digits_mlp --model_base_path=models/digits_mlp
     tfrun-serve --model_config_file=models.config --model_config_file_poll_wait_seconds=5 --rest_api_port=8501
     tfrun-serve ... --enable_batching --batching_parameters_file=batching.config
+    tfrun-serve ... --rest_api_port=8501 --monitoring_config_file=monitoring.config   # Prometheus metrics
     AIP_STORAGE_URI=gs://bucket/model tfrun-serve --vertex     # Vertex AI's custom-container contract
 
 It binds 127.0.0.1 unless --host says otherwise. Only the flags are parsed here; TensorFlow and
@@ -67,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--batching_parameters_file", default="", help="text BatchingParameters (max_batch_size { value: N } ...)")
     add(
+        "--monitoring_config_file",
+        default="",
+        help='text MonitoringConfig: prometheus_config { enable: true path: "/monitoring/prometheus/metrics" } '
+        "serves TF Serving's request metrics for Prometheus on the REST port",
+    )
+    add(
         "--enable_model_warmup",
         type=flag_bool,
         nargs="?",
@@ -99,6 +106,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def monitoring_problem(args: argparse.Namespace) -> str | None:
+    """Read --monitoring_config_file into args.monitoring; what is wrong with it, or None."""
+    from tfrun.tasks.tfserving.metrics import read_monitoring_config
+
+    if args.vertex:
+        return "--monitoring_config_file does not apply with --vertex (Vertex AI monitors its endpoints itself)"
+    try:
+        args.monitoring = read_monitoring_config(args.monitoring_config_file)
+    except OSError as err:
+        return f"--monitoring_config_file={args.monitoring_config_file}: cannot read it ({err.strerror or err})"
+    except ValueError as err:
+        return f"--monitoring_config_file={args.monitoring_config_file}: {err}"
+    if args.monitoring.prometheus and not args.rest_api_port:
+        return "--monitoring_config_file turns Prometheus metrics on: they are served on the REST port, give --rest_api_port"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.vertex and not (args.model_base_path or args.model_config_file):
@@ -118,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    args.monitoring = None
+    if args.monitoring_config_file:
+        problem = monitoring_problem(args)
+        if problem:
+            print(f"tfrun-serve: {problem}", file=sys.stderr)
+            return 2
     # The server loads SavedModels with tf.saved_model.load and uses no Keras; unset, `import tensorflow` imports
     # Keras 3, and with it matplotlib and scikit-learn where installed: ~1.9 s more per start on a slow core.
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")

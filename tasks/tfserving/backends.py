@@ -81,6 +81,7 @@ class ServerSpec:
     max_load_retries: int = 5
     max_request_bytes: int = 64 << 20
     model_config_file: Optional[Path] = None
+    monitoring_config_file: Optional[Path] = None  # TF Serving's MonitoringConfig: Prometheus metrics on the REST port
     docker_image: str = "tensorflow/serving:2.21.0"
     container_name: str = ""
 
@@ -109,7 +110,11 @@ class ServerSpec:
 
 
 def _model_flags(
-    spec: ServerSpec, base_path: str, config_file: Optional[str], batching_file: Optional[str]
+    spec: ServerSpec,
+    base_path: str,
+    config_file: Optional[str],
+    batching_file: Optional[str],
+    monitoring_file: Optional[str] = None,
 ) -> list[str]:
     flags = [
         f"--file_system_poll_wait_seconds={spec.poll_wait_seconds}",
@@ -122,6 +127,8 @@ def _model_flags(
         flags += [f"--model_name={spec.model_name}", f"--model_base_path={base_path}"]
     if batching_file:
         flags += ["--enable_batching=true", f"--batching_parameters_file={batching_file}"]
+    if monitoring_file:
+        flags.append(f"--monitoring_config_file={monitoring_file}")
     return flags
 
 
@@ -130,6 +137,7 @@ def command(backend: str, spec: ServerSpec) -> list[str]:
     base = str(Path(spec.base_path).resolve())
     batching = str(spec.batching_parameters_file.resolve()) if spec.batching_parameters_file else None
     config = str(spec.model_config_file.resolve()) if spec.model_config_file else None
+    monitoring = str(spec.monitoring_config_file.resolve()) if spec.monitoring_config_file else None
     if backend == "embedded":
         return [
             sys.executable,
@@ -139,7 +147,7 @@ def command(backend: str, spec: ServerSpec) -> list[str]:
             f"--port={spec.grpc_port}",
             f"--rest_api_port={spec.rest_port}",
             f"--max_request_bytes={spec.max_request_bytes}",
-            *_model_flags(spec, base, config, batching),
+            *_model_flags(spec, base, config, batching, monitoring),
         ]
     if backend == "binary":
         path = binary_path()
@@ -149,7 +157,7 @@ def command(backend: str, spec: ServerSpec) -> list[str]:
             path,
             f"--port={spec.grpc_port}",
             f"--rest_api_port={spec.rest_port}",
-            *_model_flags(spec, base, config, batching),
+            *_model_flags(spec, base, config, batching, monitoring),
         ]
     if backend == "docker":
         name = spec.container_name or f"tfrun-serving-{os.getpid()}-{spec.grpc_port}"
@@ -172,6 +180,8 @@ def command(backend: str, spec: ServerSpec) -> list[str]:
             argv += ["--mount", f"type=bind,source={batching},target=/config/batching.config,readonly"]
         if config:
             argv += ["--mount", f"type=bind,source={config},target=/config/models.config,readonly"]
+        if monitoring:
+            argv += ["--mount", f"type=bind,source={monitoring},target=/config/monitoring.config,readonly"]
         argv += [
             "--entrypoint",
             BINARY,
@@ -183,6 +193,7 @@ def command(backend: str, spec: ServerSpec) -> list[str]:
                 f"/models/{spec.model_name}",
                 "/config/models.config" if config else None,
                 "/config/batching.config" if batching else None,
+                "/config/monitoring.config" if monitoring else None,
             ),
         ]
         return argv

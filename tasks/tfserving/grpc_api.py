@@ -11,6 +11,7 @@ as a future, so 32 callers sharing one model call cost one wake-up, not 32 threa
 
 from __future__ import annotations
 
+import time
 import traceback
 from typing import Any, Awaitable, Callable, Optional
 
@@ -28,21 +29,38 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from tfrun.tasks.tfserving import tensors
+from tfrun.tasks.tfserving import metrics, tensors
 from tfrun.tasks.tfserving.config import configs_from_proto
 from tfrun.tasks.tfserving.manager import ModelManager
 from tfrun.tasks.tfserving.servable import Servable, serialized_examples
 from tfrun.tasks.tfserving.status import ServingError, invalid
 
 SIGNATURE_DEF_FIELD = "signature_def"
+MEASURED = ("Predict", "Classify", "Regress")  # the RPCs TF Serving counts and times (request_count, request_latency)
 
 
-def resolve(manager: ModelManager, model_spec: Any) -> Servable:
+LABEL_HEADER = "x-tfrun-version-label"  # set by a balancer's split (tasks/tfserving/balancer.py)
+
+
+def header_label(context: Any) -> Optional[str]:
+    """The version label a balancer's split chose for this call, if any (gRPC metadata)."""
+    for key, value in context.invocation_metadata() or ():
+        if key == LABEL_HEADER and value:
+            return value
+    return None
+
+
+def resolve(manager: ModelManager, model_spec: Any, context: Any = None) -> Servable:
+    """A version, a label, or (naming neither) the label a balancer's split put in the call's metadata, else the
+    latest version."""
     which = model_spec.WhichOneof("version_choice")
     if which == "version":
         return manager.resolve(model_spec.name, version=model_spec.version.value)
     if which == "version_label":
         return manager.resolve(model_spec.name, label=model_spec.version_label)
+    label = header_label(context) if context is not None else None
+    if label:
+        return manager.resolve(model_spec.name, label=label)
     return manager.resolve(model_spec.name)
 
 
@@ -117,17 +135,28 @@ def _status(err: Exception) -> Optional[tuple[grpc.StatusCode, str]]:
     return grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}"
 
 
+def _record(api: str, request: Any, started: float, err: Optional[BaseException]) -> None:
+    """Predict/Classify/Regress into TF Serving's request metrics (entrypoint GRPC)."""
+    if api in MEASURED:
+        status = "OK" if err is None else metrics.status_name(err)
+        metrics.REGISTRY.request(request.model_spec.name, api, "GRPC", status, (time.perf_counter() - started) * 1e6)
+
+
 def _guard(method: Callable) -> Callable:
     """Every RPC: ServingError -> its status; anything else -> INTERNAL. The server never goes down."""
 
     def wrapper(self, request, context):
+        started = time.perf_counter()
         try:
-            return method(self, request, context)
+            response = method(self, request, context)
         except Exception as err:  # noqa: BLE001 - every error becomes a status
+            _record(method.__name__, request, started, err)
             status = _status(err)
             if status is None:
                 raise
             context.abort(*status)
+        _record(method.__name__, request, started, None)
+        return response
 
     wrapper.__name__ = method.__name__
     return wrapper
@@ -137,13 +166,17 @@ def _guard_async(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitab
     """_guard for a grpc.aio coroutine handler."""
 
     async def wrapper(self, request, context):
+        started = time.perf_counter()
         try:
-            return await method(self, request, context)
+            response = await method(self, request, context)
         except Exception as err:  # noqa: BLE001 - every error becomes a status
+            _record(method.__name__, request, started, err)
             status = _status(err)
             if status is None:
                 raise
             await context.abort(*status)
+        _record(method.__name__, request, started, None)
+        return response
 
     wrapper.__name__ = method.__name__
     return wrapper
@@ -156,12 +189,12 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_guard
     def Predict(self, request, context):
-        servable, inputs = self._request(request)
+        servable, inputs = self._request(request, context)
         signature, outputs = servable.predict(request.model_spec.signature_name, inputs, list(request.output_filter))
         return predict_response(servable, signature, outputs)
 
-    def _request(self, request: Any) -> tuple[Servable, dict[str, np.ndarray]]:
-        servable = resolve(self.manager, request.model_spec)
+    def _request(self, request: Any, context: Any = None) -> tuple[Servable, dict[str, np.ndarray]]:
+        servable = resolve(self.manager, request.model_spec, context)
         return servable, {k: tensors.to_ndarray(v, max_elements=self.max_elements) for k, v in request.inputs.items()}
 
     @_guard
@@ -172,8 +205,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_guard
     def Classify(self, request, context):
-        servable = resolve(self.manager, request.model_spec)
-        signature, results = servable.classify(request.model_spec.signature_name, serialized_examples(request.input))
+        servable = resolve(self.manager, request.model_spec, context)
+        examples = serialized_examples(request.input)
+        metrics.REGISTRY.examples(request.model_spec.name, len(examples))
+        signature, results = servable.classify(request.model_spec.signature_name, examples)
         response = classification_pb2.ClassificationResponse()
         stamp_model_spec(response, servable, signature)
         for row in results:
@@ -184,8 +219,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_guard
     def Regress(self, request, context):
-        servable = resolve(self.manager, request.model_spec)
-        signature, values = servable.regress(request.model_spec.signature_name, serialized_examples(request.input))
+        servable = resolve(self.manager, request.model_spec, context)
+        examples = serialized_examples(request.input)
+        metrics.REGISTRY.examples(request.model_spec.name, len(examples))
+        signature, values = servable.regress(request.model_spec.signature_name, examples)
         response = regression_pb2.RegressionResponse()
         stamp_model_spec(response, servable, signature)
         for v in values:
@@ -199,7 +236,7 @@ class BatchedPredictionService(PredictionService):
 
     @_guard_async
     async def Predict(self, request, context):
-        servable, inputs = self._request(request)
+        servable, inputs = self._request(request, context)
         signature, outputs = await servable.predict_async(
             request.model_spec.signature_name, inputs, list(request.output_filter)
         )

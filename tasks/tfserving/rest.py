@@ -9,19 +9,22 @@ Keep-alive HTTP/1.1 with Nagle's algorithm off and each answer written in one se
 Nagle on, keep-alive calls stall ~40 ms on delayed ACKs). Bodies over `max_request_bytes`
 are refused before they are read (RESOURCE_EXHAUSTED -> 429) and the connection is closed.
 Importing this module does not import TensorFlow (the Vertex container mode listens before it loads).
+Every predict/classify/regress is counted and timed (tfrun.tasks.tfserving.metrics, entrypoint REST); with
+`metrics_path` (--monitoring_config_file) a GET there answers the Prometheus page.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 import traceback
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Callable, Optional
 from urllib.parse import unquote, urlsplit
 
-from tfrun.tasks.tfserving import jsonio
+from tfrun.tasks.tfserving import jsonio, metrics
 from tfrun.tasks.tfserving.status import Code, ServingError, http_status, invalid
 
 if TYPE_CHECKING:
@@ -77,11 +80,7 @@ class RestApi:
         if method == "POST":
             m = PREDICT_RE.fullmatch(path)
             if m:
-                name, version, label = self._model_info(m.group(1), m.group(2), m.group(3))
-                action = m.group(4).lower()
-                if action == "predict":
-                    return self._predict(name, version, label, body)
-                return self._classify_regress(action, name, version, label, body)
+                return self._measured(m, body)
         elif method == "GET":
             m = STATUS_RE.fullmatch(path)
             if m:
@@ -92,6 +91,24 @@ class RestApi:
                     return self._metadata(name, version, label)
                 return self._status(name, version)
         raise invalid(f"Malformed request: {method} {path}")
+
+    def _measured(self, m: re.Match, body: bytes) -> str:
+        """A predict/classify/regress call, counted by status and timed as TF Serving's metrics are."""
+        started = time.perf_counter()
+        action = m.group(4).lower()
+        status = "OK"
+        try:
+            name, version, label = self._model_info(m.group(1), m.group(2), m.group(3))
+            if action == "predict":
+                return self._predict(name, version, label, body)
+            return self._classify_regress(action, name, version, label, body)
+        except BaseException as err:
+            status = metrics.status_name(err)
+            raise
+        finally:
+            metrics.REGISTRY.request(
+                unquote(m.group(1)), action.capitalize(), "REST", status, (time.perf_counter() - started) * 1e6
+            )
 
     @staticmethod
     def _model_info(name: Optional[str], version: Optional[str], label: Optional[str]):
@@ -125,6 +142,7 @@ class RestApi:
         context, examples = jsonio.example_dicts(doc, action)
         servable = self.manager.resolve(name, version, label)
         serialized = examples_from_json(context, examples)
+        metrics.REGISTRY.examples(servable.model_name, len(serialized))
         if action == "classify":
             _, results = servable.classify(signature, serialized)
             return jsonio.classification_response(results)
@@ -207,9 +225,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         path = urlsplit(self.path).path
         close = False
+        content_type = "application/json"
         try:
             body = self._read_body()
-            status, text = self._answer(method, path, body)
+            if method in ("GET", "HEAD") and path == self.server.metrics_path:
+                status, text, content_type = 200, metrics.REGISTRY.exposition(), metrics.CONTENT_TYPE
+            else:
+                status, text = self._answer(method, path, body)
         except _TooLarge as err:
             close = True
             status, text = (
@@ -228,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
         payload = text.encode()
         head = (
             f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n"
             + ("Connection: close\r\n" if close else "")
             + "\r\n"
         ).encode("latin-1")
@@ -263,10 +285,20 @@ class _TooLarge(Exception):
 
 class RestServer(ThreadingHTTPServer):
     daemon_threads = True
+    metrics_path: Optional[str] = None  # subclasses that skip __init__ (the Vertex container) serve no metrics
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, host: str, port: int, manager: ModelManager, *, max_request_bytes: int, verbose: bool = False):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        manager: ModelManager,
+        *,
+        max_request_bytes: int,
+        verbose: bool = False,
+        metrics_path: Optional[str] = None,
+    ):
         import socket
 
         if ":" in host:
@@ -275,6 +307,7 @@ class RestServer(ThreadingHTTPServer):
         self.api = RestApi(manager)
         self.max_request_bytes = max_request_bytes
         self.verbose = verbose
+        self.metrics_path = metrics_path  # the Prometheus page's path (--monitoring_config_file), or None
         self._thread: Optional[threading.Thread] = None
 
     @property

@@ -109,8 +109,14 @@ def run(args: Any) -> int:
             batched=batching is not None,
         )
         if args.rest_api_port:
+            monitoring = getattr(args, "monitoring", None)
             rest = RestServer(
-                args.host, args.rest_api_port, manager, max_request_bytes=args.max_request_bytes, verbose=args.verbose
+                args.host,
+                args.rest_api_port,
+                manager,
+                max_request_bytes=args.max_request_bytes,
+                verbose=args.verbose,
+                metrics_path=monitoring.path if monitoring is not None and monitoring.prometheus else None,
             )
     except (OSError, RuntimeError) as err:
         log(f"Failed to start server. Error: {err}")
@@ -126,6 +132,8 @@ def run(args: Any) -> int:
     if rest is not None:
         rest.start()
         log(f"Exporting HTTP/REST API at:{grpc_address(args.host, rest.port)} ...")
+        if rest.metrics_path:
+            log(f"Prometheus metrics at {rest.metrics_path} on the REST port")
     if args.ready_file:
         ready = {
             "pid": os.getpid(),

@@ -24,7 +24,7 @@ import numpy as np
 
 from tfrun.tasks.parity import compare as _compare
 from tfrun.tasks.parity import reference_name, trained_predictions
-from tfrun.tasks.tfserving import backends, repository
+from tfrun.tasks.tfserving import backends, metrics, repository
 from tfrun.tasks.tfserving.clients import GrpcClient, NotAvailable, RestClient, ServingRequestError, timed
 
 STATE = "tfserving"
@@ -194,6 +194,7 @@ def start_step(cfg: Any, ctx: Any) -> dict[str, Any]:
                 rest_port=target.rest_port,
                 poll_wait_seconds=max(1, int(round(target.poll_wait_seconds))),
                 batching_parameters_file=_batching_file(target, ctx),
+                monitoring_config_file=metrics.monitoring_file(target, ctx.run_dir),
                 enable_warmup=target.warmup,
                 max_load_retries=target.load_retries,
                 max_request_bytes=target.max_request_bytes,
@@ -399,6 +400,8 @@ def _entry(cfg: Any, deployment: Deployment, status: str) -> dict[str, Any]:
             rest_url=f"{spec.rest_url}/v1/models/{deployment.model_name}",
             predict_url=f"{spec.rest_url}/v1/models/{deployment.model_name}:predict",
         )
+        if spec.monitoring_config_file is not None:
+            entry["metrics_url"] = spec.rest_url + metrics.DEFAULT_PATH
     server = deployment.server
     if server is not None:
         entry["pid"] = server.pid if status == "serving" else None
@@ -499,6 +502,7 @@ def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         rest_port=s.rest_port,
         poll_wait_seconds=max(1, int(round(s.poll_wait_seconds))),
         batching_parameters_file=_batching_file(s, ctx),
+        monitoring_config_file=metrics.monitoring_file(s, ctx.run_dir),
         enable_warmup=s.warmup,
         max_load_retries=s.load_retries,
         max_request_bytes=s.max_request_bytes,
@@ -520,6 +524,7 @@ def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         "model_name": s.model_name,
         "grpc_target": spec.grpc_target,
         "rest_url": f"{spec.rest_url}/v1/models/{s.model_name}",
+        **({"metrics_url": spec.rest_url + metrics.DEFAULT_PATH} if s.metrics else {}),
         "pid": server.pid,
         "log": _rel(log_path),
     }

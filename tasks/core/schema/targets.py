@@ -174,6 +174,7 @@ class ServingOptions:
     max_request_bytes: int = 64 * 1024 * 1024  # larger REST bodies / gRPC messages are refused
     docker_image: str = "tensorflow/serving:2.21.0"
     start_timeout_s: float = 120.0  # until the server serves and the version is AVAILABLE
+    metrics: bool = False  # Prometheus metrics (TF Serving's names) at /monitoring/prometheus/metrics on the REST port
 
     def serving_problems(self, prefix: str) -> Iterator[Problem]:
         if not self.host or any(c.isspace() for c in self.host):
