@@ -10,7 +10,7 @@ from typing import Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
-from tfrun.runner.config import deploy, job_inputs, unknown_keys, user_nodes
+from tfrun.runner.config import data_shape, deploy, job_inputs, unknown_keys, user_nodes
 from tfrun.runner.steps import STEPS
 from tfrun.tasks.core.problems import ConfigError, Problem
 from tfrun.tasks.core.schema import Config, FilesData, cloud_problems, cross_problems, vertex_training_problems
@@ -89,6 +89,8 @@ def validate(
     problems += list(vertex_training_problems(config, multirun))
     if isinstance(config.data, FilesData) and not any(p.key.startswith("data.") for p in problems):
         problems += list(data_file_problems(config.data))
+    if not any(p.key.startswith("data.") for p in problems):  # the data's known shape, once the data is valid
+        problems += list(data_shape.problems(config))
     if config.cluster.on_vertex and not problems:  # walks the project: only for an otherwise valid config
         from tfrun.tasks.vertex.staging_rules import staging_problems
 

@@ -109,6 +109,21 @@ def read_csv(path: str, label_column: str) -> tuple[Any, Any]:
     return np.asarray(features, dtype="float32"), np.asarray(labels, dtype="int64")
 
 
+def labels(path: str, fmt: str, y_key: str, label_column: str) -> list[int]:
+    """The class id of every example of a data file the checks above passed, in file order (the labels alone:
+    an npz's y array, a CSV's label column), for the checks against the data's shape before training."""
+    import numpy as np
+
+    if fmt == "npz":
+        with np.load(path, allow_pickle=False) as archive:
+            y = archive[y_key]
+        return [int(v) for v in (y[:, 0] if y.ndim == 2 else y)]
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        at = next(reader).index(label_column)
+        return [int(float(row[at])) for row in reader if row]
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.helpers import command_env, read_record, tfrun
+from tests.helpers import assert_rejected, command_env, read_record, tfrun
 
 pytestmark = pytest.mark.slow
 
@@ -182,6 +182,7 @@ def test_every_file_answers_in_a_fresh_process_as_the_record_states(workdir: Pat
 
 # -------------------------------------------------------------- bad inputs
 def test_too_few_training_examples_for_the_representative_sample_fails_clearly(workdir: Path):
+    """Found before training (the data's known shape, tfrun.runner.config.data_shape): exit 2, one line, no run."""
     proc = tfrun(
         "target=tflite",
         "target.quantization=int8",
@@ -194,13 +195,7 @@ def test_too_few_training_examples_for_the_representative_sample_fails_clearly(w
         cwd=workdir,
         timeout=200,
     )
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    record = read_record(workdir / "runs" / "few")
-    assert record["status"] == "failed" and record["error"]["step"] == "tflite_convert"
-    message = record["error"]["message"]
-    assert "target.representative_samples=120" in message and "108 training examples" in message, message
-    assert not [a for a in record["artifacts"] if a["kind"] == "tflite"]
-    assert "target.representative_samples=120" in proc.stdout
+    assert_rejected(proc, ["target.representative_samples=120", "108 training examples"], workdir / "runs" / "few")
 
 
 def _tiny_saved_model(path: Path, fn) -> Path:
