@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from tfrun.runner.config import deploy
+from tfrun.runner.config import deploy, promote
 from tfrun.runner.config import dirs as config_dirs
 from tfrun.runner.config.validate import validate
 from tfrun.tasks.core.problems import ConfigError
@@ -74,6 +74,7 @@ def run_job(cfg: DictConfig) -> float:
         deploy.prepare(cfg, overrides)  # job=deploy: its source checked, its data config adopted
         config = validate(cfg, multirun, user_dirs, config_dirs.searchpath_dirs(hydra_cfg))
         _tracker_answers(config)
+        promote.check(config)  # job=promote: the version exists and its registry answers, before the record
     except ConfigError as err:
         report_config_error(err)
         if multirun:  # the sweep goes on; this job's record says why it did not run

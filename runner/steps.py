@@ -14,6 +14,7 @@ STEPS: dict[str, str] = {
     "evaluate": "tfrun.tasks.evaluate:step",
     "export": "tfrun.tasks.export:step",
     "source": "tfrun.tasks.deploy_source:step",
+    "promote": "tfrun.tasks.promote:step",
     "tfserving_push": "tfrun.tasks.tfserving.steps:push_step",
     "tfserving_start": "tfrun.tasks.tfserving.steps:start_step",
     "tfserving_parity": "tfrun.tasks.tfserving.steps:parity_step",

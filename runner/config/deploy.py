@@ -1,7 +1,8 @@
 """`job=deploy source=…`: the source checked, and its run's data config and model name adopted, before validation.
 
 Runs in the runner, without TensorFlow: the source must exist, be a SavedModel and, where its run's record
-lists the export's files, hold exactly those bytes (tfrun.tasks.core.sources). The deploy then uses the
+lists the export's files, hold exactly those bytes (tfrun.tasks.core.sources). A `models:/…` source is first
+brought here from MLflow's registry (tfrun.tasks.registry), with its run's record, and deployed from there. The deploy then uses the
 source run's data config (its holdout rows are the parity check's) and model name unless the command line
 gives `data=…` / `model_name=…`; a SavedModel without a record needs `data=…`.
 """
@@ -12,9 +13,11 @@ from typing import Any, Iterator
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from tfrun.runner.config import promote
 from tfrun.tasks.core import sources
 from tfrun.tasks.core.problems import ConfigError, Problem
 from tfrun.tasks.core.schema import SCHEMAS
+from tfrun.tasks.registry import config as registry_config
 
 DEPLOY = "deploy"
 
@@ -38,8 +41,10 @@ def prepare(cfg: DictConfig, overrides: list[str]) -> None:
     if getattr(job, "value", job) != DEPLOY:  # the composed config holds the Job enum (a plain str in a test's)
         return
     given = cfg.get("source")
+    if registry_config.is_reference(given):
+        _bring_here(cfg, str(given))
     try:
-        source = sources.resolve(str(given or ""))
+        source = sources.resolve(str(cfg.get("source") or ""))
         sources.check(source)
     except sources.SourceError as err:
         raise ConfigError([Problem("source", given, f"a model to deploy ({err})")]) from None
@@ -62,11 +67,30 @@ def prepare(cfg: DictConfig, overrides: list[str]) -> None:
             cfg.model_name = source.model_name
 
 
+def _bring_here(cfg: DictConfig, given: str) -> None:
+    """A `models:/…` source: the version it names brought into the launch folder with its run's record, and
+    deployed from there (the folder's registry.json keeps the reference as given and the version it resolved to)."""
+    from tfrun.tasks.registry import client, steps
+
+    try:
+        folder = steps.materialise(given.strip(), cfg.get("track"))
+    except client.RegistryError as err:
+        raise ConfigError([Problem("source", given, f"a registered model version to deploy ({err})")]) from None
+    with open_dict(cfg):
+        cfg.source = folder.as_posix()
+
+
 def problems(config: Any) -> Iterator[Problem]:
-    """The rules of job=deploy on the rest of the config: one machine, a target that deploys a SavedModel."""
+    """The rules of the jobs that read `source`: job=deploy (one machine, a target that deploys a SavedModel)
+    and job=promote (tfrun.runner.config.promote)."""
+    yield from promote.problems(config)
     if config.job.value != DEPLOY:
-        if config.source is not None:
-            yield Problem("source", config.source, f"null unless job=deploy (job={config.job.value} reads no source)")
+        if config.source is not None and config.job.value != promote.PROMOTE:
+            yield Problem(
+                "source",
+                config.source,
+                f"null unless job=deploy or job=promote (job={config.job.value} reads no source)",
+            )
         return
     if config.cluster.on_vertex or config.cluster.local_processes:
         yield Problem("cluster", config.cluster.name, "none with job=deploy (a deploy trains nothing)")

@@ -91,6 +91,8 @@ class Record:
             self.data["weights_sha256"] = result["weights_sha256"]
         if isinstance(result.get("source"), dict):  # job=deploy: the model it deployed, and its run
             self.data["source"] = result["source"]
+        if isinstance(result.get("promotion"), dict):  # job=promote: which alias moved, from which version to which
+            self.data["promotion"] = result["promotion"]
         self.data["deployments"].extend(result.pop("deployments", []))
 
     def artifact_moved(self, path: str, moved_to: str) -> None:

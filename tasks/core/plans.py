@@ -13,6 +13,7 @@ JOB_STEPS: dict[str, list[str]] = {
     "serve_web": ["web_serve_bundle"],  # a target=web bundle already written
     "tune": [],  # cluster=vertex plans it (VertexCluster.machine_steps)
     "deploy": ["hardware", "data", "source"],  # no training: the target's steps follow, on the source SavedModel
+    "promote": ["promote"],  # an alias moves to the source's version (tfrun.tasks.promote.PROMOTERS); no target steps
 }
 
 

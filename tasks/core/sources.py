@@ -2,9 +2,14 @@
 
 Pure standard library (json, hashlib), so the runner resolves and hash-checks a source before TensorFlow
 starts, and the child's `source` step resolves it the same way. Each kind of source is one resolver in
-`RESOLVERS` (a run dir or its record.json, a multirun's `best`, a SavedModel folder); a new kind (a model
-registry's `models:/NAME@alias`, say) is one more function there. A source that cannot be used is a
-`SourceError` whose message names the path or file.
+`RESOLVERS` (a registry version brought here, a run dir or its record.json, a multirun's `best`, a SavedModel
+folder); a new kind is one more function there. A source that cannot be used is a `SourceError` whose message
+names the path or file.
+
+A model registry reference (`models:/NAME/VERSION`, `models:/NAME@ALIAS`) needs the registry's client, so the
+runner brings the version here first (tfrun.runner.config.deploy, tfrun.tasks.registry): a folder with the
+SavedModel, the record of the run that exported it and `registry.json` (what was asked for, what it resolved
+to), which the job then deploys as the source.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from tfrun.tasks.core.files import sha256_file
 RECORD_NAME = "record.json"
 GRAPH = "saved_model.pb"
 BEST = "best"  # <multirun dir>/best: the sweep's best job
-REGISTRY_PREFIX = "models:/"  # a model registry reference (not supported yet)
+REGISTRY_PREFIX = "models:/"  # a model registry reference: brought here by the runner first
+REGISTRY_MARKER = "registry.json"  # in a registry version brought here: the reference and what it resolved to
+REGISTRY_SAVED_MODEL = "saved_model"  # the SavedModel's folder in it, beside the run's record.json
 RECORD_FOLDERS = ("runs/**", "multiruns/**")  # where a SavedModel's run record is looked for (Hydra's dirs)
 SERVING_EXTRAS = "assets.extra/"  # TF Serving's warm-up file, written into a served version after its export
 
@@ -34,11 +41,12 @@ class Source:
     """A resolved source: its SavedModel and, when known, the run that exported it."""
 
     given: str  # as written on the command line
-    kind: str  # "run", "sweep_best", "saved_model"
+    kind: str  # "registry", "run", "sweep_best", "saved_model"
     saved_model: Path
     record_path: Optional[Path] = None
     record: Optional[dict[str, Any]] = None
     artifact: Optional[dict[str, Any]] = None  # the record's saved_model artifact (files and their sha256)
+    registry: Optional[dict[str, Any]] = None  # a registry version's registry.json: reference, name, version, …
 
     @property
     def data_config(self) -> Optional[dict[str, Any]]:
@@ -55,6 +63,7 @@ class Source:
     def link(self, tree_sha256: str) -> dict[str, Any]:
         """The deploy record's `source` section: which model it deployed, from which run."""
         record = self.record or {}
+        registry = {} if self.registry is None else {"registry": self.registry}
         return {
             "given": self.given,
             "kind": self.kind,
@@ -66,6 +75,7 @@ class Source:
             "weights_sha256": record.get("weights_sha256"),
             "sha256": tree_sha256,
             "recorded_sha256": (self.artifact or {}).get("sha256"),
+            **registry,
         }
 
 
@@ -116,6 +126,31 @@ def _exported_path(record_path: Path, record: dict[str, Any], path: str) -> Path
         return exported
     launch = folder.parents[len(run_dir.parts) - 1]
     return launch / exported if (launch / exported).exists() else exported
+
+
+def _registry_copy(given: str, path: Path) -> Optional[Source]:
+    """A registry version brought here: its SavedModel, checked against the record beside it; the reference
+    it was brought for is what the deploy says it was given."""
+    marker = path / REGISTRY_MARKER
+    if not (path.is_dir() and marker.is_file()):
+        return None
+    try:
+        registry = json.loads(marker.read_text())
+    except (OSError, ValueError) as err:
+        raise SourceError(f"{marker} cannot be read ({err.__class__.__name__}: {err})") from None
+    record_path = path / RECORD_NAME
+    record = _read_record(record_path)
+    shown = {k: registry.get(k) for k in ("registry", "uri", "name", "version", "alias", "mlflow_run_id")}
+    reference = str(registry.get("reference") or given)
+    return Source(
+        reference,
+        "registry",
+        path / REGISTRY_SAVED_MODEL,
+        record_path,
+        record,
+        saved_model_artifact(record),
+        {"reference": reference, **shown, "folder": _shown(path)},
+    )
 
 
 def _run(given: str, path: Path) -> Optional[Source]:
@@ -195,16 +230,18 @@ def _saved_model(given: str, path: Path) -> Optional[Source]:
     return Source(given, "saved_model", path, record_path, record, saved_model_artifact(record))
 
 
-RESOLVERS: tuple[Callable[[str, Path], Optional[Source]], ...] = (_run, _sweep_best, _saved_model)
+RESOLVERS: tuple[Callable[[str, Path], Optional[Source]], ...] = (_registry_copy, _run, _sweep_best, _saved_model)
 
 
 def resolve(given: str) -> Source:
     """The source `given` names, or a SourceError saying what is missing."""
     text = str(given or "").strip()
     if not text:
-        raise SourceError("job=deploy needs source=<run dir | record.json | SavedModel folder | MULTIRUN/best>")
-    if text.startswith(REGISTRY_PREFIX):
-        raise SourceError(f"{text}: model registry sources (models:/…) are not supported yet")
+        raise SourceError(
+            "job=deploy needs source=<run dir | record.json | SavedModel folder | MULTIRUN/best | models:/…>"
+        )
+    if text.startswith(REGISTRY_PREFIX):  # the runner brings it here first and deploys that folder
+        raise SourceError(f"{text}: a model registry reference is read through the registry's client, not here")
     path = Path(text).expanduser()
     for resolver in RESOLVERS:
         source = resolver(text, path)

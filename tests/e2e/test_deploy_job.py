@@ -119,7 +119,7 @@ def test_a_tampered_or_missing_source_is_exit_2_naming_the_file(trained: Path, t
     data.write_bytes(bytes(content))
     _rejected(copy, ["source=runs/train", "target=tflite"], [f"variables/{data.name}", "has changed"], "tampered")
     _rejected(copy, ["source=runs/gone", "target=tflite"], ["runs/gone does not exist"], "missing")
-    _rejected(copy, ["source=models:/digits@champion", "target=tflite"], ["not supported yet"], "registry")
+    _rejected(copy, ["source=models:/digits@champion", "target=tflite"], ["no MLflow store at sqlite:///"], "registry")
 
 
 def test_a_saved_model_folder_with_its_record_or_with_data_given(trained: Path, tmp_path: Path):

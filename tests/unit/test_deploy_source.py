@@ -112,7 +112,7 @@ def test_a_changed_byte_names_the_file_and_a_missing_or_plain_folder_names_the_p
     (here / "plain").mkdir()
     with pytest.raises(sources.SourceError, match="has no saved_model.pb"):
         sources.check(sources.resolve("plain"))
-    with pytest.raises(sources.SourceError, match="not supported yet"):
+    with pytest.raises(sources.SourceError, match="read through the registry's client"):
         sources.resolve("models:/digits@champion")
 
 

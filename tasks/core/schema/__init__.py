@@ -349,6 +349,7 @@ class Job(Enum):
     tune = "tune"  # a Vertex AI hyperparameter tuning job over tuning.params (sweep=vertex)
     serve_web = "serve_web"  # a static server in the foreground on an existing target=web bundle
     deploy = "deploy"  # no training: the SavedModel `source` names, deployed to the target and checked against it
+    promote = "promote"  # no training: `alias` moves to the model version `source` names (tfrun.tasks.promote)
 
 
 @dataclass
@@ -402,7 +403,8 @@ class Config:
     serve_web: ServeWebConfig = field(default_factory=ServeWebConfig)  # job=serve_web
     tuning: TuningConfig = field(default_factory=TuningConfig)  # sweep=vertex
     job: Job = Job.train
-    source: Optional[str] = None  # job=deploy: a run dir, its record.json, a SavedModel folder or MULTIRUN/best
+    source: Optional[str] = None  # job=deploy|promote: a run dir, record.json, SavedModel, MULTIRUN/best, models:/…
+    alias: Optional[str] = None  # job=promote: the alias (label) to move, e.g. champion
     models_dir: str = "models"
     model_name: str = "${data.name}_${model.name}"
     optimized_metric: str = "holdout_accuracy"

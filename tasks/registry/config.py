@@ -1,0 +1,101 @@
+"""What a model registry reference and an alias are, checked in pure Python before anything connects.
+
+`models:/NAME/VERSION` and `models:/NAME@ALIAS` are MLflow's own URIs for a registered model's version. An
+alias follows MLflow's rules (mlflow.utils.validation: letters, digits, `_` and `-`, at most 255 characters,
+not `latest` and not `v<digits>`, which MLflow reserves), so a bad one is exit 2 here, not an error from the
+server after the run started.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from tfrun.tasks.core.schema import option_class
+from tfrun.tasks.core.schema.track import LOCAL_STORE
+
+PREFIX = "models:/"
+ALIAS_CHARS = re.compile(r"^[\w\-]+$", re.ASCII)
+RESERVED_VERSION_ALIAS = re.compile(r"^[vV]\d+$")
+MAX_ALIAS = 255
+URI_ENV = "MLFLOW_TRACKING_URI"
+ALIAS_RULE = (
+    "an MLflow alias: letters, digits, '_' and '-', at most 255 characters, not 'latest' and not v<digits> "
+    "(MLflow reserves them), e.g. champion"
+)
+REFERENCE_FORMS = "models:/NAME/VERSION or models:/NAME@ALIAS"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A parsed `models:/…` reference: a registered model and either a version number or an alias."""
+
+    given: str
+    name: str
+    version: Optional[int] = None
+    alias: Optional[str] = None
+
+    @property
+    def pinned(self) -> str:
+        """The reference to this version by number (what an undo or a rerun names)."""
+        return f"{PREFIX}{self.name}/{self.version}"
+
+
+def is_reference(source: Any) -> bool:
+    return isinstance(source, str) and source.strip().startswith(PREFIX)
+
+
+def alias_problem(alias: Any) -> Optional[str]:
+    """Why `alias` is no MLflow alias, or None when it is one."""
+    if not isinstance(alias, str) or not alias:
+        return "empty"
+    if len(alias) > MAX_ALIAS:
+        return f"longer than {MAX_ALIAS} characters"
+    if not ALIAS_CHARS.match(alias):
+        return "characters other than letters, digits, '_' and '-'"
+    if alias.lower() == "latest" or RESERVED_VERSION_ALIAS.match(alias):
+        return "reserved by MLflow"
+    return None
+
+
+def parse(given: str) -> Reference:
+    """`models:/NAME/VERSION` or `models:/NAME@ALIAS`; ValueError naming the form otherwise."""
+    text = given.strip()
+    rest = text[len(PREFIX) :] if text.startswith(PREFIX) else ""
+    if "@" in rest:
+        name, _, alias = rest.rpartition("@")
+        why = alias_problem(alias)
+        if name and "/" not in name and why is None:
+            return Reference(text, name, alias=alias)
+        if name and "/" not in name:
+            raise ValueError(f"{text}: the alias {alias!r} is not an MLflow alias ({why})")
+    else:
+        name, _, version = rest.rpartition("/")
+        if name and "/" not in name and version.isdigit() and int(version) > 0:
+            return Reference(text, name, version=int(version))
+    raise ValueError(f"{text} is not {REFERENCE_FORMS} (VERSION a number from 1)")
+
+
+def mlflow_installed() -> bool:
+    """Whether mlflow can be imported, found without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("mlflow") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def registry_uri(track: Any) -> str:
+    """The MLflow store the registry lives in: track=mlflow's (track.uri, else the local store), else
+    MLFLOW_TRACKING_URI, else the local store in the launch folder (track=mlflow's default)."""
+    if track is not None and option_class("track", track).logs_to_mlflow:
+        return str(getattr(track, "uri", None) or LOCAL_STORE)
+    return os.environ.get(URI_ENV) or LOCAL_STORE
+
+
+def timeout_s(track: Any) -> float:
+    """Each registry request's limit: track.timeout_s with track=mlflow, else track=mlflow's default."""
+    return float(getattr(track, "timeout_s", None) or 5.0)
