@@ -25,6 +25,36 @@ def _machine(target: Any) -> str:
     return f"{target.machine_type}{gpu}"
 
 
+def _model_lines(config: Any, parent: str) -> list[str]:
+    """Where the upload goes: a new version of the Model tfrun registered under this display name before, or a
+    new Model (the dry run connects to nothing, so it says which applies when)."""
+    target = config.target
+    aliases = ["default"] if target.default_version else []
+    aliases += list(target.version_aliases)
+    named = f"display name {target.model_display_name!r}"
+    if not target.new_version:
+        return [
+            f"  4. model       new model {parent}/models/<id assigned by Vertex> {named} (target.new_version=false)"
+        ]
+    return [
+        f"  4. model       new version of the Model with {named} and label tfrun-model="
+        f"{catalog.label_value(config.model_name)} if one exists in {parent}, aliases {', '.join(aliases) or 'none'};",
+        f"                 else new model {parent}/models/<id assigned by Vertex> (version 1, alias default)",
+    ]
+
+
+def _stopping(choice: Any, metric: str) -> str:
+    """The study's automated stopping spec as the request carries it (REST v1 JSON)."""
+    import json
+
+    from tfrun.tasks.core.schema.vertex import stopping_spec
+
+    spec = stopping_spec(choice)
+    if not spec:
+        return "none, every trial runs all its epochs"
+    return f"studySpec {json.dumps(spec)}, on the {metric} each trial reports every epoch"
+
+
 def lines(config: Any, run_id: str, overrides: list[str], config_dirs: list[str] | None = None) -> list[str]:
     """What `cloud.dry_run=true` prints for this config."""
     if config.cluster.on_vertex:
@@ -82,7 +112,10 @@ def vertex_job_lines(config: Any, run_id: str, overrides: list[str], config_dirs
             f"                 {goal} {config.optimized_metric} over {params}",
             f"                 {tuning.max_trial_count} trials, {tuning.parallel_trial_count} in parallel, "
             f"{tuning.max_failed_trial_count} failures allowed (0 = Vertex decides), "
-            f"algorithm {tuning.algorithm.value}; each trial is this job:",
+            f"algorithm {tuning.algorithm.value}",
+            f"                 automated stopping (tuning.early_stopping={tuning.early_stopping.value}): "
+            + _stopping(tuning.early_stopping, config.optimized_metric)
+            + "; each trial is this job:",
         ]
     lines += [f"                 {line}" for line in training_spec.describe(spec)]
     if tune:
@@ -149,7 +182,7 @@ def deployment_lines(config: Any, run_id: str) -> list[str]:
         first,
         f"  2. bucket      gs://{cloud.bucket} in {cloud.region}: used if it exists, else created (labels {labels})",
         f"  3. upload      {model_uri} (parallel x{cloud.upload_workers}, crc32c-checked, saved_model.pb last)",
-        f"  4. model       {parent}/models/<id assigned by Vertex> display name {target.model_display_name!r}",
+        *_model_lines(config, parent),
         f"                 image {image}",
     ]
     if target.serving_container == "prebuilt":

@@ -9,7 +9,7 @@ tables follow Google's documentation for prediction and custom training (read 20
 from __future__ import annotations
 
 import re
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 # Prebuilt TensorFlow prediction images (aiplatform/constants/prediction.py): newest is 2.15.
 PREBUILT_TF_PREDICTION_VERSION = "2.15"
@@ -209,3 +209,20 @@ def console_link(kind: str, *, project: str, region: str, resource_id: str) -> s
         "tuning_job": f"{base}/agent-platform/locations/{region}/training/{resource_id}?project={project}",
     }
     return pages[kind]
+
+
+# Model Registry aliases (REST v1 Model.version_aliases): distinct from version ids, so never all digits
+VERSION_ALIAS_RE = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")
+
+
+def version_alias_problem(alias: Any) -> Optional[str]:
+    """Why `alias` is not a Vertex model version alias, or None when it is one (`default` is tfrun's to move:
+    target.default_version)."""
+    if not isinstance(alias, str) or not VERSION_ALIAS_RE.match(alias):
+        return (
+            "a Vertex version alias: a lowercase letter, then letters, digits or '-', ending in a lowercase "
+            "letter or digit, 2-128 characters, e.g. champion"
+        )
+    if alias == "default":
+        return "an alias other than default (target.default_version=true gives the version the default alias)"
+    return None

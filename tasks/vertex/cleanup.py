@@ -57,6 +57,17 @@ def _bare(model_name: str) -> str:
     return model_name.split("@", 1)[0]
 
 
+def _our_versions(resources: list[Resource]) -> set[tuple[str, str]]:
+    """(Model name, version id) of each Model version this run created (a new Model is its version 1)."""
+    ours = set()
+    for r in resources:
+        if r.created and r.kind == "model":
+            ours.add((_bare(r.name), str(r.details.get("version_id") or "1")))
+        elif r.created and r.kind == "model_version":
+            ours.add((_bare(r.name), r.name.rsplit("@", 1)[-1]))
+    return ours
+
+
 def _undeploy(endpoint: Any, deployed_id: str, before: dict[str, int]) -> str:
     split = _remaining_split(endpoint, deployed_id, before)
     endpoint.undeploy(deployed_model_id=deployed_id, traffic_split=split)
@@ -69,7 +80,7 @@ def _sweep_endpoints(resources: list[Resource], aiplatform: Any, run_id: str) ->
     A deploy that timed out or was interrupted may finish after the run gave up on it; it is this
     run's if its model is one of the run's Models or its display name carries the run id.
     """
-    models = {_bare(r.name) for r in resources if r.kind == "model"}
+    versions = _our_versions(resources)
     before = next((dict(r.details.get("traffic_before") or {}) for r in resources if r.kind == "deployed_model"), {})
     done = []
     for res in resources:
@@ -77,7 +88,8 @@ def _sweep_endpoints(resources: list[Resource], aiplatform: Any, run_id: str) ->
             continue
         endpoint = aiplatform.Endpoint(res.name)
         for deployed in endpoint.list_models():
-            if _bare(deployed.model) in models or deployed.display_name.endswith(run_id):
+            version = (_bare(deployed.model), str(getattr(deployed, "model_version_id", "") or "1"))
+            if version in versions or deployed.display_name.endswith(run_id):
                 done.append(f"{deployed.id}: {_undeploy(endpoint, deployed.id, before)}")
                 endpoint = aiplatform.Endpoint(res.name)
     return done
@@ -124,9 +136,11 @@ def _remove_one(res: Resource, aiplatform: Any, storage: Any) -> tuple[str, str]
                 raise TimeoutError(f"the job is still {state} {JOB_CANCEL_DEADLINE_S:g} s after cancel")
         job.delete()
         return "removed", "cancelled if running, then deleted"
-    if res.kind == "model":
-        aiplatform.Model(res.name).delete()
-        return "removed", "deleted"
+    if res.kind == "model":  # this run made the Model: its version, or the Model when no other version is left
+        return _remove_version(aiplatform, _bare(res.name), str(res.details.get("version_id") or "1"), "")
+    if res.kind == "model_version":
+        model, _, version = res.name.rpartition("@")
+        return _remove_version(aiplatform, model, version, str(res.details.get("default_version_before") or ""))
     if res.kind == "gcs_objects":
         n = gcs.delete_prefix(storage, res.name)
         return "removed", f"{n} object(s) deleted"
@@ -142,6 +156,33 @@ def _remove_one(res: Resource, aiplatform: Any, storage: Any) -> tuple[str, str]
     raise ValueError(f"unknown resource kind {res.kind!r}")
 
 
+def _remove_version(aiplatform: Any, model: str, version: str, default_before: str) -> tuple[str, str]:
+    """Delete one version of a Model, never another: the Model itself only when that version is all it holds.
+
+    Vertex keeps one version carrying `default` at all times, so when it is ours it first moves to the version
+    that had it before this run (`default_before`) if that one is still there, else to the newest other one."""
+    try:
+        registry = aiplatform.models.ModelRegistry(model)
+        versions = {v.version_id: list(v.version_aliases) for v in registry.list_versions()}
+    except Exception as err:  # noqa: BLE001 - a Model already gone is removed; anything else is raised
+        if type(err).__name__ == "NotFound":
+            return "removed", "already gone"
+        raise
+    if version not in versions:
+        return "removed", f"version {version} already gone"
+    others = sorted((v for v in versions if v != version), key=int)
+    if not others:
+        aiplatform.Model(model).delete()
+        return "removed", f"deleted (version {version} was the Model's only version)"
+    moved = ""
+    if "default" in versions[version]:
+        heir = default_before if default_before in others else others[-1]
+        registry.add_version_aliases(["default"], version=heir)
+        moved = f"; the default alias moved to version {heir}"
+    registry.delete_version(version)
+    return "removed", f"version {version} deleted, versions {', '.join(others)} left as they were{moved}"
+
+
 def _labelled(aiplatform: Any, run_label: str) -> list[tuple[str, str, str]]:
     """(kind, name, display name) of Vertex resources carrying this run's label."""
     found = []
@@ -152,7 +193,23 @@ def _labelled(aiplatform: Any, run_label: str) -> list[tuple[str, str, str]]:
         *((kind, getattr(aiplatform, name)) for kind, name in JOB_CLASSES.items()),
     ):
         for item in cls.list(filter=query):
-            found.append((kind, item.resource_name, item.display_name))
+            version = str(getattr(item, "version_id", "") or "1") if kind == "model" else "1"
+            if version != "1":  # a version this run added to a Model it did not make
+                found.append(("model_version", f"{item.resource_name}@{version}", item.display_name))
+            else:
+                found.append((kind, item.resource_name, item.display_name))
+    return found
+
+
+def _labelled_versions(aiplatform: Any, resources: list[Resource], run_label: str) -> list[tuple[str, str, str]]:
+    """Versions carrying this run's label in the Models the run added a version to (not the default one, which
+    `_labelled` lists): an upload whose answer never came."""
+    found = []
+    for res in resources:
+        if res.kind == "model" and not res.created:
+            registry = aiplatform.models.ModelRegistry(res.name)
+            for v in registry.list_versions(filter=f'labels.tfrun-run-id="{run_label}"'):
+                found.append(("model_version", f"{_bare(res.name)}@{v.version_id}", v.model_display_name))
     return found
 
 
@@ -172,8 +229,10 @@ def remove(
     storage = gcs.storage_client(cloud)
     known = {r.name for r in resources}
     try:
-        for kind, name, display in _labelled(aiplatform, catalog.label_value(run_id)):
-            if name not in known:
+        label = catalog.label_value(run_id)
+        for kind, name, display in [*_labelled(aiplatform, label), *_labelled_versions(aiplatform, resources, label)]:
+            if name not in known and not (kind == "model" and f"{name}@1" in known):
+                known.add(name)
                 res = Resource(
                     kind=kind,
                     name=name,
@@ -196,7 +255,7 @@ def remove(
     failed_kinds: set[str] = set()
     for res in todo:
         try:
-            if res.kind == "gcs_objects" and failed_kinds & {"model", "batch_job"}:
+            if res.kind == "gcs_objects" and failed_kinds & {"model", "model_version", "batch_job"}:
                 raise RuntimeError("kept: a Model or job made from these files could not be removed yet")
             if res.kind == "bucket" and "gcs_objects" in failed_kinds:
                 raise RuntimeError("kept: this run's objects in it could not be removed yet")

@@ -19,6 +19,7 @@ REMOVAL_ORDER = (
     "custom_job",
     "tuning_job",
     "endpoint",
+    "model_version",
     "model",
     "gcs_objects",
     "bucket",
@@ -31,6 +32,7 @@ KEPT_COST = {
     "tuning_job": "a finished job costs nothing; its trials' outputs are stored objects",
     "endpoint": "an endpoint costs nothing while no model is deployed on it",
     "model": "a registered Vertex Model costs nothing; its files are stored objects",
+    "model_version": "a Vertex Model version costs nothing; its files are stored objects",
     "gcs_objects": "Cloud Storage objects are billed while stored",
     "bucket": "a bucket costs only what it stores",
 }
@@ -110,6 +112,11 @@ def links(res: Resource, project: str, region: str, run_dir: str) -> tuple[str, 
         return (
             catalog.console_link("model", project=project, region=region, resource_id=rid),
             f"gcloud ai models delete {rid} {where}",
+        )
+    if res.kind == "model_version":  # name: projects/…/models/ID@VERSION
+        return (
+            catalog.console_link("model", project=project, region=region, resource_id=rid.split("@", 1)[0]),
+            f"gcloud ai models delete-version {rid} {where}",
         )
     if res.kind == "endpoint":
         return (

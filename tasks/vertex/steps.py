@@ -2,7 +2,8 @@
 
     vertex_upload   bucket created in cloud.region if missing; the export to
                     gs://BUCKET/PREFIX/<model_name>/<NNNN>/ (parallel, crc32c-checked, saved_model.pb last)
-    vertex_model    Model.upload with the serving image and the run's labels
+    vertex_model    Model.upload with the serving image and the run's labels: a new version of the Model with
+                    this display name and tfrun's labels when one exists (target.new_version), else a new Model
     vertex_report   the deployment entry (resources, console links, removal commands); with
                     target.teardown=true removes what this run created, else marks it `left`
 Endpoint steps are in tasks/vertex/endpoint.py, batch steps in tasks/vertex/batch.py. Every
@@ -151,6 +152,27 @@ def serving_image(cfg: Any) -> tuple[str, str]:
     return image, note
 
 
+def existing_model(aiplatform: Any, display_name: str, model_name: str) -> Any:
+    """The oldest Model with this display name and tfrun's `tfrun-model` label for this model_name, or None:
+    the Model a new upload becomes a version of (the first one registered, so every run adds to the same one)."""
+    from tfrun.tasks.core.vertex_catalog import label_value
+
+    query = f'display_name="{display_name}" AND labels.tfrun-model="{label_value(model_name)}"'
+    found = sorted(aiplatform.Model.list(filter=query), key=lambda m: str(m.create_time))
+    return found[0] if found else None
+
+
+def _version_options(cfg: Any) -> tuple[bool, list[str], bool]:
+    """(upload as a new version when the Model exists, aliases for the upload, whether it takes `default`).
+    A Vertex training job registering its model with no Vertex target uses the defaults."""
+    target = cfg.target
+    return (
+        bool(target.get("new_version", True)),
+        [str(a) for a in target.get("version_aliases") or []],
+        bool(target.get("default_version", True)),
+    )
+
+
 def model_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     run = vertex_run(cfg, ctx)
     aiplatform = run.sdk()
@@ -159,25 +181,57 @@ def model_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         print(f"[vertex] note: {run.image_note}", flush=True)
     started = time.monotonic()
     display_name = cfg.target.get("model_display_name") or cfg.model_name
+    new_version, aliases, default_version = _version_options(cfg)
+    parent = existing_model(aiplatform, display_name, cfg.model_name) if new_version else None
+    options: dict[str, Any] = {}
+    if parent is not None:
+        # in the ledger before the upload: a clean-up then finds a version whose answer never came by its label
+        run.ledger.add(
+            "model",
+            parent.resource_name,
+            created=False,
+            display_name=display_name,
+            why="a Model with this display name and tfrun's labels existed: this run adds a version to it, "
+            "never deletes it",
+            details={"default_version_before": parent.version_id},
+        )
+        options = {"parent_model": parent.resource_name}
     model = aiplatform.Model.upload(
         display_name=display_name,
         artifact_uri=run.model_uri,
         serving_container_image_uri=run.image,
         labels=run.labels,
+        version_aliases=list(aliases) or None,  # the SDK appends `default` to the list it is given
+        is_default_version=default_version,
         sync=True,
+        **options,
     )
     run.model = model
-    run.ledger.add(
-        "model",
-        model.resource_name,
-        created=True,
-        display_name=display_name,
-        details={"image": run.image, "artifact_uri": run.model_uri},
-    )
+    version = str(model.version_id)
+    details = {"image": run.image, "artifact_uri": run.model_uri, "version_id": version}
+    details["version_aliases"] = sorted(model.version_aliases)
+    if parent is None:
+        run.ledger.add("model", model.resource_name, created=True, display_name=display_name, details=details)
+        what = f"{model.resource_name} ({display_name}), a new Model"
+    else:
+        details["default_version_before"] = parent.version_id
+        run.ledger.add(
+            "model_version",
+            f"{model.resource_name}@{version}",
+            created=True,
+            display_name=display_name,
+            details=details,
+        )
+        what = f"{model.resource_name}@{version} ({display_name}), new version {version} of {model.resource_name}"
+        print(f"[vertex] {what}; aliases {', '.join(details['version_aliases']) or 'none'}", flush=True)
+    run.entry.update(model_version=version, version_aliases=details["version_aliases"])
     run.timings_s["model_upload"] = round(time.monotonic() - started, 3)
     return {
-        "summary": f"{model.resource_name} ({display_name}) from {run.model_uri}, image {run.image}",
+        "summary": f"{what} from {run.model_uri}, image {run.image}",
         "model": model.resource_name,
+        "model_version": version,
+        "version_aliases": details["version_aliases"],
+        "parent_model": parent.resource_name if parent is not None else None,
         "image": run.image,
         "image_note": run.image_note or None,
     }

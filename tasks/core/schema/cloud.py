@@ -141,6 +141,10 @@ class VertexTarget(TargetConfig):
     """What both Vertex targets share: the uploaded Model and the machines that run it."""
 
     model_display_name: str = "${model_name}"
+    # a Model with this display name and tfrun's labels exists: upload as its next version (false: a new Model)
+    new_version: bool = True
+    version_aliases: List[str] = field(default_factory=list)  # aliases of the uploaded version (moved if taken)
+    default_version: bool = True  # the uploaded version takes the `default` alias (a new Model's first always does)
     serving_container: str = "prebuilt"  # prebuilt | tfrun | an image URI
     tfrun_image: Optional[str] = None  # serving_container=tfrun: the image you pushed (containers/serving/)
     machine_type: str = "n1-standard-2"
@@ -156,6 +160,10 @@ class VertexTarget(TargetConfig):
     def _vertex_problems(self, min_key: str, min_replicas: int) -> Iterator[Problem]:
         if not self.model_display_name or len(self.model_display_name) > 128:
             yield Problem("target.model_display_name", self.model_display_name, "1-128 characters")
+        for alias in self.version_aliases:
+            why = catalog.version_alias_problem(alias)
+            if why:
+                yield Problem("target.version_aliases", alias, why)
         choice = self.serving_container
         if choice not in ("prebuilt", "tfrun") and ("/" not in choice or any(c.isspace() for c in choice)):
             yield Problem(
@@ -211,6 +219,7 @@ class VertexEndpointTarget(ParityOptions, VertexTarget):
     traffic_percentage: int = 100  # < 100 deploys a canary beside the models already on the endpoint
     max_payload_bytes: int = 1_500_000  # Vertex's online request limit: requests are chunked under it
     latency_requests: int = 50
+    undeploy_previous: bool = False  # job=promote: undeploy the version promoted from (kept at 0 % for rollback)
 
     serves_online = True
     kept_status = "serving"
