@@ -75,6 +75,10 @@ def _callbacks(
         from tfrun.tasks.vertex.replica import epoch_sync_callback
 
         callbacks.append(epoch_sync_callback(keras, cfg, run_dir))
+    if vertex_env.in_trial():  # each epoch's measurement, for the study's automated stopping (tuning.early_stopping)
+        from tfrun.tasks.vertex.trial_reports import epoch_report_callback
+
+        callbacks.append(epoch_report_callback(keras, cfg))
     if options.tensorboard:
         callbacks.append(
             keras.callbacks.TensorBoard(log_dir=str(cluster.worker_dir(run_dir / "tensorboard")), histogram_freq=0)

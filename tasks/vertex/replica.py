@@ -78,15 +78,14 @@ def sync_tensorboard(storage: Any, run_dir: Path, uri: str | None) -> int:
 
 def _report_metric(cfg: Any, ctx: Any) -> dict[str, Any]:
     """optimized_metric for the tuning service, as cloudml-hypertune writes it (CLOUD_ML_HP_METRIC_FILE)."""
-    import hypertune
-
     from tfrun.tasks.evaluate import metrics
+    from tfrun.tasks.vertex.trial_reports import metric_tag, reporter
 
     data = ctx.need("data")
     values = {**ctx.state.get("train_metrics", {}), **metrics(ctx.need("holdout_probabilities"), data.y_holdout)}
     name = cfg.optimized_metric
-    tag = os.environ.get("CLOUD_ML_HP_METRIC_TAG") or name
-    hypertune.HyperTune().report_hyperparameter_tuning_metric(
+    tag = metric_tag(cfg)
+    reporter().report_hyperparameter_tuning_metric(  # the reporter of the epochs' reports: it keeps them in the file
         hyperparameter_metric_tag=tag, metric_value=values[name], global_step=int(cfg.train.epochs)
     )
     return {"tag": tag, "value": values[name], "trial": os.environ.get("CLOUD_ML_TRIAL_ID")}

@@ -65,6 +65,20 @@ def parameter_specs(params: dict[str, Any]) -> dict[str, Any]:
     return specs
 
 
+def set_stopping(job: Any, choice: str) -> str | None:
+    """tuning.early_stopping as the automated stopping spec of the job's study (the SDK's HyperparameterTuningJob
+    takes no argument for it: it is a field of the StudySpec it builds, set before run() sends it); its REST name."""
+    from tfrun.tasks.core.schema.vertex import STOPPING_SPECS, EarlyStopping
+
+    found = STOPPING_SPECS.get(EarlyStopping(choice))
+    if found is None:
+        return None
+    rest, field, message = found
+    study = job._gca_resource.study_spec  # the request's StudySpec (of the API version the SDK speaks)
+    setattr(study, field, getattr(type(study), message)(use_elapsed_duration=False))
+    return rest
+
+
 def goal(cfg: Any) -> str:
     from tfrun.tasks.core.schema.vertex import Goal, TuningConfig
 
@@ -95,6 +109,9 @@ def job_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         measurement_selection=str(tuning.measurement),
         labels=spec.labels,
     )
+    stopping = set_stopping(job, str(tuning.early_stopping))
+    if stopping:
+        print(f"[vertex] automated stopping: {stopping} (each trial reports every epoch's measurement)", flush=True)
     outputs = add_outputs(run, spec, "created by the trials: their models, checkpoints, logs and records")
     started = time.monotonic()
     # HyperparameterTuningJob has no submit(): run(sync=False) creates it from a thread; this step follows it

@@ -155,6 +155,34 @@ class Measurement(Enum):
     last = "last"
 
 
+class EarlyStopping(Enum):
+    none = "none"
+    median = "median"  # a trial whose best is below the median of completed trials' running averages at its step
+    decay_curve = "decay_curve"  # a curve fitted to the completed trials predicts it will not beat the best
+
+
+# tuning.early_stopping as the study spec's automated stopping field: (REST v1 JSON name, proto field, its message)
+STOPPING_SPECS = {
+    EarlyStopping.median: (
+        "medianAutomatedStoppingSpec",
+        "median_automated_stopping_spec",
+        "MedianAutomatedStoppingSpec",
+    ),
+    EarlyStopping.decay_curve: (
+        "decayCurveStoppingSpec",
+        "decay_curve_stopping_spec",
+        "DecayCurveAutomatedStoppingSpec",
+    ),
+}
+
+
+def stopping_spec(choice: Any) -> dict[str, dict[str, bool]]:
+    """The StudySpec field tuning.early_stopping sets, as REST v1 JSON ({} for none): trials report each epoch's
+    measurement with the epoch as its step, so the step (not elapsed time) is the rule's x-axis."""
+    found = STOPPING_SPECS.get(EarlyStopping(str(getattr(choice, "value", choice))))
+    return {found[0]: {"useElapsedDuration": False}} if found else {}
+
+
 @dataclass
 class SearchParam:
     type: ParamType = ParamType.double
@@ -236,6 +264,8 @@ class TuningConfig:
     algorithm: Algorithm = Algorithm.bayesian
     goal: Goal = Goal.auto
     measurement: Measurement = Measurement.best
+    # Vertex AI stops unpromising trials early: none | median | decay_curve (each trial reports every epoch)
+    early_stopping: EarlyStopping = EarlyStopping.none
 
     def problems(self) -> Iterator[Problem]:
         if not self.enabled:
