@@ -43,6 +43,18 @@ def _model_lines(config: Any, parent: str) -> list[str]:
     ]
 
 
+def _stopping(choice: Any, metric: str) -> str:
+    """The study's automated stopping spec as the request carries it (REST v1 JSON)."""
+    import json
+
+    from tfrun.tasks.core.schema.vertex import stopping_spec
+
+    spec = stopping_spec(choice)
+    if not spec:
+        return "none, every trial runs all its epochs"
+    return f"studySpec {json.dumps(spec)}, on the {metric} each trial reports every epoch"
+
+
 def lines(config: Any, run_id: str, overrides: list[str], config_dirs: list[str] | None = None) -> list[str]:
     """What `cloud.dry_run=true` prints for this config."""
     if config.cluster.on_vertex:
@@ -100,7 +112,10 @@ def vertex_job_lines(config: Any, run_id: str, overrides: list[str], config_dirs
             f"                 {goal} {config.optimized_metric} over {params}",
             f"                 {tuning.max_trial_count} trials, {tuning.parallel_trial_count} in parallel, "
             f"{tuning.max_failed_trial_count} failures allowed (0 = Vertex decides), "
-            f"algorithm {tuning.algorithm.value}; each trial is this job:",
+            f"algorithm {tuning.algorithm.value}",
+            f"                 automated stopping (tuning.early_stopping={tuning.early_stopping.value}): "
+            + _stopping(tuning.early_stopping, config.optimized_metric)
+            + "; each trial is this job:",
         ]
     lines += [f"                 {line}" for line in training_spec.describe(spec)]
     if tune:
