@@ -68,22 +68,55 @@ def publish(tmp_dir: Path, base: Path) -> tuple[int, Path]:
                 raise
 
 
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a full disk, a full quota, a file size limit
+
+
+class ExportWriteError(OSError):
+    """The models folder's file system refused the export for lack of room: the message alone, no traceback."""
+
+    user_facing = True
+
+
+def no_room(exc: BaseException) -> str | None:
+    """Why a write failed for lack of room (the OS's words), or None. Python raises an OSError with its errno;
+    TensorFlow's file writer an OpError whose message holds the OS's text (e.g. 'No space left on device')."""
+    for code in NO_ROOM:
+        if (isinstance(exc, OSError) and exc.errno == code) or os.strerror(code) in str(exc):
+            return os.strerror(code)
+    return None
+
+
 def new_version(
     base: Path, write: Callable[[Path], None], check: Callable[[list[dict[str, Any]]], None] = lambda files: None
 ) -> tuple[int, Path, list[dict[str, Any]]]:
     """`write` a model into a temp dir beside base's versions, `check` its files, publish it as the next
-    version: (version, path, files). A failure at any point leaves no half-written version behind."""
-    base.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=base))
+    version: (version, path, files). A failure at any point leaves no half-written version behind; a write
+    refused for lack of room is an ExportWriteError naming the folder and models_dir."""
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=base))
+    except OSError as exc:
+        _raise_if_no_room(exc, base)
+        raise
     try:
         write(tmp_dir)
         files = tree_files(tmp_dir)
         check(files)
         version, path = publish(tmp_dir, base)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+        _raise_if_no_room(exc, base)
         raise
     return version, path, files
+
+
+def _raise_if_no_room(exc: BaseException, base: Path) -> None:
+    reason = no_room(exc)
+    if reason:
+        raise ExportWriteError(
+            f"the export could not be written to {base}: {reason.lower()} (free space on that file system, "
+            "or set models_dir to a folder on another one); nothing was published"
+        ) from None
 
 
 def tree_files(root: Path) -> list[dict[str, Any]]:

@@ -1,17 +1,20 @@
 """What a job needs on disk, found before anything starts: each missing thing one Problem (exit 2, no traceback).
 
 job=rollback needs a version to roll back to, job=serve_web a page bundle, and a training run a models folder it
-can create or write (else it would fail after training). Read with the standard library and the repository's
-own rule (tfrun.tasks.tfserving.repository, no TensorFlow).
+can create or write, on a file system that is not full (else it would fail after training). Read with the
+standard library and the repository's own rule (tfrun.tasks.tfserving.repository, no TensorFlow).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from tfrun.tasks.core.problems import Problem
+
+MIN_FREE_BYTES = 1 << 20  # below this a file system is full for an export (the digits mlp's alone is 222 kB)
 
 
 def _rollback(config: Any) -> Iterator[Problem]:
@@ -52,6 +55,9 @@ def unwritable(folder: Path) -> Optional[str]:
         return f"{probe} is a file, not a folder"
     if not os.access(probe, os.W_OK | os.X_OK):
         return f"{probe} is not writable"
+    free = shutil.disk_usage(probe).free
+    if free < MIN_FREE_BYTES:  # a full disk: the export would fail after training
+        return f"the file system of {probe} is full ({free:,} bytes free)"
     return None
 
 
