@@ -5,7 +5,8 @@ vertex_tuning_job  the study (tuning.params as parameter specs, optimized_metric
                    followed like a CustomJob (Ctrl-C cancels it)
 vertex_trials      every trial's record (written by its chief beside its model) into the sweep dir as
                    trial-<id>/record.json, with the local command line that reproduces it; trials that
-                   failed get a failed record with Vertex's reason. tfrun.runner.sweeps.summary then writes the
+                   failed get a failed record with Vertex's reason, trials Vertex's automated stopping
+                   (tuning.early_stopping) ended a `pruned` one. tfrun.runner.sweeps.summary then writes the
                    table, the best trial and sweep.csv/json/png from them.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tfrun.tasks import gcs
-from tfrun.tasks.core.record_io import SCHEMA_VERSION
+from tfrun.tasks.core.record_io import PRUNED, SCHEMA_VERSION
 from tfrun.tasks.core.schema import option_class
 from tfrun.tasks.core.vertex_env import parameter_id, record_uri
 from tfrun.tasks.vertex import training_spec
@@ -197,6 +198,36 @@ def _failed_record(cfg: Any, trial: Any, overrides: list[str], reason: str, job:
     }
 
 
+def stopped_early(cfg: Any, trial: Any, record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How Vertex's automated stopping ended a trial (as a pruned record's `pruned`), or None when it did not.
+
+    Vertex marks no trial "stopped early" (REST v1): it stops the trial's job (state STOPPING) and completes the
+    trial with the measurements it had (SUCCEEDED). So a trial of a study with tuning.early_stopping whose chief
+    did not finish its run (no record, or one left interrupted or running) but which Vertex did not fail was
+    stopped by the rule."""
+    from tfrun.tasks.core.schema.vertex import EarlyStopping
+
+    rule = EarlyStopping(str(cfg.tuning.early_stopping))
+    ended = record.get("status") if record else None
+    if rule is EarlyStopping.none or int(trial.state) not in (3, 4) or ended not in (None, "interrupted", "running"):
+        return None
+    reported = [
+        (int(m.step_count), float(v.value))
+        for m in trial.measurements
+        for v in m.metrics
+        if v.metric_id == str(cfg.optimized_metric)
+    ]
+    return {
+        "epoch": reported[-1][0] if reported else 0,
+        "of_epochs": int(cfg.train.epochs),
+        "monitor": str(cfg.optimized_metric),
+        "value": reported[-1][1] if reported else None,
+        "reported": [value for _, value in reported],
+        "pruner": f"vertex {rule.value}",
+        "trial": trial.id,
+    }
+
+
 def trials_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     from tfrun.tasks.core.record_io import write_json_atomic
 
@@ -214,6 +245,7 @@ def trials_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             record = json.loads(gcs.read_bytes(run.storage, uri))
         except FileNotFoundError:
             record = None
+        written = record  # the chief's own record, as it finished its run (None: it wrote none)
         succeeded = int(trial.state) == 4 and record is not None and record.get("status") == "succeeded"
         if record is not None:
             given = [o for o in record["command"]["overrides"] if o.split("=", 1)[0] in keys.values()]
@@ -237,6 +269,9 @@ def trials_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             "state": TRIAL_STATES.get(int(trial.state), "?"),
             "final_measurement": [{"metric": m.metric_id, "value": m.value} for m in trial.final_measurement.metrics],
         }
+        stopped = stopped_early(cfg, trial, written)
+        if stopped:  # Vertex's automated stopping ended it: not a failure, the record says pruned
+            record.update(status=PRUNED, error=None, pruned=stopped)
         target = sweep_dir / f"{prefix}trial-{trial.id}"
         target.mkdir(parents=True, exist_ok=True)
         write_json_atomic(target / "record.json", record)
@@ -245,6 +280,7 @@ def trials_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             {
                 "trial": trial.id,
                 "state": record["vertex_trial"]["state"],
+                "status": record["status"],
                 "metric": metric,
                 "overrides": values,
                 "record": str(target / "record.json"),
@@ -259,9 +295,12 @@ def trials_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         )
     for res in run.ledger.ours():
         run.ledger.set(res, "left", "kept: the trials' models and records; `tfrun-records cleanup RUN` removes them")
-    done = sum(r["state"] == "succeeded" for r in rows)
+    done = sum(r["state"] == "succeeded" and r["status"] == "succeeded" for r in rows)
+    pruned = sum(r["status"] == PRUNED for r in rows)
     return {
-        "summary": f"{len(rows)} trial(s), {done} succeeded; best trial {best[0] if best else '-'}"
+        "summary": f"{len(rows)} trial(s), {done} succeeded"
+        + (f", {pruned} stopped early by Vertex ({cfg.tuning.early_stopping})" if pruned else "")
+        + f"; best trial {best[0] if best else '-'}"
         + (f" {cfg.optimized_metric} {best[1]:.4f}" if best else ""),
         "trials": rows,
         "best_trial": best[0] if best else None,

@@ -7,8 +7,15 @@ only, as Vertex requires; the grid repeats when it has fewer points than trials)
 types and scales exactly: doubles uniform (UNIT_LINEAR_SCALE or unspecified), log-uniform
 (UNIT_LOG_SCALE, min > 0) or reflected log-uniform (UNIT_REVERSE_LOG_SCALE, denser near max) in
 [min, max]; integers the same, rounded and kept in range; categorical values uniformly; discrete values
-uniformly, or (with a scale) the value nearest a linear / log draw. Conditional parameters and automated
-stopping are not emulated (conditional specs are refused with UNIMPLEMENTED, stopping specs ignored).
+uniformly, or (with a scale) the value nearest a linear / log draw. Conditional parameters are not emulated
+(refused with UNIMPLEMENTED).
+
+Automated stopping: the study spec's oneof `medianAutomatedStoppingSpec` | `decayCurveStoppingSpec` |
+`convexAutomatedStoppingSpec` is checked (one at most) and kept as the job's `studySpec`. The median rule is
+emulated as its proto documents it (`should_stop`): a running trial is stopped when its best value so far is
+strictly worse than the median, over the SUCCEEDED trials, of each one's running average of the measurements it
+reported up to the running trial's last step (or elapsed time with useElapsedDuration). The decay-curve and
+convex rules (a Gaussian-process fit) are recorded but stop no trial.
 
 Measurements: cloudml-hypertune (0.1.0.dev6) rewrites `$CLOUD_ML_HP_METRIC_FILE` on every report with
 its last 100 reports, one JSON object per line: {"timestamp": t, "trial": "<id>", "<tag>": "<value>",
@@ -33,6 +40,7 @@ SCALES = {0: "SCALE_TYPE_UNSPECIFIED", 1: "UNIT_LINEAR_SCALE", 2: "UNIT_LOG_SCAL
 ALGORITHMS = {0: "ALGORITHM_UNSPECIFIED", 2: "GRID_SEARCH", 3: "RANDOM_SEARCH"}
 SELECTIONS = {0: "MEASUREMENT_SELECTION_TYPE_UNSPECIFIED", 1: "LAST_MEASUREMENT", 2: "BEST_MEASUREMENT"}
 KINDS = ("doubleValueSpec", "integerValueSpec", "categoricalValueSpec", "discreteValueSpec")
+STOPPING = ("medianAutomatedStoppingSpec", "decayCurveStoppingSpec", "convexAutomatedStoppingSpec")
 
 
 def enum(table: dict[int, str], value: Any, where: str) -> str:
@@ -75,6 +83,12 @@ def check_study(spec: Any) -> dict:
             "DISCRETE; a DOUBLE parameter has no grid.",
         )
     selection = enum(SELECTIONS, spec.get("measurementSelectionType"), f"{where}.measurement_selection_type")
+    stopping = [key for key in STOPPING if key in spec]
+    if len(stopping) > 1 or any(not isinstance(spec[key], dict) for key in stopping):
+        raise ApiError(
+            "INVALID_ARGUMENT",
+            f"{where}.automated_stopping_spec: at most one of {', '.join(STOPPING)}, each a message.",
+        )
     return {
         **spec,
         "metrics": metrics,
@@ -203,3 +217,36 @@ def measurements(path: Path, study: dict, started: float) -> tuple[list[dict], d
         pick = max if study["metrics"][0]["goal"] == "MAXIMIZE" else min
         return out, pick(primary, key=lambda m: m["metrics"][0]["value"])
     return out, primary[-1]
+
+
+def _beyond(value: float, median: float, goal: str) -> bool:
+    """Whether `value` is strictly worse than `median` for the goal."""
+    return value < median if goal == "MAXIMIZE" else value > median
+
+
+def should_stop(study: dict, running: list[dict], completed: list[list[dict]]) -> bool:
+    """The median automated stopping rule over the running trial's measurements and the completed trials'."""
+    spec = study.get("medianAutomatedStoppingSpec")
+    if spec is None or not running:
+        return False
+    metric, goal = study["metrics"][0]["metricId"], study["metrics"][0]["goal"]
+    elapsed = bool(spec.get("useElapsedDuration"))
+
+    def x(measurement: dict) -> float:
+        return float(str(measurement["elapsedDuration"]).rstrip("s")) if elapsed else int(measurement["stepCount"])
+
+    def values(measurements: list[dict], upto: float) -> list[float]:
+        return [m["value"] for ms in measurements if x(ms) <= upto for m in ms["metrics"] if m["metricId"] == metric]
+
+    mine = values(running, float("inf"))
+    if not mine:
+        return False
+    upto = x(running[-1])
+    averages = [sum(v) / len(v) for v in (values(ms, upto) for ms in completed) if v]
+    if not averages:
+        return False
+    ordered = sorted(averages)
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    best = max(mine) if goal == "MAXIMIZE" else min(mine)
+    return _beyond(best, median, goal)

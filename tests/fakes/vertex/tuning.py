@@ -10,6 +10,12 @@ slot frees (study.py: seeded random search or grid; Vertex's default is Bayesian
               (finalMeasurement and measurements read from the chief's metric file);
   INFEASIBLE  when a replica fails (infeasibleReason = the replica's error with its log tail), when it ends
               without a measurement (Vertex's rule), or when the fake stops it (cancel, job failure).
+  STOPPING    while the study's median automated stopping rule (study.py `should_stop`) stops it: the chief's
+              measurements are read as it reports them (they show on the trial while it runs) and, once the rule
+              says so, its replicas are stopped; it then ends SUCCEEDED with the final measurement chosen from
+              those it reported (Vertex's rule: a trial with a final measurement succeeded), or INFEASIBLE
+              without any. No trial field says it was stopped early (REST v1 has none): it shows as fewer
+              measurements than the trial would have reported.
 Failed trials: with maxFailedTrialCount N > 0 the job fails at the N-th failure (running trials are
 stopped, no new one starts). With 0 "Vertex AI decides", undocumented; the fake follows AI Platform
 Training's documented rule (the job fails when the first trial fails) and also fails the job once half
@@ -29,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cluster import check_job_spec
 from .custom_jobs import TrainingJobService
-from .study import check_study, measurements, suggestions
+from .study import check_study, measurements, should_stop, suggestions
 from .wire import ApiError, now
 
 if TYPE_CHECKING:
@@ -149,6 +155,14 @@ class TuningJobService(TrainingJobService):
         return "JOB_STATE_SUCCEEDED", None
 
     def _trial(self, job: dict, job_id: str, trial: dict, stop: threading.Event, finished: queue.Queue) -> None:
+        ended = threading.Event()
+
+        def watch() -> None:  # the study's automated stopping, on the chief's measurements as they come
+            replicas = self.fake.training.sets.get((job["name"], trial["id"]))
+            if replicas is not None and job["_study"].get("medianAutomatedStoppingSpec") is not None:
+                metric_file = Path(replicas.chief.plan.env["CLOUD_ML_HP_METRIC_FILE"])
+                threading.Thread(target=self._watch, args=(job, trial, metric_file, stop, ended), daemon=True).start()
+
         try:
             state, error, replicas = self.run_replicas(
                 job["trialJobSpec"],
@@ -157,11 +171,34 @@ class TuningJobService(TrainingJobService):
                 stop,
                 trial=trial,
                 metric_tag=job["_study"]["metrics"][0]["metricId"],
+                on_start=watch,
             )
+            ended.set()
             metric_file = Path(replicas.chief.plan.env["CLOUD_ML_HP_METRIC_FILE"]) if replicas else None
             finished.put((trial, state, error, metric_file))
         except Exception as exc:  # a bug of the fake: the trial fails visibly
+            ended.set()
             finished.put((trial, "FAILED", ApiError("INTERNAL", f"fake-vertex trial error: {exc!r}"), None))
+
+    def _watch(self, job: dict, trial: dict, metric_file: Path, stop: threading.Event, ended: threading.Event) -> None:
+        """Read a running trial's measurements every 0.1 s; stop it when the median rule says so."""
+        study, started, seen = job["_study"], _epoch(trial["startTime"]), 0
+        while not ended.wait(0.1) and not stop.is_set():
+            found, _ = measurements(metric_file, study, started)
+            if len(found) <= seen:
+                continue
+            seen = len(found)
+            with self.store.lock:
+                completed = [
+                    t["measurements"] for t in job["trials"] if t["state"] == "SUCCEEDED" and t.get("measurements")
+                ]
+                trial["measurements"] = found
+                if should_stop(study, found, completed):
+                    trial.update(state="STOPPING", _stoppedEarly=True)
+                self._set(job, job["state"])
+            if trial.get("_stoppedEarly"):
+                stop.set()  # its replicas are stopped: run_replicas answers CANCELLED
+                return
 
     def _finish_trial(
         self, job: dict, trial: dict, state: str, error: ApiError | None, metric_file: Path | None
@@ -183,6 +220,14 @@ class TuningJobService(TrainingJobService):
                     infeasibleReason=f"The trial ended without reporting the metric "
                     f"{metric!r} (cloudml-hypertune writes it to CLOUD_ML_HP_METRIC_FILE).",
                 )
+        elif state == "CANCELLED" and trial.get("_stoppedEarly") and metric_file is not None:
+            found, final = measurements(metric_file, job["_study"], _epoch(trial["startTime"]))
+            fields.update(measurements=found)
+            if final is not None:
+                fields.update(state="SUCCEEDED", finalMeasurement=final)
+                ok = True
+            else:
+                fields.update(state="INFEASIBLE", infeasibleReason="Stopped early before it reported a measurement.")
         elif state == "CANCELLED":
             fields.update(
                 state="INFEASIBLE",
