@@ -57,6 +57,10 @@ def _stopping(choice: Any, metric: str) -> str:
 
 def lines(config: Any, run_id: str, overrides: list[str], config_dirs: list[str] | None = None) -> list[str]:
     """What `cloud.dry_run=true` prints for this config."""
+    if config.job.value == "promote":  # only target=vertex_endpoint promotes with a cloud plan (cloud_problems)
+        from tfrun.tasks.vertex.promote import plan_lines
+
+        return plan_lines(config)
     if config.cluster.on_vertex:
         return vertex_job_lines(config, run_id, overrides, config_dirs or [])
     return deployment_lines(config, run_id)

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Optional
 from tfrun.tasks.core.problems import Problem
 from tfrun.tasks.core.schema import option_class
 from tfrun.tasks.registry import config as mlflow_registry
+from tfrun.tasks.vertex import promote as vertex_promote
 
 
 class PromoteError(ValueError):
@@ -65,6 +66,14 @@ PROMOTERS: list[Promoter] = [
         problems=_mlflow_problems,
         check="tfrun.tasks.registry.steps:check",
         promote="tfrun.tasks.registry.steps:promote",
+    ),
+    Promoter(
+        name="vertex",
+        accepts=vertex_promote.ACCEPTS,
+        handles=vertex_promote.handles,
+        problems=vertex_promote.problems,
+        check="tfrun.tasks.vertex.promote:check",
+        promote="tfrun.tasks.vertex.promote:promote_step",
     ),
 ]
 
