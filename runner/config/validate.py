@@ -6,11 +6,13 @@ here span groups. Everything is collected so one run reports every problem.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
-from tfrun.runner.config import data_shape, deploy, job_inputs, unknown_keys, user_nodes
+from tfrun.runner import tracking
+from tfrun.runner.config import data_shape, deploy, job_inputs, k8s, unknown_keys, user_nodes
 from tfrun.runner.steps import STEPS
 from tfrun.tasks.core.problems import ConfigError, Problem
 from tfrun.tasks.core.schema import Config, FilesData, cloud_problems, cross_problems, vertex_training_problems
@@ -28,9 +30,13 @@ def cross_group_problems(config: Config) -> Iterator[Problem]:
             "(a convolutional model needs images; flat files data has no image shape)",
         )
     yield from deploy.problems(config)
+    yield from k8s.problems(config)  # job=k8s: a source to serve or a cluster to describe
+    yield from tracking.problems(config)  # track.register=true: a job that exports
     yield from job_inputs.problems(config)
     if config.job.value == "serve":  # the server kind job=serve would start (any job validates serve's keys)
         yield from config.serve.server_problems("serve")
+    if hasattr(config.target, "label_problems"):  # target=tfserving's version labels name versions on disk
+        yield from config.target.label_problems(Path(config.target.base_path) / config.model_name)
     for step in config.target.steps:
         if step not in STEPS:
             yield Problem("target.steps", step, "step names from: " + ", ".join(sorted(STEPS)))

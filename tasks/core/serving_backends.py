@@ -51,3 +51,12 @@ def missing(kind: str) -> Optional[str]:
 def available_kinds() -> list[str]:
     """The kinds a user may choose on this machine, in the order auto tries them."""
     return ["auto", *(k for k in ("binary", "docker") if missing(k) is None), ALWAYS]
+
+
+NGINX = "nginx"
+NGINX_SETUP = "scripts/serving_setup.sh"  # installs Debian's nginx (and prometheus) where they are missing
+
+
+def nginx_path() -> Optional[str]:
+    """Debian's nginx: on PATH, or in /usr/sbin (not on a non-root user's PATH)."""
+    return shutil.which(NGINX) or shutil.which(NGINX, path="/usr/sbin:/usr/local/sbin")

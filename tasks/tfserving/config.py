@@ -130,6 +130,8 @@ def validate_configs(configs: list[ModelConfig]) -> None:
     for c in configs:
         if not c.name:
             raise invalid("Model config is missing a name")
+        if "/" in c.name or ".." in c.name or c.name.startswith("."):
+            raise invalid(f"Model name {c.name!r} is not one path segment (no '/', no '..', not starting with '.')")
         if c.name in seen:
             raise invalid(f"Illegal to list model {c.name} multiple times in config list")
         seen.add(c.name)

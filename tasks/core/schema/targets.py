@@ -7,10 +7,11 @@ re-exports these names and registers them with Hydra.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 from omegaconf import MISSING
 
@@ -125,6 +126,9 @@ class ServingServer(Enum):
     embedded = "embedded"  # tfrun-serve: this project's server, same REST and gRPC APIs
 
 
+MAX_REPLICAS = 16
+NEW_VERSION = "new"  # a version label's value naming the version this run pushes
+LABEL_RE = re.compile(r"(?=.*[A-Za-z_-])[A-Za-z0-9_-]{1,64}")  # TF Serving takes a non-numeric label in a URL
 TFSERVING_STEPS = ("tfserving_push", "tfserving_start", "tfserving_parity", "tfserving_latency", "tfserving_report")
 
 
@@ -238,9 +242,21 @@ class TfservingTarget(ServingOptions, ParityOptions, TargetConfig):
     large_batch_requests: int = 20
     warmup_records: int = 8  # requests in the warm-up file (0 = none)
     request_timeout_s: float = 30.0
+    replicas: int = 1  # servers started; more than one (or a split) puts Debian's nginx in front of them
+    version_labels: Dict[str, str] = field(default_factory=dict)  # label -> version number, or "new" (this run's)
+    split: Dict[str, int] = field(default_factory=dict)  # label -> percent of requests naming no version (sum 100)
+    split_requests: int = 2000  # requests sent through the balancer to measure the split
+    split_tolerance: float = 2.0  # percentage points a measured share may differ from its stated one
+    config_poll_seconds: int = 1  # how often each replica re-reads its model config file (labels, rolls)
+
+    @property
+    def balanced(self) -> bool:
+        """A group of replicas behind nginx rather than one server."""
+        return self.replicas > 1 or bool(self.split)
 
     def problems(self) -> Iterator[Problem]:
         yield from self.serving_problems("target")
+        yield from self.group_problems()
         if not self.attach:  # an attached server is already running, whatever its kind
             yield from self.server_problems("target")
         if self.attach and not (self.grpc_port and self.rest_port):
@@ -269,6 +285,59 @@ class TfservingTarget(ServingOptions, ParityOptions, TargetConfig):
         known = [s for s in self.steps if s in TFSERVING_STEPS]
         if known != list(TFSERVING_STEPS[: len(known)]):
             yield Problem("target.steps", self.steps, "tfserving steps in the order " + " -> ".join(TFSERVING_STEPS))
+
+    def group_problems(self) -> Iterator[Problem]:
+        """Replicas, labels and the split, each checked before any server starts."""
+        yield from between("target.replicas", self.replicas, 1, MAX_REPLICAS, low_inclusive=True, high_inclusive=True)
+        for label, version in self.version_labels.items():
+            if not LABEL_RE.fullmatch(str(label)):
+                yield Problem("target.version_labels", label, "labels of letters, digits, '_' or '-', not all digits")
+            if str(version) != NEW_VERSION and not str(version).isdigit():
+                yield Problem(f"target.version_labels.{label}", version, f"a version number or {NEW_VERSION!r}")
+        if self.split:
+            shares = dict(self.split)
+            if any(not isinstance(v, int) or v < 0 for v in shares.values()) or sum(shares.values()) != 100:
+                yield Problem("target.split", shares, "percentages >= 0 that sum to 100, e.g. {stable: 90, canary: 10}")
+            for label in shares:
+                if label not in self.version_labels:
+                    yield Problem(
+                        f"target.split.{label}",
+                        shares[label],
+                        f"a label of target.version_labels ({', '.join(self.version_labels) or 'none set'}) "
+                        "naming the version that label's share goes to",
+                    )
+            yield from between(
+                "target.split_requests", self.split_requests, 100, 1_000_000, low_inclusive=True, high_inclusive=True
+            )
+            yield from between(
+                "target.split_tolerance", self.split_tolerance, 0.0, 100.0, low_inclusive=False, high_inclusive=True
+            )
+        yield from between(
+            "target.config_poll_seconds", self.config_poll_seconds, 1, 3600, low_inclusive=True, high_inclusive=True
+        )
+        if self.balanced and self.attach:
+            yield Problem(
+                "target.attach",
+                self.attach,
+                "false with target.replicas > 1 or target.split (the run starts the group and its balancer)",
+            )
+        if self.balanced:
+            from tfrun.tasks.core.serving_backends import NGINX_SETUP, nginx_path
+
+            if nginx_path() is None:
+                key, value = ("target.replicas", self.replicas) if self.replicas > 1 else ("target.split", self.split)
+                yield Problem(key, value, f"1 (one server, no balancer) while nginx is not installed ({NGINX_SETUP})")
+
+    def label_problems(self, model_dir: Path) -> Iterator[Problem]:
+        """A label must name a version the repository holds (or this run's new one)."""
+        have = {int(p.name) for p in model_dir.iterdir() if p.name.isdigit()} if model_dir.is_dir() else set()
+        for label, version in self.version_labels.items():
+            if str(version).isdigit() and int(version) not in have:
+                yield Problem(
+                    f"target.version_labels.{label}",
+                    version,
+                    f"{NEW_VERSION!r} or a version in {model_dir} ({', '.join(map(str, sorted(have))) or 'none yet'})",
+                )
 
 
 @dataclass
