@@ -7,8 +7,9 @@ column or array, read with numpy and csv). A user's own loader is known only whe
 for it. The labels are read only when a rule needs them (a data.limit, a class list, an int8 calibration sample),
 and split with the loaders' own code (tfrun.tasks.data.splits), so what is found here is what the run would meet.
 
-The rules: the stratified splits need at least one example per class on each side (a small data.limit fails
-there today, in the data step); target.class_names (target=web) names one word per class; an int8 calibration
+The rules: data.image_shape holds as many numbers as an example (digits 64, MNIST 784, a file's row); the
+stratified splits need at least one example per class on each side (a small data.limit fails there, in the
+data step); target.class_names (target=web) names one word per class; an int8 calibration
 sample (target=tflite, target=web with format=tflite) draws target.representative_samples training examples.
 """
 
@@ -32,6 +33,7 @@ from tfrun.tasks.core.schema import (
 # data=mnist and data=fashion_mnist, not read here (tens of MB): their training rows and classes (label 9 is among
 # the first 20 rows of both, so tfrun's model has 10 outputs at any data.limit >= 20, the smallest allowed).
 TRAIN_ROWS_AND_CLASSES = {MnistData: (60_000, 10), FashionMnistData: (60_000, 10)}
+FEATURES = {DigitsData: 64, MnistData: 784, FashionMnistData: 784}  # numbers per example (8x8, 28x28 pixels)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,36 @@ def shape(data: Any, seed: int) -> tuple[Optional[Shape], list[Problem]]:
     return Shape(len(train), classes, f"{where}{limited}"), []
 
 
+def features(data: Any) -> Optional[int]:
+    """Numbers per example (what data.image_shape must multiply to), or None when not known before the run."""
+    if not _own_loader(data):
+        return None
+    for kind, n in FEATURES.items():
+        if isinstance(data, kind):
+            return n
+    if isinstance(data, FilesData):
+        from tfrun.tasks.core import datafiles
+        from tfrun.tasks.data import file_check
+
+        fmt = datafiles.files_format(data.path, data.format.value)
+        return None if fmt is None else file_check.features(data.path, fmt, data.x_key, data.label_column)
+    return None
+
+
+def _image_shape(data: Any) -> Iterator[Problem]:
+    """data.image_shape reshapes each example: its numbers must be the example's (else the data step's reshape
+    fails after TensorFlow started)."""
+    n = features(data)
+    if n is not None and math.prod(data.image_shape) != n:
+        where = data.path if isinstance(data, FilesData) else f"data={data.name}"
+        yield Problem(
+            "data.image_shape",
+            list(data.image_shape),
+            f"a shape of {n} numbers, as many as each example of {where} has "
+            f"({' x '.join(str(d) for d in data.image_shape)} = {math.prod(data.image_shape)})",
+        )
+
+
 def _representative(target: Any) -> Optional[int]:
     """How many training examples the target's int8 calibration draws (None when it draws none)."""
     if isinstance(target, TfliteTarget) and target.quantization is Quantization.int8:
@@ -138,6 +170,8 @@ def _needs_shape(config: Any) -> bool:
 
 def problems(config: Any) -> Iterator[Problem]:
     """Every option that disagrees with the data's known shape (nothing when the shape is not known)."""
+    if config.data.image_shape:
+        yield from _image_shape(config.data)
     if not _needs_shape(config):
         return
     known, found = shape(config.data, config.train.seed)

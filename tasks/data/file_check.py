@@ -124,6 +124,21 @@ def labels(path: str, fmt: str, y_key: str, label_column: str) -> list[int]:
         return [int(float(row[at])) for row in reader if row]
 
 
+def features(path: str, fmt: str, x_key: str, label_column: str) -> int:
+    """Numbers per example of a data file the checks above passed: an npz's x row size (from its header, the data
+    is not read), a CSV's columns but the label; what data.image_shape must multiply to."""
+    import math
+
+    import numpy as np
+
+    if fmt == "npz":
+        with np.load(path, allow_pickle=False) as archive:
+            shape, _ = _npy_header(archive, x_key)
+        return math.prod(shape[1:])
+    with open(path, newline="") as f:
+        return len(next(csv.reader(f))) - 1
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)

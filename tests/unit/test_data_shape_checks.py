@@ -111,3 +111,20 @@ def test_the_command_says_it_before_tensorflow(workdir: Path):
         workdir,
     )
     assert_rejected_offline(["data.limit=100"], ["data.limit", "one example of each class"], workdir)
+
+
+def test_an_image_shape_must_hold_an_examples_numbers(compose_cfg, tmp_path: Path):
+    (problem,) = _problems(compose_cfg, "data.image_shape=[7,7]")
+    assert problem.key == "data.image_shape" and problem.value == [7, 7]
+    assert "a shape of 64 numbers, as many as each example of data=digits has (7 x 7 = 49)" in problem.allowed
+    assert _problems(compose_cfg, "data.image_shape=[8,8,1]") == []
+    np.savez(tmp_path / "flat.npz", x=np.zeros((40, 12), "uint8"), y=np.arange(40) % 2)
+    files = ["data=files", f"data.path={tmp_path / 'flat.npz'}"]
+    assert _problems(compose_cfg, *files, "data.image_shape=[3,4]") == []
+    (problem,) = _problems(compose_cfg, *files, "data.image_shape=[4,4]")
+    assert f"a shape of 12 numbers, as many as each example of {tmp_path / 'flat.npz'} has" in problem.allowed
+    with open(tmp_path / "rows.csv", "w") as f:
+        f.write("a,b,c,d,label\n" + "".join(f"{i},{i},{i},{i},{i % 2}\n" for i in range(40)))
+    csv = ["data=files", f"data.path={tmp_path / 'rows.csv'}"]
+    assert _problems(compose_cfg, *csv, "data.image_shape=[2,2]") == []
+    assert [p.key for p in _problems(compose_cfg, *csv, "data.image_shape=[2,3]")] == ["data.image_shape"]
