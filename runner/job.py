@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from tfrun.runner.config import deploy, promote
+from tfrun.runner.config import deploy, k8s, promote
 from tfrun.runner.config import dirs as config_dirs
 from tfrun.runner.config.validate import validate
 from tfrun.tasks.core.problems import ConfigError
@@ -72,6 +72,7 @@ def run_job(cfg: DictConfig) -> float:
     user_dirs = config_dirs.command_line_dirs(hydra_cfg)
     try:
         deploy.prepare(cfg, overrides)  # job=deploy: its source checked, its data config adopted
+        k8s.prepare(cfg, overrides)  # job=k8s source=…: its source checked, its model name adopted
         config = validate(cfg, multirun, user_dirs, config_dirs.searchpath_dirs(hydra_cfg))
         _tracker_answers(config)
         promote.check(config)  # job=promote: the version exists and its registry answers, before the record

@@ -15,6 +15,8 @@ STEPS: dict[str, str] = {
     "export": "tfrun.tasks.export:step",
     "source": "tfrun.tasks.deploy_source:step",
     "promote": "tfrun.tasks.promote:step",
+    "k8s_render": "tfrun.tasks.k8s.steps:render_step",
+    "k8s_validate": "tfrun.tasks.k8s.steps:validate_step",
     "tfserving_push": "tfrun.tasks.tfserving.steps:push_step",
     "tfserving_start": "tfrun.tasks.tfserving.steps:start_step",
     "tfserving_parity": "tfrun.tasks.tfserving.steps:parity_step",

@@ -85,11 +85,11 @@ def problems(config: Any) -> Iterator[Problem]:
     and job=promote (tfrun.runner.config.promote)."""
     yield from promote.problems(config)
     if config.job.value != DEPLOY:
-        if config.source is not None and config.job.value != promote.PROMOTE:
+        if config.source is not None and config.job.value not in (promote.PROMOTE, "k8s"):
             yield Problem(
                 "source",
                 config.source,
-                f"null unless job=deploy or job=promote (job={config.job.value} reads no source)",
+                f"null unless job=deploy, job=promote or job=k8s (job={config.job.value} reads no source)",
             )
         return
     if config.cluster.on_vertex or config.cluster.local_processes:

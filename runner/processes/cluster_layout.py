@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import socket
 from typing import Any
 
 from tfrun.runner.processes.commands import child_command, server_command
 from tfrun.runner.processes.supervisor import TaskSpec
+from tfrun.tasks.core import tf_config
 from tfrun.tasks.core.schema import option_class
 
 HOST = "127.0.0.1"
@@ -28,13 +28,8 @@ def free_ports(n: int) -> list[int]:
 
 
 def cluster_layout(strategy: str, workers: int, ps: int | None, chief: bool) -> dict[str, int]:
-    """How many tasks of each type. With parameter servers the tfrun process is the chief (coordinator)."""
-    if option_class("strategy", strategy).chief_dispatches:
-        return {"chief": 1, "worker": workers, "ps": 1 if ps is None else ps}
-    layout = {"worker": workers}
-    if chief:
-        layout = {"chief": 1, **layout}
-    return layout
+    """How many tasks of each type (tfrun.tasks.core.tf_config.task_counts, which job=k8s renders too)."""
+    return tf_config.task_counts(option_class("strategy", strategy).chief_dispatches, workers, ps, chief)
 
 
 def local_cluster_tasks(config: Any, job: bytes, env: dict[str, str]) -> tuple[list[TaskSpec], dict[str, list[str]]]:
@@ -48,9 +43,9 @@ def local_cluster_tasks(config: Any, job: bytes, env: dict[str, str]) -> tuple[l
     for kind, addresses in spec.items():
         for index in range(len(addresses)):
             task_env = dict(env)
-            task_env["TF_CONFIG"] = json.dumps({"cluster": spec, "task": {"type": kind, "index": index}})
+            task_env["TF_CONFIG"] = tf_config.compose(spec, kind, index)
             task_env.update(config.cluster.task_env.get(f"{kind}_{index}", {}))
-            runs_plan = not option_class("strategy", strategy).chief_dispatches or kind == "chief"
+            runs_plan = tf_config.runs_plan(option_class("strategy", strategy).chief_dispatches, kind)
             tasks.append(
                 TaskSpec(
                     name=f"{kind}:{index}",

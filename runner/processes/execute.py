@@ -23,7 +23,7 @@ from tfrun.runner.processes.supervisor import Supervisor, TaskSpec
 from tfrun.runner.records import cloud_cleanup, provenance, resume
 from tfrun.runner.records.record import Record, config_hash, redact, relative
 from tfrun.tasks.core import vertex_env
-from tfrun.tasks.core.plans import replica_plan
+from tfrun.tasks.core.plans import DESCRIBING_JOBS, replica_plan
 from tfrun.tasks.core.problems import ConfigError
 from tfrun.tasks.core.schema import Config
 
@@ -154,6 +154,8 @@ def _command(overrides: list[str]) -> dict[str, list[str]]:
 
 def _forms_a_cluster(config: Config, replica: bool) -> bool:
     """Whether this machine's tasks must join a cluster in time (a Vertex job's submitter joins none)."""
+    if config.job.value in DESCRIBING_JOBS:  # job=k8s renders the cluster it describes
+        return False
     return config.strategy.needs_cluster and (not config.cluster.on_vertex or replica)
 
 
@@ -212,7 +214,7 @@ def _tasks(config: Config, record: Record, job: bytes, warm_allowed: bool) -> li
                 runs_plan=not serves,
             )
         ]
-    if not config.cluster.local_processes:
+    if not config.cluster.local_processes or config.job.value in DESCRIBING_JOBS:
         warm = prestart.take(env) if warm_allowed else None
         return [TaskSpec(name="main", cmd=job_child_command(), env=env, stdin=job, reports=True, warm=warm)]
     prestart.discard()

@@ -14,7 +14,10 @@ JOB_STEPS: dict[str, list[str]] = {
     "tune": [],  # cluster=vertex plans it (VertexCluster.machine_steps)
     "deploy": ["hardware", "data", "source"],  # no training: the target's steps follow, on the source SavedModel
     "promote": ["promote"],  # an alias moves to the source's version (tfrun.tasks.promote.PROMOTERS); no target steps
+    "k8s": ["k8s_render", "k8s_validate"],  # manifests only: a cluster=local config describes, never starts, a cluster
 }
+# Jobs whose cluster config describes what they render: one process, no cluster formed (tfrun.runner.processes.execute)
+DESCRIBING_JOBS = ("k8s",)
 
 
 def replica_plan() -> list[str]:

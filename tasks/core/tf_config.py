@@ -1,7 +1,9 @@
 """TF_CONFIG, the cluster description every TensorFlow task reads: parsed and checked in one place.
 
 Read by the steps (is this task the chief?), the Vertex replica (which task am I?) and validation
-(cluster=tf_config: is the environment's TF_CONFIG well formed?). Pure Python.
+(cluster=tf_config: is the environment's TF_CONFIG well formed?). Written here too: how many tasks of each type
+a cluster has and the TF_CONFIG each task gets, for cluster=local's processes and job=k8s's replicas alike.
+Pure Python.
 """
 
 from __future__ import annotations
@@ -13,6 +15,27 @@ from typing import Any, Iterator, Mapping, Optional
 from tfrun.tasks.core.problems import Problem, one_of
 
 TASK_TYPES = ("chief", "worker", "ps", "evaluator")
+
+
+def task_counts(chief_dispatches: bool, workers: int, ps: int | None, chief: bool) -> dict[str, int]:
+    """How many tasks of each type. With parameter servers (the strategy's `chief_dispatches`) the task running the
+    plan is the chief (coordinator)."""
+    if chief_dispatches:
+        return {"chief": 1, "worker": workers, "ps": 1 if ps is None else ps}
+    layout = {"worker": workers}
+    if chief:
+        layout = {"chief": 1, **layout}
+    return layout
+
+
+def runs_plan(chief_dispatches: bool, kind: str) -> bool:
+    """Whether a task of this type runs the plan (else it runs a TensorFlow server the chief dispatches to)."""
+    return not chief_dispatches or kind == "chief"
+
+
+def compose(cluster: Mapping[str, list[str]], kind: str, index: int | str) -> str:
+    """The TF_CONFIG of task `kind`:`index` of `cluster` ({type: ["host:port", ...]}), as JSON text."""
+    return json.dumps({"cluster": dict(cluster), "task": {"type": kind, "index": index}})
 
 
 def read(env: Mapping[str, str] | None = None) -> Optional[dict[str, Any]]:

@@ -30,6 +30,7 @@ from tfrun.tasks.core.schema.distribute import (  # noqa: F401 (re-exported)
     StrategyConfig,
     cross_problems,
 )
+from tfrun.tasks.core.schema.k8s import K8sConfig  # noqa: F401 (re-exported)
 from tfrun.tasks.core.schema.targets import (  # noqa: F401 (re-exported)
     MIN_REPRESENTATIVE_SAMPLES,
     TFLITE_STEPS,
@@ -350,6 +351,7 @@ class Job(Enum):
     serve_web = "serve_web"  # a static server in the foreground on an existing target=web bundle
     deploy = "deploy"  # no training: the SavedModel `source` names, deployed to the target and checked against it
     promote = "promote"  # no training: `alias` moves to the model version `source` names (tfrun.tasks.promote)
+    k8s = "k8s"  # no training: Kubernetes manifests for `source` (serving) or the training cluster, validated offline
 
 
 @dataclass
@@ -401,6 +403,7 @@ class Config:
     serve: ServeConfig = field(default_factory=ServeConfig)  # job=serve
     rollback: RollbackConfig = field(default_factory=RollbackConfig)  # job=rollback
     serve_web: ServeWebConfig = field(default_factory=ServeWebConfig)  # job=serve_web
+    k8s: K8sConfig = field(default_factory=K8sConfig)  # job=k8s
     tuning: TuningConfig = field(default_factory=TuningConfig)  # sweep=vertex
     job: Job = Job.train
     source: Optional[str] = None  # job=deploy|promote: a run dir, record.json, SavedModel, MULTIRUN/best, models:/…
@@ -425,6 +428,7 @@ class Config:
             self.rollback,
             self.serve_web,
             self.tuning,
+            self.k8s,
         ]
 
 
