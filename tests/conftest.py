@@ -12,6 +12,7 @@ from tests.helpers import ROOT, command_env
 pytest_plugins = [
     "tests.fakes.gcs",
     "tests.fakes.vertex.fixture",
+    "tests.fakes.mlflow_server",
 ]  # fixtures of the cloud fakes (gcs_emulator, fake_vertex, ...)
 
 

@@ -95,7 +95,10 @@ def run(
     ):  # a multirun's jobs go to the tracker with their sweep (tfrun.runner.sweeps.callback)
         from tfrun.runner import tracking
 
-        tracking.after_run(config.track, run_dir, record.data)
+        registered = tracking.after_run(config.track, run_dir, record.data)
+        if registered:  # track.register=true: the version its export became
+            record.data["registry"] = registered
+            record.save()
     metric = _report(record, config)
     if multirun and (outcome.status == "interrupted" or record.data.get("stopped_by")):
         raise KeyboardInterrupt  # Ctrl-C stops the whole sweep, not just this job (even one that had just finished)

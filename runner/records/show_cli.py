@@ -138,6 +138,33 @@ def artifact_lines(data: dict[str, Any]) -> list[str]:
                 f"from run {fmt(source.get('run_id'))} ({fmt(source.get('record'))})",
             )
         )
+    registry = source.get("registry") if isinstance(source, dict) else None
+    if isinstance(registry, dict):  # job=deploy source=models:/…: what the reference resolved to
+        lines.append(
+            _kv(
+                "  registry",
+                f"{fmt(source.get('given'))} → {fmt(registry.get('name'))} version {fmt(registry.get('version'))}",
+            )
+        )
+    registered = data.get("registry")
+    if isinstance(registered, dict):  # track.register=true: the version this run's export became
+        lines.append(
+            _kv(
+                "registered",
+                f"{fmt(registered.get('reference'))} (version {fmt(registered.get('version'))} of "
+                f"{fmt(registered.get('model'))}) at {fmt(registered.get('uri'))}",
+            )
+        )
+    promotion = data.get("promotion")
+    if isinstance(promotion, dict):  # job=promote: which alias moved, from which version to which
+        lines.append(
+            _kv(
+                "promotion",
+                f"{fmt(promotion.get('model'))}@{fmt(promotion.get('alias'))}: version "
+                f"{fmt(promotion.get('previous_version'))} → {fmt(promotion.get('version'))} "
+                f"({fmt(promotion.get('registry'))})",
+            )
+        )
     for d in data.get("deployments") or []:
         scalars = d.items() if isinstance(d, dict) else []
         lines.append(

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -33,6 +34,7 @@ WEIGHTS_TAG = "tfrun.weights_sha256"
 SHA256_TAG = "tfrun.saved_model_sha256"
 METRIC_TAG = "tfrun.metric."
 SHOWN = 10  # names, versions or aliases listed when one is missing
+READY_WAIT_S = 60.0  # a new version's wait to be READY (a local or self-hosted registry is at once)
 
 
 class RegistryError(RuntimeError):
@@ -45,6 +47,7 @@ def open_client(uri: str, timeout_s: float) -> Any:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(1, timeout_s))))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    quiet()
     if uri.startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s) as answer:
@@ -59,6 +62,11 @@ def open_client(uri: str, timeout_s: float) -> Any:
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def quiet() -> None:
+    """No progress bars for artifact transfers: a run's console shows tfrun's lines (the user's setting wins)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def _missing(err: BaseException) -> bool:
@@ -127,6 +135,7 @@ def register(
     final metrics. The ModelVersion made."""
     from mlflow.exceptions import MlflowException
 
+    quiet()
     client.log_artifacts(run_id, str(saved_model), f"{ARTIFACT}/{SAVED_MODEL}")
     client.log_artifact(run_id, str(record_path), ARTIFACT)
     try:
@@ -152,7 +161,14 @@ def register(
         },
     }
     source = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{ARTIFACT}"
-    return client.create_model_version(name, source, run_id=run_id, tags=tags)
+    version = client.create_model_version(name, source, run_id=run_id, tags=tags, await_creation_for=0)
+    deadline = time.monotonic() + READY_WAIT_S  # MLflow's own wait logs a line at INFO: this one is quiet
+    while version.status != "READY" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        version = client.get_model_version(name, version.version)
+    if version.status != "READY":
+        raise RegistryError(f"version {version.version} of {name} is {version.status}, not READY")
+    return version
 
 
 def materialise(client: Any, ref: Reference, uri: str, cache: Path) -> Path:
@@ -168,7 +184,11 @@ def materialise(client: Any, ref: Reference, uri: str, cache: Path) -> Path:
         import mlflow.artifacts
 
         download_uri = client.get_model_version_download_uri(ref.name, str(number))
-        got = Path(mlflow.artifacts.download_artifacts(artifact_uri=download_uri, dst_path=str(fresh)))
+        got = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=download_uri, dst_path=str(fresh), tracking_uri=uri, registry_uri=uri
+            )
+        )
         if not (got / SAVED_MODEL / sources.GRAPH).is_file() or not (got / sources.RECORD_NAME).is_file():
             raise RegistryError(
                 f"{ref.given}: version {number} of {ref.name} is not a tfrun registration "

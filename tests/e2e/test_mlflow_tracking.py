@@ -1,17 +1,15 @@
-"""track=mlflow and `tfrun-records mlflow` against a real MLflow tracking server (started here on 127.0.0.1 with a
-free port and a temporary store, stopped by PID) and the default local store, read back with MlflowClient and
+"""track=mlflow and `tfrun-records mlflow` against a real MLflow tracking server (tests/fakes/mlflow_server.py:
+127.0.0.1, a free port, a temporary store) and the default local store, read back with MlflowClient and
 compared field by field with the records."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -21,7 +19,6 @@ from tfrun.runner.records.record import flatten
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 QUICK = ["train.epochs=2", "train.verbose=0", "train.callbacks.tensorboard=false"]
-MLFLOW_SERVER = BIN.parent / "mlflow-server" / "bin" / "mlflow"  # scripts/mlflow_server_setup.sh (SQLAlchemy 2)
 
 
 @pytest.fixture(scope="module")
@@ -31,49 +28,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    store = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(MLFLOW_SERVER),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{store}/mlflow.db",
-            "--artifacts-destination",
-            str(store / "artifacts"),
-            "--workers",
-            "1",
-        ],
-        cwd=store,
-        env=command_env(),
-        stdout=open(store / "server.log", "wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, (store / "server.log").read_text()
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        raise AssertionError("mlflow server did not start:\n" + (store / "server.log").read_text())
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:  # its workers drain for up to ~30 s on SIGTERM: the store is a temp dir
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(30)
+def server(mlflow_server: str) -> str:
+    """This module's MLflow server (tests/fakes/mlflow_server.py)."""
+    return mlflow_server
 
 
 def client(uri: str) -> Any:

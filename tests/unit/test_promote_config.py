@@ -39,7 +39,7 @@ def test_job_promote_needs_an_alias_and_a_source_a_registry_promotes(compose_cfg
     deploying = _problems(compose_cfg, "job=promote", "source=models:/m/1", "alias=champion", "target=tflite")
     assert set(deploying) == {"source"} and "target=tflite" in deploying["source"]
     assert set(_problems(compose_cfg, "alias=champion")) == {"alias"}  # job=train moves no alias
-    assert "null unless job=deploy or job=promote" in _problems(compose_cfg, "source=runs/x")["source"]
+    assert "null unless job=deploy" in _problems(compose_cfg, "source=runs/x")["source"]
     assert JOB_STEPS["promote"] == ["promote"]
 
 
@@ -125,3 +125,50 @@ def test_a_version_brought_here_deploys_as_its_reference_with_its_runs_record(tm
     (model / "variables/variables.index").write_bytes(b"changed")
     with pytest.raises(sources.SourceError, match="has changed since the export"):
         sources.check(sources.resolve(".tfrun-registry/digits_mlp/2"))
+
+
+def test_track_register_needs_track_mlflow_and_a_job_that_exports(compose_cfg):
+    alone = _problems(compose_cfg, "track.register=true")
+    assert set(alone) == {"track.register"} and "false unless track=mlflow" in alone["track.register"]
+    deploying = _problems(compose_cfg, "track=mlflow", "track.register=true", "job=deploy", "source=x", "target=tflite")
+    assert set(deploying) == {"track.register"} and "job=deploy" in deploying["track.register"]
+    assert _problems(compose_cfg, "track=mlflow", "track.register=true") == {}
+
+
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        (["track.register=true"], ["track.register", "false unless track=mlflow"]),
+        (["job=promote", "source=models:/digits_mlp/2"], ["alias", "alias=champion"]),
+        (["job=promote", "source=models:/digits_mlp/2", "alias=latest"], ["alias", "reserved by MLflow"]),
+        (["job=promote", "source=runs/x", "alias=champion"], ["source", "models:/NAME/VERSION"]),
+    ],
+)
+def test_the_command_refuses_them_offline_before_anything_runs(workdir: Path, overrides: list[str], words: list[str]):
+    from tests.helpers import assert_rejected_offline
+
+    assert_rejected_offline(overrides, words, workdir)
+
+
+def test_records_show_says_what_was_registered_promoted_and_deployed_from_the_registry():
+    from tfrun.runner.records import show_cli
+
+    registry = {"name": "digits_mlp", "version": 2, "alias": "champion"}
+    source = {"given": "models:/digits_mlp@champion", "saved_model": "x", "registry": registry}
+    data = {
+        "artifacts": [],
+        "weights_sha256": None,
+        "source": source,
+        "registry": {"reference": "models:/digits_mlp/3", "version": 3, "model": "digits_mlp", "uri": "http://h:1"},
+        "promotion": {
+            "model": "digits_mlp",
+            "alias": "champion",
+            "previous_version": 1,
+            "version": 2,
+            "registry": "mlflow",
+        },
+    }
+    text = "\n".join(show_cli.artifact_lines(data))
+    assert "models:/digits_mlp@champion → digits_mlp version 2" in text
+    assert "registered models:/digits_mlp/3 (version 3 of digits_mlp) at http://h:1" in text
+    assert "promotion  digits_mlp@champion: version 1 → 2 (mlflow)" in text

@@ -2,7 +2,8 @@
 
 track=none (default) logs nowhere else; track=mlflow logs each run (and a multirun as a parent run with one
 child per job) to an MLflow tracking store: a local one in the project folder by default (`mlflow ui` opens
-it as it is), or any tracking server. MLflow is an optional extra: these checks only look for it.
+it as it is), or any tracking server; with track.register=true each export also becomes a version in MLflow's
+model registry (tfrun.tasks.registry). MLflow is an optional extra: these checks only look for it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ URI = re.compile(r"^(https?://[^\s/]+(/\S*)?|sqlite:///\S+|file:\S+|databricks(:
 @dataclass
 class TrackConfig:
     name: str = MISSING
+    register: bool = False  # true: each export a version of the registered model `model_name` (track=mlflow only)
     logs_to_mlflow = False  # what the option is (a class attribute, not a config key)
 
     def problems(self) -> Iterator[Problem]:
@@ -32,6 +34,14 @@ class TrackConfig:
 @dataclass
 class NoTrack(TrackConfig):
     name: str = "none"
+
+    def problems(self) -> Iterator[Problem]:
+        if self.register:
+            yield Problem(
+                "track.register",
+                True,
+                "false unless track=mlflow (the versions are MLflow's registry's): add track=mlflow [track.uri=…]",
+            )
 
 
 @dataclass
