@@ -19,4 +19,5 @@ Modules and what they import:
     clients     REST and gRPC clients used by the target and offered to users
     backends    choose and start binary / docker / embedded, stop by PID
     steps       target=tfserving steps, job=serve, job=rollback
+    metrics     TF Serving's request metrics, their Prometheus page, MonitoringConfig  (stdlib, protobuf)
 """

@@ -96,3 +96,20 @@ def test_serve_cli_rejects_bad_monitoring_flags(tmp_path, capsys, monkeypatch, e
     assert serve_cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert words in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_every_backend_gets_the_monitoring_file(tmp_path, monkeypatch):
+    from tfrun.tasks.tfserving import backends
+
+    monkeypatch.setattr(backends, "binary_path", lambda: "/opt/tensorflow_model_server")
+    file = metrics.write_monitoring_config(tmp_path)
+    spec = backends.ServerSpec(
+        model_name="m", base_path=tmp_path / "m", grpc_port=1, rest_port=2, monitoring_config_file=file
+    )
+    for backend in ("embedded", "binary"):
+        assert f"--monitoring_config_file={file.resolve()}" in backends.command(backend, spec)
+    docker = backends.command("docker", spec)
+    assert f"type=bind,source={file.resolve()},target=/config/monitoring.config,readonly" in docker
+    assert docker[-1] == "--monitoring_config_file=/config/monitoring.config"
+    spec.monitoring_config_file = None
+    assert not any("monitoring" in a for a in backends.command("embedded", spec))
