@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 
 from tfrun.runner import steps
 from tfrun.tasks.context import Context
+from tfrun.tasks.export import no_room
 
 
 def _emitter(fd: int):
@@ -38,6 +39,15 @@ def _preload() -> None:
     """
     import tensorflow  # noqa: F401
     import tf_keras  # noqa: F401
+
+
+def _no_room_message(step: str | None, reason: str, exc: BaseException) -> str:
+    """A write the file system refused for lack of room (a full disk: a checkpoint, a log, an export) is the user's
+    to fix, not tfrun's defect: one line saying so, with the writer's own words (which name the file)."""
+    return (
+        f"no room to write during step {step}: {reason.lower()} (free space on that file system, or point "
+        f"hydra.run.dir / models_dir at another one): {str(exc).strip()}"
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -67,23 +77,26 @@ def main(argv: list[str]) -> int:
             started = time.perf_counter()
             result = steps.load(name)(cfg, ctx) or {}
             emit({"event": "step_end", "step": name, "seconds": time.perf_counter() - started, "result": result})
+            if "pruned" in ctx.state:  # an Optuna trial its pruner stopped: nothing after training is needed
+                break
     except KeyboardInterrupt:
         emit({"event": "interrupted", "step": name})
         return 130
     except BaseException as exc:  # reported to the record, then printed for the log
         report = getattr(exc, "report", None)  # a problem in the user's code: their frames, none of tfrun's
+        room = None if getattr(exc, "user_facing", False) else no_room(exc)
         emit(
             {
                 "event": "step_error",
                 "step": name,
                 "type": type(exc).__name__,
-                "message": str(exc),
+                "message": str(exc) if room is None else _no_room_message(name, room, exc),
                 "traceback": report() if callable(report) else traceback.format_exc(),
             }
         )
         if callable(report):
             sys.stderr.write(report())
-        elif not getattr(exc, "user_facing", False):  # a user-facing problem is the runner's one error line
+        elif not getattr(exc, "user_facing", False) and room is None:  # else the runner's one error line says it
             traceback.print_exc()
         return 1
     return 0
