@@ -16,8 +16,6 @@ EXTRAS="test,tflite,serving,sweep,cloud"
 # name[@version]: sdists that are fine to build (for every version, or for the one given)
 SDISTS_OK=(
     "antlr4-python3-runtime"  # hydra-core's parser runtime: 4.9.3 is published as an sdist only, pure Python
-    "sqlalchemy@3.13"         # 1.4.x (optuna 2.10 needs < 2) has no cp313 wheel; built and ran optuna's sqlite
-                              # storage on 3.13.0; the C extension is optional (pure-Python fallback)
 )
 VERSIONS=("$@")
 [ ${#VERSIONS[@]} -gt 0 ] || VERSIONS=(3.10 3.11 3.12 3.13)

@@ -1,4 +1,4 @@
-# Sourced by scripts/env.sh and scripts/mlflow_server_setup.sh: which Python a new environment is made with.
+# Sourced by scripts/env.sh: which Python a new environment is made with.
 # The Pythons the pinned set installs on, newest first: keep equal to pyproject's requires-python and to
 # scripts/python_versions.txt (written by scripts/check_python_versions.sh; a unit test compares them).
 SUPPORTED_PYTHONS="3.13 3.12 3.11"

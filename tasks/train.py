@@ -178,6 +178,11 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
             )
     inputs = fit_inputs(cfg, data, strategy, ctx.state.get("global_batch_size", train.batch_size))
     callbacks, initial_epoch = _callbacks(keras, cfg, ctx, model, strategy, "validation_data" in inputs)
+    from tfrun.tasks import pruning
+
+    trial = pruning.callback(keras, cfg)  # a pruned Optuna sweep's trial: reports each epoch, may stop early
+    if trial is not None:
+        callbacks.append(trial)
     from tfrun.tasks.data.user_streams import reading
 
     try:
@@ -191,6 +196,10 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     ctx.state["train_metrics"] = last
     epochs_run = len(next(iter(history.history.values()), []))
     summary = ", ".join(f"{k} {v:.4f}" for k, v in last.items())
+    if trial is not None and trial.pruned:  # the plan ends here (tfrun.runner.child) and the record says pruned
+        ctx.state["pruned"] = trial.pruned
+        ctx.emit({"event": "pruned", "pruned": trial.pruned})
+        summary = f"pruned by the sweep's {trial.pruned['pruner']} pruner; {summary}"
     return {
         "summary": f"{epochs_run} epoch(s); {summary}",
         "epochs_run": epochs_run,

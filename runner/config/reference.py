@@ -40,9 +40,11 @@ GROUP_NOTES = {
     "target": "where the export goes after training, ending with a parity check against the trained model",
     "cloud": "the Google Cloud project, bucket, region and credentials of the Vertex targets and `cluster=vertex`",
     "track": "where finished records are also sent (MLflow); the record stays the source of truth",
-    "sweep": "the search a `tfrun -m` runs (`vertex`: a Vertex AI hyperparameter tuning job)",
+    "sweep": "the search a `tfrun -m` runs (`optuna`: with `sweep.pruner`; `vertex`: a Vertex AI tuning job)",
     "experiment": "presets: several groups and values at once; the command line wins",
     LAUNCHER_GROUP: "where a sweep's jobs run (one after the other, in parallel, on a SLURM cluster)",
+    "hydra/sweeper": "the sweeper of a `tfrun -m` (`sweep=optuna` chooses `optuna`, tfrun's Optuna sweeper)",
+    "hydra/sweeper/sampler": "the Optuna sampler of `sweep=optuna` (default `tpe`)",
 }
 # Top-level sections of Config that are not groups: what each is for.
 SECTION_NOTES = {

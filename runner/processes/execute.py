@@ -27,7 +27,7 @@ from tfrun.tasks.core.plans import DESCRIBING_JOBS, replica_plan
 from tfrun.tasks.core.problems import ConfigError
 from tfrun.tasks.core.schema import Config
 
-EXIT_CODES = {"succeeded": 0, "failed": 1, "interrupted": 130}
+EXIT_CODES = {"succeeded": 0, "pruned": 0, "failed": 1, "interrupted": 130}
 # A file to which each record this command starts appends its absolute path, one line each (a sweep's jobs in
 # launch order): how tfrun.run and tfrun.sweep (tfrun.runner.api) find their records without guessing.
 RECORD_LOG_ENV = "TFRUN_RECORD_LOG"
@@ -77,6 +77,7 @@ def run(
             record,
             job_input(run_dir, resolved, plan, run_id, overrides, config_dirs),
             warm_allowed=not multirun and not replica,
+            trial=_optuna_trial() if multirun else {},
         ),
         timeout_s=config.run.timeout_s,
         stop_grace_s=config.run.stop_grace_s,
@@ -200,9 +201,20 @@ def _resume_source(config: Config, resolved: dict[str, Any], run_dir: Path) -> s
     return relative(source)
 
 
-def _tasks(config: Config, record: Record, job: bytes, warm_allowed: bool) -> list[TaskSpec]:
+def _optuna_trial() -> dict[str, str]:
+    """A job of tfrun's Optuna sweeper that prunes: the environment variable linking its process to its trial."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from tfrun.runner.sweeps import trial_link
+
+    return trial_link.job_env(HydraConfig.get())
+
+
+def _tasks(
+    config: Config, record: Record, job: bytes, warm_allowed: bool, trial: dict[str, str] | None = None
+) -> list[TaskSpec]:
     """One child (the warm one when it fits), or every process of a local cluster (recorded with its spec)."""
-    env = child_environment(config.hardware)
+    env = {**child_environment(config.hardware), **(trial or {})}
     if _in_vertex_replica(config):  # Vertex started this replica with its TF_CONFIG: one process of the cluster
         role = vertex_env.task().get("type", "chief")
         serves = config.strategy.chief_dispatches and role in ("worker", "ps")

@@ -48,7 +48,7 @@ class TaskSpec:
 
 @dataclass
 class Outcome:
-    status: str  # succeeded | failed | interrupted
+    status: str  # succeeded | pruned | failed | interrupted
     error: dict[str, Any] | None = None
 
 
@@ -385,6 +385,9 @@ class Supervisor:
         elif kind == "resumed":
             record.data["resumed_from_epoch"] = event["epoch"]
             _print(f"[tfrun] resuming from the backup after epoch {event['epoch']}")
+        elif kind == "pruned":  # an Optuna trial stopped by its pruner (tfrun.tasks.pruning): the plan ends
+            record.data["pruned"] = event["pruned"]
+            _print(f"[tfrun] pruned after epoch {event['pruned']['epoch']} by the sweep's pruner")
         elif kind == "devices":
             record.data["environment"]["devices"] = event["devices"]
         elif kind == "cloud_resource":
@@ -438,7 +441,7 @@ class Supervisor:
             error = {"step": step, "log_tail": self._tail(reporter), **self.failure}
             return Outcome("failed", {**error, **self._task_error(self.failure)})
         if returncode == 0:
-            return Outcome("succeeded")
+            return Outcome("pruned" if self.record.data.get("pruned") else "succeeded")
         if returncode is not None and returncode < 0:
             name = signal.Signals(-returncode).name
             return Outcome(

@@ -19,7 +19,11 @@ class SweepSummary(Callback):
     started = 0.0  # when this invocation's multirun began: records older than that are an earlier session's
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from tfrun.runner.sweeps.optuna_sweeper import OptunaSweeper
         from tfrun.runner.sweeps.precheck import shared_problems
+        from tfrun.tasks.core import hydra_adapter
+
+        hydra_adapter.register_plugin(OptunaSweeper)  # Hydra makes the sweeper next, from hydra.sweeper._target_
 
         self.started = time.time() - 1  # file times may be rounded down to the second
 

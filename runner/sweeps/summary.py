@@ -20,7 +20,7 @@ from tfrun.runner.records import reading
 from tfrun.runner.records.record import RECORD_NAME
 from tfrun.tasks.core.record_io import PRUNED
 
-HYDRA_PREFIXES = ("hydra.", "hydra/", "+hydra.", "sweep=")
+HYDRA_PREFIXES = ("hydra.", "hydra/", "+hydra.", "sweep=", "sweep.")  # the search, not the job
 NOT_FAILED = ("succeeded", PRUNED)  # a pruned job was stopped by the sweep's pruner: the sweep still exits 0
 
 

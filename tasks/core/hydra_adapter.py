@@ -21,7 +21,11 @@ hydra). What it relies on, and what for:
 - `hydra._internal.core_plugins.basic_sweeper.BasicSweeper`: its `_target_` path and
   `split_arguments(overrides, max_batch_size)`, the grid's job order (`basic_sweep_jobs`).
 - `hydra.core.override_parser.overrides_parser.OverridesParser.create().parse_overrides` and the `Override`
-  methods used by `parse_overrides`'s callers (undocumented; sweeper plugins use it).
+  methods used by `parse_overrides`'s callers (undocumented; sweeper plugins use it); `Override.sweep_iterator`
+  with `Transformer.encode` (`sweep_values`, the search space of tfrun's Optuna sweeper).
+- `Plugins.instance()`'s `_register(clazz)` and its `is_in_toplevel_plugins_module(name)` check (a sweeper's
+  `_target_` must otherwise live in a `hydra_plugins` package): `register_plugin`, tfrun's own Optuna sweeper
+  under its own module path.
 - `GlobalHydra.instance().config_loader().load_sweep_config(master_config, sweep_overrides)` and
   `HydraConfig.instance().set_config` / `.cfg`: a grid job's config as the launcher makes it
   (`sweep_job_composer`).
@@ -77,6 +81,31 @@ def parse_overrides(tokens: Iterable[str]) -> list[Any]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     return OverridesParser.create().parse_overrides(list(tokens))
+
+
+def sweep_values(override: Any) -> list[Any]:
+    """The values of a choice or range sweep `Override`, as Python values (not their strings)."""
+    from hydra.core.override_parser.types import Transformer
+
+    return list(override.sweep_iterator(transformer=Transformer.encode))
+
+
+def register_plugin(clazz: type) -> None:
+    """Let `_target_: <clazz's dotted path>` name a Hydra plugin (tfrun's sweeper) that lives outside
+    `hydra_plugins` (the wheel has one top-level name, `tfrun`): registered in this process's plugin table."""
+    from hydra.core.plugins import Plugins
+
+    plugins = Plugins.instance()
+    name = f"{clazz.__module__}.{clazz.__name__}"
+    if plugins.class_name_to_class.get(name) is clazz:
+        return
+    plugins._register(clazz)
+    allowed = plugins.is_in_toplevel_plugins_module
+
+    def in_plugins_module(classname: str) -> bool:
+        return classname == name or allowed(classname)
+
+    plugins.is_in_toplevel_plugins_module = in_plugins_module  # type: ignore[method-assign]
 
 
 @contextmanager

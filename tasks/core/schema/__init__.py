@@ -50,6 +50,7 @@ from tfrun.tasks.core.schema.targets import (  # noqa: F401 (re-exported)
     TfservingTarget,
     WebTarget,
 )
+from tfrun.tasks.core.schema.sweep import NoSweep, OptunaSweep, SweepConfig, VertexSweep  # noqa: F401 (re-exported)
 from tfrun.tasks.core.schema.track import MlflowTrack, NoTrack, TrackConfig  # noqa: F401 (re-exported)
 from tfrun.tasks.core.schema.vertex import TuningConfig, VertexCluster, vertex_training_problems  # noqa: F401 (re-exported)
 
@@ -398,6 +399,7 @@ class Config:
     target: Any = MISSING
     cloud: Any = MISSING
     track: Any = MISSING
+    sweep: Any = MISSING  # the search of a `tfrun -m` (sweep=optuna: its pruner)
     run: RunConfig = field(default_factory=RunConfig)
     export: ExportConfig = field(default_factory=ExportConfig)  # the serving signature's outputs
     serve: ServeConfig = field(default_factory=ServeConfig)  # job=serve
@@ -423,6 +425,7 @@ class Config:
             self.target,
             self.cloud,
             self.track,
+            self.sweep,
             self.run,
             self.serve,
             self.rollback,
@@ -445,6 +448,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     },
     "cloud": {"none": NoCloud, "gcp": GcpCloud},
     "track": {"none": NoTrack, "mlflow": MlflowTrack},
+    "sweep": {"none": NoSweep, "optuna": OptunaSweep, "vertex": VertexSweep},
 }
 
 SCHEMAS["target"]["tfserving"] = TfservingTarget
@@ -454,6 +458,7 @@ GROUP_BASES: dict[str, type] = {
     "cluster": ClusterConfig,
     "target": TargetConfig,
     "track": TrackConfig,
+    "sweep": SweepConfig,
 }
 
 
