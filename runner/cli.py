@@ -9,16 +9,18 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
-from tfrun.runner.config import compose_errors
+from tfrun.runner.config import compose_errors, sweep_grammar
 from tfrun.runner.config import help as help_text
 from tfrun.runner.processes import warm_child as prestart
 from tfrun.tasks.core import hydra_adapter, schema, vertex_env
 from tfrun.tasks.core.paths import CONFIG_PATH
+from tfrun.tasks.core.problems import Problem
 
 schema.register()
 OmegaConf.register_new_resolver(
@@ -50,9 +52,20 @@ def _report_composition_error(exc: Exception) -> None:
     """A composition error raised before any job, in tfrun's format with exit 2 (Hydra prints its own text,
     which for a preset's unknown option names neither the preset nor the key). HYDRA_FULL_ERROR=1 keeps
     Hydra's traceback; any other error is Hydra's to report."""
-    if not isinstance(exc, ConfigCompositionException) or _job_started or os.environ.get("HYDRA_FULL_ERROR") == "1":
+    if _job_started or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        return
+    refused = sweep_grammar.from_sweeper(exc, sys.argv[1:])  # e.g. interval() with the basic (grid) sweeper
+    if refused:
+        _report_problem(refused)
+    if not isinstance(exc, ConfigCompositionException):
         return
     compose_errors.report(exc, sys.argv[1:])
+    raise SystemExit(2) from None
+
+
+def _report_problem(problem: Problem) -> NoReturn:
+    """One config problem in tfrun's format, exit 2."""
+    sys.stderr.write(f"{compose_errors.HEADER}\n  - {problem}\n{compose_errors.FOOTER}\n")
     raise SystemExit(2) from None
 
 
@@ -80,6 +93,9 @@ def main() -> None:
         enter(os.environ[vertex_env.PROJECT_ENV])
     if vertex_env.in_trial():  # Vertex appends a tuning trial's values as --<parameter id>=<value>
         sys.argv[1:] = vertex_env.trial_overrides(sys.argv[1:], hydra_adapter.hydra_flags())
+    mistake = sweep_grammar.before_hydra(sys.argv[1:])  # an override Hydra's grammar refuses, named in one line
+    if mistake:
+        _report_problem(mistake)
     prestart.start(sys.argv[1:])  # TensorFlow's import in the child overlaps Hydra's composition
     try:
         with (

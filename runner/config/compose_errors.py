@@ -42,6 +42,8 @@ def command_line_choices(argv: Iterable[str]) -> dict[str, list[str]]:
     for o in overrides:
         if o.is_delete():
             continue
+        if o.is_sweep_override() and not o.is_discrete_sweep():  # interval(): no values to list
+            continue
         values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
         choices.setdefault(o.key_or_group.lstrip("/"), []).extend(values)
     return choices

@@ -26,8 +26,18 @@ def planned_jobs(config: DictConfig) -> list[list[str]] | None:
 
 
 def shared_problems(config: DictConfig) -> list[Problem]:
-    """The problems every planned job has ([] as soon as one job is valid, or when jobs are not known)."""
-    jobs = planned_jobs(config)
+    """The problems every planned job has ([] as soon as one job is valid, or when jobs are not known); an override
+    the grid sweeper refuses (`interval()`) is the one problem."""
+    try:
+        jobs = planned_jobs(config)
+    except Exception as exc:  # Hydra's basic sweeper refusing an override kind (a HydraException)
+        from tfrun.runner.config.sweep_grammar import from_sweeper
+
+        params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+        refused = from_sweeper(exc, [*params, *config.hydra.overrides.task])
+        if refused is None:
+            raise
+        return [refused]
     if not jobs:
         return []
     from tfrun.runner.config import dirs as config_dirs

@@ -29,6 +29,8 @@ hydra). What it relies on, and what for:
 - `GlobalHydra.instance().config_loader().load_sweep_config(master_config, sweep_overrides)` and
   `HydraConfig.instance().set_config` / `.cfg`: a grid job's config as the launcher makes it
   (`sweep_job_composer`).
+- `Override.value_type` (its `ValueType` names) and `RangeSweep`'s `start`, `stop`, `step`
+  (`hydra.core.override_parser.types`): what kind of sweep an override is (`sweep_kind`, `range_arguments`).
 - `hydra._internal.utils.create_automatic_config_search_path(None, None, config_path)`, `ConfigSearchPath.prepend
   (provider="command-line", path, anchor=SearchPathQuery(provider="schema"))` (what `_run_hydra` does for
   `--config-dir`), `Hydra.create_main_hydra2(task_name, config_search_path)`, `Hydra.compose_config(config_name,
@@ -74,6 +76,33 @@ def is_single_run(argv: list[str]) -> bool:
     except argparse.ArgumentError:
         return False
     return not (args.multirun or args.cfg or args.help or args.hydra_help or args.info or args.shell_completion)
+
+
+_SWEEP_KINDS = {  # Override.value_type's names, as the grammar's functions say them
+    "CHOICE_SWEEP": "choice",
+    "SIMPLE_CHOICE_SWEEP": "choice",
+    "GLOB_CHOICE_SWEEP": "glob",
+    "RANGE_SWEEP": "range",
+    "INTERVAL_SWEEP": "interval",
+}
+
+
+def sweep_kind(token: str) -> str | None:
+    """The kind of sweep a `key=value` override is (choice, glob, range, interval; None for one value); raises
+    Hydra's OverrideParseException (hydra.errors) for one its grammar cannot read."""
+    (override,) = parse_overrides([token])
+    if not override.is_sweep_override():
+        return None
+    return _SWEEP_KINDS.get(override.value_type.name, override.value_type.name.lower())
+
+
+def range_arguments(token: str) -> tuple[float, float, float] | None:
+    """(start, stop, step) of a `range(...)` override, None for any other."""
+    from hydra.core.override_parser.types import RangeSweep
+
+    (override,) = parse_overrides([token])
+    value = override.value()
+    return (value.start, value.stop, value.step) if isinstance(value, RangeSweep) else None
 
 
 def parse_overrides(tokens: Iterable[str]) -> list[Any]:
