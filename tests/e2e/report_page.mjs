@@ -22,6 +22,9 @@ try {
   await page.goto(url, { waitUntil: "load" });
   const rows = () => page.$$eval("#runs tbody tr", (trs) => trs.map((tr) => tr.dataset.run));
   out.rows = await rows();
+  out.counts = await page.$eval("#counts", (e) => e.textContent);
+  out.status_colours = await page.$$eval("#runs tbody span", (spans) =>
+    Object.fromEntries(spans.map((s) => [s.className, getComputedStyle(s).color])));
   await page.click(`th[data-key="${column}"]`);
   out.sorted = await rows();
   await page.click(`th[data-key="${column}"]`);

@@ -22,7 +22,7 @@ BROWSER = "/usr/bin/chromium"
 
 
 def _runs(root: Path) -> dict[str, float]:
-    """Three runs (one failed, one with a deployment) and a two-job sweep; run id -> holdout accuracy."""
+    """Three runs (one failed, one with a deployment) and a three-job sweep (one pruned); run id -> holdout accuracy."""
     accuracy = {"run-a": 0.91, "run-b": 0.97}
     write(
         root / "runs" / "a",
@@ -58,13 +58,18 @@ def _runs(root: Path) -> dict[str, float]:
             error={"type": "KeyError", "message": "no y array"},
         ),
     )
-    for job, lr, acc in (("0", "0.001", 0.90), ("1", "0.01", 0.95)):
+    for job, lr, acc, status in (
+        ("0", "0.001", 0.90, "succeeded"),
+        ("1", "0.01", 0.95, "succeeded"),
+        ("2", "0.1", 0.5, "pruned"),
+    ):
         run_id = f"sweep-{job}"
         accuracy[run_id] = acc
         write(
             root / "multiruns" / "s" / job,
             make_record(
                 run_id=run_id,
+                status=status,
                 started_at=f"2026-12-02T10:0{job}:00+00:00",
                 command={
                     "argv": ["tfrun", "-m", f"train.learning_rate={lr}"],
@@ -83,10 +88,11 @@ def test_the_report_is_one_file_that_opens_sorts_and_filters_in_a_browser(tmp_pa
     accuracy = _runs(tmp_path)
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(capsys, "report", "runs", "multiruns", "-o", "site/report.html")
-    assert code == 0 and "5 run(s), 1 sweep(s)" in out, out + err
+    assert code == 0 and "6 run(s), 1 sweep(s)" in out, out + err
     page = (tmp_path / "site" / "report.html").read_text()
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1))
-    assert [r["run_id"] for r in data["runs"]] == ["run-a", "run-b", "run-c", "sweep-0", "sweep-1"]
+    assert [r["run_id"] for r in data["runs"]] == ["run-a", "run-b", "run-c", "sweep-0", "sweep-1", "sweep-2"]
+    assert [j["status"] for j in data["sweeps"][0]["jobs"]] == ["succeeded", "succeeded", "pruned"]
     assert data["runs"][0]["record"] == "../runs/a/record.json", "links are relative to the page"
     assert data["runs"][1]["deployments"] == ["tfserving: stopped — rest passed (max |diff| 0.0e+00), grpc passed"]
     assert data["runs"][2]["error"] == "KeyError: no y array"
@@ -129,7 +135,10 @@ def test_the_report_is_one_file_that_opens_sorts_and_filters_in_a_browser(tmp_pa
         server.wait(10)
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
-    assert seen["errors"] == [] and seen["rows"] == ["run-a", "run-b", "run-c", "sweep-0", "sweep-1"]
+    assert seen["errors"] == [] and seen["rows"] == ["run-a", "run-b", "run-c", "sweep-0", "sweep-1", "sweep-2"]
+    assert "6 of 6 runs (1 failed, 1 pruned, 4 succeeded)" in seen["counts"], seen["counts"]
+    colours = seen["status_colours"]
+    assert len({colours["pruned"], colours["failed"], colours["succeeded"]}) == 3, colours  # a badge of its own
     best_first = sorted(accuracy, key=lambda r: -accuracy[r]) + ["run-c"]  # a run without the metric goes last
     assert seen["sorted"] == best_first and seen["sorted_again"] == best_first[-2::-1] + ["run-c"]
     assert seen["filtered"] == ["run-c"]
