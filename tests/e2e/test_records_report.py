@@ -138,7 +138,8 @@ def test_the_report_is_one_file_that_opens_sorts_and_filters_in_a_browser(tmp_pa
     assert seen["errors"] == [] and seen["rows"] == ["run-a", "run-b", "run-c", "sweep-0", "sweep-1", "sweep-2"]
     assert "6 of 6 runs (1 failed, 1 pruned, 4 succeeded)" in seen["counts"], seen["counts"]
     colours = seen["status_colours"]
-    assert len({colours["pruned"], colours["failed"], colours["succeeded"]}) == 3, colours  # a badge of its own
+    plain = "rgb(34, 34, 34)"  # the page's text colour: a status without a style of its own
+    assert len({colours["pruned"], colours["failed"], colours["succeeded"], plain}) == 4, colours
     best_first = sorted(accuracy, key=lambda r: -accuracy[r]) + ["run-c"]  # a run without the metric goes last
     assert seen["sorted"] == best_first and seen["sorted_again"] == best_first[-2::-1] + ["run-c"]
     assert seen["filtered"] == ["run-c"]
