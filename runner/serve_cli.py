@@ -26,6 +26,11 @@ def flag_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def model_name_ok(name: str) -> bool:
+    """A name that is one folder and one URL path segment: no '/', no '..', not hidden."""
+    return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".") and ".." not in name
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tfrun-serve",
@@ -129,6 +134,20 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "tfrun-serve: no model to serve: give --model_base_path=FOLDER (with --model_name=NAME) "
             "or --model_config_file=FILE",
+            file=sys.stderr,
+        )
+        return 2
+    for flag, port in (("--port", args.port), ("--rest_api_port", args.rest_api_port)):
+        if not 0 <= port <= 65535:
+            print(f"tfrun-serve: {flag}={port} is not a port: expected 0-65535 (0: a free port)", file=sys.stderr)
+            return 2
+    if args.port and args.port == args.rest_api_port:
+        print(f"tfrun-serve: --rest_api_port={args.rest_api_port} is --port's too: give two ports", file=sys.stderr)
+        return 2
+    if not args.vertex and not args.model_config_file and not model_name_ok(args.model_name):
+        print(
+            f"tfrun-serve: --model_name={args.model_name!r} is not a model name: expected letters, digits, '_', '-' "
+            "or '.', without '/' and not starting with '.'",
             file=sys.stderr,
         )
         return 2

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Optional
 from tfrun.tasks.core.problems import Problem
 from tfrun.tasks.core.schema import option_class
 from tfrun.tasks.registry import config as mlflow_registry
+from tfrun.tasks.tfserving import promote as tfserving_promote
 from tfrun.tasks.vertex import promote as vertex_promote
 
 
@@ -74,6 +75,14 @@ PROMOTERS: list[Promoter] = [
         problems=vertex_promote.problems,
         check="tfrun.tasks.vertex.promote:check",
         promote="tfrun.tasks.vertex.promote:promote_step",
+    ),
+    Promoter(
+        name="tfserving",
+        accepts=tfserving_promote.ACCEPTS,
+        handles=tfserving_promote.handles,
+        problems=tfserving_promote.problems,
+        check="tfrun.tasks.tfserving.promote:check",
+        promote="tfrun.tasks.tfserving.promote:promote_step",
     ),
 ]
 

@@ -8,6 +8,7 @@ chooses among the same answers when the server starts.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 from typing import Optional
@@ -58,5 +59,9 @@ NGINX_SETUP = "scripts/serving_setup.sh"  # installs Debian's nginx (and prometh
 
 
 def nginx_path() -> Optional[str]:
-    """Debian's nginx: on PATH, or in /usr/sbin (not on a non-root user's PATH)."""
+    """Debian's nginx: TFRUN_NGINX when set (a path; one that is not executable means none), else on PATH or in
+    /usr/sbin (not on a non-root user's PATH)."""
+    chosen = os.environ.get("TFRUN_NGINX")
+    if chosen is not None:
+        return chosen if os.path.isfile(chosen) and os.access(chosen, os.X_OK) else None
     return shutil.which(NGINX) or shutil.which(NGINX, path="/usr/sbin:/usr/local/sbin")

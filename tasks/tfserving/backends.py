@@ -81,6 +81,7 @@ class ServerSpec:
     max_load_retries: int = 5
     max_request_bytes: int = 64 << 20
     model_config_file: Optional[Path] = None
+    config_poll_seconds: int = 0  # re-read model_config_file this often (0: never): labels and rolls reach the server
     monitoring_config_file: Optional[Path] = None  # TF Serving's MonitoringConfig: Prometheus metrics on the REST port
     docker_image: str = "tensorflow/serving:2.21.0"
     container_name: str = ""
@@ -123,6 +124,8 @@ def _model_flags(
     ]
     if config_file:
         flags.append(f"--model_config_file={config_file}")
+        if spec.config_poll_seconds:
+            flags.append(f"--model_config_file_poll_wait_seconds={spec.config_poll_seconds}")
     else:
         flags += [f"--model_name={spec.model_name}", f"--model_base_path={base_path}"]
     if batching_file:

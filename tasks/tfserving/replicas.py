@@ -28,6 +28,7 @@ from tfrun.tasks.tfserving import backends
 from tfrun.tasks.tfserving.balancer import Balancer, Counts, Upstream, count
 
 GROUP_FILE = "group.json"  # what job=promote needs to find a kept-running group again
+RUNNING = ".groups"  # <model dir>/.groups/<id>.json: the groups serving that model (no server reads a dot folder)
 
 
 def model_config_text(model_name: str, base_path: str, versions: list[int], labels: dict[str, int]) -> str:
@@ -92,6 +93,7 @@ class ReplicaGroup:
     balancer: Balancer
     versions: list[int]
     labels: dict[str, int]
+    model_dir: str = ""  # the model's folder on this machine (its .groups/ lists the groups serving it)
     request_timeout_s: float = 30.0
 
     # ------------------------------------------------------------------------------------ start
@@ -124,7 +126,17 @@ class ReplicaGroup:
             upstreams=[],
             split=dict(split),
         )
-        group = cls(template.model_name, served, backend, folder, members, balancer, sorted(versions), dict(labels))
+        group = cls(
+            template.model_name,
+            served,
+            backend,
+            folder,
+            members,
+            balancer,
+            sorted(versions),
+            dict(labels),
+            model_dir=str(Path(template.base_path).resolve()),
+        )
         try:
             for i in range(replicas):
                 config = folder / f"replica-{i}.config"
@@ -137,10 +149,9 @@ class ReplicaGroup:
                     config_poll_seconds=config_poll_seconds,
                     container_name="",
                 ).with_free_ports()
-                while balancer.rest_port in (spec.grpc_port, spec.rest_port) or balancer.grpc_port in (
-                    spec.grpc_port,
-                    spec.rest_port,
-                ):
+                taken = {balancer.rest_port, balancer.grpc_port}
+                taken |= {p for r in members for p in (r.grpc_port, r.rest_port)}
+                while {spec.grpc_port, spec.rest_port} & taken:  # free ports are picked before anything binds them
                     spec.grpc_port = spec.rest_port = 0
                     spec.with_free_ports()
                 log = folder / f"replica-{i}.log"
@@ -164,8 +175,23 @@ class ReplicaGroup:
 
     # ------------------------------------------------------------------------------- the record
     def save(self) -> None:
-        """group.json beside the config files: how job=promote finds the group (ports, files, what it serves)."""
+        """group.json beside the config files (ports, files, what it serves), and the group's entry in its model's
+        .groups/ folder: how job=promote finds the groups serving a model."""
         write_atomic(self.folder / GROUP_FILE, json.dumps(self.describe(), indent=2))
+        running = Path(self.model_dir) / RUNNING
+        running.mkdir(exist_ok=True)
+        write_atomic(running / f"{self.entry_name}.json", json.dumps({"group": str(self.folder.resolve())}))
+
+    @property
+    def entry_name(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(str(self.folder.resolve()).encode()).hexdigest()[:16]
+
+    def forget(self) -> None:
+        """Take the group off its model's .groups/ (it stopped)."""
+        if self.model_dir:
+            (Path(self.model_dir) / RUNNING / f"{self.entry_name}.json").unlink(missing_ok=True)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -174,6 +200,7 @@ class ReplicaGroup:
             "backend": self.backend,
             "versions": self.versions,
             "labels": self.labels,
+            "model_dir": self.model_dir,
             "balancer": {
                 "rest_url": self.balancer.rest_url,
                 "grpc_target": self.balancer.grpc_target,
@@ -223,7 +250,24 @@ class ReplicaGroup:
             balancer,
             [int(v) for v in doc["versions"]],
             {k: int(v) for k, v in doc["labels"].items()},
+            model_dir=doc.get("model_dir", ""),
         )
+
+    @classmethod
+    def running(cls, model_dir: Path) -> list["ReplicaGroup"]:
+        """The groups serving the model of `model_dir` now (their nginx answers to its PID); stale entries dropped."""
+        groups = []
+        for entry in sorted((model_dir / RUNNING).glob("*.json")):
+            try:
+                group = cls.load(Path(json.loads(entry.read_text())["group"]))
+            except (OSError, ValueError, KeyError):
+                entry.unlink(missing_ok=True)
+                continue
+            if group.alive():
+                groups.append(group)
+            else:
+                entry.unlink(missing_ok=True)
+        return groups
 
     # ------------------------------------------------------------------------------- processes
     @property
@@ -260,6 +304,7 @@ class ReplicaGroup:
 
     def stop(self) -> None:
         """nginx first (no new requests reach a stopping replica), then each replica, by PID."""
+        self.forget()
         if self.balancer.pid:
             self.balancer.stop()
         for r in self.replicas:

@@ -55,6 +55,7 @@ class Deployment:
     parity: dict[str, Any] = field(default_factory=dict)
     latency_ms: dict[str, Any] = field(default_factory=dict)
     handed_over: bool = False
+    split: Optional[dict[str, Any]] = None
 
 
 def _rel(path: Any) -> str:
@@ -167,6 +168,38 @@ def _cleanup(ctx: Any) -> None:
             deployment.server.stop()
 
 
+def _balanced(target: Any) -> bool:
+    """Replicas behind nginx (target.replicas > 1 or a split) rather than one server."""
+    return int(target.get("replicas", 1)) > 1 or bool(target.get("split"))
+
+
+def _labels(target: Any, version: int) -> dict[str, int]:
+    """target.version_labels with "new" as this run's version."""
+    from tfrun.tasks.core.schema.targets import NEW_VERSION
+
+    return {str(k): version if str(v) == NEW_VERSION else int(v) for k, v in (target.version_labels or {}).items()}
+
+
+def _start_group(target: Any, ctx: Any, deployment: Deployment, backend: str, spec: backends.ServerSpec) -> Any:
+    """target.replicas servers behind nginx on the ports asked for (spec's), serving this version and the labelled."""
+    from tfrun.tasks.tfserving.replicas import ReplicaGroup
+
+    labels = _labels(target, deployment.version)
+    return ReplicaGroup.start(
+        backend=backend,
+        template=spec,
+        replicas=int(target.replicas),
+        folder=Path(ctx.run_dir) / "tfserving-group",
+        versions=sorted({deployment.version, *labels.values()}),
+        labels=labels,
+        split={str(k): int(v) for k, v in (target.split or {}).items()},
+        config_poll_seconds=int(target.config_poll_seconds),
+        balancer_ports=(spec.rest_port, spec.grpc_port),
+        detached=bool(target.keep_running),
+        timeout=float(target.start_timeout_s),
+    )
+
+
 def start_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     deployment = _deployment(ctx)
     target = cfg.target
@@ -202,10 +235,14 @@ def start_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             ).with_free_ports()
             deployment.backend, deployment.spec = backend, spec
             atexit.register(_cleanup, ctx)
-            deployment.server = backends.start(
-                backend, spec, log_path=Path(ctx.run_dir) / "tfserving.log", detached=bool(target.keep_running)
-            )
-            backends.wait_serving(deployment.server, target.start_timeout_s)
+            if _balanced(target):
+                deployment.server = _start_group(target, ctx, deployment, backend, spec)
+                spec = deployment.spec = deployment.server.spec
+            else:
+                deployment.server = backends.start(
+                    backend, spec, log_path=Path(ctx.run_dir) / "tfserving.log", detached=bool(target.keep_running)
+                )
+                backends.wait_serving(deployment.server, target.start_timeout_s)
         client = GrpcClient(spec.grpc_target, timeout=target.request_timeout_s)
         try:
             states = client.wait_available(
@@ -372,12 +409,56 @@ def latency_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         grpc_client.close()
     deployment.latency_ms = result
     g, r = result["grpc"], result["rest"]
-    return {
-        "summary": f"gRPC p50/p99 {g['batch_1']['p50_ms']:.2f}/{g['batch_1']['p99_ms']:.2f} ms (batch 1), "
+    summary = (
+        f"gRPC p50/p99 {g['batch_1']['p50_ms']:.2f}/{g['batch_1']['p99_ms']:.2f} ms (batch 1), "
         f"{g[large]['p50_ms']:.2f}/{g[large]['p99_ms']:.2f} ms ({large.replace('_', ' ')}); REST "
         f"{r['batch_1']['p50_ms']:.2f}/{r['batch_1']['p99_ms']:.2f} ms, "
-        f"{r[large]['p50_ms']:.2f}/{r[large]['p99_ms']:.2f} ms",
-        "latency_ms": result,
+        f"{r[large]['p50_ms']:.2f}/{r[large]['p99_ms']:.2f} ms"
+    )
+    if _balanced(target):
+        summary += " through nginx"
+    if target.get("split"):
+        return _split_check(cfg, ctx, deployment, summary, result)
+    return {"summary": summary, "latency_ms": result}
+
+
+def _split_check(cfg: Any, ctx: Any, deployment: Deployment, summary: str, latency: dict) -> dict[str, Any]:
+    """target.split measured through the balancer over target.split_requests calls naming no version."""
+    from tfrun.tasks.tfserving import split
+
+    target = cfg.target
+    stated = {str(k): int(v) for k, v in target.split.items()}
+    try:
+        measured = split.measure(
+            deployment.server,
+            cfg.model_name,
+            deployment.input_name,
+            ctx.need("data").x_holdout[:1],
+            requests=int(target.split_requests),
+            stated=stated,
+            labels=_labels(target, deployment.version),
+            tolerance=float(target.split_tolerance),
+            timeout=float(target.request_timeout_s),
+        )
+    except (ServingRequestError, OSError) as err:
+        return _fail(cfg, ctx, "split", f"a request failed: {err}")
+    deployment.split = measured
+    if not measured["passed"]:
+        result = _fail(
+            cfg,
+            ctx,
+            "split",
+            f"target.split={stated} measured REST {measured['rest']}, gRPC {measured['grpc']} over "
+            f"{measured['requests']} requests: beyond ±{measured['tolerance_points']:g} points",
+        )
+        result["split"] = measured
+        return result
+    shares = ", ".join(f"{k} {v:g}%" for k, v in measured["rest"].items())
+    return {
+        "summary": f"{summary}; split over {measured['requests']} requests: REST {shares}"
+        + (f", gRPC {', '.join(f'{k} {v:g}%' for k, v in measured['grpc'].items())}" if measured["grpc"] else ""),
+        "latency_ms": latency,
+        "split": measured,
     }
 
 
@@ -413,6 +494,10 @@ def _entry(cfg: Any, deployment: Deployment, status: str) -> dict[str, Any]:
         entry["query"] = f"curl {spec.rest_url}/v1/models/{deployment.model_name}"
         if server is not None:
             entry["stop"] = server.stop_command()
+    if server is not None and hasattr(server, "describe"):  # a group of replicas behind nginx
+        entry.update(_group_entry(server, status))
+    if deployment.split is not None:
+        entry["split"] = deployment.split
     entry["batching"] = bool(getattr(cfg.target, "enable_batching", False))
     entry["warmup_records"] = deployment.warmup_records
     entry["available_after_s"] = deployment.available_after_s
@@ -422,6 +507,44 @@ def _entry(cfg: Any, deployment: Deployment, status: str) -> dict[str, Any]:
         entry["rolled_back"] = deployment.rolled_back
         entry["failure"] = deployment.failed
     return entry
+
+
+def _group_entry(group: Any, status: str) -> dict[str, Any]:
+    """The balancer's URLs, every replica and the requests each answered (nginx's access log, by upstream)."""
+    counts = group.counts()
+    described = group.describe()
+    replicas = []
+    for r in described["replicas"]:
+        answered = counts.replicas.get(r["index"], {})
+        replicas.append(
+            {
+                **r,
+                "config_file": _rel(group.folder / r["config_file"]),
+                "log": _rel(group.folder / r["log"]),
+                "answered": {"rest": answered.get("rest", 0), "grpc": answered.get("grpc", 0)},
+                "pid": r["pid"] if status == "serving" else None,
+                "server_pid": r["pid"],
+            }
+        )
+    balancer = described["balancer"]
+    return {
+        "balancer": {
+            "kind": "nginx",
+            "rest_url": balancer["rest_url"],
+            "grpc_target": balancer["grpc_target"],
+            "pid": balancer["pid"] if status == "serving" else None,
+            "server_pid": balancer["pid"],
+            "config": _rel(group.balancer.conf),
+            "access_log": _rel(group.balancer.access_log),
+            "statuses": dict(counts.statuses),
+            "counted_from": "nginx's access log ($upstream_addr of each request)",
+        },
+        "replicas": replicas,
+        "group": _rel(group.folder),
+        "version_labels": described["labels"],
+        "served_versions": described["versions"],
+        "pids": group.pids() if status == "serving" else [],
+    }
 
 
 def _fail(cfg: Any, ctx: Any, stage: str, reason: str) -> dict[str, Any]:
@@ -480,10 +603,19 @@ def report_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         tail = f"; left running: {entry['query']}; stop with `{entry['stop']}`"
     elif deployment.attached:
         tail = f"; served by the server at {entry['grpc_target']}"
+    elif "replicas" in entry:
+        tail = "; nginx and every replica stopped"
     else:
         tail = f"; server pid {deployment.server.pid if deployment.server else '?'} stopped"
+    where = deployment.backend
+    if "replicas" in entry:
+        answered = ", ".join(str(sum(r["answered"].values())) for r in entry["replicas"])
+        where = (
+            f"{len(entry['replicas'])} {deployment.backend} replicas behind nginx at {entry['balancer']['rest_url']} "
+            f"(REST) and {entry['balancer']['grpc_target']} (gRPC), requests answered per replica: {answered}"
+        )
     return {
-        "summary": f"{deployment.model_name} version {deployment.version} on {deployment.backend}{tail}",
+        "summary": f"{deployment.model_name} version {deployment.version} on {where}{tail}",
         "deployments": [entry],
         "status": status,
     }

@@ -147,3 +147,35 @@ def test_tfrun_serve_refuses_bad_ports_and_model_names_with_exit_2(tmp_path: Pat
     assert proc.returncode == 2, proc.stderr
     assert words in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------------- job=promote target=tfserving
+def _version(tmp_path: Path, number: str = "0002") -> Path:
+    folder = tmp_path / "models" / "digits_mlp" / number
+    folder.mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"")
+    return folder
+
+
+def test_tfserving_promoter_handles_version_folders_with_target_tfserving(tmp_path: Path):
+    from tfrun.tasks import promote
+
+    folder = _version(tmp_path)
+    chosen = promote.for_source(str(folder), "tfserving")
+    assert chosen is not None and chosen.name == "tfserving"
+    for source, target in (("models:/digits_mlp/2", "tfserving"), (str(folder), "none")):
+        other = promote.for_source(source, target)
+        assert other is None or other.name != "tfserving"
+
+
+def test_promote_label_rules_and_no_running_group_is_exit_2(compose_cfg, tmp_path: Path):
+    from tfrun.runner.config import promote as promote_rules
+
+    folder = _version(tmp_path)
+    config = validate(compose_cfg("job=promote", "target=tfserving", f"source={folder}", "alias=stable"))
+    with pytest.raises(ConfigError) as info:
+        promote_rules.check(config)
+    (problem,) = info.value.problems
+    assert problem.key == "source" and "no replica group serves digits_mlp" in problem.allowed
+    assert "alias" in _problems(compose_cfg, "job=promote", f"source={folder}", "alias=7")
+    assert "source" in _problems(compose_cfg, "job=promote", f"source={folder.parent / '0009'}", "alias=stable")

@@ -1,0 +1,136 @@
+"""target=tfserving target.replicas=N through the real `tfrun` command: N servers behind Debian's nginx, parity and
+timings through the balancer, the record naming the balancer, every replica and what each answered; kept running,
+`tfrun-records show` says how to stop the group and that leaves no process. Bad inputs are exit 2 before anything
+starts (nginx missing included: under CI this test fails rather than skips when nginx is absent)."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import BIN, assert_rejected, command_env, read_record, tfrun
+from tfrun.tasks.tfserving.backends import pid_alive
+from tfrun.tasks.tfserving.clients import RestClient
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+QUICK = ["train.epochs=2", "train.verbose=0"]
+
+
+def _deployment(record: dict) -> dict:
+    (deployment,) = [d for d in record["deployments"] if d["kind"] == "tfserving"]
+    return deployment
+
+
+def _check(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+
+
+def _all_gone(pids: list[int], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_three_replicas_behind_nginx_parity_through_the_balancer_then_nothing_left(workdir: Path):
+    proc = tfrun("target=tfserving", "target.replicas=3", *QUICK, "hydra.run.dir=runs/a", cwd=workdir)
+    _check(proc)
+    record = read_record(workdir / "runs/a")
+    assert record["status"] == "succeeded"
+    d = _deployment(record)
+    balancer, replicas = d["balancer"], d["replicas"]
+    assert balancer["kind"] == "nginx" and balancer["rest_url"].startswith("http://127.0.0.1:")
+    assert d["grpc_target"] == balancer["grpc_target"] and d["rest_url"].startswith(balancer["rest_url"])
+    assert d["parity"]["passed"] and d["parity"]["rest"]["exact"] and d["parity"]["grpc"]["exact"]
+    assert len(replicas) == 3 and len({r["grpc_target"] for r in replicas}) == 3
+    for r in replicas:
+        assert r["answered"]["rest"] > 0 and r["answered"]["grpc"] > 0, replicas
+        assert r["grpc_target"].startswith("127.0.0.1:") and (workdir / r["config_file"]).is_file()
+    assert set(balancer["statuses"]) == {"200"}, balancer["statuses"]
+    assert "through nginx" in next(s for s in record["steps"] if s["name"] == "tfserving_latency")["result"]["summary"]
+    assert d["status"] == "stopped" and d["pids"] == []
+    pids = [balancer["server_pid"], *(r["server_pid"] for r in replicas)]
+    assert _all_gone(pids), "nginx and every replica are stopped at the end of the run"
+    assert "3 embedded replicas behind nginx" in proc.stdout
+    assert str(workdir) not in (workdir / "runs/a/record.json").read_text(), "no absolute paths in the record"
+
+
+def test_kept_running_group_is_stopped_by_the_command_the_record_shows(workdir: Path):
+    proc = tfrun(
+        "target=tfserving", "target.replicas=2", "target.keep_running=true", *QUICK, "hydra.run.dir=runs/k", cwd=workdir
+    )
+    _check(proc)
+    d = _deployment(read_record(workdir / "runs/k"))
+    pids = d["pids"]
+    try:
+        assert d["status"] == "serving" and len(pids) >= 4, d  # nginx's master and worker, two replicas
+        assert all(pid_alive(p) for p in pids)
+        rest = RestClient(d["balancer"]["rest_url"], retries=0)
+        assert rest.status("digits_mlp")[0]["state"] == "AVAILABLE"
+        rest.close()
+        show = subprocess.run(
+            [str(BIN / "tfrun-records"), "show", "runs/k"],
+            cwd=workdir,
+            env=command_env(),
+            capture_output=True,
+            text=True,
+        )
+        assert show.returncode == 0 and f"stop={d['stop']}" in show.stdout, show.stdout
+        subprocess.run(shlex.split(d["stop"]), check=True)
+        assert _all_gone(pids), "the shown stop command leaves no process"
+    finally:
+        for p in pids:
+            if pid_alive(p):
+                subprocess.run(["kill", "-9", str(p)])
+
+
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        (["target.replicas=0"], ["target.replicas=0", "[1, 16]"]),
+        (["+target.version_labels={stable:new,canary:new}", "+target.split={stable:90,canary:20}"], ["target.split"]),
+        (["+target.version_labels={stable:3}", "+target.split={stable:100}"], ["target.version_labels.stable", "'3'"]),
+        (["+target.version_labels={stable:new}", "+target.split={stable:90,other:10}"], ["target.split.other"]),
+    ],
+)
+def test_bad_group_inputs_exit_2_before_anything_starts(workdir: Path, overrides: list[str], words: list[str]):
+    proc = tfrun("target=tfserving", *overrides, "hydra.run.dir=runs/bad", cwd=workdir, timeout=120)
+    assert_rejected(proc, words, workdir / "runs/bad")
+    assert not (workdir / "models").exists(), "nothing trained, nothing pushed"
+
+
+def test_missing_nginx_is_exit_2_naming_the_set_up_script(workdir: Path):
+    proc = subprocess.run(
+        [str(BIN / "tfrun"), "target=tfserving", "target.replicas=2", "hydra.run.dir=runs/bad"],
+        cwd=workdir,
+        env=command_env(TFRUN_NGINX=str(workdir / "no-nginx")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert_rejected(
+        proc, ["target.replicas=2", "nginx is not installed", "scripts/serving_setup.sh"], workdir / "runs/bad"
+    )
+
+
+def test_tfrun_serve_refuses_a_port_out_of_range_and_a_path_as_model_name(workdir: Path):
+    for flags, words in (
+        (["--port=99999", "--model_base_path=models/m"], "--port=99999 is not a port"),
+        (["--model_name=../m", "--model_base_path=models/m"], "is not a model name"),
+    ):
+        proc = subprocess.run(
+            [str(BIN / "tfrun-serve"), *flags],
+            cwd=workdir,
+            env=command_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
