@@ -54,6 +54,7 @@ SECTION_NOTES = {
     "rollback": "`job=rollback`: serve an older version again",
     "serve_web": "`job=serve_web`: a static server on an existing `target=web` bundle",
     "tuning": "`sweep=vertex`: the Vertex AI hyperparameter tuning job",
+    "k8s": "`job=k8s`: Kubernetes manifests for a served model or a training cluster (written and validated, never applied)",
 }
 
 
