@@ -244,6 +244,51 @@ def test_a_failed_trial_is_a_failed_row_of_the_summary(workdir: Path, fake_verte
     assert "job trial-2 failed: TrialFailed" in out and "best: job trial-1" in out
 
 
+def test_median_early_stopping_reaches_the_study_and_stops_a_poor_trial(
+    workdir: Path, fake_vertex: Any, gcs_emulator: Any
+):
+    """tuning.early_stopping=median: the request's study carries the spec, each trial reports every epoch, and
+    the server's median rule stops the second trial (a learning rate far too small to learn in its epochs) after
+    the first one finished: the summary has it `pruned`, not failed, and the sweep exits 0."""
+    epochs = 20
+    proc = subprocess.run(
+        [
+            str(BIN / "tfrun"),
+            "-m",
+            "sweep=vertex",
+            "tuning.early_stopping=median",
+            "tuning.algorithm=grid",
+            "tuning.max_trial_count=2",
+            "tuning.parallel_trial_count=1",
+            "~tuning.params.train",
+            "~tuning.params.model",
+            "+tuning.params.train.learning_rate={type:categorical,values:['0.01','0.000001']}",
+            f"train.epochs={epochs}",
+            *FAST,
+            *cloud_args(fake_vertex, gcs_emulator, "e2e-stopping"),
+            "hydra.sweep.dir=multi",
+        ],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    (tuning,) = jobs(fake_vertex, "hyperparameterTuningJobs")
+    assert "medianAutomatedStoppingSpec" in tuning["studySpec"], tuning["studySpec"]
+    first, second = tuning["trials"]
+    steps = [int(m["stepCount"]) for m in first["measurements"]]
+    assert steps == [*range(1, epochs + 1), epochs], steps  # every epoch, then the holdout value
+    assert second["state"] == "SUCCEEDED" and 0 < len(second["measurements"]) < epochs, second
+    rows = {j["job"]: j for j in json.loads((workdir / "multi" / "sweep.json").read_text())["jobs"]}
+    assert rows["trial-1"]["status"] == "succeeded" and rows["trial-2"]["status"] == "pruned", rows
+    pruned = read_record(workdir / "multi" / "trial-2")["pruned"]
+    assert pruned["pruner"] == "vertex median" and pruned["epoch"] == len(second["measurements"]) < epochs
+    assert "1 stopped early by Vertex (median)" in out and "best: job trial-1" in out
+
+
 def test_failed_and_cancelled_jobs_end_the_run_within_seconds(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
     """Done when 4: a job the server fails ends the run `failed` with the job's error; Ctrl-C cancels the job
     and ends the run `interrupted` with the job CANCELLED; nothing the run made is left.
