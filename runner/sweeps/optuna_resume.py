@@ -132,13 +132,23 @@ def tell(study: Any, trial: Any, result: Any, settings: Settings) -> Any:
         except (TypeError, ValueError):
             value = None
     if status == "pruned":
-        study.tell(trial, state=TrialState.PRUNED)
+        _told(study, trial, state=TrialState.PRUNED)
         return TrialState.PRUNED
     if value is None or math.isnan(value) or len(study.directions) != 1:
-        study.tell(trial, state=TrialState.FAIL)
+        _told(study, trial, state=TrialState.FAIL)
         return TrialState.FAIL
-    study.tell(trial, value)
+    _told(study, trial, value)
     return TrialState.COMPLETE
+
+
+def _told(study: Any, *args: Any, **kwargs: Any) -> None:
+    """study.tell; the grid sampler's `study.stop()` once its grid is done is meant for study.optimize and raises
+    outside it, after the trial's state was stored: the sweeper stops by n_trials (at most the grid's size)."""
+    try:
+        study.tell(*args, **kwargs)
+    except RuntimeError as err:
+        if "Study.stop" not in str(err):
+            raise
 
 
 def _record_status(result: Any) -> Optional[str]:

@@ -101,7 +101,7 @@ def test_median_pruner_prunes_a_bad_learning_rate_in_parallel_jobs(workdir: Path
         (["sweep.pruner=median", "optimized_metric=f1"], ["sweep.pruner", "optimized_metric=f1"]),
         (["sweep.pruner=median", "hydra.sweeper.storage=null"], ["hydra.sweeper.storage", "sweep.pruner=median"]),
         (["sweep.pruner=hyperband", "sweep.reduction_factor=1"], ["sweep.reduction_factor", "1"]),
-        (["hydra.sweeper.params.train.learning_rate=interval(0.1,0.01)"], ["train.learning_rate", "low < high"]),
+        (["train.learning_rate=interval(0.1,0.01)"], ["train.learning_rate", "low < high"]),
     ],
 )
 def test_pruner_and_space_mistakes_are_exit_2_before_any_job(workdir: Path, args: list[str], words: list[str]):
