@@ -50,6 +50,12 @@ def problems(config: Any) -> Iterator[Problem]:
                 cluster.name,
                 "none with job=k8s source=… (manifests to serve a model; a training config has no source)",
             )
+        if "cpu" not in (k8s.requests or {}):
+            yield Problem(
+                "k8s.requests",
+                dict(k8s.requests or {}),
+                "a cpu request for serving (the autoscaler's CPU target is a share of it), e.g. {cpu: 500m, memory: 1Gi}",
+            )
         if k8s.server is K8sServer.tfrun and k8s.image is None:
             yield Problem(
                 "k8s.image",

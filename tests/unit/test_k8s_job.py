@@ -187,6 +187,7 @@ def test_training_replicas_get_cluster_locals_tf_config(tmp_path, compose_cfg, o
         (["source=models/digits_mlp/0003", "k8s.image=tensorflow/Serving:2.21.0"], ["k8s.image", "an image reference"]),
         (["source=models/digits_mlp/0003", "k8s.requests.cpu=lots"], ["k8s.requests.cpu", "lots", "quantity"]),
         (["source=models/digits_mlp/0003", "k8s.limits.memory=1GB"], ["k8s.limits.memory", "1GB", "quantity"]),
+        (["source=models/digits_mlp/0003", "~k8s.requests.cpu"], ["k8s.requests", "a cpu request for serving"]),
         (["source=models/digits_mlp/0003", "model_name=../x"], ["model_name", "../x", "'..'"]),
         (["source=models/digits_mlp/0003", "k8s.name=Digits_MLP"], ["k8s.name", "RFC 1123"]),
         (["source=models/digits_mlp/0003", "cluster=local"], ["cluster", "none with job=k8s source="]),

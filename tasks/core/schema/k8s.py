@@ -92,10 +92,6 @@ class K8sConfig:
                     yield Problem(f"k8s.{key}", resource, "resource names such as cpu, memory or nvidia.com/gpu")
                 if not QUANTITY_RE.fullmatch(str(value)):
                     yield Problem(f"k8s.{key}.{resource}", value, "a Kubernetes quantity such as 500m, 2, 1Gi or 512Mi")
-        if "cpu" not in (self.requests or {}):
-            yield Problem(
-                "k8s.requests", dict(self.requests or {}), "a cpu request (the autoscaler's utilisation base)"
-            )
         yield from between("k8s.port", self.port, 1, 65535, low_inclusive=True, high_inclusive=True)
 
     def serving_image(self) -> Optional[str]:
