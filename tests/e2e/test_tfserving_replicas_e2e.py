@@ -134,3 +134,65 @@ def test_tfrun_serve_refuses_a_port_out_of_range_and_a_path_as_model_name(workdi
             timeout=60,
         )
         assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_promote_moves_a_label_in_the_running_group_and_its_undo_moves_it_back(workdir: Path):
+    from tfrun.tasks.tfserving.clients import GrpcClient
+
+    first = tfrun(
+        "target=tfserving",
+        "target.replicas=2",
+        "target.keep_running=true",
+        "+target.version_labels={stable:new}",
+        *QUICK,
+        "hydra.run.dir=runs/group",
+        cwd=workdir,
+    )
+    _check(first)
+    d = _deployment(read_record(workdir / "runs/group"))
+    pids = d["pids"]
+    try:
+        assert d["version_labels"] == {"stable": 1}
+        _check(tfrun(*QUICK, "hydra.run.dir=runs/v2", cwd=workdir))  # target=none: version 2 exported only
+        promoted = tfrun(
+            "job=promote",
+            "target=tfserving",
+            "source=models/digits_mlp/0002",
+            "alias=stable",
+            "hydra.run.dir=runs/p",
+            cwd=workdir,
+        )
+        _check(promoted)
+        promotion = read_record(workdir / "runs/p")["promotion"]
+        assert promotion["registry"] == "tfserving" and promotion["alias"] == "stable"
+        assert promotion["version"] == 2 and promotion["previous_version"] == 1
+        assert promotion["undo"] == "source=models/digits_mlp/0001 alias=stable target=tfserving"
+        (group,) = promotion["groups"]
+        assert [s["replica"] for s in group["replicas"]] == [0, 1] and group["served_versions"] == [2]
+        client = GrpcClient(d["balancer"]["grpc_target"], retries=0)
+        try:
+            assert {client.predict("digits_mlp", {"pixels": _pixels()}, label="stable")[1] for _ in range(8)} == {2}
+            back = tfrun("job=promote", *promotion["undo"].split(), "hydra.run.dir=runs/undo", cwd=workdir)
+            _check(back)
+            assert read_record(workdir / "runs/undo")["promotion"]["version"] == 1
+            assert {client.predict("digits_mlp", {"pixels": _pixels()}, label="stable")[1] for _ in range(8)} == {1}
+        finally:
+            client.close()
+    finally:
+        subprocess.run(shlex.split(d["stop"]))
+        assert _all_gone(pids)
+    alone = tfrun(
+        "job=promote",
+        "target=tfserving",
+        "source=models/digits_mlp/0002",
+        "alias=stable",
+        "hydra.run.dir=runs/no",
+        cwd=workdir,
+    )
+    assert_rejected(alone, ["no replica group serves digits_mlp"], workdir / "runs/no")
+
+
+def _pixels():
+    import numpy as np
+
+    return np.zeros((1, 8, 8), dtype=np.float32)
