@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import assert_rejected, read_record, tfrun
+from tests.helpers import assert_rejected, offline_tfrun, read_record, tfrun
 from tfrun.runner.processes.cluster_layout import local_cluster_tasks
 from tfrun.tasks.k8s import check, render
 
@@ -218,3 +218,13 @@ def test_an_invalid_manifest_is_named_with_its_field(tmp_path):
     unknown.write_text("apiVersion: kubeflow.org/v1\nkind: TFJob\nmetadata: {name: x}\nspec: {}\n")
     with pytest.raises(check.ManifestInvalid, match="no Kubernetes .* schema"):
         check.validate_files([unknown])  # why job=k8s renders Indexed Jobs, not a TFJob
+
+
+def test_no_tensorflow_and_no_network(tmp_path):
+    """job=k8s renders and validates with TensorFlow, the cloud SDKs and every socket blocked (runner and child)."""
+    _source(tmp_path)
+    log = tmp_path / "blocked.log"
+    proc = offline_tfrun(["job=k8s", "source=models/digits_mlp/0003", "hydra.run.dir=runs/offline"], tmp_path, log)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert read_record(tmp_path / "runs" / "offline")["status"] == "succeeded"
+    assert not log.exists(), f"blocked imports or connections were attempted:\n{log.read_text()}"
