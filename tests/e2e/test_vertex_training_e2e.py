@@ -202,7 +202,11 @@ def test_tuning_job_summary_and_its_best_line_reproduce_the_best_trial(
     assert max(sum(s <= t < e for s, e in spans) for t, _ in spans) == 2  # never more than 2 trials at once
     trial = read_record(workdir / "multi" / best["job"])
     assert trial["vertex_trial"]["state"] == "succeeded"
-    assert trial["vertex_trial"]["final_measurement"][0]["value"] == pytest.approx(best["metric"])
+    reported = next(t for t in tuning["trials"] if f"trial-{t['id']}" == best["job"])["measurements"]
+    assert [int(m["stepCount"]) for m in reported] == [1, 2, 2]  # each epoch's val_accuracy, then the holdout value
+    assert reported[-1]["metrics"][0]["value"] == pytest.approx(best["metric"])
+    values = [m["metrics"][0]["value"] for m in reported]  # tuning.measurement=best: Vertex keeps the best report
+    assert trial["vertex_trial"]["final_measurement"][0]["value"] == pytest.approx(max(values))
 
     assert_best_line_reproduces(summary, workdir / "multi", workdir)
 
