@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, command_env
+from tests.helpers import ROOT, TRAINED_RUN, command_env, tfrun
 
 pytest_plugins = [
     "tests.fakes.gcs",
@@ -55,3 +55,23 @@ def _zygote():
     finally:
         os.environ.pop(zygote.ZYGOTE_ENV, None)
         started.stop()
+
+
+@pytest.fixture(scope="session")
+def trained_digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One training run of the default digits mlp per test process (5 epochs: a model good enough for the targets'
+    accuracy and parity checks), for the tests that deploy, serve or convert a trained model but do not test the
+    training: they deploy it with `tfrun job=deploy source=runs/train ...`. Modules on one worker share it (under
+    `--dist loadscope` each worker builds it once). Returned is its launch folder (runs/train,
+    models/digits_mlp/0001): never write there; `copy_trained(trained_digits, workdir)` gives a test its own copy."""
+    workdir = tmp_path_factory.mktemp("trained-digits")
+    proc = tfrun(
+        "train.epochs=5",
+        "train.verbose=0",
+        "train.callbacks.tensorboard=false",
+        f"hydra.run.dir={TRAINED_RUN}",
+        cwd=workdir,
+        timeout=400,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir

@@ -111,6 +111,18 @@ def run_failing_on_user_code(
     return output
 
 
+TRAINED_RUN = "runs/train"  # the run dir of the shared trained model (fixture trained_digits, tests/conftest.py)
+
+
+def copy_trained(trained: Path, workdir: Path) -> Path:
+    """A copy of the shared trained run (its run dir and models/) in workdir, for a test that deploys it: what a
+    deploy writes (a .tflite beside the export, a page bundle, a version set aside) stays in the test's folder.
+    `tfrun job=deploy source=runs/train` from workdir checks the copy's files against the run's record."""
+    shutil.copytree(trained / TRAINED_RUN, workdir / TRAINED_RUN)
+    shutil.copytree(trained / "models", workdir / "models")
+    return workdir
+
+
 def copy_example(name: str, root: Path) -> Path:
     """A copy of examples/NAME at root, without what runs there left behind (runs/, models/, data/, caches)."""
     source = ROOT / "examples" / name

@@ -1,6 +1,7 @@
-"""`tfrun job=deploy source=… target=…` through the real command: one trained model (this module's), deployed to
-TFLite, TF Serving and a web page without training again, each deploy checked against the source SavedModel; a
-tampered or missing source stops before anything runs; a SavedModel folder, a sweep's best job, rerun --verify."""
+"""`tfrun job=deploy source=… target=…` through the real command: one trained model (the suite's shared one),
+deployed to TFLite, TF Serving and a web page without training again, each deploy checked against the source
+SavedModel; a tampered or missing source stops before anything runs; a SavedModel folder, a sweep's best job,
+rerun --verify."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import BIN, command_env, read_record, tfrun
+from tests.helpers import BIN, command_env, copy_trained, read_record, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -22,12 +23,10 @@ DEPLOY_STEPS = ["hardware", "data", "source"]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One training run (2 epochs) that every deploy here reads; the launch folder is returned."""
-    workdir = tmp_path_factory.mktemp("deploy")
-    proc = tfrun("train.epochs=2", *QUICK, "hydra.run.dir=runs/train", cwd=workdir, timeout=400)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return workdir
+def trained(trained_digits: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's copy of the suite's shared training run (runs/train), which every deploy here reads; the
+    launch folder is returned."""
+    return copy_trained(trained_digits, tmp_path_factory.mktemp("deploy"))
 
 
 def _deploy(workdir: Path, name: str, *args: str, timeout: float = 400) -> dict[str, Any]:
