@@ -224,7 +224,7 @@ def model_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         )
         what = f"{model.resource_name}@{version} ({display_name}), new version {version} of {model.resource_name}"
         print(f"[vertex] {what}; aliases {', '.join(details['version_aliases']) or 'none'}", flush=True)
-    run.entry.update(model_version=version, version_aliases=details["version_aliases"])
+    run.entry.update(model=model.resource_name, model_version=version, version_aliases=details["version_aliases"])
     run.timings_s["model_upload"] = round(time.monotonic() - started, 3)
     return {
         "summary": f"{what} from {run.model_uri}, image {run.image}",

@@ -54,6 +54,7 @@ def _resources(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["kind"] + ("" if r["created"] else ":reused"): r for r in record["cloud_resources"]}
 
 
+@pytest.mark.timeout(1500)  # five runs (a training, two deploys, two promotes) and a clean-up
 def test_versions_promote_traffic_and_cleanup(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
     from google.cloud import aiplatform
 
@@ -95,7 +96,7 @@ def test_versions_promote_traffic_and_cleanup(workdir: Path, fake_vertex: Any, g
         _rejected(workdir, "bad-alias", ["source=runs/deploy2", "alias=Champion_1", "target=vertex_endpoint", *cloud],
                   ["alias='Champion_1'", "Vertex version alias"])  # fmt: skip
         _rejected(workdir, "no-endpoint", ["source=runs/deploy2", "alias=champion", "target=vertex_endpoint",
-                  "target.endpoint=nowhere", *cloud], ["target.endpoint='nowhere'", "does not exist"])  # fmt: skip
+                  "target.endpoint=nowhere", *cloud], ["target.endpoint='nowhere'", "an endpoint that exists"])  # fmt: skip
         dry = _run(workdir, "tfrun", "job=promote", "source=runs/deploy2", "alias=champion",
                    "target=vertex_endpoint", "cloud.dry_run=true", *cloud, "hydra.run.dir=runs/dry")  # fmt: skip
         assert dry.returncode == 0 and f"version     {model}@3" in dry.stdout, dry.stdout + dry.stderr
