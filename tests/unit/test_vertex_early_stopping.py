@@ -144,3 +144,17 @@ def test_a_trial_vertex_stopped_is_pruned_and_a_finished_or_failed_one_is_not():
     assert stopped_early(cfg, _trial(4, 0.1), {"status": "failed"}) is None
     cfg.tuning.early_stopping = "none"
     assert stopped_early(cfg, _trial(4, 0.1), {"status": "interrupted"}) is None
+
+
+def test_the_server_keeps_one_stopping_spec_and_refuses_two():
+    from tests.fakes.vertex.study import check_study
+    from tests.fakes.vertex.wire import ApiError
+
+    spec = {
+        "metrics": [{"metricId": "m", "goal": "MAXIMIZE"}],
+        "parameters": [{"parameterId": "p", "doubleValueSpec": {"minValue": 0.1, "maxValue": 1.0}}],
+        "medianAutomatedStoppingSpec": {},
+    }
+    assert check_study(spec)["medianAutomatedStoppingSpec"] == {}
+    with pytest.raises(ApiError, match="at most one of"):
+        check_study({**spec, "decayCurveStoppingSpec": {"useElapsedDuration": True}})
