@@ -137,6 +137,21 @@ BAD_CLOUD_CONFIGS = [
         id="payload-over-vertex-limit",
     ),
     pytest.param([*GCP, "cloud.dry_run=true"], ["cloud.dry_run", "cloud target"], id="dry-run-without-cloud-target"),
+    pytest.param(
+        [*ENDPOINT, "target.version_aliases=[Champion]"],
+        ["target.version_aliases", "Champion", "Vertex version alias"],
+        id="version-alias-uppercase",
+    ),
+    pytest.param(
+        [*BATCH, "target.version_aliases=[v2,'42']"],
+        ["target.version_aliases", "42", "lowercase letter"],
+        id="alias-digits",
+    ),
+    pytest.param(
+        [*ENDPOINT, "target.version_aliases=[default]"],
+        ["target.version_aliases", "default", "target.default_version"],
+        id="version-alias-default",
+    ),
 ]
 
 
@@ -172,6 +187,7 @@ def test_dry_run_prints_the_plan_with_the_network_blocked(workdir: Path, target:
         "tfrun-run-id",
         "'team': 'vision'",
         "older than the TF 2.21",
+        "new version of the Model with display name 'digits_mlp' and label tfrun-model=digits_mlp",
     ):
         assert word in out, f"{word!r} missing from the plan:\n{out}"
     assert ("endpoint" in out) == (target == "vertex_endpoint")
