@@ -31,8 +31,9 @@ def _open(track: Any) -> Optional[tuple[Any, str, str]]:
 
 
 def problems(config: Any) -> Iterator[Problem]:
-    """track.register=true registers a training run's export: other jobs export nothing."""
-    if config.track.register and config.job.value != REGISTERING_JOB:
+    """track.register=true registers a training run's export: other jobs export nothing (without track=mlflow,
+    the track option's own rule says so)."""
+    if config.track.logs_to_mlflow and config.track.register and config.job.value != REGISTERING_JOB:
         yield Problem(
             "track.register",
             True,
