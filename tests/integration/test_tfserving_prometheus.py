@@ -22,6 +22,7 @@ from tests.helpers import free_port
 from tests.integration.serving_models import digits_model, examples_model
 from tfrun.tasks.tfserving import backends, metrics
 from tfrun.tasks.tfserving.clients import GrpcClient, ServingRequestError
+from tfrun.tasks.tfserving.config import BatchingParameters
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +41,8 @@ def prometheus_binary() -> str:
 
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory):
-    """Two embedded servers over one repository (digits, examples), Prometheus metrics on."""
+    """Two embedded servers over one repository (digits, examples), Prometheus metrics on; the second batches
+    (its gRPC Predict is grpc.aio's coroutine, counted by the same rules)."""
     root = tmp_path_factory.mktemp("repo")
     digits_model(root / "digits" / "1", seed=1)
     examples_model(root / "examples" / "1")
@@ -51,6 +53,8 @@ def replicas(tmp_path_factory: pytest.TempPathFactory):
         "}\n"
     )
     monitoring = metrics.write_monitoring_config(root)  # the file target.metrics=true writes
+    batching = root / "batching.config"
+    batching.write_text(BatchingParameters(max_batch_size=8, batch_timeout_micros=1000).to_text())
     servers = []
     try:
         for i in range(2):
@@ -59,6 +63,7 @@ def replicas(tmp_path_factory: pytest.TempPathFactory):
                 base_path=root / "digits",
                 model_config_file=root / "models.config",
                 monitoring_config_file=monitoring,
+                batching_parameters_file=batching if i == 1 else None,
                 max_load_retries=0,
             ).with_free_ports()
             servers.append(backends.start("embedded", spec, log_path=root / f"replica{i}.log", detached=False))
