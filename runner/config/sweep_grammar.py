@@ -2,7 +2,8 @@
 accepts it) instead of Hydra's text or a traceback.
 
 Two moments: `before_hydra(argv)` reads the command line before Hydra composes anything (an override its grammar
-cannot read, an unknown function, a function given the wrong arguments, a `range()` with step 0 or no values); the
+cannot read, an unknown function, a function given the wrong arguments, a `range()` with step 0 or no values, a tag
+no sweeper reads); the
 rest depends on the sweeper, and `from_sweeper(exc, tokens)` names the override a sweeper refused (Hydra's basic
 sweeper, which runs a grid, takes no `interval()`: it cannot sample). tfrun.runner.sweeps.precheck asks it before a
 grid launches.
@@ -27,6 +28,7 @@ FUNCTIONS = {  # what each of Hydra's override functions accepts, as a user woul
     "sort": "sort(a, b, …), sort(list=[…], reverse=true) or sort(range(…))",
 }
 CASTS = ("int", "float", "str", "bool", "json_str")
+TAGS = ("log",)  # the tags tfrun's Optuna sweeper reads (a log scale); the basic sweeper reads none
 GRID = "a value the basic sweeper of tfrun -m runs as a grid: a,b,c, choice(), range() or glob()"
 _EVALUATING = re.compile(r"while evaluating '(\w+)\(")
 _UNKNOWN = re.compile(r"Unknown function '(\w+)'")
@@ -75,6 +77,17 @@ def _range_problem(token: str) -> Problem | None:
     return None
 
 
+def _tag_problem(token: str) -> Problem | None:
+    """A tag no sweeper reads (`tag(lg, interval(…))`): the sweepers would ignore it, and the search space with it."""
+    unknown = sorted(hydra_adapter.sweep_tags(token) - set(TAGS))
+    if not unknown:
+        return None
+    return _problem(
+        token,
+        f"tag({', '.join(TAGS)}, SWEEP): {', '.join(TAGS)} is the tag tfrun's sweepers read ({', '.join(unknown)} is none)",
+    )
+
+
 def before_hydra(argv: list[str]) -> Problem | None:
     """The first sweep override mistake of a command line; None when there is none."""
     from hydra.errors import OverrideParseException
@@ -82,7 +95,7 @@ def before_hydra(argv: list[str]) -> Problem | None:
     multirun = "-m" in argv or "--multirun" in argv
     for token in override_tokens(argv):
         try:
-            problem = _range_problem(token) if multirun else None
+            problem = (_range_problem(token) or _tag_problem(token)) if multirun else None
             if not multirun:
                 hydra_adapter.sweep_kind(token)  # readable at all (a sweep without -m is Hydra's to refuse)
         except OverrideParseException as err:

@@ -29,8 +29,9 @@ hydra). What it relies on, and what for:
 - `GlobalHydra.instance().config_loader().load_sweep_config(master_config, sweep_overrides)` and
   `HydraConfig.instance().set_config` / `.cfg`: a grid job's config as the launcher makes it
   (`sweep_job_composer`).
-- `Override.value_type` (its `ValueType` names) and `RangeSweep`'s `start`, `stop`, `step`
-  (`hydra.core.override_parser.types`): what kind of sweep an override is (`sweep_kind`, `range_arguments`).
+- `Override.value_type` (its `ValueType` names), a sweep's `tags` and `RangeSweep`'s `start`, `stop`, `step`
+  (`hydra.core.override_parser.types`): what kind of sweep an override is (`sweep_kind`, `sweep_tags`,
+  `range_arguments`).
 - `hydra._internal.utils.create_automatic_config_search_path(None, None, config_path)`, `ConfigSearchPath.prepend
   (provider="command-line", path, anchor=SearchPathQuery(provider="schema"))` (what `_run_hydra` does for
   `--config-dir`), `Hydra.create_main_hydra2(task_name, config_search_path)`, `Hydra.compose_config(config_name,
@@ -94,6 +95,12 @@ def sweep_kind(token: str) -> str | None:
     if not override.is_sweep_override():
         return None
     return _SWEEP_KINDS.get(override.value_type.name, override.value_type.name.lower())
+
+
+def sweep_tags(token: str) -> set[str]:
+    """The tags of a `tag(...)` sweep override (empty for any other)."""
+    (override,) = parse_overrides([token])
+    return set(getattr(override.value(), "tags", None) or ())
 
 
 def range_arguments(token: str) -> tuple[float, float, float] | None:

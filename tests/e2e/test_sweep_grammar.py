@@ -29,6 +29,11 @@ MISTAKES = [
         id="tag-without-a-sweep",
     ),
     pytest.param(
+        ["sweep=optuna", "train.learning_rate=tag(lg,interval(0.001,0.1))"],
+        ["train.learning_rate='tag(lg,interval(0.001,0.1))'", "expected tag(log, SWEEP)", "lg is none"],
+        id="a-tag-no-sweeper-reads",
+    ),
+    pytest.param(
         ["train.epochs=nosuch(1,2)"],
         ["train.epochs='nosuch(1,2)'", "nosuch() is none", "choice(), range(), interval()"],
         id="unknown-function",

@@ -13,6 +13,7 @@ from tfrun.runner.config.sweep_grammar import before_hydra, from_sweeper
     [
         ["-m", "train.epochs=1,2", "model.n_hidden=range(1,4)", "hydra/launcher=joblib"],
         ["-m", "train.learning_rate=interval(0.001,0.1)", "sweep=optuna"],  # the sweeper decides (from_sweeper)
+        ["-m", "sweep=optuna", "train.learning_rate=tag(log,interval(0.001,0.1))"],
         ["-m", "train.epochs=range(3,1,-1)", "+tuning.params.model.dropout={type:double,min:0.0,max:0.5}"],
         ["train.epochs=3", "--cfg", "job", "hydra.run.dir=runs/x"],
         ["train.epochs=range(1,5,0)"],  # no -m: Hydra says a sweep needs it
@@ -31,6 +32,7 @@ def test_good_command_lines_pass(argv: list[str]):
         ("train.epochs=range(5,1)", ["gives no value"]),
         ("train.learning_rate=tag(log)", ["expected tag(TAG, …, SWEEP)"]),
         ("train.epochs=[1,2", ["override grammar reads", "override_grammar"]),
+        ("train.learning_rate=tag(lg,interval(0.001,0.1))", ["expected tag(log, SWEEP)", "lg is none"]),
     ],
 )
 def test_each_mistake_is_one_line_naming_the_override(token: str, words: list[str]):
