@@ -37,11 +37,6 @@ class Reference:
     version: Optional[int] = None
     alias: Optional[str] = None
 
-    @property
-    def pinned(self) -> str:
-        """The reference to this version by number (what an undo or a rerun names)."""
-        return f"{PREFIX}{self.name}/{self.version}"
-
 
 def is_reference(source: Any) -> bool:
     return isinstance(source, str) and source.strip().startswith(PREFIX)
