@@ -196,3 +196,29 @@ def _pixels():
     import numpy as np
 
     return np.zeros((1, 8, 8), dtype=np.float32)
+
+
+def test_a_split_is_measured_through_the_balancer_and_recorded(workdir: Path):
+    proc = tfrun(
+        "target=tfserving",
+        "target.replicas=2",
+        "+target.version_labels={stable:new,canary:new}",
+        "+target.split={stable:90,canary:10}",
+        "target.split_requests=1000",
+        "target.split_tolerance=7",  # 500 REST calls: one standard deviation of a 10 % share is 1.3 points
+        *QUICK,
+        "hydra.run.dir=runs/s",
+        cwd=workdir,
+    )
+    _check(proc)
+    d = _deployment(read_record(workdir / "runs/s"))
+    split = d["split"]
+    assert split["passed"] and split["requests"] == 1000 and split["stated"] == {"stable": 90, "canary": 10}
+    assert set(split["rest"]) == {"stable", "canary"} and abs(split["rest"]["canary"] - 10) <= 7, split
+    assert split["grpc"] is None and "same version" in split["grpc_note"]  # both labels name version 1
+    assert d["version_labels"] == {"stable": 1, "canary": 1}
+    config = (workdir / d["replicas"][0]["config_file"]).read_text()
+    assert 'version_labels { key: "canary" value: 1 }' in config
+    nginx = (workdir / d["balancer"]["config"]).read_text()
+    assert "split_clients" in nginx and "90% stable;" in nginx and "* canary;" in nginx
+    assert "split over 1000 requests" in proc.stdout
