@@ -116,10 +116,11 @@ def _from_record(given: str, record_path: Path, kind: str) -> Source:
 
 def _exported_path(record_path: Path, record: dict[str, Any], path: str) -> Path:
     """Where the record's export is from here: its path is relative to the folder the run was launched from,
-    which is this one, or (a record given from another folder) the one its `run_dir` is relative to."""
+    the one its `run_dir` is relative to (this one, or another for a record given from another folder: then
+    that folder's export, even when this folder has one by the same path)."""
     exported = Path(path)
     run_dir = Path(str(record.get("run_dir") or ""))
-    if exported.is_absolute() or exported.exists() or run_dir.is_absolute() or not run_dir.parts:
+    if exported.is_absolute() or run_dir.is_absolute() or not run_dir.parts:
         return exported
     folder = record_path.resolve().parent
     if folder.parts[-len(run_dir.parts) :] != run_dir.parts:

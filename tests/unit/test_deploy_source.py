@@ -197,3 +197,18 @@ def test_a_record_given_from_another_folder_finds_its_export_beside_its_run(here
     source = sources.resolve(str(path))
     assert source.saved_model.resolve() == folder.resolve()
     assert sources.check(source) == record["artifacts"][0]["sha256"]
+
+
+def test_a_record_from_another_folder_is_not_matched_with_this_folders_export_of_the_same_path(here: Path):
+    """Here has its own models/digits_mlp/0003 (another model): a record given from project/ still names project's."""
+    project = here / "project"
+    folder = _export(project)
+    path = _record(project, "runs/train", folder)
+    record = json.loads(path.read_text())
+    record["run_dir"] = "runs/train"
+    path.write_text(json.dumps(record))
+    mine = _export(here)
+    (mine / DATA).write_bytes(b"other weights")
+    source = sources.resolve("project/runs/train")
+    assert source.saved_model.resolve() == folder.resolve()
+    assert sources.check(source) == record["artifacts"][0]["sha256"]
