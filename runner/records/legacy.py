@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from tfrun.tasks.core.record_io import SCHEMA_VERSION, config_hash, resume_key
+from tfrun.tasks.core.schema.sweep import defaults as sweep_defaults
 
 PACKAGE = "tfrun"
 OLD_PACKAGES = ("tasks", "runner")  # top-level import names before the move; now tfrun.tasks, tfrun.runner
@@ -73,15 +74,55 @@ def _version(record: dict[str, Any]) -> int:
     return version if isinstance(version, int) and not isinstance(version, bool) else SCHEMA_VERSION
 
 
-# Top-level config keys the current schema has that schema 1 records lack, with the value that leaves such a run as
-# it was (a rerun composes them; without them here its config would differ from the original's by their defaults).
-ADDED_CONFIG_KEYS: dict[str, Any] = {"source": None}  # job=deploy's source
+# Top-level config keys the schema gained since a record was written, with the value that leaves such a run as it was
+# (a rerun composes them; without them here its config, hash and resume key would differ from the original's).
+ADDED_CONFIG_KEYS: dict[str, Any] = {"source": None, "alias": None}  # job=deploy's source, job=promote's alias
+
+
+def added_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """The keys ADDED_CONFIG_KEYS names, and `sweep` (the search the run was a job of, as its command chose it)."""
+    overrides = (record.get("command") or {}).get("overrides") if isinstance(record.get("command"), dict) else None
+    chosen = [o.split("=", 1)[1] for o in overrides or [] if isinstance(o, str) and o.startswith("sweep=")]
+    return {**ADDED_CONFIG_KEYS, "sweep": sweep_defaults(chosen[-1] if chosen else "none")}
+
+
+def _fill(new: dict[str, Any], record: dict[str, Any], before: dict[str, Any]) -> list[str]:
+    """Add the keys new["config"] lacks; retake the hashes over it when the record holds what was hashed (nothing in
+    it was redacted), keeping the written ones in `before`. The keys added."""
+    old = record["config"]
+    added = [key for key in added_keys(record) if key not in new["config"]]
+    for key, value in added_keys(record).items():
+        new["config"].setdefault(key, value)
+    if record.get("config_sha256") == config_hash(old):
+        new["config_sha256"] = config_hash(new["config"])
+        before["config_sha256"] = record["config_sha256"]
+    if "resume_key" in record and record["resume_key"] == resume_key(old):
+        new["resume_key"] = resume_key(new["config"])
+        before["resume_key"] = record["resume_key"]
+    return added
+
+
+def _with_added_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """A current record written before the schema gained a key: the key at the value the run had (a new dict, with
+    what was written under `config_keys_added`); one that has them all as it is."""
+    config_, version = record.get("config"), record.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):  # damaged: the loader names it
+        return record
+    if not isinstance(config_, dict) or all(key in config_ for key in added_keys(record)):
+        return record
+    new = copy.deepcopy(record)
+    before: dict[str, Any] = {}
+    before["keys"] = _fill(new, record, before)
+    new["config_keys_added"] = before
+    return new
 
 
 def upgrade(record: Any) -> Any:
     """The record as the current schema writes it (a new dict); a current or damaged record as it is."""
-    if not isinstance(record, dict) or _version(record) >= SCHEMA_VERSION:
+    if not isinstance(record, dict):
         return record
+    if _version(record) >= SCHEMA_VERSION:
+        return _with_added_keys(record)
     new = copy.deepcopy(record)
     before: dict[str, Any] = {"schema_version": _version(record)}
     code = record.get("code")
@@ -90,15 +131,7 @@ def upgrade(record: Any) -> Any:
     old = record.get("config")
     if isinstance(old, dict):
         new["config"] = config(old, user_keys)
-        for key, value in ADDED_CONFIG_KEYS.items():
-            new["config"].setdefault(key, value)
-        # a hash can be taken again only when the record holds what was hashed (nothing in it was redacted)
-        if record.get("config_sha256") == config_hash(old):
-            new["config_sha256"] = config_hash(new["config"])
-            before["config_sha256"] = record["config_sha256"]
-        if "resume_key" in record and record["resume_key"] == resume_key(old):
-            new["resume_key"] = resume_key(new["config"])
-            before["resume_key"] = record["resume_key"]
+        _fill(new, record, before)
     command = record.get("command")
     if isinstance(command, dict):
         for key in ("overrides", "argv"):

@@ -240,3 +240,32 @@ def test_a_killed_sweeps_running_trials_are_failed_when_it_is_continued(tmp_path
     TS = optuna.trial.TrialState
     assert [t.state for t in again.trials] == [TS.COMPLETE, TS.FAIL] and optuna_resume.finished_trials(again) == 1
     assert again.ask().number == 2, "the next job comes after every earlier trial"
+
+
+@pytest.mark.parametrize(
+    "overrides, sweep",
+    [
+        (["train.epochs=1"], {"name": "none"}),
+        (["sweep=optuna", "model.n_neurons=32"], {**OmegaConf.to_container(OmegaConf.structured(OptunaSweep))}),
+    ],
+)
+def test_a_record_written_before_the_sweep_key_reads_with_the_one_its_command_chose(overrides, sweep):
+    """Its config, hash and resume key as a rerun (or a resumed run) of it composes them today."""
+    from tfrun.runner.records import legacy
+    from tfrun.tasks.core.record_io import SCHEMA_VERSION, config_hash, resume_key
+
+    config = {"train": {"epochs": 1, "resume": False}, "source": None, "alias": None}
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "command": {"overrides": overrides},
+        "config": config,
+        "config_sha256": config_hash(config),
+        "resume_key": resume_key(config),
+    }
+    read = legacy.upgrade(record)
+    sweep = {k: getattr(v, "value", v) for k, v in sweep.items()}
+    assert read["config"]["sweep"] == sweep
+    assert read["config_sha256"] == config_hash({**config, "sweep": sweep})
+    assert read["resume_key"] == resume_key({**config, "sweep": sweep})
+    assert read["config_keys_added"]["keys"] == ["sweep"] and "sweep" not in record["config"]
+    assert legacy.upgrade(read) is read, "a record with every key is read as it is"

@@ -399,7 +399,8 @@ class Config:
     target: Any = MISSING
     cloud: Any = MISSING
     track: Any = MISSING
-    sweep: Any = MISSING  # the search of a `tfrun -m` (sweep=optuna: its pruner)
+    # the search of a `tfrun -m` (sweep=optuna: its pruner); a sweep option of the user's that sets no sweep node: none
+    sweep: Any = field(default_factory=lambda: SweepConfig(name="none"))
     run: RunConfig = field(default_factory=RunConfig)
     export: ExportConfig = field(default_factory=ExportConfig)  # the serving signature's outputs
     serve: ServeConfig = field(default_factory=ServeConfig)  # job=serve

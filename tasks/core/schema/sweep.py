@@ -8,9 +8,10 @@ sweep=vertex is a Vertex AI tuning job. The sweeper's own keys (study, storage, 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import Enum
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 from omegaconf import MISSING
 
@@ -75,6 +76,13 @@ class OptunaSweep(SweepConfig):
                 self.max_resource,
                 f"null (train.epochs) or >= sweep.min_resource ({self.min_resource})",
             )
+
+
+def defaults(name: str) -> dict[str, Any]:
+    """The `sweep` node an option composes with its defaults, as a record holds it (`none` for an unknown name)."""
+    options = {"none": NoSweep, "optuna": OptunaSweep, "vertex": VertexSweep}
+    node = dataclasses.asdict(options.get(name, NoSweep)())
+    return {k: v.value if isinstance(v, Enum) else v for k, v in node.items()}
 
 
 def pruning_problems(sweep: SweepConfig, optimized_metric: str, single_process: bool) -> Iterator[Problem]:
