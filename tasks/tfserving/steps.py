@@ -647,7 +647,26 @@ def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             "serve.base_path / serve.model_name"
         )
     log_path = Path(ctx.run_dir) / "tfserving.log"
-    server = backends.start(backend, spec, log_path=log_path, detached=False)
+    replicas = int(s.get("replicas", 1))
+    if replicas > 1:  # the newest version on N replicas behind nginx (job=promote changes what they serve)
+        from tfrun.tasks.tfserving.replicas import ReplicaGroup
+
+        server: Any = ReplicaGroup.start(
+            backend=backend,
+            template=spec,
+            replicas=replicas,
+            folder=Path(ctx.run_dir) / "tfserving-group",
+            versions=repository.versions(spec.base_path)[-1:],
+            labels={},
+            split={},
+            config_poll_seconds=int(s.config_poll_seconds),
+            balancer_ports=(spec.rest_port, spec.grpc_port),
+            detached=False,
+            timeout=float(s.start_timeout_s),
+        )
+        spec, log_path = server.spec, server.log_path
+    else:
+        server = backends.start(backend, spec, log_path=log_path, detached=False)
     started = time.monotonic()
     entry = {
         "kind": "tfserving",
@@ -663,8 +682,9 @@ def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     reason, serving = "stopped", False
     try:
         backends.wait_serving(server, s.start_timeout_s)
+        who = f"nginx pid {server.pid} in front of {replicas} {backend} replicas" if replicas > 1 else ""
         print(
-            f"[tfserving] {backend} server pid {server.pid} serving {s.model_name} from "
+            f"[tfserving] {who or f'{backend} server pid {server.pid}'} serving {s.model_name} from "
             f"{_rel(spec.base_path)}: gRPC {spec.grpc_target}, REST {spec.rest_url}/v1/models/{s.model_name} "
             f"(log: {_rel(log_path)}; Ctrl-C stops it)",
             flush=True,
@@ -685,8 +705,11 @@ def serve_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     finally:
         code = server.stop()
     entry.update(status="stopped", stopped=reason, exit_code=code, served_s=round(time.monotonic() - started, 1))
+    if replicas > 1:
+        entry.update(_group_entry(server, "stopped"))
+    on = f"{replicas} {backend} replicas behind nginx" if replicas > 1 else backend
     return {
-        "summary": f"served {s.model_name} for {entry['served_s']:.1f} s on {backend} ({reason})",
+        "summary": f"served {s.model_name} for {entry['served_s']:.1f} s on {on} ({reason})",
         "backends": found,
         "deployments": [entry],
     }

@@ -222,3 +222,51 @@ def test_a_split_is_measured_through_the_balancer_and_recorded(workdir: Path):
     nginx = (workdir / d["balancer"]["config"]).read_text()
     assert "split_clients" in nginx and "90% stable;" in nginx and "* canary;" in nginx
     assert "split over 1000 requests" in proc.stdout
+
+
+def test_serve_job_with_replicas_runs_nginx_in_front_until_ctrl_c(workdir: Path):
+    import signal
+
+    import numpy as np
+
+    from tfrun.tasks.tfserving.backends import free_port
+
+    _check(tfrun(*QUICK, "hydra.run.dir=runs/train", cwd=workdir))  # version 1 in models/
+    grpc_port, rest_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            str(BIN / "tfrun"),
+            "job=serve",
+            "serve.replicas=2",
+            f"serve.grpc_port={grpc_port}",
+            f"serve.rest_port={rest_port}",
+            "hydra.run.dir=runs/serve",
+        ],
+        cwd=workdir,
+        env=command_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        run_log, deadline = workdir / "runs/serve/run.log", time.monotonic() + 180
+        while "serving digits_mlp" not in (run_log.read_text() if run_log.exists() else ""):
+            assert time.monotonic() < deadline and proc.poll() is None, "the serve step never said it was serving"
+            time.sleep(0.2)
+        rest = RestClient(f"http://127.0.0.1:{rest_port}", retries=0)  # nginx, on the ports asked for
+        for _ in range(6):
+            assert rest.predict("digits_mlp", instances=np.zeros((1, 8, 8), np.float32))["output"].shape == (1, 10)
+        rest.close()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out[-3000:]
+    assert "in front of 2 embedded replicas" in out and "2 embedded replicas behind nginx" in out
+    (d,) = read_record(workdir / "runs/serve")["deployments"]
+    assert d["status"] == "stopped" and d["balancer"]["rest_url"] == f"http://127.0.0.1:{rest_port}"
+    answered = [r["answered"]["rest"] for r in d["replicas"]]
+    assert sum(answered) == 6 and min(answered) >= 1, d["replicas"]  # nginx spreads them over both replicas
+    assert _all_gone([d["balancer"]["server_pid"], *(r["server_pid"] for r in d["replicas"])])

@@ -61,6 +61,17 @@ def test_bad_group_values_are_config_errors(compose_cfg, overrides: list[str], k
     assert key in _problems(compose_cfg, *overrides)
 
 
+def test_serve_replicas_rules(compose_cfg, monkeypatch):
+    assert validate(compose_cfg("job=serve", "serve.replicas=3")).serve.replicas == 3
+    with pytest.raises(ConfigError) as info:
+        validate(compose_cfg("job=serve", "serve.replicas=0", "serve.model_config_file=x.config"))
+    assert {"serve.replicas", "serve.model_config_file"} <= {p.key for p in info.value.problems}
+    monkeypatch.setenv("TFRUN_NGINX", "/nonexistent/nginx")
+    with pytest.raises(ConfigError) as info:
+        validate(compose_cfg("job=serve", "serve.replicas=2"))
+    assert [p.key for p in info.value.problems] == ["serve.replicas"]
+
+
 def test_a_label_must_not_be_a_number():
     from tfrun.tasks.core.schema import TfservingTarget
 

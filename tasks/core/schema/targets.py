@@ -350,9 +350,30 @@ class ServeConfig(ServingOptions):
     model_config_file: Optional[str] = None  # a TF Serving model config file (several models, policies, labels)
     duration_s: Optional[float] = None  # stop after this many seconds (null: until Ctrl-C / SIGTERM)
     load_retries: int = 5
+    replicas: int = 1  # servers of the newest version; more than one puts Debian's nginx in front of them
+    config_poll_seconds: int = 1  # how often each replica re-reads its model config file (job=promote moves labels)
 
     def problems(self) -> Iterator[Problem]:
         yield from self.serving_problems("serve")
+        yield from between("serve.replicas", self.replicas, 1, MAX_REPLICAS, low_inclusive=True, high_inclusive=True)
+        yield from between(
+            "serve.config_poll_seconds", self.config_poll_seconds, 1, 3600, low_inclusive=True, high_inclusive=True
+        )
+        if self.replicas > 1 and self.model_config_file is not None:
+            yield Problem(
+                "serve.model_config_file",
+                self.model_config_file,
+                "null with serve.replicas > 1 (each replica reads a model config file of its own)",
+            )
+
+    def server_problems(self, prefix: str) -> Iterator[Problem]:
+        """job=serve's tools: the server kind, and nginx in front of serve.replicas > 1."""
+        yield from super().server_problems(prefix)
+        if self.replicas > 1:
+            from tfrun.tasks.core.serving_backends import NGINX_SETUP, nginx_path
+
+            if nginx_path() is None:
+                yield Problem(f"{prefix}.replicas", self.replicas, f"1 while nginx is not installed ({NGINX_SETUP})")
         if self.model_config_file is not None and not os.path.isfile(self.model_config_file):
             yield Problem("serve.model_config_file", self.model_config_file, "an existing model config file")
         if self.duration_s is not None and not self.duration_s > 0:
