@@ -84,6 +84,15 @@ def display_status(data: dict[str, Any]) -> str:
     return f"{status} (stale)" if is_stale(data) else status
 
 
+def pruned_text(pruned: Any) -> str | None:
+    """Where and why a pruned run stopped, from its record's `pruned` section (None without one)."""
+    if not isinstance(pruned, dict):
+        return None
+    value = pruned.get("value")
+    shown = f" ({pruned.get('monitor', 'value')} {value:.4f})" if isinstance(value, (int, float)) else ""
+    return f"at epoch {pruned.get('epoch', '?')} of {pruned.get('of_epochs', '?')} by the {pruned.get('pruner', '?')} pruner{shown}"
+
+
 def main_metric(data: dict[str, Any]) -> tuple[str, Any]:
     """The run's optimized metric (config.optimized_metric) and its final value (None if not reached)."""
     name = section(data, "config").get("optimized_metric") or DEFAULT_METRIC

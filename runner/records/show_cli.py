@@ -20,6 +20,7 @@ from tfrun.runner.records.cli_common import (
     load_run,
     main_metric,
     overrides,
+    pruned_text,
     section,
     short_hash,
 )
@@ -44,6 +45,7 @@ def header_lines(path: Path, data: dict[str, Any]) -> list[str]:
         _kv("run", f"{data.get('run_id', '?')}  (job {data.get('job', '?')})"),
         _kv("record", str(path)),
         _kv("status", display_status(data)),
+        *([_kv("pruned", pruned_text(data["pruned"]))] if pruned_text(data.get("pruned")) else []),
         _kv("started", fmt(data.get("started_at"))),
         _kv("ended", f"{fmt(data.get('ended_at'))}  ({fmt_seconds(data.get('seconds'))} s)"),
         _kv("overrides", " ".join(overrides(data)) or "(none)"),

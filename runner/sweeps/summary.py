@@ -17,6 +17,7 @@ from typing import Optional
 
 from tfrun.runner.config import dirs as config_dirs
 from tfrun.runner.records import reading
+from tfrun.runner.records.cli_common import pruned_text
 from tfrun.runner.records.record import RECORD_NAME
 from tfrun.tasks.core.record_io import PRUNED
 
@@ -37,6 +38,7 @@ class Row:
     config_sources: list[str] = field(
         default_factory=list
     )  # --config-dir=... of the command (tfrun.runner.config.dirs)
+    pruned: Optional[dict] = None  # the record's `pruned` section: where and why the sweep's pruner stopped it
 
     @property
     def params(self) -> dict[str, str]:
@@ -112,6 +114,7 @@ def collect(sweep_dir: Path) -> Summary:
                 error=f"{error.get('type')}: {error.get('message')}" if error else None,
                 run_dir=record_path.parent.name,
                 config_sources=config_dirs.from_argv(list(record.get("command", {}).get("argv") or [])),
+                pruned=record.get("pruned") if isinstance(record.get("pruned"), dict) else None,
             )
         )
     maximize = goal == "maximize" if goal in ("maximize", "minimize") else is_maximized(metric_name)
@@ -272,6 +275,8 @@ def render(summary: Summary) -> str:
     for r in rows:
         if r.error:
             lines.append(f"job {r.job} {r.status}: {r.error}")
+        elif r.status == PRUNED and pruned_text(r.pruned):
+            lines.append(f"job {r.job} pruned {pruned_text(r.pruned)}")
     best = summary.best
     if best is not None:
         lines.append(f"best: job {best.job}, {summary.metric_name} = {best.metric:.4f}")

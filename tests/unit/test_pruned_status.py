@@ -25,6 +25,7 @@ def _pruned(run_id: str, overrides: list[str], **changes) -> dict:
         status=PRUNED,
         command={"argv": ["tfrun", "-m", *overrides], "overrides": overrides},
         metrics={"final": {}, "history": {"val_accuracy": [0.4, 0.41]}},
+        pruned={"epoch": 2, "of_epochs": 10, "monitor": "val_accuracy", "value": 0.41, "pruner": "median"},
         **changes,
     )
 
@@ -59,6 +60,7 @@ def test_list_and_show_say_pruned(tmp_path: Path, capsys):
     assert code == 0 and json.loads(out)[0]["status"] == "pruned"
     code, out, _ = run_cli(capsys, "show", str(tmp_path / "runs" / "p"))
     assert code == 0 and "pruned (stopped early by the sweep's pruner: not a failure)" in out
+    assert "at epoch 2 of 10 by the median pruner (val_accuracy 0.4100)" in out
 
 
 def test_diff_reads_a_pruned_run(tmp_path: Path, capsys):
@@ -82,7 +84,7 @@ def test_sweep_summary_pruned_is_neither_best_nor_a_failure(tmp_path: Path, caps
     assert summary.best is not None and summary.best.job == "0"
     failed, total = unsuccessful(sweep, since=0)
     assert failed == ["job 2 (failed)"] and total == 3, "a pruned job does not fail the sweep"
-    assert "pruned" in render(summary)
+    assert "job 1 pruned at epoch 2 of 10 by the median pruner (val_accuracy 0.4100)" in render(summary)
     jobs = json.loads((sweep / "sweep.json").read_text())["jobs"]
     assert {j["job"]: j["status"] for j in jobs}["1"] == "pruned"
     assert ",pruned," in (sweep / "sweep.csv").read_text()
