@@ -18,6 +18,10 @@ Modules and what they import:
     server      the embedded server process (`tfrun-serve`)
     clients     REST and gRPC clients used by the target and offered to users
     backends    choose and start binary / docker / embedded, stop by PID
+    balancer    Debian's nginx in front of replicas: config, process, access log   (stdlib)
+    replicas    a replica group: model config files, changes one replica at a time (stdlib; clients when waiting)
+    split       a target.split measured through the balancer                       (numpy)
+    promote     job=promote target=tfserving: a version label moves in running groups (stdlib)
     steps       target=tfserving steps, job=serve, job=rollback
     metrics     TF Serving's request metrics, their Prometheus page, MonitoringConfig  (stdlib, protobuf)
 """
