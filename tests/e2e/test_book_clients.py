@@ -1,4 +1,4 @@
-"""The book's client code (Hands-On ML, 3rd ed., chapter 19) runs unchanged against a fresh tfrun export.
+"""The book's client code (Hands-On ML, 3rd ed., chapter 19) runs unchanged against a tfrun export (deployed).
 
 Each snippet expects `serving_default` to answer a probability matrix, one row per instance:
   TF Serving REST   y_proba = np.array(response["predictions"])
@@ -21,11 +21,12 @@ import numpy as np
 import pytest
 
 from tests.fakes.vertex.fixture import init_sdk, reset_sdk
-from tests.helpers import read_record, run_tfrun_cloud
+from tests.helpers import copy_trained, read_record, run_tfrun_cloud
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-FAST = ["train.epochs=2", "train.callbacks.tensorboard=false"]
+# The suite's shared trained run, deployed (job=deploy): these tests are about the book's clients, not training.
+DEPLOY = ["job=deploy", "source=runs/train"]
 PROJECT = "tfrun-book"
 
 
@@ -39,14 +40,24 @@ def x_new() -> np.ndarray:
 def exported_probabilities(workdir: Path, record: dict[str, Any], x: np.ndarray) -> np.ndarray:
     import tensorflow as tf
 
-    path = next(a["path"] for a in record["artifacts"] if a["kind"] == "saved_model")
+    if record["job"] == "deploy":  # the SavedModel it deployed
+        path = record["source"]["saved_model"]
+    else:
+        path = next(a["path"] for a in record["artifacts"] if a["kind"] == "saved_model")
     serve = tf.saved_model.load(str(workdir / path)).signatures["serving_default"]
     return serve(pixels=tf.constant(x))["probabilities"].numpy()
 
 
-def test_tf_serving_rest_and_grpc_clients_unchanged(workdir: Path):
+def test_tf_serving_rest_and_grpc_clients_unchanged(trained_digits: Path, workdir: Path):
+    copy_trained(trained_digits, workdir)
     proc = run_tfrun_cloud(
-        ["target=tfserving", "target.server=embedded", "target.keep_running=true", "target.latency_requests=10", *FAST],
+        [
+            "target=tfserving",
+            "target.server=embedded",
+            "target.keep_running=true",
+            "target.latency_requests=10",
+            *DEPLOY,
+        ],
         workdir,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -93,12 +104,13 @@ def test_tf_serving_rest_and_grpc_clients_unchanged(workdir: Path):
         os.kill(entry["server_pid"], signal.SIGTERM)
 
 
-def test_vertex_online_client_unchanged(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+def test_vertex_online_client_unchanged(trained_digits: Path, workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+    copy_trained(trained_digits, workdir)
     proc = run_tfrun_cloud(
         [
             "target=vertex_endpoint",
             "target.latency_requests=3",
-            *FAST,
+            *DEPLOY,
             "cloud=gcp",
             f"cloud.project={PROJECT}",
             "cloud.bucket=book-online",
@@ -126,8 +138,9 @@ def test_vertex_online_client_unchanged(workdir: Path, fake_vertex: Any, gcs_emu
     assert np.array_equal(np.asarray(response.predictions, np.float32), exported_probabilities(workdir, record, X_new))
 
 
-def test_vertex_batch_client_unchanged(workdir: Path):
-    proc = run_tfrun_cloud(["target=vertex_batch", "target.mode=local", *FAST], workdir)
+def test_vertex_batch_client_unchanged(trained_digits: Path, workdir: Path):
+    copy_trained(trained_digits, workdir)
+    proc = run_tfrun_cloud(["target=vertex_batch", "target.mode=local", *DEPLOY], workdir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")
     batch = next(d for d in record["deployments"] if d["kind"] == "vertex_batch")["batch"]
