@@ -17,15 +17,11 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
-from tfrun.tasks.core.problems import Problem
+from tfrun.tasks.core.problems import Problem, PromoteError  # noqa: F401 (PromoteError: re-exported)
 from tfrun.tasks.core.schema import option_class
 from tfrun.tasks.registry import config as mlflow_registry
 from tfrun.tasks.tfserving import promote as tfserving_promote
 from tfrun.tasks.vertex import promote as vertex_promote
-
-
-class PromoteError(ValueError):
-    """A promote that cannot happen (no such version, a registry that does not answer): one line saying why."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,14 @@ class Problem:
         return f"{self.key}={self.value!r} is not allowed: expected {self.allowed}"
 
 
+class PromoteError(ValueError):
+    """job=promote that cannot happen (no such version, a registry that does not answer): one line saying why.
+
+    Raised by a promoter's check (tfrun.tasks.promote.PROMOTERS) in the runner, which reports it as a config error
+    (exit 2); here, beside ConfigError, so every registry's module can raise it without importing tfrun.tasks.promote.
+    """
+
+
 class ConfigError(Exception):
     """Raised with every problem found, so one run reports them all."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from tfrun.tasks.promote import PromoteError
+from tfrun.tasks.core.problems import PromoteError
 from tfrun.tasks.registry import client as registry
 from tfrun.tasks.registry import config as registry_config
 
@@ -22,13 +22,23 @@ def _open(track: Any) -> tuple[Any, str]:
     return registry.open_client(uri, registry_config.timeout_s(track)), uri
 
 
+def _one_line(given: str, uri: str, err: BaseException) -> str:
+    """An unexpected failure of the registry (a 5xx, a dropped connection) as one line naming the reference."""
+    text = str(getattr(err, "message", None) or err).strip().splitlines()
+    return f"{given}: the registry at {uri} failed ({type(err).__name__}: {text[0] if text else ''})"
+
+
 def check(config: Any) -> None:
     """In the runner, before the record: the server answers and the version (or alias) the source names exists."""
+    given = str(config.source)
+    uri = registry_config.registry_uri(config.track)
     try:
         client, uri = _open(config.track)
-        registry.resolve(client, registry_config.parse(str(config.source)), uri)
+        registry.resolve(client, registry_config.parse(given), uri)
     except (registry.RegistryError, ValueError) as err:
         raise PromoteError(str(err)) from None
+    except Exception as err:  # noqa: BLE001 - a user's command gets one line, not MLflow's traceback
+        raise PromoteError(_one_line(given, uri, err)) from None
 
 
 def promote(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -72,5 +82,13 @@ def materialise(given: str, track: Any, cache: Path = Path(CACHE)) -> Path:
         ref = registry_config.parse(given)
     except ValueError as err:
         raise registry.RegistryError(str(err)) from None
-    client, uri = _open(track)
-    return registry.materialise(client, ref, uri, cache)
+    if not registry_config.mlflow_installed():
+        raise registry.RegistryError(f"{given}: models:/ sources need the mlflow extra: pip install 'tfrun[mlflow]'")
+    uri = registry_config.registry_uri(track)
+    try:
+        client, uri = _open(track)
+        return registry.materialise(client, ref, uri, cache)
+    except registry.RegistryError:
+        raise
+    except Exception as err:  # noqa: BLE001 - as for check
+        raise registry.RegistryError(_one_line(given, uri, err)) from None

@@ -88,7 +88,7 @@ def problems(config: Any) -> Iterator[Problem]:
 
 def check(config: Any) -> None:
     """In the runner, before the record: some replica group serves the model now (PromoteError, exit 2, if not)."""
-    from tfrun.tasks.promote import PromoteError
+    from tfrun.tasks.core.problems import PromoteError
     from tfrun.tasks.tfserving.replicas import RUNNING, ReplicaGroup
 
     version = resolve(str(config.source))
