@@ -69,6 +69,7 @@ def main(argv: list[str]) -> int:
         run_id=job.get("run_id", ""),
         overrides=list(job.get("overrides") or []),
         config_dirs=list(job.get("config_dirs") or []),
+        sweep_job=bool(job.get("sweep_job", False)),
     )
     name = None
     try:

@@ -15,6 +15,7 @@ class Context:
     run_id: str = ""  # the record's run id (labels cloud resources with it)
     overrides: list[str] = field(default_factory=list)  # the command line's overrides (a Vertex job runs them)
     config_dirs: list[str] = field(default_factory=list)  # its --config-dir folders (a Vertex job stages them)
+    sweep_job: bool = False  # one job of a multirun: its export leaves out the Keras layer traces (tfrun.tasks.export)
 
     def need(self, key: str) -> Any:
         """An object an earlier step must have produced (a clear error if the plan is wrong)."""

@@ -35,9 +35,11 @@ def job_input(
     run_id: str = "",
     overrides: list[str] | None = None,
     config_dirs: list[str] | None = None,
+    sweep_job: bool = False,
 ) -> bytes:
     """The child's stdin. `overrides` as typed (not redacted) and the --config-dir folders: a Vertex job's
-    replicas run them again."""
+    replicas run them again. `sweep_job`: one job of a multirun (not part of its config: a rerun of the job alone
+    has the same config)."""
     return json.dumps(
         {
             "run_dir": str(run_dir),
@@ -46,5 +48,6 @@ def job_input(
             "run_id": run_id,
             "overrides": overrides or [],
             "config_dirs": config_dirs or [],
+            "sweep_job": sweep_job,
         }
     ).encode()

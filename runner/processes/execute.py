@@ -75,7 +75,7 @@ def run(
         _tasks(
             config,
             record,
-            job_input(run_dir, resolved, plan, run_id, overrides, config_dirs),
+            job_input(run_dir, resolved, plan, run_id, overrides, config_dirs, sweep_job=multirun),
             warm_allowed=not multirun and not replica,
             trial=_optuna_trial() if multirun else {},
         ),

@@ -54,6 +54,30 @@ def test_grid_with_joblib_summary_and_reproducible_best(workdir: Path):
     assert read_record(workdir / "runs/best")["metrics"]["final"]["holdout_accuracy"] == summary["best"]["metric"], (
         alone.stdout
     )
+    # A sweep's jobs export without the Keras layer traces (faster): `rerun --verify` of one still reproduces it, and
+    # its signature answers as the rerun's (a single run, with the traces) does.
+    best = summary["best"]["job"]
+    verified = subprocess.run(
+        [str(BIN / "tfrun-records"), "rerun", f"multiruns/grid/{best}", "--verify", "--run-dir", "runs/verified"],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert verified.returncode == 0 and "verified: identical metrics and weights" in verified.stdout, verified.stdout
+    rerun = read_record(workdir / "runs/verified")["artifacts"][0]
+    assert [r["artifacts"][0]["layer_traces"] for r in jobs.values()] == [False] * 6 and rerun["layer_traces"] is True
+    _same_answers(workdir / jobs[str(best)]["artifacts"][0]["path"], workdir / rerun["path"])
+
+
+def _same_answers(export: Path, reference: Path) -> None:
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(0).uniform(0, 16, size=(32, 8, 8)).astype("float32"))
+    answers = [tf.saved_model.load(str(p)).signatures["serving_default"](pixels=x) for p in (export, reference)]
+    assert sorted(answers[0]) == sorted(answers[1]) == ["probabilities"]
+    np.testing.assert_array_equal(answers[0]["probabilities"].numpy(), answers[1]["probabilities"].numpy())
 
 
 def _csv(path: Path, good: bool) -> None:
