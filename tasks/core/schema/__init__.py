@@ -31,6 +31,7 @@ from tfrun.tasks.core.schema.distribute import (  # noqa: F401 (re-exported)
     cross_problems,
 )
 from tfrun.tasks.core.schema.k8s import K8sConfig  # noqa: F401 (re-exported)
+from tfrun.tasks.core.schema.sweep import NoSweep, OptunaSweep, SweepConfig, VertexSweep  # noqa: F401 (re-exported)
 from tfrun.tasks.core.schema.targets import (  # noqa: F401 (re-exported)
     MIN_REPRESENTATIVE_SAMPLES,
     TFLITE_STEPS,
@@ -50,7 +51,6 @@ from tfrun.tasks.core.schema.targets import (  # noqa: F401 (re-exported)
     TfservingTarget,
     WebTarget,
 )
-from tfrun.tasks.core.schema.sweep import NoSweep, OptunaSweep, SweepConfig, VertexSweep  # noqa: F401 (re-exported)
 from tfrun.tasks.core.schema.track import MlflowTrack, NoTrack, TrackConfig  # noqa: F401 (re-exported)
 from tfrun.tasks.core.schema.vertex import TuningConfig, VertexCluster, vertex_training_problems  # noqa: F401 (re-exported)
 
@@ -351,7 +351,7 @@ class Job(Enum):
     tune = "tune"  # a Vertex AI hyperparameter tuning job over tuning.params (sweep=vertex)
     serve_web = "serve_web"  # a static server in the foreground on an existing target=web bundle
     deploy = "deploy"  # no training: the SavedModel `source` names, deployed to the target and checked against it
-    promote = "promote"  # no training: `alias` moves to the model version `source` names (tfrun.tasks.promote)
+    promote = "promote"  # no training: `alias` moves to the version `source` names (MLflow, Vertex AI, TF Serving)
     k8s = "k8s"  # no training: Kubernetes manifests for `source` (serving) or the training cluster, validated offline
 
 
