@@ -166,3 +166,14 @@ def test_resume_cli_nothing_to_do_when_jobs_succeeded_or_were_pruned_and_reruns_
     assert "--pruned" in help_text and "not rerun unless --pruned" in " ".join(help_text.split())
     proc = _records("resume", "grid", "--pruned", cwd=tmp_path)
     assert "job 1 (pruned)" in proc.stdout and proc.returncode == 1, proc.stdout + proc.stderr  # its rerun: exit 2
+
+
+def test_report_page_lists_a_pruned_run_with_a_style_of_its_own(tmp_path: Path, capsys):
+    write(tmp_path / "runs" / "p", _pruned("run-pruned", ["train.learning_rate=0.1"]))
+    write(tmp_path / "runs" / "s", make_record(run_id="run-ok"))
+    code, out, _ = run_cli(capsys, "report", str(tmp_path / "runs"), "-o", str(tmp_path / "report.html"))
+    assert code == 0, out
+    page = (tmp_path / "report.html").read_text()
+    data = json.loads(page.split('<script id="data" type="application/json">')[1].split("</script>")[0])
+    assert {r["run_id"]: r["status"] for r in data["runs"]} == {"run-pruned": "pruned", "run-ok": "succeeded"}
+    assert ".pruned {" in page and "byStatus" in page  # its own colour; the counts line tallies runs by status
