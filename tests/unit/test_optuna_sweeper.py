@@ -269,3 +269,15 @@ def test_a_record_written_before_the_sweep_key_reads_with_the_one_its_command_ch
     assert read["resume_key"] == resume_key({**config, "sweep": sweep})
     assert read["config_keys_added"]["keys"] == ["sweep"] and "sweep" not in record["config"]
     assert legacy.upgrade(read) is read, "a record with every key is read as it is"
+
+
+def test_the_grid_samplers_last_point_is_told_without_stopping_the_sweeper(tmp_path):
+    """GridSampler calls study.stop() once its grid is done, which raises outside study.optimize."""
+    space = optuna_space.parse(["train.optimizer=choice(sgd, adam)"])
+    study = optuna.create_study(sampler=optuna.samplers.GridSampler(space.grid(), seed=0), direction="maximize")
+    settings = optuna_resume.Settings(OptunaSweep(), 4, None)
+    trials = [study.ask(dict(space.distributions)) for _ in range(2)]
+    for number, trial in enumerate(trials):
+        optuna_resume.tell(study, trial, _result(tmp_path / str(number), "succeeded", 0.5 + number / 10), settings)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert sorted(t.params["train.optimizer"] for t in study.trials) == ["adam", "sgd"]
