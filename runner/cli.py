@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from tfrun.runner.config import compose_errors, sweep_grammar
 from tfrun.runner.config import help as help_text
 from tfrun.runner.processes import warm_child as prestart
+from tfrun.runner.processes import zygote
 from tfrun.tasks.core import hydra_adapter, schema, vertex_env
 from tfrun.tasks.core.paths import CONFIG_PATH
 from tfrun.tasks.core.problems import Problem
@@ -97,6 +98,7 @@ def main() -> None:
     if mistake:
         _report_problem(mistake)
     prestart.start(sys.argv[1:])  # TensorFlow's import in the child overlaps Hydra's composition
+    zygote.start_early(sys.argv[1:])  # the same for a plain local sweep's zygote
     try:
         with (
             hydra_adapter.errors_first_to(_report_composition_error),

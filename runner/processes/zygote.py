@@ -89,6 +89,8 @@ class Zygote:
         return os.path.exists(self.path + READY_SUFFIX)
 
     def stop(self) -> None:
+        if self.proc.poll() is None and not os.path.exists(self.path + READY_SUFFIX):
+            self.proc.kill()  # still importing, so no job forked yet: nothing to wait for (a sweep refused at once)
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -136,17 +138,55 @@ def joblib_worker_env(n_jobs: int) -> dict[str, str]:
 
 
 _sweep: Optional[Zygote] = None  # module-level: joblib pickles the sweep's callbacks, which cannot hold a process
+_sweep_extra: dict[str, str] = {}  # the variables _sweep was started with beyond os.environ (joblib's)
+# Overrides after which a sweep's zygote waits for the composed config (start_for_sweep): another launcher, a
+# cloud, processes or devices of the job's own, a preset, a job that does not train. Keys, and sweep's values.
+NOT_EARLY_KEYS = ("cloud", "cluster", "hardware", "experiment", "job", "hydra/launcher", "hydra.launcher")
+EARLY_SWEEPS = ("none", "optuna")
+
+
+def start_early(argv: list[str]) -> None:
+    """A plain local sweep's zygote, started as the command starts: its TensorFlow import then overlaps Hydra's
+    start-up and the first job's composition and checks instead of following them (it was most of a short sweep's
+    first job). start_for_sweep, once the sweep's config is composed, keeps it, replaces it (joblib's workers) or
+    stops it (a dry run, Vertex). Not with TFRUN_NO_PRESTART=1 (as the warm child: the unit tests run no
+    TensorFlow), nor for a command line naming another config folder or a key of NOT_EARLY_KEYS."""
+    if _sweep is None and enabled() and not os.environ.get(ZYGOTE_ENV) and not os.environ.get("TFRUN_NO_PRESTART"):
+        if plain_local_sweep(argv):
+            _start_sweep_zygote({})
+
+
+def plain_local_sweep(argv: list[str]) -> bool:
+    """The command line is a multirun over tfrun's configs whose overrides name no key of NOT_EARLY_KEYS."""
+    from tfrun.tasks.core.hydra_adapter import plain_multirun_overrides
+
+    overrides = plain_multirun_overrides(argv)
+    if overrides is None:
+        return False
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key.startswith(NOT_EARLY_KEYS) or (key == "sweep" and value not in EARLY_SWEEPS):
+            return False
+    return True
 
 
 def start_for_sweep(joblib_jobs: Optional[int] = None) -> None:
     """A zygote for a multirun's jobs, named in os.environ so the basic launcher's in-process jobs and joblib's
     workers (started after this; `joblib_jobs` their n_jobs) use it; none when forking is off or a zygote is
-    already set (tfrun.sweep's)."""
-    global _sweep
-    if not enabled() or os.environ.get(ZYGOTE_ENV):
+    already set (tfrun.sweep's). One started early (start_early) is kept when it fits."""
+    if _sweep is None and (not enabled() or os.environ.get(ZYGOTE_ENV)):
         return
     extra = {} if joblib_jobs is None else joblib_worker_env(joblib_jobs)  # imports joblib, which sets a variable
-    _sweep = start({**os.environ, **extra})
+    if _sweep is not None:
+        if _sweep_extra == extra and _sweep.proc.poll() is None:
+            return
+        stop_for_sweep()
+    _start_sweep_zygote(extra)
+
+
+def _start_sweep_zygote(extra: dict[str, str]) -> None:
+    global _sweep, _sweep_extra
+    _sweep, _sweep_extra = start({**os.environ, **extra}), extra
     os.environ[ZYGOTE_ENV] = _sweep.path
     atexit.register(_sweep.stop)  # a sweep that ends by an exception; a killed one: the zygote sees its parent go
 

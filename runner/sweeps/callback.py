@@ -39,12 +39,14 @@ class SweepSummary(Callback):
         from tfrun.runner.sweeps import interruption
 
         interruption.begin(config, self.started)
-        if _trains_here(config):
-            from tfrun.runner.processes import zygote
+        from tfrun.runner.processes import zygote
 
+        if _trains_here(config):
             launcher = config.hydra.get("launcher") or {}
             joblib = "joblib" in str(launcher.get("_target_", "")).lower()
             zygote.start_for_sweep(int(launcher.get("n_jobs") or -1) if joblib else None)
+        else:
+            zygote.stop_for_sweep()  # one the command started early (zygote.start_early): these jobs do not use it
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from tfrun.runner.sweeps import interruption

@@ -8,7 +8,7 @@ hydra). What it relies on, and what for:
 - `hydra._internal.utils.run_and_report(func)`, looked up at call time by `hydra.main`'s `_run_hydra`, which
   passes it the composition and the app as `func`: `errors_first_to` shows their errors to tfrun first.
 - `hydra._internal.utils.get_args_parser()` and its argparse `_actions`: Hydra's own flags (`hydra_flags`,
-  `is_single_run`).
+  `is_single_run`, `plain_multirun_overrides`).
 - `Hydra.get_mode(config_name, overrides)` (`hydra._internal.hydra`) and
   `ConfigLoaderImpl.load_configuration(config_name, overrides, run_mode, from_shell, validate_sweep_overrides)`
   (`hydra._internal.config_loader_impl`): `_run_hydra` composes in the first only to read `hydra.mode`, then
@@ -77,6 +77,21 @@ def is_single_run(argv: list[str]) -> bool:
     except argparse.ArgumentError:
         return False
     return not (args.multirun or args.cfg or args.help or args.hydra_help or args.info or args.shell_completion)
+
+
+def plain_multirun_overrides(argv: list[str]) -> list[str] | None:
+    """A multirun (-m) over tfrun's own configs — no --cfg, --help, --info, completion, rerun, other config
+    folder or name — as Hydra reads argv: its overrides; None for anything else."""
+    parser = hydra_utils.get_args_parser()
+    parser.exit_on_error = False
+    try:
+        args, _ = parser.parse_known_args(argv)
+    except argparse.ArgumentError:
+        return None
+    other = args.cfg or args.help or args.hydra_help or args.info or args.shell_completion or args.experimental_rerun
+    if not args.multirun or other or args.config_dir or args.config_path or args.config_name:
+        return None
+    return list(args.overrides)
 
 
 _SWEEP_KINDS = {  # Override.value_type's names, as the grammar's functions say them

@@ -195,3 +195,58 @@ def test_the_zygote_exits_when_its_parent_dies(tmp_path: Path):
         parent.kill()
         parent.wait()
     assert _wait_gone(pid, 15), f"zygote {pid} outlived its parent"
+
+
+def _zygote_processes(folder: Path) -> list[int]:
+    """Processes whose command line names a zygote socket under `folder`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(folder) in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return [pid for pid in found if not _gone(pid)]
+
+
+def _own_zygote_env(tmp: Path) -> dict[str, str]:
+    """The command's environment without the test session's zygote, its temporary files under `tmp`."""
+    tmp.mkdir(exist_ok=True)
+    env = command_env(TMPDIR=str(tmp))
+    env.pop(zygote_module.ZYGOTE_ENV, None)
+    env.pop("TFRUN_NO_PRESTART", None)
+    return env
+
+
+def test_a_plain_sweep_forks_from_the_zygote_it_starts_with_the_command(workdir: Path):
+    tmp = workdir / "tmp"
+    proc = subprocess.run(
+        [str(BIN / "tfrun"), "-m", "train.learning_rate=0.001,0.01", "train.epochs=1", "data.limit=300"]
+        + ["train.verbose=0", "hydra.sweep.dir=multiruns/early"],
+        cwd=workdir,
+        env=_own_zygote_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    starts = [read_record(workdir / "multiruns/early" / job)["child"]["start"] for job in ("0", "1")]
+    assert starts == ["forked", "forked"]
+    assert not _zygote_processes(tmp) and not list(tmp.glob("tfrun-zygote-*"))
+
+
+def test_a_sweep_refused_before_launch_stops_its_early_zygote_at_once(workdir: Path):
+    tmp = workdir / "tmp"
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(BIN / "tfrun"), "-m", "train.learning_rate=0.001,0.01", "train.epochs=-1"],
+        cwd=workdir,
+        env=_own_zygote_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "train.epochs" in proc.stderr and "Traceback" not in proc.stderr
+    assert not _zygote_processes(tmp) and not list(tmp.glob("tfrun-zygote-*"))
+    assert time.monotonic() - started < 60  # not held until the zygote's TensorFlow import ends

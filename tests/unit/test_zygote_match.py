@@ -62,3 +62,25 @@ def test_forking_is_off_with_tfrun_no_fork(monkeypatch):
     assert zygote.socket_path() == "/tmp/socket"
     monkeypatch.setenv(zygote.NO_FORK_ENV, "1")
     assert zygote.socket_path() is None
+
+
+def test_a_plain_local_sweep_starts_its_zygote_with_the_command():
+    """Only a multirun over tfrun's own configs that no override sends elsewhere (another launcher, a cloud,
+    processes or devices of its own, a preset) starts the zygote before composing (zygote.start_early)."""
+    early = ["-m", "train.learning_rate=0.001,0.01", "model.n_hidden=1,2"]
+    assert zygote.plain_local_sweep(early)
+    assert zygote.plain_local_sweep(["--multirun", "sweep=optuna", "sweep.pruner=median", "train.epochs=3"])
+    for not_early in (
+        ["train.learning_rate=0.001"],  # one run: the warm child's case
+        ["-m", "--cfg", "job"],
+        ["-m", "--config-dir", "conf", "a=1,2"],
+        ["-m", "hydra/launcher=joblib", "a=1,2"],
+        ["-m", "hydra.launcher.n_jobs=2", "a=1,2"],
+        ["-m", "cloud=gcp", "cloud.dry_run=true", "a=1,2"],
+        ["-m", "cluster=local", "a=1,2"],
+        ["-m", "hardware=gpu", "a=1,2"],
+        ["-m", "experiment=quick", "a=1,2"],
+        ["-m", "sweep=vertex"],
+        ["-m", "job=serve"],
+    ):
+        assert not zygote.plain_local_sweep(not_early), not_early
