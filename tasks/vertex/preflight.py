@@ -67,19 +67,33 @@ def _endpoint(aiplatform: Any, target: Any) -> str:
     return f"endpoint {target.endpoint!r} exists with {len(deployed)} deployed model(s): it will be reused"
 
 
+def _model(aiplatform: Any, cfg: Any) -> str:
+    """Whether the upload will be a new version of the Model tfrun registered before, or a new Model."""
+    from tfrun.tasks.vertex.steps import existing_model
+
+    target = cfg.target
+    display = target.get("model_display_name") or cfg.model_name
+    if not target.get("new_version", True):
+        return f"a new Model {display!r} will be registered (target.new_version=false)"
+    found = existing_model(aiplatform, display, cfg.model_name)
+    if found is None:
+        return f"no Model {display!r} of tfrun's yet: a new model will be registered"
+    return f"Model {display!r} exists ({found.resource_name}): the upload will be a new version of it"
+
+
 def _vertex(cfg: Any) -> str:
     cloud, target = cfg.cloud, cfg.target
     where = cloud.api_endpoint or f"Vertex AI in {cloud.region}"
     try:
         aiplatform = client.init(cloud)
-        if option_class("target", target).serves_online:
-            return client.with_deadline(lambda: _endpoint(aiplatform, target), CHECK_DEADLINE_S, "listing endpoints")
         if "model_display_name" in target:
-            client.with_deadline(
-                lambda: aiplatform.Model.list(filter=f'display_name="{target.model_display_name}"'),
-                CHECK_DEADLINE_S,
-                "listing models",
-            )
+            model = client.with_deadline(lambda: _model(aiplatform, cfg), CHECK_DEADLINE_S, "listing models")
+            if option_class("target", target).serves_online:
+                found = client.with_deadline(
+                    lambda: _endpoint(aiplatform, target), CHECK_DEADLINE_S, "listing endpoints"
+                )
+                return f"{model}; {found}"
+            return model
         else:  # a training job (cluster=vertex) with no Vertex target
             client.with_deadline(
                 lambda: aiplatform.CustomJob.list(filter=f'display_name="{cfg.model_name}"'),

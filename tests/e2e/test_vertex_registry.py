@@ -67,6 +67,7 @@ def test_versions_promote_traffic_and_cleanup(workdir: Path, fake_vertex: Any, g
     model, endpoint = one["model"], one["endpoint"]
     assert one["model_version"] == "1" and one["version_aliases"] == ["default"]
     assert _resources(first)["model"]["created"] and "new Model" in _step(first, "vertex_model")
+    assert "no Model 'digits_mlp' of tfrun's yet: a new model will be registered" in _step(first, "vertex_preflight")
 
     init_sdk(fake_vertex, PROJECT)
     try:  # a version tfrun did not make: no tfrun label, not the default
@@ -88,6 +89,7 @@ def test_versions_promote_traffic_and_cleanup(workdir: Path, fake_vertex: Any, g
         found = _resources(second)
         assert found["model:reused"]["name"] == model and found["model_version"]["name"] == f"{model}@3"
         assert f"new version 3 of {model}" in _step(second, "vertex_model")
+        assert f"({model}): the upload will be a new version of it" in _step(second, "vertex_preflight")
         assert _aliases(aiplatform, model) == {"1": [], "2": ["by-hand"], "3": ["candidate", "default"]}
 
         # mistakes are exit 2, one line, before anything is recorded
