@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import BIN, command_env, copy_example, read_record, tfrun
+from tests.helpers import BIN, command_env, copy_example, copy_trained, read_record, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -119,14 +119,17 @@ def test_a_cnn_with_uint8_input_is_fed_int32_and_names_its_classes(workdir: Path
 
 
 @pytest.mark.parametrize("mode, label", [("none", "float32"), ("float16", "float16"), ("int8", "int8_float_io")])
-def test_the_tflite_file_in_the_page_answers_like_litert(workdir: Path, mode: str, label: str):
+def test_the_tflite_file_in_the_page_answers_like_litert(trained_digits: Path, workdir: Path, mode: str, label: str):
     """target.format=tflite: the .tflite file (beside the export, as target=tflite names it) in the page with
-    @tensorflow/tfjs-tflite; the browser's answers equal LiteRT's on the same file."""
+    @tensorflow/tfjs-tflite; the browser's answers equal LiteRT's on the same file. The suite's shared trained
+    run, deployed (job=deploy): the conversion and the page are what is tested here, not the training."""
+    copy_trained(trained_digits, workdir)
     proc = tfrun(
+        "job=deploy",
+        "source=runs/train",
         "target=web",
         "target.format=tflite",
         f"target.quantization={mode}",
-        *QUICK,
         f"hydra.run.dir=runs/{mode}",
         cwd=workdir,
         timeout=400,
@@ -174,7 +177,7 @@ def test_a_users_own_model_is_a_page_and_stays_served_on_request(tmp_path: Path)
 
 def test_a_mixed_precision_export_is_held_to_a_float16_sized_tolerance(workdir: Path):
     """float16 compute (mixed precision) vs the page's float32: the default 1e-5 fails, saying why and what fits;
-    target.parity_atol=1e-3 passes with argmax equal on every row."""
+    target.parity_atol=1e-3 passes with argmax equal on every row (the same export, deployed again)."""
     strict = tfrun(
         "target=web",
         "hardware.mixed_precision=true",
@@ -189,11 +192,10 @@ def test_a_mixed_precision_export_is_held_to_a_float16_sized_tolerance(workdir: 
     assert "computes in float16" in error and "1e-3" in error, error
     assert not (workdir / "models/digits_mlp/0001.web").exists() and (workdir / "runs/strict/web/bundle").is_dir()
     loose = tfrun(
+        "job=deploy",
+        "source=runs/strict",
         "target=web",
-        "hardware.mixed_precision=true",
         "target.parity_atol=1e-3",
-        *QUICK,
-        "train.epochs=1",
         "hydra.run.dir=runs/loose",
         cwd=workdir,
         timeout=400,
