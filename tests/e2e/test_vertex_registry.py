@@ -104,6 +104,15 @@ def test_versions_promote_traffic_and_cleanup(workdir: Path, fake_vertex: Any, g
         assert dry.returncode == 0 and f"version     {model}@3" in dry.stdout, dry.stdout + dry.stderr
         assert "100 % to the promoted version" in dry.stdout and not (workdir / "runs/dry").exists()
 
+        # a deploy that fails: the run fails, the alias and the traffic stay as they were
+        fake_vertex.fail("POST", r":deployModel$", mode="operation", message="Machine type temporarily unavailable.")
+        failed = _run(workdir, "tfrun", "job=promote", "source=runs/deploy2", "alias=champion",
+                      "target=vertex_endpoint", *cloud, "hydra.run.dir=runs/failed")  # fmt: skip
+        assert failed.returncode == 1, failed.stdout[-3000:] + failed.stderr[-3000:]
+        assert read_record(workdir / "runs/failed")["status"] == "failed"
+        assert _traffic(aiplatform, endpoint) == {one["deployed_model_id"]: 100}
+        assert "champion" not in sum(_aliases(aiplatform, model).values(), [])
+
         # promote version 3 (deployed by no one yet): deployed on deploy1's endpoint, all traffic to it
         promoted = _tfrun(workdir, "promote", "job=promote", "source=runs/deploy2", "alias=champion",
                           "target=vertex_endpoint", *cloud)  # fmt: skip
