@@ -775,6 +775,15 @@ def rollback_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         target, newer = repository.rollback_versions(model, r.to_version)
     except (FileNotFoundError, ValueError) as err:
         raise RollbackFailed(f"{err}; nothing was moved") from None
+    from tfrun.tasks.tfserving.replicas import ReplicaGroup
+
+    groups = ReplicaGroup.running(model)
+    if groups:  # their replicas serve versions by number: a folder set aside would leave a label naming nothing
+        raise RollbackFailed(
+            f"{len(groups)} replica group(s) serve {r.model_name} ({', '.join(g.balancer.rest_url for g in groups)}); "
+            "nothing was moved: roll a group back with `tfrun job=promote target=tfserving source=<the older version "
+            "folder> alias=<label>` (a promote record's undo)"
+        )
     client = RestClient(r.url, timeout=PROBE_S, retries=0) if r.url else None
     try:
         if client is not None:

@@ -172,6 +172,9 @@ def test_promote_moves_a_label_in_the_running_group_and_its_undo_moves_it_back(w
         client = GrpcClient(d["balancer"]["grpc_target"], retries=0)
         try:
             assert {client.predict("digits_mlp", {"pixels": _pixels()}, label="stable")[1] for _ in range(8)} == {2}
+            refused = tfrun("job=rollback", "hydra.run.dir=runs/rb", cwd=workdir)  # folders stay: a group serves them
+            assert refused.returncode == 1 and "replica group(s) serve digits_mlp" in refused.stdout + refused.stderr
+            assert (workdir / "models/digits_mlp/0002/saved_model.pb").is_file()
             back = tfrun("job=promote", *promotion["undo"].split(), "hydra.run.dir=runs/undo", cwd=workdir)
             _check(back)
             assert read_record(workdir / "runs/undo")["promotion"]["version"] == 1
