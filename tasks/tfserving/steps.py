@@ -258,6 +258,9 @@ def start_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     deployment.available_after_s = round(time.monotonic() - started, 3)
     pid = deployment.server.pid if deployment.server else None
     who = "attached to the server" if deployment.attached else f"{deployment.backend} server (pid {pid})"
+    if deployment.server is not None and hasattr(deployment.server, "replicas"):
+        pids = ", ".join(str(r.pid) for r in deployment.server.replicas)
+        who = f"nginx (pid {pid}) in front of {len(deployment.server.replicas)} {deployment.backend} replicas (pids {pids})"
     return {
         "summary": f"{who} at {spec.grpc_target} (gRPC) and {spec.rest_url} (REST): version "
         f"{deployment.version} AVAILABLE after {deployment.available_after_s:.1f} s",
