@@ -16,10 +16,15 @@ shape (a damaged record) as it is, so the validating loader can say what is wron
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
-from typing import Any
+from enum import Enum
+from typing import Any, Callable
+
+from omegaconf import MISSING
 
 from tfrun.tasks.core.record_io import SCHEMA_VERSION, config_hash, resume_key
+from tfrun.tasks.core.schema import SCHEMAS, Config
 from tfrun.tasks.core.schema.sweep import defaults as sweep_defaults
 
 PACKAGE = "tfrun"
@@ -74,25 +79,154 @@ def _version(record: dict[str, Any]) -> int:
     return version if isinstance(version, int) and not isinstance(version, bool) else SCHEMA_VERSION
 
 
-# Top-level config keys the schema gained since a record was written, with the value that leaves such a run as it was
-# (a rerun composes them; without them here its config, hash and resume key would differ from the original's).
-ADDED_CONFIG_KEYS: dict[str, Any] = {"source": None, "alias": None}  # job=deploy's source, job=promote's alias
+# Keys whose default is not what an older run had: filled from what its record says instead of from the schema.
+# `sweep` is the search the run was a job of, as its command chose it (none, optuna's defaults, vertex).
+def _chosen_sweep(record: dict[str, Any]) -> dict[str, Any]:
+    overrides = (record.get("command") or {}).get("overrides") if isinstance(record.get("command"), dict) else None
+    chosen = [o.split("=", 1)[1] for o in overrides or [] if isinstance(o, str) and o.startswith("sweep=")]
+    return sweep_defaults(chosen[-1] if chosen else "none")
+
+
+CHOSEN_BY_RECORD: dict[str, Callable[[dict[str, Any]], Any]] = {"sweep": _chosen_sweep}
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
+_UNSET = object()
+
+
+def _plain(value: Any) -> Any:
+    """A default as a record holds it: an enum as its value, a dataclass as a dict."""
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _lookup(root: dict[str, Any], path: str) -> Any:
+    node: Any = root
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _UNSET
+        node = node[part]
+    return node
+
+
+def _resolved(value: Any, root: dict[str, Any]) -> Any:
+    """A default with its `${key}` interpolations resolved against the record's config (as a record holds it
+    resolved); _UNSET when one names a key the config lacks or a resolver (`${now:...}`) or is MISSING."""
+    if isinstance(value, dict):
+        items = {k: _resolved(v, root) for k, v in value.items()}
+        return _UNSET if any(v is _UNSET for v in items.values()) else items
+    if isinstance(value, list):
+        listed = [_resolved(v, root) for v in value]
+        return _UNSET if any(v is _UNSET for v in listed) else listed
+    if not isinstance(value, str):
+        return value
+    if value == MISSING:
+        return _UNSET
+    whole = _INTERPOLATION.fullmatch(value)
+    if whole:
+        return _lookup(root, whole.group(1))
+    parts = [_lookup(root, m.group(1)) for m in _INTERPOLATION.finditer(value)]
+    if any(p is _UNSET or isinstance(p, (dict, list)) for p in parts):
+        return _UNSET
+    text = _INTERPOLATION.sub(lambda m: str(_lookup(root, m.group(1))), value)
+    return _UNSET if "${" in text else text
+
+
+def _default(field_: dataclasses.Field) -> Any:
+    if field_.default is not dataclasses.MISSING:
+        return field_.default
+    if field_.default_factory is not dataclasses.MISSING:
+        return field_.default_factory()
+    return _UNSET
+
+
+def _option(group: str, node: Any, user_keys: frozenset[str]) -> type | None:
+    """The schema of a group node as tfrun's option `name` (None for a user's node or an unknown name)."""
+    if group in user_keys or not isinstance(node, dict):
+        return None
+    schema = SCHEMAS[group].get(str(node.get("name")))
+    if schema is None:
+        return None
+    target = next((f.default for f in dataclasses.fields(schema) if f.name == TARGET_KEY), None)
+    if TARGET_KEY in node and node[TARGET_KEY] != target:  # a user's own code under tfrun's name
+        return None
+    return schema
+
+
+def _fill_node(node: dict[str, Any], schema: type, root: dict[str, Any], where: str, added: list[str]) -> None:
+    """Add the fields of `schema` that `node` lacks, at their defaults; into nested dataclass nodes too."""
+    for field_ in dataclasses.fields(schema):
+        key = f"{where}.{field_.name}" if where else field_.name
+        default = _default(field_)
+        if field_.name in node:
+            if isinstance(node[field_.name], dict) and dataclasses.is_dataclass(default):
+                _fill_node(node[field_.name], type(default), root, key, added)
+            continue
+        value = _resolved(_plain(default), root)
+        if value is not _UNSET:
+            node[field_.name] = value
+            added.append(key)
+
+
+def fill(config: dict[str, Any], record: dict[str, Any]) -> list[str]:
+    """Add to `config` (in place) each key the current schema has and it lacks, at the default of the option the
+    record chose (CHOSEN_BY_RECORD's keys from the record itself): what a rerun of it composes today. The
+    dotted keys added. A user's `_target_` node (listed under `code.user`) and an unknown option are left as
+    they are."""
+    code = record.get("code")
+    user = code.get("user") if isinstance(code, dict) else None
+    user_keys = frozenset(user) if isinstance(user, dict) else frozenset()
+    added: list[str] = []
+    while True:  # again while a pass adds keys: a default may interpolate one added after it (`${models_dir}`)
+        more = _fill_pass(config, record, user_keys)
+        added += more
+        if not more:
+            return added
+
+
+def _fill_pass(config: dict[str, Any], record: dict[str, Any], user_keys: frozenset[str]) -> list[str]:
+    """One pass of `fill` over the top level and each node a schema knows; the keys it added."""
+    added: list[str] = []
+    for key, chosen in CHOSEN_BY_RECORD.items():
+        if key not in config:
+            config[key] = chosen(record)
+            added.append(key)
+    for field_ in dataclasses.fields(Config):
+        name, node = field_.name, config.get(field_.name, _UNSET)
+        if field_.name in SCHEMAS:
+            schema = _option(name, node, user_keys)
+            if schema is not None:
+                _fill_node(node, schema, config, name, added)
+            continue
+        default = _default(field_)
+        if node is _UNSET:
+            value = _resolved(_plain(default), config)
+            if value is not _UNSET:
+                config[name] = value
+                added.append(name)
+        elif isinstance(node, dict) and dataclasses.is_dataclass(default) and name not in user_keys:
+            _fill_node(node, type(default), config, name, added)
+    return added
 
 
 def added_keys(record: dict[str, Any]) -> dict[str, Any]:
-    """The keys ADDED_CONFIG_KEYS names, and `sweep` (the search the run was a job of, as its command chose it)."""
-    overrides = (record.get("command") or {}).get("overrides") if isinstance(record.get("command"), dict) else None
-    chosen = [o.split("=", 1)[1] for o in overrides or [] if isinstance(o, str) and o.startswith("sweep=")]
-    return {**ADDED_CONFIG_KEYS, "sweep": sweep_defaults(chosen[-1] if chosen else "none")}
+    """The keys (dotted) the current schema would add to the record's config, with their values."""
+    config_ = copy.deepcopy(record.get("config"))
+    if not isinstance(config_, dict):
+        return {}
+    return {key: _lookup(config_, key) for key in fill(config_, record)}
 
 
 def _fill(new: dict[str, Any], record: dict[str, Any], before: dict[str, Any]) -> list[str]:
     """Add the keys new["config"] lacks; retake the hashes over it when the record holds what was hashed (nothing in
     it was redacted), keeping the written ones in `before`. The keys added."""
     old = record["config"]
-    added = [key for key in added_keys(record) if key not in new["config"]]
-    for key, value in added_keys(record).items():
-        new["config"].setdefault(key, value)
+    added = fill(new["config"], record)
     if record.get("config_sha256") == config_hash(old):
         new["config_sha256"] = config_hash(new["config"])
         before["config_sha256"] = record["config_sha256"]
@@ -108,7 +242,7 @@ def _with_added_keys(record: dict[str, Any]) -> dict[str, Any]:
     config_, version = record.get("config"), record.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):  # damaged: the loader names it
         return record
-    if not isinstance(config_, dict) or all(key in config_ for key in added_keys(record)):
+    if not isinstance(config_, dict) or not added_keys(record):
         return record
     new = copy.deepcopy(record)
     before: dict[str, Any] = {}
@@ -131,7 +265,9 @@ def upgrade(record: Any) -> Any:
     old = record.get("config")
     if isinstance(old, dict):
         new["config"] = config(old, user_keys)
-        _fill(new, record, before)
+        added = _fill(new, record, before)
+        if added:
+            new["config_keys_added"] = {"keys": added}
     command = record.get("command")
     if isinstance(command, dict):
         for key in ("overrides", "argv"):

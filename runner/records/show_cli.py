@@ -25,6 +25,8 @@ from tfrun.runner.records.cli_common import (
     short_hash,
 )
 
+SHOWN_KEYS = 6  # config keys named in `show` that a record was read with (the rest in --json's config_keys_added)
+
 
 def _kv(label: str, value: str) -> str:
     return f"{label:<11}{value}"
@@ -49,7 +51,7 @@ def header_lines(path: Path, data: dict[str, Any]) -> list[str]:
         _kv("started", fmt(data.get("started_at"))),
         _kv("ended", f"{fmt(data.get('ended_at'))}  ({fmt_seconds(data.get('seconds'))} s)"),
         _kv("overrides", " ".join(overrides(data)) or "(none)"),
-        _kv("config", f"sha256 {short_hash(data.get('config_sha256'))}  optimized metric {metric}"),
+        _kv("config", f"sha256 {short_hash(written_hash(data))}  optimized metric {metric}"),
         *upgrade_lines(data),
         _kv("code", f"git {short_hash(code.get('git_commit'))} ({code_state})"),
         *user_code_lines(code),
@@ -64,19 +66,33 @@ def header_lines(path: Path, data: dict[str, Any]) -> list[str]:
     ]
 
 
+def written_hash(data: dict[str, Any]) -> Any:
+    """The config hash the record's file holds (a record read as today's carries a retaken one)."""
+    for name in ("upgraded_from", "config_keys_added"):
+        if "config_sha256" in section(data, name):
+            return section(data, name)["config_sha256"]
+    return data.get("config_sha256")
+
+
 def upgrade_lines(data: dict[str, Any]) -> list[str]:
-    """For a record of an older schema: that it was read as today's (tfrun.runner.records.legacy), with what it held."""
-    before = section(data, "upgraded_from")
-    if not before:
-        return []
-    written = f"; config sha256 as written {short_hash(before['config_sha256'])}" if "config_sha256" in before else ""
-    return [
-        _kv(
-            "schema",
-            f"{fmt(before.get('schema_version'))}, read as {fmt(data.get('schema_version'))} "
-            f"(tfrun's old module paths mapped{written})",
+    """For a record of an older schema or config: that it was read as today's (tfrun.runner.records.legacy), and the
+    config hash a rerun compares when it differs from the written one."""
+    before, added = section(data, "upgraded_from"), section(data, "config_keys_added")
+    lines = []
+    if before:
+        lines.append(
+            _kv(
+                "schema",
+                f"{fmt(before.get('schema_version'))}, read as {fmt(data.get('schema_version'))} "
+                "(tfrun's old module paths mapped)",
+            )
         )
-    ]
+    keys = added.get("keys") if isinstance(added.get("keys"), list) else []
+    if written_hash(data) != data.get("config_sha256") or keys:
+        named = ", ".join(map(str, keys[:SHOWN_KEYS])) + (", ..." if len(keys) > SHOWN_KEYS else "")
+        why = f"{len(keys)} config key(s) added at today's defaults: {named}" if keys else "old module paths mapped"
+        lines.append(_kv("", f"read as sha256 {short_hash(data.get('config_sha256'))}, what a rerun compares ({why})"))
+    return lines
 
 
 def user_code_lines(code: dict[str, Any]) -> list[str]:

@@ -252,9 +252,11 @@ def test_a_killed_sweeps_running_trials_are_failed_when_it_is_continued(tmp_path
 def test_a_record_written_before_the_sweep_key_reads_with_the_one_its_command_chose(overrides, sweep):
     """Its config, hash and resume key as a rerun (or a resumed run) of it composes them today."""
     from tfrun.runner.records import legacy
+    from tfrun.runner.records import record as records
     from tfrun.tasks.core.record_io import SCHEMA_VERSION, config_hash, resume_key
 
-    config = {"train": {"epochs": 1, "resume": False}, "source": None, "alias": None}
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "records" / "pre_tfrun_package" / "train_run"
+    config = {k: v for k, v in records.load(fixture)["config"].items() if k != "sweep"}  # all of today's but sweep
     record = {
         "schema_version": SCHEMA_VERSION,
         "command": {"overrides": overrides},

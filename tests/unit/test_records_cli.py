@@ -145,6 +145,11 @@ def test_show_summarises_the_run(tmp_path, capsys):
     for text in expected:
         assert text in out, text
     assert "error" not in out.lower().split("steps")[0]
+    # the record's config lacks keys today's schema has: the hash a rerun compares, retaken with them, is noted
+    read = records.load(run)
+    assert read["config_sha256"] != make_record()["config_sha256"]
+    assert f"read as sha256 {read['config_sha256'][:12]}.., what a rerun compares" in out
+    assert "config key(s) added at today's defaults: sweep, model._target_, model.dropout" in out
 
 
 def test_show_failed_run_has_error_and_log_tail(tmp_path, capsys):
@@ -171,7 +176,12 @@ def test_show_json_dumps_the_record(tmp_path, capsys):
 
     code, out, _ = run_cli(capsys, "show", "--json", str(run))
 
-    assert code == 0 and json.loads(out) == data
+    assert code == 0 and json.loads(out) == records.load(run)  # read as today's: keys added, hash retaken
+    shown = json.loads(out)
+    assert shown["config_keys_added"]["config_sha256"] == data["config_sha256"]
+    assert {
+        k: v for k, v in shown.items() if k not in ("config", "config_sha256", "resume_key", "config_keys_added")
+    } == {k: v for k, v in data.items() if k not in ("config", "config_sha256", "resume_key")}
 
 
 # ----------------------------------------------------------------------------------------- diff
@@ -192,7 +202,7 @@ def test_diff_names_config_metric_weight_code_and_package_differences(tmp_path, 
 
     assert code == 1  # as `diff`: the runs differ
     assert "config.train.learning_rate: 0.001 != 0.01" in out
-    assert "config.model.dropout: <absent> != 0.2" in out
+    assert "config.model.dropout: 0.0 != 0.2" in out  # a's read with the key at mlp's default
     assert "metrics.final.holdout_accuracy: 0.8527777791023254 != 0.9" in out
     assert f"weights_sha256: {WEIGHTS[:12]}.. != ffffffffffff.." in out
     assert "code.git_dirty: false != true" in out

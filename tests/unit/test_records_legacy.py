@@ -78,6 +78,7 @@ def test_an_old_record_reads_with_todays_paths_and_hashes():
     assert data["config_sha256"] == records.config_hash(config)
     assert data["resume_key"] == resume_key(config)
     written = old_record()
+    assert "k8s" in data["config_keys_added"]["keys"] and "k8s" not in written["config"]
     assert data["upgraded_from"] == {
         "schema_version": 1,
         "config_sha256": written["config_sha256"],
@@ -100,8 +101,7 @@ def test_a_current_record_is_never_mapped():
     data = old_record()
     data["schema_version"] = records.SCHEMA_VERSION  # a user's own `tasks` package is allowed since the move
     data["command"]["overrides"] = ["data._target_=tasks.load"]
-    for key, value in legacy.added_keys(data).items():  # keys the schema gained since (sweep, ...) are only added
-        data["config"].setdefault(key, value)
+    legacy.fill(data["config"], data)  # keys the schema gained since (sweep, k8s, ...) are only added
     assert legacy.upgrade(data) is data
 
 
@@ -210,3 +210,114 @@ def test_a_current_sweeps_overrides_are_never_mapped():
     }
     assert legacy.sweep_overrides(manifest) == ["data._target_=tasks.load"]
     assert legacy.sweep_overrides({"hydra": None}) == [] == legacy.sweep_overrides("damaged")
+
+
+# ------------------------------------------------------------- keys the schema gained since a record was written
+def composed_today(tmp_path: Path, overrides: list[str]) -> dict:
+    """The resolved config `tfrun OVERRIDES` composes today, as a record holds it (what a rerun of it hashes)."""
+    from omegaconf import OmegaConf, open_dict
+
+    from tfrun.runner.api.compose import composed
+
+    with composed(overrides, None, tmp_path, multirun=False) as cfg:
+        with open_dict(cfg):
+            del cfg["hydra"]
+        return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+
+
+def test_the_fixture_reads_as_the_config_its_command_composes_today(tmp_path):
+    data = records.load(OLD_RUN)
+    today = composed_today(tmp_path, data["command"]["overrides"])
+    assert data["config"] == today
+    assert data["config_sha256"] == records.config_hash(today) and data["resume_key"] == resume_key(today)
+
+
+def drop(config: dict, key: str) -> None:
+    *parents, last = key.split(".")
+    node = config
+    for part in parents:
+        node = node[part]
+    del node[last]
+
+
+# keys added today (git log -- tasks/core/schema), nested ones, whole nodes, enums and interpolated defaults
+DROPPED = [
+    "alias",
+    "source",
+    "sweep",
+    "k8s",
+    "target.replicas",
+    "target.split",
+    "target.version_labels",
+    "target.split_requests",
+    "target.config_poll_seconds",
+    "target.metrics",
+    "target.base_path",  # ${models_dir}
+    "target.batching.max_batch_size",  # inside a nested dataclass
+    "track.register",
+    "serve.replicas",
+    "serve.metrics",
+    "serve.config_poll_seconds",
+    "serve.model_name",  # ${model_name}
+    "tuning.early_stopping",  # an enum, stored as its value
+    "tuning.display_name",  # ${model_name}-tuning
+    "train.callbacks.early_stopping",  # a nested dataclass, whole
+    "train.optimizer",
+]
+
+
+def test_a_record_missing_nested_keys_reads_as_the_config_composed_today(tmp_path):
+    overrides = ["train.epochs=1", "target=tfserving", "track=mlflow", "model=cnn"]
+    today = composed_today(tmp_path, overrides)
+    written = copy.deepcopy(today)
+    for key in DROPPED:
+        drop(written, key)
+    record = {
+        "schema_version": records.SCHEMA_VERSION,
+        "command": {"argv": ["tfrun", *overrides], "overrides": overrides},
+        "config": written,
+        "config_sha256": records.config_hash(written),
+        "resume_key": resume_key(written),
+    }
+    kept = copy.deepcopy(record)
+    read = legacy.upgrade(record)
+    assert record == kept, "the record as written is left alone"
+    assert read["config"] == today
+    assert read["config_sha256"] == records.config_hash(today) and read["resume_key"] == resume_key(today)
+    assert sorted(read["config_keys_added"]["keys"]) == sorted(DROPPED)
+    assert read["config_keys_added"]["config_sha256"] == record["config_sha256"]
+    assert read["config"]["tuning"]["early_stopping"] == "none" and read["config"]["train"]["optimizer"] == "adam"
+    assert legacy.upgrade(read) is read
+
+
+def test_the_sweep_key_is_the_one_the_command_chose_not_the_default():
+    data = old_record()
+    data["command"]["overrides"] = ["train.epochs=1", "sweep=optuna"]
+    read = legacy.upgrade(data)
+    assert read["config"]["sweep"]["name"] == "optuna" and read["config"]["sweep"]["pruner"] == "none"
+
+
+def test_user_nodes_and_unknown_options_gain_no_keys():
+    data = old_record()
+    data["config"]["model"] = {"_target_": "mymodels.build", "name": "mlp"}  # a user's, under tfrun's name
+    data["config"]["data"] = {"_target_": "tasks.data.load_digits", "name": "mine"}  # an option tfrun has not
+    data["config"]["strategy"] = {"_target_": "mystrategy.make", "name": "default"}
+    data["code"]["user"] = {"strategy": {"target": "mystrategy.make", "file": "mystrategy.py", "sha256": None}}
+    read = legacy.upgrade(data)
+    assert read["config"]["model"] == {"_target_": "mymodels.build", "name": "mlp"}
+    assert read["config"]["data"] == {"_target_": "tfrun.tasks.data.load_digits", "name": "mine"}
+    assert read["config"]["strategy"] == {"_target_": "mystrategy.make", "name": "default"}
+    assert not [k for k in read["config_keys_added"]["keys"] if k.split(".")[0] in ("model", "data", "strategy")]
+
+
+def test_a_default_naming_a_key_the_config_lacks_is_left_out():
+    data = old_record()
+    data["schema_version"] = records.SCHEMA_VERSION
+    config = data["config"]
+    del config["serve"]["model_name"], config["model_name"], config["data"]["name"]  # data: no option known now
+    del config["serve"]["base_path"], config["models_dir"]  # ${models_dir}, added after serve: a second pass
+    read = legacy.upgrade(data)
+    assert "name" not in read["config"]["data"] and "model_name" not in read["config"]
+    assert "model_name" not in read["config"]["serve"]
+    assert read["config"]["models_dir"] == "models" == read["config"]["serve"]["base_path"]
+    assert read["config"]["k8s"]["namespace"] == "default"
