@@ -15,12 +15,24 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import BIN, blob_names, cloud_args, command_env, read_record, run_tfrun_cloud, storage
+from tests.helpers import (
+    BIN,
+    blob_names,
+    cloud_args,
+    command_env,
+    copy_trained,
+    read_record,
+    run_tfrun_cloud,
+    storage,
+)
 from tests.helpers import CLOUD_PROJECT as PROJECT
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 FAST = ["train.epochs=2", "train.callbacks.tensorboard=false"]
+# The suite's shared trained run, deployed: for the tests of what happens on Vertex (failures, clean-up, canary,
+# Ctrl-C), not of training. test_endpoint_* and test_batch_prediction_* keep the whole `tfrun target=...` path.
+DEPLOY = ["job=deploy", "source=runs/train"]
 
 
 def resources(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -104,8 +116,9 @@ def test_batch_prediction_accuracy_equals_the_local_models(workdir: Path, fake_v
     assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}
 
 
-def test_batch_mode_local_needs_no_cloud(workdir: Path):
-    proc = run_tfrun_cloud(["target=vertex_batch", "target.mode=local", *FAST], workdir)
+def test_batch_mode_local_needs_no_cloud(trained_digits: Path, workdir: Path):
+    copy_trained(trained_digits, workdir)
+    proc = run_tfrun_cloud(["target=vertex_batch", "target.mode=local", *DEPLOY], workdir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = read_record(workdir / "runs" / "r")
     entry = next(d for d in record["deployments"] if d["kind"] == "vertex_batch")
@@ -132,15 +145,16 @@ def _preexisting(fake_vertex: Any, gcs_emulator: Any, bucket: str) -> str:
 
 
 def test_failed_deploy_removes_what_the_run_created_and_nothing_else(
-    workdir: Path, fake_vertex: Any, gcs_emulator: Any
+    trained_digits: Path, workdir: Path, fake_vertex: Any, gcs_emulator: Any
 ):
+    copy_trained(trained_digits, workdir)
     endpoint = _preexisting(fake_vertex, gcs_emulator, "e2e-deploy-fails")
     fake_vertex.fail("POST", r":deployModel$", mode="operation", message="Machine type temporarily unavailable.")
     proc = run_tfrun_cloud(
         [
             "target=vertex_endpoint",
             "target.endpoint=shared-endpoint",
-            *FAST,
+            *DEPLOY,
             *cloud_args(fake_vertex, gcs_emulator, "e2e-deploy-fails"),
         ],
         workdir,
@@ -159,13 +173,16 @@ def test_failed_deploy_removes_what_the_run_created_and_nothing_else(
     assert "removing the" in out
 
 
-def test_failed_batch_job_removes_what_the_run_created(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+def test_failed_batch_job_removes_what_the_run_created(
+    trained_digits: Path, workdir: Path, fake_vertex: Any, gcs_emulator: Any
+):
+    copy_trained(trained_digits, workdir)
     fake_vertex.fail("POST", r"/batchPredictionJobs$", mode="job", message="Replica failed to start.")
     proc = run_tfrun_cloud(
         [
             "target=vertex_batch",
             "target.poll_interval_s=0.5",
-            *FAST,
+            *DEPLOY,
             *cloud_args(fake_vertex, gcs_emulator, "e2e-batch-fails"),
         ],
         workdir,
@@ -180,12 +197,15 @@ def test_failed_batch_job_removes_what_the_run_created(workdir: Path, fake_verte
     assert blob_names(gcs_emulator, "e2e-batch-fails") == []
 
 
-def test_canary_beside_a_deployed_model_then_traffic_restored(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+def test_canary_beside_a_deployed_model_then_traffic_restored(
+    trained_digits: Path, workdir: Path, fake_vertex: Any, gcs_emulator: Any
+):
+    copy_trained(trained_digits, workdir)  # the stable model: the shared trained run; the canary trains its own
     first = run_tfrun_cloud(
         [
             "target=vertex_endpoint",
             "target.latency_requests=2",
-            *FAST,
+            *DEPLOY,
             *cloud_args(fake_vertex, gcs_emulator, "e2e-canary"),
         ],
         workdir,
@@ -257,9 +277,13 @@ def test_missing_credentials_fail_in_one_line_before_training(workdir: Path, fak
     assert not (workdir / "models").exists() and not record.get("cloud_resources")
 
 
-def test_ctrl_c_after_deploy_removes_what_the_run_created(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+def test_ctrl_c_after_deploy_removes_what_the_run_created(
+    trained_digits: Path, workdir: Path, fake_vertex: Any, gcs_emulator: Any
+):
     import signal
     import time
+
+    copy_trained(trained_digits, workdir)
 
     env = command_env()
     env.pop("STORAGE_EMULATOR_HOST", None)
@@ -268,7 +292,7 @@ def test_ctrl_c_after_deploy_removes_what_the_run_created(workdir: Path, fake_ve
             str(BIN / "tfrun"),
             "target=vertex_endpoint",
             "target.latency_requests=100000",
-            *FAST,
+            *DEPLOY,
             *cloud_args(fake_vertex, gcs_emulator, "e2e-interrupt"),
             "hydra.run.dir=runs/r",
         ],
@@ -317,15 +341,18 @@ def _cleanup(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_deploy_past_its_deadline_is_found_and_removed_later(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+def test_deploy_past_its_deadline_is_found_and_removed_later(
+    trained_digits: Path, workdir: Path, fake_vertex: Any, gcs_emulator: Any
+):
     """The deploy goes on server-side after the run gave up: nothing records its id, clean-up still finds it."""
     import time
 
+    copy_trained(trained_digits, workdir)
     proc = run_tfrun_cloud(
         [
             "target=vertex_endpoint",
             "target.timeout_s=0.5",
-            *FAST,
+            *DEPLOY,
             *cloud_args(fake_vertex, gcs_emulator, "e2e-deadline"),
         ],
         workdir,
@@ -345,14 +372,17 @@ def test_deploy_past_its_deadline_is_found_and_removed_later(workdir: Path, fake
     assert blob_names(gcs_emulator, "e2e-deadline") == []
 
 
-def test_a_teardown_that_fails_fails_the_run_and_cleanup_retries(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+def test_a_teardown_that_fails_fails_the_run_and_cleanup_retries(
+    trained_digits: Path, workdir: Path, fake_vertex: Any, gcs_emulator: Any
+):
+    copy_trained(trained_digits, workdir)
     fake_vertex.fail("DELETE", r"/models/\d+$", mode="http", times=2, code="UNAVAILABLE", message="try later")
     proc = run_tfrun_cloud(
         [
             "target=vertex_batch",
             "target.teardown=true",
             "target.poll_interval_s=0.5",
-            *FAST,
+            *DEPLOY,
             *cloud_args(fake_vertex, gcs_emulator, "e2e-teardown"),
         ],
         workdir,
@@ -371,12 +401,11 @@ def test_a_teardown_that_fails_fails_the_run_and_cleanup_retries(workdir: Path, 
 
 
 def test_job_deploy_puts_one_trained_run_on_an_endpoint_and_in_a_batch_job(
-    workdir: Path, fake_vertex: Any, gcs_emulator: Any
+    trained_digits: Path, workdir: Path, fake_vertex: Any, gcs_emulator: Any
 ):
     """`tfrun job=deploy source=<run dir>`: no training, each target checked against the source SavedModel."""
-    trained = run_tfrun_cloud([*FAST], workdir)  # trained here, once, with no cloud
-    assert trained.returncode == 0, trained.stdout + trained.stderr
-    train = read_record(workdir / "runs" / "r")
+    copy_trained(trained_digits, workdir)  # the suite's shared trained run (trained with no cloud)
+    train = read_record(workdir / "runs" / "train")
     env = command_env()
     env.pop("STORAGE_EMULATOR_HOST", None)
     targets = {
@@ -386,7 +415,7 @@ def test_job_deploy_puts_one_trained_run_on_an_endpoint_and_in_a_batch_job(
     for target, extra in targets.items():
         args = [
             "job=deploy",
-            "source=runs/r",
+            "source=runs/train",
             f"target={target}",
             *extra,
             *cloud_args(fake_vertex, gcs_emulator, "e2e-deploy-job"),
