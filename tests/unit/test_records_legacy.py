@@ -321,3 +321,47 @@ def test_a_default_naming_a_key_the_config_lacks_is_left_out():
     assert "model_name" not in read["config"]["serve"]
     assert read["config"]["models_dir"] == "models" == read["config"]["serve"]["base_path"]
     assert read["config"]["k8s"]["namespace"] == "default"
+
+
+def leaf_paths(node: dict, where: str = "") -> list[str]:
+    paths = []
+    for key, value in node.items():
+        path = f"{where}.{key}" if where else key
+        paths += leaf_paths(value, path) if isinstance(value, dict) and value else [path]
+    return paths
+
+
+def wrongly_filled(config: dict, paths: list[str], overrides: list[str]) -> list[str]:
+    """The keys that, missing from a record of `overrides`, would read with a value other than today's."""
+    wrong = []
+    for path in paths:
+        missing = copy.deepcopy(config)
+        drop(missing, path)
+        legacy.fill(missing, {"command": {"overrides": overrides}})
+        node, rest = [missing], path.split(".")
+        for part in rest:
+            node = [n[part] for n in node if isinstance(n, dict) and part in n]
+        if node and node[0] != config_value(config, path):
+            wrong.append(path)
+    return wrong
+
+
+def config_value(config: dict, path: str):
+    for part in path.split("."):
+        config = config[part]
+    return config
+
+
+def test_every_default_a_record_could_lack_is_what_the_options_yaml_composes(tmp_path):
+    """The fill reads the schemas' dataclass defaults: an option's YAML that set a key to another value would make
+    a record lacking it read wrongly (such a key belongs in CHOSEN_BY_RECORD). A key that cannot be filled (a
+    group's `name`, a MISSING value, an entry of a dict default) is left out, which a rerun reports honestly."""
+    from tfrun.tasks.core.schema import SCHEMAS
+
+    config = composed_today(tmp_path, [])
+    assert wrongly_filled(config, leaf_paths(config), []) == []
+    for group, options in SCHEMAS.items():
+        for name in options:
+            overrides = [f"{group}={name}"]
+            config = composed_today(tmp_path, overrides)
+            assert wrongly_filled(config, leaf_paths(config[group], group), overrides) == [], overrides
