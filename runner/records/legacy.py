@@ -9,6 +9,13 @@ names are mapped, and only in records older than the current schema: a user's `_
 `code.user`) and anything in a current record are left as they are. The file itself is never rewritten; what was
 recorded before the mapping is kept under `upgraded_from`.
 
+A record of any schema written before the config gained a key (`alias`, `k8s`, `track.register`, ...) reads with it
+at the default of the option the record chose: `Config`'s field, or `SCHEMAS[group][name]`'s dataclass for a group
+node, nested dataclasses too (`fill`), so a key added later needs no edit here. A key whose default would change
+what the old run did is taken from the record instead (CHOSEN_BY_RECORD: `sweep`, as its command chose it). The
+hashes are retaken over the filled config; the keys added and the hashes as written are kept under
+`config_keys_added`.
+
 A pure function of the parsed record: it imports nothing that reads files, and leaves a value of an unexpected
 shape (a damaged record) as it is, so the validating loader can say what is wrong.
 """
