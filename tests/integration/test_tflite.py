@@ -1,4 +1,5 @@
-"""target=tflite end to end: four modes through the real tfrun, fresh-process checks, size, QAT, bad inputs."""
+"""target=tflite end to end: four modes through the real tfrun (deploys of the suite's shared trained run; the
+QAT pair trains, through `tfrun -m target=tflite`), fresh-process checks, size, QAT, bad inputs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.helpers import assert_rejected, command_env, read_record, tfrun
+from tests.helpers import assert_rejected, command_env, copy_trained, read_record, tfrun
 
 pytestmark = pytest.mark.slow
 
@@ -38,11 +39,34 @@ def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("tflite")
 
 
+def _saved_model(record: dict[str, Any], workdir: Path | None = None) -> dict[str, Any]:
+    """The SavedModel artifact a record's .tflite file was converted from: the run's own export, or for a deploy
+    (job=deploy) the one its source run's record lists."""
+    if record["job"] == "deploy":
+        assert workdir is not None
+        record = json.loads((workdir / record["source"]["record"]).read_text())
+    return _artifact(record, "saved_model")
+
+
 @pytest.fixture(scope="module")
-def four_modes(workdir: Path) -> dict[str, dict[str, Any]]:
-    """`tfrun -m target=tflite target.quantization=none,dynamic,float16,int8`: one record per mode."""
-    records = _sweep(workdir, "modes", "target.quantization=" + ",".join(MODES))
-    assert len(records) == 4
+def four_modes(workdir: Path, trained_digits: Path) -> dict[str, dict[str, Any]]:
+    """`tfrun job=deploy source=runs/train target=tflite target.quantization=MODE` for each mode, of the suite's
+    shared trained run (5 epochs; the conversion is tested here, not the training): one record per mode."""
+    copy_trained(trained_digits, workdir)
+    records = []
+    for i, mode in enumerate(MODES):
+        run = f"modes/{i}"
+        proc = tfrun(
+            "job=deploy",
+            "source=runs/train",
+            "target=tflite",
+            f"target.quantization={mode}",
+            f"hydra.run.dir={run}",
+            cwd=workdir,
+            timeout=280,
+        )
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+        records.append(read_record(workdir / run))
     return {r["config"]["target"]["quantization"]: r for r in records}
 
 
@@ -69,7 +93,7 @@ def test_each_mode_records_accuracy_drop_difference_size_and_latency(workdir: Pa
         assert record["status"] == "succeeded", (mode, record["error"])
         assert [s["name"] for s in record["steps"]][-3:] == ["tflite_convert", "tflite_evaluate", "tflite_gate"]
         art = _artifact(record, "tflite")
-        saved_model = _artifact(record, "saved_model")
+        saved_model = _saved_model(record, workdir)
         path = workdir / art["path"]
         assert path.is_file() and path.parent == (workdir / saved_model["path"]).parent  # beside the export
         assert path.name == f"{saved_model['version']:04d}.{'float32' if mode == 'none' else mode}.tflite"
@@ -102,14 +126,14 @@ def test_each_mode_records_accuracy_drop_difference_size_and_latency(workdir: Pa
     assert f16["max_abs_diff"] < 1e-2 and f16["size_ratio"] < 0.7
     assert dynamic["size_ratio"] < 0.6 and int8["size_ratio"] < 0.6
     assert int8["input_dtype"] == "int8" and int8["output_dtype"] == "int8"
-    assert {tuple(_artifact(r, "saved_model")["outputs"]) for r in four_modes.values()} == {("probabilities",)}
+    assert {tuple(_saved_model(r, workdir)["outputs"]) for r in four_modes.values()} == {("probabilities",)}
 
 
 def test_int8_is_under_30_percent_of_float32_and_qat_is_no_worse(big_int8):
     ptq, qat = big_int8[False], big_int8[True]
     for record in (ptq, qat):
         assert record["status"] == "succeeded", record["error"]
-        assert _artifact(record, "saved_model")["outputs"] == ["probabilities", "class_id"]
+        assert _saved_model(record)["outputs"] == ["probabilities", "class_id"]
     ptq_art, qat_art = _artifact(ptq, "tflite"), _artifact(qat, "tflite")
     params = next(s for s in ptq["steps"] if s["name"] == "model")["result"]["parameters"]
     assert params > 250_000
@@ -173,7 +197,7 @@ def test_every_file_answers_in_a_fresh_process_as_the_record_states(workdir: Pat
     for record, result in zip(records, answer["results"]):
         art = _artifact(record, "tflite")
         assert result["classes_sha256"] == art["predictions"]["predicted_classes_sha256"], art["path"]
-        outputs = _artifact(record, "saved_model")["outputs"]
+        outputs = _saved_model(record, workdir)["outputs"]
         assert result["outputs"] == sorted(outputs), (art["path"], result["outputs"])
         assert result["class_id_matches"] is (True if "class_id" in outputs else None), art["path"]
         assert result["max_diff_vs_npz"] <= 1e-6, (art["path"], result)
@@ -245,7 +269,7 @@ def test_quality_gate_rejects_a_worse_model_and_keeps_the_file(workdir: Path, fo
     from tfrun.tasks.tflite import TfliteQualityGateError, convert, evaluate_step, gate_step, write_atomic
 
     record = four_modes["none"]
-    saved_model = _artifact(record, "saved_model")
+    saved_model = _saved_model(record, workdir)
     cfg = OmegaConf.create({**record["config"], "model_name": "digits_mlp"})
     data = load_digits(
         seed=cfg.train.seed,
