@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import BIN, command_env, read_record, tfrun
+from tests.helpers import BIN, command_env, copy_trained, read_record, tfrun
 from tfrun.tasks.tfserving.backends import free_port, pid_alive, stop_pid
 from tfrun.tasks.tfserving.clients import GrpcClient, RestClient, ServingRequestError
 
@@ -73,11 +73,14 @@ def test_tfrun_target_tfserving_serves_checks_parity_and_records_urls_and_latenc
     assert str(workdir) not in (workdir / "runs/a/record.json").read_text(), "no absolute paths in the record"
 
 
-def test_failed_health_check_rolls_the_new_version_back(workdir: Path):
+def test_failed_health_check_rolls_the_new_version_back(trained_digits: Path, workdir: Path):
+    """The suite's shared trained run, deployed (job=deploy: served in place as version 1); the health check and
+    the rollback are tested here, not the training."""
+    copy_trained(trained_digits, workdir)
     proc = tfrun(
+        "job=deploy",
+        "source=runs/train",
         "target=tfserving",
-        "train.epochs=1",
-        "train.verbose=0",
         "target.start_timeout_s=0.5",
         "hydra.run.dir=runs/b",
         cwd=workdir,
@@ -273,20 +276,21 @@ def test_no_failed_request_and_every_answer_from_the_version_live_then(rolled):
         assert changes == [1, 2, 1], f"thread {index} saw {changes}"
 
 
-def test_attached_run_with_a_different_model_fails_parity_and_rolls_back(rolled):
-    """A run whose export is not what the server serves under that version: parity fails, version set aside."""
+def test_attached_run_with_a_different_model_fails_parity_and_rolls_back(rolled, trained_digits: Path):
+    """A deploy whose model is not what the server serves under that version (the suite's shared trained run, copied
+    into another repository as its version 1): parity fails, version set aside."""
     workdir, first = rolled["workdir"], rolled["first"]
+    copy_trained(trained_digits, workdir / "shared")
     base = first["rest_url"].split("/v1/")[0]
     grpc_port, rest_port = first["grpc_target"].rsplit(":", 1)[1], base.rsplit(":", 1)[1]
     proc = tfrun(
+        "job=deploy",
+        "source=shared/runs/train",
         "target=tfserving",
         "target.attach=true",
         f"target.grpc_port={grpc_port}",
         f"target.rest_port={rest_port}",
-        "models_dir=other_models",
-        "train.seed=3",
-        "train.epochs=1",
-        "train.verbose=0",
+        "target.base_path=other_models",
         "hydra.run.dir=runs/mismatch",
         cwd=workdir,
     )
