@@ -22,6 +22,7 @@ Modules and what they import:
     replicas    a replica group: model config files, changes one replica at a time (stdlib; clients when waiting)
     split       a target.split measured through the balancer                       (numpy)
     promote     job=promote target=tfserving: a version label moves in running groups (stdlib)
+    group_rollback  job=rollback on running groups: each back to the target, replica by replica (stdlib)
     steps       target=tfserving steps, job=serve, job=rollback
     metrics     TF Serving's request metrics, their Prometheus page, MonitoringConfig  (stdlib, protobuf)
 """

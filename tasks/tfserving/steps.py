@@ -770,7 +770,8 @@ def _put_back(model: Path, moved: dict[int, Path]) -> list[str]:
 
 def rollback_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     """job=rollback: set newer versions aside; with rollback.url, only once that server answers, and wait until
-    it serves the target (if it does not within rollback.wait_s, the versions are put back)."""
+    it serves the target (if it does not within rollback.wait_s, the versions are put back). The running replica
+    groups of the model move to the target first, one replica at a time (tasks/tfserving/group_rollback.py)."""
     r = cfg.rollback
     model = repository.model_dir(r.base_path, r.model_name)
     before = repository.versions(model)
@@ -778,19 +779,16 @@ def rollback_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         target, newer = repository.rollback_versions(model, r.to_version)
     except (FileNotFoundError, ValueError) as err:
         raise RollbackFailed(f"{err}; nothing was moved") from None
+    from tfrun.tasks.tfserving import group_rollback
     from tfrun.tasks.tfserving.replicas import ReplicaGroup
 
     groups = ReplicaGroup.running(model)
-    if groups:  # their replicas serve versions by number: a folder set aside would leave a label naming nothing
-        raise RollbackFailed(
-            f"{len(groups)} replica group(s) serve {r.model_name} ({', '.join(g.balancer.rest_url for g in groups)}); "
-            "nothing was moved: roll a group back with `tfrun job=promote target=tfserving source=<the older version "
-            "folder> alias=<label>` (a promote record's undo)"
-        )
     client = RestClient(r.url, timeout=PROBE_S, retries=0) if r.url else None
     try:
         if client is not None:
             _server_status(client, r.model_name)  # it answers before anything is touched
+        # a group serves versions by number: it leaves them, replica by replica, before their folders are set aside
+        moved_groups = group_rollback.roll_back(groups, target, newer, timeout=float(r.wait_s), relative=_rel)
         done = repository.rollback(model, target)
         moved_paths = {int(v): Path(p) for v, p in done["set_aside"].items()}
         moved = {v: _rel(p) for v, p in moved_paths.items()}
@@ -811,12 +809,26 @@ def rollback_step(cfg: Any, ctx: Any) -> dict[str, Any]:
                     f"the server at {r.url} did not switch {r.model_name} to version {target} within "
                     f"rollback.wait_s={r.wait_s:g} s, so the rollback was undone: version(s) {', '.join(notes)}; "
                     f"the repository holds {', '.join(map(str, repository.versions(model)))} as before"
+                    + (
+                        f" (the replica groups serve version {target})"
+                        if any(g["replicas"] for g in moved_groups)
+                        else ""
+                    )
                 )
             result.update(server=r.url, switched_after_s=switched[0], model_status=switched[1])
             summary += f"; {r.url} serves version {target} after {switched[0]:.1f} s"
     finally:
         if client is not None:
             client.close()
+    if moved_groups:
+        result["groups"] = moved_groups
+        rolled = [g for g in moved_groups if not g.get("unchanged")]
+        summary += (
+            f"; {len(rolled)} of {len(moved_groups)} replica group(s) moved to version {target}, one replica at a time"
+        )
+        summary += "".join(
+            f" ({g['balancer']}: replicas {', '.join(str(s['replica']) for s in g['replicas'])})" for g in rolled
+        )
     result["summary"] = summary
     result["deployments"] = [
         {
@@ -826,6 +838,7 @@ def rollback_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             "to_version": target,
             "set_aside": moved,
             "server": r.url or None,
+            "groups": moved_groups,
         }
     ]
     return result

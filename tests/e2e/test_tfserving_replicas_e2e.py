@@ -6,13 +6,14 @@ starts (nginx missing included: under CI this test fails rather than skips when 
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, assert_rejected, command_env, read_record, tfrun
+from tests.helpers import BIN, assert_rejected, command_env, copy_trained, read_record, tfrun
 from tfrun.tasks.tfserving.backends import pid_alive
 from tfrun.tasks.tfserving.clients import RestClient
 
@@ -172,9 +173,6 @@ def test_promote_moves_a_label_in_the_running_group_and_its_undo_moves_it_back(w
         client = GrpcClient(d["balancer"]["grpc_target"], retries=0)
         try:
             assert {client.predict("digits_mlp", {"pixels": _pixels()}, label="stable")[1] for _ in range(8)} == {2}
-            refused = tfrun("job=rollback", "hydra.run.dir=runs/rb", cwd=workdir)  # folders stay: a group serves them
-            assert refused.returncode == 1 and "replica group(s) serve digits_mlp" in refused.stdout + refused.stderr
-            assert (workdir / "models/digits_mlp/0002/saved_model.pb").is_file()
             back = tfrun("job=promote", *promotion["undo"].split(), "hydra.run.dir=runs/undo", cwd=workdir)
             _check(back)
             assert read_record(workdir / "runs/undo")["promotion"]["version"] == 1
@@ -193,6 +191,86 @@ def test_promote_moves_a_label_in_the_running_group_and_its_undo_moves_it_back(w
         cwd=workdir,
     )
     assert_rejected(alone, ["no replica group serves digits_mlp"], workdir / "runs/no")
+
+
+def test_rollback_moves_every_replica_of_a_running_group_back_then_sets_the_version_aside(
+    trained_digits: Path, workdir: Path
+):
+    """The suite's shared trained run deployed in place (version 1) on 2 replicas kept running, version 2 (a copy of
+    its folder: gRPC answers name their version) promoted as `canary`; job=rollback takes every replica back to 1."""
+    from tfrun.tasks.tfserving.clients import GrpcClient
+    from tfrun.tasks.tfserving.replicas import ReplicaGroup
+
+    copy_trained(trained_digits, workdir)
+    model = workdir / "models/digits_mlp"
+    shutil.copytree(model / "0001", model / "0002")
+    _check(
+        tfrun(
+            "job=deploy",
+            "source=runs/train",
+            "target=tfserving",
+            "target.replicas=2",
+            "target.keep_running=true",
+            "+target.version_labels={stable:new}",
+            "hydra.run.dir=runs/group",
+            cwd=workdir,
+        )
+    )
+    d = _deployment(read_record(workdir / "runs/group"))
+    pids = d["pids"]
+    targets = [d["balancer"]["grpc_target"], *(r["grpc_target"] for r in d["replicas"])]
+
+    def served(label: str | None = None) -> set[int]:
+        """The versions answering through the balancer (8 calls: both replicas) and at each replica directly."""
+        versions = set()
+        for target in targets:
+            client = GrpcClient(target, retries=0)
+            try:
+                versions |= {client.predict("digits_mlp", {"pixels": _pixels()}, label=label)[1] for _ in range(8)}
+            finally:
+                client.close()
+        return versions
+
+    try:
+        _check(
+            tfrun(
+                "job=promote",
+                "target=tfserving",
+                "source=models/digits_mlp/0002",
+                "alias=canary",
+                "hydra.run.dir=runs/p",
+                cwd=workdir,
+            )
+        )
+        assert served() == {2} and served("canary") == {2} and served("stable") == {1}
+        proc = tfrun("job=rollback", "hydra.run.dir=runs/rb", cwd=workdir)
+        _check(proc)
+        assert served() == {1} and served("canary") == {1} and served("stable") == {1}
+        record = read_record(workdir / "runs/rb")
+        assert record["status"] == "succeeded"
+        result = next(s for s in record["steps"] if s["name"] == "tfserving_rollback")["result"]
+        assert result["to_version"] == 1 and list(result["set_aside"]) == ["2"]
+        (group,) = result["groups"]
+        assert group["group"] == "runs/group/tfserving-group" and group["balancer"] == d["balancer"]["rest_url"]
+        assert group["versions_before"] == [1, 2] and group["versions_after"] == [1]
+        assert group["labels_after"] == {"stable": 1, "canary": 1} and group["moved_labels"] == {"canary": [2, 1]}
+        assert [s["replica"] for s in group["replicas"]] == [0, 1]
+        assert [s["grpc_target"] for s in group["replicas"]] == targets[1:]
+        assert all(s["loaded_s"] >= 0 and s["unloaded_s"] >= 0 for s in group["replicas"])
+        (entry,) = record["deployments"]
+        assert entry["kind"] == "tfserving_rollback" and entry["groups"] == result["groups"]
+        assert "1 of 1 replica group(s) moved to version 1" in proc.stdout
+        assert not (model / "0002").exists(), "set aside once no replica serves it"
+        (aside,) = (model / ".rolled-back").iterdir()
+        assert aside.name.startswith("0002-") and (aside / "saved_model.pb").is_file()
+        config = (workdir / d["replicas"][1]["config_file"]).read_text()
+        assert "versions: 1 }" in config and 'key: "canary" value: 1 }' in config
+        again = tfrun("job=rollback", "hydra.run.dir=runs/rb2", cwd=workdir)  # only version 1 left
+        assert_rejected(again, ["job='rollback'", "only version 1"], workdir / "runs/rb2")
+    finally:
+        subprocess.run(shlex.split(d["stop"]))
+        assert _all_gone(pids), "stopping the group leaves no process"
+    assert ReplicaGroup.running(model) == [], "a stopped group serves the model no more"
 
 
 def _pixels():
