@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -243,8 +244,11 @@ def test_rollback_moves_every_replica_of_a_running_group_back_then_sets_the_vers
             )
         )
         assert served() == {2} and served("canary") == {2} and served("stable") == {1}
-        proc = tfrun("job=rollback", "hydra.run.dir=runs/rb", cwd=workdir)
+        with _Load(d["balancer"]["grpc_target"]) as load:  # requests naming no version, through nginx, no retries
+            proc = tfrun("job=rollback", "hydra.run.dir=runs/rb", cwd=workdir)
         _check(proc)
+        assert load.failed == [] and load.answers > 0, f"{len(load.failed)} failed: {load.failed[:3]}"
+        assert load.versions[-1] == 1 and set(load.versions) == {1, 2}
         assert served() == {1} and served("canary") == {1} and served("stable") == {1}
         record = read_record(workdir / "runs/rb")
         assert record["status"] == "succeeded"
@@ -271,6 +275,42 @@ def test_rollback_moves_every_replica_of_a_running_group_back_then_sets_the_vers
         subprocess.run(shlex.split(d["stop"]))
         assert _all_gone(pids), "stopping the group leaves no process"
     assert ReplicaGroup.running(model) == [], "a stopped group serves the model no more"
+
+
+class _Load:
+    """One client thread calling Predict through the balancer until the block ends: what failed, which versions
+    answered (in order)."""
+
+    def __init__(self, grpc_target: str):
+        self.grpc_target, self.failed, self.versions = grpc_target, [], []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def answers(self) -> int:
+        return len(self.versions)
+
+    def _run(self) -> None:
+        from tfrun.tasks.tfserving.clients import GrpcClient
+
+        client = GrpcClient(self.grpc_target, retries=0)
+        try:
+            while not self.stop.is_set():
+                try:
+                    self.versions.append(client.predict("digits_mlp", {"pixels": _pixels()})[1])
+                except Exception as err:  # noqa: BLE001 - every failed request is the finding
+                    self.failed.append(repr(err))
+        finally:
+            client.close()
+
+    def __enter__(self) -> "_Load":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        time.sleep(0.5)  # a few answers after the job ended: the version served from then on
+        self.stop.set()
+        self.thread.join(timeout=30)
 
 
 def _pixels():
