@@ -40,6 +40,9 @@ class SweepSummary(Callback):
 
         interruption.begin(config, self.started)
         from tfrun.runner.processes import zygote
+        from tfrun.runner.sweeps.summary import preload_plotting
+
+        preload_plotting()
 
         if _trains_here(config):
             launcher = config.hydra.get("launcher") or {}
