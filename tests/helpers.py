@@ -147,6 +147,7 @@ def offline_tfrun(args: list[str], cwd: Path, log: Path, **extra_env: str) -> su
     # No warm child: it imports TensorFlow by design, in its own process, and under load it would get that
     # far before validation stops it; what is checked here is the tfrun process itself.
     env = command_env(TFRUN_OFFLINE_LOG=str(log), TFRUN_NO_PRESTART="1", **extra_env)
+    env.pop("TFRUN_ZYGOTE", None)  # the suite's warm TensorFlow (tests/conftest.py): a job checked here starts cold
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests" / "fakes" / "offline"), env.get("PYTHONPATH", "")])
     env.pop("STORAGE_EMULATOR_HOST", None)
     return subprocess.run([str(BIN / "tfrun"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)

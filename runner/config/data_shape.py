@@ -48,7 +48,8 @@ class Shape:
 
 def _own_loader(data: Any) -> bool:
     """The option's own loader (a user may point data=digits's _target_ at theirs: then nothing is known)."""
-    return data._target_ == type(data)._target_
+    own = getattr(type(data), "_target_", None)  # a user's option (UserData) has none: nothing is known
+    return own is not None and getattr(data, "_target_", None) == own
 
 
 def _labels(data: Any) -> Any:

@@ -126,7 +126,9 @@ def _exported_path(record_path: Path, record: dict[str, Any], path: str) -> Path
     if folder.parts[-len(run_dir.parts) :] != run_dir.parts:
         return exported
     launch = folder.parents[len(run_dir.parts) - 1]
-    return launch / exported if (launch / exported).exists() else exported
+    if launch == Path.cwd().resolve() or not (launch / exported).exists():
+        return exported  # as the record wrote it (relative to this folder, where its run was launched)
+    return launch / exported
 
 
 def _registry_copy(given: str, path: Path) -> Optional[Source]:
