@@ -51,11 +51,13 @@ def ratio(before: float, after: float) -> str:
 
 
 def table(before: dict[str, Module], after: dict[str, Module], top: int | None = None) -> str:
-    """Markdown: one row per module, slowest before first (modules only one run has show `-` on the other side)."""
-    names = sorted(
-        set(before) | set(after),
-        key=lambda n: (-(before[n].seconds if n in before else 0.0), -(after[n].seconds if n in after else 0.0), n),
-    )
+    """Markdown: one row per module, the slowest in either run first, so a new module that costs much is shown too
+    (modules only one run has show `-` on the other side)."""
+
+    def seconds(n: str) -> tuple[float, float]:
+        return before[n].seconds if n in before else 0.0, after[n].seconds if n in after else 0.0
+
+    names = sorted(set(before) | set(after), key=lambda n: (-max(seconds(n)), n))
     lines = [
         "| module | tests before | tests after | before (s) | after (s) | after/before |",
         "|---|---:|---:|---:|---:|---:|",
@@ -85,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before", type=Path, help="junit XML of the earlier run (pytest --junitxml=...)")
     parser.add_argument("after", type=Path, help="junit XML of the later run")
-    parser.add_argument("--top", type=int, default=None, help="show the N slowest modules (by before), sum the rest")
+    parser.add_argument(
+        "--top", type=int, default=None, help="show the N slowest modules (in either run), sum the rest"
+    )
     args = parser.parse_args(argv)
     for path in (args.before, args.after):
         if not path.is_file():
