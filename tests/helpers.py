@@ -143,6 +143,17 @@ def free_port() -> int:
 
 
 # ---- Offline runs: no network, no TensorFlow or cloud SDK import (tests/fakes/offline)
+def as_foreground() -> None:
+    """preexec_fn for a process a test will Ctrl-C: SIGINT at its default and unblocked, as a terminal's foreground
+    process has it. A process inherits an ignored or blocked SIGINT from its parent (a shell's background job: then
+    Python raises no KeyboardInterrupt, rightly); a test worker that has run other tests in-process may be in that
+    state, and the test is about tfrun's answer to a Ctrl-C, not about the worker's."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def offline_tfrun(args: list[str], cwd: Path, log: Path, **extra_env: str) -> subprocess.CompletedProcess:
     # No warm child: it imports TensorFlow by design, in its own process, and under load it would get that
     # far before validation stops it; what is checked here is the tfrun process itself.

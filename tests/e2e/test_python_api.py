@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import command_env, free_port, read_record
+from tests.helpers import as_foreground, command_env, free_port, read_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -195,6 +195,7 @@ def test_interrupt_stops_the_run_and_leaves_an_interrupted_record(tmp_path: Path
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=as_foreground,
     )
     assert proc.stdout is not None
     seen = []

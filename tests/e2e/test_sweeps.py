@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import BIN, command_env, read_record, tfrun
+from tests.helpers import BIN, as_foreground, command_env, read_record, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 FAST = ["train.verbose=0", "train.callbacks.tensorboard=false"]
@@ -161,7 +161,13 @@ def test_optuna_sweep_killed_and_restarted_continues_its_study(workdir: Path):
     ]
     sweep = workdir / "multiruns/study"
     first = subprocess.Popen(
-        args, cwd=workdir, env=command_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        args,
+        cwd=workdir,
+        env=command_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=as_foreground,
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and first.poll() is None:
