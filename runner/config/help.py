@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tfrun.runner.config import reference
+if TYPE_CHECKING:
+    from tfrun.runner.config import reference
 
 HELP_FLAGS = ("-h", "--help")
 
@@ -50,6 +52,8 @@ def _name(option: reference.Option) -> str:
 
 
 def render(conf_dir: Path, argv: list[str] | None = None) -> str:
+    from tfrun.runner.config import reference  # here, not at import: every command asks wants_help first
+
     lines = [HEADER]
     for group in reference.groups(conf_dir, user_config_dirs(argv or [])):
         names = ([reference.NO_OPTION] if group.optional else []) + [_name(o) for o in group.options]

@@ -1,10 +1,11 @@
 """Mistakes in a command line's sweep overrides as tfrun's config problems (exit 2, the override named with what
 accepts it) instead of Hydra's text or a traceback.
 
-Two moments: `before_hydra(argv)` reads the command line before Hydra composes anything (an override its grammar
-cannot read, an unknown function, a function given the wrong arguments, a `range()` with step 0 or no values, a tag
-no sweeper reads); the
-rest depends on the sweeper, and `from_sweeper(exc, tokens)` names the override a sweeper refused (Hydra's basic
+Two moments: `before_hydra(argv)` reads a multirun's command line before Hydra composes anything (an override its
+grammar cannot read, an unknown function, a function given the wrong arguments, a `range()` with step 0 or no values,
+a tag no sweeper reads; tfrun.runner.cli calls it for -m / hydra.mode=MULTIRUN only, and for a single run once Hydra
+has refused an override, so a run's start-up does not pay for parsing its overrides twice); the rest depends on the
+sweeper, and `from_sweeper(exc, tokens)` names the override a sweeper refused (Hydra's basic
 sweeper, which runs a grid, takes no `interval()`: it cannot sample). tfrun.runner.sweeps.precheck asks it before a
 grid launches.
 """
