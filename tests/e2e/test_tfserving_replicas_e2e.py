@@ -1,7 +1,11 @@
 """target=tfserving target.replicas=N through the real `tfrun` command: N servers behind Debian's nginx, parity and
 timings through the balancer, the record naming the balancer, every replica and what each answered; kept running,
 `tfrun-records show` says how to stop the group and that leaves no process. Bad inputs are exit 2 before anything
-starts (nginx missing included: under CI this test fails rather than skips when nginx is absent)."""
+starts (nginx missing included: under CI this test fails rather than skips when nginx is absent).
+
+Every group deploys the suite's shared trained run (job=deploy: serving is tested here, not training). The kept-running
+group of two replicas is one module fixture (`kept`): the tests on it run in file order (state, promote and its undo,
+rollback, then stopping it by the shown command), each leaving it serving version 1 alone, as it started."""
 
 from __future__ import annotations
 
@@ -20,7 +24,12 @@ from tfrun.tasks.tfserving.clients import RestClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-QUICK = ["train.epochs=2", "train.verbose=0"]
+FEWER_TIMINGS = ["target.latency_requests=20", "target.large_batch_requests=2"]  # timings are not tested here
+
+
+def _deploy(workdir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """`tfrun job=deploy source=runs/train target=tfserving OVERRIDES` of the copy of the shared trained run."""
+    return tfrun("job=deploy", "source=runs/train", "target=tfserving", *FEWER_TIMINGS, *overrides, cwd=workdir)
 
 
 def _deployment(record: dict) -> dict:
@@ -41,8 +50,9 @@ def _all_gone(pids: list[int], timeout: float = 20.0) -> bool:
     return True
 
 
-def test_three_replicas_behind_nginx_parity_through_the_balancer_then_nothing_left(workdir: Path):
-    proc = tfrun("target=tfserving", "target.replicas=3", *QUICK, "hydra.run.dir=runs/a", cwd=workdir)
+def test_three_replicas_behind_nginx_parity_through_the_balancer_then_nothing_left(trained_digits: Path, workdir: Path):
+    copy_trained(trained_digits, workdir)
+    proc = _deploy(workdir, "target.replicas=3", "hydra.run.dir=runs/a")
     _check(proc)
     record = read_record(workdir / "runs/a")
     assert record["status"] == "succeeded"
@@ -64,33 +74,163 @@ def test_three_replicas_behind_nginx_parity_through_the_balancer_then_nothing_le
     assert str(workdir) not in (workdir / "runs/a/record.json").read_text(), "no absolute paths in the record"
 
 
-def test_kept_running_group_is_stopped_by_the_command_the_record_shows(workdir: Path):
-    proc = tfrun(
-        "target=tfserving", "target.replicas=2", "target.keep_running=true", *QUICK, "hydra.run.dir=runs/k", cwd=workdir
+@pytest.fixture(scope="module")
+def kept(trained_digits: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A copy of the shared trained run deployed in place (version 1) on 2 replicas kept running with the label
+    `stable` on it, and version 2 beside it (a copy of version 1's folder: gRPC answers name their version), not
+    served. Yields (launch folder, its deployment entry); the group is killed at the end if a test left it up."""
+    workdir = copy_trained(trained_digits, tmp_path_factory.mktemp("kept"))
+    model = workdir / "models/digits_mlp"
+    shutil.copytree(model / "0001", model / "0002")
+    proc = _deploy(
+        workdir,
+        "target.replicas=2",
+        "target.keep_running=true",
+        "+target.version_labels={stable:new}",
+        "hydra.run.dir=runs/group",
     )
     _check(proc)
-    d = _deployment(read_record(workdir / "runs/k"))
-    pids = d["pids"]
+    d = _deployment(read_record(workdir / "runs/group"))
     try:
-        assert d["status"] == "serving" and len(pids) >= 4, d  # nginx's master and worker, two replicas
-        assert all(pid_alive(p) for p in pids)
-        rest = RestClient(d["balancer"]["rest_url"], retries=0)
-        assert rest.status("digits_mlp")[0]["state"] == "AVAILABLE"
-        rest.close()
-        show = subprocess.run(
-            [str(BIN / "tfrun-records"), "show", "runs/k"],
-            cwd=workdir,
-            env=command_env(),
-            capture_output=True,
-            text=True,
-        )
-        assert show.returncode == 0 and f"stop={d['stop']}" in show.stdout, show.stdout
-        subprocess.run(shlex.split(d["stop"]), check=True)
-        assert _all_gone(pids), "the shown stop command leaves no process"
+        yield workdir, d
     finally:
-        for p in pids:
+        for p in d["pids"]:
             if pid_alive(p):
                 subprocess.run(["kill", "-9", str(p)])
+
+
+def test_the_kept_group_serves_version_1_labelled_stable(kept):
+    """The state the tests on `kept` start from (and each leaves it in)."""
+    workdir, d = kept
+    pids = d["pids"]
+    assert d["status"] == "serving" and len(pids) >= 4, d  # nginx's master and worker, two replicas
+    assert all(pid_alive(p) for p in pids)
+    assert d["version_labels"] == {"stable": 1}
+    rest = RestClient(d["balancer"]["rest_url"], retries=0)
+    try:
+        assert rest.status("digits_mlp")[0]["state"] == "AVAILABLE"
+    finally:
+        rest.close()
+
+
+def test_promote_moves_a_label_in_the_running_group_and_its_undo_moves_it_back(kept):
+    from tfrun.tasks.tfserving.clients import GrpcClient
+
+    workdir, d = kept
+    promoted = tfrun(
+        "job=promote",
+        "target=tfserving",
+        "source=models/digits_mlp/0002",
+        "alias=stable",
+        "hydra.run.dir=runs/p",
+        cwd=workdir,
+    )
+    _check(promoted)
+    promotion = read_record(workdir / "runs/p")["promotion"]
+    assert promotion["registry"] == "tfserving" and promotion["alias"] == "stable"
+    assert promotion["version"] == 2 and promotion["previous_version"] == 1
+    assert promotion["undo"] == "source=models/digits_mlp/0001 alias=stable target=tfserving"
+    (group,) = promotion["groups"]
+    assert [s["replica"] for s in group["replicas"]] == [0, 1] and group["served_versions"] == [2]
+    client = GrpcClient(d["balancer"]["grpc_target"], retries=0)
+    try:
+        assert {client.predict("digits_mlp", {"pixels": _pixels()}, label="stable")[1] for _ in range(8)} == {2}
+        back = tfrun("job=promote", *promotion["undo"].split(), "hydra.run.dir=runs/undo", cwd=workdir)
+        _check(back)
+        undo = read_record(workdir / "runs/undo")["promotion"]
+        assert undo["version"] == 1 and undo["groups"][0]["served_versions"] == [1]
+        assert {client.predict("digits_mlp", {"pixels": _pixels()}, label="stable")[1] for _ in range(8)} == {1}
+    finally:
+        client.close()
+
+
+def test_rollback_moves_every_replica_of_a_running_group_back_then_sets_the_version_aside(kept):
+    """Version 2 promoted as `canary` in the kept group; job=rollback takes every replica back to 1."""
+    from tfrun.tasks.tfserving.clients import GrpcClient
+
+    workdir, d = kept
+    model = workdir / "models/digits_mlp"
+    targets = [d["balancer"]["grpc_target"], *(r["grpc_target"] for r in d["replicas"])]
+
+    def served(label: str | None = None) -> set[int]:
+        """The versions answering through the balancer (8 calls: both replicas) and at each replica directly."""
+        versions = set()
+        for target in targets:
+            client = GrpcClient(target, retries=0)
+            try:
+                versions |= {client.predict("digits_mlp", {"pixels": _pixels()}, label=label)[1] for _ in range(8)}
+            finally:
+                client.close()
+        return versions
+
+    _check(
+        tfrun(
+            "job=promote",
+            "target=tfserving",
+            "source=models/digits_mlp/0002",
+            "alias=canary",
+            "hydra.run.dir=runs/p-canary",
+            cwd=workdir,
+        )
+    )
+    assert served() == {2} and served("canary") == {2} and served("stable") == {1}
+    with _Load(d["balancer"]["grpc_target"]) as load:  # requests naming no version, through nginx, no retries
+        proc = tfrun("job=rollback", "hydra.run.dir=runs/rb", cwd=workdir)
+    _check(proc)
+    assert load.failed == [] and load.answers > 0, f"{len(load.failed)} failed: {load.failed[:3]}"
+    assert load.versions[-1] == 1 and set(load.versions) == {1, 2}
+    assert served() == {1} and served("canary") == {1} and served("stable") == {1}
+    record = read_record(workdir / "runs/rb")
+    assert record["status"] == "succeeded"
+    result = next(s for s in record["steps"] if s["name"] == "tfserving_rollback")["result"]
+    assert result["to_version"] == 1 and list(result["set_aside"]) == ["2"]
+    (group,) = result["groups"]
+    assert group["group"] == "runs/group/tfserving-group" and group["balancer"] == d["balancer"]["rest_url"]
+    assert group["versions_before"] == [1, 2] and group["versions_after"] == [1]
+    assert group["labels_after"] == {"stable": 1, "canary": 1} and group["moved_labels"] == {"canary": [2, 1]}
+    assert [s["replica"] for s in group["replicas"]] == [0, 1]
+    assert [s["grpc_target"] for s in group["replicas"]] == targets[1:]
+    assert all(s["loaded_s"] >= 0 and s["unloaded_s"] >= 0 for s in group["replicas"])
+    (entry,) = record["deployments"]
+    assert entry["kind"] == "tfserving_rollback" and entry["groups"] == result["groups"]
+    assert "1 of 1 replica group(s) moved to version 1" in proc.stdout
+    assert not (model / "0002").exists(), "set aside once no replica serves it"
+    (aside,) = (model / ".rolled-back").iterdir()
+    assert aside.name.startswith("0002-") and (aside / "saved_model.pb").is_file()
+    config = (workdir / d["replicas"][1]["config_file"]).read_text()
+    assert "versions: 1 }" in config and 'key: "canary" value: 1 }' in config
+    again = tfrun("job=rollback", "hydra.run.dir=runs/rb2", cwd=workdir)  # only version 1 left
+    assert_rejected(again, ["job='rollback'", "only version 1"], workdir / "runs/rb2")
+
+
+def test_kept_running_group_is_stopped_by_the_command_the_record_shows(kept):
+    """Last on `kept`: `tfrun-records show` names the stop command, which leaves no process and takes the group off
+    its model's running groups; a promote then finds no group to move a label in (exit 2)."""
+    from tfrun.tasks.tfserving.replicas import ReplicaGroup
+
+    workdir, d = kept
+    pids = d["pids"]
+    assert all(pid_alive(p) for p in pids)
+    show = subprocess.run(
+        [str(BIN / "tfrun-records"), "show", "runs/group"],
+        cwd=workdir,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert show.returncode == 0 and f"stop={d['stop']}" in show.stdout, show.stdout
+    subprocess.run(shlex.split(d["stop"]), check=True)
+    assert _all_gone(pids), "the shown stop command leaves no process"
+    assert ReplicaGroup.running(workdir / "models/digits_mlp") == [], "a stopped group serves the model no more"
+    alone = tfrun(
+        "job=promote",
+        "target=tfserving",
+        "source=models/digits_mlp/0001",
+        "alias=stable",
+        "hydra.run.dir=runs/no",
+        cwd=workdir,
+    )
+    assert_rejected(alone, ["no replica group serves digits_mlp"], workdir / "runs/no")
 
 
 @pytest.mark.parametrize(
@@ -138,145 +278,6 @@ def test_tfrun_serve_refuses_a_port_out_of_range_and_a_path_as_model_name(workdi
         assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
-def test_promote_moves_a_label_in_the_running_group_and_its_undo_moves_it_back(workdir: Path):
-    from tfrun.tasks.tfserving.clients import GrpcClient
-
-    first = tfrun(
-        "target=tfserving",
-        "target.replicas=2",
-        "target.keep_running=true",
-        "+target.version_labels={stable:new}",
-        *QUICK,
-        "hydra.run.dir=runs/group",
-        cwd=workdir,
-    )
-    _check(first)
-    d = _deployment(read_record(workdir / "runs/group"))
-    pids = d["pids"]
-    try:
-        assert d["version_labels"] == {"stable": 1}
-        _check(tfrun(*QUICK, "hydra.run.dir=runs/v2", cwd=workdir))  # target=none: version 2 exported only
-        promoted = tfrun(
-            "job=promote",
-            "target=tfserving",
-            "source=models/digits_mlp/0002",
-            "alias=stable",
-            "hydra.run.dir=runs/p",
-            cwd=workdir,
-        )
-        _check(promoted)
-        promotion = read_record(workdir / "runs/p")["promotion"]
-        assert promotion["registry"] == "tfserving" and promotion["alias"] == "stable"
-        assert promotion["version"] == 2 and promotion["previous_version"] == 1
-        assert promotion["undo"] == "source=models/digits_mlp/0001 alias=stable target=tfserving"
-        (group,) = promotion["groups"]
-        assert [s["replica"] for s in group["replicas"]] == [0, 1] and group["served_versions"] == [2]
-        client = GrpcClient(d["balancer"]["grpc_target"], retries=0)
-        try:
-            assert {client.predict("digits_mlp", {"pixels": _pixels()}, label="stable")[1] for _ in range(8)} == {2}
-            back = tfrun("job=promote", *promotion["undo"].split(), "hydra.run.dir=runs/undo", cwd=workdir)
-            _check(back)
-            assert read_record(workdir / "runs/undo")["promotion"]["version"] == 1
-            assert {client.predict("digits_mlp", {"pixels": _pixels()}, label="stable")[1] for _ in range(8)} == {1}
-        finally:
-            client.close()
-    finally:
-        subprocess.run(shlex.split(d["stop"]))
-        assert _all_gone(pids)
-    alone = tfrun(
-        "job=promote",
-        "target=tfserving",
-        "source=models/digits_mlp/0002",
-        "alias=stable",
-        "hydra.run.dir=runs/no",
-        cwd=workdir,
-    )
-    assert_rejected(alone, ["no replica group serves digits_mlp"], workdir / "runs/no")
-
-
-def test_rollback_moves_every_replica_of_a_running_group_back_then_sets_the_version_aside(
-    trained_digits: Path, workdir: Path
-):
-    """The suite's shared trained run deployed in place (version 1) on 2 replicas kept running, version 2 (a copy of
-    its folder: gRPC answers name their version) promoted as `canary`; job=rollback takes every replica back to 1."""
-    from tfrun.tasks.tfserving.clients import GrpcClient
-    from tfrun.tasks.tfserving.replicas import ReplicaGroup
-
-    copy_trained(trained_digits, workdir)
-    model = workdir / "models/digits_mlp"
-    shutil.copytree(model / "0001", model / "0002")
-    _check(
-        tfrun(
-            "job=deploy",
-            "source=runs/train",
-            "target=tfserving",
-            "target.replicas=2",
-            "target.keep_running=true",
-            "+target.version_labels={stable:new}",
-            "hydra.run.dir=runs/group",
-            cwd=workdir,
-        )
-    )
-    d = _deployment(read_record(workdir / "runs/group"))
-    pids = d["pids"]
-    targets = [d["balancer"]["grpc_target"], *(r["grpc_target"] for r in d["replicas"])]
-
-    def served(label: str | None = None) -> set[int]:
-        """The versions answering through the balancer (8 calls: both replicas) and at each replica directly."""
-        versions = set()
-        for target in targets:
-            client = GrpcClient(target, retries=0)
-            try:
-                versions |= {client.predict("digits_mlp", {"pixels": _pixels()}, label=label)[1] for _ in range(8)}
-            finally:
-                client.close()
-        return versions
-
-    try:
-        _check(
-            tfrun(
-                "job=promote",
-                "target=tfserving",
-                "source=models/digits_mlp/0002",
-                "alias=canary",
-                "hydra.run.dir=runs/p",
-                cwd=workdir,
-            )
-        )
-        assert served() == {2} and served("canary") == {2} and served("stable") == {1}
-        with _Load(d["balancer"]["grpc_target"]) as load:  # requests naming no version, through nginx, no retries
-            proc = tfrun("job=rollback", "hydra.run.dir=runs/rb", cwd=workdir)
-        _check(proc)
-        assert load.failed == [] and load.answers > 0, f"{len(load.failed)} failed: {load.failed[:3]}"
-        assert load.versions[-1] == 1 and set(load.versions) == {1, 2}
-        assert served() == {1} and served("canary") == {1} and served("stable") == {1}
-        record = read_record(workdir / "runs/rb")
-        assert record["status"] == "succeeded"
-        result = next(s for s in record["steps"] if s["name"] == "tfserving_rollback")["result"]
-        assert result["to_version"] == 1 and list(result["set_aside"]) == ["2"]
-        (group,) = result["groups"]
-        assert group["group"] == "runs/group/tfserving-group" and group["balancer"] == d["balancer"]["rest_url"]
-        assert group["versions_before"] == [1, 2] and group["versions_after"] == [1]
-        assert group["labels_after"] == {"stable": 1, "canary": 1} and group["moved_labels"] == {"canary": [2, 1]}
-        assert [s["replica"] for s in group["replicas"]] == [0, 1]
-        assert [s["grpc_target"] for s in group["replicas"]] == targets[1:]
-        assert all(s["loaded_s"] >= 0 and s["unloaded_s"] >= 0 for s in group["replicas"])
-        (entry,) = record["deployments"]
-        assert entry["kind"] == "tfserving_rollback" and entry["groups"] == result["groups"]
-        assert "1 of 1 replica group(s) moved to version 1" in proc.stdout
-        assert not (model / "0002").exists(), "set aside once no replica serves it"
-        (aside,) = (model / ".rolled-back").iterdir()
-        assert aside.name.startswith("0002-") and (aside / "saved_model.pb").is_file()
-        config = (workdir / d["replicas"][1]["config_file"]).read_text()
-        assert "versions: 1 }" in config and 'key: "canary" value: 1 }' in config
-        again = tfrun("job=rollback", "hydra.run.dir=runs/rb2", cwd=workdir)  # only version 1 left
-        assert_rejected(again, ["job='rollback'", "only version 1"], workdir / "runs/rb2")
-    finally:
-        subprocess.run(shlex.split(d["stop"]))
-        assert _all_gone(pids), "stopping the group leaves no process"
-    assert ReplicaGroup.running(model) == [], "a stopped group serves the model no more"
-
-
 class _Load:
     """One client thread calling Predict through the balancer until the block ends: what failed, which versions
     answered (in order)."""
@@ -319,17 +320,16 @@ def _pixels():
     return np.zeros((1, 8, 8), dtype=np.float32)
 
 
-def test_a_split_is_measured_through_the_balancer_and_recorded(workdir: Path):
-    proc = tfrun(
-        "target=tfserving",
+def test_a_split_is_measured_through_the_balancer_and_recorded(trained_digits: Path, workdir: Path):
+    copy_trained(trained_digits, workdir)
+    proc = _deploy(
+        workdir,
         "target.replicas=2",
         "+target.version_labels={stable:new,canary:new}",
         "+target.split={stable:90,canary:10}",
         "target.split_requests=1000",
         "target.split_tolerance=7",  # 500 REST calls: one standard deviation of a 10 % share is 1.3 points
-        *QUICK,
         "hydra.run.dir=runs/s",
-        cwd=workdir,
     )
     _check(proc)
     d = _deployment(read_record(workdir / "runs/s"))
@@ -345,14 +345,14 @@ def test_a_split_is_measured_through_the_balancer_and_recorded(workdir: Path):
     assert "split over 1000 requests" in proc.stdout
 
 
-def test_serve_job_with_replicas_runs_nginx_in_front_until_ctrl_c(workdir: Path):
+def test_serve_job_with_replicas_runs_nginx_in_front_until_ctrl_c(trained_digits: Path, workdir: Path):
     import signal
 
     import numpy as np
 
     from tfrun.tasks.tfserving.backends import free_port
 
-    _check(tfrun(*QUICK, "hydra.run.dir=runs/train", cwd=workdir))  # version 1 in models/
+    copy_trained(trained_digits, workdir)  # version 1 in models/
     grpc_port, rest_port = free_port(), free_port()
     proc = subprocess.Popen(
         [
