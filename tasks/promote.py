@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Callable, Iterator, Optional
 
 from tfrun.tasks.core.problems import Problem, PromoteError  # noqa: F401 (PromoteError: re-exported)
-from tfrun.tasks.core.schema import option_class
 from tfrun.tasks.registry import config as mlflow_registry
 from tfrun.tasks.tfserving import promote as tfserving_promote
 from tfrun.tasks.vertex import promote as vertex_promote
@@ -26,60 +26,35 @@ from tfrun.tasks.vertex import promote as vertex_promote
 
 @dataclass(frozen=True)
 class Promoter:
-    """One registry's way of moving an alias. `check` and `promote` are "module:function" names, imported only
-    when called (the runner validates without the registries' SDKs)."""
+    """One registry's way of moving an alias, from two modules of the same shape. `rules` is imported as the runner
+    validates (no SDK): `ACCEPTS` (the sources it handles, for the message when none handles a source),
+    `handles(source, target name)`, `problems(config)` (offline rules: the alias's form, ...). `steps` (default: the
+    rules' module) is imported only when called: `check(config)` in the runner before anything runs (PromoteError:
+    exit 2) and `promote_step(cfg, ctx)` in the child (a step result with `summary` and `promotion`)."""
 
     name: str  # the registry, as the record's promotion.registry says it
-    accepts: str  # the sources it handles, for the message when none handles a source
-    handles: Callable[[str, str], bool]  # (source, target name) -> whether this promoter moves this source's alias
-    problems: Callable[[Any], Iterator[Problem]]  # offline rules on the validated Config (the alias's form, ...)
-    check: Optional[str]  # (config) -> None in the runner before anything runs; raises PromoteError (exit 2)
-    promote: str  # (cfg, ctx) -> step result with `summary` and `promotion`, in the child
+    rules: ModuleType
+    steps: str = ""  # a module name
 
+    @property
+    def accepts(self) -> str:
+        return str(self.rules.ACCEPTS)
 
-def _mlflow_handles(source: str, target: str) -> bool:
-    return mlflow_registry.is_reference(source) and not option_class("target", target).deploys
+    def handles(self, source: str, target: str) -> bool:
+        return bool(self.rules.handles(source, target))
 
+    def problems(self, config: Any) -> Iterator[Problem]:
+        return self.rules.problems(config)
 
-def _mlflow_problems(config: Any) -> Iterator[Problem]:
-    why = mlflow_registry.alias_problem(config.alias)
-    if why is not None:
-        yield Problem("alias", config.alias, f"{mlflow_registry.ALIAS_RULE} (it is {why})")
-    try:
-        mlflow_registry.parse(str(config.source))
-    except ValueError as err:
-        yield Problem("source", config.source, f"{mlflow_registry.REFERENCE_FORMS} ({err})")
-    if not mlflow_registry.mlflow_installed():
-        yield Problem(
-            "source", config.source, "the mlflow extra installed for models:/ sources: pip install 'tfrun[mlflow]'"
-        )
+    def step(self, function: str) -> Callable[..., Any]:
+        """`check` or `promote_step` of the steps' module."""
+        return getattr(importlib.import_module(self.steps or self.rules.__name__), function)
 
 
 PROMOTERS: list[Promoter] = [
-    Promoter(
-        name="mlflow",
-        accepts="models:/NAME/VERSION or models:/NAME@ALIAS (MLflow's model registry, target=none)",
-        handles=_mlflow_handles,
-        problems=_mlflow_problems,
-        check="tfrun.tasks.registry.steps:check",
-        promote="tfrun.tasks.registry.steps:promote",
-    ),
-    Promoter(
-        name="vertex",
-        accepts=vertex_promote.ACCEPTS,
-        handles=vertex_promote.handles,
-        problems=vertex_promote.problems,
-        check="tfrun.tasks.vertex.promote:check",
-        promote="tfrun.tasks.vertex.promote:promote_step",
-    ),
-    Promoter(
-        name="tfserving",
-        accepts=tfserving_promote.ACCEPTS,
-        handles=tfserving_promote.handles,
-        problems=tfserving_promote.problems,
-        check="tfrun.tasks.tfserving.promote:check",
-        promote="tfrun.tasks.tfserving.promote:promote_step",
-    ),
+    Promoter("mlflow", mlflow_registry, steps="tfrun.tasks.registry.steps"),  # its rules pure, its steps MLflow's
+    Promoter("vertex", vertex_promote),
+    Promoter("tfserving", tfserving_promote),
 ]
 
 
@@ -94,16 +69,11 @@ def for_source(source: Any, target: str) -> Optional[Promoter]:
     return next((p for p in PROMOTERS if text and p.handles(text, target)), None)
 
 
-def _load(name: str) -> Callable[..., Any]:
-    module, function = name.split(":")
-    return getattr(importlib.import_module(module), function)
-
-
 def check(config: Any) -> None:
     """The runner's check before the record is written (a version that exists, a server that answers)."""
     promoter = for_source(config.source, config.target.name)
-    if promoter is not None and promoter.check:
-        _load(promoter.check)(config)
+    if promoter is not None:
+        promoter.step("check")(config)
 
 
 def step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -111,4 +81,4 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     promoter = for_source(cfg.source, str(cfg.target.name))
     if promoter is None:  # validation refused it already; a config edited by hand in between
         raise PromoteError(f"source={cfg.source} target={cfg.target.name}: no registry promotes it ({accepted()})")
-    return _load(promoter.promote)(cfg, ctx)
+    return promoter.step("promote_step")(cfg, ctx)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
+from tfrun.tasks.core.problems import Problem
 from tfrun.tasks.core.schema import option_class
 from tfrun.tasks.core.schema.track import LOCAL_STORE
 
@@ -26,6 +27,7 @@ ALIAS_RULE = (
     "(MLflow reserves them), e.g. champion"
 )
 REFERENCE_FORMS = "models:/NAME/VERSION or models:/NAME@ALIAS"
+ACCEPTS = f"{REFERENCE_FORMS} (MLflow's model registry, target=none)"  # job=promote's sources (tfrun.tasks.promote)
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,24 @@ def registry_uri(track: Any) -> str:
 def timeout_s(track: Any) -> float:
     """Each registry request's limit: track.timeout_s with track=mlflow, else track=mlflow's default."""
     return float(getattr(track, "timeout_s", None) or 5.0)
+
+
+# ------------------------------------------------------------------ job=promote's offline rules (tfrun.tasks.promote)
+def handles(source: str, target: str) -> bool:
+    """A models:/ reference with a target that deploys nothing: the alias moves in MLflow's registry."""
+    return is_reference(source) and not option_class("target", target).deploys
+
+
+def problems(config: Any) -> Iterator[Problem]:
+    """The alias is an MLflow alias, the source a reference, and mlflow is installed to reach the registry."""
+    why = alias_problem(config.alias)
+    if why is not None:
+        yield Problem("alias", config.alias, f"{ALIAS_RULE} (it is {why})")
+    try:
+        parse(str(config.source))
+    except ValueError as err:
+        yield Problem("source", config.source, f"{REFERENCE_FORMS} ({err})")
+    if not mlflow_installed():
+        yield Problem(
+            "source", config.source, "the mlflow extra installed for models:/ sources: pip install 'tfrun[mlflow]'"
+        )

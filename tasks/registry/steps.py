@@ -41,7 +41,7 @@ def check(config: Any) -> None:
         raise PromoteError(_one_line(given, uri, err)) from None
 
 
-def promote(cfg: Any, ctx: Any) -> dict[str, Any]:
+def promote_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     """Point `cfg.alias` at the version `cfg.source` names; the result says which version it pointed at before."""
     ref = registry_config.parse(str(cfg.source))
     alias = str(cfg.alias)
