@@ -1,7 +1,8 @@
 """Inside a Vertex AI tuning trial: every epoch's estimate of optimized_metric reported to the tuning service.
 
 The study's automated stopping (`tuning.early_stopping`) judges a trial by its intermediate measurements, so the
-chief reports one per epoch with cloudml-hypertune, the epoch (1, 2, ...) as its step; the holdout value at the end
+chief reports one per epoch with cloudml-hypertune (the metric's per-epoch counterpart, as the Optuna pruner's:
+tfrun.tasks.core.schema.sweep.epoch_value), the epoch (1, 2, ...) as its step; the holdout value at the end
 (`tfrun.tasks.vertex.replica`) is the last report, at step `train.epochs`. cloudml-hypertune rewrites its metric
 file from the reports of one `HyperTune` object, so both go through the one `reporter()` of the process.
 """
@@ -13,6 +14,7 @@ import os
 from typing import Any
 
 from tfrun.tasks import cluster
+from tfrun.tasks.core.schema.sweep import epoch_value
 
 
 @functools.lru_cache(maxsize=1)
@@ -26,16 +28,6 @@ def reporter() -> Any:
 def metric_tag(cfg: Any) -> str:
     """The study's metric id: Vertex names it in CLOUD_ML_HP_METRIC_TAG, tfrun's optimized_metric otherwise."""
     return os.environ.get("CLOUD_ML_HP_METRIC_TAG") or str(cfg.optimized_metric)
-
-
-def epoch_value(metric: str, logs: dict[str, Any]) -> tuple[str, float] | None:
-    """(Keras log, value) estimating `metric` after an epoch: holdout_X by val_X (the validation split), else by X
-    on the training data; None when the epoch logged neither."""
-    base = metric.removeprefix("holdout_")
-    for key in (f"val_{base}", base, metric):
-        if isinstance(logs.get(key), (int, float)):
-            return key, float(logs[key])
-    return None
 
 
 def epoch_report_callback(keras: Any, cfg: Any) -> Any:

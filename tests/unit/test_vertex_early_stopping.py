@@ -79,11 +79,15 @@ def test_each_epoch_then_the_holdout_value_reach_the_metric_file(tmp_path: Path,
 
 
 def test_epoch_value_estimates_the_optimized_metric():
-    from tfrun.tasks.vertex.trial_reports import epoch_value
+    from tfrun.tasks.core.schema.sweep import epoch_value
 
     assert epoch_value("holdout_loss", {"loss": 0.3, "val_loss": 0.4}) == ("val_loss", 0.4)
     assert epoch_value("holdout_accuracy", {"accuracy": 0.8}) == ("accuracy", 0.8)  # no validation split
     assert epoch_value("holdout_auc", {"loss": 0.3}) is None
+    # a training metric is told as the training data's value each epoch, as its final value is (the pruner's too)
+    assert epoch_value("accuracy", {"accuracy": 0.8, "val_accuracy": 0.7}) == ("accuracy", 0.8)
+    assert epoch_value("val_loss", {"loss": 0.3, "val_loss": 0.4}) == ("val_loss", 0.4)
+    assert epoch_value("val_loss", {"loss": 0.3}) is None
 
 
 def _measurements(*values: float, metric: str = "m") -> list[dict]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 from omegaconf import MISSING
 
@@ -26,6 +26,20 @@ PER_EPOCH_METRIC = {
     "accuracy": "accuracy",
     "loss": "loss",
 }
+
+
+def epoch_value(metric: str, logs: Mapping[str, Any]) -> Optional[tuple[str, float]]:
+    """(Keras log, value) of `metric`'s per-epoch counterpart (PER_EPOCH_METRIC) in an epoch's logs; a holdout metric
+    in a job with no validation split (no val_ log) by its value on the training data. None when the epoch logged
+    neither, or the metric has no counterpart. What a study is told each epoch: Optuna's pruner, Vertex's stopping."""
+    counterpart = PER_EPOCH_METRIC.get(metric)
+    if counterpart is None:
+        return None
+    keys = (counterpart, counterpart.removeprefix("val_")) if metric.startswith("holdout_") else (counterpart,)
+    for key in keys:
+        if isinstance(logs.get(key), (int, float)):
+            return key, float(logs[key])
+    return None
 
 
 class Pruner(Enum):
