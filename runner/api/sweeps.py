@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tfrun.runner.api.records import Record
-from tfrun.runner.sweeps.summary import Summary, collect, render, swept
+from tfrun.runner.sweeps.summary import Summary, collect, render, table
 
 
 class Sweep:
@@ -62,19 +62,7 @@ class Sweep:
         """Jupyter's view: the swept parameters and the metric per job, best first."""
         if self.summary is None:
             return "<p>tfrun sweep: no jobs</p>"
-        rows = self.summary.sorted_rows()
-        params = swept(rows)
-        header = ["job", "status", *params, self.summary.metric_name, "seconds"]
-        body = [
-            [
-                r.job,
-                r.status,
-                *(r.params.get(p, "") for p in params),
-                "" if r.metric is None else f"{r.metric:.4f}",
-                "" if r.seconds is None else f"{r.seconds:.1f}",
-            ]
-            for r in rows
-        ]
+        header, body = table(self.summary)
         cells = "".join(
             "<tr>" + "".join(f"<{tag}>{html.escape(str(v))}</{tag}>" for v in line) + "</tr>"
             for tag, line in [("th", header)] + [("td", line) for line in body]

@@ -272,8 +272,9 @@ def plot(summary: Summary, path: Path, params: list[str]) -> bool:
     return True
 
 
-def render(summary: Summary) -> str:
-    """A plain-text table, best first, and the best job's command line."""
+def table(summary: Summary) -> tuple[list[str], list[list[object]]]:
+    """The jobs' table, best first: its header and a row per job (the swept parameters, the metric, the seconds);
+    the console's and Jupyter's views of a sweep show the same."""
     rows = summary.sorted_rows()
     params = swept(rows)
     header = ["job", "status", *params, summary.metric_name, "seconds"]
@@ -287,6 +288,13 @@ def render(summary: Summary) -> str:
         ]
         for r in rows
     ]
+    return header, body
+
+
+def render(summary: Summary) -> str:
+    """A plain-text table, best first, and the best job's command line."""
+    rows = summary.sorted_rows()
+    header, body = table(summary)
     widths = [max(len(str(x)) for x in column) for column in zip(header, *body)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in [header, *body]]
     for r in rows:
