@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from omegaconf import MISSING, OmegaConf
 
-from tfrun.tasks.core.schema import SCHEMAS, Config, Job
+from tfrun.tasks.core.schema import SCHEMAS, Config, Job, field_default
 
 # Hydra's launchers that tfrun's `sweep` extra installs; conf/hydra/launcher/ adds tfrun's own presets.
 HYDRA_LAUNCHERS = {
@@ -158,7 +158,7 @@ def schema_of(group: str, option: str) -> type | None:
     if option in SCHEMAS.get(group, {}):
         return SCHEMAS[group][option]
     field = next((f for f in dataclasses.fields(Config) if f.name == group), None)
-    made = _field_default(field) if field else None
+    made = field_default(field) if field else None
     return type(made) if dataclasses.is_dataclass(made) else None
 
 
@@ -173,7 +173,7 @@ def schema_defaults(schema: type, prefix: str = "") -> Iterator[tuple[str, Any]]
     for field in dataclasses.fields(schema):
         if field.name.startswith("_") or field.name == "name":
             continue
-        value = _field_default(field)
+        value = field_default(field)
         if dataclasses.is_dataclass(value):
             yield from schema_defaults(type(value), f"{prefix}{field.name}.")
         else:
@@ -208,7 +208,7 @@ def section_keys(conf_dir: Path) -> dict[str, list[Key]]:
     top = [f for f in dataclasses.fields(Config) if f.name not in chosen]
     out = {"": [k for k in _keys("", Config, values, comments) if "." not in k.key and k.key in {f.name for f in top}]}
     for field in top:
-        made = _field_default(field)
+        made = field_default(field)
         if dataclasses.is_dataclass(made):
             inner = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith(f"{field.name}.")}
             notes = {k.split(".", 1)[1]: v for k, v in comments.items() if k.startswith(f"{field.name}.")}
@@ -229,14 +229,6 @@ def _keys(prefix: str, schema: type, values: dict[str, Any], comments: dict[str,
                 note = (note + "; " if note else "") + "one of " + ", ".join(allowed)
         found.append(Key(f"{prefix}.{key}" if prefix else key, values.get(key, default), note))
     return found
-
-
-def _field_default(field: dataclasses.Field) -> Any:
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    if field.default_factory is not dataclasses.MISSING:
-        return field.default_factory()
-    return MISSING
 
 
 _LINE = re.compile(r"^(?P<indent>\s*)(?P<key>[\w-]+):(?P<rest>.*)$")
@@ -282,7 +274,7 @@ def field_comments(schema: type) -> dict[str, str]:
         found.update({name: text for text, name in above})
         found.update(re.findall(r"^    (\w+): [^#\n]*?#\s*(.*)$", source, flags=re.M))
     for field in dataclasses.fields(schema):
-        value = _field_default(field)
+        value = field_default(field)
         if dataclasses.is_dataclass(value):
             found.update({f"{field.name}.{k}": v for k, v in field_comments(type(value)).items()})
     return found

@@ -31,7 +31,7 @@ from typing import Any, Callable
 from omegaconf import MISSING
 
 from tfrun.tasks.core.record_io import SCHEMA_VERSION, config_hash, resume_key
-from tfrun.tasks.core.schema import SCHEMAS, Config
+from tfrun.tasks.core.schema import SCHEMAS, Config, field_default
 from tfrun.tasks.core.schema.sweep import defaults as sweep_defaults
 
 PACKAGE = "tfrun"
@@ -144,14 +144,6 @@ def _resolved(value: Any, root: dict[str, Any]) -> Any:
     return _UNSET if "${" in text else text
 
 
-def _default(field_: dataclasses.Field) -> Any:
-    if field_.default is not dataclasses.MISSING:
-        return field_.default
-    if field_.default_factory is not dataclasses.MISSING:
-        return field_.default_factory()
-    return _UNSET
-
-
 def _option(group: str, node: Any, user_keys: frozenset[str]) -> type | None:
     """The schema of a group node as tfrun's option `name` (None for a user's node or an unknown name)."""
     if group in user_keys or not isinstance(node, dict):
@@ -169,7 +161,7 @@ def _fill_node(node: dict[str, Any], schema: type, root: dict[str, Any], where: 
     """Add the fields of `schema` that `node` lacks, at their defaults; into nested dataclass nodes too."""
     for field_ in dataclasses.fields(schema):
         key = f"{where}.{field_.name}" if where else field_.name
-        default = _default(field_)
+        default = field_default(field_, _UNSET)
         if field_.name in node:
             if isinstance(node[field_.name], dict) and dataclasses.is_dataclass(default):
                 _fill_node(node[field_.name], type(default), root, key, added)
@@ -210,7 +202,7 @@ def _fill_pass(config: dict[str, Any], record: dict[str, Any], user_keys: frozen
             if schema is not None:
                 _fill_node(node, schema, config, name, added)
             continue
-        default = _default(field_)
+        default = field_default(field_, _UNSET)
         if node is _UNSET:
             value = _resolved(_plain(default), config)
             if value is not _UNSET:

@@ -8,6 +8,7 @@ that implements it, so the config, not string switches, selects the code.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Iterator, List, Optional
@@ -469,6 +470,16 @@ def option_class(group: str, node: Any) -> type:
     option is, as they do on the validated config. A name the schemas do not know has its group's defaults."""
     name = node if isinstance(node, str) else getattr(node, "name", None)
     return SCHEMAS[group].get(str(name), GROUP_BASES[group])
+
+
+def field_default(field_: dataclasses.Field, missing: Any = MISSING) -> Any:
+    """What a dataclass field holds when it is not given (its default, or a new one from its factory); `missing` for
+    a field that has neither. The config reference and the reading of older records fill keys by the same rule."""
+    if field_.default is not dataclasses.MISSING:
+        return field_.default
+    if field_.default_factory is not dataclasses.MISSING:
+        return field_.default_factory()
+    return missing
 
 
 def register() -> None:
