@@ -1,11 +1,12 @@
-"""The processes of a local cluster: tasks, free loopback ports, one TF_CONFIG each."""
+"""The processes of a local cluster: tasks, free loopback ports, one TF_CONFIG each; each task forks from the
+zygote when one is set (TF_CONFIG is read at run time, so one warm TensorFlow serves every task)."""
 
 from __future__ import annotations
 
 import socket
 from typing import Any
 
-from tfrun.runner.processes.commands import child_command, server_command
+from tfrun.runner.processes.commands import job_child_command, job_server_command
 from tfrun.runner.processes.supervisor import TaskSpec
 from tfrun.tasks.core import tf_config
 from tfrun.tasks.core.schema import option_class
@@ -49,7 +50,7 @@ def local_cluster_tasks(config: Any, job: bytes, env: dict[str, str]) -> tuple[l
             tasks.append(
                 TaskSpec(
                     name=f"{kind}:{index}",
-                    cmd=child_command() if runs_plan else server_command(),
+                    cmd=job_child_command() if runs_plan else job_server_command(),
                     env=task_env,
                     stdin=job if runs_plan else b"",
                     reports=(kind, index) == reporter,

@@ -25,7 +25,17 @@ def job_child_command() -> list[str]:
 
 def server_command() -> list[str]:
     """A ps or worker server of a parameter-server cluster."""
-    return [sys.executable, "-m", "tfrun.tasks.cluster_server"]
+    from tfrun.runner.processes.zygote import SERVER_MODULE
+
+    return [sys.executable, "-m", SERVER_MODULE]
+
+
+def job_server_command() -> list[str]:
+    """A local cluster's ps or worker server: forked from the zygote when one is set, as job_child_command."""
+    from tfrun.runner.processes import zygote
+
+    path = zygote.socket_path()
+    return zygote.server_client_command(path) if path else server_command()
 
 
 def job_input(

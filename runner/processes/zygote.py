@@ -10,7 +10,8 @@ record, log, environment and exit status); nothing of one job's TensorFlow state
   a single-threaded select loop that forks a worker per request, reaps it and sends its wait status back. It exits
   on SIGTERM or when the process that started it dies (once its workers ended).
 - `run SOCKET_PATH EVENTS_FD` (the client): what the supervisor starts instead of `python -m tfrun.runner.child
-  EVENTS_FD`, so its pid, process group, pipes and deadlines stay as they are. It imports nothing heavy, hands its
+  EVENTS_FD` (`serve SOCKET_PATH` instead of a parameter-server cluster's `python -m tfrun.tasks.cluster_server`),
+  so its pid, process group, pipes and deadlines stay as they are. It imports nothing heavy, hands its
   fds 0, 1, 2 and EVENTS_FD and its environment to the zygote, forwards the signals it gets to the worker and exits
   as the worker did. When the zygote does not answer, or the job's import-time environment differs from the
   zygote's, it becomes the fresh child (`execv`), which costs nothing but the fresh start.
@@ -42,6 +43,11 @@ CHILD_MODULE = "tfrun.runner.child"
 IMPORT_TIME_PREFIXES = ("TF_", "CUDA_", "NVIDIA_", "XLA_", "PYTHON", "LD_", "OMP_", "KMP_", "MKL_")
 IMPORT_TIME_PREFIXES += ("OPENBLAS_", "KERAS_", "LC_", "GRPC_", "ABSL_")
 IMPORT_TIME_NAMES = ("LANG", "HOME", "TF_USE_LEGACY_KERAS")
+# ... except these, read when the job makes them matter: TF_CONFIG by a cluster resolver (each task of a local cluster
+# has its own, so its tasks fork from one zygote too).
+RUN_TIME_NAMES = ("TF_CONFIG",)
+SERVER_MODULE = "tfrun.tasks.cluster_server"
+MODULES = (CHILD_MODULE, SERVER_MODULE)  # what a forked process may run: a job's child, or a ps/worker server
 FDS = (0, 1, 2)  # then the events fd
 HEADER = struct.Struct("!I")
 ACCEPT_TIMEOUT_S = 5.0
@@ -58,8 +64,8 @@ def socket_path() -> Optional[str]:
     return path if path and enabled() else None
 
 
-def fresh_command() -> list[str]:
-    return [sys.executable, "-m", CHILD_MODULE]
+def fresh_command(module: str = CHILD_MODULE) -> list[str]:
+    return [sys.executable, "-m", module]
 
 
 def client_command(path: str) -> list[str]:
@@ -67,8 +73,17 @@ def client_command(path: str) -> list[str]:
     return [sys.executable, "-m", "tfrun.runner.processes.zygote", "run", path]
 
 
+def server_client_command(path: str) -> list[str]:
+    """A parameter-server cluster's ps or worker server when a zygote is set (it has no events fd)."""
+    return [sys.executable, "-m", "tfrun.runner.processes.zygote", "serve", path]
+
+
 def import_time_env(env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_PREFIXES) or k in IMPORT_TIME_NAMES}
+    return {
+        k: v
+        for k, v in env.items()
+        if (k.startswith(IMPORT_TIME_PREFIXES) or k in IMPORT_TIME_NAMES) and k not in RUN_TIME_NAMES
+    }
 
 
 # ---------------------------------------------------------------------------------------------- starting one
@@ -220,15 +235,16 @@ def for_session() -> Optional[str]:
 
 
 # ------------------------------------------------------------------------------------------------ the client
-def run(path: str, events_fd: int) -> int:
-    """Ask the zygote for a worker; become the fresh child if it cannot give one."""
+def run(path: str, events_fd: Optional[int], module: str = CHILD_MODULE) -> int:
+    """Ask the zygote for a worker running `module` (a job's child, which reports on `events_fd`, or a server);
+    become the fresh process if it cannot give one."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    fds = [*FDS] if events_fd is None else [*FDS, events_fd]
     try:
         sock.connect(path)
-        body = json.dumps(
-            {"env": dict(os.environ), "cwd": os.getcwd(), "executable": sys.executable, "events_fd": events_fd}
-        ).encode()
-        socket.send_fds(sock, [HEADER.pack(len(body))], [*FDS, events_fd])
+        request = {"env": dict(os.environ), "cwd": os.getcwd(), "executable": sys.executable}
+        body = json.dumps({**request, "module": module, "events_fd": events_fd}).encode()
+        socket.send_fds(sock, [HEADER.pack(len(body))], fds)
         sock.sendall(body)
         reader = sock.makefile("rb")
         answer = json.loads(reader.readline() or b"{}")
@@ -237,7 +253,7 @@ def run(path: str, events_fd: int) -> int:
     if "pid" not in answer:
         sock.close()
         _child_event(events_fd, {"start": "fresh", "zygote": answer.get("reason", "no answer")})
-        os.execv(sys.executable, [*fresh_command(), str(events_fd)])
+        os.execv(sys.executable, [*fresh_command(module), *([] if events_fd is None else [str(events_fd)])])
     pid = int(answer["pid"])
     _child_event(events_fd, {"start": "forked", "pid": pid})  # the job's process, in a session of its own
 
@@ -268,15 +284,18 @@ def run(path: str, events_fd: int) -> int:
     return os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else 1
 
 
-def _child_event(events_fd: int, child: dict[str, Any]) -> None:
+def _child_event(events_fd: Optional[int], child: dict[str, Any]) -> None:
     """How the child started, for the record (one short line: the runner reads it before the child's own)."""
-    os.write(events_fd, (json.dumps({"event": "child", "child": child}) + "\n").encode())
+    if events_fd is not None:
+        os.write(events_fd, (json.dumps({"event": "child", "child": child}) + "\n").encode())
 
 
 def main(argv: list[str]) -> int:
     if len(argv) == 4 and argv[1] == "run":
         return run(argv[2], int(argv[3]))
-    sys.stderr.write("usage: python -m tfrun.runner.processes.zygote run SOCKET EVENTS_FD\n")
+    if len(argv) == 3 and argv[1] == "serve":
+        return run(argv[2], None, SERVER_MODULE)
+    sys.stderr.write("usage: python -m tfrun.runner.processes.zygote run SOCKET EVENTS_FD | serve SOCKET\n")
     return 2
 
 

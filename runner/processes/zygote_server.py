@@ -21,6 +21,7 @@ from tfrun.runner.processes.zygote import (
     CHILD_MODULE,
     FDS,
     HEADER,
+    MODULES,
     READY_SUFFIX,
     import_time_env,
 )
@@ -70,6 +71,8 @@ def _warm_up() -> None:
 
 def _mismatch(request: dict[str, Any]) -> Optional[str]:
     """Why this job cannot fork from here (None: it can): its import-time environment or folder differ."""
+    if request.get("module", CHILD_MODULE) not in MODULES:
+        return "not a module a forked process may run"
     mine, theirs = import_time_env(dict(os.environ)), import_time_env(request["env"])
     for key in sorted(set(mine) | set(theirs)):
         if mine.get(key) != theirs.get(key):
@@ -155,8 +158,9 @@ def serve(path: str) -> int:
                 _remove(path)
             if not workers:
                 return 0
-        watched = [wake_read] + ([listener] if listener is not None else [])
+        watched = [wake_read, *workers.values()] + ([listener] if listener is not None else [])
         readable, _, _ = select.select(watched, [], [], 1.0)
+        _stop_orphans(workers, readable)
         if wake_read in readable:
             while True:
                 try:
@@ -209,6 +213,19 @@ def _answer_no(conn: socket.socket, fds: list[int], why: str) -> None:
     conn.close()
 
 
+def _stop_orphans(workers: dict[int, socket.socket], readable: list[Any]) -> None:
+    """A worker whose client's end closed (the client was SIGKILLed, say) is stopped with its process group. The
+    worker watches that too (_watch_client), but a worker blocked in TensorFlow holding the GIL (a cluster server's
+    join) never runs its watching thread; the zygote's loop always does. A client sends nothing after its request,
+    so a readable connection is a closed one."""
+    for pid, conn in workers.items():
+        if conn in readable:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
 def _reap(workers: dict[int, socket.socket]) -> None:
     while workers:
         try:
@@ -230,8 +247,8 @@ def _reap(workers: dict[int, socket.socket]) -> None:
 def _worker(
     conn: socket.socket, fds: list[int], request: dict[str, Any], inherited: list[Any], wake: tuple[int, int]
 ) -> None:
-    """The forked job: made to look like `python -m tfrun.runner.child EVENTS_FD` started by the supervisor, then
-    run as that. Never returns into the zygote's loop."""
+    """The forked job: made to look like `python -m tfrun.runner.child EVENTS_FD` (or a cluster's server, `python -m
+    tfrun.tasks.cluster_server`) started by the supervisor, then run as that. Never returns into the zygote's loop."""
     code = 1
     try:
         for item in inherited:
@@ -246,14 +263,14 @@ def _worker(
         signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh Python: KeyboardInterrupt
         watch = conn.detach()
         watch = _high(watch)
-        events_fd = int(request["events_fd"])
+        events_fd = request.get("events_fd")
         high = [_high(fd) for fd in fds]  # so no dup2 below overwrites a received fd not yet placed
-        for fd, target in zip(high, [*FDS, events_fd]):
+        for fd, target in zip(high, [*FDS] if events_fd is None else [*FDS, int(events_fd)]):
             os.dup2(fd, target, inheritable=True)
             os.close(fd)
         _job_process(request, events_fd)
         _watch_client(watch)
-        code = _run_child()
+        code = _run_module(request.get("module", CHILD_MODULE))
     except BaseException:  # the worker's own set-up failed: said on the job's stderr, exit 1
         import traceback
 
@@ -275,7 +292,7 @@ def _high(fd: int) -> int:
     return moved
 
 
-def _job_process(request: dict[str, Any], events_fd: int) -> None:
+def _job_process(request: dict[str, Any], events_fd: Optional[int]) -> None:
     """The job's environment, folder, argv and seeds, as a fresh process has them. sys.stdin/stdout/stderr are kept:
     they write to fds 0-2, which now are the job's, and were configured by the same PYTHON* variables for
     non-terminal streams (and loggers made at import, e.g. absl's, hold them)."""
@@ -285,7 +302,7 @@ def _job_process(request: dict[str, Any], events_fd: int) -> None:
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
     sys.path[0] = request["cwd"]
-    sys.argv = ["-m", str(events_fd)]
+    sys.argv = ["-m"] if events_fd is None else ["-m", str(events_fd)]
     random.seed()
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
@@ -313,13 +330,13 @@ def _watch_client(fd: int) -> None:
     threading.Thread(target=watch, name="tfrun-zygote-client", daemon=True).start()
 
 
-def _run_child() -> int:
+def _run_module(module: str) -> int:
     """runpy, as `python -m` runs a module; the exit status Python would give."""
     import runpy
     import traceback
 
     try:
-        runpy.run_module(CHILD_MODULE, run_name="__main__", alter_sys=True)
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         if exc.code is None:
             return 0

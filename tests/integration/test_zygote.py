@@ -176,6 +176,46 @@ def test_a_sigkilled_client_leaves_no_silent_worker(zygote, workdir: Path):
         client.wait()
 
 
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
+def test_a_cluster_server_forks_and_goes_when_its_client_is_killed(zygote, workdir: Path):
+    """A parameter-server cluster's server forks from the zygote with its own TF_CONFIG, then blocks in
+    TensorFlow's join holding the GIL, where its own watching thread never runs: the zygote stops it when its
+    client is SIGKILLed."""
+    from tfrun.runner.processes.cluster_layout import free_ports
+
+    before = _children(zygote.proc.pid)
+    tf_config = {"cluster": {"ps": [f"127.0.0.1:{free_ports(1)[0]}"]}, "task": {"type": "ps", "index": 0}}
+    client = subprocess.Popen(
+        zygote_module.server_client_command(zygote.path),
+        env={**child_environment(HardwareConfig(), base=command_env()), "TF_CONFIG": json.dumps(tf_config)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=workdir,
+    )
+    try:
+        lines = iter(client.stdout.readline, "")  # the forked process writes to the client's fds 1 and 2
+        assert any("ps:0 serving at" in line for line in lines), "the server did not start"
+        (worker,) = _children(zygote.proc.pid) - before
+        client.kill()
+        client.wait()
+        assert _wait_gone(worker, 5), f"server {worker} still runs after its client was killed"
+    finally:
+        client.kill()
+        client.wait()
+
+
 def test_the_zygote_exits_when_its_parent_dies(tmp_path: Path):
     script = (
         "import sys, time\n"

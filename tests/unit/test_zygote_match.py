@@ -26,6 +26,16 @@ def test_an_import_time_variable_that_differs_runs_fresh(tmp_path: Path):
         assert why is not None and key in why, (key, why)
 
 
+def test_each_task_of_a_local_cluster_forks_with_its_own_tf_config(tmp_path: Path):
+    """TF_CONFIG is read when a cluster resolver is made, not at import: a cluster's tasks share one zygote."""
+    assert _mismatch(_request(tmp_path, TF_CONFIG='{"task": {"type": "worker", "index": 1}}')) is None
+    assert _mismatch({**_request(tmp_path), "module": zygote.SERVER_MODULE}) is None
+
+
+def test_only_a_jobs_child_or_a_cluster_server_is_run_forked(tmp_path: Path):
+    assert "module" in _mismatch({**_request(tmp_path), "module": "os"})
+
+
 def test_another_python_runs_fresh(tmp_path: Path):
     assert _mismatch({**_request(tmp_path), "executable": "/usr/bin/python3"}) == "another Python"
 
