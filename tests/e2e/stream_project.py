@@ -15,12 +15,21 @@ FEATURES = {"x": tf.io.FixedLenFeature([8, 8], tf.float32), "y": tf.io.FixedLenF
 
 
 def _digits():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    """sklearn's digits split 80/20, kept in digits_split.npz beside this file after the first call: every process
+    of every run calls this, and importing scikit-learn's datasets and model_selection costs each a second or more."""
+    cache = Path(__file__).resolve().parent / "digits_split.npz"
+    if not cache.exists():
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
 
-    digits = load_digits()
-    return train_test_split(digits.images.astype("float32"), digits.target, test_size=0.2, stratify=digits.target,
-                            random_state=0)
+        digits = load_digits()
+        split = train_test_split(digits.images.astype("float32"), digits.target, test_size=0.2,
+                                 stratify=digits.target, random_state=0)
+        partial = cache.with_name(f"digits_split.{os.getpid()}.npz")
+        np.savez(partial, *split)
+        os.replace(partial, cache)
+    with np.load(cache) as arrays:
+        return [arrays[f"arr_{i}"] for i in range(4)]
 
 
 def _shards(folder, shards):

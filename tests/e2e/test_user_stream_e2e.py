@@ -13,9 +13,11 @@ from tests.helpers import read_record, run_failing_on_user_code, tfrun, write_us
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-QUICK = ["--config-dir", "my_conf", "train.epochs=5", "train.verbose=2", "train.callbacks.tensorboard=false"]
+QUICK = ["--config-dir", "my_conf", "train.epochs=3", "train.verbose=2", "train.callbacks.tensorboard=false"]
 CLUSTER = ["cluster=local", "cluster.workers=2"]
 PS = ["strategy=parameter_server", *CLUSTER, "cluster.ps=1"]
+# the smallest parameter-server cluster (chief, one worker, one ps): for a run that fails at its data step
+PS_SMALL = ["strategy=parameter_server", "cluster=local", "cluster.workers=1", "cluster.ps=1"]
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +162,7 @@ FAILURES = [
         id="no-holdout",
     ),
     pytest.param(
-        ["data=uncounted", *PS],
+        ["data=uncounted", *PS_SMALL],
         "data",
         [
             "usercode_stream.records returns a train factory of unknown size; under strategy=parameter_server",
