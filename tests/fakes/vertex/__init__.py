@@ -15,6 +15,18 @@ live in a GCS emulator (--storage-endpoint). Tests steer it through the control 
     python -m tests.fakes.vertex --port 0 --storage-endpoint http://127.0.0.1:4443
 """
 
-from .server import Fake, FakeHttpServer
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["Fake", "FakeHttpServer"]
+
+
+def __getattr__(name: str) -> Any:
+    """Fake and FakeHttpServer, imported on first use: a replica or container script run as
+    `python -m tests.fakes.vertex.<script>` imports this package first and needs none of the server (PEP 562)."""
+    if name in __all__:
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="restarts allowed per training replica killed by a signal (as Vertex restarts a VM)",
     )
+    parser.add_argument(
+        "--serving-zygote",
+        default=None,
+        help="socket of a serving zygote (serving_zygote.py): the prebuilt TF image's stand-in is forked from it",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
     args = parser.parse_args(argv)
 
@@ -50,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         args.predict_timeout,
         args.seed,
         args.max_replica_restarts,
+        args.serving_zygote,
     )
     server = FakeHttpServer(fake, args.host, args.port, verbose=args.verbose)
     stop = threading.Event()

@@ -12,8 +12,9 @@ Command of a replica, started as a local process (no Docker here, so no image is
   * pythonPackageSpec: every packageUri must exist in the GCS emulator (else the replica fails as the
     executor's `gsutil cp` does), then `sys.executable -m <pythonModule> <args>` runs: the current
     interpreter, where the code is already importable, stands in for installing the package into
-    executorImageUri. For the same reason the fake's own working directory is put on every replica's
-    PYTHONPATH (each replica runs in a working directory of its own, as on its own VM).
+    executorImageUri. For the same reason the fake's own working directory is put on the PYTHONPATH of every
+    replica that runs code not installed here (each replica runs in a working directory of its own, as on its
+    own VM); a replica running tfrun or an installed module gets the tests' own PYTHONPATH.
   * tuning trials: `--<parameterId>=<value>` appended to every replica's args, as Vertex does.
 
 Environment of a replica (exactly these, plus the spec's `env`, expanded, applied last):
@@ -32,6 +33,8 @@ Addresses are 127.0.0.1:<free port>, one per replica, the same in every replica'
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import json
 import os
 import shutil
@@ -122,6 +125,7 @@ class ReplicaPlan:
     argv: list[str]
     env: dict[str, str]
     workdir: Path
+    installed: bool = False  # it runs tfrun's entry or an installed module: no stand-in PYTHONPATH entry needed
 
     @property
     def name(self) -> str:
@@ -166,6 +170,20 @@ def _argv(pool: dict, env: dict[str, str], extra_args: list[str], gcs: "Gcs", na
         *[expand(part, env) for part in package.get("args", [])],
         *extra_args,
     ]
+
+
+@functools.lru_cache(maxsize=None)
+def _installed_packages() -> frozenset[str]:
+    return frozenset(importlib.metadata.packages_distributions())
+
+
+def _runs_installed_code(pool: dict) -> bool:
+    """Whether a replica runs tfrun (the tfrun-training image's stand-in) or a module installed here: only other
+    code needs the fake's folder on its PYTHONPATH as the stand-in for a package installed in the image."""
+    container = pool.get("containerSpec")
+    if container:
+        return not container.get("command")
+    return pool["pythonPackageSpec"]["pythonModule"].partition(".")[0] in _installed_packages()
 
 
 def plan_replicas(
@@ -233,15 +251,27 @@ def plan_replicas(
             for item in code.get("env", []):  # later variables may refer to earlier ones, as in Kubernetes
                 env[item["name"]] = expand(item.get("value", ""), env)
             argv = _argv(pool, env, extra_args, gcs, name)
-            plans.append(ReplicaPlan(number, index, TASK_TYPES[number], address, argv, env, replica_dir))
+            plans.append(
+                ReplicaPlan(
+                    number, index, TASK_TYPES[number], address, argv, env, replica_dir, _runs_installed_code(pool)
+                )
+            )
     return plans
 
 
-def process_env(given: dict[str, str]) -> dict[str, str]:
-    """The full environment of a replica process: the fake's own, minus Vertex variables, plus `given`."""
+def process_env(given: dict[str, str], installed: bool = False) -> dict[str, str]:
+    """The full environment of a replica process: the fake's own, minus Vertex variables, plus `given`. The fake's
+    folder is on its PYTHONPATH unless it runs installed code (then its environment is the tests' own, so a tfrun
+    replica may fork from the suite's warm TensorFlow as the tests' tfrun commands do)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_VERTEX_VARS)}
     env.pop("PYTHONSTARTUP", None)
-    paths = env.get("PYTHONPATH", "").split(os.pathsep) if env.get("PYTHONPATH") else []
-    if os.getcwd() not in paths:  # the stand-in for a package installed in the image: importable anywhere
-        env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *paths])
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if installed:
+        paths = [p for p in paths if p != os.getcwd()]
+    elif os.getcwd() not in paths:  # the stand-in for a package installed in the image: importable anywhere
+        paths = [os.getcwd(), *paths]
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    else:
+        env.pop("PYTHONPATH", None)
     return {**env, **given}

@@ -15,7 +15,9 @@ AIP_MODEL_DIR (the model's artifactUri itself: Vertex copies it to a service buc
 AIP_DEPLOYED_MODEL_ID, AIP_ENDPOINT_ID, AIP_PROJECT_NUMBER, AIP_MACHINE_TYPE, AIP_ACCELERATOR_TYPE,
 AIP_FRAMEWORK, AIP_MODE, plus STORAGE_EMULATOR_HOST (the GCS emulator given to the fake) and the spec's env.
 Each process runs in its own session (process group), writes to a log file under the fake's work dir and
-is stopped by its group id: SIGTERM, then SIGKILL after a grace period.
+is stopped by its group id: SIGTERM, then SIGKILL after a grace period. Given a serving zygote's socket
+(`--serving-zygote`, serving_zygote.py), the stand-in `tfrun-serve --vertex` is forked from that warm process
+(TensorFlow imported once) rather than started cold, with the same argv, environment and rules.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -33,12 +36,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from tests.helpers import free_port
-
+from . import serving_zygote
+from .serving_zygote import ForkedProcess
 from .wire import ApiError
 
 PREBUILT_TF = re.compile(r"(^|/)vertex-ai/prediction/tf2-")
 _VAR = re.compile(r"\$\$\(([A-Za-z_][A-Za-z0-9_]*)\)|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (the fake imports nothing of the tests' helpers: it starts in every test)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
@@ -81,6 +91,13 @@ def command_for(spec: dict, env: Mapping[str, str]) -> list[str]:
     )
 
 
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 @dataclass
 class Container:
     key: str  # the deployed model id, or the batch job id
@@ -91,7 +108,7 @@ class Container:
     health_route: str
     predict_route: str
     log_path: Path
-    process: subprocess.Popen
+    process: subprocess.Popen | ForkedProcess  # started cold, or forked by the serving zygote
     started: float = field(default_factory=time.time)
 
     @property
@@ -147,10 +164,11 @@ class Container:
 class Launcher:
     """Starts, health-checks, calls and stops the containers of one fake."""
 
-    def __init__(self, workdir: Path, storage_endpoint: str | None) -> None:
+    def __init__(self, workdir: Path, storage_endpoint: str | None, serving_zygote: str | None = None) -> None:
         self.log_dir = workdir / "containers"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.storage_endpoint = storage_endpoint
+        self.serving_zygote = serving_zygote  # socket of a warm stand-in for the prebuilt image (serving_zygote.py)
         self.lock = threading.Lock()
         self.running: dict[str, Container] = {}
         self.closed = False  # set when the fake stops: no container may start after that
@@ -186,11 +204,16 @@ class Launcher:
         log_path = self.log_dir / f"{purpose}-{key}.log"
         full_env = {**os.environ, **env}
         full_env.pop("PYTHONSTARTUP", None)
+        process: subprocess.Popen | ForkedProcess | None = None
+        if self.serving_zygote and not spec.get("command"):  # the stand-in `tfrun-serve --vertex`: forked warm
+            process = serving_zygote.fork(self.serving_zygote, argv, full_env, os.getcwd(), str(log_path))
         with self.lock, open(log_path, "ab") as log:
             if self.closed:
+                if process is not None:
+                    _kill_group(process.pid)
                 raise ApiError("UNAVAILABLE", "fake-vertex is stopping.")
             try:
-                process = subprocess.Popen(
+                process = process or subprocess.Popen(
                     argv,
                     env=full_env,
                     stdin=subprocess.DEVNULL,

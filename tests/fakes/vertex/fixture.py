@@ -2,7 +2,9 @@
 
 The fixture runs `python -m tests.fakes.vertex --port 0` on 127.0.0.1 against the session's `gcs_emulator`
 (tests/fakes/gcs.py), reads the port from its first line, and stops it by PID at the end of the test
-(SIGTERM: the fake stops its containers; SIGKILL of the group after a grace period). Register it with
+(SIGTERM: the fake stops its containers; SIGKILL of the group after a grace period). Its prebuilt-image serving
+containers fork from the session's `serving_zygote` (serving_zygote.py: TensorFlow imported once per test process,
+not once per container). Register it with
 `pytest_plugins = [..., "tests.fakes.vertex.fixture"]` in tests/conftest.py.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +29,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.fakes import processes
+from tests.fakes.vertex import serving_zygote as serving_zygote_process
 
 ROOT = Path(__file__).resolve().parents[3]
 _LISTENING = re.compile(r"fake-vertex listening on (http://\S+)")
@@ -122,6 +126,13 @@ class FakeVertex:
         processes.stop(self.process, timeout, group=True)
 
 
+def fake_env() -> dict[str, str]:
+    """The environment of a fake-vertex process (and of the serving zygote its containers fork from)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
 def start_fake_vertex(
     storage_endpoint: str | None = None,
     workdir: Path | str | None = None,
@@ -129,8 +140,10 @@ def start_fake_vertex(
     deploy_timeout: float = 60.0,
     seed: int | None = None,
     timeout: float = 20.0,
+    serving_zygote: str | None = None,
 ) -> FakeVertex:
-    """Start fake-vertex on 127.0.0.1 (a free port) and wait until it listens."""
+    """Start fake-vertex on 127.0.0.1 (a free port) and wait until it listens; with `serving_zygote` (a socket
+    path, fixture `serving_zygote`) its prebuilt-image containers fork from that warm process."""
     workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="fake-vertex-"))
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "fake-vertex.log"
@@ -149,8 +162,9 @@ def start_fake_vertex(
         argv += ["--storage-endpoint", storage_endpoint]
     if seed is not None:
         argv += ["--seed", str(seed)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if serving_zygote:
+        argv += ["--serving-zygote", serving_zygote]
+    env = fake_env()
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             argv,
@@ -223,10 +237,26 @@ def sdk_with_bucket(
         reset_sdk()
 
 
+@pytest.fixture(scope="session")
+def serving_zygote() -> Iterator[str]:
+    """One serving zygote per test process (tests/fakes/vertex/serving_zygote.py): every fake_vertex forks its
+    prebuilt-image containers from it. It imports TensorFlow only when the first such container is asked for."""
+    folder = tempfile.mkdtemp(prefix="fake-vertex-zygote-")  # short: a Unix socket's path has ~100 bytes
+    path = os.path.join(folder, "socket")
+    process = serving_zygote_process.start(path, fake_env(), str(ROOT), os.path.join(folder, "zygote.log"))
+    try:
+        yield path
+    finally:
+        processes.stop(process, 10.0, group=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture
-def fake_vertex(gcs_emulator: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeVertex]:
+def fake_vertex(
+    gcs_emulator: Any, serving_zygote: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FakeVertex]:
     """A fresh fake-vertex for one test, reading and writing gs:// in the session's GCS emulator."""
-    fake = start_fake_vertex(gcs_emulator.url, tmp_path_factory.mktemp("fake-vertex"))
+    fake = start_fake_vertex(gcs_emulator.url, tmp_path_factory.mktemp("fake-vertex"), serving_zygote=serving_zygote)
     try:
         yield fake
     finally:

@@ -58,7 +58,7 @@ class Replica:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.plan.argv,
-                env=process_env(self.plan.env),
+                env=process_env(self.plan.env, self.plan.installed),
                 cwd=self.plan.workdir,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -105,6 +105,7 @@ class Fake:
         predict_timeout: float = 60.0,
         seed: int | None = None,
         max_replica_restarts: int = 1,
+        serving_zygote: str | None = None,
     ) -> None:
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="fake-vertex-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +118,7 @@ class Fake:
         self.ops = Operations(self.store)
         self.control = Control()
         self.gcs = Gcs(storage_endpoint)
-        self.launcher = Launcher(self.workdir, storage_endpoint)
+        self.launcher = Launcher(self.workdir, storage_endpoint, serving_zygote)
         self.model_service = ModelService(self)
         self.endpoint_service = EndpointService(self)
         self.batch_service = BatchService(self)
