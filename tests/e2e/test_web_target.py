@@ -61,13 +61,29 @@ def _assert_checked(workdir: Path, record: dict, version_dir: str) -> dict:
     return report
 
 
-def test_the_digits_mlp_predicts_like_the_trained_model_in_the_browser(workdir: Path):
-    proc = tfrun("target=web", *QUICK, "hydra.run.dir=runs/web", cwd=workdir, timeout=400)
+def test_the_digits_mlp_predicts_like_the_trained_model_in_the_browser(trained_digits: Path, workdir: Path):
+    """The suite's shared trained digits mlp, deployed (job=deploy source=runs/train target=web: a training run's own
+    target=web is what the cnn, wine and mixed-precision tests run): the page predicts like that model; the deploy's
+    record links the training run (this is also test_deploy_job.py's web deploy); job=serve_web serves the bundle."""
+    copy_trained(trained_digits, workdir)
+    proc = tfrun("job=deploy", "source=runs/train", "target=web", "hydra.run.dir=runs/web", cwd=workdir, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     record = read_record(workdir / "runs/web")
     report = _assert_checked(workdir, record, "models/digits_mlp/0001")
     assert report["backend"] == "wasm" and report["online"]["examples"] == 360
     assert "argmax equal on 360/360" in proc.stdout and "from the service worker" in proc.stdout
+
+    # a deploy: no training, the source run's export and metrics, linked by its record
+    steps = [s["name"] for s in record["steps"]]
+    assert record["job"] == "deploy" and steps[:3] == ["hardware", "data", "source"], steps
+    assert "train" not in steps and "export" not in steps, steps
+    train = read_record(workdir / "runs/train")
+    export = next(a for a in train["artifacts"] if a["kind"] == "saved_model")
+    source = record["source"]
+    assert source["run_id"] == train["run_id"] and source["record"] == "runs/train/record.json"
+    assert source["saved_model"] == export["path"] and source["sha256"] == export["sha256"]
+    assert source["weights_sha256"] == train["weights_sha256"] == record["weights_sha256"]
+    assert record["metrics"]["final"]["holdout_accuracy"] == train["metrics"]["final"]["holdout_accuracy"]
 
     # job=serve_web serves that bundle in the foreground (here for a few seconds)
     server = subprocess.Popen(
