@@ -94,3 +94,19 @@ def load(path: Path | str) -> dict[str, Any]:
         path = path / RECORD_NAME
     with open(path) as f:
         return json.load(f)
+
+
+def succeeded_run(given: str, missing: str) -> tuple[Path, dict[str, Any]]:
+    """A succeeded run's record, named by its run dir or its file: (its path, its data); ValueError saying why it is
+    none (`missing`: what to say when neither exists). What job=promote reads of the deploy it promotes."""
+    path = Path(given)
+    record = path / RECORD_NAME if path.is_dir() else path
+    if not record.is_file():
+        raise ValueError(missing)
+    try:
+        data = json.loads(record.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{record} is not a readable record ({err})") from None
+    if data.get("status") != "succeeded":
+        raise ValueError(f"{record} is a {data.get('status')} run: only a succeeded run's version is promoted")
+    return record, data

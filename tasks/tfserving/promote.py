@@ -17,12 +17,12 @@ before the record, `promote_step` in the child.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from tfrun.tasks.core.problems import Problem
+from tfrun.tasks.core.record_io import succeeded_run
 
 ACCEPTS = (
     "a TF Serving version folder <base>/<model>/<NNNN> or a target=tfserving run dir (target=tfserving: the label "
@@ -54,15 +54,7 @@ def resolve(source: str) -> ServingVersion:
         if not (path / "saved_model.pb").is_file():
             raise ValueError(f"{path} holds no saved_model.pb")
         return ServingVersion(path.parent.resolve(), path.parent.name, int(path.name))
-    record = path / "record.json" if path.is_dir() else path
-    if not record.is_file():
-        raise ValueError(f"{source} is neither a version folder <base>/<model>/<NNNN> nor a run dir")
-    try:
-        data = json.loads(record.read_text())
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{record} is not a readable record ({err})") from None
-    if data.get("status") != "succeeded":
-        raise ValueError(f"{record} is a {data.get('status')} run: only a succeeded run's version is promoted")
+    record, data = succeeded_run(str(path), f"{source} is neither a version folder <base>/<model>/<NNNN> nor a run dir")
     entry = next((d for d in data.get("deployments") or [] if d.get("kind") == "tfserving"), None)
     if entry is None:
         raise ValueError(f"{record} has no target=tfserving deployment")

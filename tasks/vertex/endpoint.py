@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -26,6 +26,71 @@ MAX_CANARY_TRIES = 200  # requests per chunk before a canary's answers are given
 def _find_endpoint(aiplatform: Any, display_name: str) -> Any:
     found = aiplatform.Endpoint.list(filter=f'display_name="{display_name}"', order_by="create_time")
     return found[0] if found else None
+
+
+def traffic(endpoint: Any) -> dict[str, int]:
+    """The endpoint's traffic split: deployed model id -> percent."""
+    return {k: int(v) for k, v in dict(endpoint.traffic_split or {}).items()}
+
+
+class Deployed(NamedTuple):
+    endpoint: Any  # the endpoint as Vertex answers after the deploy (its traffic split is the new one)
+    id: str  # the deployed model's id on it
+    seconds: float  # how long Model.deploy took
+
+
+def deploy_model(
+    run: Any,
+    model: Any,
+    endpoint: Any,
+    target: Any,
+    display_name: str,
+    traffic_percentage: int,
+    before: dict[str, int],
+    **details: Any,
+) -> Deployed:
+    """Model.deploy with the target's machine, accelerators and replicas, under target.timeout_s, then the deployed
+    model found by its display name and put in the ledger as created (with the traffic it found, so clean-up gives
+    it back). One way for every step that deploys a version: target=vertex_endpoint and job=promote."""
+    started = time.monotonic()
+    client.with_deadline(
+        lambda: model.deploy(
+            endpoint=endpoint,
+            deployed_model_display_name=display_name,
+            machine_type=target.machine_type,
+            accelerator_type=target.accelerator_type,
+            accelerator_count=int(target.accelerator_count) or None,
+            min_replica_count=int(target.min_replicas),
+            max_replica_count=int(target.max_replicas),
+            traffic_percentage=traffic_percentage,
+            sync=True,
+        ),
+        float(target.timeout_s),
+        "the deploy",
+    )
+    seconds = round(time.monotonic() - started, 3)
+    endpoint = type(endpoint)(endpoint.resource_name)
+    ours = [m for m in endpoint.list_models() if m.display_name == display_name]
+    if not ours:
+        raise RuntimeError(
+            f"the deploy finished but {model.versioned_resource_name} is not deployed on {endpoint.resource_name}"
+        )
+    deployed_id = str(ours[0].id)
+    run.ledger.add(
+        "deployed_model",
+        f"{endpoint.resource_name}/deployedModels/{deployed_id}",
+        created=True,
+        display_name=display_name,
+        details={
+            "endpoint": endpoint.resource_name,
+            "traffic_before": before,
+            "machine_type": target.machine_type,
+            "min_replicas": int(target.min_replicas),
+            "max_replicas": int(target.max_replicas),
+            **details,
+        },
+    )
+    return Deployed(endpoint, deployed_id, seconds)
 
 
 def deploy_step(cfg: Any, ctx: Any) -> dict[str, Any]:
@@ -45,49 +110,22 @@ def deploy_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             why="an endpoint with this display name existed: reused, never deleted by this run",
         )
         reused = True
-    before = {k: int(v) for k, v in dict(endpoint.traffic_split or {}).items()}
+    before = traffic(endpoint)
     deployed_name = f"{target.model_display_name}-{run.run_id}"[:128]
-    started = time.monotonic()
-    client.with_deadline(
-        lambda: run.model.deploy(
-            endpoint=endpoint,
-            deployed_model_display_name=deployed_name,
-            machine_type=target.machine_type,
-            accelerator_type=target.accelerator_type,
-            accelerator_count=int(target.accelerator_count) or None,
-            min_replica_count=int(target.min_replicas),
-            max_replica_count=int(target.max_replicas),
-            traffic_percentage=int(target.traffic_percentage),
-            sync=True,
-        ),
-        float(target.timeout_s),
-        "the deploy",
+    deployed = deploy_model(
+        run,
+        run.model,
+        endpoint,
+        target,
+        deployed_name,
+        int(target.traffic_percentage),
+        before,
+        accelerator_type=target.accelerator_type,
+        accelerator_count=int(target.accelerator_count),
     )
-    seconds = round(time.monotonic() - started, 3)
+    endpoint, deployed_id, seconds = deployed.endpoint, deployed.id, deployed.seconds
     run.timings_s["deploy"] = seconds
-    endpoint = aiplatform.Endpoint(endpoint.resource_name)
-    ours = [m for m in endpoint.list_models() if m.display_name == deployed_name]
-    if not ours:
-        raise RuntimeError(
-            f"the deploy finished but {run.model.resource_name} is not deployed on {endpoint.resource_name}"
-        )
-    deployed_id = ours[0].id
-    run.ledger.add(
-        "deployed_model",
-        f"{endpoint.resource_name}/deployedModels/{deployed_id}",
-        created=True,
-        display_name=deployed_name,
-        details={
-            "endpoint": endpoint.resource_name,
-            "traffic_before": before,
-            "machine_type": target.machine_type,
-            "accelerator_type": target.accelerator_type,
-            "accelerator_count": int(target.accelerator_count),
-            "min_replicas": int(target.min_replicas),
-            "max_replicas": int(target.max_replicas),
-        },
-    )
-    split = {k: int(v) for k, v in dict(endpoint.traffic_split or {}).items()}
+    split = traffic(endpoint)
     ctx.state["vertex_endpoint"] = {"endpoint": endpoint, "deployed_model_id": deployed_id}
     run.entry.update(
         endpoint=endpoint.resource_name,

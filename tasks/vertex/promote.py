@@ -20,14 +20,13 @@ in the child.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from tfrun.tasks.core import vertex_catalog as catalog
 from tfrun.tasks.core.problems import ConfigError, Problem
+from tfrun.tasks.core.record_io import succeeded_run
 
 VERSION_NAME = re.compile(r"^projects/[^/]+/locations/[^/]+/models/[^/@]+@[^/@]+$")
 VERTEX_KINDS = ("vertex_endpoint", "vertex_batch")
@@ -84,16 +83,8 @@ def resolve(source: str) -> VertexSource:
             raise ValueError(f"{text} is not projects/PROJECT/locations/REGION/models/ID@VERSION")
         model, _, version = text.partition("@")
         return VertexSource(model, version)
-    path = Path(text)
-    record = path / "record.json" if path.is_dir() else path
-    if not record.is_file():
-        raise ValueError(f"{text} does not exist (a run dir, its record.json, or projects/…/models/ID@VERSION)")
-    try:
-        data = json.loads(record.read_text())
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{record} is not a readable record ({err})") from None
-    if data.get("status") != "succeeded":
-        raise ValueError(f"{record} is a {data.get('status')} run: only a succeeded deploy's version is promoted")
+    missing = f"{text} does not exist (a run dir, its record.json, or projects/…/models/ID@VERSION)"
+    record, data = succeeded_run(text, missing)
     model, version = _record_version(data)
     entry = next(d for d in data["deployments"] if d.get("kind") in VERTEX_KINDS and d.get("model"))
     return VertexSource(model, version, entry.get("endpoint"), str(record))
@@ -204,56 +195,17 @@ def check(config: Any) -> None:
 
 
 # -------------------------------------------------------------------------------------------- child
-def _split(endpoint: Any) -> dict[str, int]:
-    return {k: int(v) for k, v in dict(endpoint.traffic_split or {}).items()}
-
-
 def _deploy(cfg: Any, ctx: Any, run: Any, model: Any, endpoint: Any, before: dict[str, int]) -> str:
     """Deploy the promoted version with 100 % of the traffic (the others scaled to 0 by the deploy); its id."""
-    from tfrun.tasks.vertex import client
+    from tfrun.tasks.vertex.endpoint import deploy_model
 
-    target = cfg.target
     display = f"{model.display_name}-v{model.version_id}-{ctx.run_id}"[-128:]
-    client.with_deadline(
-        lambda: model.deploy(
-            endpoint=endpoint,
-            deployed_model_display_name=display,
-            machine_type=target.machine_type,
-            accelerator_type=target.accelerator_type,
-            accelerator_count=int(target.accelerator_count) or None,
-            min_replica_count=int(target.min_replicas),
-            max_replica_count=int(target.max_replicas),
-            traffic_percentage=100,
-            sync=True,
-        ),
-        float(target.timeout_s),
-        "the deploy",
-    )
-    fresh = type(endpoint)(endpoint.resource_name)
-    ours = [m for m in fresh.list_models() if m.display_name == display]
-    if not ours:
-        raise RuntimeError(
-            f"the deploy finished but {model.versioned_resource_name} is not on {endpoint.resource_name}"
-        )
-    run.ledger.add(
-        "deployed_model",
-        f"{endpoint.resource_name}/deployedModels/{ours[0].id}",
-        created=True,
-        display_name=display,
-        details={
-            "endpoint": endpoint.resource_name,
-            "traffic_before": before,
-            "model_version": str(model.version_id),
-            "machine_type": target.machine_type,
-            "min_replicas": int(target.min_replicas),
-            "max_replicas": int(target.max_replicas),
-        },
-    )
-    return str(ours[0].id)
+    return deploy_model(run, model, endpoint, cfg.target, display, 100, before, model_version=str(model.version_id)).id
 
 
 def promote_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     from tfrun.tasks.vertex.cleanup import _bare
+    from tfrun.tasks.vertex.endpoint import traffic
     from tfrun.tasks.vertex.steps import vertex_run
 
     source, target, alias = resolve(str(cfg.source)), cfg.target, str(cfg.alias)
@@ -273,7 +225,7 @@ def promote_step(cfg: Any, ctx: Any) -> dict[str, Any]:
         display_name=endpoint.display_name,
         why="the endpoint whose traffic this promote moved: never deleted by this run",
     )
-    before = _split(endpoint)
+    before = traffic(endpoint)
     deployed = endpoint.list_models()
     ours = next((m for m in deployed if _bare(m.model) == name and str(m.model_version_id) == version), None)
     if ours is None:
@@ -296,7 +248,7 @@ def promote_step(cfg: Any, ctx: Any) -> dict[str, Any]:
             run.ledger.set(res, "removed", "target.undeploy_previous=true: undeployed after the traffic moved")
             undeployed.append(old)
         endpoint = aiplatform.Endpoint(endpoint.resource_name)
-    after = _split(endpoint)
+    after = traffic(endpoint)
 
     registry = aiplatform.models.ModelRegistry(name)
     registry.add_version_aliases([alias], version=version)  # Vertex takes it off the version that had it
