@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import inspect
 import re
 from dataclasses import dataclass
@@ -264,12 +265,19 @@ def _comment(rest: str) -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=None)
+def _source(cls: type) -> str:
+    """A class's source, once: inspect parses the class's whole module for every class it is asked about, and the
+    reference asks about each base class once per option (`tfrun --help`, the docs build)."""
+    return inspect.getsource(cls)
+
+
 def field_comments(schema: type) -> dict[str, str]:
     """Each field's comment in the dataclass's source (at the end of its line, else just above it), nested
     dataclasses' by dotted key."""
     found: dict[str, str] = {}
     for cls in reversed([c for c in schema.__mro__ if dataclasses.is_dataclass(c)]):
-        source = inspect.getsource(cls)
+        source = _source(cls)
         above = re.findall(r"^    # (.*)\n    (\w+): ", source, flags=re.M)  # a comment line just above the field
         found.update({name: text for text, name in above})
         found.update(re.findall(r"^    (\w+): [^#\n]*?#\s*(.*)$", source, flags=re.M))
