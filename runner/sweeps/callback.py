@@ -18,6 +18,10 @@ class SweepFailed(SystemExit):
 class SweepSummary(Callback):
     started = 0.0  # when this invocation's multirun began: records older than that are an earlier session's
 
+    @staticmethod
+    def _stop_reusing() -> None:
+        """Replaced, for a grid, by what ends its jobs' composition reuse (hydra_adapter.compose_each_grid_job_once)."""
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from tfrun.runner.sweeps.optuna_sweeper import OptunaSweeper
         from tfrun.runner.sweeps.precheck import shared_problems
@@ -37,7 +41,11 @@ class SweepSummary(Callback):
             )
             raise SystemExit(CONFIG_ERROR_EXIT)
         from tfrun.runner.sweeps import interruption
+        from tfrun.runner.sweeps.precheck import planned_jobs
 
+        jobs = planned_jobs(config)
+        if jobs:
+            self._stop_reusing = hydra_adapter.compose_each_grid_job_once(config, jobs)
         interruption.begin(config, self.started)
         from tfrun.runner.processes import zygote
         from tfrun.runner.sweeps.summary import preload_plotting
@@ -57,6 +65,7 @@ class SweepSummary(Callback):
         from tfrun.runner.sweeps.summary import unsuccessful
 
         interruption.end()
+        self._stop_reusing()
         from tfrun.runner.processes import zygote
 
         zygote.stop_for_sweep()  # the jobs forked from it (unless TFRUN_NO_FORK=1) have ended

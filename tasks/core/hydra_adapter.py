@@ -28,7 +28,8 @@ hydra). What it relies on, and what for:
   under its own module path.
 - `GlobalHydra.instance().config_loader().load_sweep_config(master_config, sweep_overrides)` and
   `HydraConfig.instance().set_config` / `.cfg`: a grid job's config as the launcher makes it
-  (`sweep_job_composer`).
+  (`sweep_job_composer`); `BasicSweeper.validate_batch_is_legal` composing each job of a batch with the same
+  `load_sweep_config` call the basic and joblib launchers then make, its result discarded (`compose_each_grid_job_once`).
 - `Override.value_type` (its `ValueType` names), a sweep's `tags` and `RangeSweep`'s `start`, `stop`, `step`
   (`hydra.core.override_parser.types`): what kind of sweep an override is (`sweep_kind`, `sweep_tags`,
   `range_arguments`).
@@ -217,6 +218,39 @@ def sweep_job_composer(config: DictConfig) -> Iterator[Callable[[list[str]], Dic
         yield compose
     finally:
         HydraConfig.instance().cfg = previous  # type: ignore[assignment]
+
+
+def compose_each_grid_job_once(config: DictConfig, jobs: list[list[str]]) -> Callable[[], None]:
+    """Until the returned function is called: a grid job's config, composed for the basic sweeper's check of its
+    batch (`validate_batch_is_legal`, which discards it), is handed to the launcher instead of being composed again.
+
+    Each composition is reused once, for the same master config and the same overrides, so a config a caller changed
+    is never handed out twice; jobs not in `jobs` (a sweeper's later trials) compose as Hydra does.
+    """
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader()
+    compose = loader.load_sweep_config
+    planned = {tuple(job) for job in jobs}
+    kept: dict[tuple[str, ...], DictConfig] = {}
+
+    def load_sweep_config(master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        key = tuple(sweep_overrides)
+        if master_config is not config or key not in planned:
+            return compose(master_config, sweep_overrides)
+        if key in kept:
+            return kept.pop(key)
+        kept[key] = composed = compose(master_config, sweep_overrides)
+        return composed
+
+    loader.load_sweep_config = load_sweep_config  # type: ignore[method-assign]
+
+    def restore() -> None:
+        kept.clear()
+        if loader.load_sweep_config is load_sweep_config:
+            del loader.load_sweep_config  # the class's method again
+
+    return restore
 
 
 # ------------------------------------------------------------------ the ConfigStore, lazily

@@ -63,3 +63,36 @@ def test_errors_go_to_the_handler_first_then_back_to_hydra():
         assert hydra_utils.run_and_report(lambda: 7) == 7
     assert hydra_utils.run_and_report is original
     assert [type(e) for e in seen] == [KeyError, ValueError]
+
+
+def test_a_grid_jobs_composition_checked_by_the_sweeper_is_handed_to_the_launcher(tmp_path, monkeypatch):
+    """Hydra's basic sweeper composes each job of a batch to check it, then its launcher composes it again:
+    with compose_each_grid_job_once the second call gets the first's config, once, and only for planned jobs."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.global_hydra import GlobalHydra
+
+    (tmp_path / "config.yaml").write_text("a: 1\nb: x\n")
+    composed = []
+    load_configuration = ConfigLoaderImpl.load_configuration
+
+    def counting(self, config_name, overrides, run_mode, *args, **kwargs):
+        composed.append(list(overrides))
+        return load_configuration(self, config_name, overrides, run_mode, *args, **kwargs)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_configuration", counting)
+    with initialize_config_dir(config_dir=str(tmp_path), version_base=None):
+        master = compose("config", return_hydra_config=True)
+        loader = GlobalHydra.instance().config_loader()
+        jobs = hydra_adapter.basic_sweep_jobs(["a=1,2", "b=y"])
+        composed.clear()
+        stop = hydra_adapter.compose_each_grid_job_once(master, jobs)
+        checked = [loader.load_sweep_config(master, list(job)) for job in jobs]  # validate_batch_is_legal
+        launched = [loader.load_sweep_config(master, list(job)) for job in jobs]  # the launcher
+        assert len(composed) == len(jobs) and all(c is lj for c, lj in zip(checked, launched))
+        assert [(cfg.a, cfg.b) for cfg in launched] == [(1, "y"), (2, "y")]
+        again = loader.load_sweep_config(master, list(jobs[0]))  # a third call composes: never handed out twice
+        other = loader.load_sweep_config(master, ["a=3"])  # not a planned job
+        assert len(composed) == len(jobs) + 2 and again is not launched[0] and other.a == 3
+        stop()
+        assert "load_sweep_config" not in vars(loader)  # the class's own method again
