@@ -18,7 +18,7 @@ from tfrun.runner.processes import tf_log_filter
 from tfrun.runner.processes import warm_child as prestart
 from tfrun.runner.processes.child_env import PYTHON_HASH_SEED, child_environment
 from tfrun.runner.processes.cluster_layout import local_cluster_tasks
-from tfrun.runner.processes.commands import child_command, job_child_command, job_input, server_command
+from tfrun.runner.processes.commands import job_child_command, job_input, job_server_command
 from tfrun.runner.processes.supervisor import Supervisor, TaskSpec
 from tfrun.runner.records import cloud_cleanup, provenance, resume
 from tfrun.runner.records.record import Record, config_hash, redact, relative
@@ -221,8 +221,8 @@ def _tasks(
         record.data["cluster"] = {"kind": "vertex", "task": vertex_env.task(), "job": os.environ.get("CLOUD_ML_JOB_ID")}
         return [
             TaskSpec(
-                name="main",
-                cmd=server_command() if serves else child_command(),
+                name="main",  # forked when a zygote is set (TF_CONFIG is read at run time), as a local cluster's tasks
+                cmd=job_server_command() if serves else job_child_command(),
                 env=env,
                 stdin=b"" if serves else job,
                 reports=not serves,
