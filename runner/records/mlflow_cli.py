@@ -8,6 +8,7 @@ server that does not answer is one line and exit 1; mlflow not installed is exit
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,16 +50,20 @@ def cmd_mlflow(args: argparse.Namespace) -> int:
 
     args.uri = args.uri or LOCAL_STORE
     existing_dirs(args.dirs)
-    try:
-        from tfrun.runner.tracking import mlflow_log
+    from tfrun.runner.tracking import mlflow_log
 
-        client = mlflow_log.client(args.uri)
-    except ImportError:
-        raise UsageError("mlflow is not installed: pip install 'tfrun[mlflow]' (scripts/env.sh mlflow)") from None
+    not_installed = "mlflow is not installed: pip install 'tfrun[mlflow]' (scripts/env.sh mlflow)"
+    if importlib.util.find_spec("mlflow") is None:
+        raise UsageError(not_installed)
+    # asked before mlflow is imported (seconds of CPU): a server that does not answer is said at once
     why = mlflow_log.reachable(args.uri, 5.0)
     if why:
         print(f"tfrun-records: the MLflow tracking server at {args.uri} does not answer ({why})", file=sys.stderr)
         return EXIT_FAILED
+    try:
+        client = mlflow_log.client(args.uri)
+    except ImportError:
+        raise UsageError(not_installed) from None
     try:
         experiment = mlflow_log.experiment_id(client, args.experiment)
         sent, skipped = _send(client, experiment, args.dirs)
