@@ -1,6 +1,6 @@
 """A real MLflow tracking server for the tests (fixture `mlflow_server`, one per test module): `mlflow server` on
 127.0.0.1 with a free port, a SQLite store (the model registry needs a database-backed store) and proxied
-artifacts in a temporary folder, stopped by its process group.
+artifacts in a temporary folder, without MLflow's job runner (not used here), stopped by its process group.
 
 The server's mlflow is the test environment's own (the mlflow extra); TFRUN_MLFLOW_SERVER names another `mlflow`
 executable. The one place to change when the server moves.
@@ -49,7 +49,9 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "1",
         ],
         cwd=store,
-        env=command_env(),
+        # no job runner: MLflow 3 starts one by default (a runner and seven huey consumers that poll for jobs all
+        # along), for its GenAI jobs; tracking and the registry do not use it, and it tripled the server's CPU
+        env=command_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
         stdout=open(store / "server.log", "wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -67,9 +69,6 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     else:
         raise AssertionError("mlflow server did not start:\n" + (store / "server.log").read_text())
     yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:  # its workers drain for up to ~30 s on SIGTERM: the store is a temp dir
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(30)
+    # SIGKILL at once: on SIGTERM it takes 4-6 s to drain (measured), and the store is a temp dir nobody reads after
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
