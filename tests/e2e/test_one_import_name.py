@@ -68,7 +68,8 @@ def test_the_wheel_holds_one_import_name_and_every_config(wheel: Path):
 
 def test_the_wheel_runs_the_default_job_from_an_empty_folder(wheel: Path, tmp_path: Path):
     """A fresh virtual environment holding only the wheel (its dependencies are this environment's, seen through a
-    path entry, so nothing is downloaded and tfrun's editable install here stays out of it)."""
+    path entry, so nothing is downloaded and tfrun's editable install here stays out of it). The default job (train)
+    with train.epochs=1: what is tested is that the wheel runs it, not the training."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
@@ -94,7 +95,7 @@ def test_the_wheel_runs_the_default_job_from_an_empty_folder(wheel: Path, tmp_pa
     env["TFRUN_NO_FORK"] = "1"  # the wheel's own child, started fresh (not the test environment's zygote)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.run(
-        [str(venv / "bin" / "tfrun"), "hydra.run.dir=runs/default"],
+        [str(venv / "bin" / "tfrun"), "train.epochs=1", "hydra.run.dir=runs/default"],  # the wheel is tested
         cwd=empty,
         env=env,
         capture_output=True,
