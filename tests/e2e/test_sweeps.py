@@ -26,7 +26,7 @@ def records(sweep: Path) -> dict[str, dict]:
 def test_grid_with_joblib_summary_and_reproducible_best(workdir: Path):
     proc = tfrun(
         "-m",
-        "train.learning_rate=0.001,0.003,0.01",
+        "train.learning_rate=0.001,0.01",
         "model.n_hidden=1,2",
         "train.epochs=2",
         "data.limit=800",
@@ -40,9 +40,9 @@ def test_grid_with_joblib_summary_and_reproducible_best(workdir: Path):
     )
     sweep = workdir / "multiruns/grid"
     jobs = records(sweep)
-    assert sorted(jobs) == [str(i) for i in range(6)] and all(r["status"] == "succeeded" for r in jobs.values())
+    assert sorted(jobs) == [str(i) for i in range(4)] and all(r["status"] == "succeeded" for r in jobs.values())
     versions = sorted(r["artifacts"][0]["version"] for r in jobs.values())
-    assert versions == [1, 2, 3, 4, 5, 6], "parallel jobs get distinct export versions"
+    assert versions == [1, 2, 3, 4], "parallel jobs get distinct export versions"
     for name in ("sweep.csv", "sweep.json", "sweep.png"):
         assert (sweep / name).stat().st_size > 0, name
     summary = json.loads((sweep / "sweep.json").read_text())
@@ -67,7 +67,7 @@ def test_grid_with_joblib_summary_and_reproducible_best(workdir: Path):
     )
     assert verified.returncode == 0 and "verified: identical metrics and weights" in verified.stdout, verified.stdout
     rerun = read_record(workdir / "runs/verified")["artifacts"][0]
-    assert [r["artifacts"][0]["layer_traces"] for r in jobs.values()] == [False] * 6 and rerun["layer_traces"] is True
+    assert [r["artifacts"][0]["layer_traces"] for r in jobs.values()] == [False] * 4 and rerun["layer_traces"] is True
     _same_answers(workdir / jobs[str(best)]["artifacts"][0]["path"], workdir / rerun["path"])
 
 
@@ -153,7 +153,7 @@ def test_optuna_sweep_killed_and_restarted_continues_its_study(workdir: Path):
         str(BIN / "tfrun"),
         "-m",
         "sweep=optuna",
-        "hydra.sweeper.n_trials=8",
+        "hydra.sweeper.n_trials=6",
         "train.epochs=1",
         "data.limit=200",
         *FAST,
@@ -181,15 +181,15 @@ def test_optuna_sweep_killed_and_restarted_continues_its_study(workdir: Path):
     out, _ = first.communicate(timeout=120)
     assert first.returncode == 130, out
     done_before = _complete_trials(sweep / "optuna.db")
-    assert 3 <= done_before < 8
+    assert 3 <= done_before < 6
     first_session = {job: r["run_id"] for job, r in records(sweep).items()}
 
     second = subprocess.run(args, cwd=workdir, env=command_env(), capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert _complete_trials(sweep / "optuna.db") == 8
+    assert _complete_trials(sweep / "optuna.db") == 6
     jobs = records(sweep)
-    # a job interrupted after its record but before Optuna heard of it is re-run: >= 8 records
-    assert sum(r["status"] == "succeeded" for r in jobs.values()) >= 8
+    # a job interrupted after its record but before Optuna heard of it is re-run: >= 6 records
+    assert sum(r["status"] == "succeeded" for r in jobs.values()) >= 6
     assert all(jobs[job]["run_id"] == run_id for job, run_id in first_session.items()), (
         "the restarted sweep numbered its jobs after the existing ones: no job dir was overwritten"
     )
