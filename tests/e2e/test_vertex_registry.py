@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 
 from tests.fakes.vertex.fixture import init_sdk, reset_sdk
-from tests.helpers import BIN, cloud_args, command_env, read_record
+from tests.helpers import BIN, cloud_args, command_env, copy_trained, read_record
 from tests.helpers import CLOUD_PROJECT as PROJECT
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-FAST = ["train.epochs=2", "train.callbacks.tensorboard=false", "train.verbose=0"]
 IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
 
 
@@ -54,12 +53,12 @@ def _resources(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["kind"] + ("" if r["created"] else ":reused"): r for r in record["cloud_resources"]}
 
 
-@pytest.mark.timeout(1500)  # five runs (a training, two deploys, two promotes) and a clean-up
-def test_versions_promote_traffic_and_cleanup(workdir: Path, fake_vertex: Any, gcs_emulator: Any):
+@pytest.mark.timeout(1500)  # four runs (two deploys, two promotes) and a clean-up
+def test_versions_promote_traffic_and_cleanup(trained_digits: Path, workdir: Path, fake_vertex: Any, gcs_emulator: Any):
     from google.cloud import aiplatform
 
     cloud = cloud_args(fake_vertex, gcs_emulator, "e2e-registry")
-    _tfrun(workdir, "train", *FAST)  # trained once, here, with no cloud; both deploys read it
+    copy_trained(trained_digits, workdir)  # the suite's shared trained run (no cloud); both deploys read it
 
     first = _tfrun(workdir, "deploy1", "job=deploy", "source=runs/train", "target=vertex_endpoint",
                    "target.latency_requests=2", *cloud)  # fmt: skip
