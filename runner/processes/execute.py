@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from tfrun.runner.config import user_nodes
-from tfrun.runner.processes import tf_log_filter
+from tfrun.runner.processes import tf_log_filter, zygote
 from tfrun.runner.processes import warm_child as prestart
 from tfrun.runner.processes.child_env import PYTHON_HASH_SEED, child_environment
 from tfrun.runner.processes.cluster_layout import local_cluster_tasks
@@ -70,22 +71,23 @@ def run(
     )
     announce(record)
     print(f"[tfrun] run {record.data['run_id']} in {relative(run_dir)} (plan: {' → '.join(plan)})", flush=True)
-    supervisor = Supervisor(
-        record,
-        _tasks(
-            config,
+    with zygote.for_local_cluster(config.hardware) if _local_cluster(config, replica) else nullcontext():
+        supervisor = Supervisor(
             record,
-            job_input(run_dir, resolved, plan, run_id, overrides, config_dirs, sweep_job=multirun),
-            warm_allowed=not multirun and not replica,
-            trial=_optuna_trial() if multirun else {},
-        ),
-        timeout_s=config.run.timeout_s,
-        stop_grace_s=config.run.stop_grace_s,
-        log_tail_lines=config.run.log_tail_lines,
-        form_timeout_s=config.cluster.form_timeout_s if _forms_a_cluster(config, replica) else None,
-        tf_log_level=tf_log_filter.configured_level(config.run),
-    )
-    outcome = supervisor.run()
+            _tasks(
+                config,
+                record,
+                job_input(run_dir, resolved, plan, run_id, overrides, config_dirs, sweep_job=multirun),
+                warm_allowed=not multirun and not replica,
+                trial=_optuna_trial() if multirun else {},
+            ),
+            timeout_s=config.run.timeout_s,
+            stop_grace_s=config.run.stop_grace_s,
+            log_tail_lines=config.run.log_tail_lines,
+            form_timeout_s=config.cluster.form_timeout_s if _forms_a_cluster(config, replica) else None,
+            tf_log_level=tf_log_filter.configured_level(config.run),
+        )
+        outcome = supervisor.run()
     if outcome.status != "succeeded":  # while the record still says running: `tfrun-records cleanup` waits
         cloud_cleanup.after_failure(record, resolved.get("cloud") or {}, outcome.status)
     record.finish(outcome.status, outcome.error)
@@ -210,6 +212,11 @@ def _optuna_trial() -> dict[str, str]:
     return trial_link.job_env(HydraConfig.get())
 
 
+def _local_cluster(config: Config, replica: bool) -> bool:
+    """This run starts every process of a cluster here (cluster=local with a strategy that has several)."""
+    return not replica and config.cluster.local_processes and config.job.value not in DESCRIBING_JOBS
+
+
 def _tasks(
     config: Config, record: Record, job: bytes, warm_allowed: bool, trial: dict[str, str] | None = None
 ) -> list[TaskSpec]:
@@ -229,7 +236,7 @@ def _tasks(
                 runs_plan=not serves,
             )
         ]
-    if not config.cluster.local_processes or config.job.value in DESCRIBING_JOBS:
+    if not _local_cluster(config, replica=False):
         warm = prestart.take(env) if warm_allowed else None
         return [TaskSpec(name="main", cmd=job_child_command(), env=env, stdin=job, reports=True, warm=warm)]
     prestart.discard()

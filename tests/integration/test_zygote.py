@@ -290,3 +290,25 @@ def test_a_sweep_refused_before_launch_stops_its_early_zygote_at_once(workdir: P
     assert "train.epochs" in proc.stderr and "Traceback" not in proc.stderr
     assert not _zygote_processes(tmp) and not list(tmp.glob("tfrun-zygote-*"))
     assert time.monotonic() - started < 60  # not held until the zygote's TensorFlow import ends
+
+
+def test_a_single_runs_local_cluster_forks_its_tasks_from_its_own_zygote(workdir: Path):
+    """No zygote set (a plain `tfrun` command): a parameter-server cluster's chief and servers fork from one the run
+    starts, so TensorFlow is imported once, not once per task; it ends with the run."""
+    env = command_env()
+    env.pop(zygote_module.ZYGOTE_ENV, None)
+    proc = subprocess.run(
+        [str(BIN / "tfrun"), "strategy=parameter_server", "cluster=local", "train.epochs=1", "train.verbose=0"]
+        + ["hydra.run.dir=runs/ps"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record = read_record(workdir / "runs/ps")
+    assert record["child"]["start"] == "forked", record["child"]
+    hardware = next(s for s in record["steps"] if s["name"] == "hardware")
+    assert hardware["seconds"] < 1.0, hardware  # no TensorFlow import in the task
+    assert _wait_gone(record["child"]["pid"], 5)
