@@ -76,23 +76,27 @@ def test_forked_job_gives_the_fresh_jobs_metrics_and_weights(zygote, workdir: Pa
 def test_the_zygotes_imports_start_no_tensorflow_runtime_and_are_frozen(tmp_path: Path):
     """What the zygote imports for its jobs (the train plan's steps and what they import first) must not create
     TensorFlow's context or list a device (neither survives a fork), and the collector's permanent generation
-    holds it all."""
+    holds it all; modules named in TFRUN_ZYGOTE_PRELOAD (the suite's: the cloud SDK) are imported too, start no
+    thread, and one that cannot be imported is left to the jobs."""
     script = (
-        "import gc, json, sys\n"
+        "import gc, json, sys, threading\n"
         "from tfrun.runner.processes.zygote_server import _warm_up\n"
         "_warm_up()\n"
         "from tensorflow.python.eager import context\n"
         "c = context.context_safe()\n"
         "print(json.dumps({'context': c is not None, 'frozen': gc.get_freeze_count(), 'gc': gc.isenabled(),\n"
-        "  'modules': [m for m in ('hydra.utils', 'tfrun.tasks.export', 'tfrun.tasks.data') if m in sys.modules]}))\n"
+        "  'threads': threading.active_count(),\n"
+        "  'modules': [m for m in ('hydra.utils', 'tfrun.tasks.export', 'tfrun.tasks.data', 'google.cloud.aiplatform')\n"
+        "              if m in sys.modules]}))\n"
     )
-    env = child_environment(HardwareConfig(), base=command_env())
+    preload = "google.cloud.aiplatform, no_such_module_here"
+    env = child_environment(HardwareConfig(), base=command_env(TFRUN_ZYGOTE_PRELOAD=preload))
     proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout.strip().splitlines()[-1])
     assert found["context"] is False, "an import in the zygote created TensorFlow's context"
-    assert found["modules"] == ["hydra.utils", "tfrun.tasks.export", "tfrun.tasks.data"]
-    assert found["frozen"] > 100_000 and found["gc"] is True
+    assert found["modules"] == ["hydra.utils", "tfrun.tasks.export", "tfrun.tasks.data", "google.cloud.aiplatform"]
+    assert found["frozen"] > 100_000 and found["gc"] is True and found["threads"] == 1
 
 
 def test_another_import_time_environment_runs_fresh(zygote, workdir: Path):
