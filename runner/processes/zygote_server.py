@@ -223,8 +223,9 @@ def _answer_no(conn: socket.socket, fds: list[int], why: str) -> None:
 
 def _stop_orphans(workers: dict[int, socket.socket], readable: list[Any]) -> None:
     """A worker whose client's end closed (the client was SIGKILLed, say) is stopped with its process group. The
-    worker watches that too (_watch_client), but a worker blocked in TensorFlow holding the GIL (a cluster server's
-    join) never runs its watching thread; the zygote's loop always does. A client sends nothing after its request,
+    worker watches that too (_watch_client), but a worker blocked in TensorFlow holding the GIL (a multi-worker
+    task creating its strategy for a cluster that never forms) never runs its watching thread; the zygote's loop
+    always does. A client sends nothing after its request,
     so a readable connection is a closed one."""
     for pid, conn in workers.items():
         if conn in readable:

@@ -192,9 +192,9 @@ def _children(pid: int) -> set[int]:
 
 
 def test_a_cluster_server_forks_and_goes_when_its_client_is_killed(zygote, workdir: Path):
-    """A parameter-server cluster's server forks from the zygote with its own TF_CONFIG, then blocks in
-    TensorFlow's join holding the GIL, where its own watching thread never runs: the zygote stops it when its
-    client is SIGKILLed."""
+    """A parameter-server cluster's server forks from the zygote with its own TF_CONFIG, serves, and goes when its
+    client is SIGKILLed (the GIL-holding case, a task stuck creating its strategy, is test_strategies'
+    cluster-that-never-forms test)."""
     from tfrun.runner.processes.cluster_layout import free_ports
 
     before = _children(zygote.proc.pid)
