@@ -9,7 +9,9 @@ from types import SimpleNamespace
 import pytest
 
 from tests.helpers import assert_rejected, command_env, tfrun
+from tfrun.runner.processes import zygote
 from tfrun.runner.processes.cluster_layout import cluster_layout, free_ports, local_cluster_tasks
+from tfrun.runner.processes.commands import child_command, server_command
 from tfrun.tasks.core.schema.distribute import LocalCluster
 from tfrun.tasks.core.tf_config import problems as tf_config_problems
 from tfrun.tasks.strategy import effective_batch, make_cross_device_ops
@@ -116,7 +118,14 @@ def test_layouts():
     assert cluster_layout("parameter_server", 2, 3, False) == {"chief": 1, "worker": 2, "ps": 3}
 
 
-def test_local_parameter_server_tasks_get_their_own_tf_config():
+@pytest.mark.parametrize("zygote_socket", [None, "/tmp/tfrun-zygote-test/socket"], ids=["fresh", "forked"])
+def test_local_parameter_server_tasks_get_their_own_tf_config(monkeypatch, zygote_socket):
+    # the servers' command depends on whether a zygote is set (the suite sets one in processes that run TF tests)
+    monkeypatch.delenv(zygote.NO_FORK_ENV, raising=False)
+    if zygote_socket:
+        monkeypatch.setenv(zygote.ZYGOTE_ENV, zygote_socket)
+    else:
+        monkeypatch.delenv(zygote.ZYGOTE_ENV, raising=False)
     config = SimpleNamespace(
         strategy=SimpleNamespace(name="parameter_server"),
         cluster=LocalCluster(workers=2, ps=1, task_env={"worker_1": {"EXTRA": "1"}}),
@@ -128,7 +137,8 @@ def test_local_parameter_server_tasks_get_their_own_tf_config():
     by_name = {t.name: t for t in tasks}
     assert by_name["chief:0"].reports and by_name["chief:0"].runs_plan
     assert not by_name["worker:0"].runs_plan and not by_name["ps:0"].runs_plan
-    assert by_name["worker:0"].cmd[-1] == "tfrun.tasks.cluster_server"
+    assert by_name["worker:0"].cmd == (zygote.server_client_command(zygote_socket) if zygote_socket else server_command())
+    assert by_name["chief:0"].cmd == (zygote.client_command(zygote_socket) if zygote_socket else child_command())
     tf_config = json.loads(by_name["worker:1"].env["TF_CONFIG"])
     assert tf_config == {"cluster": spec, "task": {"type": "worker", "index": 1}}
     assert by_name["worker:1"].env["EXTRA"] == "1" and "EXTRA" not in by_name["worker:0"].env
