@@ -137,7 +137,9 @@ def test_local_parameter_server_tasks_get_their_own_tf_config(monkeypatch, zygot
     by_name = {t.name: t for t in tasks}
     assert by_name["chief:0"].reports and by_name["chief:0"].runs_plan
     assert not by_name["worker:0"].runs_plan and not by_name["ps:0"].runs_plan
-    assert by_name["worker:0"].cmd == (zygote.server_client_command(zygote_socket) if zygote_socket else server_command())
+    assert by_name["worker:0"].cmd == (
+        zygote.server_client_command(zygote_socket) if zygote_socket else server_command()
+    )
     assert by_name["chief:0"].cmd == (zygote.client_command(zygote_socket) if zygote_socket else child_command())
     tf_config = json.loads(by_name["worker:1"].env["TF_CONFIG"])
     assert tf_config == {"cluster": spec, "task": {"type": "worker", "index": 1}}
