@@ -16,16 +16,19 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
     SPEC="$ROOT"; [ -n "$EXTRAS" ] && SPEC="$ROOT[$EXTRAS]"
     LOG="$VENV/install.log"
     if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade "pip>=24" &&
-           "$VENV/bin/python" -m pip install --disable-pip-version-check -c "$ROOT/constraints.txt" -e "$SPEC"; } >"$LOG" 2>&1; then
+           "$VENV/bin/python" -m pip install --disable-pip-version-check --no-compile -c "$ROOT/constraints.txt" -e "$SPEC"; } >"$LOG" 2>&1; then
         tail -40 "$LOG" >&2
         echo "[tfrun] set-up failed; full log: $LOG" >&2
         return 1 2>/dev/null || exit 1
     fi
-    # tfrun's own modules as bytecode: an editable install has none until a first import writes them, and where
-    # PYTHONDONTWRITEBYTECODE is set (containers, CI images) every process would compile them again, the runner
-    # and each TensorFlow child alike. Once per set-up, not per command (a later edit is compiled on import).
-    "$VENV/bin/python" -m compileall -q "$ROOT/runner" "$ROOT/tasks" "$ROOT/conf" "$ROOT/tests" >/dev/null ||
-        echo "[tfrun] warning: could not compile tfrun's modules to bytecode (runs still work, each compiles them)" >&2
+    # Everything as bytecode, once per set-up, on every core: pip would compile the installed packages one file
+    # at a time (about half the set-up's CPU, TensorFlow alone thousands of files), and an editable install leaves
+    # tfrun's own modules uncompiled. Where PYTHONDONTWRITEBYTECODE is set (containers, CI images) every process
+    # would otherwise compile them again, the runner and each TensorFlow child alike (a later edit is compiled on
+    # import). A file that does not compile (a package's Python 2 example) is skipped, as pip skips it.
+    SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+    "$VENV/bin/python" -m compileall -q -j 0 "$SITE" "$ROOT/runner" "$ROOT/tasks" "$ROOT/conf" "$ROOT/tests" \
+        >>"$LOG" 2>&1 || echo "[tfrun] note: some files did not compile to bytecode (listed in $LOG)" >>"$LOG"
     echo "$WANT" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
