@@ -189,9 +189,14 @@ def plain_local_sweep(argv: list[str]) -> bool:
 
 def start_for_sweep(joblib_jobs: Optional[int] = None) -> None:
     """A zygote for a multirun's jobs, named in os.environ so the basic launcher's in-process jobs and joblib's
-    workers (started after this; `joblib_jobs` their n_jobs) use it; none when forking is off or a zygote is
-    already set (tfrun.sweep's). One started early (start_early) is kept when it fits."""
-    if _sweep is None and (not enabled() or os.environ.get(ZYGOTE_ENV)):
+    workers (started after this; `joblib_jobs` their n_jobs) use it; none when forking is off. A zygote already
+    set (tfrun.sweep's, a Python session's) is used as it is, except by joblib's workers when it was not started
+    with their thread variables: their jobs could not fork from it, so the sweep starts its own and gives the
+    other back when it ends. One started early (start_early) is kept when it fits."""
+    if not enabled():
+        return
+    outer = os.environ.get(ZYGOTE_ENV) if _sweep is None else None
+    if outer and (joblib_jobs is None or not _joblib_env_differs(joblib_worker_env(joblib_jobs))):
         return
     extra = {} if joblib_jobs is None else joblib_worker_env(joblib_jobs)  # imports joblib, which sets a variable
     if _sweep is not None:
@@ -201,20 +206,32 @@ def start_for_sweep(joblib_jobs: Optional[int] = None) -> None:
     _start_sweep_zygote(extra)
 
 
+def _joblib_env_differs(extra: dict[str, str]) -> bool:
+    """Whether joblib's workers get thread variables this process (and so the zygote it names) does not have."""
+    return any(os.environ.get(name) != value for name, value in extra.items())
+
+
+_outer_zygote: Optional[str] = None  # the zygote set before the sweep started its own, named again after it
+
+
 def _start_sweep_zygote(extra: dict[str, str]) -> None:
-    global _sweep, _sweep_extra
+    global _sweep, _sweep_extra, _outer_zygote
+    _outer_zygote = os.environ.get(ZYGOTE_ENV)
     _sweep, _sweep_extra = start({**os.environ, **extra}), extra
     os.environ[ZYGOTE_ENV] = _sweep.path
     atexit.register(_sweep.stop)  # a sweep that ends by an exception; a killed one: the zygote sees its parent go
 
 
 def stop_for_sweep() -> None:
-    global _sweep
+    global _sweep, _outer_zygote
     zygote, _sweep = _sweep, None
     if zygote is None:
         return
     if os.environ.get(ZYGOTE_ENV) == zygote.path:
         del os.environ[ZYGOTE_ENV]
+        if _outer_zygote:
+            os.environ[ZYGOTE_ENV] = _outer_zygote
+    _outer_zygote = None
     zygote.stop()
     atexit.unregister(zygote.stop)
 

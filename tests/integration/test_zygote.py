@@ -316,3 +316,24 @@ def test_a_single_runs_local_cluster_forks_its_tasks_from_its_own_zygote(workdir
     hardware = next(s for s in record["steps"] if s["name"] == "hardware")
     assert hardware["seconds"] < 1.0, hardware  # no TensorFlow import in the task
     assert _wait_gone(record["child"]["pid"], 5)
+
+
+def test_a_joblib_sweep_under_another_zygote_starts_its_own_then_gives_the_other_back(monkeypatch):
+    """joblib's workers get thread variables (OMP_NUM_THREADS ...) a zygote started without them was not: their
+    jobs could not fork from it (each would import TensorFlow afresh), so the sweep starts its own zygote with
+    them; when the sweep ends, the zygote set before (a Python session's, the test suite's) is named again."""
+    for name in zygote_module.JOBLIB_THREAD_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv(zygote_module.NO_FORK_ENV, raising=False)
+    monkeypatch.setenv(zygote_module.ZYGOTE_ENV, "/tmp/the-outer-zygote/socket")
+    zygote_module.start_for_sweep(None)  # the basic launcher's jobs run in this process's environment: kept
+    assert os.environ[zygote_module.ZYGOTE_ENV] == "/tmp/the-outer-zygote/socket" and zygote_module._sweep is None
+    zygote_module.start_for_sweep(2)
+    try:
+        own = zygote_module._sweep
+        assert own is not None and os.environ[zygote_module.ZYGOTE_ENV] == own.path
+        assert own.ready(180), "the sweep's zygote did not finish its imports"
+    finally:
+        zygote_module.stop_for_sweep()
+    assert os.environ[zygote_module.ZYGOTE_ENV] == "/tmp/the-outer-zygote/socket"
+    assert own.proc.poll() is not None
