@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import FakeTfrun
+from tfrun.runner.processes.zygote import ZYGOTE_ENV
 
 
 @pytest.fixture(autouse=True)
@@ -19,6 +20,14 @@ def _no_warm_child(monkeypatch: pytest.MonkeyPatch) -> None:
 def _zygote():
     """No zygote for the unit tests (tests/conftest.py starts one for the others): they run no TensorFlow."""
     yield None
+
+
+@pytest.fixture(autouse=True)
+def _no_zygote_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nor the one an integration or e2e module run earlier on the same xdist worker named in os.environ: what a
+    unit test sees (the commands a run would start, whether its jobs fork) must not depend on which modules that
+    worker happened to run before it."""
+    monkeypatch.delenv(ZYGOTE_ENV, raising=False)
 
 
 @pytest.fixture
