@@ -78,28 +78,52 @@ def _warm_up() -> None:
 
 
 def _mismatch(request: dict[str, Any]) -> Optional[str]:
-    """Why this job cannot fork from here (None: it can): its import-time environment or folder differ."""
+    """Why this job cannot fork from here (None: it can): its import-time environment or folder differ. PYTHONPATH
+    may put absolute folders in front of the zygote's own (a project's src/, say): the worker puts them on sys.path
+    as a fresh Python would, unless one of them holds a module the zygote imported from elsewhere."""
     if request.get("module", CHILD_MODULE) not in MODULES:
         return "not a module a forked process may run"
     mine, theirs = import_time_env(dict(os.environ)), import_time_env(request["env"])
-    for key in sorted(set(mine) | set(theirs)):
+    for key in sorted((set(mine) | set(theirs)) - {"PYTHONPATH"}):
         if mine.get(key) != theirs.get(key):
             return f"{key} differs from the zygote's"
     if request.get("executable") != sys.executable:
         return "another Python"
-    cwd = request["cwd"]
     if any(p and not os.path.isabs(p) for p in request["env"].get("PYTHONPATH", "").split(os.pathsep)):
         return "PYTHONPATH has a relative entry"
+    extra = extra_path(request["env"])
+    if extra is None:
+        return "PYTHONPATH differs from the zygote's (only folders in front of its own may be added)"
     loaded = {name.partition(".")[0] for name in sys.modules}
+    why = _shadows(request["cwd"], loaded, "its folder", required=True)
+    for folder in extra:
+        why = why or _shadows(folder, loaded, "a PYTHONPATH folder", required=False)
+    return why
+
+
+def extra_path(env: dict[str, str]) -> Optional[list[str]]:
+    """The folders a job's PYTHONPATH puts in front of the zygote's own entries (None: its PYTHONPATH is not the
+    zygote's with folders in front)."""
+    mine = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    theirs = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if len(theirs) < len(mine) or theirs[len(theirs) - len(mine) :] != mine:
+        return None
+    return theirs[: len(theirs) - len(mine)]
+
+
+def _shadows(folder: str, loaded: set[str], where: str, required: bool) -> Optional[str]:
+    """Why `folder` early on sys.path would give a fresh Python another module than one the zygote imported. `where`
+    names it in the answer (no machine path: the record keeps it); a PYTHONPATH folder that is not there (not
+    `required`) gives a fresh Python nothing."""
     try:
-        entries = os.listdir(cwd)
+        entries = os.listdir(folder)
     except OSError:
-        return "its folder cannot be listed"
+        return f"{where} cannot be listed" if required else None
     for entry in entries:
         name = entry.partition(".")[0]
-        module = entry.endswith((".py", ".pyc", ".so")) or os.path.isfile(os.path.join(cwd, entry, "__init__.py"))
-        if module and name in loaded and not _same_file(name, os.path.join(cwd, entry)):
-            return f"its folder has {entry}, which would replace the module {name} the zygote imported"
+        module = entry.endswith((".py", ".pyc", ".so")) or os.path.isfile(os.path.join(folder, entry, "__init__.py"))
+        if module and name in loaded and not _same_file(name, os.path.join(folder, entry)):
+            return f"{where} has {entry}, which would replace the module {name} the zygote imported"
     return None
 
 
@@ -307,10 +331,12 @@ def _job_process(request: dict[str, Any], events_fd: Optional[int]) -> None:
     non-terminal streams (and loggers made at import, e.g. absl's, hold them)."""
     import random
 
+    extra = extra_path(request["env"]) or []  # PYTHONPATH's folders in front of the zygote's own (_mismatch)
     os.environ.clear()
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
     sys.path[0] = request["cwd"]
+    sys.path[1:1] = extra
     sys.argv = ["-m"] if events_fd is None else ["-m", str(events_fd)]
     random.seed()
     if "numpy" in sys.modules:

@@ -337,3 +337,32 @@ def test_a_joblib_sweep_under_another_zygote_starts_its_own_then_gives_the_other
         zygote_module.stop_for_sweep()
     assert os.environ[zygote_module.ZYGOTE_ENV] == "/tmp/the-outer-zygote/socket"
     assert own.proc.poll() is not None
+
+
+def test_a_job_with_a_project_folder_on_pythonpath_forks_and_imports_from_it(zygote, workdir: Path):
+    """PYTHONPATH=src (absolute) in front of the zygote's own entries, as a project with a src/ layout sets it: the
+    job still forks, and its model comes from src/ (the worker put it on sys.path where a fresh Python does)."""
+    src = workdir / "src"
+    src.mkdir()
+    (src / "pp_models.py").write_text(
+        "import tf_keras as keras\n\n\n"
+        "def small(*, input_shape, n_classes):\n"
+        "    return keras.Sequential([keras.Input(shape=input_shape), keras.layers.Flatten(),\n"
+        "                             keras.layers.Dense(n_classes, activation='softmax')])\n"
+    )
+    (workdir / "my_conf/model").mkdir(parents=True)
+    (workdir / "my_conf/model/pp.yaml").write_text("_target_: pp_models.small\n")
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    proc = subprocess.run(
+        [str(BIN / "tfrun"), "--config-dir", "my_conf", "model=pp", "train.epochs=1", "train.verbose=0"]
+        + ["hydra.run.dir=runs/pp"],
+        cwd=workdir,
+        env=command_env(PYTHONPATH=os.pathsep.join([str(src), *inherited])),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record = read_record(workdir / "runs/pp")
+    assert record["child"]["start"] == "forked", record["child"]
+    assert record["status"] == "succeeded" and record["metrics"]["final"]["accuracy"] > 0

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tfrun.runner.processes import zygote
-from tfrun.runner.processes.zygote_server import _mismatch
+from tfrun.runner.processes.zygote_server import _mismatch, extra_path
 
 
 def _request(tmp_path: Path, **env: str) -> dict:
@@ -21,9 +21,28 @@ def test_the_same_environment_forks(tmp_path: Path):
 
 
 def test_an_import_time_variable_that_differs_runs_fresh(tmp_path: Path):
-    for key in ("TF_ENABLE_ONEDNN_OPTS", "CUDA_VISIBLE_DEVICES", "PYTHONPATH", "OMP_NUM_THREADS", "LD_PRELOAD"):
-        why = _mismatch(_request(tmp_path, **{key: "/x" if key in ("PYTHONPATH", "LD_PRELOAD") else "7"}))
+    for key in ("TF_ENABLE_ONEDNN_OPTS", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "LD_PRELOAD"):
+        why = _mismatch(_request(tmp_path, **{key: "/x" if key == "LD_PRELOAD" else "7"}))
         assert why is not None and key in why, (key, why)
+
+
+def test_pythonpath_may_put_folders_in_front_of_the_zygotes_own(tmp_path: Path, monkeypatch):
+    """A project's src/ on PYTHONPATH: the job forks, with that folder where a fresh Python puts it (before the
+    zygote's own entries); the zygote's entries dropped or reordered, or a folder holding a module the zygote
+    imported from elsewhere, run fresh."""
+    src, lib = tmp_path / "src", tmp_path / "lib"
+    src.mkdir()
+    lib.mkdir()
+    (src / "my_models.py").write_text("")
+    monkeypatch.setenv("PYTHONPATH", str(lib))
+    request = _request(tmp_path, PYTHONPATH=os.pathsep.join([str(src), str(lib)]))
+    assert _mismatch(request) is None and extra_path(request["env"]) == [str(src)]
+    assert extra_path({"PYTHONPATH": ""}) is None  # the zygote's lib/ gone
+    assert "PYTHONPATH" in _mismatch(_request(tmp_path, PYTHONPATH=str(src)))
+    assert _mismatch(_request(tmp_path, PYTHONPATH=os.pathsep.join([str(tmp_path / "nowhere"), str(lib)]))) is None
+    (src / "json.py").write_text("")  # json is imported here: a fresh Python would take src/json.py
+    why = _mismatch(request)
+    assert why is not None and "json.py" in why and "PYTHONPATH folder" in why and str(tmp_path) not in why
 
 
 def test_each_task_of_a_local_cluster_forks_with_its_own_tf_config(tmp_path: Path):
