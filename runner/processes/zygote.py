@@ -195,10 +195,9 @@ def start_for_sweep(joblib_jobs: Optional[int] = None) -> None:
     other back when it ends. One started early (start_early) is kept when it fits."""
     if not enabled():
         return
-    outer = os.environ.get(ZYGOTE_ENV) if _sweep is None else None
-    if outer and (joblib_jobs is None or not _joblib_env_differs(joblib_worker_env(joblib_jobs))):
-        return
     extra = {} if joblib_jobs is None else joblib_worker_env(joblib_jobs)  # imports joblib, which sets a variable
+    if _sweep is None and os.environ.get(ZYGOTE_ENV) and not _joblib_env_differs(extra):
+        return
     if _sweep is not None:
         if _sweep_extra == extra and _sweep.proc.poll() is None:
             return
