@@ -47,11 +47,12 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return _gone(pid)
 
 
-def _run(workdir: Path, run_dir: str, **env: str) -> dict:
+def _run(workdir: Path, run_dir: str, *args: str, environment: dict[str, str] | None = None, **env: str) -> dict:
+    """`tfrun ARGS` (default: two epochs) into run_dir, which must succeed; its record."""
     proc = subprocess.run(
-        [str(BIN / "tfrun"), "train.epochs=2", "train.verbose=0", f"hydra.run.dir={run_dir}"],
+        [str(BIN / "tfrun"), *(args or ["train.epochs=2"]), "train.verbose=0", f"hydra.run.dir={run_dir}"],
         cwd=workdir,
-        env=command_env(**env),
+        env=command_env(**env) if environment is None else environment,
         capture_output=True,
         text=True,
         timeout=300,
@@ -301,17 +302,7 @@ def test_a_single_runs_local_cluster_forks_its_tasks_from_its_own_zygote(workdir
     starts, so TensorFlow is imported once, not once per task; it ends with the run."""
     env = command_env()
     env.pop(zygote_module.ZYGOTE_ENV, None)
-    proc = subprocess.run(
-        [str(BIN / "tfrun"), "strategy=parameter_server", "cluster=local", "train.epochs=1", "train.verbose=0"]
-        + ["hydra.run.dir=runs/ps"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    record = read_record(workdir / "runs/ps")
+    record = _run(workdir, "runs/ps", "strategy=parameter_server", "cluster=local", "train.epochs=1", environment=env)
     assert record["child"]["start"] == "forked", record["child"]
     hardware = next(s for s in record["steps"] if s["name"] == "hardware")
     assert hardware["seconds"] < 1.0, hardware  # no TensorFlow import in the task
@@ -353,16 +344,7 @@ def test_a_job_with_a_project_folder_on_pythonpath_forks_and_imports_from_it(zyg
     (workdir / "my_conf/model").mkdir(parents=True)
     (workdir / "my_conf/model/pp.yaml").write_text("_target_: pp_models.small\n")
     inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    proc = subprocess.run(
-        [str(BIN / "tfrun"), "--config-dir", "my_conf", "model=pp", "train.epochs=1", "train.verbose=0"]
-        + ["hydra.run.dir=runs/pp"],
-        cwd=workdir,
-        env=command_env(PYTHONPATH=os.pathsep.join([str(src), *inherited])),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    record = read_record(workdir / "runs/pp")
+    pythonpath = os.pathsep.join([str(src), *inherited])
+    record = _run(workdir, "runs/pp", "--config-dir", "my_conf", "model=pp", "train.epochs=1", PYTHONPATH=pythonpath)
     assert record["child"]["start"] == "forked", record["child"]
     assert record["status"] == "succeeded" and record["metrics"]["final"]["accuracy"] > 0
