@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole suite with each process's CPU recorded (bench/suite_cpu/README in BENCHMARKS.md, "Test suite"):
+# The whole suite with each process's CPU recorded (BENCHMARKS.md, "Test suite", says what it found):
 #   bench/suite_cpu/run.sh OUT_DIR [pytest args]   then   python bench/suite_cpu/analyze.py OUT_DIR
 # Installs a .pth hook into .venv for the run and removes it after; timings are a little slower than a plain run.
 set -euo pipefail
