@@ -120,12 +120,10 @@ def test_layouts():
 
 @pytest.mark.parametrize("zygote_socket", [None, "/tmp/tfrun-zygote-test/socket"], ids=["fresh", "forked"])
 def test_local_parameter_server_tasks_get_their_own_tf_config(monkeypatch, zygote_socket):
-    # the servers' command depends on whether a zygote is set (the suite sets one in processes that run TF tests)
+    # the servers' command depends on whether a zygote is set (tests/unit/conftest.py unsets the suite's)
     monkeypatch.delenv(zygote.NO_FORK_ENV, raising=False)
     if zygote_socket:
         monkeypatch.setenv(zygote.ZYGOTE_ENV, zygote_socket)
-    else:
-        monkeypatch.delenv(zygote.ZYGOTE_ENV, raising=False)
     config = SimpleNamespace(
         strategy=SimpleNamespace(name="parameter_server"),
         cluster=LocalCluster(workers=2, ps=1, task_env={"worker_1": {"EXTRA": "1"}}),
