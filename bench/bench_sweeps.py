@@ -91,10 +91,15 @@ def step_seconds(record: dict, name: str) -> float:
     return next(s["seconds"] for s in record["steps"] if s["name"] == name)
 
 
+def overhead_grid(epochs: int) -> list[str]:
+    """The overhead part's 6-job grid: 3 learning rates x 2 depths."""
+    return ["train.learning_rate=0.001,0.003,0.01", "model.n_hidden=1,2", f"train.epochs={epochs}"]
+
+
 def measure_overhead(epochs: int, work: str, mode: str) -> dict:
     """The 6-job grid one after the other and with joblib, in one mode (fresh or forked)."""
     env = MODES[mode]
-    grid = ["train.learning_rate=0.001,0.003,0.01", "model.n_hidden=1,2", f"train.epochs={epochs}"]
+    grid = overhead_grid(epochs)
     load = _load()
     sequential, seq_records = tfrun_sweep(grid, work, f"sequential-{mode}", env)
     parallel, par_records = tfrun_sweep(
@@ -128,7 +133,7 @@ def repeat_sequential(epochs: int, work: str, modes: dict[str, dict]) -> None:
     """The sequential grid once more per mode in the reverse order (forked, then fresh), so that a machine getting
     faster or slower during the run (the first pass runs every fresh sweep first) cancels out: each mode's
     `sequential_s` becomes the mean of its two walls (the first kept as `sequential_first_s`)."""
-    grid = ["train.learning_rate=0.001,0.003,0.01", "model.n_hidden=1,2", f"train.epochs={epochs}"]
+    grid = overhead_grid(epochs)
     for mode in reversed(list(MODES)):
         wall, _ = tfrun_sweep(grid, work, f"sequential-again-{mode}", MODES[mode])
         first = modes[mode]["sequential_s"]
