@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.warm_commands import WarmCommands
 from tfrun.runner import records_cli
 from tfrun.runner.records import record as records
 from tfrun.runner.records import rerun_cli
@@ -39,11 +40,22 @@ def command_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# Commands forked from a warm Python (tests/warm_commands.py); TFRUN_TEST_FRESH_COMMANDS=1 starts each afresh.
+WARM = WarmCommands(command_env)
+
+
+def run_tfrun(args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """`tfrun ARGS` in cwd with env, its output captured, as subprocess.run gives it."""
+    if os.environ.get("TFRUN_TEST_FRESH_COMMANDS") == "1":
+        return subprocess.run(
+            [str(BIN / "tfrun"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        )
+    return WARM.run(args, cwd, env, timeout)
+
+
 def tfrun(*args: str, cwd: Path, timeout: float = 300, check: bool = False) -> subprocess.CompletedProcess:
     """Run `tfrun ARGS` in cwd and capture its output."""
-    proc = subprocess.run(
-        [str(BIN / "tfrun"), *args], cwd=cwd, env=command_env(), capture_output=True, text=True, timeout=timeout
-    )
+    proc = run_tfrun(list(args), cwd, command_env(), timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"tfrun {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -161,7 +173,7 @@ def offline_tfrun(args: list[str], cwd: Path, log: Path, **extra_env: str) -> su
     env.pop("TFRUN_ZYGOTE", None)  # the suite's warm TensorFlow (tests/conftest.py): a job checked here starts cold
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests" / "fakes" / "offline"), env.get("PYTHONPATH", "")])
     env.pop("STORAGE_EMULATOR_HOST", None)
-    return subprocess.run([str(BIN / "tfrun"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    return run_tfrun(args, cwd, env, timeout=60)
 
 
 def assert_rejected_offline(overrides: list[str], words: list[str], workdir: Path) -> None:
@@ -343,14 +355,7 @@ def cloud_args(fake_vertex: Any, gcs_emulator: Any, bucket: str) -> list[str]:
 def run_tfrun_cloud(args: list[str], cwd: Path, timeout: float = 420) -> subprocess.CompletedProcess:
     env = command_env()
     env.pop("STORAGE_EMULATOR_HOST", None)  # the config alone must reach the emulator
-    return subprocess.run(
-        [str(BIN / "tfrun"), *args, "hydra.run.dir=runs/r"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_tfrun([*args, "hydra.run.dir=runs/r"], cwd, env, timeout)
 
 
 def storage(gcs_emulator: Any) -> Any:
