@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import BIN, assert_rejected, command_env, free_port, read_record, tfrun
+from tests.helpers import BIN, assert_rejected, command_env, free_port, read_record, run_tfrun, tfrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -107,14 +107,8 @@ def test_promote_then_deploy_the_alias_deploys_version_2s_weights(registered: Pa
     assert client(mlflow_server).get_model_version_by_alias(NAME, "champion").version == "2"
 
     # the tracking URI from MLflow's own variable this time (track=none)
-    proc = subprocess.run(
-        [str(BIN / "tfrun"), "job=deploy", f"source=models:/{NAME}@champion", "target=tflite", "hydra.run.dir=runs/d"],
-        cwd=registered,
-        env=command_env(MLFLOW_TRACKING_URI=mlflow_server),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    args = ["job=deploy", f"source=models:/{NAME}@champion", "target=tflite", "hydra.run.dir=runs/d"]
+    proc = run_tfrun(args, registered, command_env(MLFLOW_TRACKING_URI=mlflow_server), timeout=600)
     ok(proc)
     deploy = read_record(registered / "runs/d")
     train = read_record(registered / "runs/r2")
@@ -133,14 +127,7 @@ def test_promote_then_deploy_the_alias_deploys_version_2s_weights(registered: Pa
 
 
 def _rejected(workdir: Path, args: list[str], words: list[str], name: str, **env: str) -> None:
-    proc = subprocess.run(
-        [str(BIN / "tfrun"), *args, f"hydra.run.dir=runs/{name}"],
-        cwd=workdir,
-        env=command_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_tfrun([*args, f"hydra.run.dir=runs/{name}"], workdir, command_env(**env), timeout=120)
     assert_rejected(proc, words, workdir / "runs" / name)
 
 

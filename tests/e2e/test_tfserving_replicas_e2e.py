@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, assert_rejected, command_env, copy_trained, read_record, tfrun
+from tests.helpers import BIN, assert_rejected, command_env, copy_trained, read_record, run_tfrun, tfrun
 from tfrun.tasks.tfserving.backends import pid_alive
 from tfrun.tasks.tfserving.clients import RestClient
 
@@ -249,14 +249,8 @@ def test_bad_group_inputs_exit_2_before_anything_starts(workdir: Path, overrides
 
 
 def test_missing_nginx_is_exit_2_naming_the_set_up_script(workdir: Path):
-    proc = subprocess.run(
-        [str(BIN / "tfrun"), "target=tfserving", "target.replicas=2", "hydra.run.dir=runs/bad"],
-        cwd=workdir,
-        env=command_env(TFRUN_NGINX=str(workdir / "no-nginx")),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    args = ["target=tfserving", "target.replicas=2", "hydra.run.dir=runs/bad"]
+    proc = run_tfrun(args, workdir, command_env(TFRUN_NGINX=str(workdir / "no-nginx")), timeout=120)
     assert_rejected(
         proc, ["target.replicas=2", "nginx is not installed", "scripts/serving_setup.sh"], workdir / "runs/bad"
     )

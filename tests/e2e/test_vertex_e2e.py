@@ -22,6 +22,7 @@ from tests.helpers import (
     command_env,
     copy_trained,
     read_record,
+    run_tfrun,
     run_tfrun_cloud,
     storage,
 )
@@ -259,14 +260,7 @@ def test_missing_credentials_fail_in_one_line_before_training(workdir: Path, fak
     args = [a for a in cloud_args(fake_vertex, gcs_emulator, "e2e-adc") if not a.startswith("cloud.credentials")]
     env = command_env(HOME=str(workdir), GCE_METADATA_HOST="127.0.0.1:1", NO_GCE_CHECK="true")
     env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
-    proc = subprocess.run(
-        [str(BIN / "tfrun"), "target=vertex_endpoint", *FAST, *args, "hydra.run.dir=runs/r"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_tfrun(["target=vertex_endpoint", *FAST, *args, "hydra.run.dir=runs/r"], workdir, env, timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "gcloud auth application-default login" in out and "Traceback" not in out
@@ -420,14 +414,7 @@ def test_job_deploy_puts_one_trained_run_on_an_endpoint_and_in_a_batch_job(
             *extra,
             *cloud_args(fake_vertex, gcs_emulator, "e2e-deploy-job"),
         ]
-        proc = subprocess.run(
-            [str(BIN / "tfrun"), *args, f"hydra.run.dir=runs/{target}"],
-            cwd=workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=420,
-        )
+        proc = run_tfrun([*args, f"hydra.run.dir=runs/{target}"], workdir, env, timeout=420)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         record = read_record(workdir / "runs" / target)
         steps = [s["name"] for s in record["steps"]]

@@ -23,6 +23,7 @@ from tests.helpers import (
     command_env,
     copy_example,
     read_record,
+    run_tfrun,
     storage,
 )
 
@@ -34,9 +35,7 @@ FAST = ["cluster.poll_interval_s=0.5", "train.callbacks.tensorboard=false", "tra
 def run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     env = command_env()
     env.pop("STORAGE_EMULATOR_HOST", None)  # the config alone must reach the emulator
-    return subprocess.run(
-        [str(BIN / "tfrun"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    return run_tfrun(args, cwd, env, timeout)
 
 
 @pytest.fixture(scope="module")
