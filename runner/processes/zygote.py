@@ -37,8 +37,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Optional
 
-ZYGOTE_ENV = "TFRUN_ZYGOTE"
-NO_FORK_ENV = "TFRUN_NO_FORK"
+from tfrun.tasks.core.processes import NO_FORK_ENV, SERVE_MODULE, ZYGOTE_ENV, zygote_socket
+
 CHILD_MODULE = "tfrun.runner.child"
 # Variables read while Python, TensorFlow, CUDA, OpenMP, Keras or the locale start: a job forks only when each of
 # them is the same (or unset) in its environment and the zygote's.
@@ -49,7 +49,8 @@ IMPORT_TIME_NAMES = ("LANG", "HOME", "TF_USE_LEGACY_KERAS")
 # has its own, so its tasks fork from one zygote too).
 RUN_TIME_NAMES = ("TF_CONFIG",)
 SERVER_MODULE = "tfrun.tasks.cluster_server"
-MODULES = (CHILD_MODULE, SERVER_MODULE)  # what a forked process may run: a job's child, or a ps/worker server
+# what a forked process may run: a job's child, a ps/worker server, an embedded serving replica a run starts
+MODULES = (CHILD_MODULE, SERVER_MODULE, SERVE_MODULE)
 FDS = (0, 1, 2)  # then the events fd
 HEADER = struct.Struct("!I")
 ACCEPT_TIMEOUT_S = 5.0
@@ -62,8 +63,7 @@ def enabled() -> bool:
 
 def socket_path() -> Optional[str]:
     """The zygote this process's jobs fork from, if any (and forking is on)."""
-    path = os.environ.get(ZYGOTE_ENV)
-    return path if path and enabled() else None
+    return zygote_socket()
 
 
 def fresh_command(module: str = CHILD_MODULE) -> list[str]:
@@ -271,15 +271,15 @@ def for_session() -> Optional[str]:
 
 
 # ------------------------------------------------------------------------------------------------ the client
-def run(path: str, events_fd: Optional[int], module: str = CHILD_MODULE) -> int:
-    """Ask the zygote for a worker running `module` (a job's child, which reports on `events_fd`, or a server);
-    become the fresh process if it cannot give one."""
+def run(path: str, events_fd: Optional[int], module: str = CHILD_MODULE, args: Optional[list[str]] = None) -> int:
+    """Ask the zygote for a worker running `module` with `args` (a job's child, which reports on `events_fd`, or a
+    server); become the fresh process if it cannot give one."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     fds = [*FDS] if events_fd is None else [*FDS, events_fd]
     try:
         _connect(sock, path)
         request = {"env": dict(os.environ), "cwd": os.getcwd(), "executable": sys.executable}
-        body = json.dumps({**request, "module": module, "events_fd": events_fd}).encode()
+        body = json.dumps({**request, "module": module, "events_fd": events_fd, "args": args or []}).encode()
         socket.send_fds(sock, [HEADER.pack(len(body))], fds)
         sock.sendall(body)
         reader = sock.makefile("rb")
@@ -289,7 +289,8 @@ def run(path: str, events_fd: Optional[int], module: str = CHILD_MODULE) -> int:
     if "pid" not in answer:
         sock.close()
         _child_event(events_fd, {"start": "fresh", "zygote": answer.get("reason", "no answer")})
-        os.execv(sys.executable, [*fresh_command(module), *([] if events_fd is None else [str(events_fd)])])
+        fresh_args = [str(events_fd)] if events_fd is not None else list(args or [])
+        os.execv(sys.executable, [*fresh_command(module), *fresh_args])
     pid = int(answer["pid"])
     _child_event(events_fd, {"start": "forked", "pid": pid})  # the job's process, in a session of its own
 
@@ -340,7 +341,10 @@ def main(argv: list[str]) -> int:
         return run(argv[2], int(argv[3]))
     if len(argv) == 3 and argv[1] == "serve":
         return run(argv[2], None, SERVER_MODULE)
-    sys.stderr.write("usage: python -m tfrun.runner.processes.zygote run SOCKET EVENTS_FD | serve SOCKET\n")
+    if len(argv) >= 4 and argv[1] == "module":  # tfrun.tasks.core.processes.forked_module_command
+        return run(argv[2], None, argv[3], argv[4:])
+    usage = "run SOCKET EVENTS_FD | serve SOCKET | module SOCKET MODULE ARGS"
+    sys.stderr.write(f"usage: python -m tfrun.runner.processes.zygote {usage}\n")
     return 2
 
 

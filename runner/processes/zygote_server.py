@@ -281,7 +281,8 @@ def _worker(
     conn: socket.socket, fds: list[int], request: dict[str, Any], inherited: list[Any], wake: tuple[int, int]
 ) -> None:
     """The forked job: made to look like `python -m tfrun.runner.child EVENTS_FD` (or a cluster's server, `python -m
-    tfrun.tasks.cluster_server`) started by the supervisor, then run as that. Never returns into the zygote's loop."""
+    tfrun.tasks.cluster_server`, or an embedded serving replica, `python -m tfrun.runner.serve_cli FLAGS`) started by
+    the supervisor, then run as that. Never returns into the zygote's loop."""
     code = 1
     try:
         for item in inherited:
@@ -337,7 +338,7 @@ def _job_process(request: dict[str, Any], events_fd: Optional[int]) -> None:
     os.chdir(request["cwd"])
     sys.path[0] = request["cwd"]
     sys.path[1:1] = extra
-    sys.argv = ["-m"] if events_fd is None else ["-m", str(events_fd)]
+    sys.argv = ["-m", *([str(events_fd)] if events_fd is not None else request.get("args", []))]
     random.seed()
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tfrun.tasks.core.processes import die_with_parent
+from tfrun.tasks.core.processes import SERVE_MODULE, die_with_parent, forked_module_command
 from tfrun.tasks.core.serving_backends import BINARY, binary_path, missing
 
 BACKENDS = ("binary", "docker", "embedded")
@@ -145,7 +145,7 @@ def command(backend: str, spec: ServerSpec) -> list[str]:
         return [
             sys.executable,
             "-m",
-            "tfrun.runner.serve_cli",
+            SERVE_MODULE,
             f"--host={spec.host}",
             f"--port={spec.grpc_port}",
             f"--rest_api_port={spec.rest_port}",
@@ -247,17 +247,22 @@ class ServerProcess:
 def start(
     backend: str, spec: ServerSpec, *, log_path: Path, detached: bool, env: Optional[dict[str, str]] = None
 ) -> ServerProcess:
-    """Start the server process (not waiting for it to serve)."""
+    """Start the server process (not waiting for it to serve). An embedded server that ends with the run (not
+    `detached`) forks from the run's zygote when one is named: TensorFlow is imported there already (~3.5 s of a
+    core a replica otherwise). Its log gets whole lines as they are written: tfrun-serve flushes each (no
+    PYTHONUNBUFFERED, which a forked process could not take from its environment)."""
     argv = command(backend, spec)
+    launch = argv
+    if backend == "embedded" and not detached:
+        launch = forked_module_command(SERVE_MODULE, argv[3:]) or argv
     log_path.parent.mkdir(parents=True, exist_ok=True)
     environment = dict(os.environ if env is None else env)
     environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    environment["PYTHONUNBUFFERED"] = "1"
     root = str(Path(__file__).resolve().parents[2])  # so `-m tfrun.runner.serve_cli` imports this checkout
     environment["PYTHONPATH"] = root + (os.pathsep + environment["PYTHONPATH"] if environment.get("PYTHONPATH") else "")
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            argv,
+            launch,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

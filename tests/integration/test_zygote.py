@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -313,6 +314,11 @@ def test_a_joblib_sweep_under_another_zygote_starts_its_own_then_gives_the_other
     """joblib's workers get thread variables (OMP_NUM_THREADS ...) a zygote started without them was not: their
     jobs could not fork from it (each would import TensorFlow afresh), so the sweep starts its own zygote with
     them; when the sweep ends, the zygote set before (a Python session's, the test suite's) is named again."""
+    with mock.patch.dict(os.environ):  # importing joblib sets KMP_INIT_AT_FORK: this worker's later commands
+        _joblib_sweep_zygote(monkeypatch)  # would not fork from the suite's zygote (another start-up environment)
+
+
+def _joblib_sweep_zygote(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in zygote_module.JOBLIB_THREAD_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv(zygote_module.NO_FORK_ENV, raising=False)
@@ -348,3 +354,44 @@ def test_a_job_with_a_project_folder_on_pythonpath_forks_and_imports_from_it(zyg
     record = _run(workdir, "runs/pp", "--config-dir", "my_conf", "model=pp", "train.epochs=1", PYTHONPATH=pythonpath)
     assert record["child"]["start"] == "forked", record["child"]
     assert record["status"] == "succeeded" and record["metrics"]["final"]["accuracy"] > 0
+
+
+def test_an_embedded_serving_replica_forks_serves_and_goes_with_its_client(
+    zygote, trained_digits: Path, tmp_path: Path
+):
+    """A run's embedded TF Serving server forks from the zygote named (tfrun.tasks.tfserving.backends.start): it
+    answers a REST predict, the run keeps the logical command (no socket path), and stopping it stops the fork. A
+    detached one, which outlives the run and so the zygote, starts afresh."""
+    import urllib.request
+
+    from tfrun.tasks.tfserving import backends
+
+    env = child_environment(HardwareConfig(), base=command_env(**{zygote_module.ZYGOTE_ENV: zygote.path}))
+    before = _children(zygote.proc.pid)
+    spec = backends.ServerSpec("digits_mlp", trained_digits / "models" / "digits_mlp").with_free_ports()
+    server = backends.start("embedded", spec, log_path=tmp_path / "serve.log", detached=False, env=env)
+    try:
+        backends.wait_serving(server, 120)
+        (worker,) = _children(zygote.proc.pid) - before
+        assert server.argv[:3] == [sys.executable, "-m", "tfrun.runner.serve_cli"]
+        body = json.dumps({"instances": [[[0.0] * 8] * 8]}).encode()
+        url = f"{spec.rest_url}/v1/models/digits_mlp:predict"
+        for _ in range(100):  # the port opens before the model is loaded
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, body), timeout=5) as answer:
+                    predictions = json.loads(answer.read())["predictions"]
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert len(predictions) == 1 and len(predictions[0]) == 10
+        assert server.stop() == 0
+        assert _wait_gone(worker, 5), f"replica {worker} still runs after it was stopped"
+    finally:
+        server.stop()
+    detached = backends.start(
+        "embedded", spec.with_free_ports(), log_path=tmp_path / "detached.log", detached=True, env=env
+    )
+    try:
+        assert detached.proc.args[:3] == [sys.executable, "-m", "tfrun.runner.serve_cli"]
+    finally:
+        detached.stop()
