@@ -19,8 +19,6 @@ as_root_apt() {  # apt-get install PACKAGES, when this shell may
     fi
 }
 
-[ -x "$VENV/bin/python" ] || fail "no environment at $VENV: run scripts/env.sh (or scripts/test) first"
-
 if ! command -v npm >/dev/null 2>&1; then
     as_root_apt nodejs npm || fail "Node.js and npm are missing: apt-get install nodejs npm"
 fi
@@ -32,6 +30,17 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
     echo "$WANT" > "$STAMP"
 fi
 
+if [ ! -x "$BROWSER" ]; then
+    as_root_apt chromium fonts-dejavu-core \
+        || fail "no browser at $BROWSER: apt-get install chromium (or set TFRUN_BROWSER and target.browser)"
+fi
+
+# `web_setup.sh npm` stops here: the npm packages and the browser need no environment, so scripts/test fetches them
+# while pip installs
+[ "${1:-}" = npm ] && exit 0
+
+[ -x "$VENV/bin/python" ] || fail "no environment at $VENV: run scripts/env.sh (or scripts/test) first"
+
 CONVERTER="$VENV/tfjs-converter"
 REQS="$ROOT/tasks/web/converter-requirements.txt"
 WANT="$(sha256sum "$REQS" | cut -c1-16)"
@@ -41,9 +50,4 @@ if [ "$(cat "$CONVERTER/.tfrun-reqs" 2>/dev/null)" != "$WANT" ]; then
     "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps --target "$CONVERTER" -r "$REQS" \
         || fail "pip could not install the converter ($REQS)"
     echo "$WANT" > "$CONVERTER/.tfrun-reqs"
-fi
-
-if [ ! -x "$BROWSER" ]; then
-    as_root_apt chromium fonts-dejavu-core \
-        || fail "no browser at $BROWSER: apt-get install chromium (or set TFRUN_BROWSER and target.browser)"
 fi

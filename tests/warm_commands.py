@@ -264,6 +264,7 @@ def _command(request: dict[str, Any], fds: list[int]) -> None:
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
         sys.argv = [str(BIN / "tfrun"), *request["args"]]
+        _console_script_main()
         sys.path[1:1] = extra
         for folder in extra:  # a fresh Python imports the first sitecustomize on its path (tests/fakes/offline's)
             if os.path.isfile(os.path.join(folder, "sitecustomize.py")):
@@ -274,6 +275,10 @@ def _command(request: dict[str, Any], fds: list[int]) -> None:
         random.seed()
         tempfile.tempdir = None
         code = _main()
+        # then what the interpreter does at its exit: join non-daemon threads and run their exit hooks (a joblib
+        # sweep's executor tells its workers to stop there), then the atexit handlers
+        if "threading" in sys.modules:
+            sys.modules["threading"]._shutdown()
         atexit._run_exitfuncs()
     except BaseException:
         traceback.print_exc()
@@ -284,6 +289,18 @@ def _command(request: dict[str, Any], fds: list[int]) -> None:
             except (OSError, ValueError):
                 pass
         os._exit(code)
+
+
+def _console_script_main() -> None:
+    """`__main__` as the console script's: what multiprocessing and joblib's loky workers import as their main
+    module (a worker running the server's file instead never reaches the sweep's jobs)."""
+    import types
+
+    main = types.ModuleType("__main__")
+    main.__file__ = str(BIN / "tfrun")
+    main.__spec__ = None
+    main.__builtins__ = __builtins__
+    sys.modules["__main__"] = main
 
 
 def _main() -> int:
