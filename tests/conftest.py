@@ -9,6 +9,14 @@ import pytest
 
 from tests.helpers import ROOT, TRAINED_RUN, command_env, tfrun
 
+# Importing joblib, scikit-learn or threadpoolctl sets these in os.environ (setdefault), which tests do in their own
+# process at any time. Set from the start, every process a test starts has them as the suite's zygote does: set
+# later, each job started after that import would differ from the zygote in its start-up environment and import
+# TensorFlow afresh (the jobs of the fake Vertex, the notebook kernel and `tfrun-records rerun` did).
+IMPORT_SIDE_EFFECTS = {"KMP_DUPLICATE_LIB_OK": "True", "KMP_INIT_AT_FORK": "FALSE"}
+for _name, _value in IMPORT_SIDE_EFFECTS.items():
+    os.environ.setdefault(_name, _value)
+
 pytest_plugins = [
     "tests.fakes.gcs",
     "tests.fakes.vertex.fixture",

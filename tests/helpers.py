@@ -31,20 +31,8 @@ BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
 
 
-# Set in os.environ by importing joblib, scikit-learn or threadpoolctl (setdefault at import), which tests do in
-# their own process: commands must not get them from there, or every later job of that test process differs from
-# the suite's zygote in its start-up environment and imports TensorFlow afresh. Kept when set before the tests ran.
-IMPORT_SIDE_EFFECTS = ("KMP_INIT_AT_FORK", "KMP_DUPLICATE_LIB_OK")
-_STARTED_WITH = {name: os.environ[name] for name in IMPORT_SIDE_EFFECTS if name in os.environ}
-
-
 def command_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    for name in IMPORT_SIDE_EFFECTS:
-        if name in _STARTED_WITH:
-            env[name] = _STARTED_WITH[name]
-        else:
-            env.pop(name, None)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.pop("HYDRA_FULL_ERROR", None)

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from unittest import mock
 
 import pytest
 
@@ -314,11 +313,6 @@ def test_a_joblib_sweep_under_another_zygote_starts_its_own_then_gives_the_other
     """joblib's workers get thread variables (OMP_NUM_THREADS ...) a zygote started without them was not: their
     jobs could not fork from it (each would import TensorFlow afresh), so the sweep starts its own zygote with
     them; when the sweep ends, the zygote set before (a Python session's, the test suite's) is named again."""
-    with mock.patch.dict(os.environ):  # importing joblib sets KMP_INIT_AT_FORK: this worker's later commands
-        _joblib_sweep_zygote(monkeypatch)  # would not fork from the suite's zygote (another start-up environment)
-
-
-def _joblib_sweep_zygote(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in zygote_module.JOBLIB_THREAD_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv(zygote_module.NO_FORK_ENV, raising=False)
