@@ -37,7 +37,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from tfrun.tasks.core.processes import NO_FORK_ENV, SERVE_MODULE, ZYGOTE_ENV, zygote_socket
+from tfrun.tasks.core.processes import (
+    NO_FORK_ENV,  # noqa: F401  (named here too: the runner's callers use it)
+    SERVE_MODULE,
+    ZYGOTE_ENV,
+    forking_enabled,
+    zygote_socket,
+)
 
 CHILD_MODULE = "tfrun.runner.child"
 # Variables read while Python, TensorFlow, CUDA, OpenMP, Keras or the locale start: a job forks only when each of
@@ -57,8 +63,7 @@ ACCEPT_TIMEOUT_S = 5.0
 READY_SUFFIX = ".ready"
 
 
-def enabled() -> bool:
-    return os.environ.get(NO_FORK_ENV, "") in ("", "0")
+enabled = forking_enabled
 
 
 def socket_path() -> Optional[str]:

@@ -19,10 +19,14 @@ ZYGOTE_CLIENT = "tfrun.runner.processes.zygote"
 SERVE_MODULE = "tfrun.runner.serve_cli"  # `tfrun-serve`, the embedded TF Serving server (tasks/tfserving/server.py)
 
 
+def forking_enabled() -> bool:
+    return os.environ.get(NO_FORK_ENV, "") in ("", "0")
+
+
 def zygote_socket() -> Optional[str]:
     """The zygote this process's children fork from, if any (and forking is on)."""
     path = os.environ.get(ZYGOTE_ENV)
-    return path if path and os.environ.get(NO_FORK_ENV, "") in ("", "0") else None
+    return path if path and forking_enabled() else None
 
 
 def forked_module_command(module: str, args: list[str]) -> Optional[list[str]]:
