@@ -305,23 +305,10 @@ def _console_script_main() -> None:
 
 def _main() -> int:
     """`tfrun`'s main() with the exit status Python gives a console script."""
-    import traceback
-
     from tfrun.runner.cli import main
+    from tfrun.runner.processes.zygote_server import exit_status
 
-    try:
-        main()
-    except SystemExit as exc:
-        if exc.code is None:
-            return 0
-        if isinstance(exc.code, int):
-            return exc.code
-        print(exc.code, file=sys.stderr)
-        return 1
-    except BaseException:
-        traceback.print_exc()
-        return 1
-    return 0
+    return exit_status(main)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from tfrun.runner.processes.zygote import (
     ACCEPT_TIMEOUT_S,
@@ -369,10 +369,17 @@ def _watch_client(fd: int) -> None:
 def _run_module(module: str) -> int:
     """runpy, as `python -m` runs a module; the exit status Python would give."""
     import runpy
+
+    return exit_status(lambda: runpy.run_module(module, run_name="__main__", alter_sys=True))
+
+
+def exit_status(call: Callable[[], Any]) -> int:
+    """call(), then the exit status Python gives a program that did it: SystemExit's code, 1 after printing an
+    uncaught exception; an uncaught KeyboardInterrupt ends the process by SIGINT, as Python's own exit does."""
     import traceback
 
     try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        call()
     except SystemExit as exc:
         if exc.code is None:
             return 0
@@ -384,7 +391,7 @@ def _run_module(module: str) -> int:
         traceback.print_exc()
         sys.stderr.flush()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)  # Python's own exit on an uncaught KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGINT)
     except BaseException:
         traceback.print_exc()
         return 1
