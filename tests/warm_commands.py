@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
+from tfrun.runner.processes.zygote import READY_SUFFIX, Zygote
+
 BIN = Path(sys.executable).parent
 HEADER = struct.Struct("!I")
 # Never loaded by the server: the offline tests' import blocker (tests/fakes/offline) must see a command import them.
@@ -40,8 +42,7 @@ class WarmCommands:
 
     def __init__(self, server_env: Callable[[], dict[str, str]]) -> None:
         self._server_env = server_env
-        self._server: Optional[subprocess.Popen] = None
-        self._folder: Optional[str] = None
+        self._server: Optional[Zygote] = None  # the zygote's start/ready/stop, for a lighter warm process
         self._lock = threading.Lock()
         self.last_forked = False  # whether the last command ran forked (tests/unit/test_warm_commands.py)
 
@@ -56,36 +57,29 @@ class WarmCommands:
         )
 
     def stop(self) -> None:
-        if self._server is not None and self._server.poll() is None:
-            self._server.terminate()
-            self._server.wait(timeout=10)
-        if self._folder:
-            import shutil
-
-            shutil.rmtree(self._folder, ignore_errors=True)
-        self._server = self._folder = None
+        if self._server is not None:
+            self._server.stop()
+        self._server = None
 
     def _socket(self) -> Optional[str]:
         with self._lock:
             if self._server is None:
-                self._folder = tempfile.mkdtemp(prefix="tfrun-warm-commands-")
-                path = os.path.join(self._folder, "socket")
-                self._server = subprocess.Popen(
+                folder = tempfile.mkdtemp(prefix="tfrun-warm-commands-")
+                path = os.path.join(folder, "socket")
+                proc = subprocess.Popen(
                     [sys.executable, __file__, path],
-                    cwd=self._folder,
+                    cwd=folder,
                     env=self._server_env(),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                     start_new_session=True,
                 )
-                _wait_ready(self._server, path)
+                self._server = Zygote(proc, folder, path)
                 import atexit
 
                 atexit.register(self.stop)
-            assert self._folder is not None
-            path = os.path.join(self._folder, "socket")
-            return path if self._server.poll() is None and os.path.exists(path + ".ready") else None
+            return self._server.path if self._server.ready(READY_TIMEOUT_S) else None
 
     def _forked(
         self, path: str, args: list[str], cwd: Path, env: dict[str, str], timeout: float
@@ -115,14 +109,6 @@ class WarmCommands:
                     ) from None
             code = os.waitstatus_to_exitcode(status)
             return subprocess.CompletedProcess([str(BIN / "tfrun"), *args], code, _text(out), _text(err))
-
-
-def _wait_ready(server: subprocess.Popen, path: str) -> None:
-    import time
-
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline and server.poll() is None and not os.path.exists(path + ".ready"):
-        time.sleep(0.02)
 
 
 def _kill(pid: int) -> None:
@@ -190,7 +176,7 @@ def serve(path: str) -> None:
     listener.listen(8)
     listener.settimeout(1.0)
     _warm_up()
-    Path(path + ".ready").touch()
+    Path(path + READY_SUFFIX).touch()
     while os.getppid() == parent:
         try:
             conn, _ = listener.accept()
@@ -283,12 +269,9 @@ def _command(request: dict[str, Any], fds: list[int]) -> None:
     except BaseException:
         traceback.print_exc()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(code)
+        from tfrun.runner.processes.zygote_server import flush_and_exit
+
+        flush_and_exit(code)
 
 
 def _console_script_main() -> None:

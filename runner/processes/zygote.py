@@ -66,9 +66,7 @@ READY_SUFFIX = ".ready"
 enabled = forking_enabled
 
 
-def socket_path() -> Optional[str]:
-    """The zygote this process's jobs fork from, if any (and forking is on)."""
-    return zygote_socket()
+socket_path = zygote_socket  # the zygote this process's jobs fork from, if any (and forking is on)
 
 
 def fresh_command(module: str = CHILD_MODULE) -> list[str]:

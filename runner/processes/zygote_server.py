@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NoReturn, Optional
 
 from tfrun.runner.processes.zygote import (
     ACCEPT_TIMEOUT_S,
@@ -310,12 +310,18 @@ def _worker(
 
         traceback.print_exc()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(code)
+        flush_and_exit(code)
+
+
+def flush_and_exit(code: int) -> NoReturn:
+    """End a forked process: what it wrote reaches its fds, then out without the interpreter's teardown (nothing of
+    the process it was forked from may run again here)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _high(fd: int) -> int:
