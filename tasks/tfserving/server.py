@@ -11,11 +11,11 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
 
+from tfrun.tasks.core.stop_signals import StopSignals
 from tfrun.tasks.tfserving.config import (
     BatchingParameters,
     ModelConfig,
@@ -30,6 +30,11 @@ VERSION = "tfrun-serve 2.21 (embedded; TF Serving REST and gRPC APIs)"
 def log(message: str) -> None:
     sys.stdout.write(time.strftime("%Y-%m-%d %H:%M:%S") + f" [tfrun-serve] {message}\n")
     sys.stdout.flush()
+
+
+def stop_signals() -> StopSignals:
+    """What ends a serving process cleanly: SIGINT or SIGTERM, said in its log."""
+    return StopSignals(on_signal=lambda signum: log(f"received {signal.Signals(signum).name}: shutting down"))
 
 
 def grpc_address(host: str, port: int) -> str:
@@ -54,12 +59,7 @@ def batching_parameters(args: Any) -> Optional[BatchingParameters]:
 
 def run(args: Any) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log(f"received {signal.Signals(signum).name}: shutting down")
-        stop.set()
-
+    stop = stop_signals()
     for sig in (signal.SIGTERM, signal.SIGINT):  # until it serves, a stop signal ends the process at once
         signal.signal(sig, signal.SIG_DFL)
 
@@ -124,8 +124,7 @@ def run(args: Any) -> int:
             grpc_server.stop(grace=0)
         manager.stop()
         return 1
-    for sig in (signal.SIGTERM, signal.SIGINT):  # serving: stop cleanly (finish in-flight requests)
-        signal.signal(sig, on_signal)
+    stop.install()  # serving: stop cleanly (finish in-flight requests)
     grpc_server.start()
     grpc_port = grpc_server.port
     log(f"Running gRPC ModelServer at {grpc_address(args.host, grpc_port)} ...")
@@ -148,7 +147,7 @@ def run(args: Any) -> int:
 
     config_mtime = _mtime(args.model_config_file)
     wait = args.model_config_file_poll_wait_seconds if args.model_config_file else 0
-    while not stop.wait(wait if wait > 0 else 3600):
+    while not stop.wait(wait if wait > 0 else None):
         mtime = _mtime(args.model_config_file)
         if mtime != config_mtime:
             config_mtime = mtime
@@ -161,7 +160,7 @@ def run(args: Any) -> int:
     if rest is not None:
         rest.stop()
     grpc_server.stop(grace=2)
-    manager.stop()
+    manager.stop()  # the handlers stay: a second stop signal while this process ends is no crash
     log("stopped")
     return 0
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import tempfile
 import threading
@@ -30,7 +29,7 @@ import numpy as np
 
 from tfrun.tasks.tfserving import jsonio
 from tfrun.tasks.tfserving.rest import RestServer, _Handler, answered
-from tfrun.tasks.tfserving.server import batching_parameters, log
+from tfrun.tasks.tfserving.server import batching_parameters, log, stop_signals
 from tfrun.tasks.tfserving.status import Code, ServingError, http_status, invalid
 
 DEFAULT_PORT = 8080
@@ -255,12 +254,8 @@ def run(args: Any) -> int:
         log(f"Failed to start server. Error: cannot listen on {args.host}:{conf.port}: {err}")
         return 1
     workdir = Path(tempfile.mkdtemp(prefix="tfrun-vertex-")) if conf.storage_uri.startswith("gs://") else None
-    stop = threading.Event()
+    stop = stop_signals()
     failed: list[str] = []
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log(f"received {signal.Signals(signum).name}: shutting down")
-        stop.set()
 
     def loader() -> None:
         try:
@@ -272,16 +267,14 @@ def run(args: Any) -> int:
             log(f"Failed to load the model from {conf.storage_uri}. Error: {failed[-1]}")
             stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
+    stop.install()
     http.start()
     log(
         f"Vertex container mode on http://{args.host}:{http.port}: health GET {conf.health_route}, "
         f"predict POST {conf.predict_route}; loading {conf.storage_uri}"
     )
     threading.Thread(target=loader, name="loader", daemon=True).start()
-    while not stop.wait(3600):
-        pass
+    stop.wait()
     http.stop()
     if app.servable is not None:
         app.servable.unload()
