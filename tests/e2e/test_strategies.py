@@ -184,9 +184,11 @@ def test_cluster_that_never_forms_ends_at_the_deadline(workdir: Path):
 
 
 def test_tpu_without_a_tpu_says_what_it_tried(workdir: Path):
-    started = time.monotonic()
-    proc = tfrun("strategy=tpu", "hardware=tpu", "strategy.tpu=local", "hydra.run.dir=runs/tpu", cwd=workdir)
-    assert proc.returncode == 1 and time.monotonic() - started < 30
+    # ends by itself (no connect to wait out): a hang is the command's timeout, how long it takes is not asserted
+    proc = tfrun(
+        "strategy=tpu", "hardware=tpu", "strategy.tpu=local", "hydra.run.dir=runs/tpu", cwd=workdir, timeout=120
+    )
+    assert proc.returncode == 1
     error = read_record(workdir / "runs/tpu")["error"]
     assert error["type"] == "TpuUnavailable" and "strategy.tpu='local'" in error["message"]
     assert "grpc://HOST:8470" in error["message"]
