@@ -50,10 +50,25 @@ def _no_room_message(step: str | None, reason: str, exc: BaseException) -> str:
     )
 
 
+class _StopRequest:
+    """SIGINT, how the runner stops a step, noted as well as raised (KeyboardInterrupt, as Python's default handler
+    does). Raised inside TensorFlow's C++ code, KeyboardInterrupt can come out as another exception (pybind11's
+    "RuntimeError: ... REPLACED BY KeyboardInterrupt" while tracing a function): once the runner asked the child to
+    stop, whatever ends the step is the interruption, not a failure with a traceback for the user."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, _signum: int, _frame: Any) -> None:
+        self.received = True
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
     # The runner stops a step with SIGINT; a child started from a shell's background job inherits SIGINT
-    # ignored, and Python then raises no KeyboardInterrupt: take the default handler back.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # ignored, and Python then raises no KeyboardInterrupt: set a handler that raises it.
+    stop = _StopRequest()
+    signal.signal(signal.SIGINT, stop)
     if argv[1] == "--warm":
         argv = argv[:1] + argv[2:]
         _preload()
@@ -84,6 +99,9 @@ def main(argv: list[str]) -> int:
         emit({"event": "interrupted", "step": name})
         return 130
     except BaseException as exc:  # reported to the record, then printed for the log
+        if stop.received:
+            emit({"event": "interrupted", "step": name})
+            return 130
         report = getattr(exc, "report", None)  # a problem in the user's code: their frames, none of tfrun's
         room = None if getattr(exc, "user_facing", False) else no_room(exc)
         emit(
