@@ -25,7 +25,6 @@ class StopSignals:
 
     def __init__(self, on_signal: Optional[Callable[[int], None]] = None) -> None:
         self.on_signal = on_signal
-        self.received: list[int] = []
         self._stopped = False
         self._read, self._write = socket.socketpair()
         for end in (self._read, self._write):
@@ -40,7 +39,6 @@ class StopSignals:
         return self
 
     def _handle(self, signum: int, _frame: Any) -> None:
-        self.received.append(signum)
         self._stopped = True
         if self.on_signal is not None:
             self.on_signal(signum)
