@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tfrun.tasks.core import sources
-from tfrun.tasks.export import PROBABILITIES
+from tfrun.tasks.export import PROBABILITIES, load_once
 from tfrun.tasks.parity import REFERENCE_STATE
 
 SIGNATURE = "serving_default"
@@ -56,9 +56,7 @@ def step(cfg: Any, ctx: Any) -> dict[str, Any]:
     if getattr(data, "streamed", False):
         raise SourceMismatch("job=deploy needs data with holdout arrays for its parity check, not a streamed loader")
     path = source.saved_model
-    loaded = tf.saved_model.load(str(path))
-    serve = _checked_signature(loaded, path, data)
-    ctx.state["loaded_export"] = loaded  # its variables live as long as the signature is used
+    serve = _checked_signature(load_once(ctx, path), path, data)
     batch = int(cfg.train.batch_size)
     x = data.x_holdout
     probabilities = np.concatenate(

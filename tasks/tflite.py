@@ -335,11 +335,12 @@ class TfliteModel:
 class SavedModelSignature:
     """The export's serving_default signature: the float reference and its latency."""
 
-    def __init__(self, path: Path | str, output: str = PROBABILITIES):
+    def __init__(self, path: Path | str, output: str = PROBABILITIES, loaded: Any = None):
+        """`loaded`: the SavedModel at `path` when the job has loaded it already (tasks.export.load_once)."""
         import tensorflow as tf
 
         self.tf = tf
-        self.loaded = tf.saved_model.load(str(check_saved_model(path)))
+        self.loaded = loaded if loaded is not None else tf.saved_model.load(str(check_saved_model(path)))
         self.fn = self.loaded.signatures["serving_default"]
         self.input_name = next(iter(self.fn.structured_input_signature[1]))
         self.output = output
@@ -440,13 +441,14 @@ def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
 
 def evaluate_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     from tfrun.tasks.core.record_io import relative
+    from tfrun.tasks.export import load_once
 
     target = cfg.target
     info, data, export = ctx.need("tflite"), ctx.need("data"), ctx.need("export")
     x, y = data.x_holdout, data.y_holdout
     repeats, threads = int(target.latency_repeats), int(target.threads)
 
-    reference = SavedModelSignature(export["path"])
+    reference = SavedModelSignature(export["path"], loaded=load_once(ctx, check_saved_model(export["path"])))
     float_probabilities = reference.predict(x)
     saved_model_latency = percentiles(reference.latencies_us(x, min(repeats, 100)))
 

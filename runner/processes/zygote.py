@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from tfrun.tasks.core.processes import (
+    CLEANUP_MODULE,
     NO_FORK_ENV,  # noqa: F401  (named here too: the runner's callers use it)
     SERVE_MODULE,
     ZYGOTE_ENV,
@@ -55,8 +56,9 @@ IMPORT_TIME_NAMES = ("LANG", "HOME", "TF_USE_LEGACY_KERAS")
 # has its own, so its tasks fork from one zygote too).
 RUN_TIME_NAMES = ("TF_CONFIG",)
 SERVER_MODULE = "tfrun.tasks.cluster_server"
-# what a forked process may run: a job's child, a ps/worker server, an embedded serving replica a run starts
-MODULES = (CHILD_MODULE, SERVER_MODULE, SERVE_MODULE)
+# what a forked process may run: a job's child, a ps/worker server, an embedded serving replica a run starts, a run's
+# cloud clean-up (which imports the cloud SDK: already imported where the zygote preloads it, TFRUN_ZYGOTE_PRELOAD)
+MODULES = (CHILD_MODULE, SERVER_MODULE, SERVE_MODULE, CLEANUP_MODULE)
 FDS = (0, 1, 2)  # then the events fd
 HEADER = struct.Struct("!I")
 ACCEPT_TIMEOUT_S = 5.0

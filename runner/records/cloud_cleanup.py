@@ -1,6 +1,7 @@
 """After a failed, killed or interrupted run: remove the cloud resources it created.
 
-The runner imports no cloud SDK, so the work happens in a child (`python -m tfrun.tasks.vertex.cleanup`)
+The runner imports no cloud SDK, so the work happens in a child (`python -m tfrun.tasks.vertex.cleanup`, forked
+from the zygote a Python session or a test names, where the SDK may be imported already)
 fed with the run's cloud settings and the record's resource ledger; each resource's new status
 (removed, left, failed_to_remove, with why) goes back into the record. `tfrun-records cleanup`
 uses the same child for runs that ended earlier.
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from typing import Any
 
+from tfrun.tasks.core.processes import CLEANUP_MODULE, forked_module_command
 from tfrun.tasks.vertex.resources import ALIVE
 
 CLEANUP_TIMEOUT_S = 900.0
@@ -35,7 +37,7 @@ def remove(
     stdout, problem = "", ""
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "tfrun.tasks.vertex.cleanup"],
+            forked_module_command(CLEANUP_MODULE, []) or [sys.executable, "-m", CLEANUP_MODULE],
             input=json.dumps(job),
             capture_output=True,
             text=True,

@@ -161,8 +161,10 @@ def _local_job(cfg: Any, ctx: Any, state: dict[str, Any]) -> dict[str, Any]:
     """The same shards through the exported SavedModel on this machine, written as Vertex writes them."""
     import tensorflow as tf
 
+    from tfrun.tasks.export import load_once
+
     export = ctx.need("export")
-    signature = tf.saved_model.load(str(export["path"])).signatures["serving_default"]
+    signature = load_once(ctx, export["path"]).signatures["serving_default"]
     input_name = next(iter(signature.structured_input_signature[1]))
     out_dir = state["folder"] / "output" / f"prediction-{cfg.model_name}-{time.strftime('%Y_%m_%dT%H_%M_%S')}"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -317,12 +317,11 @@ def _holdout_from_export(cfg: Any, ctx: Any, path: Path) -> dict[str, Any]:
 
     from tfrun.tasks import evaluate
     from tfrun.tasks.data.step import step as data_step
+    from tfrun.tasks.export import load_once
 
     data_step(cfg, ctx)
     splits = ctx.state["data"]
-    loaded = tf.saved_model.load(str(path))
-    ctx.state["loaded_export"] = loaded  # its variables live as long as the signature is used
-    serve = loaded.signatures["serving_default"]
+    serve = load_once(ctx, path).signatures["serving_default"]
     batch = max(int(cfg.train.batch_size), 256)
     answers = [
         serve(tf.constant(splits.x_holdout[i : i + batch]))["probabilities"].numpy()
