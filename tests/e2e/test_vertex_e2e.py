@@ -355,11 +355,10 @@ def test_deploy_past_its_deadline_is_found_and_removed_later(
     record = read_record(workdir / "runs" / "r")
     assert record["error"]["type"] == "TimeoutError" and "target.timeout_s" in record["error"]["message"]
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # let the late deploy land, as it would on Vertex
-        endpoints = live(fake_vertex)["endpoints"]
-        if any(e.get("deployedModels") for e in endpoints):
+    while time.monotonic() < deadline:  # let the late deploy land (or fail), as it would on Vertex
+        if all(op.get("done") for op in fake_vertex.state()["operations"]):
             break
-        time.sleep(0.5)
+        time.sleep(0.2)
     done = _cleanup(workdir, "runs/r")
     assert done.returncode == 0, done.stdout + done.stderr
     assert live(fake_vertex) == {"models": [], "endpoints": [], "batchPredictionJobs": []}, fake_vertex.state()
