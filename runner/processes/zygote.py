@@ -39,6 +39,7 @@ from typing import Any, Optional
 
 from tfrun.tasks.core.processes import (
     CLEANUP_MODULE,
+    CONVERTER_MODULE,
     NO_FORK_ENV,  # noqa: F401  (named here too: the runner's callers use it)
     SERVE_MODULE,
     ZYGOTE_ENV,
@@ -57,8 +58,9 @@ IMPORT_TIME_NAMES = ("LANG", "HOME", "TF_USE_LEGACY_KERAS")
 RUN_TIME_NAMES = ("TF_CONFIG",)
 SERVER_MODULE = "tfrun.tasks.cluster_server"
 # what a forked process may run: a job's child, a ps/worker server, an embedded serving replica a run starts, a run's
-# cloud clean-up (which imports the cloud SDK: already imported where the zygote preloads it, TFRUN_ZYGOTE_PRELOAD)
-MODULES = (CHILD_MODULE, SERVER_MODULE, SERVE_MODULE, CLEANUP_MODULE)
+# cloud clean-up (which imports the cloud SDK: already imported where the zygote preloads it, TFRUN_ZYGOTE_PRELOAD),
+# target=web's tensorflowjs converter (TensorFlow imported already; its own folder comes first on PYTHONPATH)
+MODULES = (CHILD_MODULE, SERVER_MODULE, SERVE_MODULE, CLEANUP_MODULE, CONVERTER_MODULE)
 FDS = (0, 1, 2)  # then the events fd
 HEADER = struct.Struct("!I")
 ACCEPT_TIMEOUT_S = 5.0

@@ -18,6 +18,7 @@ NO_FORK_ENV = "TFRUN_NO_FORK"  # 1: no process forks from a zygote
 ZYGOTE_CLIENT = "tfrun.runner.processes.zygote"
 SERVE_MODULE = "tfrun.runner.serve_cli"  # `tfrun-serve`, the embedded TF Serving server (tasks/tfserving/server.py)
 CLEANUP_MODULE = "tfrun.tasks.vertex.cleanup"  # removes a run's cloud resources (runner/records/cloud_cleanup.py)
+CONVERTER_MODULE = "tfrun.tasks.web.converter"  # the tensorflowjs converter's command line (tasks/web/steps.py)
 
 
 def forking_enabled() -> bool:
