@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from typing import Any
 
-from tfrun.tasks.core.processes import CLEANUP_MODULE, forked_module_command
+from tfrun.tasks.core.processes import CLEANUP_MODULE, module_command
 from tfrun.tasks.vertex.resources import ALIVE
 
 CLEANUP_TIMEOUT_S = 900.0
@@ -37,7 +36,7 @@ def remove(
     stdout, problem = "", ""
     try:
         proc = subprocess.run(
-            forked_module_command(CLEANUP_MODULE, []) or [sys.executable, "-m", CLEANUP_MODULE],
+            module_command(CLEANUP_MODULE, []),
             input=json.dumps(job),
             capture_output=True,
             text=True,

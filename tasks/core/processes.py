@@ -39,6 +39,11 @@ def forked_module_command(module: str, args: list[str]) -> Optional[list[str]]:
     return None if path is None else [sys.executable, "-m", ZYGOTE_CLIENT, "module", path, module, *args]
 
 
+def module_command(module: str, args: list[str]) -> list[str]:
+    """`python -m MODULE ARGS`: forked from the run's zygote when one is named (forked_module_command), else fresh."""
+    return forked_module_command(module, args) or [sys.executable, "-m", module, *args]
+
+
 def die_with_parent() -> Optional[Callable[[], None]]:
     """A callable for Popen's preexec_fn (None where prctl is unavailable).
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tfrun.tasks.core.paths import SOURCE_ROOT
-from tfrun.tasks.core.processes import CONVERTER_MODULE, forked_module_command
+from tfrun.tasks.core.processes import CONVERTER_MODULE, module_command
 from tfrun.tasks.core.schema.targets import web_converter_dir, web_node_modules
 
 JS = SOURCE_ROOT / "tasks" / "web" / "js"
@@ -75,7 +75,7 @@ def convert_step(cfg: Any, ctx: Any) -> dict[str, Any]:
     )
     started = time.perf_counter()
     proc = subprocess.run(
-        forked_module_command(CONVERTER_MODULE, args) or [sys.executable, "-m", CONVERTER_MODULE, *args],
+        module_command(CONVERTER_MODULE, args),
         env=env,
         capture_output=True,
         text=True,
