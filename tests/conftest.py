@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -22,6 +23,20 @@ pytest_plugins = [
     "tests.fakes.vertex.fixture",
     "tests.fakes.mlflow_server",
 ]  # fixtures of the cloud fakes (gcs_emulator, fake_vertex, ...)
+
+
+MODULE_DURATIONS = Path(__file__).with_name("module_durations.json")  # bench/module_order.py writes it
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest modules first (seconds from tests/module_durations.json; a module it does not list counts as the
+    slowest, as a new one may be): under `--dist loadscope` a long module collected last would run on alone while the
+    other workers have nothing left. Only the order changes, the same on every worker; each module keeps its own."""
+    try:
+        seconds = json.loads(MODULE_DURATIONS.read_text())
+    except (OSError, ValueError):
+        return
+    items.sort(key=lambda item: -seconds.get(item.nodeid.partition("::")[0], float("inf")))
 
 
 @pytest.fixture(scope="module")
