@@ -81,7 +81,7 @@ def test_failed_health_check_rolls_the_new_version_back(trained_digits: Path, wo
         "job=deploy",
         "source=runs/train",
         "target=tfserving",
-        "target.start_timeout_s=0.5",
+        "target.start_timeout_s=0.001",  # no server serves 1 ms after its start: the health check fails
         "hydra.run.dir=runs/b",
         cwd=workdir,
     )

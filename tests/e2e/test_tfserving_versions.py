@@ -24,7 +24,7 @@ def test_a_rolled_back_version_number_is_never_given_again(workdir: Path):
         "target=tfserving",
         "train.epochs=1",
         "train.verbose=0",
-        "target.start_timeout_s=0.5",  # the health check fails: automatic rollback of version 1
+        "target.start_timeout_s=0.001",  # the health check fails (no server serves 1 ms after its start): rollback of version 1
         "hydra.run.dir=runs/failed",
         cwd=workdir,
     )

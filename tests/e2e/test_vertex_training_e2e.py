@@ -407,7 +407,7 @@ def test_a_local_target_that_fails_removes_what_the_run_made_in_the_cloud(
             *FAST,
             "target=tfserving",
             "target.server=embedded",
-            "target.start_timeout_s=0.5",
+            "target.start_timeout_s=0.001",  # no server serves 1 ms after its start: the health check fails
             *cloud_args(fake_vertex, gcs_emulator, "e2e-local-fails"),
             "hydra.run.dir=runs/r",
         ],
