@@ -13,7 +13,9 @@ import json
 import subprocess
 from typing import Any
 
+from tfrun.runner.processes.child_env import child_environment
 from tfrun.tasks.core.processes import CLEANUP_MODULE, module_command
+from tfrun.tasks.core.schema import HardwareConfig
 from tfrun.tasks.vertex.resources import ALIVE
 
 CLEANUP_TIMEOUT_S = 900.0
@@ -37,6 +39,7 @@ def remove(
     try:
         proc = subprocess.run(
             module_command(CLEANUP_MODULE, []),
+            env=child_environment(HardwareConfig()),  # a CPU job's, as the zygote has it: forked, not refused
             input=json.dumps(job),
             capture_output=True,
             text=True,

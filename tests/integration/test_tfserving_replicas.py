@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 
 from tests.integration.serving_models import digits_model
+from tfrun.runner.processes.child_env import child_environment
+from tfrun.tasks.core.schema import HardwareConfig
 from tfrun.tasks.tfserving import backends
 from tfrun.tasks.tfserving.clients import GrpcClient, RestClient
 from tfrun.tasks.tfserving.replicas import ReplicaGroup
@@ -34,6 +36,15 @@ def group(tmp_path_factory: pytest.TempPathFactory):
     for v in (1, 2):
         digits_model(root / "models" / "digits" / str(v), seed=v)
     template = backends.ServerSpec(model_name="digits", base_path=root / "models" / "digits", max_load_retries=0)
+    with pytest.MonkeyPatch.context() as patch:
+        # the environment a run's job starts its replicas from (CUDA_VISIBLE_DEVICES=-1, ...): so they fork from the
+        # suite's zygote, as a run's do, instead of each importing TensorFlow afresh
+        for name, value in child_environment(HardwareConfig()).items():
+            patch.setenv(name, value)
+        yield from _started(template, root)
+
+
+def _started(template: backends.ServerSpec, root: Path):
     group = ReplicaGroup.start(
         backend="embedded",
         template=template,

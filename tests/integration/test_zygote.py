@@ -389,3 +389,29 @@ def test_an_embedded_serving_replica_forks_serves_and_goes_with_its_client(
         assert detached.proc.args[:3] == [sys.executable, "-m", "tfrun.runner.serve_cli"]
     finally:
         detached.stop()
+
+
+def test_a_runs_cloud_clean_up_forks_from_the_zygote_from_the_runners_environment(zygote, monkeypatch):
+    """The clean-up child (tfrun.runner.records.cloud_cleanup) starts from the runner or `tfrun-records`, whose
+    environment has none of a CPU job's settings (CUDA_VISIBLE_DEVICES=-1, ...): it still forks from the zygote named
+    instead of importing the cloud SDK afresh (~3 s of a core)."""
+    from tfrun.runner.records import cloud_cleanup
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv(zygote_module.ZYGOTE_ENV, zygote.path)
+    before, forked = _children(zygote.proc.pid), set()
+    popen = subprocess.Popen
+
+    def run(command: list[str], *, input: str, env: dict[str, str], **_kwargs) -> subprocess.CompletedProcess:
+        """subprocess.run, looking for the zygote's new child while the clean-up waits for its job on stdin."""
+        proc = popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while not forked and proc.poll() is None and time.monotonic() < deadline:
+            forked.update(_children(zygote.proc.pid) - before)
+            time.sleep(0.02)
+        out, err = proc.communicate(input, timeout=120)
+        return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+    monkeypatch.setattr(cloud_cleanup.subprocess, "run", run)
+    assert cloud_cleanup.remove({}, "run-1", "runs/r", [], "the run failed") == []
+    assert forked, "the clean-up child started afresh instead of forking from the zygote"
