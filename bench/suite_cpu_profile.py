@@ -89,8 +89,9 @@ def main() -> int:
     totals: collections.Counter[str] = collections.Counter()
     counts: collections.Counter[str] = collections.Counter()
     for proc in seen.values():
-        totals[kind(proc, by_pid)] += proc["added"]
-        counts[kind(proc, by_pid)] += 1
+        name = kind(proc, by_pid)
+        totals[name] += proc["added"]
+        counts[name] += 1
     print(f"{time.monotonic() - started:.0f} s wall, {sum(totals.values()) / HZ / 60:.1f} CPU-min sampled, exit {code}")
     for name, ticks in totals.most_common(args.top):
         print(f"{ticks / HZ:9.1f} s {counts[name]:6d}  {name}")

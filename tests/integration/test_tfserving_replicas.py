@@ -41,28 +41,24 @@ def group(tmp_path_factory: pytest.TempPathFactory):
         # suite's zygote, as a run's do, instead of each importing TensorFlow afresh
         for name, value in child_environment(HardwareConfig()).items():
             patch.setenv(name, value)
-        yield from _started(template, root)
-
-
-def _started(template: backends.ServerSpec, root: Path):
-    group = ReplicaGroup.start(
-        backend="embedded",
-        template=template,
-        replicas=3,
-        folder=root / "group",
-        versions=[1],
-        labels={"stable": 1, "canary": 1},
-        split={"stable": 90, "canary": 10},
-        config_poll_seconds=1,
-        detached=False,
-        timeout=180,
-    )
-    try:
-        yield group
-    finally:
-        pids = group.pids()
-        group.stop()
-        assert not any(backends.pid_alive(p) for p in pids), "stopping leaves no process (nginx and replicas)"
+        group = ReplicaGroup.start(
+            backend="embedded",
+            template=template,
+            replicas=3,
+            folder=root / "group",
+            versions=[1],
+            labels={"stable": 1, "canary": 1},
+            split={"stable": 90, "canary": 10},
+            config_poll_seconds=1,
+            detached=False,
+            timeout=180,
+        )
+        try:
+            yield group
+        finally:
+            pids = group.pids()
+            group.stop()
+            assert not any(backends.pid_alive(p) for p in pids), "stopping leaves no process (nginx and replicas)"
 
 
 def _expected(group: ReplicaGroup) -> dict[int, np.ndarray]:
