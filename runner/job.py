@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from omegaconf import DictConfig
 from tfrun.runner.config import deploy, k8s, promote
 from tfrun.runner.config import dirs as config_dirs
 from tfrun.runner.config.validate import validate
+from tfrun.runner.unstarted import remove_if_unstarted
 from tfrun.tasks.core.problems import ConfigError
 
 CONFIG_ERROR_EXIT = 2
@@ -33,12 +33,6 @@ def report_config_error(err: ConfigError, heading: str = "invalid configuration 
     for problem in err.problems:
         sys.stderr.write(f"  - {problem}\n")
     sys.stderr.write("Fix the value(s) above; `tfrun --cfg job` prints the composed config.\n")
-
-
-def _remove_if_only_hydra(run_dir: Path) -> None:
-    """Drop the run dir Hydra made for a run that never started (only .hydra/ and its log inside)."""
-    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "tfrun.log"}:
-        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _run_id() -> str:
@@ -67,7 +61,7 @@ def run_job(cfg: DictConfig) -> float:
         from tfrun.runner.sweeps import interruption
 
         if interruption.stopping(Path(hydra_cfg.runtime.cwd) / hydra_cfg.sweep.dir):
-            _remove_if_only_hydra(run_dir)  # a joblib worker's queued job, after Ctrl-C: it never started
+            remove_if_unstarted(run_dir)  # a joblib worker's queued job, after Ctrl-C: it never started
             return FAILED_METRIC
     user_dirs = config_dirs.command_line_dirs(hydra_cfg)
     try:
@@ -83,14 +77,14 @@ def run_job(cfg: DictConfig) -> float:
 
             execute.record_config_error(run_dir, _run_id(), err, overrides)
             return FAILED_METRIC
-        _remove_if_only_hydra(run_dir)
+        remove_if_unstarted(run_dir)
         raise SystemExit(CONFIG_ERROR_EXIT) from None
 
     if config.cloud.enabled and config.cloud.dry_run:
         from tfrun.runner import dry_run
 
         print("\n".join(dry_run.lines(config, _run_id(), overrides, user_dirs)), flush=True)
-        _remove_if_only_hydra(run_dir)
+        remove_if_unstarted(run_dir)
         return FAILED_METRIC
     from tfrun.runner.processes import execute  # see the module docstring: only for a valid config
 

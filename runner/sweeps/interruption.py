@@ -13,7 +13,9 @@ SIGTERM itself (`_on_signal`):
 4. it raises KeyboardInterrupt, as Python would have at once.
 
 `interrupted()` (called by the command when the KeyboardInterrupt reaches it) finishes as `interrupted` any record
-of this sweep still `running` whose runner is gone, and prints the summary.
+of this sweep still `running` whose runner is gone, removes the folder of a queued job that a worker had taken
+but never started (joblib killed the worker while Hydra was making the folder, before the stop mark was read),
+and prints the summary.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from tfrun.runner.records.record import RECORD_NAME, Record
+from tfrun.runner.unstarted import remove_if_unstarted
 from tfrun.tasks.core.record_io import load
 
 STOP_MARK = ".tfrun-stopping"  # holds the pid of the tfrun process whose workers must start no more jobs
@@ -93,6 +96,8 @@ def interrupted() -> None:
                     "record; its processes were stopped",
                 },
             )
+    for job_dir in _unstarted(sweep):
+        remove_if_unstarted(job_dir)
     from tfrun.runner.sweeps.report import print_summary
 
     try:
@@ -156,6 +161,18 @@ def _records(sweep: _Sweep) -> list[Path]:
     for path in sweep.sweep_dir.glob(f"*/{RECORD_NAME}"):
         try:
             if path.stat().st_mtime >= sweep.started:
+                found.append(path)
+        except OSError:
+            continue
+    return found
+
+
+def _unstarted(sweep: _Sweep) -> list[Path]:
+    """This invocation's job folders that hold no record (Hydra made them; the job never began)."""
+    found = []
+    for path in sweep.sweep_dir.iterdir():
+        try:
+            if path.is_dir() and path.stat().st_mtime >= sweep.started and not (path / RECORD_NAME).exists():
                 found.append(path)
         except OSError:
             continue

@@ -58,3 +58,21 @@ def test_records_left_running_by_a_gone_runner_are_finished_interrupted_and_summ
     assert (tmp_path / "sweep.json").is_file()
     interruption.interrupted()  # no sweep any more: nothing happens
     assert capsys.readouterr().out == ""
+
+
+def test_a_queued_job_whose_worker_was_killed_before_it_started_leaves_no_folder(tmp_path, capsys):
+    """joblib kills its workers on the KeyboardInterrupt: one may have taken the queued job and made its folder
+    (Hydra's `.hydra/`, the log) before reading the stop mark. That folder goes; a job with a record stays, and so
+    does an earlier session's folder."""
+    write(tmp_path / "0", make_record(run_id="a", status="interrupted"))
+    earlier = tmp_path / "7" / ".hydra"
+    earlier.mkdir(parents=True)
+    os.utime(earlier.parent, (1.0, 1.0))
+    interruption.begin(_config(tmp_path, "hydra._internal.core_plugins.basic_launcher.BasicLauncher"), time.time() - 5)
+    queued = tmp_path / "1"
+    (queued / ".hydra").mkdir(parents=True)
+    (queued / "tfrun.log").write_text("")
+    interruption.interrupted()
+    assert not queued.exists(), "the queued job that never started left its folder"
+    assert (tmp_path / "0" / "record.json").is_file() and earlier.is_dir()
+    assert "1 job(s) ran now" in capsys.readouterr().out
