@@ -7,6 +7,8 @@ Everything here talks only to this machine: commands run from this environment's
 from __future__ import annotations
 
 import gzip
+import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -25,6 +27,28 @@ from tests.warm_commands import WarmCommands
 from tfrun.runner import records_cli
 from tfrun.runner.records import record as records
 from tfrun.runner.records import rerun_cli
+
+
+# ---- Heavy packages a test module needs, imported when a test uses them
+def requires(*packages: str) -> pytest.MarkDecorator:
+    """Skip where a package is not installed, without importing it (importorskip would, at collection)."""
+    missing = [name for name in packages if importlib.util.find_spec(name) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"not installed here: {', '.join(missing)}")
+
+
+class LazyModule:
+    """A module imported on its first attribute use. Every xdist worker collects every test module, and a module-level
+    `import tensorflow` (or the cloud SDK, or MLflow) cost each worker seconds of a core at collection for tests that
+    run on one of them; used inside the tests, it is imported where they run."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith(("__", "_mock")):  # collection probes each module attribute (__test__, _mock_name)
+            raise AttributeError(attribute)
+        return getattr(importlib.import_module(self._name), attribute)
+
 
 # ---- Running tfrun's own commands the way a user does
 BIN = Path(sys.executable).parent

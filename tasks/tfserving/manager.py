@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from tfrun.tasks.tfserving.config import BatchingParameters, ModelConfig, validate_configs
+from tfrun.tasks.tfserving.repository import versions_on_disk
 from tfrun.tasks.tfserving.servable import Servable
 from tfrun.tasks.tfserving.status import Code, ServingError, invalid, not_found
 
@@ -42,21 +43,6 @@ class VersionState:
     def is_new(self) -> bool:
         """Never loaded in this aspiration (TF Serving's kNew harness)."""
         return self.state == START
-
-
-def versions_on_disk(base_path: str | Path) -> dict[int, Path]:
-    """Numeric child folders of a model's base path (TF Serving parses the name as an int64)."""
-    base = Path(base_path)
-    found: dict[int, Path] = {}
-    try:
-        children = list(base.iterdir())
-    except OSError:
-        return found
-    for child in children:
-        name = child.name
-        if name.isdigit() and child.is_dir():
-            found[int(name)] = child
-    return found
 
 
 class ModelManager:

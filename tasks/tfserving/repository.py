@@ -22,6 +22,21 @@ from tfrun.tasks.export import ROLLED_BACK, VERSION_DIGITS, existing_versions, n
 WARMUP_RELATIVE = Path("assets.extra") / "tf_serving_warmup_requests"
 
 
+def versions_on_disk(base_path: str | Path) -> dict[int, Path]:
+    """Numeric child folders of a model's base path (TF Serving parses the name as an int64)."""
+    base = Path(base_path)
+    found: dict[int, Path] = {}
+    try:
+        children = list(base.iterdir())
+    except OSError:
+        return found
+    for child in children:
+        name = child.name
+        if name.isdigit() and child.is_dir():
+            found[int(name)] = child
+    return found
+
+
 def model_dir(base_path: str | Path, model_name: str) -> Path:
     return Path(base_path) / model_name
 

@@ -13,17 +13,18 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+from tests.fakes.vertex.fixture import init_sdk, reset_sdk
+from tests.fakes.vertex.gcsio import tfrecord_bytes
+from tests.helpers import LazyModule, requires
+from tests.integration.serving_models import batch_model
 
-aiplatform = pytest.importorskip("google.cloud.aiplatform")
-from google.api_core import exceptions  # noqa: E402
-from google.auth.credentials import AnonymousCredentials  # noqa: E402
-from google.cloud import storage  # noqa: E402
-from google.cloud.aiplatform import jobs  # noqa: E402
+pytestmark = [pytest.mark.slow, requires("google.cloud.aiplatform")]
 
-from tests.fakes.vertex.fixture import init_sdk, reset_sdk  # noqa: E402
-from tests.fakes.vertex.gcsio import tfrecord_bytes  # noqa: E402
-from tests.integration.serving_models import batch_model  # noqa: E402
+aiplatform = LazyModule("google.cloud.aiplatform")
+exceptions = LazyModule("google.api_core.exceptions")
+storage = LazyModule("google.cloud.storage")
+credentials = LazyModule("google.auth.credentials")
+jobs = LazyModule("google.cloud.aiplatform.jobs")
 
 TF_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
 
@@ -68,7 +69,9 @@ def test_prebuilt_tf_image_runs_tfrun_serve(fake_vertex, gcs_emulator, tmp_path,
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator.url)
     monkeypatch.setattr(jobs, "_JOB_WAIT_TIME", 0.5)
     client = storage.Client(
-        project="fake-proj", credentials=AnonymousCredentials(), client_options={"api_endpoint": gcs_emulator.url}
+        project="fake-proj",
+        credentials=credentials.AnonymousCredentials(),
+        client_options={"api_endpoint": gcs_emulator.url},
     )
     bucket = client.create_bucket(f"fvtf-{uuid.uuid4().hex[:12]}")
     batch_model(tmp_path / "batch")

@@ -4,13 +4,14 @@ with weights and metrics bit-identical to letting fit make them (tfrun.tasks.tra
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-tf = pytest.importorskip("tensorflow")
-keras = pytest.importorskip("tf_keras")
+from tests.helpers import LazyModule, requires
+from tfrun.tasks.model import build_mlp
+from tfrun.tasks.train import build_training_variables, make_optimizer, weights_sha256
 
-from tfrun.tasks.model import build_mlp  # noqa: E402
-from tfrun.tasks.train import build_training_variables, make_optimizer, weights_sha256  # noqa: E402
+pytestmark = requires("tensorflow", "tf_keras")
+
+keras = LazyModule("tf_keras")
 
 
 def _fit(prebuild: bool, optimizer: str) -> tuple[int, str, dict[str, float]]:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.helpers import LazyModule, requires
 from tfrun.tasks.data.user_arrays import to_splits
 from tfrun.tasks.user_calls import UserCodeError
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, requires("tensorflow")]
 
-tf = pytest.importorskip("tensorflow")
+tf = LazyModule("tensorflow")
+
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(300, 4, 2)).astype("float32")
@@ -50,7 +52,9 @@ def endless_generator():
         yield X[i], Y[i]
 
 
-SPEC = (tf.TensorSpec([4, 2], tf.float32), tf.TensorSpec([], tf.int64))
+def _spec() -> tuple:
+    return tf.TensorSpec([4, 2], tf.float32), tf.TensorSpec([], tf.int64)
+
 
 BAD = [
     pytest.param(
@@ -98,7 +102,7 @@ BAD = [
         id="labels-out-of-range",
     ),
     pytest.param(
-        lambda: tf.data.Dataset.from_generator(endless_generator, output_signature=SPEC),
+        lambda: tf.data.Dataset.from_generator(endless_generator, output_signature=_spec()),
         ["reading the first examples of mydata.load's train factory", "disk read failed at example 3"],
         id="reader-fails",
     ),

@@ -15,13 +15,16 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-aiplatform = pytest.importorskip("google.cloud.aiplatform")
-from google.api_core import exceptions  # noqa: E402
-from google.cloud.aiplatform import jobs  # noqa: E402
+from tests.fakes.processes import gone as _gone
+from tests.fakes.vertex.fixture import sdk_with_bucket, start_fake_vertex
+from tests.fakes.vertex.gcsio import tfrecord_bytes
+from tests.helpers import LazyModule, requires
 
-from tests.fakes.processes import gone as _gone  # noqa: E402
-from tests.fakes.vertex.fixture import sdk_with_bucket, start_fake_vertex  # noqa: E402
-from tests.fakes.vertex.gcsio import tfrecord_bytes  # noqa: E402
+pytestmark = requires("google.cloud.aiplatform")
+
+aiplatform = LazyModule("google.cloud.aiplatform")
+exceptions = LazyModule("google.api_core.exceptions")
+jobs = LazyModule("google.cloud.aiplatform.jobs")
 
 ECHO = [sys.executable, "-m", "tests.fakes.vertex.echo_container"]
 PROJECT = "fake-proj"

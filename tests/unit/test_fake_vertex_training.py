@@ -18,18 +18,21 @@ from types import SimpleNamespace
 
 import pytest
 
-aiplatform = pytest.importorskip("google.cloud.aiplatform")
-from google.api_core import exceptions  # noqa: E402
-from google.cloud.aiplatform import hyperparameter_tuning as hpt  # noqa: E402
-from google.cloud.aiplatform import jobs  # noqa: E402
+from tests.fakes.processes import gone as _gone
+from tests.fakes.vertex import study
+from tests.fakes.vertex.fixture import sdk_with_bucket, start_fake_vertex
+from tests.fakes.vertex.replica_script import score
+from tests.helpers import LazyModule, requires
 
-from tests.fakes.processes import gone as _gone  # noqa: E402
-from tests.fakes.vertex import study  # noqa: E402
-from tests.fakes.vertex.fixture import sdk_with_bucket, start_fake_vertex  # noqa: E402
-from tests.fakes.vertex.replica_script import score  # noqa: E402
+pytestmark = requires("google.cloud.aiplatform")
+
+aiplatform = LazyModule("google.cloud.aiplatform")
+exceptions = LazyModule("google.api_core.exceptions")
+hpt = LazyModule("google.cloud.aiplatform.hyperparameter_tuning")
+jobs = LazyModule("google.cloud.aiplatform.jobs")
+job_state = LazyModule("google.cloud.aiplatform_v1.types.job_state")
 
 SCRIPT = [sys.executable, "-m", "tests.fakes.vertex.replica_script"]
-JobState = jobs.gca_job_state.JobState
 SUCCEEDED, INFEASIBLE = 4, 5  # Trial.State
 
 
@@ -78,7 +81,7 @@ def test_four_pools_get_vertex_cluster_env(vertex):
     started = time.perf_counter()
     job.run()
     seconds = time.perf_counter() - started
-    assert job.state == JobState.JOB_STATE_SUCCEEDED and seconds < 6
+    assert job.state == job_state.JobState.JOB_STATE_SUCCEEDED and seconds < 6
     records = {r["name"]: r for r in vertex.records("out/model/replicas/")}
     assert sorted(records) == ["workerpool0-0", "workerpool1-0", "workerpool1-1", "workerpool2-0", "workerpool3-0"]
 
@@ -144,7 +147,7 @@ def test_failing_replica_fails_the_job_with_its_log(vertex):
     with pytest.raises(RuntimeError, match="The replica workerpool1-0 exited with a non-zero status of 1"):
         job.run()
     assert time.perf_counter() - started < 8
-    assert job.state == JobState.JOB_STATE_FAILED and job.error.code == 3
+    assert job.state == job_state.JobState.JOB_STATE_FAILED and job.error.code == 3
     assert "fails on purpose with status 1" in job.error.message and "check the logs" in job.error.message
     chief = vertex.fake.replicas(job.name)[0]
     assert chief["name"] == "workerpool0-0" and _gone(chief["pid"])  # the other replicas were stopped
@@ -189,7 +192,7 @@ def test_killed_replica_is_restarted(vertex):
     job = submit("fvt-restart")
     first = kill_worker(job)
     job.wait_for_completion()
-    assert job.state == JobState.JOB_STATE_SUCCEEDED
+    assert job.state == job_state.JobState.JOB_STATE_SUCCEEDED
     worker = next(r for r in vertex.fake.replicas(job.name) if r["name"] == "workerpool1-0")
     assert worker["restarts"] == 1 and worker["pids"] == [first["pid"], worker["pid"]] and worker["env"] == first["env"]
     runs = vertex.records("fvt-restart/model/replicas/workerpool1-0")
@@ -229,14 +232,14 @@ def test_cancel_stops_every_replica(vertex):
         ),
         what="4 replicas",
     )
-    assert job.state == JobState.JOB_STATE_RUNNING
+    assert job.state == job_state.JobState.JOB_STATE_RUNNING
     with pytest.raises(exceptions.BadRequest, match="cancel it before deleting"):
         job.delete()
     started = time.perf_counter()
     job.cancel()
     wait_until(lambda: job.state in jobs._JOB_COMPLETE_STATES, what="the job to end")
     assert time.perf_counter() - started < 8
-    assert job.state == JobState.JOB_STATE_CANCELLED and job.error.code == 1
+    assert job.state == job_state.JobState.JOB_STATE_CANCELLED and job.error.code == 1
     assert all(_gone(r["pid"]) for r in replicas)
     with pytest.raises(exceptions.BadRequest, match="cannot be cancelled"):
         job.cancel()
@@ -332,7 +335,7 @@ def test_tuning_job_runs_its_trials(vertex):
     job.run(sync=False)
     job.wait()
     seconds = time.perf_counter() - started
-    assert job.state == JobState.JOB_STATE_SUCCEEDED and seconds < 12
+    assert job.state == job_state.JobState.JOB_STATE_SUCCEEDED and seconds < 12
     trials = job.trials
     assert [t.id for t in trials] == ["1", "2", "3", "4"]
     assert [t.state for t in trials] == [SUCCEEDED, SUCCEEDED, INFEASIBLE, SUCCEEDED]
@@ -396,7 +399,7 @@ def test_tuning_failures_cancel_and_faults(vertex):
     running.cancel()
     with pytest.raises(RuntimeError, match="CANCELED"):
         running.wait()
-    assert running.state == JobState.JOB_STATE_CANCELLED and all(_gone(r["pid"]) for r in alive)
+    assert running.state == job_state.JobState.JOB_STATE_CANCELLED and all(_gone(r["pid"]) for r in alive)
 
     vertex.fake.fail("POST", r"/hyperparameterTuningJobs$", mode="job", code="RESOURCE_EXHAUSTED", message="no quota")
     doomed = _tuning_job(vertex, "fvt-hp-doomed", ())

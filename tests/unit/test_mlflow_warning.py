@@ -10,11 +10,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
+from tests.helpers import command_env, free_port, make_record, requires
 
-from tests.helpers import command_env, free_port, make_record
-
-pytest.importorskip("mlflow")
+pytestmark = requires("mlflow")
 
 SCRIPT = textwrap.dedent("""
     import json, logging, sys

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, command_env
+from tests.helpers import ROOT, command_env, requires
 
-pytest.importorskip("google.cloud.aiplatform")
+pytestmark = requires("google.cloud.aiplatform")
 
 
 def _start(tmp_path: Path) -> subprocess.Popen:

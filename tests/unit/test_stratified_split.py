@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.model_selection import train_test_split as sk_split
 
 from tfrun.tasks.data.stratified import train_test_split
 
@@ -37,6 +36,8 @@ def test_the_same_rows_in_the_same_order_as_scikit_learn(rows, classes, imbalanc
     rng.shuffle(y)
     x = rng.random((rows, 3)).astype("float32")
     ours = train_test_split(x, y, test_size=test_size, seed=seed)
+    from sklearn.model_selection import train_test_split as sk_split  # scikit-learn where it runs, not at collection
+
     theirs = sk_split(x, y, test_size=test_size, stratify=y, random_state=seed)
     for a, b in zip(ours, theirs):
         assert a.dtype == b.dtype and np.array_equal(a, b)
@@ -52,6 +53,8 @@ def test_the_same_rows_in_the_same_order_as_scikit_learn(rows, classes, imbalanc
     ],
 )
 def test_the_same_refusals_as_scikit_learn(y, test_size):
+    from sklearn.model_selection import train_test_split as sk_split
+
     x = np.zeros((len(y), 2))
     with pytest.raises(ValueError) as theirs:
         sk_split(x, y, test_size=test_size, stratify=y, random_state=0)

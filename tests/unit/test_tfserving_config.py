@@ -23,7 +23,6 @@ from tfrun.tasks.tfserving.config import (
     parse_batching_parameters,
     parse_model_config_text,
 )
-from tfrun.tasks.tfserving.manager import versions_on_disk
 from tfrun.tasks.tfserving.status import Code, ServingError
 
 
@@ -168,7 +167,7 @@ def test_push_keeps_in_place_exports_and_copies_others(tmp_path: Path):
     assert (version, copied) == (2, True) and path == model / "0002"
     assert (path / "saved_model.pb").read_text() == "v7" and (path / "variables" / "variables.index").is_file()
     assert not [p for p in model.iterdir() if p.name.startswith(".push-")], "no temp folder left behind"
-    assert versions_on_disk(model).keys() == {1, 2}
+    assert repository.versions_on_disk(model).keys() == {1, 2}
 
 
 def test_rollback_sets_newer_versions_aside(tmp_path: Path):
@@ -180,7 +179,7 @@ def test_rollback_sets_newer_versions_aside(tmp_path: Path):
     assert done["to_version"] == 1 and set(done["set_aside"]) == {2, 3}
     assert repository.versions(model) == [1]
     assert all(Path(p).parent == model / repository.ROLLED_BACK for p in done["set_aside"].values())
-    assert versions_on_disk(model).keys() == {1}, "set-aside versions are not versions any more"
+    assert repository.versions_on_disk(model).keys() == {1}, "set-aside versions are not versions any more"
     with pytest.raises(ValueError, match="no previous version"):
         repository.rollback_versions(model, None)
     with pytest.raises(ValueError, match="not in"):
