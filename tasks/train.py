@@ -45,7 +45,7 @@ def build_training_variables(model: Any) -> None:
     import tensorflow as tf
 
     outputs = getattr(model, "outputs", None) or []
-    if len(outputs) != 1:
+    if len(outputs) != 1 or (outputs[0].shape.rank or 0) < 2:  # one (batch, classes) output, or leave it to fit
         return
     (output,) = outputs
     model.optimizer.build(model.trainable_variables)
