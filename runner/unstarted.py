@@ -13,12 +13,11 @@ from pathlib import Path
 HYDRA_ONLY = frozenset({".hydra", "tfrun.log"})
 
 
-def remove_if_unstarted(run_dir: Path) -> bool:
-    """Remove run_dir if it holds nothing but Hydra's files; whether it did."""
+def remove_if_unstarted(run_dir: Path) -> None:
+    """Remove run_dir if it holds nothing but Hydra's files."""
     try:
         if not run_dir.is_dir() or not {p.name for p in run_dir.iterdir()} <= HYDRA_ONLY:
-            return False
+            return
     except OSError:
-        return False
+        return
     shutil.rmtree(run_dir, ignore_errors=True)
-    return True

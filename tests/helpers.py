@@ -42,12 +42,16 @@ class LazyModule:
     run on one of them; used inside the tests, it is imported where they run."""
 
     def __init__(self, name: str) -> None:
-        self._name = name
+        object.__setattr__(self, "_name", name)
 
     def __getattr__(self, attribute: str) -> Any:
         if attribute.startswith(("__", "_mock")):  # collection probes each module attribute (__test__, _mock_name)
             raise AttributeError(attribute)
         return getattr(importlib.import_module(self._name), attribute)
+
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        """Refused: it would land on this stand-in, not on the module the package reads (patch by dotted name)."""
+        raise TypeError(f"patch {self._name}.{attribute} by its dotted name, not through a LazyModule")
 
 
 # ---- Running tfrun's own commands the way a user does

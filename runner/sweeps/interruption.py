@@ -96,7 +96,7 @@ def interrupted() -> None:
                     "record; its processes were stopped",
                 },
             )
-    for job_dir in _unstarted(sweep):
+    for job_dir in _job_dirs(sweep):
         remove_if_unstarted(job_dir)
     from tfrun.runner.sweeps.report import print_summary
 
@@ -167,12 +167,12 @@ def _records(sweep: _Sweep) -> list[Path]:
     return found
 
 
-def _unstarted(sweep: _Sweep) -> list[Path]:
-    """This invocation's job folders that hold no record (Hydra made them; the job never began)."""
+def _job_dirs(sweep: _Sweep) -> list[Path]:
+    """This invocation's job folders (changed since it started)."""
     found = []
     for path in sweep.sweep_dir.iterdir():
         try:
-            if path.is_dir() and path.stat().st_mtime >= sweep.started and not (path / RECORD_NAME).exists():
+            if path.is_dir() and path.stat().st_mtime >= sweep.started:
                 found.append(path)
         except OSError:
             continue

@@ -24,7 +24,6 @@ aiplatform = LazyModule("google.cloud.aiplatform")
 exceptions = LazyModule("google.api_core.exceptions")
 storage = LazyModule("google.cloud.storage")
 credentials = LazyModule("google.auth.credentials")
-jobs = LazyModule("google.cloud.aiplatform.jobs")
 
 TF_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
 
@@ -67,7 +66,7 @@ def results(job) -> list[dict]:
 
 def test_prebuilt_tf_image_runs_tfrun_serve(fake_vertex, gcs_emulator, tmp_path, monkeypatch):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator.url)
-    monkeypatch.setattr(jobs, "_JOB_WAIT_TIME", 0.5)
+    monkeypatch.setattr("google.cloud.aiplatform.jobs._JOB_WAIT_TIME", 0.5)
     client = storage.Client(
         project="fake-proj",
         credentials=credentials.AnonymousCredentials(),
