@@ -3,12 +3,13 @@ sweep.csv/json/png) and make its exit code say whether every job succeeded."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from tfrun.runner.sweeps.before import Before
 
 
 class SweepFailed(SystemExit):
@@ -16,7 +17,7 @@ class SweepFailed(SystemExit):
 
 
 class SweepSummary(Callback):
-    started = 0.0  # when this invocation's multirun began: records older than that are an earlier session's
+    before = Before()  # what the sweep dir held when this invocation's multirun began (an earlier session's jobs)
 
     @staticmethod
     def _stop_reusing() -> None:
@@ -29,7 +30,9 @@ class SweepSummary(Callback):
 
         hydra_adapter.register_plugin(OptunaSweeper)  # Hydra makes the sweeper next, from hydra.sweeper._target_
 
-        self.started = time.time() - 1  # file times may be rounded down to the second
+        from tfrun.runner.records.record import RECORD_NAME
+
+        self.before = Before.of(Path(config.hydra.sweep.dir), RECORD_NAME)
 
         problems = shared_problems(config)
         if problems:
@@ -46,7 +49,7 @@ class SweepSummary(Callback):
         jobs = planned_jobs(config)
         if jobs:
             self._stop_reusing = hydra_adapter.compose_each_grid_job_once(config, jobs)
-        interruption.begin(config, self.started)
+        interruption.begin(config, self.before)
         from tfrun.runner.processes import zygote
         from tfrun.runner.sweeps.summary import preload_plotting
 
@@ -72,11 +75,11 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        if print_summary(sweep_dir, self.started):
+        if print_summary(sweep_dir, self.before):
             from tfrun.runner import tracking
 
             tracking.after_sweep(config.get("track"), sweep_dir)
-        failed, total = unsuccessful(sweep_dir, self.started)
+        failed, total = unsuccessful(sweep_dir, self.before)
         if failed:
             print(
                 f"[tfrun] {len(failed)} of {total} jobs did not succeed: {', '.join(failed)}: exit 1"

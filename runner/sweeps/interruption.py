@@ -31,6 +31,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from tfrun.runner.records.record import RECORD_NAME, Record
+from tfrun.runner.sweeps.before import Before
 from tfrun.runner.unstarted import remove_if_unstarted
 from tfrun.tasks.core.record_io import load
 
@@ -42,7 +43,7 @@ WORKER_COMMAND = "joblib.externals.loky.backend.popen_loky_posix"  # a loky work
 @dataclass
 class _Sweep:
     sweep_dir: Path
-    started: float  # when this invocation's multirun began: older records are an earlier session's
+    before: Before  # what the sweep dir held when this invocation's multirun began (an earlier session's jobs)
     wait_s: float
     handlers: dict[int, Any] = field(default_factory=dict)  # the ones replaced while a joblib sweep runs
 
@@ -50,13 +51,13 @@ class _Sweep:
 _active: _Sweep | None = None
 
 
-def begin(config: DictConfig, started: float) -> None:
+def begin(config: DictConfig, before: Before) -> None:
     """The multirun starts (in tfrun's own process): remember it; with joblib, answer Ctrl-C as described above."""
     global _active
     sweep_dir = Path(str(config.hydra.sweep.dir))
     (sweep_dir / STOP_MARK).unlink(missing_ok=True)  # left by an earlier sweep that was killed
     grace = float(config.get("run", {}).get("stop_grace_s", 10.0))
-    _active = _Sweep(sweep_dir, started, grace + CLEANUP_MARGIN_S)
+    _active = _Sweep(sweep_dir, before, grace + CLEANUP_MARGIN_S)
     if _in_workers(config):
         _active.handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
@@ -101,7 +102,7 @@ def interrupted() -> None:
     from tfrun.runner.sweeps.report import print_summary
 
     try:
-        print_summary(sweep.sweep_dir, sweep.started)
+        print_summary(sweep.sweep_dir, sweep.before)
     except Exception as exc:  # the records are right; Ctrl-C must still end with 130 and no traceback
         print(f"[tfrun] could not summarise {sweep.sweep_dir}: {type(exc).__name__}: {exc}", flush=True)
 
@@ -157,26 +158,12 @@ def _workers() -> list[int]:
 
 def _records(sweep: _Sweep) -> list[Path]:
     """This invocation's job records (written since it started)."""
-    found = []
-    for path in sweep.sweep_dir.glob(f"*/{RECORD_NAME}"):
-        try:
-            if path.stat().st_mtime >= sweep.started:
-                found.append(path)
-        except OSError:
-            continue
-    return found
+    return [path for path in sweep.sweep_dir.glob(f"*/{RECORD_NAME}") if sweep.before.is_new(sweep.sweep_dir, path)]
 
 
 def _job_dirs(sweep: _Sweep) -> list[Path]:
-    """This invocation's job folders (changed since it started)."""
-    found = []
-    for path in sweep.sweep_dir.iterdir():
-        try:
-            if path.is_dir() and path.stat().st_mtime >= sweep.started:
-                found.append(path)
-        except OSError:
-            continue
-    return found
+    """This invocation's job folders (made or changed since it started)."""
+    return [path for path in sweep.sweep_dir.iterdir() if path.is_dir() and sweep.before.is_new(sweep.sweep_dir, path)]
 
 
 def _running(sweep: _Sweep) -> bool:

@@ -19,6 +19,7 @@ from tfrun.runner.config import dirs as config_dirs
 from tfrun.runner.records import reading
 from tfrun.runner.records.cli_common import pruned_text
 from tfrun.runner.records.record import RECORD_NAME
+from tfrun.runner.sweeps.before import Before
 from tfrun.tasks.core.record_io import PRUNED
 
 HYDRA_PREFIXES = ("hydra.", "hydra/", "+hydra.", "sweep=", "sweep.")  # the search, not the job
@@ -121,14 +122,14 @@ def collect(sweep_dir: Path) -> Summary:
     return Summary(sweep_dir, metric_name, maximize, rows)
 
 
-def unsuccessful(sweep_dir: Path, since: float) -> tuple[list[str], int]:
-    """The jobs whose records were written since `since` (this invocation's, not an earlier session's of a resumed
+def unsuccessful(sweep_dir: Path, before: Before) -> tuple[list[str], int]:
+    """The jobs whose records were written since `before` (this invocation's, not an earlier session's of a resumed
     sweep) and failed (neither succeeded nor pruned), as "job N (status)", and how many jobs that is in all.
     sweep=vertex's own job is named only when it failed (its trials are the jobs)."""
     failed: list[str] = []
     total = 0
     for record_path in sorted(sweep_dir.glob(f"*/{RECORD_NAME}"), key=lambda p: _job_order(p.parent.name)):
-        if record_path.stat().st_mtime < since:
+        if not before.is_new(sweep_dir, record_path):
             continue
         try:
             record = reading.read(record_path)
@@ -142,21 +143,21 @@ def unsuccessful(sweep_dir: Path, since: float) -> tuple[list[str], int]:
     return failed, total
 
 
-def sessions(sweep_dir: Path, since: float) -> tuple[int, int]:
-    """How many jobs this invocation ran (records written since `since`) and how many came from before (an
+def sessions(sweep_dir: Path, before: Before) -> tuple[int, int]:
+    """How many jobs this invocation ran (records written since `before`) and how many came from before (an
     earlier run of the same sweep: a continued Optuna study, a resumed grid). sweep=vertex's own job counts not."""
-    now = before = 0
+    now = earlier = 0
     for record_path in sweep_dir.glob(f"*/{RECORD_NAME}"):
         try:
             if reading.read(record_path).get("job") == "tune":
                 continue
         except reading.BadRecord:
             pass  # still one of the sweep's jobs
-        if record_path.stat().st_mtime < since:
-            before += 1
-        else:
+        if before.is_new(sweep_dir, record_path):
             now += 1
-    return now, before
+        else:
+            earlier += 1
+    return now, earlier
 
 
 def swept(rows: list[Row]) -> list[str]:

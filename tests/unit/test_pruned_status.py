@@ -13,6 +13,7 @@ import pytest
 from tests.helpers import command_env, make_record, run_cli, write
 from tfrun.runner.records.resume import latest_unfinished
 from tfrun.runner.sweeps import hparams
+from tfrun.runner.sweeps.before import Before
 from tfrun.runner.sweeps.resume import jobs_to_rerun
 from tfrun.runner.sweeps.summary import collect, render, summarise, unsuccessful
 from tfrun.tasks.core.record_io import PRUNED, STATUSES
@@ -82,7 +83,7 @@ def test_sweep_summary_pruned_is_neither_best_nor_a_failure(tmp_path: Path, caps
     summary = summarise(sweep)
     assert {r.job: r.status for r in summary.rows} == {"0": "succeeded", "1": "pruned", "2": "failed"}
     assert summary.best is not None and summary.best.job == "0"
-    failed, total = unsuccessful(sweep, since=0)
+    failed, total = unsuccessful(sweep, Before())
     assert failed == ["job 2 (failed)"] and total == 3, "a pruned job does not fail the sweep"
     assert "job 1 pruned at epoch 2 of 10 by the median pruner (val_accuracy 0.4100)" in render(summary)
     jobs = json.loads((sweep / "sweep.json").read_text())["jobs"]

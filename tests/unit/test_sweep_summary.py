@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
-from tfrun.runner.sweeps.summary import collect, render, summarise, swept, unsuccessful
+from tfrun.runner.sweeps.before import Before
+from tfrun.runner.sweeps.summary import collect, render, sessions, summarise, swept, unsuccessful
 
 
 def _job(
@@ -19,7 +19,7 @@ def _job(
     name: str = "holdout_accuracy",
     error: dict | None = None,
 ) -> None:
-    (sweep / job).mkdir(parents=True)
+    (sweep / job).mkdir(parents=True, exist_ok=True)
     record = {
         "status": status,
         "seconds": 1.5,
@@ -84,15 +84,17 @@ def test_swept_parameters():
 
 def test_the_exit_code_counts_only_this_invocations_jobs(tmp_path: Path):
     """A resumed sweep's earlier-session records (an interrupted job since re-run) do not fail it."""
-    _job(tmp_path, "0", "interrupted", ["a=1"], None)
-    os.utime(tmp_path / "0" / "record.json", (1000.0, 1000.0))  # written by an earlier session
-    _job(tmp_path, "1", "succeeded", ["a=1"], 0.9)
+    _job(tmp_path, "0", "interrupted", ["a=1"], None)  # written by an earlier session a moment ago
+    _job(tmp_path, "1", "failed", ["a=1"], None, error={"type": "KeyError", "message": "boom"})
+    before = Before.of(tmp_path, "record.json")
+    _job(tmp_path, "1", "succeeded", ["a=1"], 0.9)  # re-run now: a new record in the earlier session's folder
     _job(tmp_path, "2", "failed", ["a=2"], None, error={"type": "KeyError", "message": "boom"})
-    assert unsuccessful(tmp_path, since=2000.0) == (["job 2 (failed)"], 2)
-    assert unsuccessful(tmp_path, since=0.0) == (["job 0 (interrupted)", "job 2 (failed)"], 3)
+    assert unsuccessful(tmp_path, before) == (["job 2 (failed)"], 2)
+    assert sessions(tmp_path, before) == (2, 1)
+    assert unsuccessful(tmp_path, Before()) == (["job 0 (interrupted)", "job 2 (failed)"], 3)
 
 
 def test_a_tuning_job_that_failed_before_any_trial_is_named(tmp_path: Path):
     (tmp_path / "0").mkdir()
     (tmp_path / "0" / "record.json").write_text(json.dumps({"status": "failed", "job": "tune"}))
-    assert unsuccessful(tmp_path, since=0.0) == (["the tuning job (failed)"], 0)
+    assert unsuccessful(tmp_path, Before()) == (["the tuning job (failed)"], 0)
