@@ -10,6 +10,7 @@ live only in these two processes.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sys
@@ -71,5 +72,15 @@ def _serve(emulator: Any, fake: Any, work: Path) -> int:
     return 1
 
 
+def _exit(code: int) -> NoReturn:
+    """Leave with main's code. Python 3.11 run with -m dies by SIGINT at exit, whatever main returned, once a
+    KeyboardInterrupt went through code compiled from a string (a dataclass or namedtuple an import was making when
+    Ctrl-C came, while the servers were starting), even though main caught it: seen as exit -2 under load. By now
+    both servers are stopped and the folder is gone, so nothing is left for the interpreter's own exit to do."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())
