@@ -100,7 +100,7 @@ class _Relay:
         while self.selector.get_map():
             self.pump(TICK_S)
             on_tick()
-            if self.proc.poll() is not None:
+            if _exited(self.proc):
                 exited_at = exited_at or time.monotonic()
                 if time.monotonic() - exited_at > DRAIN_S:
                     break
@@ -114,6 +114,21 @@ class _Relay:
         self.selector.close()
         if self._error_partial.strip():
             self.errors.append(self._error_partial)
+
+
+def _exited(proc: subprocess.Popen) -> bool:
+    """Whether the command has ended, asked without reaping it (waitid with WNOWAIT) and so without Popen.poll's
+    lock: a KeyboardInterrupt raised inside Popen.poll between taking that lock and the `try` that releases it
+    leaves it taken, poll then answers "running" for ever and wait() blocks (seen once: Ctrl-C in tfrun.run, the
+    command ended, the call never returned). Where os.waitid is missing (macOS before Python 3.13): poll."""
+    if proc.returncode is not None:
+        return True
+    if not hasattr(os, "waitid"):
+        return proc.poll() is not None
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped already
+        return True
 
 
 def _write(stream: IO[str], text: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,24 @@ def test_composition_errors_read_as_the_command_prints_them(tmp_path: Path):
         timeout=120,
     )
     assert proc.returncode == 2 and f"  - {problem}\n" in proc.stderr, proc.stderr
+
+
+def test_the_commands_end_is_seen_without_popens_lock(tmp_path: Path):
+    """Popen.poll leaves its lock taken when a KeyboardInterrupt lands between its acquire and its `try`; the API
+    then never saw the command end. It asks the kernel without reaping (waitid WNOWAIT), so wait() still reaps."""
+    from tfrun.runner.api.command import _exited
+
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    lock = proc._waitpid_lock  # CPython's; taken here as an interrupted poll left it
+    assert lock.acquire()
+    try:
+        deadline = time.monotonic() + 30
+        while not _exited(proc):
+            assert time.monotonic() < deadline, "the command's end was never seen"
+            time.sleep(0.05)
+        assert proc.poll() is None, "with the lock taken, Popen.poll cannot see it"
+    finally:
+        lock.release()
+    assert proc.returncode is None, "not reaped by _exited"
+    assert proc.wait(timeout=10) == 3
+    assert _exited(proc)
