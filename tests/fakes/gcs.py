@@ -96,18 +96,23 @@ def start_emulator(tmp_dir: Path | str | None = None, timeout: float = 15.0) -> 
         )
     emulator = Emulator(url=url, port=port, pid=process.pid, process=process, log_path=log_path)
     deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"fake-gcs-server exited with {process.returncode}:\n{emulator.log_tail()}")
-        try:
-            if requests.get(f"{url}/storage/v1/b", timeout=1).status_code == 200:
-                return emulator
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            emulator.stop()
-            raise TimeoutError(f"fake-gcs-server did not answer on {url} within {timeout} s:\n{emulator.log_tail()}")
-        time.sleep(0.05)
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"fake-gcs-server exited with {process.returncode}:\n{emulator.log_tail()}")
+            try:
+                if requests.get(f"{url}/storage/v1/b", timeout=1).status_code == 200:
+                    return emulator
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"fake-gcs-server did not answer on {url} within {timeout} s:\n{emulator.log_tail()}"
+                )
+            time.sleep(0.05)
+    except BaseException:  # a timeout, or Ctrl-C while it starts (the rehearsal): its PID is stopped, not left
+        emulator.stop()
+        raise
 
 
 def corrupt_blob(emulator_url: str, bucket: str, name: str, data: bytes) -> dict:

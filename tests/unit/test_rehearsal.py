@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -28,6 +29,22 @@ def _start(tmp_path: Path) -> subprocess.Popen:
     )
 
 
+def _processes_using(folder: Path) -> list[str]:
+    """Processes whose command line or open files name `folder` (the servers the rehearsal started there)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            names = [(proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")]
+            names += [os.readlink(fd) for fd in (proc / "fd").iterdir()]
+        except OSError:
+            continue
+        if any(str(folder) in name for name in names):
+            found.append(f"{proc.name}: {names[0][:200]}")
+    return found
+
+
 def _wait_for(condition, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -37,12 +54,15 @@ def _wait_for(condition, timeout: float) -> bool:
     return False
 
 
-@pytest.mark.parametrize("when", ["starting", "ready"])
+@pytest.mark.parametrize("when", ["starting", "emulator-starting", "ready"])
 def test_ctrl_c_removes_its_temporary_folder(tmp_path: Path, when: str):
-    """SIGINT as soon as its folder exists (the servers still starting), or once it says Ctrl-C stops both."""
+    """SIGINT as soon as its folder exists, while the GCS emulator it started is not answering yet, or once it says
+    Ctrl-C stops both: the folder goes and no server is left running."""
     proc = _start(tmp_path)
     try:
         assert _wait_for(lambda: any(tmp_path.glob("tfrun-rehearsal-*")), 60), "no folder was made"
+        if when == "emulator-starting":
+            assert _wait_for(lambda: any(tmp_path.glob("tfrun-rehearsal-*/gcs/*.log")), 60), "no emulator started"
         if when == "ready":
             line = ""
             while "Ctrl-C stops both" not in line:
@@ -57,3 +77,4 @@ def test_ctrl_c_removes_its_temporary_folder(tmp_path: Path, when: str):
     assert proc.returncode == 0, out
     assert "Traceback" not in out, out
     assert not list(tmp_path.glob("tfrun-rehearsal-*")), f"left behind: {list(tmp_path.iterdir())}\n{out}"
+    assert _wait_for(lambda: not _processes_using(tmp_path), 10), f"servers left running: {_processes_using(tmp_path)}"

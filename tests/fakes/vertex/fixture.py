@@ -177,17 +177,20 @@ def start_fake_vertex(
         )
     fake = FakeVertex("", process.pid, process, workdir, log_path, storage_endpoint)
     deadline = time.monotonic() + timeout
-    while True:
-        match = _LISTENING.search(log_path.read_text(errors="replace"))
-        if match:
-            fake.url = match.group(1)
-            return fake
-        if process.poll() is not None:
-            raise FakeVertexError(f"fake-vertex exited with {process.returncode}:\n{fake.log_tail()}")
-        if time.monotonic() > deadline:
-            fake.stop()
-            raise FakeVertexError(f"fake-vertex did not start within {timeout} s:\n{fake.log_tail()}")
-        time.sleep(0.02)
+    try:
+        while True:
+            match = _LISTENING.search(log_path.read_text(errors="replace"))
+            if match:
+                fake.url = match.group(1)
+                return fake
+            if process.poll() is not None:
+                raise FakeVertexError(f"fake-vertex exited with {process.returncode}:\n{fake.log_tail()}")
+            if time.monotonic() > deadline:
+                raise FakeVertexError(f"fake-vertex did not start within {timeout} s:\n{fake.log_tail()}")
+            time.sleep(0.02)
+    except BaseException:  # a timeout, or Ctrl-C while it starts (the rehearsal): its PID is stopped, not left
+        fake.stop()
+        raise
 
 
 def init_sdk(
