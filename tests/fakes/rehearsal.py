@@ -30,22 +30,23 @@ def _interrupt(_signum: int, _frame: Any) -> NoReturn:
 
 
 def main() -> int:
-    # Before anything exists that would need cleaning up: the folder is made with Ctrl-C only noted (a handler, not a signal mask: another thread would take a
-    # process-directed signal), so a signal that comes as it appears is raised inside the try below.
+    # Until both servers run, Ctrl-C is only noted (a handler, not a signal mask: another thread would take a
+    # process-directed signal) and acted on once they have: a KeyboardInterrupt inside subprocess.Popen (its child
+    # already forked, its PID not yet returned) would leave that server running with nobody holding its PID.
     noted: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _frame: noted.append(signum))
     work = Path(tempfile.mkdtemp(prefix="tfrun-rehearsal-"))
     try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _interrupt)
-        if noted:
-            raise KeyboardInterrupt
-        with ExitStack() as running:  # stops whichever servers started, even if Ctrl-C comes while starting
+        with ExitStack() as running:  # stops whichever servers started, also when starting the other failed
             emulator = start_emulator(work / "gcs")
             running.callback(emulator.stop)
             fake = start_fake_vertex(emulator.url, work / "vertex")
             running.callback(fake.stop)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, _interrupt)
+            if noted:
+                raise KeyboardInterrupt
             return _serve(emulator, fake, work)
     except KeyboardInterrupt:
         return 0
@@ -74,9 +75,9 @@ def _serve(emulator: Any, fake: Any, work: Path) -> int:
 
 def _exit(code: int) -> NoReturn:
     """Leave with main's code. Python 3.11 run with -m dies by SIGINT at exit, whatever main returned, once a
-    KeyboardInterrupt went through code compiled from a string (a dataclass or namedtuple an import was making when
-    Ctrl-C came, while the servers were starting), even though main caught it: seen as exit -2 under load. By now
-    both servers are stopped and the folder is gone, so nothing is left for the interpreter's own exit to do."""
+    KeyboardInterrupt went through code compiled from a string (a dataclass or namedtuple an import was making),
+    even though main caught it: seen as exit -2 under load when Ctrl-C could still interrupt the servers' start.
+    By now both servers are stopped and the folder is gone, so nothing is left for the interpreter's exit to do."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
