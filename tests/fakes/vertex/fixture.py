@@ -62,8 +62,10 @@ class FakeVertex:
             raise FakeVertexError(f"{method} {path}: {exc.code} {exc.read().decode(errors='replace')}") from None
 
     def calls(self, method: str | None = None, path: str | None = None) -> list[dict]:
-        """Logged Vertex calls (method, path, query, status, time, ms), optionally filtered (path: regex)."""
-        calls = self._call("GET", "/_fake/calls")["calls"]
+        """Logged Vertex calls (method, path, query, status, time, ms) in the order they came, optionally filtered
+        (path: regex). The server logs a call as its handler ends, after the response went out, so under load the
+        SDK's next request can be logged first: sorted here by when each came."""
+        calls = sorted(self._call("GET", "/_fake/calls")["calls"], key=lambda c: c["time"])
         return [
             c
             for c in calls
