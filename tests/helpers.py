@@ -315,29 +315,35 @@ def dead_pid() -> int:
     return proc.pid
 
 
+def command_line(proc: Path) -> str:
+    """The command line of a /proc/<pid> entry, its NULs as spaces."""
+    return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+
+
 def process_tree(pid: int) -> str:
     """pid and its descendants, one line each: state, the kernel wait of each thread, command line. What a test
     prints when a process it stopped does not end, so the report says which process waits, and on what."""
-    parents: dict[int, int] = {}
+    stats: dict[int, tuple[int, str]] = {}  # pid -> (parent, state), from one read of each /proc/<pid>/stat
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
-                parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-            except (OSError, ValueError, IndexError):
+                state, parent = stat[stat.rindex(")") + 2 :].split()[:2]
+                stats[int(entry.name)] = (int(parent), state)
+            except (OSError, ValueError):
                 continue
     lines, todo = [], [(pid, 0)]
     while todo:
         current, depth = todo.pop()
         proc = Path(f"/proc/{current}")
         try:
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
             waits = sorted({(t / "wchan").read_text() or "-" for t in (proc / "task").iterdir()})
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except (OSError, IndexError):
+            command = command_line(proc)
+        except OSError:
             continue
+        state = stats.get(current, (0, "?"))[1]
         lines.append(f"{'  ' * depth}{current} {state} waits: {','.join(waits)} {command[:200]}")
-        todo += [(child, depth + 1) for child, parent in parents.items() if parent == current]
+        todo += [(child, depth + 1) for child, (parent, _) in stats.items() if parent == current]
     return "\n".join(lines) or f"{pid}: gone"
 
 

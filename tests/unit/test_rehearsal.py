@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, command_env, requires
+from tests.helpers import ROOT, command_env, command_line, requires
 
 pytestmark = requires("google.cloud.aiplatform")
 
@@ -36,7 +36,7 @@ def _processes_using(folder: Path) -> list[str]:
         if not proc.name.isdigit():
             continue
         try:
-            names = [(proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")]
+            names = [command_line(proc)]
             names += [os.readlink(fd) for fd in (proc / "fd").iterdir()]
         except OSError:
             continue
